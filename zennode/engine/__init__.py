@@ -1,0 +1,1 @@
+"""Pure, deterministic BPMN engine: no sockets, threads, clocks or LMDB in here."""
