@@ -1,0 +1,99 @@
+"""LMDB-only behaviour: Raft bookkeeping outside the digest, persistence, growth, swap."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from zennode.state.lmdb_store import LmdbStore, StoreFull
+
+
+def test_applied_index_is_committed_with_the_batch_and_not_digested(tmp_path):
+    store = LmdbStore(tmp_path / "lmdb", map_size_bytes=32 << 20)
+    try:
+        before = store.digest()
+        with store.write() as txn:
+            assert txn.applied_index() == 0
+            txn.set_applied_index(42)
+        assert store.applied_index() == 42
+        assert store.digest() == before  # bookkeeping is not engine state
+        with pytest.raises(RuntimeError):
+            with store.write() as txn:
+                txn.set_applied_index(43)
+                txn.put("meta", b"c", b"1")
+                raise RuntimeError("apply failed")
+        assert store.applied_index() == 42
+    finally:
+        store.close()
+
+
+def test_state_survives_reopen(tmp_path):
+    store = LmdbStore(tmp_path / "lmdb", map_size_bytes=32 << 20)
+    with store.write() as txn:
+        txn.put("instances", b"\x01", b"record")
+        txn.set_applied_index(7)
+    digest = store.digest()
+    store.close()
+    again = LmdbStore(tmp_path / "lmdb", map_size_bytes=32 << 20)
+    try:
+        assert again.digest() == digest
+        assert again.applied_index() == 7
+        assert again.size_bytes() > 0
+    finally:
+        again.close()
+
+
+def test_map_full_is_reported_even_if_swallowed_and_grow_recovers(tmp_path):
+    store = LmdbStore(tmp_path / "lmdb", map_size_bytes=1 << 20)
+    value = os.urandom(4000)
+    try:
+        with pytest.raises(StoreFull):
+            with store.write() as txn:
+                for i in range(1000):
+                    try:
+                        txn.put("jobs", i.to_bytes(8, "big"), value)
+                    except StoreFull:
+                        pass  # a careless caller: the store still refuses to commit
+        with store.read() as txn:
+            assert txn.get("jobs", (0).to_bytes(8, "big")) is None
+        for _ in range(4):
+            store.grow()
+        with store.write() as txn:
+            for i in range(1000):
+                txn.put("jobs", i.to_bytes(8, "big"), value)
+        assert store.map_size_bytes == 16 << 20
+    finally:
+        store.close()
+
+
+def test_replace_from_swaps_env_and_recovers_interrupted_swap(tmp_path):
+    src = LmdbStore(tmp_path / "src", map_size_bytes=32 << 20)
+    with src.write() as txn:
+        txn.put("jobs", b"\x01", b"from-snapshot")
+        txn.set_applied_index(99)
+    copy = tmp_path / "copy.mdb"
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert src.copy_to_fd(fd) == 99
+    finally:
+        os.close(fd)
+    digest = src.digest()
+    src.close()
+
+    dst = LmdbStore(tmp_path / "dst", map_size_bytes=32 << 20)
+    with dst.write() as txn:
+        txn.put("jobs", b"\x02", b"local")
+    dst.replace_from(copy)
+    assert dst.digest() == digest
+    assert dst.applied_index() == 99
+    dst.close()
+
+    # A crash after the live env was renamed away but before the new one was moved in.
+    live = tmp_path / "dst"
+    os.rename(live, tmp_path / "dst.old")
+    recovered = LmdbStore(live, map_size_bytes=32 << 20)
+    try:
+        assert recovered.digest() == digest
+    finally:
+        recovered.close()

@@ -1,0 +1,394 @@
+"""LMDB behind the engine's storage protocol: one environment per partition replica.
+
+Each engine table (`zennode.engine.storage.TABLES`) is one named LMDB database, so keys sort
+as raw bytes exactly like `MemoryStore`. A private database holds the Raft bookkeeping (the
+applied Raft index, the last leader timestamp) and is written in the same transaction as the
+batch it describes, which is what makes replay after a restart idempotent. The digest covers
+only the engine tables, so replicas compare equal whatever their Raft history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lmdb
+
+from zennode.engine.storage import TABLES, KVRead
+from zennode.state.rwlock import RWLock
+
+log = logging.getLogger(__name__)
+
+RAFT_DB = b"__raft__"  # not an engine table: never in TABLES, never in the digest
+_APPLIED_INDEX = b"applied_index"
+_U64 = struct.Struct(">Q")
+
+DEFAULT_MAP_SIZE_BYTES = 1 << 30  # sparse on Linux; grown on MapFullError
+MAX_MAP_SIZE_BYTES = 1 << 40
+SCAN_CHUNK_ITEMS = 128  # write-txn scans re-seek every chunk, so writes may interleave
+
+# Directory suffixes used while a snapshot replaces the environment (see `replace_from`).
+_INCOMING = ".incoming"
+_OLD = ".old"
+_COMPLETE_MARK = "complete"
+
+
+class StoreFull(Exception):
+    """The LMDB map is full; the batch must be retried after `LmdbStore.grow()`."""
+
+
+def _check_table(table: str) -> None:
+    if table not in TABLES:
+        raise KeyError(f"unknown table {table!r}")
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class LmdbTxn:
+    """A `KVRead`/`KVWrite` over one LMDB transaction (read-only or read-write)."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: dict[str, object], raft_db: object, write: bool):
+        self._txn = txn
+        self._dbs = dbs
+        self._raft_db = raft_db
+        self._write = write
+        # Set when LMDB runs out of map space, even if a caller swallowed the exception:
+        # the whole transaction is then unusable and must be aborted and retried.
+        self.store_error: BaseException | None = None
+
+    def _db(self, table: str) -> object:
+        _check_table(table)
+        return self._dbs[table]
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self._txn.get(key, db=self._db(table))
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        db = self._db(table)
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.put(bytes(key), bytes(value), db=db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def delete(self, table: str, key: bytes) -> None:
+        db = self._db(table)
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.delete(bytes(key), db=db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def _store_failure(self, exc: lmdb.Error) -> Exception:
+        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too."""
+        if isinstance(exc, lmdb.MapFullError) or self.store_error is not None:
+            if self.store_error is None:
+                self.store_error = exc
+            return StoreFull(str(exc))
+        return exc
+
+    def scan(
+        self,
+        table: str,
+        prefix: bytes = b"",
+        start: bytes | None = None,
+        reverse: bool = False,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        db = self._db(table)
+        if reverse:
+            return self._scan_reverse(db, prefix, start)
+        return self._scan_forward(db, prefix, start)
+
+    def _chunk(self, db: object, seek, reverse: bool) -> list[tuple[bytes, bytes]]:
+        """Read up to SCAN_CHUNK_ITEMS from a fresh cursor positioned by `seek(cursor)`."""
+        out: list[tuple[bytes, bytes]] = []
+        with self._txn.cursor(db=db) as cur:
+            ok = seek(cur)
+            while ok and len(out) < SCAN_CHUNK_ITEMS:
+                out.append((cur.key(), cur.value()))
+                ok = cur.prev() if reverse else cur.next()
+        return out
+
+    def _scan_forward(
+        self, db: object, prefix: bytes, start: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        lower = prefix if start is None or start < prefix else start
+        inclusive = True
+        while True:
+            bound, incl = lower, inclusive
+
+            def seek(cur, bound=bound, incl=incl) -> bool:
+                if not bound:
+                    ok = cur.first()
+                else:
+                    ok = cur.set_range(bound)
+                if ok and not incl and cur.key() == bound:
+                    ok = cur.next()
+                return ok
+
+            chunk = self._chunk(db, seek, reverse=False)
+            for key, value in chunk:
+                if not key.startswith(prefix):
+                    return
+                yield key, value
+            if len(chunk) < SCAN_CHUNK_ITEMS:
+                return
+            lower, inclusive = chunk[-1][0], False
+
+    def _scan_reverse(
+        self, db: object, prefix: bytes, start: bytes | None
+    ) -> Iterator[tuple[bytes, bytes]]:
+        end = _prefix_end(prefix)  # exclusive upper bound of the prefix range
+        if start is not None and (end is None or start < end):
+            upper, inclusive = start, True
+        else:
+            upper, inclusive = end, False
+        while True:
+            bound, incl = upper, inclusive
+
+            def seek(cur, bound=bound, incl=incl) -> bool:
+                if bound is None:
+                    return cur.last()
+                if cur.set_range(bound):
+                    if incl and cur.key() == bound:
+                        return True
+                    return cur.prev()
+                return cur.last()
+
+            chunk = self._chunk(db, seek, reverse=True)
+            for key, value in chunk:
+                if not key.startswith(prefix):
+                    return
+                yield key, value
+            if len(chunk) < SCAN_CHUNK_ITEMS:
+                return
+            upper, inclusive = chunk[-1][0], False
+
+    # Raft bookkeeping, private to the partition layer.
+
+    def raft_get(self, key: bytes) -> bytes | None:
+        return self._txn.get(key, db=self._raft_db)
+
+    def raft_put(self, key: bytes, value: bytes) -> None:
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.put(key, value, db=self._raft_db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def applied_index(self) -> int:
+        raw = self.raft_get(_APPLIED_INDEX)
+        return _U64.unpack(raw)[0] if raw is not None else 0
+
+    def set_applied_index(self, index: int) -> None:
+        self.raft_put(_APPLIED_INDEX, _U64.pack(index))
+
+
+def kv_digest(txn: KVRead) -> str:
+    """SHA-256 over every engine table in TABLES order and key order (any KVRead)."""
+    h = hashlib.sha256()
+    for table in TABLES:
+        name = table.encode()
+        h.update(_U64.pack(len(name)) + name)
+        for key, value in txn.scan(table):
+            h.update(_U64.pack(len(key)) + key + _U64.pack(len(value)) + value)
+    return h.hexdigest()
+
+
+def _recover_swap(path: Path) -> None:
+    """Finish or undo an environment swap that a crash interrupted (see `replace_from`)."""
+    incoming = path.with_name(path.name + _INCOMING)
+    old = path.with_name(path.name + _OLD)
+    if not path.exists():
+        if (incoming / _COMPLETE_MARK).exists():
+            os.rename(incoming, path)
+        elif old.exists():
+            os.rename(old, path)
+    if incoming.exists():
+        shutil.rmtree(incoming)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+class LmdbStore:
+    """One partition replica's LMDB environment, with KV transactions the engine can use."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
+        sync: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _recover_swap(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._map_size = map_size_bytes
+        self._sync = sync
+        self._lock = RWLock()
+        self._env: lmdb.Environment | None = None
+        self._dbs: dict[str, object] = {}
+        self._raft_db: object = None
+        self._open()
+
+    def _open(self) -> None:
+        env = lmdb.open(
+            str(self.path),
+            map_size=self._map_size,
+            max_dbs=len(TABLES) + 1,
+            sync=self._sync,
+            metasync=self._sync,
+            readahead=False,
+        )
+        # The map may have been grown by an earlier run: never open it smaller than the file.
+        if env.info()["map_size"] > self._map_size:
+            self._map_size = env.info()["map_size"]
+        self._dbs = {name: env.open_db(name.encode()) for name in TABLES}
+        self._raft_db = env.open_db(RAFT_DB)
+        self._env = env
+
+    def _require_env(self) -> lmdb.Environment:
+        if self._env is None:
+            raise RuntimeError(f"LMDB store {self.path} is closed")
+        return self._env
+
+    @contextmanager
+    def write(self) -> Iterator[LmdbTxn]:
+        """A write transaction that commits only if the block finishes without an exception."""
+        with self._lock.shared():
+            env = self._require_env()
+            raw = env.begin(write=True)
+            txn = LmdbTxn(raw, self._dbs, self._raft_db, write=True)
+            try:
+                yield txn
+                if txn.store_error is not None:
+                    raise StoreFull(str(txn.store_error))
+            except BaseException:
+                raw.abort()
+                raise
+            try:
+                raw.commit()
+            except lmdb.MapFullError as exc:
+                raise StoreFull(str(exc)) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[LmdbTxn]:
+        """A consistent read-only view; many may run at once, on any thread."""
+        with self._lock.shared():
+            env = self._require_env()
+            raw = env.begin(write=False)
+            try:
+                yield LmdbTxn(raw, self._dbs, self._raft_db, write=False)
+            finally:
+                raw.abort()
+
+    def applied_index(self) -> int:
+        with self.read() as txn:
+            return txn.applied_index()
+
+    def digest(self) -> str:
+        with self.read() as txn:
+            return kv_digest(txn)
+
+    def size_bytes(self) -> int:
+        """Bytes of the map in use (pages up to the last used one)."""
+        with self._lock.shared():
+            env = self._require_env()
+            return (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+
+    @property
+    def map_size_bytes(self) -> int:
+        return self._map_size
+
+    def sync(self) -> None:
+        """Flush to disk (used for fsync per batch and before a clean stop)."""
+        with self._lock.shared():
+            self._require_env().sync(True)
+
+    def grow(self) -> None:
+        """Double the map size; call with no transaction open on this thread."""
+        new_size = min(self._map_size * 2, MAX_MAP_SIZE_BYTES)
+        if new_size <= self._map_size:
+            raise StoreFull(f"LMDB map at its maximum of {self._map_size} bytes")
+        with self._lock.exclusive():
+            self._require_env().set_mapsize(new_size)
+            self._map_size = new_size
+        log.info("LMDB %s map grown to %d bytes", self.path, new_size)
+
+    def copy_to_fd(self, fd: int) -> int:
+        """Write a consistent copy of the environment at fd's offset; return the applied index.
+
+        The applied index and the copy come from the same moment because the copy runs
+        under the shared lock on the thread that applies batches (the Raft tick thread).
+        """
+        with self._lock.shared():
+            env = self._require_env()
+            with env.begin(write=False) as raw:
+                index = LmdbTxn(raw, self._dbs, self._raft_db, write=False).applied_index()
+            env.copyfd(fd)
+            return index
+
+    def replace_from(self, data_file: str | os.PathLike[str]) -> None:
+        """Swap in a verified `data.mdb` (a snapshot), crash-safely.
+
+        The new file goes to `<path>.incoming/` (fsynced, then marked complete); the live env
+        is closed, renamed to `<path>.old`, the incoming one renamed into place and reopened.
+        A crash at any step is finished or undone by `_recover_swap` on the next open.
+        """
+        incoming = self.path.with_name(self.path.name + _INCOMING)
+        old = self.path.with_name(self.path.name + _OLD)
+        for leftover in (incoming, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        incoming.mkdir()
+        os.rename(data_file, incoming / "data.mdb")
+        _fsync_file(incoming / "data.mdb")
+        (incoming / _COMPLETE_MARK).write_bytes(b"")
+        _fsync_dir(incoming)
+        with self._lock.exclusive():
+            self._require_env().close()
+            self._env = None
+            os.rename(self.path, old)
+            os.rename(incoming, self.path)
+            os.remove(self.path / _COMPLETE_MARK)
+            _fsync_dir(self.path.parent)
+            self._open()
+        shutil.rmtree(old)
+
+    def close(self) -> None:
+        with self._lock.exclusive():
+            if self._env is not None:
+                self._env.sync(True)
+                self._env.close()
+                self._env = None
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
