@@ -1,0 +1,47 @@
+"""The REST API (FastAPI): `/v1/...`, OpenAPI at `/v1/openapi.json`, docs at `/v1/docs`.
+
+`create_app(node)` builds the app around a `Node`; the node serves it with uvicorn on its own
+asyncio loop. Handlers only translate HTTP to `Node` calls; errors are mapped in `errors.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from zennode.api.rest import definitions, incidents, instances, jobs, system
+from zennode.api.rest.errors import BodyLimitMiddleware, install_error_handlers
+from zennode.api.rest.models import ErrorBody
+
+API_VERSION = "1.0.0"
+
+_ERRORS = {
+    400: {"model": ErrorBody, "description": "Bad input"},
+    404: {"model": ErrorBody, "description": "Unknown key"},
+    409: {"model": ErrorBody, "description": "Wrong state"},
+    413: {"model": ErrorBody, "description": "Payload over a configured limit"},
+    503: {"model": ErrorBody, "description": "No leader yet, or backpressure"},
+}
+
+
+def create_app(node: Any) -> FastAPI:
+    limits = node.config.limits
+    app = FastAPI(
+        title="zennode",
+        version=API_VERSION,
+        description="A clustered BPMN 2.0 process engine. Keys are 64-bit integers with the "
+        "owning partition in the high bits.",
+        openapi_url="/v1/openapi.json",
+        docs_url="/v1/docs",
+        redoc_url=None,
+        responses=_ERRORS,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
+    app.include_router(definitions.router(node, limits.page_size_max))
+    app.include_router(instances.router(node))
+    app.include_router(jobs.router(node, limits.page_size_max))
+    app.include_router(incidents.router(node, limits.page_size_max))
+    app.include_router(system.router(node))
+    return app

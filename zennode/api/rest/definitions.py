@@ -1,0 +1,82 @@
+"""`/v1/process-definitions`: deploy (raw XML or multipart `resource`), list, get."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from zennode.api.rest.models import DeployResult, ProcessDefinitionDetail, ProcessDefinitionPage
+from zennode.errors import BadRequest
+
+_DEPLOY_BODY = {
+    "required": True,
+    "content": {
+        "application/xml": {"schema": {"type": "string", "description": "BPMN 2.0 XML"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"resource": {"type": "string", "format": "binary"}},
+                "required": ["resource"],
+            }
+        },
+    },
+}
+
+
+async def _resource_bytes(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        async with request.form(max_files=1, max_fields=10) as form:
+            resource = form.get("resource")
+            if resource is None:
+                raise BadRequest("multipart body has no 'resource' part")
+            if isinstance(resource, UploadFile):
+                return await resource.read()
+            return resource.encode()
+    return await request.body()
+
+
+def router(node: Any, page_size_max: int) -> APIRouter:
+    api = APIRouter(prefix="/v1/process-definitions", tags=["process definitions"])
+
+    @api.post(
+        "",
+        status_code=201,
+        response_model=DeployResult,
+        summary="Deploy a BPMN model",
+        description="Deploys to every partition. 201 for a new version; 200 with the existing "
+        "key when the same content was deployed before.",
+        openapi_extra={"requestBody": _DEPLOY_BODY},
+        responses={200: {"model": DeployResult, "description": "Identical content, same key"}},
+    )
+    async def deploy(request: Request, response: Response) -> dict[str, Any]:
+        xml = await _resource_bytes(request)
+        if not xml.strip():
+            raise BadRequest("the BPMN resource is empty")
+        result = await node.deploy(xml)
+        if result.get("duplicate"):
+            response.status_code = 200
+        return result
+
+    @api.get("", response_model=ProcessDefinitionPage, summary="List process definitions")
+    async def list_definitions(
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        bpmnProcessId: Annotated[str | None, Query(max_length=1000)] = None,
+        onlyLatest: Annotated[bool, Query()] = False,
+    ) -> dict[str, Any]:
+        return await node.list_definitions(
+            page=page, size=size, bpmn_process_id=bpmnProcessId, only_latest=onlyLatest
+        )
+
+    @api.get(
+        "/{processDefinitionKey}",
+        response_model=ProcessDefinitionDetail,
+        summary="One process definition, with its XML",
+    )
+    async def get_definition(processDefinitionKey: int) -> dict[str, Any]:
+        return await node.get_definition(processDefinitionKey)
+
+    return api

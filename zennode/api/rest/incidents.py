@@ -1,0 +1,38 @@
+"""`/v1/incidents`: list (per-partition pages, by instance) and resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from zennode.api.rest.models import IncidentPage, IncidentState
+from zennode.api.rest.shapes import paged
+
+
+def router(node: Any, page_size_max: int) -> APIRouter:
+    api = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+
+    @api.get("", response_model=IncidentPage, summary="List incidents, paged per partition")
+    async def list_incidents(
+        processInstanceKey: Annotated[int | None, Query()] = None,
+        state: Annotated[IncidentState | None, Query()] = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+    ) -> dict[str, Any]:
+        result = await node.list_incidents(
+            page=page, size=size, process_instance_key=processInstanceKey, state=state
+        )
+        return paged(result)
+
+    @api.post(
+        "/{incidentKey}/resolve",
+        status_code=204,
+        response_class=Response,
+        summary="Resolve an incident (its job becomes active again)",
+    )
+    async def resolve_incident(incidentKey: int) -> Response:
+        await node.resolve_incident(incidentKey)
+        return Response(status_code=204)
+
+    return api

@@ -1,0 +1,48 @@
+"""`/v1/process-instances`: start (by key or latest version of an id), get, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from zennode.api.rest.models import CreateInstanceRequest, CreateInstanceResult, ProcessInstance
+from zennode.api.rest.shapes import with_iso_times
+
+
+def router(node: Any) -> APIRouter:
+    api = APIRouter(prefix="/v1/process-instances", tags=["process instances"])
+
+    @api.post(
+        "",
+        status_code=201,
+        response_model=CreateInstanceResult,
+        summary="Start a process instance",
+        description="Give processDefinitionKey, or bpmnProcessId for its latest version.",
+    )
+    async def create_instance(body: CreateInstanceRequest) -> dict[str, Any]:
+        return await node.create_instance(
+            process_definition_key=body.processDefinitionKey,
+            bpmn_process_id=body.bpmnProcessId,
+            variables=body.variables,
+        )
+
+    @api.get(
+        "/{processInstanceKey}",
+        response_model=ProcessInstance,
+        summary="State, variables and active elements of an instance",
+    )
+    async def get_instance(processInstanceKey: int) -> dict[str, Any]:
+        return with_iso_times(await node.get_instance(processInstanceKey))
+
+    @api.post(
+        "/{processInstanceKey}/cancel",
+        status_code=204,
+        response_class=Response,
+        summary="Cancel an active instance (its jobs are terminated)",
+    )
+    async def cancel_instance(processInstanceKey: int) -> Response:
+        await node.cancel_instance(processInstanceKey)
+        return Response(status_code=204)
+
+    return api

@@ -1,0 +1,89 @@
+"""`/v1/jobs`: list (per-partition pages), get, complete, fail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from zennode.api.rest.models import (
+    CompleteJobByKeyRequest,
+    CompleteJobRequest,
+    FailJobRequest,
+    Job,
+    JobPage,
+    JobState,
+)
+from zennode.api.rest.shapes import paged, with_iso_times
+
+
+def router(node: Any, page_size_max: int) -> APIRouter:
+    api = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+    @api.get(
+        "",
+        response_model=JobPage,
+        summary="List jobs, paged per partition",
+        description="`page` and `size` apply to each partition: page 1 with size 10 over two "
+        "partitions returns up to 20 jobs.",
+    )
+    async def list_jobs(
+        state: Annotated[JobState | None, Query()] = None,
+        jobType: Annotated[str | None, Query(max_length=1000)] = None,
+        processInstanceKey: Annotated[int | None, Query()] = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+    ) -> dict[str, Any]:
+        result = await node.list_jobs(
+            page=page,
+            size=size,
+            state=state,
+            job_type=jobType,
+            process_instance_key=processInstanceKey,
+        )
+        return paged(result)
+
+    @api.post(
+        "",
+        status_code=204,
+        response_class=Response,
+        summary="Complete a job (the original ZenBPM form)",
+    )
+    async def complete_by_body(body: CompleteJobByKeyRequest) -> Response:
+        await node.complete_job(body.jobKey, body.variables)
+        return Response(status_code=204)
+
+    @api.get("/{jobKey}", response_model=Job, summary="One job")
+    async def get_job(jobKey: int) -> dict[str, Any]:
+        return with_iso_times(await node.get_job(jobKey))
+
+    @api.post(
+        "/{jobKey}/complete",
+        status_code=204,
+        response_class=Response,
+        summary="Complete a job; its variables merge into the instance",
+    )
+    async def complete_job(jobKey: int, body: CompleteJobRequest | None = None) -> Response:
+        await node.complete_job(jobKey, body.variables if body else {})
+        return Response(status_code=204)
+
+    @api.post(
+        "/{jobKey}/fail",
+        status_code=204,
+        response_class=Response,
+        summary="Fail a job",
+        description="With an errorCode caught by an error event, that path is taken; with "
+        "retries left the job becomes active again; otherwise an incident is created.",
+    )
+    async def fail_job(jobKey: int, body: FailJobRequest | None = None) -> Response:
+        body = body or FailJobRequest()
+        await node.fail_job(
+            jobKey,
+            retries=body.retries,
+            error_code=body.errorCode,
+            message=body.message,
+            variables=body.variables,
+        )
+        return Response(status_code=204)
+
+    return api

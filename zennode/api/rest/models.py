@@ -1,0 +1,195 @@
+"""Pydantic models of the REST bodies: they validate requests and make the OpenAPI real.
+
+Request models forbid unknown fields, so a typo (`variabels`) is a 400, not silently ignored.
+Keys are 64-bit integers (partition id in the high bits).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobState = Literal["active", "activated", "completed", "failed", "terminated"]
+InstanceState = Literal["active", "completed", "terminated", "failed"]
+IncidentState = Literal["active", "resolved"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ErrorBody(_Response):
+    code: str = Field(description="Stable machine-readable error name, e.g. NOT_FOUND")
+    message: str
+
+
+# ------------------------------------------------------------------ definitions
+
+
+class DeployResult(_Response):
+    processDefinitionKey: int
+    bpmnProcessId: str
+    version: int
+
+
+class ProcessDefinition(_Response):
+    processDefinitionKey: int
+    bpmnProcessId: str
+    version: int
+    name: str | None = None
+    resourceName: str | None = None
+
+
+class ProcessDefinitionDetail(ProcessDefinition):
+    bpmnXml: str = Field(description="The deployed BPMN XML")
+
+
+class ProcessDefinitionPage(_Response):
+    items: list[ProcessDefinition]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+# -------------------------------------------------------------------- instances
+
+
+class CreateInstanceRequest(_Request):
+    processDefinitionKey: int | None = Field(
+        default=None, description="Start this definition; or give bpmnProcessId"
+    )
+    bpmnProcessId: str | None = Field(
+        default=None, description="Start the latest version of this process id"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateInstanceResult(_Response):
+    processInstanceKey: int
+    processDefinitionKey: int
+    bpmnProcessId: str
+    version: int
+
+
+class ElementInstance(_Response):
+    elementInstanceKey: int
+    elementId: str
+    elementType: str | None = None
+    state: str | None = None
+
+
+class ProcessInstance(_Response):
+    processInstanceKey: int
+    processDefinitionKey: int
+    bpmnProcessId: str
+    version: int | None = None
+    state: InstanceState
+    variables: dict[str, Any]
+    createdAt: str | None = None
+    activeElementInstances: list[ElementInstance]
+
+
+# ------------------------------------------------------------------------- jobs
+
+
+class Job(_Response):
+    key: int
+    type: str
+    elementId: str
+    processInstanceKey: int
+    elementInstanceKey: int
+    state: JobState
+    createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    variables: dict[str, Any]
+    retries: int
+    customHeaders: dict[str, Any] = Field(default_factory=dict)
+    errorMessage: str | None = None
+
+
+class JobPartitionPage(_Response):
+    partition: int
+    items: list[Job]
+
+
+class JobPage(_Response):
+    partitions: list[JobPartitionPage]
+    page: int
+    size: int
+    count: int = Field(description="Jobs in this response, over all partitions")
+    totalCount: int = Field(description="Jobs matching the filter, over all partitions")
+
+
+class CompleteJobRequest(_Request):
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class CompleteJobByKeyRequest(_Request):
+    jobKey: int
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailJobRequest(_Request):
+    errorCode: str | None = Field(
+        default=None, description="BPMN error code: an error boundary/event with it catches it"
+    )
+    message: str | None = Field(default=None, max_length=10_000)
+    retries: int | None = Field(
+        default=None, ge=0, description="Retries left; default: the job's retries minus one"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+# -------------------------------------------------------------------- incidents
+
+
+class Incident(_Response):
+    key: int
+    processInstanceKey: int
+    elementInstanceKey: int | None = None
+    elementId: str | None = None
+    jobKey: int | None = None
+    errorType: str | None = None
+    message: str
+    state: IncidentState
+    createdAt: str | None = None
+
+
+class IncidentPartitionPage(_Response):
+    partition: int
+    items: list[Incident]
+
+
+class IncidentPage(_Response):
+    partitions: list[IncidentPartitionPage]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+# ----------------------------------------------------------------------- system
+
+
+class Health(_Response):
+    status: Literal["UP", "DOWN"]
+
+
+class PartitionStatus(_Response):
+    model_config = ConfigDict(extra="allow")
+    partition: int
+    local: bool
+    role: str | None = None
+    leader: str | None = None
+
+
+class NodeStatus(_Response):
+    model_config = ConfigDict(extra="allow")
+    nodeId: int
+    ready: bool
+    partitions: list[PartitionStatus]

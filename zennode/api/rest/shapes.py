@@ -1,0 +1,37 @@
+"""Engine query results to REST response shapes, in one place.
+
+The engine's queries already return the REST field names; what is left here is what only the
+HTTP face wants: timestamps as ISO 8601 strings (the engine keeps epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+_TIME_FIELDS = ("createdAt", "completedAt", "deadline")
+
+
+def iso_time(value: Any) -> Any:
+    """Epoch milliseconds → ISO 8601 UTC; anything else is passed through."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    return value
+
+
+def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
+    out = dict(record)
+    for name in _TIME_FIELDS:
+        if name in out:
+            out[name] = iso_time(out[name])
+    return out
+
+
+def paged(result: dict[str, Any]) -> dict[str, Any]:
+    """Convert the items of a per-partition page (`{partitions: [{partition, items}], ...}`)."""
+    out = dict(result)
+    out["partitions"] = [
+        {"partition": p["partition"], "items": [with_iso_times(i) for i in p["items"]]}
+        for p in result["partitions"]
+    ]
+    return out

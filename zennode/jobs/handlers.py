@@ -1,0 +1,289 @@
+"""Internal job runner: Python functions registered for a job type run jobs on the leader.
+
+Why here and not in the engine: a handler is arbitrary user code (I/O, clocks, randomness),
+so it must run outside the deterministic apply. The runner hears `job_created` /
+`job_activatable` events from partition leaders (on their tick threads, where nothing may
+block), queues the job key in a bounded queue, and a bounded pool of threads reads the job,
+calls the function and submits `complete_job` (its returned dict) or `fail_job` (when it
+raises) to the same partition.
+
+Guarantees: completion is exactly once (the engine refuses a second completion); the handler
+itself runs at least once per activation — after a leader change the new leader runs the
+jobs of registered types that are still active, so a job whose completion was lost is run
+again. Handlers should be idempotent, as with any job worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from zennode.errors import ZennodeError
+from zennode.jobs import JobError
+
+if TYPE_CHECKING:
+    from zennode.node import Node
+
+log = logging.getLogger("zennode.jobs.handlers")
+
+Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+TRIGGER_EVENTS = frozenset({"job_created", "job_activatable"})
+RUNNABLE_STATES = frozenset({"active", "activatable"})
+SUBMIT_TIMEOUT_S = 10.0  # how long a handler thread waits for its complete/fail to commit
+RECOVERY_PAGE_SIZE = 100  # jobs read per page when a new leader looks for work
+_STOP = (0, 0)  # sentinel queue item: (partition 0 never exists)
+
+
+class HandlerRunner:
+    """Runs registered handlers for internal jobs; one instance per node."""
+
+    def __init__(self, node: Node, threads: int, queue_max: int) -> None:
+        self._node = node
+        self._threads_max = threads
+        self._queue: queue.Queue[tuple[int, int]] = queue.Queue(maxsize=queue_max)
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        # job key -> "run again when done" flag; a key is queued or running at most once.
+        self._pending: dict[int, bool] = {}
+        self._rescan: set[int] = set()  # partitions whose events overflowed the queue
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self.completed = 0
+        self.failed = 0
+
+    # ------------------------------------------------------------- registry
+
+    def register(self, job_type: str, fn: Handler) -> None:
+        if not job_type:
+            raise ValueError("job type must not be empty")
+        with self._lock:
+            if job_type in self._handlers:
+                raise ValueError(f"a handler for job type {job_type!r} is already registered")
+            self._handlers[job_type] = fn
+        if self._running:  # registered on a running node: pick up what already waits
+            for pid, partition in list(self._node.local_partitions.items()):
+                if partition.is_leader:
+                    self._request_rescan(pid)
+
+    @property
+    def job_types(self) -> list[str]:
+        return list(self._handlers)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        for i in range(self._threads_max):
+            thread = threading.Thread(target=self._work, name=f"job-handler-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Let running handlers finish (bounded), drop what is queued (it stays active)."""
+        if not self._running:
+            return
+        self._running = False
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        for _ in self._threads:
+            try:
+                self._queue.put(_STOP, timeout=timeout_s)
+            except queue.Full:
+                break
+        for thread in self._threads:
+            thread.join(timeout=timeout_s)
+        self._threads = []
+        with self._lock:
+            self._pending.clear()
+            self._rescan.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "types": self.job_types,
+            "queued": self._queue.qsize(),
+            "completed": self.completed,
+            "failed": self.failed,
+        }
+
+    # ------------------------------------------------- listeners (node hooks)
+
+    def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        """Called on a leader's tick thread after each batch: must not block."""
+        if not self._handlers or not self._running:
+            return
+        for event in events:
+            if event.get("event") in TRIGGER_EVENTS and event.get("type") in self._handlers:
+                key = _job_key(event)
+                if key is not None:
+                    self._offer(partition_id, key)
+
+    def on_role(self, partition_id: int, is_leader: bool) -> None:
+        """A new leader runs the registered jobs that are still waiting (recovery)."""
+        if is_leader and self._handlers and self._running:
+            self._request_rescan(partition_id)
+
+    # --------------------------------------------------------------- queueing
+
+    def _offer(self, partition_id: int, key: int) -> None:
+        with self._lock:
+            if key in self._pending:
+                self._pending[key] = True  # it changed while queued/running: look again after
+                return
+            self._pending[key] = False
+        try:
+            self._queue.put_nowait((partition_id, key))
+        except queue.Full:
+            with self._lock:
+                self._pending.pop(key, None)
+                self._rescan.add(partition_id)
+            log.warning("internal job queue full; partition %s will be rescanned", partition_id)
+
+    def _request_rescan(self, partition_id: int) -> None:
+        with self._lock:
+            self._rescan.add(partition_id)
+        # Wake a worker; if the queue is full a worker will see the flag after its job.
+        try:
+            self._queue.put_nowait((partition_id, 0))
+        except queue.Full:
+            pass
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item == _STOP or not self._running:
+                return
+            partition_id, key = item
+            if key == 0:
+                self._scan_pending()
+                continue
+            try:
+                self._run_one(partition_id, key)
+            except Exception:
+                log.exception("internal job %s: runner error", key)
+            finally:
+                with self._lock:
+                    again = self._pending.pop(key, False)
+            if again:
+                self._offer(partition_id, key)
+            if self._rescan and self._queue.empty():
+                self._scan_pending()
+
+    def _scan_pending(self) -> None:
+        """Queue the active jobs of registered types on every partition marked for rescan."""
+        with self._lock:
+            partitions, self._rescan = self._rescan, set()
+        for partition_id in partitions:
+            try:
+                self._scan(partition_id)
+            except Exception:
+                log.exception("partition %s: scanning for internal jobs failed", partition_id)
+
+    def _scan(self, partition_id: int) -> None:
+        from zennode.engine import queries
+
+        partition = self._node.local_partitions.get(partition_id)
+        if partition is None or not partition.is_leader:
+            return
+        for job_type in self.job_types:
+            page = 1
+            while self._running:
+                with partition.read() as txn:
+                    result = queries.list_jobs(
+                        txn, page=page, size=RECOVERY_PAGE_SIZE, state="active", job_type=job_type
+                    )
+                items = result.get("items", [])
+                for job in items:
+                    if self._queue.full():
+                        with self._lock:
+                            self._rescan.add(partition_id)
+                        return
+                    self._offer(partition_id, int(job["key"]))
+                if len(items) < RECOVERY_PAGE_SIZE:
+                    break
+                page += 1
+
+    # ---------------------------------------------------------------- running
+
+    def _run_one(self, partition_id: int, key: int) -> None:
+        from zennode.engine import queries
+
+        partition = self._node.local_partitions.get(partition_id)
+        if partition is None or not partition.is_leader:
+            return  # the new leader picks it up
+        try:
+            with partition.read() as txn:
+                job = queries.get_job(txn, key)
+        except ZennodeError:
+            return  # gone (completed, cancelled) since the event
+        if job.get("state") not in RUNNABLE_STATES:
+            return
+        handler = self._handlers.get(job.get("type", ""))
+        if handler is None:
+            return
+        command = self._call(handler, job)
+        try:
+            outcome = partition.submit(command).result(timeout=SUBMIT_TIMEOUT_S)
+        except ZennodeError as exc:
+            log.info("internal job %s: %s not submitted (%s)", key, command["type"], exc)
+            return
+        except TimeoutError:
+            log.warning("internal job %s: %s did not commit in time", key, command["type"])
+            return
+        if outcome.error is not None:
+            log.info("internal job %s: %s refused: %s", key, command["type"], outcome.error)
+        elif command["type"] == "complete_job":
+            self.completed += 1
+        else:
+            self.failed += 1
+
+    def _call(self, handler: Handler, job: dict[str, Any]) -> dict[str, Any]:
+        """Run the user's function and turn what happened into a complete/fail command."""
+        key = int(job["key"])
+        try:
+            result = handler(job)
+        except JobError as exc:
+            return {
+                "type": "fail_job",
+                "jobKey": key,
+                "retries": None,
+                "errorCode": exc.code,
+                "message": exc.message,
+                "variables": {},
+            }
+        except Exception as exc:
+            retries = int(job.get("retries") or 1) - 1
+            log.info("internal job %s (%s) raised %s", key, job.get("type"), exc)
+            return {
+                "type": "fail_job",
+                "jobKey": key,
+                "retries": max(retries, 0),
+                "errorCode": None,
+                "message": f"{type(exc).__name__}: {exc}"[:1000],
+                "variables": {},
+            }
+        if result is None:
+            result = {}
+        if not isinstance(result, dict):
+            return {
+                "type": "fail_job",
+                "jobKey": key,
+                "retries": 0,
+                "errorCode": None,
+                "message": f"handler returned {type(result).__name__}, expected a dict or None",
+                "variables": {},
+            }
+        return {"type": "complete_job", "jobKey": key, "variables": result}
+
+
+def _job_key(event: dict[str, Any]) -> int | None:
+    key = event.get("jobKey", event.get("key"))
+    return int(key) if isinstance(key, int) else None

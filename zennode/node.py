@@ -1,0 +1,635 @@
+"""The Node: one zennode process, built from a `Config`, and the façade every API calls.
+
+It owns the local partition replicas (an `Engine` + a Raft `Partition` each), routes every
+call to the partition that owns the key (`keys.partition_of`), waits a bounded time for a
+leader, and runs the public servers (REST, gRPC) on one asyncio loop. The APIs never touch
+partitions directly: they call the `async` methods below, which raise `ZennodeError`s that
+the API layers map to statuses through `errors.http_status()` / `errors.grpc_code_name()`.
+
+Threads: partitions apply and emit events on their own tick threads; everything here runs on
+`node.loop`. Commits are awaited through `asyncio.wrap_future`, reads are short LMDB read
+transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import itertools
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zennode.config import Config, default_config
+from zennode.engine import keys
+from zennode.engine.outcome import Outcome
+from zennode.errors import BadRequest, ConfigError, NotFound, TooLarge, Unavailable, ZennodeError
+from zennode.jobs.handlers import HandlerRunner
+
+log = logging.getLogger("zennode.node")
+
+EventListener = Callable[[int, list[dict[str, Any]]], None]
+RoleListener = Callable[[int, bool], None]
+
+ROLE_POLL_S = 0.05  # how often the role watcher looks at each local partition
+LEADER_POLL_S = 0.02  # how often a request waiting for a leader looks again
+
+
+class Node:
+    """One node of a zennode cluster (or the whole of a single-node one).
+
+    Library use::
+
+        node = Node()                     # embedded default config
+        @node.task_handler("charge")
+        def charge(job): return {"charged": True}
+        node.run()                        # blocks until SIGINT / SIGTERM
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        serve_http: bool = True,
+        serve_grpc: bool = True,
+        partition_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.config = config or default_config()
+        self.serve_http = serve_http
+        self.serve_grpc = serve_grpc
+        self.local_partitions: dict[int, Any] = {}
+        self.engines: dict[int, Any] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._partition_factory = partition_factory
+        self._event_listeners: list[EventListener] = []
+        self._role_listeners: list[RoleListener] = []
+        self._listeners_lock = threading.Lock()
+        self._roles: dict[int, bool] = {}
+        self._round_robin = itertools.cycle(list(self.config.partition_ids))
+        self._handlers = HandlerRunner(
+            self,
+            threads=self.config.limits.handler_threads,
+            queue_max=self.config.limits.handler_queue_max,
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._http_server: Any = None
+        self._http_socket: socket.socket | None = None
+        self._grpc_server: Any = None
+        self._lock_file: Any = None
+        self._started = False
+        self._stopping = False
+
+    # ------------------------------------------------------------------ hooks
+
+    def add_event_listener(self, fn: EventListener) -> None:
+        """`fn(partition_id, events)` after each batch on a leader, on its tick thread."""
+        with self._listeners_lock:
+            self._event_listeners = [*self._event_listeners, fn]
+
+    def add_role_listener(self, fn: RoleListener) -> None:
+        """`fn(partition_id, is_leader)` whenever a local replica gains or loses leadership."""
+        with self._listeners_lock:
+            self._role_listeners = [*self._role_listeners, fn]
+
+    def task_handler(self, job_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run `fn(job) -> dict | None` for every job of `job_type` (internal jobs)."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._handlers.register(job_type, fn)
+            return fn
+
+        return register
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Open the data dir, start the partitions, the handler runner and the servers."""
+        if self._started:
+            return
+        self.loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._prepare_data_dir()
+        self._check_ports_free()
+        try:
+            await asyncio.to_thread(self._build_partitions)
+            self._handlers.start()
+            self.add_event_listener(self._handlers.on_events)
+            self.add_role_listener(self._handlers.on_role)
+            self._tasks.append(asyncio.create_task(self._watch_roles(), name="role-watcher"))
+            if self.serve_http:
+                await self._start_http()
+            if self.serve_grpc:
+                await self._start_grpc()
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+        log.info(
+            "node %s started: partitions %s, http %s:%s",
+            self.config.node_id,
+            sorted(self.local_partitions),
+            self.config.host,
+            self.config.ports.http,
+        )
+
+    async def stop(self) -> None:
+        """Stop the APIs first (no new commands), then the handlers, then the partitions."""
+        if self._stopping:
+            return
+        self._stopping = True
+        was_started = self._started
+        if self._grpc_server is not None:
+            with contextlib.suppress(Exception):
+                await self._grpc_server.stop(grace=1.0)
+            self._grpc_server = None
+        if self._http_server is not None:
+            self._http_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_server.shutdown(), timeout=5)
+            self._http_server = None
+        if self._http_socket is not None:
+            self._http_socket.close()
+            self._http_socket = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        await asyncio.to_thread(self._handlers.stop)
+        partitions = list(self.local_partitions.values())
+        self.local_partitions = {}
+        for partition in partitions:
+            try:
+                await asyncio.to_thread(partition.stop)
+            except Exception:
+                log.exception("stopping a partition failed")
+        self.engines = {}
+        self._roles = {}
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        self._started = False
+        if was_started:
+            log.info("node %s stopped", self.config.node_id)
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def run(self) -> None:
+        """Start, serve until SIGINT or SIGTERM, stop cleanly. Blocks (library and CLI use)."""
+        asyncio.run(self.serve_forever())
+
+    async def serve_forever(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed: list[int] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("signal received, shutting down")
+        finally:
+            await self.stop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    # -------------------------------------------------------- start-up steps
+
+    def _prepare_data_dir(self) -> None:
+        """Create the data dir, prove it is writable, and lock it against a second node."""
+        path = Path(self.config.data_dir)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-probe"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"data_dir: {path} is not writable ({exc.strerror or exc})") from exc
+        lock_file = open(path / ".lock", "a+")  # noqa: SIM115 - held open for the node's life
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            lock_file.close()
+            raise ConfigError(f"data_dir: {path} is in use by another zennode process") from exc
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{os.getpid()}\n")
+        lock_file.flush()
+        self._lock_file = lock_file
+
+    def _ports_to_bind(self) -> list[tuple[str, int]]:
+        ports = self.config.ports
+        wanted: list[tuple[str, int]] = []
+        if self.serve_http:
+            wanted.append(("http", ports.http))
+        if self.serve_grpc:
+            wanted.append(("grpc", ports.grpc))
+        if len(self.config.members) > 1:
+            wanted.append(("internal", ports.internal))
+        for pid in self.config.local_partition_ids:
+            wanted.append((f"raft partition {pid}", ports.raft(pid)))
+        return wanted
+
+    def _check_ports_free(self) -> None:
+        """Fail fast with one clear line instead of a bind error deep in a thread."""
+        host = self.config.host
+        for name, port in self._ports_to_bind():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, port))
+                except OSError as exc:
+                    raise ConfigError(
+                        f"port {port} ({name}) on {host} is in use or not bindable: {exc.strerror}"
+                    ) from exc
+
+    def _build_partitions(self) -> None:
+        factory = self._partition_factory or _default_partition_factory
+        for pid in self.config.local_partition_ids:
+            engine, partition = factory(
+                self.config, pid, lambda events, pid=pid: self._dispatch_events(pid, events)
+            )
+            self.engines[pid] = engine
+            self.local_partitions[pid] = partition
+
+    async def _start_http(self) -> None:
+        import uvicorn
+
+        from zennode.api.rest import create_app
+
+        host, port = self.config.host, self.config.ports.http
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"port {port} (http) on {host} is in use: {exc.strerror}") from exc
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._http_socket = sock
+        uv_config = uvicorn.Config(
+            create_app(self),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=3,
+        )
+        uv_config.load()
+        server = uvicorn.Server(uv_config)
+        server.lifespan = uv_config.lifespan_class(uv_config)
+        await server.startup(sockets=[sock])
+        self._http_server = server
+
+    async def _start_grpc(self) -> None:
+        try:
+            from zennode.api.grpc_server import start_grpc_server
+        except ImportError:
+            log.warning("gRPC server module not available; public gRPC port not served")
+            return
+        self._grpc_server = await start_grpc_server(self, self.config.host, self.config.ports.grpc)
+
+    # ---------------------------------------------------------- events, roles
+
+    def _dispatch_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        for fn in self._event_listeners:
+            try:
+                fn(partition_id, events)
+            except Exception:
+                log.exception("event listener %r failed", fn)
+
+    async def _watch_roles(self) -> None:
+        """Tell role listeners when a local replica gains or loses leadership."""
+        while True:
+            for pid, partition in list(self.local_partitions.items()):
+                leader = bool(partition.is_leader)
+                if self._roles.get(pid) != leader:
+                    self._roles[pid] = leader
+                    log.info("partition %s: %s", pid, "leader" if leader else "follower")
+                    for fn in self._role_listeners:
+                        try:
+                            fn(pid, leader)
+                        except Exception:
+                            log.exception("role listener %r failed", fn)
+            await asyncio.sleep(ROLE_POLL_S)
+
+    # ---------------------------------------------------------------- routing
+
+    def _check_partition(self, partition_id: int) -> None:
+        if partition_id not in self.config.partition_ids:
+            raise NotFound(f"partition {partition_id} does not exist")
+
+    def _local(self, partition_id: int) -> Any:
+        self._check_partition(partition_id)
+        partition = self.local_partitions.get(partition_id)
+        if partition is None:
+            # Forwarding to other nodes is issue 3; until then say so plainly.
+            raise Unavailable(
+                f"partition {partition_id} is not hosted on node {self.config.node_id}",
+                partition_id=partition_id,
+            )
+        return partition
+
+    async def _leader(self, partition_id: int) -> Any:
+        """The local partition once it leads, waiting at most `leader_wait_ms`."""
+        partition = self._local(partition_id)
+        deadline = time.monotonic() + self.config.limits.leader_wait_ms / 1000
+        while not partition.is_leader:
+            if self._stopping:
+                raise Unavailable("node is shutting down", partition_id=partition_id)
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    f"partition {partition_id} has no leader on this node "
+                    f"(waited {self.config.limits.leader_wait_ms} ms)",
+                    partition_id=partition_id,
+                )
+            await asyncio.sleep(LEADER_POLL_S)
+        return partition
+
+    async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
+        """Replicate `command` on its partition and return the applied `Outcome`."""
+        partition = await self._leader(partition_id)
+        future = partition.submit(command)
+        timeout = self.config.limits.request_timeout_ms / 1000
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"partition {partition_id} did not commit the command within {timeout:g} s",
+                partition_id=partition_id,
+            ) from exc
+
+    async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
+        return (await self.submit(partition_id, command)).unwrap()
+
+    async def _read(self, partition_id: int, query: Callable[[Any], Any]) -> Any:
+        """Run a read-only query on the local replica (current on the leader)."""
+        partition = await self._leader(partition_id)
+        with partition.read() as txn:
+            return query(txn)
+
+    def _key_partition(self, key: int, what: str) -> int:
+        if key <= 0:
+            raise NotFound(f"{what} {key} not found")
+        partition_id = keys.partition_of(key)
+        if partition_id not in self.config.partition_ids:
+            raise NotFound(f"{what} {key} not found (no partition {partition_id})")
+        return partition_id
+
+    # ----------------------------------------------------------------- façade
+
+    async def deploy(self, xml: bytes) -> dict[str, Any]:
+        """Deploy on partition 1 (it assigns key and version), then on every other partition."""
+        if len(xml) > self.config.limits.bpmn_bytes_max:
+            limit = self.config.limits.bpmn_bytes_max
+            raise TooLarge(f"BPMN resource is {len(xml)} bytes, the limit is {limit}")
+        engine = self.engines.get(1) or next(iter(self.engines.values()), None)
+        if engine is None:
+            raise Unavailable("no local engine to validate the deployment", partition_id=1)
+        engine.validate_deploy(xml)
+        first = await self._run(1, {"type": "deploy", "xml": xml})
+        assigned = {
+            "processDefinitionKey": first["processDefinitionKey"],
+            "version": first["version"],
+        }
+        others = [p for p in self.config.partition_ids if p != 1]
+        if others:
+            command = {"type": "deploy", "xml": xml, "assigned": assigned}
+            await asyncio.gather(*(self._run(p, command) for p in others))
+        return first
+
+    async def list_definitions(self, page: int, size: int, **filters: Any) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        return await self._read(
+            1, lambda txn: queries.list_definitions(txn, page=page, size=size, **filters)
+        )
+
+    async def get_definition(self, key: int) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        self._key_partition(key, "process definition")
+        return await self._read(1, lambda txn: queries.get_definition(txn, key))
+
+    async def create_instance(
+        self,
+        process_definition_key: int | None = None,
+        bpmn_process_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if (process_definition_key is None) == (bpmn_process_id is None):
+            raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
+        partition_id = next(self._round_robin)
+        return await self._run(
+            partition_id,
+            {
+                "type": "create_instance",
+                "processDefinitionKey": process_definition_key,
+                "bpmnProcessId": bpmn_process_id,
+                "variables": variables or {},
+            },
+        )
+
+    async def get_instance(self, key: int) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        pid = self._key_partition(key, "process instance")
+        return await self._read(pid, lambda txn: queries.get_instance(txn, key))
+
+    async def cancel_instance(self, key: int) -> dict[str, Any]:
+        pid = self._key_partition(key, "process instance")
+        return await self._run(pid, {"type": "cancel_instance", "processInstanceKey": key})
+
+    async def list_jobs(
+        self,
+        page: int = 1,
+        size: int = 10,
+        state: str | None = None,
+        job_type: str | None = None,
+        process_instance_key: int | None = None,
+    ) -> dict[str, Any]:
+        """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
+        from zennode.engine import queries
+
+        if process_instance_key is not None:
+            partition_ids = [self._key_partition(process_instance_key, "process instance")]
+        else:
+            partition_ids = list(self.config.partition_ids)
+
+        def query(txn: Any) -> dict[str, Any]:
+            return queries.list_jobs(
+                txn,
+                page=page,
+                size=size,
+                state=state,
+                job_type=job_type,
+                process_instance_key=process_instance_key,
+            )
+
+        pages = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
+        partitions = [
+            {"partition": pid, "items": result["items"]}
+            for pid, result in zip(partition_ids, pages, strict=True)
+        ]
+        return {
+            "partitions": partitions,
+            "page": page,
+            "size": size,
+            "count": sum(len(p["items"]) for p in partitions),
+            "totalCount": sum(int(r.get("totalCount", 0)) for r in pages),
+        }
+
+    async def get_job(self, key: int) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        pid = self._key_partition(key, "job")
+        return await self._read(pid, lambda txn: queries.get_job(txn, key))
+
+    async def complete_job(self, key: int, variables: dict[str, Any] | None) -> dict[str, Any]:
+        pid = self._key_partition(key, "job")
+        command = {"type": "complete_job", "jobKey": key, "variables": variables or {}}
+        return await self._run(pid, command)
+
+    async def fail_job(
+        self,
+        key: int,
+        retries: int | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        pid = self._key_partition(key, "job")
+        command: dict[str, Any] = {
+            "type": "fail_job",
+            "jobKey": key,
+            "retries": retries,
+            "errorCode": error_code,
+            "message": message or "",
+            "variables": variables or {},
+        }
+        return await self._run(pid, command)
+
+    async def list_incidents(
+        self,
+        page: int = 1,
+        size: int = 10,
+        process_instance_key: int | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        if process_instance_key is not None:
+            partition_ids = [self._key_partition(process_instance_key, "process instance")]
+        else:
+            partition_ids = list(self.config.partition_ids)
+
+        def query(txn: Any) -> dict[str, Any]:
+            return queries.list_incidents(
+                txn,
+                page=page,
+                size=size,
+                process_instance_key=process_instance_key,
+                state=state,
+            )
+
+        pages = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
+        partitions = [
+            {"partition": pid, "items": result["items"]}
+            for pid, result in zip(partition_ids, pages, strict=True)
+        ]
+        return {
+            "partitions": partitions,
+            "page": page,
+            "size": size,
+            "count": sum(len(p["items"]) for p in partitions),
+            "totalCount": sum(int(r.get("totalCount", 0)) for r in pages),
+        }
+
+    async def resolve_incident(self, key: int) -> dict[str, Any]:
+        pid = self._key_partition(key, "incident")
+        return await self._run(pid, {"type": "resolve_incident", "incidentKey": key})
+
+    def is_ready(self) -> bool:
+        """True when every local partition has a leader (readiness probe)."""
+        if not self._started or self._stopping or not self.local_partitions:
+            return False
+        return all(
+            p.is_leader or p.leader_address is not None for p in self.local_partitions.values()
+        )
+
+    async def status(self) -> dict[str, Any]:
+        partitions = []
+        for pid in self.config.partition_ids:
+            partition = self.local_partitions.get(pid)
+            if partition is None:
+                partitions.append({"partition": pid, "local": False})
+                continue
+            entry: dict[str, Any] = {
+                "partition": pid,
+                "local": True,
+                "role": "leader" if partition.is_leader else "follower",
+                "leader": partition.leader_address,
+            }
+            try:
+                entry.update(partition.status())
+            except Exception as exc:  # status is diagnostics; never fail the endpoint on it
+                entry["statusError"] = str(exc)
+            partitions.append(entry)
+        return {
+            "nodeId": self.config.node_id,
+            "ready": self.is_ready(),
+            "partitions": partitions,
+            "handlers": self._handlers.stats(),
+        }
+
+
+def _default_partition_factory(
+    config: Config, partition_id: int, on_events: Callable[[list[dict[str, Any]]], None]
+) -> tuple[Any, Any]:
+    """An `Engine` and a Raft `Partition` for one local replica."""
+    from zennode.cluster.partition import Partition
+    from zennode.engine import Engine
+
+    engine = Engine(partition_id=partition_id)
+    settings = _partition_settings(config, partition_id)
+    partition = Partition(partition_id, settings, apply_fn=engine.apply, on_events=on_events)
+    return engine, partition
+
+
+def _partition_settings(config: Config, partition_id: int) -> Any:
+    from zennode.cluster.partition import PartitionSettings
+
+    host = config.host
+    peers = [
+        f"{m.host}:{m.ports.raft(partition_id)}"
+        for m in config.members
+        if m.id != config.node_id and m.id in config.replicas_of(partition_id)
+    ]
+    return PartitionSettings(
+        data_dir=str(Path(config.data_dir) / f"partition-{partition_id}"),
+        self_address=f"{host}:{config.ports.raft(partition_id)}",
+        peers=peers,
+        secret=config.secret,
+    )
+
+
+def ensure_error(exc: BaseException) -> ZennodeError:
+    """Wrap anything that is not a ZennodeError (used by API layers for real bugs)."""
+    if isinstance(exc, ZennodeError):
+        return exc
+    return ZennodeError(f"internal error: {type(exc).__name__}")
