@@ -1,0 +1,445 @@
+"""One partition replica: a PySyncObj Raft group whose state is one LMDB environment.
+
+Only the leader accepts commands. Its batcher packs them into one replicated entry; every
+replica applies the entry in one LMDB write transaction that also stores the entry's Raft index,
+so an entry replayed from the journal after a restart is skipped. The leader answers each
+command's future after the commit and then hands the batch's events to `on_events`.
+
+The settings follow ../shared/reference/pysyncobj-findings.md (pysyncobj pinned to 0.3.17):
+a password always (the Raft port unpickles what it receives), a journal file, our own LMDB
+snapshot codec, eager append entries with application batching, compaction sized by bytes,
+no waiting for a leader (callers fail fast and retry or forward), and entries always smaller
+than `appendEntriesBatchSizeBytes` so PySyncObj's broken chunked path for large entries is
+never used (a 1 MB deploy is a normal, if large, entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.syncobj import SyncObjException
+
+from zennode.cluster.batcher import Batch, Batcher, BatchLimits
+from zennode.engine.outcome import Outcome
+from zennode.engine.storage import KVRead, KVWrite
+from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
+from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFull
+from zennode.state.snapshot import SnapshotCodec
+
+log = logging.getLogger(__name__)
+
+ApplyFn = Callable[[KVWrite, dict[str, Any]], Outcome]
+EventsFn = Callable[[list[dict[str, Any]]], None]
+RoleFn = Callable[[bool], None]
+
+_LAST_NOW_MS = b"last_now_ms"
+_U64 = struct.Struct(">Q")
+_PICKLE = pickle.HIGHEST_PROTOCOL
+_MAX_GROW_RETRIES = 8
+_RAFT_LEADER_STATE = 2  # pysyncobj.syncobj._RAFT_STATE.LEADER
+_ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
+_ENTRY_MARGIN_BYTES = 1 << 20  # batch framing + PySyncObj's own pickling around the payload
+
+
+@dataclass
+class PartitionSettings:
+    """Everything one partition replica needs; times in seconds or ms as named."""
+
+    partition_id: int
+    self_address: str  # "host:port" this replica's Raft port binds to (and only to)
+    data_dir: Path  # this replica's own directory: LMDB env, Raft journal, dump
+    peer_addresses: list[str] = field(default_factory=list)  # empty for a single replica
+    secret: str | None = None  # required with peers; a random one is made for a single replica
+    raft_min_timeout_s: float = 0.45
+    raft_max_timeout_s: float = 1.3
+    append_entries_period_s: float = 0.1
+    connection_timeout_s: float = 3.5
+    connection_retry_s: float = 1.0
+    batch_max_items: int = 200
+    batch_max_bytes: int = 256 * 1024
+    batch_max_delay_ms: float = 2.0
+    max_in_flight_batches: int = 8
+    in_flight_timeout_s: float = 30.0
+    queue_max: int = 10_000
+    command_max_bytes: int = 4 * 1024 * 1024
+    compaction_bytes: int = 64 * 1024 * 1024  # journal bytes applied before a snapshot
+    compaction_max_entries: int = 200_000  # backstop for many tiny entries
+    compaction_min_time_s: float = 3600.0
+    snapshot_chunk_bytes: int = 1024 * 1024
+    fsync_per_batch: bool = False
+    map_size_bytes: int = 1 << 30
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if self.partition_id < 1:
+            raise ConfigError(f"partition id must be >= 1, got {self.partition_id}")
+        if self.peer_addresses and not self.secret:
+            raise ConfigError(
+                f"partition {self.partition_id}: a replicated partition needs a secret "
+                "(the Raft port accepts pickled data)"
+            )
+        if self.raft_min_timeout_s <= 3 * self.append_entries_period_s:
+            raise ConfigError("raft_min_timeout_s must exceed 3 x append_entries_period_s")
+        if self.raft_max_timeout_s <= self.raft_min_timeout_s:
+            raise ConfigError("raft_max_timeout_s must exceed raft_min_timeout_s")
+
+
+class _RaftGroup(SyncObj):
+    """The PySyncObj object; all real work is delegated to the owning Partition."""
+
+    def __init__(self, owner: Partition, self_address: str, peers: list[str], conf: SyncObjConf):
+        self._owner = owner
+        owner._group = self  # the tick thread may apply journal entries before __init__ returns
+        super().__init__(self_address, peers, conf)
+
+    @replicated
+    def apply_batch(self, payload: bytes) -> int:
+        # PySyncObj fetches entries from raftLastApplied + 1 and increments raftLastApplied
+        # only after this call returns: this is the index of the entry being applied
+        # (pinned pysyncobj 0.3.17; tests/cluster/test_partition.py checks it).
+        return self._owner._apply_entry(payload, self.raftLastApplied + 1)
+
+
+class Partition:
+    """A partition replica. Thread-safe: `submit`/`read`/`status` from any thread."""
+
+    def __init__(
+        self,
+        settings: PartitionSettings,
+        apply_fn: ApplyFn,
+        on_events: EventsFn | None = None,
+        on_role_change: RoleFn | None = None,
+    ) -> None:
+        self.settings = settings
+        self.partition_id = settings.partition_id
+        self._apply_fn = apply_fn
+        self._on_events = on_events
+        self._on_role_change = on_role_change
+        self._is_leader_flag = False
+        self._stopped = False
+        self._stop_lock = threading.Lock()
+        self._entries_applied = 0  # Raft entries this process applied (not skipped)
+        self._entries_skipped = 0
+        self._compaction_counter = 0
+        self._compaction_threshold = self._staggered_compaction_bytes()
+
+        data_dir = settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = LmdbStore(data_dir / "lmdb", map_size_bytes=settings.map_size_bytes)
+        self._codec = SnapshotCodec(self.store, data_dir / "raft.dump")
+        self._batcher = Batcher(
+            settings.partition_id,
+            BatchLimits(
+                max_items=settings.batch_max_items,
+                max_bytes=settings.batch_max_bytes,
+                max_delay_ms=settings.batch_max_delay_ms,
+                queue_max=settings.queue_max,
+                max_in_flight_batches=settings.max_in_flight_batches,
+                in_flight_timeout_s=settings.in_flight_timeout_s,
+            ),
+            send=self._send_batch,
+        )
+        self._batcher.start()
+        secret = settings.secret or secrets.token_urlsafe(32)
+        self._group: _RaftGroup
+        try:
+            peers = list(settings.peer_addresses)
+            _RaftGroup(self, settings.self_address, peers, self._conf(secret))
+        except Exception:
+            self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
+            self.store.close()
+            raise
+        try:
+            self._group.waitBinded()
+        except SyncObjException as exc:
+            self._group.destroy_synchronous()
+            self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
+            self.store.close()
+            raise ConfigError(
+                f"partition {self.partition_id}: cannot bind Raft port {settings.self_address}"
+            ) from exc
+
+    # Configuration.
+
+    def _conf(self, secret: str) -> SyncObjConf:
+        s = self.settings
+        largest_entry = max(s.command_max_bytes, s.batch_max_bytes) + _ENTRY_MARGIN_BYTES
+        return SyncObjConf(
+            password=secret,
+            bindAddress=s.self_address,  # never 0.0.0.0 (PySyncObj's default)
+            appendEntriesUseBatch=False,
+            appendEntriesPeriod=s.append_entries_period_s,
+            # Entries stay below this, so the buggy >=64 KiB chunked transfer never runs.
+            appendEntriesBatchSizeBytes=2 * largest_entry,
+            raftMinTimeout=s.raft_min_timeout_s,
+            raftMaxTimeout=s.raft_max_timeout_s,
+            connectionTimeout=max(s.connection_timeout_s, s.raft_max_timeout_s),
+            connectionRetryTime=s.connection_retry_s,
+            commandsWaitLeader=False,
+            commandsQueueSize=max(64, s.max_in_flight_batches * 4),
+            journalFile=str(s.data_dir / "raft.journal"),
+            fullDumpFile=str(s.data_dir / "raft.dump"),
+            serializer=self._codec.serialize,
+            deserializer=self._codec.deserialize,
+            logCompactionMinEntries=s.compaction_max_entries,
+            logCompactionMinTime=s.compaction_min_time_s,
+            logCompactionSplit=False,  # compaction is forced by bytes, staggered per replica
+            logCompactionBatchSize=s.snapshot_chunk_bytes,
+            dynamicMembershipChange=False,
+            onStateChanged=self._on_state_changed,
+            sendBufferSize=1 << 18,
+            recvBufferSize=1 << 18,
+            bindRetryTime=0.5,
+            maxBindRetries=2,
+        )
+
+    def _staggered_compaction_bytes(self) -> int:
+        """Replicas cross the same byte count on the same entry; stagger so they don't all
+        serialize (on their tick threads) at the same moment."""
+        members = sorted([self.settings.self_address, *self.settings.peer_addresses])
+        rank = members.index(self.settings.self_address)
+        return int(self.settings.compaction_bytes * (1 + 0.25 * rank))
+
+    # Submitting (leader only).
+
+    def submit(self, command: dict[str, Any]) -> Future[Outcome]:
+        """Queue a command; the future resolves after the batch holding it commits.
+
+        Raises Unavailable on a non-leader (the node forwards), Backpressure when the queue
+        is full, TooLarge over `command_max_bytes`. Never blocks.
+        """
+        if self._stopped:
+            raise Unavailable("partition is stopped", partition_id=self.partition_id)
+        if not self._group._isLeader():
+            leader = self.leader_address
+            raise Unavailable(
+                f"partition {self.partition_id}: not the leader (leader: {leader or 'none'})",
+                partition_id=self.partition_id,
+            )
+        payload = pickle.dumps(command, protocol=_PICKLE)
+        if len(payload) > self.settings.command_max_bytes:
+            raise TooLarge(
+                f"command of {len(payload)} bytes exceeds {self.settings.command_max_bytes}"
+            )
+        return self._batcher.submit(payload)
+
+    def _send_batch(self, batch: Batch) -> None:
+        """Batcher thread: one replicated call per batch, answered by callback."""
+        payload = pickle.dumps(
+            (batch.batch_id, batch.now_ms, [(p.request_id, p.payload) for p in batch.items]),
+            protocol=_PICKLE,
+        )
+        batch_id = batch.batch_id
+
+        def on_result(_result: Any, error: int) -> None:
+            if error != FAIL_REASON.SUCCESS:
+                self._batcher.fail(
+                    batch_id,
+                    Unavailable(
+                        f"partition {self.partition_id}: batch not committed "
+                        f"({_fail_reason_name(error)})",
+                        partition_id=self.partition_id,
+                    ),
+                )
+
+        self._group.apply_batch(payload, callback=on_result)
+
+    # Applying (every replica, on the Raft tick thread).
+
+    def _apply_entry(self, payload: bytes, index: int) -> int:
+        batch_id, now_ms, items = pickle.loads(payload)
+        for _attempt in range(_MAX_GROW_RETRIES):
+            try:
+                outcomes = self._apply_in_txn(index, now_ms, items)
+                break
+            except StoreFull:
+                self.store.grow()  # the txn was aborted; retry the whole batch
+        else:
+            raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
+        if outcomes is None:
+            self._entries_skipped += 1
+            stale = self._batcher.take(batch_id)
+            if stale is not None:  # e.g. our forwarded batch arrived inside a snapshot
+                error = Unavailable("outcome unknown (applied via snapshot)", self.partition_id)
+                for pending in stale.items:
+                    if not pending.future.done():
+                        pending.future.set_exception(error)
+            return index
+        self._entries_applied += 1
+        if self.settings.fsync_per_batch:
+            self.store.sync()
+        self._compaction_counter += len(payload)
+        if self._compaction_counter >= self._compaction_threshold:
+            self._compaction_counter = 0
+            self._group.forceLogCompaction()
+        self._answer(batch_id, items, outcomes)
+        return index
+
+    def _apply_in_txn(
+        self, index: int, now_ms: int, items: list[tuple[int, bytes]]
+    ) -> list[Outcome] | None:
+        with self.store.write() as txn:
+            if index <= txn.applied_index():
+                return None  # replayed from the journal: already in LMDB
+            raw_last = txn.raft_get(_LAST_NOW_MS)
+            now = max(now_ms, _U64.unpack(raw_last)[0] if raw_last else 0)
+            outcomes = [self._apply_command(txn, payload, now) for _rid, payload in items]
+            txn.raft_put(_LAST_NOW_MS, _U64.pack(now))
+            txn.set_applied_index(index)
+        return outcomes
+
+    def _apply_command(self, txn: LmdbTxn, payload: bytes, now_ms: int) -> Outcome:
+        command = pickle.loads(payload)
+        command["now_ms"] = now_ms
+        try:
+            return self._apply_fn(txn, command)
+        except StoreFull:
+            raise
+        except ZennodeError as exc:  # an engine that raises instead of returning an error
+            return Outcome(error=exc)
+        except Exception as exc:  # noqa: BLE001 - one bad command must not stop the partition
+            if txn.store_error is not None:
+                raise StoreFull(str(txn.store_error)) from exc
+            log.exception(
+                "partition %d: applying %r failed", self.partition_id, command.get("type")
+            )
+            return Outcome(error=ZennodeError(f"internal error in {command.get('type')}: {exc}"))
+
+    def _answer(self, batch_id: Any, items: list[tuple[int, bytes]], outcomes: list[Outcome]):
+        """After commit: resolve our own futures, then (on the leader) hand out the events."""
+        batch = self._batcher.take(batch_id)
+        if batch is not None:
+            for pending, (request_id, _payload), outcome in zip(
+                batch.items, items, outcomes, strict=True
+            ):
+                if pending.request_id != request_id:  # an invariant, not a user error
+                    raise AssertionError(f"batch {batch_id}: request ids out of order")
+                if not pending.future.done():
+                    pending.future.set_result(outcome)
+        if self._on_events is not None and self._group._isLeader():
+            events = [event for outcome in outcomes for event in outcome.events]
+            if events:
+                try:
+                    self._on_events(events)
+                except Exception:  # noqa: BLE001 - a listener must not break apply
+                    log.exception("partition %d: event listener failed", self.partition_id)
+
+    def _on_state_changed(self, _old: int, new: int) -> None:
+        is_leader = new == _RAFT_LEADER_STATE
+        if is_leader == self._is_leader_flag:
+            return
+        self._is_leader_flag = is_leader
+        if not is_leader:
+            self._batcher.fail_queued(
+                Unavailable(f"partition {self.partition_id}: leadership lost", self.partition_id)
+            )
+        log.info("partition %d: %s", self.partition_id, "leader" if is_leader else "follower")
+        if self._on_role_change is not None:
+            try:
+                self._on_role_change(is_leader)
+            except Exception:  # noqa: BLE001
+                log.exception("partition %d: role listener failed", self.partition_id)
+
+    # Reading and status.
+
+    @contextmanager
+    def read(self) -> Iterator[KVRead]:
+        """A read-only view of this replica's LMDB (current on the leader)."""
+        with self.store.read() as txn:
+            yield txn
+
+    @property
+    def is_leader(self) -> bool:
+        return not self._stopped and self._group._isLeader()
+
+    @property
+    def leader_address(self) -> str | None:
+        leader = self._group._getLeader()
+        return getattr(leader, "address", None) if leader is not None else None
+
+    def wait_for_leader(self, timeout_s: float) -> str:
+        """Block until some replica leads (returns its address) or raise Unavailable."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            leader = self.leader_address
+            if leader is not None:
+                return leader
+            time.sleep(0.02)
+        raise Unavailable(
+            f"partition {self.partition_id}: no leader after {timeout_s} s",
+            partition_id=self.partition_id,
+        )
+
+    def applied_index(self) -> int:
+        return self.store.applied_index()
+
+    def digest(self) -> str:
+        return self.store.digest()
+
+    def status(self) -> dict[str, Any]:
+        group = self._group
+        state = getattr(group, "_SyncObj__raftState", 0)  # private, pinned pysyncobj 0.3.17
+        return {
+            "partition": self.partition_id,
+            "role": _ROLE_NAMES.get(state, "follower"),
+            "term": group.raftCurrentTerm,
+            "commit_index": group.raftCommitIndex,
+            "raft_applied_index": group.raftLastApplied,
+            "applied_index": self.store.applied_index(),
+            "leader": self.leader_address,
+            "raft_address": self.settings.self_address,
+            "raft_port": int(self.settings.self_address.rsplit(":", 1)[1]),
+            "log_entries": group._getRaftLogSize(),
+            "pending_commands": self._batcher.pending_count(),
+            "batches_sent": self._batcher.batches_sent,
+            "commands_sent": self._batcher.commands_sent,
+            "max_batch_items": self._batcher.max_batch_items,
+            "entries_applied": self._entries_applied,
+            "entries_skipped": self._entries_skipped,
+            "snapshots_installed": self._codec.installs,
+            "snapshots_refused": self._codec.refused,
+            "lmdb_bytes": self.store.size_bytes(),
+        }
+
+    def force_compaction(self) -> None:
+        """Take a snapshot and truncate the journal at the next tick (tests, admin)."""
+        self._group.forceLogCompaction()
+
+    def stop(self) -> None:
+        """Stop cleanly: fail what is pending, stop Raft (flushes the journal), close LMDB."""
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        error = Unavailable(f"partition {self.partition_id} is stopping", self.partition_id)
+        self._batcher.stop(error)
+        self._group.destroy_synchronous()
+        self._batcher.stop(error)  # anything answered neither by apply nor by callback
+        self.store.close()
+
+
+def _fail_reason_name(code: int) -> str:
+    for name in dir(FAIL_REASON):
+        if not name.startswith("_") and getattr(FAIL_REASON, name) == code:
+            return name
+    return str(code)
+
+
+def free_port_address(host: str = "127.0.0.1") -> str:
+    """A "host:port" with a port the OS just handed out (for tests and local tools)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return f"{host}:{sock.getsockname()[1]}"
