@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import fcntl
 import itertools
+import json
 import logging
 import os
 import signal
@@ -391,6 +392,21 @@ class Node:
             raise NotFound(f"{what} {key} not found (no partition {partition_id})")
         return partition_id
 
+    def check_variables(self, variables: Any, what: str = "variables") -> dict[str, Any]:
+        """A JSON object within `variables_bytes_max`, or BadRequest / TooLarge."""
+        if variables is None:
+            return {}
+        if not isinstance(variables, dict):
+            raise BadRequest(f"{what} must be a JSON object")
+        try:
+            size = len(json.dumps(variables, allow_nan=False, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"{what} are not JSON: {exc}") from exc
+        limit = self.config.limits.variables_bytes_max
+        if size > limit:
+            raise TooLarge(f"{what} are {size} bytes of JSON, the limit is {limit}")
+        return variables
+
     # ----------------------------------------------------------------- façade
 
     async def deploy(self, xml: bytes) -> dict[str, Any]:
@@ -434,6 +450,7 @@ class Node:
     ) -> dict[str, Any]:
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
+        variables = self.check_variables(variables)
         partition_id = next(self._round_robin)
         return await self._run(
             partition_id,
@@ -502,6 +519,7 @@ class Node:
 
     async def complete_job(self, key: int, variables: dict[str, Any] | None) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
+        variables = self.check_variables(variables)
         command = {"type": "complete_job", "jobKey": key, "variables": variables or {}}
         return await self._run(pid, command)
 
@@ -514,6 +532,7 @@ class Node:
         variables: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
+        variables = self.check_variables(variables)
         command: dict[str, Any] = {
             "type": "fail_job",
             "jobKey": key,

@@ -272,13 +272,15 @@ class HandlerRunner:
             }
         if result is None:
             result = {}
-        if not isinstance(result, dict):
+        try:
+            self._node.check_variables(result, "handler result")
+        except ZennodeError as exc:
             return {
                 "type": "fail_job",
                 "jobKey": key,
                 "retries": 0,
                 "errorCode": None,
-                "message": f"handler returned {type(result).__name__}, expected a dict or None",
+                "message": exc.message,
                 "variables": {},
             }
         return {"type": "complete_job", "jobKey": key, "variables": result}

@@ -1,7 +1,5 @@
 """`/v1/process-definitions`: deploy (raw XML or multipart `resource`), list, get."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response

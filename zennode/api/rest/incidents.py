@@ -1,7 +1,5 @@
 """`/v1/incidents`: list (per-partition pages, by instance) and resolve."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response

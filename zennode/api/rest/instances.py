@@ -1,7 +1,5 @@
 """`/v1/process-instances`: start (by key or latest version of an id), get, cancel."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Response

@@ -1,7 +1,5 @@
 """`/v1/jobs`: list (per-partition pages), get, complete, fail."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response

@@ -1,7 +1,5 @@
 """`/system/*`: liveness, readiness (every local partition has a leader) and node status."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter
