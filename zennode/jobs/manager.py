@@ -1,0 +1,510 @@
+"""Job manager, server side: one per partition replica, active while that replica leads.
+
+It hands the partition's activatable jobs to the external workers subscribed to their type,
+round robin over the workers that have room (a per-worker limit of jobs in flight). Handing a
+job out is the replicated command `activate_jobs` with explicit `jobKeys` and a lock deadline,
+so no job goes to two workers inside its lock, even across a leader change; the manager only
+chooses *which* worker gets *which* job and pushes the activated job at once.
+
+What it learns and from where:
+- `job_created` / `job_activatable` events (after each applied batch) put a job in the queue of
+  its type: a new job is pushed without any polling delay.
+- On the first subscription to a type, and on becoming leader, it reads the activatable jobs of
+  that type from the partition's state, so jobs that waited before a worker came are delivered.
+- `job_completed` / `job_failed` / ... events free the worker's slot.
+- A timer submits `timeout_jobs` when a lock it handed out may have expired; the engine makes
+  such jobs activatable again (an event), and they are handed out anew.
+- When a worker's stream ends, `release_jobs {worker}` frees its jobs at once.
+
+Everything here runs on the node's asyncio loop (callers hop from the Raft tick thread with
+`call_soon_threadsafe`), so the manager needs no locks. Every queue has a bound (`Settings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from zennode.engine.outcome import Outcome
+from zennode.errors import ZennodeError
+
+log = logging.getLogger("zennode.jobs.manager")
+
+# Events that make a job activatable (put it in a type queue) or end its activation.
+ACTIVATABLE_EVENTS = frozenset({"job_created", "job_activatable"})
+FINISHED_EVENTS = frozenset({"job_completed", "job_failed", "job_terminated", "job_canceled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Bounds and defaults of the job stream (server and client side)."""
+
+    lock_ms_default: int = 30_000  # lock of an activated job when the worker names none
+    lock_ms_max: int = 24 * 3600 * 1000  # a worker cannot lock a job for longer
+    worker_jobs_default: int = 32  # jobs in flight per worker (per partition) by default
+    worker_jobs_max: int = 1_000  # a worker cannot ask for more in flight
+    pending_per_type_max: int = 5_000  # activatable jobs kept in memory per type
+    load_page_max: int = 1_000  # jobs read from state in one load
+    timeout_check_ms: int = 250  # how often expired locks are looked for
+    timeout_grace_ms: int = 20  # wait past a deadline before asking the engine to expire it
+    retry_delay_ms: int = 200  # back-off after a failed activation (no leader, backpressure)
+    stream_queue_max: int = 4_096  # responses waiting to be written to one worker stream
+    stream_requests_max: int = 256  # requests of one stream being processed at once
+    variables_bytes_max: int = 32 * 1024  # JSON variables of one complete/fail request
+    message_bytes_max: int = 4 * 1024 * 1024  # one gRPC message, either way
+    worker_streams_max: int = 10_000  # open worker streams on one node
+
+    def lock_ms(self, requested: int) -> int:
+        if requested <= 0:
+            return self.lock_ms_default
+        return min(requested, self.lock_ms_max)
+
+    def worker_jobs(self, requested: int) -> int:
+        if requested <= 0:
+            return self.worker_jobs_default
+        return min(requested, self.worker_jobs_max)
+
+
+class WorkerSink(Protocol):
+    """Where a manager pushes the jobs it activated for one worker stream."""
+
+    worker_id: str
+
+    def deliver(self, job: dict[str, Any]) -> bool:
+        """Queue `job` for the worker; False when the stream is gone or full."""
+        ...
+
+
+Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
+LoadActivatable = Callable[[str, int], Awaitable[list[int]]]
+
+
+@dataclass(slots=True)
+class _Worker:
+    sink: WorkerSink
+    jobs_max: int
+    types: dict[str, int] = field(default_factory=dict)  # job type -> lock ms
+    in_flight: set[int] = field(default_factory=set)  # reserved or activated job keys
+
+
+@dataclass(slots=True)
+class _TypeQueue:
+    workers: list[str] = field(default_factory=list)  # round-robin order
+    next_index: int = 0
+    pending: OrderedDict[int, None] = field(default_factory=OrderedDict)  # oldest first
+    overflow: bool = False  # jobs exist in state that are not in `pending`
+    loading: bool = False
+    load_again: bool = False
+
+
+def job_key_of(event: dict[str, Any]) -> int | None:
+    """The job key an engine event names (top level, or inside its `job` dict)."""
+    for name in ("jobKey", "key"):
+        value = event.get(name)
+        if isinstance(value, int):
+            return value
+    job = event.get("job")
+    if isinstance(job, dict) and isinstance(job.get("key"), int):
+        return int(job["key"])
+    return None
+
+
+def job_type_of(event: dict[str, Any]) -> str | None:
+    value = event.get("jobType", event.get("type"))
+    if isinstance(value, str):
+        return value
+    job = event.get("job")
+    if isinstance(job, dict) and isinstance(job.get("type"), str):
+        return str(job["type"])
+    return None
+
+
+class JobManager:
+    """Server side of the job stream for one partition (see the module docstring)."""
+
+    def __init__(
+        self,
+        partition_id: int,
+        submit: Submit,
+        load_activatable: LoadActivatable,
+        settings: Settings | None = None,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self.partition_id = partition_id
+        self.settings = settings or Settings()
+        self._submit = submit
+        self._load_activatable = load_activatable
+        self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
+        self._workers: dict[str, _Worker] = {}
+        self._types: dict[str, _TypeQueue] = {}
+        self._holder: dict[int, str] = {}  # job key -> worker id holding it
+        self._deadlines: list[int] = []  # heap of lock deadlines (whole ms) we handed out
+        self._deadline_set: set[int] = set()
+        self._leader = False
+        self._epoch = 0  # bumped on every role change; stale async results are ignored
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.Task[None] | None = None
+        self._timeout_in_flight = False
+        self._closed = False
+        self.stats = {"activated": 0, "pushed": 0, "push_failed": 0, "released": 0}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, is_leader: bool) -> None:
+        self._timer = asyncio.get_running_loop().create_task(
+            self._timeout_loop(), name=f"job-timeouts-{self.partition_id}"
+        )
+        self.on_role(is_leader)
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._leader = False
+        tasks = [*self._tasks, *([self._timer] if self._timer else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def on_role(self, is_leader: bool) -> None:
+        """Leadership changed: drop what the old term knew; as new leader, load from state."""
+        if is_leader == self._leader or self._closed:
+            return
+        self._leader = is_leader
+        self._epoch += 1
+        self._holder.clear()
+        self._deadlines.clear()
+        self._deadline_set.clear()
+        for worker in self._workers.values():
+            worker.in_flight.clear()
+        for queue in self._types.values():
+            queue.pending.clear()
+            queue.overflow = False
+        if is_leader:
+            # Locks handed out by an earlier leader are unknown here: let the engine expire
+            # them once the longest default lock has passed, and then as they come.
+            self._add_deadline(self._clock_ms() + self.settings.lock_ms_default)
+            for job_type in self._types:
+                self._schedule_load(job_type)
+
+    # -------------------------------------------------------- subscriptions
+
+    def subscribe(self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int) -> None:
+        """Add (or update) a worker's subscription to `job_type`; deliver waiting jobs."""
+        worker = self._workers.get(sink.worker_id)
+        if worker is None:
+            worker = self._workers[sink.worker_id] = _Worker(sink=sink, jobs_max=jobs_max)
+        worker.sink = sink
+        worker.jobs_max = max(worker.jobs_max, jobs_max)
+        worker.types[job_type] = lock_ms
+        queue = self._types.get(job_type)
+        first = queue is None
+        if queue is None:
+            queue = self._types[job_type] = _TypeQueue()
+        if sink.worker_id not in queue.workers:
+            queue.workers.append(sink.worker_id)
+        if first and self._leader:
+            self._schedule_load(job_type)
+        self._dispatch(job_type)
+
+    def unsubscribe(self, worker_id: str, job_type: str) -> None:
+        """Stop handing `job_type` to the worker; jobs it holds stay with it."""
+        worker = self._workers.get(worker_id)
+        if worker is None or job_type not in worker.types:
+            return
+        del worker.types[job_type]
+        self._drop_from_queue(worker_id, job_type)
+
+    def remove_worker(self, worker_id: str) -> None:
+        """The worker's stream ended: forget it and free its jobs in state at once."""
+        worker = self._workers.pop(worker_id, None)
+        if worker is None:
+            return
+        for job_type in list(worker.types):
+            self._drop_from_queue(worker_id, job_type)
+        for key in worker.in_flight:
+            if self._holder.get(key) == worker_id:
+                del self._holder[key]
+        worker.in_flight.clear()
+        if self._leader:
+            # Also frees jobs an earlier leader activated for this worker.
+            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+
+    def _drop_from_queue(self, worker_id: str, job_type: str) -> None:
+        queue = self._types.get(job_type)
+        if queue is None or worker_id not in queue.workers:
+            return
+        queue.workers.remove(worker_id)
+        if not queue.workers:
+            del self._types[job_type]  # nobody wants this type: stop tracking its jobs
+        elif queue.next_index >= len(queue.workers):
+            queue.next_index = 0
+
+    # --------------------------------------------------------------- events
+
+    def on_events(self, events: list[dict[str, Any]]) -> None:
+        """Engine events of one applied batch (on the loop, in apply order)."""
+        if not self._leader:
+            return
+        touched: set[str] = set()
+        for event in events:
+            name = event.get("event")
+            if name in ACTIVATABLE_EVENTS:
+                key = job_key_of(event)
+                job_type = job_type_of(event)
+                if key is None or job_type is None:
+                    continue
+                self._unhold(key, touched)
+                queue = self._types.get(job_type)
+                if queue is not None:
+                    self._enqueue(queue, key)
+                    touched.add(job_type)
+            elif name in FINISHED_EVENTS:
+                key = job_key_of(event)
+                if key is not None:
+                    self._unhold(key, touched)
+        for job_type in touched:
+            self._dispatch(job_type)
+
+    def _enqueue(self, queue: _TypeQueue, key: int) -> None:
+        if key in queue.pending or key in self._holder:
+            return
+        if len(queue.pending) >= self.settings.pending_per_type_max:
+            queue.overflow = True  # read it from state once the queue drains
+            return
+        queue.pending[key] = None
+
+    def _unhold(self, key: int, touched: set[str]) -> None:
+        worker_id = self._holder.pop(key, None)
+        if worker_id is None:
+            return
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            worker.in_flight.discard(key)
+            touched.update(worker.types)
+
+    # ------------------------------------------------------------- dispatch
+
+    def _dispatch(self, job_type: str) -> None:
+        """Give pending jobs of `job_type` round robin to workers with room, then activate."""
+        queue = self._types.get(job_type)
+        if not self._leader or queue is None or not queue.workers:
+            return
+        batches: dict[str, list[int]] = {}
+        count = len(queue.workers)
+        while queue.pending:
+            worker_id = None
+            for step in range(count):
+                candidate = queue.workers[(queue.next_index + step) % count]
+                worker = self._workers[candidate]
+                if len(worker.in_flight) < worker.jobs_max:
+                    worker_id = candidate
+                    queue.next_index = (queue.next_index + step + 1) % count
+                    break
+            if worker_id is None:
+                break  # every worker is full; completions will call us again
+            key, _ = queue.pending.popitem(last=False)
+            self._workers[worker_id].in_flight.add(key)
+            self._holder[key] = worker_id
+            batches.setdefault(worker_id, []).append(key)
+        for worker_id, job_keys in batches.items():
+            lock_ms = self._workers[worker_id].types.get(job_type, self.settings.lock_ms_default)
+            self._spawn(self._activate(job_type, worker_id, job_keys, lock_ms))
+        if queue.overflow and len(queue.pending) < self.settings.pending_per_type_max // 4:
+            self._schedule_load(job_type)
+
+    async def _activate(
+        self, job_type: str, worker_id: str, job_keys: list[int], lock_ms: int
+    ) -> None:
+        epoch = self._epoch
+        command = {
+            "type": "activate_jobs",
+            "jobType": job_type,
+            "worker": worker_id,
+            "timeoutMs": lock_ms,
+            "maxJobs": len(job_keys),
+            "jobKeys": job_keys,
+        }
+        try:
+            outcome = await self._submit(command)
+        except ZennodeError as exc:
+            if epoch == self._epoch:
+                log.debug("partition %s: activation failed: %s", self.partition_id, exc)
+                self._give_back(job_type, worker_id, job_keys, retry=True)
+            return
+        if epoch != self._epoch:
+            return  # the term changed; the new leader's view is rebuilt from state
+        if outcome.error is not None:
+            log.warning("partition %s: activate_jobs refused: %s", self.partition_id, outcome.error)
+            self._give_back(job_type, worker_id, job_keys, retry=False)
+            return
+        jobs = (outcome.result or {}).get("jobs", [])
+        activated = {int(job["key"]) for job in jobs}
+        touched: set[str] = set()
+        for key in job_keys:
+            if key not in activated and self._holder.get(key) == worker_id:
+                self._unhold(key, touched)  # no longer activatable (completed, cancelled)
+        self.stats["activated"] += len(jobs)
+        worker = self._workers.get(worker_id)
+        undelivered: list[int] = []
+        for job in jobs:
+            key = int(job["key"])
+            deadline = job.get("deadline")
+            if isinstance(deadline, int):
+                self._add_deadline(deadline)
+            if worker is None or self._holder.get(key) != worker_id or not worker.sink.deliver(job):
+                undelivered.append(key)
+                if self._holder.get(key) == worker_id:
+                    self._unhold(key, touched)
+            else:
+                self.stats["pushed"] += 1
+        if undelivered:
+            # The worker left (or its stream is full) while we activated: free the jobs now.
+            self.stats["push_failed"] += len(undelivered)
+            self._spawn(self._release({"type": "release_jobs", "jobKeys": undelivered}))
+        for other in touched:
+            self._dispatch(other)
+
+    def _give_back(self, job_type: str, worker_id: str, job_keys: list[int], retry: bool) -> None:
+        """Undo a reservation; with `retry`, queue the jobs again after a short back-off."""
+        touched: set[str] = set()
+        queue = self._types.get(job_type)
+        for key in job_keys:
+            if self._holder.get(key) != worker_id:
+                continue
+            self._unhold(key, touched)
+            if retry and queue is not None:
+                self._enqueue(queue, key)
+        if retry:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.settings.retry_delay_ms / 1000, self._dispatch, job_type)
+        for other in touched - {job_type}:
+            self._dispatch(other)
+
+    async def _release(self, command: dict[str, Any]) -> None:
+        try:
+            outcome = await self._submit(command)
+        except ZennodeError as exc:
+            # Not lost: the lock deadline still expires and `timeout_jobs` frees the jobs.
+            log.warning("partition %s: release_jobs failed: %s", self.partition_id, exc)
+            return
+        if outcome.error is not None:
+            log.warning("partition %s: release_jobs refused: %s", self.partition_id, outcome.error)
+        else:
+            self.stats["released"] += 1
+
+    # ---------------------------------------------------------------- loads
+
+    def _schedule_load(self, job_type: str) -> None:
+        queue = self._types.get(job_type)
+        if queue is None or not self._leader:
+            return
+        if queue.loading:
+            queue.load_again = True
+            return
+        queue.loading = True
+        self._spawn(self._load(job_type, queue))
+
+    async def _load(self, job_type: str, queue: _TypeQueue) -> None:
+        """Read activatable jobs of `job_type` from state into its queue (bounded)."""
+        epoch = self._epoch
+        try:
+            room = self.settings.pending_per_type_max - len(queue.pending)
+            limit = max(0, min(self.settings.load_page_max, room))
+            if limit == 0:
+                return
+            try:
+                found = await self._load_activatable(job_type, limit)
+            except ZennodeError as exc:
+                log.warning(
+                    "partition %s: loading %r jobs failed: %s", self.partition_id, job_type, exc
+                )
+                return
+            if epoch != self._epoch or self._types.get(job_type) is not queue:
+                return
+            queue.overflow = len(found) >= limit
+            for key in found:
+                if key not in self._holder:
+                    self._enqueue(queue, key)
+            self._dispatch(job_type)
+        finally:
+            queue.loading = False
+            if queue.load_again and self._types.get(job_type) is queue:
+                queue.load_again = False
+                self._schedule_load(job_type)
+
+    # ------------------------------------------------------------- timeouts
+
+    def _add_deadline(self, deadline_ms: int) -> None:
+        """Remember a lock deadline, rounded up to 100 ms so the heap stays small."""
+        bucket = -(-deadline_ms // 100) * 100
+        if bucket not in self._deadline_set:
+            self._deadline_set.add(bucket)
+            heapq.heappush(self._deadlines, bucket)
+
+    async def _timeout_loop(self) -> None:
+        """Ask the engine to expire locks once a deadline we know of has passed."""
+        interval = self.settings.timeout_check_ms / 1000
+        while not self._closed:
+            await asyncio.sleep(interval)
+            if not self._leader or self._timeout_in_flight or not self._deadlines:
+                continue
+            now = self._clock_ms() - self.settings.timeout_grace_ms
+            if self._deadlines[0] > now:
+                continue
+            while self._deadlines and self._deadlines[0] <= now:
+                self._deadline_set.discard(heapq.heappop(self._deadlines))
+            self._timeout_in_flight = True
+            self._spawn(self._expire())
+
+    async def _expire(self) -> None:
+        try:
+            outcome = await self._submit({"type": "timeout_jobs"})
+            if outcome.error is not None:
+                log.warning(
+                    "partition %s: timeout_jobs refused: %s", self.partition_id, outcome.error
+                )
+        except ZennodeError as exc:
+            log.debug("partition %s: timeout_jobs failed: %s", self.partition_id, exc)
+            self._add_deadline(self._clock_ms())  # try again on the next tick
+        finally:
+            self._timeout_in_flight = False
+
+    # -------------------------------------------------------------- helpers
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "partition %s: job manager task failed",
+                self.partition_id,
+                exc_info=task.exception(),
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counts for status pages and tests."""
+        return {
+            "partition": self.partition_id,
+            "leader": self._leader,
+            "workers": len(self._workers),
+            "types": {t: len(q.pending) for t, q in self._types.items()},
+            "inFlight": len(self._holder),
+            **self.stats,
+        }

@@ -1,0 +1,329 @@
+"""Job manager, client side: the worker streams connected to this node.
+
+One `JobStreams` per node. It holds every open worker stream (`WorkerStream`), forwards each
+subscription to the job manager of every partition, routes completions and failures to the
+partition that owns the job key (`keys.partition_of`), and is the sink the managers push
+activated jobs into. It also builds and wires the server-side `JobManager` of each local
+partition (events and role changes from the node, hopped onto the loop).
+
+The seam for the cluster: `_links` maps a partition id to something with the `PartitionLink`
+methods. Today every partition is local and its link is the `JobManager` itself; a partition
+led by another node will get a link that sends the same calls over the internal gRPC service
+(and re-sends the subscriptions when that partition's leader changes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from zennode.engine import keys
+from zennode.errors import AlreadyExists, BadRequest, NotFound, TooLarge, Unavailable
+from zennode.jobs.manager import (
+    ACTIVATABLE_EVENTS,
+    FINISHED_EVENTS,
+    JobManager,
+    Settings,
+    WorkerSink,
+)
+
+log = logging.getLogger("zennode.jobs.streams")
+
+JOB_TYPE_CHARS_MAX = 255
+CLIENT_ID_CHARS_MAX = 255
+_JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
+
+
+class PartitionLink(Protocol):
+    """What the client side asks of one partition's job manager, local or (later) remote."""
+
+    def subscribe(self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int) -> None: ...
+
+    def unsubscribe(self, worker_id: str, job_type: str) -> None: ...
+
+    def remove_worker(self, worker_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PushedJob:
+    job: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    code: str  # gRPC status code name, from errors.grpc_code_name()
+    message: str
+    job_key: int | None = None
+
+
+StreamItem = PushedJob | StreamError | None  # None ends the stream
+
+
+class WorkerStream:
+    """One open worker stream: its identity, subscriptions and bounded outgoing queue."""
+
+    def __init__(self, client_id: str, queue_max: int) -> None:
+        self.client_id = client_id
+        # Unique per stream, so releasing this stream's jobs never frees a reconnected one's.
+        self.worker_id = f"{client_id}#{uuid.uuid4().hex[:8]}"
+        self.subscriptions: dict[str, tuple[int, int]] = {}  # type -> (lock ms, jobs max)
+        self.closed = False
+        self._queue: asyncio.Queue[StreamItem] = asyncio.Queue(queue_max)
+
+    def deliver(self, job: dict[str, Any]) -> bool:
+        if self.closed:
+            return False
+        try:
+            self._queue.put_nowait(PushedJob(job))
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def send_error(self, code: str, message: str, job_key: int | None = None) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(StreamError(code, message, job_key))
+        except asyncio.QueueFull:
+            log.warning("stream %s: queue full, error dropped: %s", self.worker_id, message)
+
+    async def next_item(self) -> StreamItem:
+        return await self._queue.get()
+
+    def end(self) -> None:
+        """Make `next_item` return None once what is queued was taken."""
+        self.closed = True
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()  # the stream is ending: drop the oldest item
+
+
+class JobStreams:
+    """Client side of the job stream on one node (see the module docstring)."""
+
+    def __init__(
+        self,
+        node: Any,
+        settings: Settings | None = None,
+        reader: Callable[[Any, str, int], list[int]] | None = None,
+    ) -> None:
+        self.node = node
+        # reader(partition, job_type, limit) -> activatable job keys, oldest first; tests
+        # without a real engine pass their own.
+        self._reader = reader or read_activatable
+        self.settings = settings or settings_from_config(getattr(node, "config", None))
+        self.managers: dict[int, JobManager] = {}
+        self._links: dict[int, PartitionLink] = {}
+        self._streams: dict[str, WorkerStream] = {}  # client id -> stream
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Create a manager per local partition and hook it to the node's events and roles."""
+        self._loop = asyncio.get_running_loop()
+        for pid, partition in sorted(self.node.local_partitions.items()):
+            manager = JobManager(
+                pid,
+                submit=lambda command, pid=pid: self.node.submit(pid, command),
+                load_activatable=lambda job_type, limit, pid=pid: self._load(pid, job_type, limit),
+                settings=self.settings,
+            )
+            self.managers[pid] = manager
+            self._links[pid] = manager
+            manager.start(bool(partition.is_leader))
+        self.node.add_event_listener(self._on_events)
+        self.node.add_role_listener(self._on_role)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        for stream in list(self._streams.values()):
+            stream.end()
+        self._streams.clear()
+        for manager in self.managers.values():
+            await manager.stop()
+
+    def _on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        """On the partition's tick thread: pass job events to the loop, never block."""
+        manager = self.managers.get(partition_id)
+        if manager is None or self._loop is None or self._stopped:
+            return
+        relevant = [e for e in events if e.get("event") in _JOB_EVENTS]
+        if relevant:
+            self._loop.call_soon_threadsafe(manager.on_events, relevant)
+
+    def _on_role(self, partition_id: int, is_leader: bool) -> None:
+        manager = self.managers.get(partition_id)
+        if manager is not None and self._loop is not None and not self._stopped:
+            self._loop.call_soon_threadsafe(manager.on_role, is_leader)
+
+    async def _load(self, partition_id: int, job_type: str, limit: int) -> list[int]:
+        """Keys of activatable jobs of `job_type`, oldest first, read on the local replica."""
+        partition = self.node.local_partitions.get(partition_id)
+        if partition is None:
+            raise Unavailable(f"partition {partition_id} is not local", partition_id)
+        return await asyncio.to_thread(self._reader, partition, job_type, limit)
+
+    # -------------------------------------------------------------- streams
+
+    def open(self, client_id: str | None) -> WorkerStream:
+        """Register a new worker stream; a client id already connected here is refused."""
+        if self._stopped:
+            raise Unavailable("node is shutting down")
+        client_id = (client_id or "").strip() or f"worker-{uuid.uuid4().hex[:12]}"
+        if len(client_id) > CLIENT_ID_CHARS_MAX:
+            raise BadRequest(f"client_id is longer than {CLIENT_ID_CHARS_MAX} characters")
+        if client_id in self._streams:
+            raise AlreadyExists(
+                f"a worker with client_id {client_id!r} is already connected to this node; "
+                "close that stream or use another client_id"
+            )
+        if len(self._streams) >= self.settings.worker_streams_max:
+            raise Unavailable(f"this node already holds {len(self._streams)} worker streams")
+        stream = WorkerStream(client_id, self.settings.stream_queue_max)
+        self._streams[client_id] = stream
+        return stream
+
+    def close(self, stream: WorkerStream) -> None:
+        """The stream ended: every partition forgets the worker and frees its jobs at once."""
+        if self._streams.get(stream.client_id) is stream:
+            del self._streams[stream.client_id]
+        stream.end()
+        for link in self._links.values():
+            link.remove_worker(stream.worker_id)
+
+    def subscribe(
+        self, stream: WorkerStream, job_type: str, lock_ms: int = 0, jobs_max: int = 0
+    ) -> None:
+        job_type = job_type.strip()
+        if not job_type:
+            raise BadRequest("subscription needs a job_type; it was empty")
+        if len(job_type) > JOB_TYPE_CHARS_MAX:
+            raise BadRequest(f"job_type is longer than {JOB_TYPE_CHARS_MAX} characters")
+        if lock_ms < 0 or jobs_max < 0:
+            raise BadRequest("lock_duration and max_active_jobs must not be negative")
+        lock = self.settings.lock_ms(lock_ms)
+        limit = self.settings.worker_jobs(jobs_max)
+        stream.subscriptions[job_type] = (lock, limit)
+        for link in self._links.values():
+            link.subscribe(stream, job_type, lock, limit)
+
+    def unsubscribe(self, stream: WorkerStream, job_type: str) -> None:
+        job_type = job_type.strip()
+        if not job_type:
+            raise BadRequest("unsubscription needs a job_type; it was empty")
+        stream.subscriptions.pop(job_type, None)
+        for link in self._links.values():
+            link.unsubscribe(stream.worker_id, job_type)
+
+    # ------------------------------------------------------ complete / fail
+
+    def _partition_of(self, key: int) -> int:
+        partition_id = keys.partition_of(key) if key > 0 else 0
+        known = getattr(self.node.config, "partition_ids", None)
+        if key <= 0 or (known is not None and partition_id not in known):
+            raise NotFound(f"job {key} not found")
+        return partition_id
+
+    def variables_of(self, raw: bytes) -> dict[str, Any]:
+        """Decode a request's JSON variables (empty means {}), within the size limit."""
+        if len(raw) > self.settings.variables_bytes_max:
+            raise TooLarge(
+                f"variables are {len(raw)} bytes, the limit is {self.settings.variables_bytes_max}"
+            )
+        if not raw.strip():
+            return {}
+        try:
+            value = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadRequest(f"variables are not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise BadRequest(f"variables must be a JSON object, not {type(value).__name__}")
+        return value
+
+    async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
+        pid = self._partition_of(key)
+        command = {
+            "type": "complete_job",
+            "jobKey": key,
+            "variables": variables,
+            "worker": stream.worker_id,
+        }
+        (await self.node.submit(pid, command)).unwrap()
+
+    async def fail(
+        self,
+        stream: WorkerStream,
+        key: int,
+        *,
+        message: str = "",
+        error_code: str = "",
+        variables: dict[str, Any] | None = None,
+        retries: int | None = None,
+        retry_backoff_ms: int | None = None,
+    ) -> None:
+        pid = self._partition_of(key)
+        if retry_backoff_ms is not None and retry_backoff_ms < 0:
+            raise BadRequest(f"job {key}: retry_backoff_ms must not be negative")
+        command: dict[str, Any] = {
+            "type": "fail_job",
+            "jobKey": key,
+            "message": message,
+            "errorCode": error_code or None,
+            "variables": variables or {},
+            "worker": stream.worker_id,
+        }
+        if retries is not None:
+            command["retries"] = retries
+        if retry_backoff_ms is not None:
+            command["retryBackOffMs"] = retry_backoff_ms
+        (await self.node.submit(pid, command)).unwrap()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "streams": len(self._streams),
+            "partitions": [m.snapshot() for m in self.managers.values()],
+        }
+
+
+READ_PAGE_SIZE = 100  # jobs per list_jobs page when loading activatable jobs
+
+
+def read_activatable(partition: Any, job_type: str, limit: int) -> list[int]:
+    """Activatable job keys of `job_type` from the partition's state (one read transaction)."""
+    from zennode.engine import queries
+
+    found: list[int] = []
+    with partition.read() as txn:
+        for page in range(1, limit // READ_PAGE_SIZE + 2):
+            result = queries.list_jobs(
+                txn, page=page, size=READ_PAGE_SIZE, state="active", job_type=job_type
+            )
+            items = result.get("items", [])
+            found.extend(int(item["key"]) for item in items)
+            if len(items) < READ_PAGE_SIZE or len(found) >= limit:
+                break
+    return found[:limit]
+
+
+def settings_from_config(config: Any) -> Settings:
+    """Stream settings with the node's configured limits where it has them."""
+    limits = getattr(config, "limits", None)
+    if limits is None:
+        return Settings()
+    base = Settings()
+    return Settings(
+        lock_ms_default=getattr(limits, "job_lock_timeout_ms", base.lock_ms_default),
+        worker_jobs_default=getattr(limits, "worker_jobs_max", base.worker_jobs_default),
+        variables_bytes_max=getattr(limits, "variables_bytes_max", base.variables_bytes_max),
+        message_bytes_max=max(base.message_bytes_max, getattr(limits, "request_bytes_max", 0) or 0),
+    )
