@@ -1,0 +1,105 @@
+"""Public entry points: compile once, evaluate many times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from . import ast as A
+from .builtins.temporal_fns import NOW
+from .compiler import Evaluator, compile_node
+from .errors import FeelError
+from .parser import Parser, parse
+from .scope import Scope, State
+from .values import Range
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+class CompiledExpression:
+    """A parsed FEEL expression turned into Python closures; safe to share between threads."""
+
+    __slots__ = ("source", "_run")
+
+    def __init__(self, source: str, run: Evaluator) -> None:
+        self.source = source
+        self._run = run
+
+    def evaluate(
+        self, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
+    ) -> Any:
+        """Evaluate with `variables` (JSON-ish values are converted on first use).
+
+        `now` is the instant `now()` / `today()` return; without it they give null, because
+        evaluation must be deterministic (the engine passes the command's timestamp).
+        """
+        scope = Scope(variables if variables is not None else _EMPTY, None, State(now), raw=True)
+        token = NOW.set(now) if now is not None else None
+        try:
+            return self._run(scope)
+        except FeelError as exc:
+            raise exc.with_source(self.source) from None
+        except RecursionError:
+            raise FeelError("expression nested too deeply").with_source(self.source) from None
+        finally:
+            if token is not None:
+                NOW.reset(token)
+
+    def __repr__(self) -> str:
+        return f"CompiledExpression({self.source!r})"
+
+
+def compile(expression: str) -> CompiledExpression:  # noqa: A001 - the public name
+    """Parse `expression` once; raises FeelError (with the position) on a syntax error."""
+    if not isinstance(expression, str):
+        raise FeelError("a FEEL expression must be a string", 0)
+    try:
+        node = parse(expression)
+        run = compile_node(node)
+    except FeelError as exc:
+        raise exc.with_source(expression) from None
+    except RecursionError:
+        raise FeelError("expression nested too deeply", 0) from None
+    return CompiledExpression(expression, run)
+
+
+def evaluate(expression: str, variables: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    """Compile and evaluate in one go (prefer `compile` for repeated use)."""
+    return compile(expression).evaluate(variables, **kw)
+
+
+def compile_range(text: str) -> Range | None:
+    """`range("[1..10)")`: the text of one range literal or comparison test, literals only."""
+    try:
+        p = Parser(text)
+        node = p.expression()
+        if p.tok.kind != "eof":
+            return None
+    except (FeelError, RecursionError):
+        return None
+    if isinstance(node, A.Literal) or isinstance(node, A.In):
+        return None
+    if not isinstance(node, A.RangeNode):
+        if isinstance(node, A.Binary) or not _literal_only(node):
+            return None
+    if not _literal_only(node):
+        return None
+    try:
+        value = compile_node(node)(Scope(_EMPTY, None, State(), raw=True))
+    except FeelError:
+        return None
+    return value if isinstance(value, Range) else None
+
+
+def _literal_only(node: A.Node) -> bool:
+    """Range endpoints must be literals (or calls of built-in constructors on literals)."""
+    if isinstance(node, A.RangeNode):
+        return all(n is None or _literal_only(n) for n in (node.start, node.end))
+    if isinstance(node, A.Literal):
+        return True
+    if isinstance(node, A.Unary):
+        return _literal_only(node.operand)
+    if isinstance(node, A.Call) and isinstance(node.target, A.Name):
+        return node.named is None and all(_literal_only(a) for a in node.args)
+    return False

@@ -1,0 +1,12 @@
+"""The built-in function library, one module per family, merged into `BUILTINS` by name."""
+
+from __future__ import annotations
+
+from ..values import Function
+from . import boolean, contexts, lists, numeric, ranges, strings, temporal_fns
+
+BUILTINS: dict[str, Function] = {
+    fn.name: fn
+    for module in (boolean, strings, lists, numeric, contexts, temporal_fns, ranges)
+    for fn in module.FUNCTIONS
+}

@@ -1,0 +1,36 @@
+"""Small argument checks shared by the built-in families."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..numbers import is_integer
+from ..values import MISSING
+
+
+def is_num(v: Any) -> bool:
+    return type(v) is Decimal
+
+
+def is_int(v: Any) -> bool:
+    return type(v) is Decimal and is_integer(v)
+
+
+def is_str(v: Any) -> bool:
+    return type(v) is str
+
+
+def present(v: Any) -> bool:
+    return v is not MISSING
+
+
+def items_of(first: Any, rest: list[Any] | None = None) -> list[Any] | None:
+    """The items of `f(list)` or `f(a, b, c)` forms; None when the single argument is null."""
+    if rest:
+        return [first, *rest]
+    if isinstance(first, list):
+        return first
+    if first is None:
+        return None
+    return [first]

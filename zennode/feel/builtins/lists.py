@@ -1,0 +1,359 @@
+"""List built-ins: membership, aggregation, statistics, slicing and reshaping."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..errors import FeelError
+from ..functions import builtin, call
+from ..limits import LIST_ITEMS_MAX
+from ..numbers import CTX
+from ..values import MISSING, Function, compare, equal
+from ._util import is_int, is_num
+
+
+def _limit(items: list[Any]) -> list[Any]:
+    if len(items) > LIST_ITEMS_MAX:
+        raise FeelError(f"list longer than {LIST_ITEMS_MAX} items")
+    return items
+
+
+@builtin("list contains", ("list", "element"))
+def list_contains(items: Any, element: Any) -> Any:
+    if not isinstance(items, list):
+        return None
+    return any(equal(v, element) is True for v in items)
+
+
+@builtin("count", ("list",))
+def count(items: Any) -> Any:
+    return Decimal(len(items)) if isinstance(items, list) else None
+
+
+def _min(items: list[Any]) -> Any:
+    return _pick_extreme(items, -1)
+
+
+def _max(items: list[Any]) -> Any:
+    return _pick_extreme(items, 1)
+
+
+def _pick_extreme(items: list[Any], sign: int) -> Any:
+    if not items:
+        return None
+    best = items[0]
+    if best is None:
+        return None
+    for v in items[1:]:
+        c = compare(v, best)
+        if c is None:
+            return None
+        if c * sign > 0:
+            best = v
+    return best
+
+
+def _sum(items: list[Any]) -> Any:
+    if not items:
+        return None
+    if not all(is_num(v) for v in items):
+        return None
+    total = Decimal(0)
+    for v in items:
+        total = CTX.add(total, v)
+    return total
+
+
+def _product(items: list[Any]) -> Any:
+    if not items or not all(is_num(v) for v in items):
+        return None
+    total = Decimal(1)
+    for v in items:
+        total = CTX.multiply(total, v)
+    return total
+
+
+def _mean(items: list[Any]) -> Any:
+    s = _sum(items)
+    return None if s is None else CTX.divide(s, Decimal(len(items)))
+
+
+def _median(items: list[Any]) -> Any:
+    if not items or not all(is_num(v) for v in items):
+        return None
+    ordered = sorted(items)
+    n = len(ordered)
+    if n % 2:
+        return ordered[n // 2]
+    return CTX.divide(CTX.add(ordered[n // 2 - 1], ordered[n // 2]), Decimal(2))
+
+
+def _stddev(items: list[Any]) -> Any:
+    if len(items) < 2 or not all(is_num(v) for v in items):
+        return None
+    mean = _mean(items)
+    sq = Decimal(0)
+    for v in items:
+        d = CTX.subtract(v, mean)
+        sq = CTX.add(sq, CTX.multiply(d, d))
+    return CTX.sqrt(CTX.divide(sq, Decimal(len(items) - 1)))
+
+
+def _mode(items: list[Any]) -> Any:
+    if not all(is_num(v) for v in items):
+        return None
+    counts: dict[Decimal, int] = {}
+    for v in items:
+        counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        return []
+    top = max(counts.values())
+    return sorted(v for v, c in counts.items() if c == top)
+
+
+def _all(items: list[Any]) -> Any:
+    result: bool | None = True
+    for v in items:
+        if v is False:
+            return False
+        if v is not True:
+            result = None
+    return result
+
+
+def _any(items: list[Any]) -> Any:
+    result: bool | None = False
+    for v in items:
+        if v is True:
+            return True
+        if v is not False:
+            result = None
+    return result
+
+
+def _make(name: str, impl: Any) -> Function:
+    """f(list) applies impl to the list; f(a, b, ...) (2+ values) to the values."""
+
+    def run(arg: Any) -> Any:
+        if arg is None and not isinstance(arg, list):
+            return None
+        return impl(arg if isinstance(arg, list) else [arg])
+
+    return Function(name, [("list",), ("*c",)], run)
+
+
+@builtin("sublist", ("list", "start position", "length?"))
+def sublist(items: Any, start: Any, length: Any) -> Any:
+    if not isinstance(items, list) or not is_int(start) or start == 0:
+        return None
+    n = len(items)
+    i = int(start)
+    if abs(i) > n:
+        return None
+    begin = i - 1 if i > 0 else n + i
+    if length is MISSING:
+        return items[begin:]
+    if not is_int(length) or length < 0 or begin + int(length) > n:
+        return None
+    return items[begin : begin + int(length)]
+
+
+@builtin("append", ("list", "*item"))
+def append(items: Any, extra: list[Any]) -> Any:
+    if not isinstance(items, list):
+        return None
+    return _limit(items + extra)
+
+
+@builtin("concatenate", ("*lists",))
+def concatenate(lists: list[Any]) -> Any:
+    out: list[Any] = []
+    for v in lists:
+        if not isinstance(v, list):
+            return None
+        out.extend(v)
+        _limit(out)
+    return out
+
+
+@builtin("insert before", ("list", "position", "newItem"))
+def insert_before(items: Any, position: Any, new_item: Any) -> Any:
+    if not isinstance(items, list) or not is_int(position) or position == 0:
+        return None
+    n, p = len(items), int(position)
+    if abs(p) > n:
+        return None
+    i = p - 1 if p > 0 else n + p
+    return items[:i] + [new_item] + items[i:]
+
+
+@builtin("remove", ("list", "position"))
+def remove(items: Any, position: Any) -> Any:
+    if not isinstance(items, list) or not is_int(position) or position == 0:
+        return None
+    n, p = len(items), int(position)
+    if abs(p) > n:
+        return None
+    i = p - 1 if p > 0 else n + p
+    return items[:i] + items[i + 1 :]
+
+
+@builtin("reverse", ("list",))
+def reverse(items: Any) -> Any:
+    return items[::-1] if isinstance(items, list) else None
+
+
+@builtin("index of", ("list", "match"))
+def index_of(items: Any, match: Any) -> Any:
+    if not isinstance(items, list):
+        return None
+    return [Decimal(i + 1) for i, v in enumerate(items) if equal(v, match) is True]
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in items:
+        if not any(equal(v, o) is True for o in out):
+            out.append(v)
+    return out
+
+
+@builtin("union", ("*lists",))
+def union(lists: list[Any]) -> Any:
+    out: list[Any] = []
+    for v in lists:
+        if not isinstance(v, list):
+            return None
+        out.extend(v)
+    return _distinct(_limit(out))
+
+
+@builtin("distinct values", ("list",))
+def distinct_values(items: Any) -> Any:
+    return _distinct(items) if isinstance(items, list) else None
+
+
+@builtin("flatten", ("list",))
+def flatten(items: Any) -> Any:
+    if not isinstance(items, list):
+        return None
+    out: list[Any] = []
+
+    def walk(v: list[Any], depth: int) -> None:
+        if depth > 64:
+            raise FeelError("list nested too deeply to flatten")
+        for x in v:
+            if isinstance(x, list):
+                walk(x, depth + 1)
+            else:
+                out.append(x)
+                if len(out) > LIST_ITEMS_MAX:
+                    raise FeelError(f"list longer than {LIST_ITEMS_MAX} items")
+
+    walk(items, 0)
+    return out
+
+
+@builtin("list replace", ("list", "position", "newItem"), ("list", "match", "newItem"))
+def list_replace(items: Any, position: Any, new_item: Any) -> Any:
+    if not isinstance(items, list):
+        return None
+    if isinstance(position, Function):
+        out = []
+        for v in items:
+            r = call(position, [v, new_item])
+            if r is True:
+                out.append(new_item)
+            elif r is False:
+                out.append(v)
+            else:
+                return None
+        return out
+    if not is_int(position) or position == 0:
+        return None
+    n, p = len(items), int(position)
+    if abs(p) > n:
+        return None
+    i = p - 1 if p > 0 else n + p
+    out = list(items)
+    out[i] = new_item
+    return out
+
+
+@builtin("sort", ("list", "precedes?"))
+def sort(items: Any, precedes: Any) -> Any:
+    if not isinstance(items, list):
+        return None
+    if precedes is MISSING or precedes is None:
+        try:
+            import functools
+
+            def cmp(a: Any, b: Any) -> int:
+                c = compare(a, b)
+                if c is None:
+                    raise ValueError
+                return c
+
+            return sorted(items, key=functools.cmp_to_key(cmp))
+        except ValueError:
+            return None
+    if not isinstance(precedes, Function):
+        return None
+    # insertion by merge sort with the FEEL comparison function (stable, n log n calls)
+    failed = False
+
+    def before(a: Any, b: Any) -> bool:
+        nonlocal failed
+        r = call(precedes, [a, b])
+        if not isinstance(r, bool):
+            failed = True
+            return False
+        return r
+
+    def merge_sort(v: list[Any]) -> list[Any]:
+        if len(v) <= 1:
+            return v
+        mid = len(v) // 2
+        left, right = merge_sort(v[:mid]), merge_sort(v[mid:])
+        out = []
+        i = j = 0
+        while i < len(left) and j < len(right):
+            if before(right[j], left[i]):
+                out.append(right[j])
+                j += 1
+            else:
+                out.append(left[i])
+                i += 1
+        return out + left[i:] + right[j:]
+
+    result = merge_sort(list(items))
+    return None if failed else result
+
+
+FUNCTIONS = [
+    list_contains,
+    count,
+    _make("min", _min),
+    _make("max", _max),
+    _make("sum", _sum),
+    _make("product", _product),
+    _make("mean", _mean),
+    _make("median", _median),
+    _make("stddev", _stddev),
+    _make("mode", _mode),
+    _make("all", _all),
+    _make("any", _any),
+    sublist,
+    append,
+    concatenate,
+    insert_before,
+    remove,
+    reverse,
+    index_of,
+    union,
+    distinct_values,
+    flatten,
+    list_replace,
+    sort,
+]

@@ -1,0 +1,645 @@
+"""AST -> Python closures `fn(scope) -> value`: parse once, evaluate many times, fast.
+
+Semantics follow DMN 1.5 FEEL: errors in operands give null, `and`/`or` are three-valued,
+filters take an index (number) or a boolean predicate, paths map over lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from . import ast as A
+from . import types as T
+from .builtins import BUILTINS
+from .errors import FeelError
+from .functions import bind
+from .limits import LIST_ITEMS_MAX
+from .numbers import is_integer
+from .ops import BINARY, neg
+from .scope import Scope
+from .temporal import DayTime, FeelTime, YearsMonths, format_tz, timedelta_seconds
+from .values import MISSING, Function, Range, compare, equal, in_range
+
+Evaluator = Callable[[Scope], Any]
+
+
+def compile_node(node: A.Node) -> Evaluator:
+    method = _COMPILERS.get(type(node))
+    if method is None:  # pragma: no cover - every node type has a compiler
+        raise FeelError(f"cannot compile {type(node).__name__}", node.pos)
+    return method(node)
+
+
+# ---------------------------------------------------------------- leaves
+
+
+def _literal(node: A.Literal) -> Evaluator:
+    value = node.value
+    return lambda scope: value
+
+
+def _name(node: A.Name) -> Evaluator:
+    name = node.name
+    fallback = BUILTINS.get(name)
+
+    def run(scope: Scope) -> Any:
+        v = scope.lookup(name)
+        if v is MISSING:
+            return fallback
+        return v
+
+    return run
+
+
+# ---------------------------------------------------------------- operators
+
+
+def _binary(node: A.Binary) -> Evaluator:
+    left, right = compile_node(node.left), compile_node(node.right)
+    op = node.op
+    if op == "and":
+
+        def run_and(scope: Scope) -> Any:
+            a = left(scope)
+            if a is False:
+                return False
+            b = right(scope)
+            if b is False:
+                return False
+            if a is True and b is True:
+                return True
+            return None
+
+        return run_and
+    if op == "or":
+
+        def run_or(scope: Scope) -> Any:
+            a = left(scope)
+            if a is True:
+                return True
+            b = right(scope)
+            if b is True:
+                return True
+            if a is False and b is False:
+                return False
+            return None
+
+        return run_or
+    if op == "=":
+        return lambda scope: equal(left(scope), right(scope))
+    if op == "!=":
+
+        def run_ne(scope: Scope) -> Any:
+            r = equal(left(scope), right(scope))
+            return None if r is None else not r
+
+        return run_ne
+    if op in ("<", "<=", ">", ">="):
+        test = {
+            "<": lambda c: c < 0,
+            "<=": lambda c: c <= 0,
+            ">": lambda c: c > 0,
+            ">=": lambda c: c >= 0,
+        }[op]
+
+        def run_cmp(scope: Scope) -> Any:
+            a, b = left(scope), right(scope)
+            if type(a) is Decimal and type(b) is Decimal:
+                c = (a > b) - (a < b)
+            else:
+                c = compare(a, b)
+                if c is None:
+                    return None
+            return test(c)
+
+        return run_cmp
+    fn = BINARY[op]
+    return lambda scope: fn(left(scope), right(scope))
+
+
+def _unary(node: A.Unary) -> Evaluator:
+    operand = compile_node(node.operand)
+    if node.op == "-":
+        return lambda scope: neg(operand(scope))
+
+    def run_not(scope: Scope) -> Any:
+        v = operand(scope)
+        return (not v) if isinstance(v, bool) else None
+
+    return run_not
+
+
+def _between(node: A.Between) -> Evaluator:
+    value, low, high = compile_node(node.value), compile_node(node.low), compile_node(node.high)
+
+    def run(scope: Scope) -> Any:
+        v, lo, hi = value(scope), low(scope), high(scope)
+        c1, c2 = compare(v, lo), compare(v, hi)
+        if c1 is None or c2 is None:
+            if (c1 is not None and c1 < 0) or (c2 is not None and c2 > 0):
+                return False
+            return None
+        return c1 >= 0 and c2 <= 0
+
+    return run
+
+
+def _instance_of(node: A.InstanceOf) -> Evaluator:
+    value = compile_node(node.value)
+    t = node.type
+    return lambda scope: T.is_instance(value(scope), t)
+
+
+# ---------------------------------------------------------------- unary tests / in
+
+
+def _unary_test(test: A.UnaryTest) -> Callable[[Any, Scope], bool | None]:
+    operand = compile_node(test.operand)
+    op = test.op
+    if op == "=":
+        return lambda v, scope: equal(v, operand(scope))
+    if op == "!=":
+
+        def ne(v: Any, scope: Scope) -> bool | None:
+            r = equal(v, operand(scope))
+            return None if r is None else not r
+
+        return ne
+    if op:
+        check = {
+            "<": lambda c: c < 0,
+            "<=": lambda c: c <= 0,
+            ">": lambda c: c > 0,
+            ">=": lambda c: c >= 0,
+        }[op]
+
+        def cmp(v: Any, scope: Scope) -> bool | None:
+            c = compare(v, operand(scope))
+            return None if c is None else check(c)
+
+        return cmp
+    if test.uses_input:
+
+        def with_input(v: Any, scope: Scope) -> bool | None:
+            r = operand(scope.child({"?": v}))
+            return r if isinstance(r, bool) else None
+
+        return with_input
+
+    def plain(v: Any, scope: Scope) -> bool | None:
+        return matches(v, operand(scope.child({"?": v})))
+
+    return plain
+
+
+def matches(v: Any, target: Any) -> bool | None:
+    """`v in target` for a plain expression target: range, list (membership) or equality."""
+    if isinstance(target, Range):
+        return in_range(v, target)
+    if isinstance(target, list):
+        if isinstance(v, list) and equal(v, target) is True:
+            return True
+        for item in target:
+            if isinstance(item, Range):
+                if in_range(v, item) is True:
+                    return True
+            elif equal(v, item) is True:
+                return True
+        return False
+    if isinstance(target, bool) and not isinstance(v, bool):
+        return target
+    return equal(v, target)
+
+
+def _in(node: A.In) -> Evaluator:
+    value = compile_node(node.value)
+    tests = [_unary_test(t) for t in node.tests]
+    if len(tests) == 1:
+        only = tests[0]
+        return lambda scope: only(value(scope), scope)
+
+    def run(scope: Scope) -> Any:
+        v = value(scope)
+        seen_null = False
+        for t in tests:
+            r = t(v, scope)
+            if r is True:
+                return True
+            if r is None:
+                seen_null = True
+        return None if seen_null else False
+
+    return run
+
+
+# ---------------------------------------------------------------- structures
+
+
+def _list(node: A.ListNode) -> Evaluator:
+    items = [compile_node(i) for i in node.items]
+    return lambda scope: [f(scope) for f in items]
+
+
+def _context(node: A.ContextNode) -> Evaluator:
+    entries = [(k, compile_node(v)) for k, v in node.entries]
+
+    def run(scope: Scope) -> Any:
+        ctx: dict[str, Any] = {}
+        inner = scope.child(ctx)
+        for key, f in entries:
+            ctx[key] = f(inner)
+        return ctx
+
+    return run
+
+
+def _range(node: A.RangeNode) -> Evaluator:
+    start = compile_node(node.start) if node.start is not None else None
+    end = compile_node(node.end) if node.end is not None else None
+    si, ei = node.start_included, node.end_included
+
+    def run(scope: Scope) -> Any:
+        s = start(scope) if start is not None else None
+        e = end(scope) if end is not None else None
+        if s is not None and e is not None and compare(s, e) is None:
+            return None
+        if start is None and e is None or end is None and s is None:
+            return None
+        if (s is not None and not _rangeable(s)) or (e is not None and not _rangeable(e)):
+            return None
+        return Range(s, e, si, ei)
+
+    return run
+
+
+def _rangeable(v: Any) -> bool:
+    return isinstance(v, (Decimal, str, dt.date, FeelTime, YearsMonths, DayTime)) and not (
+        isinstance(v, bool)
+    )
+
+
+# ---------------------------------------------------------------- access
+
+
+def _path(node: A.Path) -> Evaluator:
+    target = compile_node(node.target)
+    name = node.name
+
+    def run(scope: Scope) -> Any:
+        return get_member(target(scope), name)
+
+    return run
+
+
+def get_member(v: Any, name: str) -> Any:
+    if isinstance(v, dict):
+        return v.get(name)
+    if isinstance(v, list):
+        return [get_member(item, name) for item in v]
+    if v is None:
+        return None
+    return _property(v, name)
+
+
+def _property(v: Any, name: str) -> Any:
+    if isinstance(v, dt.date):
+        if name == "year":
+            return Decimal(v.year)
+        if name == "month":
+            return Decimal(v.month)
+        if name == "day":
+            return Decimal(v.day)
+        if name == "weekday":
+            return Decimal(v.isoweekday())
+        if isinstance(v, dt.datetime):
+            return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, v, name)
+        return None
+    if isinstance(v, FeelTime):
+        return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tz, None, name)
+    if isinstance(v, YearsMonths):
+        sign = -1 if v.months < 0 else 1
+        if name == "years":
+            return Decimal(sign * (abs(v.months) // 12))
+        if name == "months":
+            return Decimal(sign * (abs(v.months) % 12))
+        return None
+    if isinstance(v, DayTime):
+        sign = -1 if v.seconds < 0 else 1
+        total = abs(v.seconds)
+        whole = int(total)
+        if name == "days":
+            return Decimal(sign * (whole // 86400))
+        if name == "hours":
+            return Decimal(sign * (whole % 86400 // 3600))
+        if name == "minutes":
+            return Decimal(sign * (whole % 3600 // 60))
+        if name == "seconds":
+            return Decimal(sign) * (Decimal(whole % 60) + (total - whole))
+        return None
+    if isinstance(v, Range):
+        if name == "start":
+            return v.start
+        if name == "end":
+            return v.end
+        if name == "start included":
+            return v.start_included
+        if name == "end included":
+            return v.end_included
+    return None
+
+
+def _time_property(
+    hour: int, minute: int, second: int, micro: int, tz: Any, d: dt.datetime | None, name: str
+) -> Any:
+    if name == "hour":
+        return Decimal(hour)
+    if name == "minute":
+        return Decimal(minute)
+    if name == "second":
+        return Decimal(second) + Decimal(micro).scaleb(-6) if micro else Decimal(second)
+    if name == "time offset":
+        if tz is None:
+            return None
+        ref = d if d is not None else dt.datetime(2000, 1, 1, hour, minute)
+        off = tz.utcoffset(ref.replace(tzinfo=None) if d is not None else ref)
+        return None if off is None else DayTime(timedelta_seconds(off))
+    if name == "timezone":
+        if tz is None:
+            return None
+        text = format_tz(tz)
+        return text[1:] if text.startswith("@") else None
+    return None
+
+
+def _filter(node: A.Filter) -> Evaluator:
+    target = compile_node(node.target)
+    pred = compile_node(node.predicate)
+    constant = isinstance(node.predicate, A.Literal)
+
+    def run(scope: Scope) -> Any:
+        v = target(scope)
+        if v is None:
+            return None
+        items = v if isinstance(v, list) else [v]
+        if constant:
+            return _pick(items, pred(scope))
+        out = []
+        state = scope.state
+        for index, item in enumerate(items):
+            state.tick()
+            if isinstance(item, dict):
+                inner = Scope(item, scope, state).child({"item": item})
+            else:
+                inner = scope.child({"item": item})
+            r = pred(inner)
+            if index == 0 and type(r) is Decimal:
+                return _pick(items, r)
+            if r is True:
+                out.append(item)
+        return out
+
+    return run
+
+
+def _pick(items: list[Any], index: Any) -> Any:
+    if isinstance(index, bool):
+        return list(items) if index else []
+    if type(index) is not Decimal or not is_integer(index):
+        return None
+    i = int(index)
+    if i > 0 and i <= len(items):
+        return items[i - 1]
+    if i < 0 and -i <= len(items):
+        return items[i]
+    return None
+
+
+# ---------------------------------------------------------------- calls and functions
+
+
+def _call(node: A.Call) -> Evaluator:
+    args = [compile_node(a) for a in node.args]
+    named = [(k, compile_node(v)) for k, v in node.named] if node.named is not None else None
+    pos = node.pos
+    if isinstance(node.target, A.Name):
+        name = node.target.name
+        fallback = BUILTINS.get(name)
+
+        def resolve(scope: Scope) -> Any:
+            v = scope.lookup(name)
+            if isinstance(v, Function):
+                return v
+            if fallback is None:
+                raise FeelError(f"unknown function '{name}'", pos)
+            return fallback
+
+    else:
+        target = compile_node(node.target)
+
+        def resolve(scope: Scope) -> Any:
+            v = target(scope)
+            if not isinstance(v, Function):
+                return None
+            return v
+
+    def run(scope: Scope) -> Any:
+        fn = resolve(scope)
+        if fn is None:
+            return None
+        values = [a(scope) for a in args]
+        kw = {k: v(scope) for k, v in named} if named is not None else None
+        bound = bind(fn, values, kw)
+        if bound is None:
+            return None
+        return fn.call(*bound)
+
+    return run
+
+
+def _function_def(node: A.FunctionDef) -> Evaluator:
+    names = [n for n, _ in node.params]
+    types = [t for _, t in node.params]
+    body = compile_node(node.body)
+    typed = any(t is not None for t in types)
+    param_types = tuple(t if t is not None else T.ANY for t in types)
+
+    def run(scope: Scope) -> Any:
+        state = scope.state
+
+        def call(*args: Any) -> Any:
+            if typed:
+                converted = []
+                for a, t in zip(args, param_types, strict=True):
+                    c = T.coerce(a, t)
+                    if c is None and a is not None:
+                        return None
+                    converted.append(c)
+                args = tuple(converted)
+            state.enter_call()
+            try:
+                return body(scope.child(dict(zip(names, args, strict=True))))
+            finally:
+                state.depth -= 1
+
+        return Function("anonymous", [tuple(names)], call, param_types)
+
+    return run
+
+
+# ---------------------------------------------------------------- textual forms
+
+
+def _if(node: A.If) -> Evaluator:
+    cond, then, otherwise = (
+        compile_node(node.condition),
+        compile_node(node.then),
+        compile_node(node.otherwise),
+    )
+    return lambda scope: then(scope) if cond(scope) is True else otherwise(scope)
+
+
+def _iteration_values(start: Any, end: Any | None, scope: Scope) -> list[Any] | None:
+    if end is not None:
+        s, e = start, end
+        if (
+            type(s) is not Decimal
+            or type(e) is not Decimal
+            or not is_integer(s)
+            or not (is_integer(e))
+        ):
+            return None
+        a, b = int(s), int(e)
+        if abs(b - a) + 1 > LIST_ITEMS_MAX:
+            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
+        step = 1 if b >= a else -1
+        return [Decimal(i) for i in range(a, b + step, step)]
+    if isinstance(start, list):
+        return start
+    if isinstance(start, Range):
+        return _expand_range(start)
+    if start is None:
+        return None
+    return [start]
+
+
+def _expand_range(r: Range) -> list[Any] | None:
+    s, e = r.start, r.end
+    if type(s) is Decimal and type(e) is Decimal and is_integer(s) and is_integer(e):
+        a, b = int(s), int(e)
+        step = 1 if b >= a else -1
+        if not r.start_included:
+            a += step
+        if not r.end_included:
+            b -= step
+        if abs(b - a) + 1 > LIST_ITEMS_MAX:
+            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
+        return [Decimal(i) for i in range(a, b + step, step)] if (b - a) * step >= 0 else []
+    if isinstance(s, dt.date) and not isinstance(s, dt.datetime) and type(e) is type(s):
+        days = (e - s).days
+        step = 1 if days >= 0 else -1
+        a, b = 0, days
+        if not r.start_included:
+            a += step
+        if not r.end_included:
+            b -= step
+        if abs(b - a) + 1 > LIST_ITEMS_MAX:
+            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
+        return [s + dt.timedelta(days=i) for i in range(a, b + step, step)]
+    return None
+
+
+def _for(node: A.For) -> Evaluator:
+    iters = [
+        (name, compile_node(start), compile_node(end) if end is not None else None)
+        for name, start, end in node.iterators
+    ]
+    body = compile_node(node.body)
+
+    def run(scope: Scope) -> Any:
+        results: list[Any] = []
+        state = scope.state
+
+        def loop(k: int, sc: Scope) -> bool:
+            if k == len(iters):
+                state.tick()
+                if len(results) >= LIST_ITEMS_MAX:
+                    raise FeelError(f"for produced more than {LIST_ITEMS_MAX} items")
+                results.append(body(sc.child({"partial": results})))
+                return True
+            name, start, end = iters[k]
+            values = _iteration_values(start(sc), end(sc) if end is not None else None, sc)
+            if values is None:
+                return False
+            for v in values:
+                if not loop(k + 1, sc.child({name: v})):
+                    return False
+            return True
+
+        if not loop(0, scope):
+            return None
+        return results
+
+    return run
+
+
+def _quantified(node: A.Quantified) -> Evaluator:
+    iters = [(name, compile_node(src)) for name, src in node.iterators]
+    cond = compile_node(node.condition)
+    every = node.every
+
+    def run(scope: Scope) -> Any:
+        state = scope.state
+        found_null = False
+
+        def loop(k: int, sc: Scope) -> bool | None:
+            nonlocal found_null
+            if k == len(iters):
+                state.tick()
+                r = cond(sc)
+                if r is None or not isinstance(r, bool):
+                    found_null = True
+                    return None
+                return r
+            name, src = iters[k]
+            values = _iteration_values(src(sc), None, sc)
+            if values is None:
+                found_null = True
+                return None
+            for v in values:
+                r = loop(k + 1, sc.child({name: v}))
+                if every and r is False:
+                    return False
+                if not every and r is True:
+                    return True
+            return every
+
+        r = loop(0, scope)
+        if r is None:
+            return None
+        return r
+
+    return run
+
+
+_COMPILERS: dict[type, Callable[[Any], Evaluator]] = {
+    A.Literal: _literal,
+    A.Name: _name,
+    A.Binary: _binary,
+    A.Unary: _unary,
+    A.Between: _between,
+    A.InstanceOf: _instance_of,
+    A.In: _in,
+    A.ListNode: _list,
+    A.ContextNode: _context,
+    A.RangeNode: _range,
+    A.Path: _path,
+    A.Filter: _filter,
+    A.Call: _call,
+    A.FunctionDef: _function_def,
+    A.If: _if,
+    A.For: _for,
+    A.Quantified: _quantified,
+}

@@ -1,0 +1,287 @@
+"""FEEL temporal values: date, time, date and time and the two duration kinds.
+
+Dates and date-times are Python `date` / `datetime` (time zone: none, a fixed offset or an IANA
+zone via `zoneinfo`). Python has no time-of-day with a zone id, and its durations mix days and
+months, so FEEL gets its own small classes `FeelTime`, `YearsMonths` and `DayTime`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .numbers import CTX, ZERO
+
+Tz = dt.tzinfo | None
+
+_MICRO = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class YearsMonths:
+    """A years and months duration, held as a signed count of months."""
+
+    months: int
+
+    def __str__(self) -> str:
+        m = abs(self.months)
+        sign = "-" if self.months < 0 else ""
+        years, months = divmod(m, 12)
+        if m == 0:
+            return "P0M"
+        return sign + "P" + (f"{years}Y" if years else "") + (f"{months}M" if months else "")
+
+
+@dataclass(frozen=True, slots=True)
+class DayTime:
+    """A days and time duration, held as signed seconds (a Decimal, so sub-second is exact)."""
+
+    seconds: Decimal
+
+    def to_timedelta(self) -> dt.timedelta:
+        return dt.timedelta(microseconds=int(self.seconds.scaleb(6).to_integral_value()))
+
+    def __str__(self) -> str:
+        s = abs(self.seconds)
+        sign = "-" if self.seconds < 0 else ""
+        if s == 0:
+            return "PT0S"
+        whole = int(s)
+        frac = s - whole
+        days, rest = divmod(whole, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        out = sign + "P" + (f"{days}D" if days else "")
+        time_part = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+        if secs or frac:
+            sec_text = format((Decimal(secs) + frac).normalize(), "f")
+            time_part += f"{sec_text}S"
+        if time_part:
+            out += "T" + time_part
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FeelTime:
+    """A time of day with an optional offset or zone id."""
+
+    hour: int
+    minute: int
+    second: int
+    microsecond: int = 0
+    tz: Tz = None
+
+    def offset(self) -> dt.timedelta | None:
+        if self.tz is None:
+            return None
+        # A zone id has no offset without a date; use a fixed reference date to stay
+        # deterministic (the same answer on every replica, whatever the clock says).
+        return self.tz.utcoffset(dt.datetime(2000, 1, 1, self.hour, self.minute))
+
+    def seconds_of_day(self) -> Decimal:
+        return Decimal(self.hour * 3600 + self.minute * 60 + self.second) + Decimal(
+            self.microsecond
+        ).scaleb(-6)
+
+    def utc_key(self) -> Decimal | None:
+        off = self.offset()
+        if off is None:
+            return None
+        return (self.seconds_of_day() - Decimal(int(off.total_seconds()))) % 86400
+
+    def as_time(self) -> dt.time:
+        return dt.time(self.hour, self.minute, self.second, self.microsecond)
+
+    def __str__(self) -> str:
+        return format_time(self.as_time()) + format_tz(self.tz)
+
+
+def format_tz(tz: Tz) -> str:
+    if tz is None:
+        return ""
+    if isinstance(tz, ZoneInfo):
+        return "@" + tz.key
+    off = tz.utcoffset(None)
+    if off is None:
+        return ""
+    if off == dt.timedelta(0):
+        return "Z"
+    total = int(off.total_seconds())
+    sign = "-" if total < 0 else "+"
+    total = abs(total)
+    text = f"{sign}{total // 3600:02d}:{total % 3600 // 60:02d}"
+    if total % 60:
+        text += f":{total % 60:02d}"
+    return text
+
+
+def format_time(t: dt.time) -> str:
+    text = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
+    if t.microsecond:
+        text += ("." + f"{t.microsecond:06d}").rstrip("0")
+    return text
+
+
+def format_date(d: dt.date) -> str:
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def format_datetime(d: dt.datetime) -> str:
+    return format_date(d) + "T" + format_time(d.time()) + format_tz(d.tzinfo)
+
+
+# ---------------------------------------------------------------- parsing
+
+_DATE_RE = re.compile(r"(-?\d{4,9})-(\d\d)-(\d\d)")
+_TIME_RE = re.compile(
+    r"(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|z|[+-]\d\d:\d\d(?::\d\d)?|@[A-Za-z0-9_/+\-]+)?"
+)
+_DURATION_RE = re.compile(
+    r"(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_tz(text: str | None) -> Tz | bool:
+    """Zone suffix -> tzinfo; None for no suffix; False when the suffix is invalid."""
+    if not text:
+        return None
+    if text in ("Z", "z"):
+        return dt.UTC
+    if text.startswith("@"):
+        return zone(text[1:]) or False
+    sign = -1 if text[0] == "-" else 1
+    parts = [int(p) for p in text[1:].split(":")]
+    if parts[0] > 14 or parts[1] > 59:
+        return False
+    seconds = parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0)
+    return dt.timezone(sign * dt.timedelta(seconds=seconds))
+
+
+def zone(name: str) -> ZoneInfo | None:
+    if not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", name):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def parse_date(text: str) -> dt.date | None:
+    m = _DATE_RE.fullmatch(text)
+    if not m:
+        return None
+    year = m.group(1)
+    if year.startswith("-") or (len(year) > 4 and year.startswith("0")):
+        return None
+    try:
+        return dt.date(int(year), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _micro(frac: str | None) -> int:
+    if not frac:
+        return 0
+    return int((frac[1:] + "000000")[:6])
+
+
+def parse_time(text: str) -> FeelTime | None:
+    m = _TIME_RE.fullmatch(text)
+    if not m:
+        return None
+    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if h > 23 or mi > 59 or s > 59:
+        if not (h == 24 and mi == 0 and s == 0 and not m.group(4)):
+            return None
+        h = 0
+    tz = parse_tz(m.group(5))
+    if tz is False:
+        return None
+    return FeelTime(h, mi, s, _micro(m.group(4)), tz)  # type: ignore[arg-type]
+
+
+def parse_datetime(text: str) -> dt.datetime | None:
+    if "T" not in text:
+        d = parse_date(text)
+        return None if d is None else dt.datetime(d.year, d.month, d.day)
+    date_text, time_text = text.split("T", 1)
+    d = parse_date(date_text)
+    t = parse_time(time_text)
+    if d is None or t is None:
+        return None
+    extra = dt.timedelta(0)
+    if time_text.startswith("24"):
+        extra = dt.timedelta(days=1)
+    try:
+        return (
+            dt.datetime(d.year, d.month, d.day, t.hour, t.minute, t.second, t.microsecond, t.tz)
+            + extra
+        )
+    except OverflowError:
+        return None
+
+
+def parse_duration(text: str) -> YearsMonths | DayTime | None:
+    m = _DURATION_RE.fullmatch(text)
+    if not m or text.endswith("T") or text in ("P", "-P"):
+        return None
+    neg, y, mo, d, h, mi, s = m.groups()
+    sign = -1 if neg else 1
+    if (y or mo) and not (d or h or mi or s):
+        return YearsMonths(sign * (int(y or 0) * 12 + int(mo or 0)))
+    if y or mo:
+        # xs:duration mixing both kinds: FEEL has no such value; keep the exact seconds of
+        # the day/time part and fold months in as 0 is wrong, so refuse.
+        return None
+    secs = Decimal(int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60) + Decimal(s or 0)
+    return DayTime(CTX.multiply(Decimal(sign), secs) if secs else ZERO)
+
+
+def parse_temporal(text: str) -> object | None:
+    """`@"..."` literal: a date, time, date and time or duration, by its shape."""
+    if text.startswith(("P", "-P")):
+        return parse_duration(text)
+    if "T" in text:
+        return parse_datetime(text)
+    if _DATE_RE.fullmatch(text):
+        return parse_date(text)
+    return parse_time(text)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def timedelta_seconds(delta: dt.timedelta) -> Decimal:
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds) * _MICRO
+
+
+def add_months(value: dt.date | dt.datetime, months: int) -> dt.date | dt.datetime | None:
+    """Calendar month arithmetic; the day is clamped to the target month's length."""
+    total = value.year * 12 + (value.month - 1) + months
+    year, month = divmod(total, 12)
+    if not 1 <= year <= 9999:
+        return None
+    month += 1
+    import calendar
+
+    day = min(value.day, calendar.monthrange(year, month)[1])
+    return value.replace(year=year, month=month, day=day)
+
+
+def months_between(start: dt.date | dt.datetime, end: dt.date | dt.datetime) -> int:
+    """Whole months from start to end (truncated toward zero), as `years and months duration`."""
+    months = (end.year - start.year) * 12 + (end.month - start.month)
+
+    def rest(v: dt.date | dt.datetime) -> tuple:
+        if isinstance(v, dt.datetime):
+            return (v.day, v.hour, v.minute, v.second, v.microsecond)
+        return (v.day, 0, 0, 0, 0)
+
+    if months > 0 and rest(end) < rest(start):
+        months -= 1
+    elif months < 0 and rest(end) > rest(start):
+        months += 1
+    return months

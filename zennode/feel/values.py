@@ -1,0 +1,280 @@
+"""FEEL value model: which Python type carries which FEEL type, equality, ordering, JSON bridge.
+
+null=None, boolean=bool, number=Decimal, string=str, date=date, date and time=datetime,
+time=FeelTime, durations=YearsMonths/DayTime, list=list, context=dict (insertion ordered),
+range=Range, function=Function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .errors import FeelError
+from .numbers import from_float, is_integer, number
+from .temporal import (
+    DayTime,
+    FeelTime,
+    YearsMonths,
+    format_date,
+    format_datetime,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """An interval; an open end is None (`< 10` is Range(None, 10, False, False))."""
+
+    start: Any
+    end: Any
+    start_included: bool
+    end_included: bool
+
+    def __str__(self) -> str:
+        left = "[" if self.start_included else "("
+        right = "]" if self.end_included else ")"
+        return f"{left}{to_string(self.start)}..{to_string(self.end)}{right}"
+
+
+@dataclass(eq=False, slots=True)
+class Function:
+    """A callable FEEL value: a built-in or a user function definition (a closure).
+
+    `signatures` is a list of parameter-name tuples (built-ins may be overloaded); a parameter
+    name starting with `*` collects the remaining positional arguments. `call(args)` receives
+    the arguments bound to one signature, in its order (missing optional ones as `MISSING`).
+    """
+
+    name: str
+    signatures: list[tuple[str, ...]]
+    call: Callable[..., Any]
+    param_types: tuple[Any, ...] | None = None
+    optional: int = field(default=0)
+    result_type: Any = None
+
+    def __str__(self) -> str:
+        return f"function {self.name}"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = _Missing()
+
+
+def type_name(value: Any) -> str:
+    """The FEEL type name of a value."""
+    if value is None:
+        return "Null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dt.datetime):
+        return "date and time"
+    if isinstance(value, dt.date):
+        return "date"
+    if isinstance(value, FeelTime):
+        return "time"
+    if isinstance(value, YearsMonths):
+        return "years and months duration"
+    if isinstance(value, DayTime):
+        return "days and time duration"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "context"
+    if isinstance(value, Range):
+        return "range"
+    if isinstance(value, Function):
+        return "function"
+    return "Any"
+
+
+# ---------------------------------------------------------------- equality / order
+
+
+def equal(a: Any, b: Any) -> bool | None:
+    """FEEL `=`: null only equals null; values of different types are not comparable (null)."""
+    if a is None or b is None:
+        return a is None and b is None
+    ta, tb = type(a), type(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b if ta is tb else None
+    if ta is tb or (isinstance(a, dt.datetime) and isinstance(b, dt.datetime)):
+        if ta is list:
+            if len(a) != len(b):
+                return False
+            for x, y in zip(a, b, strict=True):
+                r = equal(x, y)
+                if r is not True:
+                    return r
+            return True
+        if ta is dict:
+            if a.keys() != b.keys():
+                return False
+            for k, x in a.items():
+                r = equal(x, b[k])
+                if r is not True:
+                    return r
+            return True
+        if ta is FeelTime:
+            ka, kb = a.utc_key(), b.utc_key()
+            if ka is None and kb is None:
+                return a.seconds_of_day() == b.seconds_of_day()
+            if ka is None or kb is None:
+                return False
+            return ka == kb
+        if isinstance(a, dt.datetime):
+            if (a.tzinfo is None) != (b.tzinfo is None):
+                return False
+            return a == b
+        if ta is Range:
+            return (
+                a.start_included == b.start_included
+                and a.end_included == b.end_included
+                and equal(a.start, b.start) is True
+                and equal(a.end, b.end) is True
+            )
+        if ta is Function:
+            return a is b
+        return a == b
+    return None
+
+
+def compare(a: Any, b: Any) -> int | None:
+    """Order two values of the same ordered type: -1, 0, 1; None when not comparable."""
+    if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
+        return None
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        return (a > b) - (a < b)
+    if isinstance(a, str) and isinstance(b, str):
+        return (a > b) - (a < b)
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        if (a.tzinfo is None) != (b.tzinfo is None):
+            return None
+        return (a > b) - (a < b)
+    if isinstance(a, dt.datetime) or isinstance(b, dt.datetime):
+        return None
+    if isinstance(a, dt.date) and isinstance(b, dt.date):
+        return (a > b) - (a < b)
+    if isinstance(a, FeelTime) and isinstance(b, FeelTime):
+        ka, kb = a.utc_key(), b.utc_key()
+        if (ka is None) != (kb is None):
+            return None
+        if ka is None:
+            ka, kb = a.seconds_of_day(), b.seconds_of_day()
+        return (ka > kb) - (ka < kb)
+    if isinstance(a, YearsMonths) and isinstance(b, YearsMonths):
+        return (a.months > b.months) - (a.months < b.months)
+    if isinstance(a, DayTime) and isinstance(b, DayTime):
+        return (a.seconds > b.seconds) - (a.seconds < b.seconds)
+    return None
+
+
+def in_range(value: Any, r: Range) -> bool | None:
+    """Whether `value` lies in `r`; None when the types do not compare."""
+    if r.start is not None:
+        c = compare(value, r.start)
+        if c is None:
+            return None
+        if c < 0 or (c == 0 and not r.start_included):
+            return False
+    if r.end is not None:
+        c = compare(value, r.end)
+        if c is None:
+            return None
+        if c > 0 or (c == 0 and not r.end_included):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- strings
+
+
+def to_string(value: Any) -> str:
+    """FEEL `string(x)` for any value."""
+    from .numbers import to_text
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return to_text(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime):
+        return format_datetime(value)
+    if isinstance(value, dt.date):
+        return format_date(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return to_string(value)
+
+
+# ---------------------------------------------------------------- JSON bridge
+
+
+def from_json(value: Any) -> Any:
+    """Turn a JSON-ish Python value into a FEEL value (int/float -> Decimal, recursively).
+
+    Values that already are FEEL values (Decimal, dates, durations, ranges, functions) pass
+    through, so callers can mix both.
+    """
+    if value is None or isinstance(value, (bool, str, Decimal)):
+        return value
+    if isinstance(value, int):
+        return number(value)
+    if isinstance(value, float):
+        return from_float(value)
+    if isinstance(value, Mapping):
+        return {str(k): from_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [from_json(v) for v in value]
+    if isinstance(value, dt.time):
+        return FeelTime(value.hour, value.minute, value.second, value.microsecond, value.tzinfo)
+    if isinstance(value, dt.timedelta):
+        from .temporal import timedelta_seconds
+
+        return DayTime(timedelta_seconds(value))
+    return value
+
+
+def to_json(value: Any) -> Any:
+    """Turn a FEEL value into JSON (numbers as int when integral, temporals as ISO 8601 text).
+
+    Ranges and functions have no JSON form: FeelError.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise FeelError(f"number {value} has no JSON form")
+        if is_integer(value):
+            return int(value)
+        return float(value)
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    if isinstance(value, (dt.date, FeelTime, YearsMonths, DayTime)):
+        return to_string(value)
+    raise FeelError(f"a {type_name(value)} has no JSON form")
