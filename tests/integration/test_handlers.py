@@ -1,0 +1,125 @@
+"""Internal job handlers (`@node.task_handler`) on a real node: run, fail, catch, recover."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.integration import bpmn
+from tests.integration.conftest import NodeThread, node_config, wait_until
+from zennode import JobError, Node
+
+
+def instance_state(runner: NodeThread, key: int) -> str:
+    return runner.call(runner.node.get_instance(key))["state"]
+
+
+def deploy_and_start(runner: NodeThread, xml: str, process_id: str, **variables: Any) -> int:
+    runner.call(runner.node.deploy(xml.encode()))
+    result = runner.call(
+        runner.node.create_instance(bpmn_process_id=process_id, variables=variables)
+    )
+    return result["processInstanceKey"]
+
+
+def test_handler_result_completes_the_job_and_the_process_runs_to_the_end(
+    start_node: Callable[..., NodeThread],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def setup(node: Node) -> None:
+        @node.task_handler("compute-total")
+        def compute(job: dict[str, Any]) -> dict[str, Any]:
+            seen.append(job)
+            return {"total": job["variables"]["price"] * job["variables"]["quantity"]}
+
+    runner = start_node(partitions=2, setup=setup)
+    xml = bpmn.handler_then_gateway("handled-order", "compute-total")
+    keys = [deploy_and_start(runner, xml, "handled-order", price=60, quantity=q) for q in (1, 2)]
+    for key in keys:
+        wait_until(lambda key=key: instance_state(runner, key) == "completed", what="completion")
+    totals = sorted(runner.call(runner.node.get_instance(k))["variables"]["total"] for k in keys)
+    assert totals == [60, 120]
+    assert {job["type"] for job in seen} == {"compute-total"}
+    assert {job["processInstanceKey"] for job in seen} == set(keys)
+
+
+def test_job_error_code_is_caught_by_the_error_boundary(
+    start_node: Callable[..., NodeThread],
+) -> None:
+    def setup(node: Node) -> None:
+        @node.task_handler("risky")
+        def risky(job: dict[str, Any]) -> None:
+            raise JobError("E_OUT_OF_STOCK", "nothing left")
+
+    runner = start_node(setup=setup)
+    key = deploy_and_start(
+        runner,
+        bpmn.task_with_error_boundary("risky-order", "risky", "E_OUT_OF_STOCK"),
+        "risky-order",
+    )
+
+    def handled_job() -> list[dict[str, Any]]:
+        page = runner.call(
+            runner.node.list_jobs(process_instance_key=key, job_type="risky-handled")
+        )
+        return [job for part in page["partitions"] for job in part["items"]]
+
+    (job,) = wait_until(handled_job, what="the boundary path's job")
+    assert job["state"] == "active" and job["elementId"] == "handled"
+    runner.call(runner.node.complete_job(job["key"], {}))
+    assert instance_state(runner, key) == "completed"
+
+
+def test_plain_exception_uses_retries_then_raises_an_incident(
+    start_node: Callable[..., NodeThread],
+) -> None:
+    calls: list[int] = []
+
+    def setup(node: Node) -> None:
+        @node.task_handler("flaky")
+        def flaky(job: dict[str, Any]) -> None:
+            calls.append(job["retries"])
+            raise ValueError("backend down")
+
+    runner = start_node(setup=setup)
+    key = deploy_and_start(runner, bpmn.one_task("flaky-order", "flaky", retries=2), "flaky-order")
+
+    def incidents() -> list[dict[str, Any]]:
+        page = runner.call(runner.node.list_incidents(process_instance_key=key))
+        return [i for part in page["partitions"] for i in part["items"]]
+
+    (incident,) = wait_until(incidents, what="an incident")
+    assert "backend down" in incident["message"]
+    assert calls == [2, 1]
+    assert instance_state(runner, key) == "failed"
+
+
+def test_a_new_leader_runs_jobs_that_were_waiting_before_it_started(tmp_path: Path) -> None:
+    config = node_config(tmp_path / "node", partitions=1)
+    first = NodeThread(Node(config, serve_http=False, serve_grpc=False))
+    first.start()
+    try:
+        key = deploy_and_start(first, bpmn.one_task("late-order", "late-type"), "late-order")
+        assert instance_state(first, key) == "active"
+    finally:
+        first.stop()
+
+    ran = threading.Event()
+    second_node = Node(config, serve_http=False, serve_grpc=False)
+
+    @second_node.task_handler("late-type")
+    def late(job: dict[str, Any]) -> dict[str, Any]:
+        ran.set()
+        return {"late": True}
+
+    second = NodeThread(second_node)
+    second.start()
+    try:
+        assert ran.wait(10), "the handler did not pick up the waiting job"
+        wait_until(lambda: instance_state(second, key) == "completed", what="completion")
+        assert second.call(second_node.get_instance(key))["variables"]["late"] is True
+    finally:
+        second.stop()
