@@ -1,0 +1,49 @@
+"""Start, end (none, terminate, error) and error boundary events."""
+
+from __future__ import annotations
+
+from zennode.engine import model as m
+from zennode.engine.bpmn.runner import UNHANDLED_ERROR_EVENT, Runner
+from zennode.engine.expressions import ExpressionFailed
+from zennode.engine.variables import map_into
+
+
+def activate_start(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    runner.pass_through(element, scope, flow)
+
+
+def activate_end(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """A none end event consumes the token; the scope completes when it has none left."""
+    runner.pass_through(element, scope, flow)
+
+
+def activate_boundary(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """An error boundary that caught an error: its host is already interrupted."""
+    runner.pass_through(element, scope, flow)
+
+
+def activate_terminate_end(
+    runner: Runner, element: m.Element, scope: int, flow: str | None
+) -> None:
+    """End every other token of the flow scope; the scope then completes normally."""
+    try:
+        map_into(element.inputs, runner.variables, runner.variables)
+        map_into(element.outputs, runner.variables, runner.variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+        return
+    runner.terminate_within(scope)
+    runner.dirty[scope] = None
+
+
+def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Throw the event's error code to the closest catching boundary, else an incident."""
+    code = element.error_code or ""
+    if not runner.throw_error(code, scope, None):
+        runner.incident_at(
+            element,
+            scope,
+            flow,
+            UNHANDLED_ERROR_EVENT,
+            f"error '{code}' thrown by {element.id} was not caught by any error boundary event",
+        )

@@ -1,0 +1,361 @@
+"""Moves the tokens of one process instance until every token waits or the instance ends.
+
+The runner owns the shared behaviour every element family uses (taking flows, element
+instances, incidents, terminating scopes, throwing errors). What an element does when a token
+reaches it lives in the family modules (`tasks`, `gateways`, `events`, `sub_process`), picked
+by `Element.kind` from `ACTIVATE`.
+
+Runtime state of an instance lives in its record (one read and one write per command):
+`elements` holds the element instances that wait (jobs, sub-processes, incidents) keyed by
+their key as text, `joins` the tokens that arrived at a joining gateway, per scope.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from zennode.engine import model as m
+from zennode.engine import state
+from zennode.engine.context import Context
+from zennode.engine.expressions import ExpressionFailed
+from zennode.engine.variables import map_into
+
+# Incident error types (Zeebe's names where Zeebe has one).
+JOB_NO_RETRIES = "JOB_NO_RETRIES"
+UNHANDLED_ERROR_EVENT = "UNHANDLED_ERROR_EVENT"
+EXTRACT_VALUE_ERROR = "EXTRACT_VALUE_ERROR"
+CONDITION_ERROR = "CONDITION_ERROR"
+IO_MAPPING_ERROR = "IO_MAPPING_ERROR"
+ACTIVATION_LIMIT = "ACTIVATION_LIMIT_EXCEEDED"
+
+EI_ACTIVE = "active"
+EI_INCIDENT = "incident"
+
+Token = tuple[str, int, str | None]  # (element id, scope key, incoming flow id)
+
+
+class Runner:
+    def __init__(self, ctx: Context, process: m.Process, instance: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.process = process
+        self.instance = instance
+        self.key: int = instance["processInstanceKey"]
+        self.variables: dict[str, Any] = instance["variables"]
+        self.elements: dict[str, dict[str, Any]] = instance["elements"]
+        self.joins: dict[str, dict[str, int]] = instance["joins"]
+        self.queue: deque[Token] = deque()
+        self.dirty: dict[int, None] = {}  # scopes that lost a token: maybe complete now
+        self.steps = 0
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Process queued tokens, then inclusive joins and finished scopes, until quiet.
+
+        Bounded: every activation counts against `ctx.activations_max`; past it, the waiting
+        tokens stop at an incident instead of looping forever.
+        """
+        from zennode.engine.bpmn import ACTIVATE
+        from zennode.engine.bpmn.gateways import fire_ready_inclusive_joins
+
+        while True:
+            if self.queue:
+                if self.steps >= self.ctx.activations_max:
+                    self._stop_at_limit()
+                    continue
+                self.steps += 1
+                element_id, scope, flow = self.queue.popleft()
+                element = self.process.elements[element_id]
+                ACTIVATE[element.kind](self, element, scope, flow)
+            elif self.joins and fire_ready_inclusive_joins(self):
+                continue
+            elif self.dirty:
+                scope = next(iter(self.dirty))
+                del self.dirty[scope]
+                if self._scope_is_empty(scope):
+                    self._complete_scope(scope)
+            else:
+                return
+
+    def replace_variables(self, variables: dict[str, Any]) -> None:
+        self.variables = variables
+        self.instance["variables"] = variables
+
+    def save(self) -> None:
+        state.put_instance(self.ctx, self.instance)
+
+    # ------------------------------------------------------------------ tokens
+
+    def enqueue(self, element_id: str, scope: int, flow: str | None) -> None:
+        self.queue.append((element_id, scope, flow))
+
+    def take(self, flow_ids: tuple[str, ...] | list[str], scope: int) -> None:
+        flows = self.process.flows
+        for flow_id in flow_ids:
+            self.enqueue(flows[flow_id].target, scope, flow_id)
+
+    def leave(self, element: m.Element, scope: int) -> None:
+        """The token leaves `element`: along every outgoing flow, or it is consumed."""
+        if element.outgoing:
+            self.take(element.outgoing, scope)
+        else:
+            self.dirty[scope] = None
+
+    def pass_through(self, element: m.Element, scope: int, flow: str | None) -> None:
+        """Apply the element's mappings to the instance scope and leave at once."""
+        if element.inputs or element.outputs:
+            try:
+                map_into(element.inputs, self.variables, self.variables)
+                map_into(element.outputs, self.variables, self.variables)
+            except ExpressionFailed as exc:
+                self.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
+                return
+        self.leave(element, scope)
+
+    # ------------------------------------------------------------------ element instances
+
+    def new_element_instance(
+        self, element: m.Element, scope: int, status: str = EI_ACTIVE, **extra: Any
+    ) -> int:
+        key = self.ctx.next_key()
+        record = {
+            "elementId": element.id,
+            "elementType": element.bpmn_type,
+            "state": status,
+            "scope": scope,
+        }
+        record.update(extra)
+        self.elements[str(key)] = record
+        return key
+
+    def remove_element_instance(self, key: int) -> dict[str, Any]:
+        record = self.elements.pop(str(key))
+        self.dirty[record["scope"]] = None
+        return record
+
+    # ------------------------------------------------------------------ incidents
+
+    def incident_at(
+        self,
+        element: m.Element,
+        scope: int,
+        flow: str | None,
+        error_type: str,
+        message: str,
+    ) -> int:
+        """Stop a token at `element` with an incident; resolving it activates the element again."""
+        ei_key = self.new_element_instance(element, scope, EI_INCIDENT, flow=flow)
+        return self.open_incident(ei_key, element.id, error_type, message)
+
+    def open_incident(
+        self,
+        ei_key: int,
+        element_id: str,
+        error_type: str,
+        message: str,
+        job_key: int | None = None,
+        more: list[int] | None = None,
+    ) -> int:
+        ctx = self.ctx
+        key = ctx.next_key()
+        incident: dict[str, Any] = {
+            "key": key,
+            "processInstanceKey": self.key,
+            "processDefinitionKey": self.instance["processDefinitionKey"],
+            "bpmnProcessId": self.instance["bpmnProcessId"],
+            "elementInstanceKey": ei_key,
+            "elementId": element_id,
+            "errorType": error_type,
+            "message": message,
+            "state": state.INCIDENT_ACTIVE,
+            "createdAt": ctx.now_ms,
+        }
+        if job_key is not None:
+            incident["jobKey"] = job_key
+        if more:
+            incident["moreElementInstanceKeys"] = more
+        state.put_incident(ctx, incident, new=True)
+        record = self.elements[str(ei_key)]
+        record["state"] = EI_INCIDENT
+        record["incidentKey"] = key
+        for other in more or ():
+            self.elements[str(other)]["incidentKey"] = key
+        self.instance["incidents"] += 1
+        ctx.emit(
+            "incident_created",
+            incidentKey=key,
+            processInstanceKey=self.key,
+            elementInstanceKey=ei_key,
+            elementId=element_id,
+            errorType=error_type,
+            jobKey=job_key,
+        )
+        return key
+
+    def close_incident(self, incident_key: int) -> None:
+        incident = state.get_incident(self.ctx.db, incident_key)
+        if incident is None or incident["state"] != state.INCIDENT_ACTIVE:
+            return
+        incident["state"] = state.INCIDENT_RESOLVED
+        incident["resolvedAt"] = self.ctx.now_ms
+        state.put_incident(self.ctx, incident, new=False)
+        self.instance["incidents"] -= 1
+        self.ctx.emit(
+            "incident_resolved",
+            incidentKey=incident_key,
+            processInstanceKey=self.key,
+            elementInstanceKey=incident["elementInstanceKey"],
+            jobKey=incident.get("jobKey"),
+        )
+
+    def _stop_at_limit(self) -> None:
+        """Park every queued token at its element under one incident (endless loop guard)."""
+        keys = []
+        first_element = None
+        while self.queue:
+            element_id, scope, flow = self.queue.popleft()
+            element = self.process.elements[element_id]
+            first_element = first_element or element
+            keys.append(self.new_element_instance(element, scope, EI_INCIDENT, flow=flow))
+        assert first_element is not None
+        self.open_incident(
+            keys[0],
+            first_element.id,
+            ACTIVATION_LIMIT,
+            f"more than {self.ctx.activations_max} element activations in one command "
+            "(a loop without a wait state?)",
+            more=keys[1:],
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def finish_job(self, job_key: int, job_state: str, event: str | None, **fields: Any) -> None:
+        """Move a job to a final state (completed / terminated), keeping indexes in step."""
+        job = state.get_job(self.ctx.db, job_key)
+        if job is None or job["state"] in (state.JOB_COMPLETED, state.JOB_TERMINATED):
+            return
+        previous = dict(job)
+        job["state"] = job_state
+        job.pop("deadline", None)
+        job.pop("worker", None)
+        job.update(fields)
+        state.put_job(self.ctx, job, previous)
+        if event:
+            self.ctx.emit(
+                event, jobKey=job_key, type=job["type"], processInstanceKey=self.key, **fields
+            )
+
+    # ------------------------------------------------------------------ scopes
+
+    def _scope_is_empty(self, scope: int) -> bool:
+        if scope != self.key and str(scope) not in self.elements:
+            return False  # the scope itself was terminated meanwhile
+        if self.instance["state"] != state.INSTANCE_ACTIVE:
+            return False
+        for record in self.elements.values():
+            if record["scope"] == scope:
+                return False
+        prefix = f"{scope}|"
+        return not any(k.startswith(prefix) for k in self.joins)
+
+    def _complete_scope(self, scope: int) -> None:
+        if scope == self.key:
+            self.complete_instance()
+            return
+        from zennode.engine.bpmn.sub_process import complete_sub_process
+
+        complete_sub_process(self, scope)
+
+    def complete_instance(self) -> None:
+        self.instance["state"] = state.INSTANCE_COMPLETED
+        self.instance["endedAt"] = self.ctx.now_ms
+        self.ctx.emit(
+            "instance_completed",
+            processInstanceKey=self.key,
+            processDefinitionKey=self.instance["processDefinitionKey"],
+            bpmnProcessId=self.instance["bpmnProcessId"],
+        )
+
+    def scopes_within(self, scope: int) -> set[int]:
+        """`scope` and every sub-process scope nested in it."""
+        scopes = {scope}
+        changed = True
+        while changed:
+            changed = False
+            for key_text, record in self.elements.items():
+                key = int(key_text)
+                if record["scope"] in scopes and key not in scopes and str(key) in self.elements:
+                    if self.process.elements[record["elementId"]].kind == m.SUB_PROCESS:
+                        scopes.add(key)
+                        changed = True
+        return scopes
+
+    def terminate_within(self, scope: int) -> None:
+        """End every token inside `scope` (not the scope itself): jobs, incidents, joins, queue."""
+        scopes = self.scopes_within(scope)
+        for key_text in [k for k, r in self.elements.items() if r["scope"] in scopes]:
+            self.terminate_element_instance(int(key_text))
+        for join_key in [k for k in self.joins if int(k.split("|", 1)[0]) in scopes]:
+            del self.joins[join_key]
+        if self.queue:
+            self.queue = deque(t for t in self.queue if t[1] not in scopes)
+        for inner in scopes - {scope}:
+            self.dirty.pop(inner, None)
+
+    def terminate_element_instance(self, key: int) -> None:
+        record = self.elements.pop(str(key), None)
+        if record is None:
+            return
+        job_key = record.get("jobKey")
+        if job_key is not None:
+            self.finish_job(job_key, state.JOB_TERMINATED, "job_terminated")
+        incident_key = record.get("incidentKey")
+        if incident_key is not None:
+            self.close_incident(incident_key)
+
+    # ------------------------------------------------------------------ errors
+
+    def throw_error(self, code: str, scope: int, raiser: tuple[m.Element, int] | None) -> bool:
+        """Find the closest error boundary for `code`, interrupt up to it and take it.
+
+        `raiser` is the (element, element instance key) of a task whose job threw the error;
+        its own boundary events are tried first. Returns False when nothing catches the error.
+        """
+        if raiser is not None:
+            element, ei_key = raiser
+            boundary = self._catching_boundary(element, code)
+            if boundary is not None:
+                self.terminate_element_instance(ei_key)
+                self.enqueue(boundary.id, scope, None)
+                return True
+        depth = 0
+        while scope != self.key and depth < 10_000:
+            depth += 1
+            record = self.elements.get(str(scope))
+            if record is None:
+                return False
+            sub_process = self.process.elements[record["elementId"]]
+            boundary = self._catching_boundary(sub_process, code)
+            if boundary is not None:
+                self.terminate_within(scope)
+                self.terminate_element_instance(scope)
+                self.dirty.pop(scope, None)
+                self.enqueue(boundary.id, record["scope"], None)
+                return True
+            scope = record["scope"]
+        return False
+
+    def _catching_boundary(self, element: m.Element, code: str) -> m.Element | None:
+        catch_all = None
+        for boundary_id in element.boundaries:
+            boundary = self.process.elements[boundary_id]
+            if boundary.error_code == code:
+                return boundary
+            if boundary.error_code is None and catch_all is None:
+                catch_all = boundary
+        return catch_all
+
+
+ActivateFn = Callable[[Runner, m.Element, int, "str | None"], None]

@@ -1,0 +1,103 @@
+"""Tasks: pass-through tasks, FEEL script tasks and tasks that wait for a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import model as m
+from zennode.engine import state
+from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, IO_MAPPING_ERROR, Runner
+from zennode.engine.expressions import (
+    ExpressionFailed,
+    evaluate,
+    evaluate_int,
+    evaluate_string,
+)
+from zennode.engine.variables import assign, map_into
+
+
+def activate_pass(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    runner.pass_through(element, scope, flow)
+
+
+def activate_script(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    assert element.script is not None and element.result_variable is not None
+    try:
+        map_into(element.inputs, runner.variables, runner.variables)
+        value = evaluate(element.script, runner.variables)
+        assign(runner.variables, element.result_variable, value)
+        map_into(element.outputs, runner.variables, runner.variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
+        return
+    runner.leave(element, scope)
+
+
+def job_variables(element: m.Element, variables: dict[str, Any]) -> dict[str, Any]:
+    """What a job sees: its input mappings, or (without any) all instance variables."""
+    if not element.inputs:
+        return dict(variables)
+    shaped: dict[str, Any] = {}
+    map_into(element.inputs, variables, shaped)
+    return shaped
+
+
+def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Create the element instance and its job; the token waits for the job to complete."""
+    task = element.task
+    assert task is not None
+    variables = runner.variables
+    try:
+        job_variables_ = job_variables(element, variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
+        return
+    try:
+        job_type = evaluate_string(task.job_type, variables, "job type")
+        retries = evaluate_int(task.retries, variables, "job retries")
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
+        return
+    ctx = runner.ctx
+    ei_key = runner.new_element_instance(element, scope)
+    job_key = ctx.next_key()
+    runner.elements[str(ei_key)]["jobKey"] = job_key
+    instance = runner.instance
+    job = {
+        "key": job_key,
+        "type": job_type,
+        "elementId": element.id,
+        "processInstanceKey": runner.key,
+        "elementInstanceKey": ei_key,
+        "processDefinitionKey": instance["processDefinitionKey"],
+        "bpmnProcessId": instance["bpmnProcessId"],
+        "processDefinitionVersion": instance["version"],
+        "state": state.JOB_ACTIVE,
+        "createdAt": ctx.now_ms,
+        "variables": job_variables_,
+        "retries": max(retries, 0),
+        "customHeaders": dict(task.headers),
+    }
+    state.put_job(ctx, job)
+    ctx.emit("job_created", jobKey=job_key, type=job_type, processInstanceKey=runner.key, job=job)
+
+
+def complete_job_task(runner: Runner, ei_key: int, completion: dict[str, Any]) -> None:
+    """The job is done: map its variables into the scope and move the token on."""
+    record = runner.elements[str(ei_key)]
+    element = runner.process.elements[record["elementId"]]
+    try:
+        if element.outputs:
+            context = {**runner.variables, **completion}
+            updated = dict(runner.variables)
+            map_into(element.outputs, context, updated)
+            runner.replace_variables(updated)
+        else:
+            runner.variables.update(completion)
+    except ExpressionFailed as exc:
+        record["retry"] = "complete"
+        record["completion"] = completion
+        runner.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
+        return
+    runner.remove_element_instance(ei_key)
+    runner.leave(element, record["scope"])

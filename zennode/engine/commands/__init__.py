@@ -1,0 +1,34 @@
+"""One module per command, all with the signature `(ctx, command) -> result dict`.
+
+Each module's docstring documents the command's fields and its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zennode.engine.commands.activate_jobs import activate_jobs
+from zennode.engine.commands.cancel_instance import cancel_instance
+from zennode.engine.commands.complete_job import complete_job
+from zennode.engine.commands.create_instance import create_instance
+from zennode.engine.commands.deploy import deploy
+from zennode.engine.commands.fail_job import fail_job
+from zennode.engine.commands.release_jobs import release_jobs
+from zennode.engine.commands.resolve_incident import resolve_incident
+from zennode.engine.commands.timeout_jobs import timeout_jobs
+from zennode.engine.context import Context
+
+CommandFn = Callable[[Context, dict[str, Any]], dict[str, Any]]
+
+COMMANDS: dict[str, CommandFn] = {
+    "deploy": deploy,
+    "create_instance": create_instance,
+    "cancel_instance": cancel_instance,
+    "complete_job": complete_job,
+    "fail_job": fail_job,
+    "resolve_incident": resolve_incident,
+    "activate_jobs": activate_jobs,
+    "timeout_jobs": timeout_jobs,
+    "release_jobs": release_jobs,
+}

@@ -1,0 +1,81 @@
+"""activate_jobs {jobType, worker, timeoutMs, maxJobs, jobKeys?} -> {jobs: [job, ...]}
+
+Locks activatable jobs of `jobType` for `worker` until `deadline = now_ms + timeoutMs`. With
+`jobKeys` (the job manager pushing chosen jobs) only those are considered, and the ones that are
+no longer activatable are skipped. A job whose task has no input mappings gets the instance's
+current variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import records, state
+from zennode.engine.bpmn.tasks import job_variables
+from zennode.engine.commands._fields import int_field, key_list, str_field
+from zennode.engine.context import Context
+from zennode.engine.expressions import ExpressionFailed
+
+JOBS_PER_ACTIVATION_MAX = 1000
+SCAN_MAX = 10_000  # jobs looked at per activation (jobs in back-off are skipped)
+
+
+def activate_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
+    job_type = str_field(cmd, "jobType")
+    worker = str_field(cmd, "worker")
+    timeout_ms = int_field(cmd, "timeoutMs", minimum=1)
+    max_jobs = min(int_field(cmd, "maxJobs", minimum=1), JOBS_PER_ACTIVATION_MAX)
+    job_keys = key_list(cmd, "jobKeys", JOBS_PER_ACTIVATION_MAX)
+    now = ctx.now_ms
+    chosen: list[dict[str, Any]] = []
+    if job_keys is not None:
+        for key in job_keys:
+            job = state.get_job(ctx.db, key)
+            if job is not None and job["type"] == job_type and _activatable(job, now):
+                chosen.append(job)
+                if len(chosen) >= max_jobs:
+                    break
+    else:
+        assert job_type is not None
+        prefix = records.job_state_prefix(state.JOB_ACTIVE, job_type)
+        for scanned, (index_key, _) in enumerate(ctx.db.scan("jobs_by_state", prefix)):
+            if scanned >= SCAN_MAX or len(chosen) >= max_jobs:
+                break
+            job = state.get_job(ctx.db, records.from_u64(index_key[-8:]))
+            if job is not None and _activatable(job, now):
+                chosen.append(job)
+    instances: dict[int, dict[str, Any] | None] = {}
+    activated = []
+    for job in chosen:
+        previous = dict(job)
+        job["state"] = state.JOB_ACTIVATED
+        job["worker"] = worker
+        job["deadline"] = now + timeout_ms
+        job.pop("activatableAt", None)
+        _refresh_variables(ctx, job, instances)
+        state.put_job(ctx, job, previous)
+        activated.append(job)
+    return {"jobs": activated}
+
+
+def _activatable(job: dict[str, Any], now: int) -> bool:
+    return job["state"] == state.JOB_ACTIVE and job.get("activatableAt", 0) <= now
+
+
+def _refresh_variables(
+    ctx: Context, job: dict[str, Any], instances: dict[int, dict[str, Any] | None]
+) -> None:
+    """Give the job the instance's variables as they are now (input mappings re-evaluated)."""
+    instance_key = job["processInstanceKey"]
+    if instance_key not in instances:
+        instances[instance_key] = state.get_instance(ctx.db, instance_key)
+    instance = instances[instance_key]
+    if instance is None:
+        return
+    element = ctx.deployed(instance["processDefinitionKey"]).process.elements.get(job["elementId"])
+    if element is None:
+        return
+    try:
+        job["variables"] = job_variables(element, instance["variables"])
+    except ExpressionFailed:
+        pass  # keep the variables computed when the job was created

@@ -1,0 +1,30 @@
+"""complete_job {jobKey, variables?} -> {jobKey, processInstanceKey}
+
+The job must be active or activated (else InvalidState; unknown key: NotFound). Its variables
+go through the task's output mappings (or all of them into the scope) and the token moves on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import state
+from zennode.engine.bpmn.tasks import complete_job_task
+from zennode.engine.commands._instance import load_job, runner_for
+from zennode.engine.context import Context
+from zennode.engine.variables import check_variables
+
+
+def complete_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
+    job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED))
+    variables = check_variables(cmd.get("variables"))
+    runner = runner_for(ctx, job["processInstanceKey"])
+    ei_key = job["elementInstanceKey"]
+    record = runner.elements.get(str(ei_key))
+    assert record is not None and record.get("jobKey") == job["key"], "job without its element"
+    del record["jobKey"]
+    runner.finish_job(job["key"], state.JOB_COMPLETED, "job_completed")
+    complete_job_task(runner, ei_key, dict(variables))
+    runner.run()
+    runner.save()
+    return {"jobKey": job["key"], "processInstanceKey": job["processInstanceKey"]}

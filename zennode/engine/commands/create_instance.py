@@ -1,0 +1,64 @@
+"""create_instance {processDefinitionKey? | bpmnProcessId? (latest version), variables?}
+
+-> {processInstanceKey, processDefinitionKey, bpmnProcessId, version}. The new instance runs
+until every token waits (a job, an incident) or it ends, all inside this command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import state
+from zennode.engine.bpmn.runner import Runner
+from zennode.engine.commands._fields import int_field, str_field
+from zennode.engine.context import Context
+from zennode.engine.variables import check_variables
+from zennode.errors import BadRequest, NotFound
+
+
+def create_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
+    variables = dict(check_variables(cmd.get("variables")))
+    if cmd.get("processDefinitionKey") is not None:
+        definition_key = int_field(cmd, "processDefinitionKey", minimum=1)
+        if not state.definition_exists(ctx.db, definition_key):
+            raise NotFound(f"process definition {definition_key} not found")
+    elif cmd.get("bpmnProcessId") is not None:
+        pid = str_field(cmd, "bpmnProcessId")
+        assert pid is not None
+        found = state.latest_definition_key(ctx.db, pid)
+        if found is None:
+            raise NotFound(f"no process definition with bpmnProcessId '{pid}'")
+        definition_key = found
+    else:
+        raise BadRequest("give processDefinitionKey or bpmnProcessId")
+    deployed = ctx.deployed(definition_key)
+    process = deployed.process
+    key = ctx.next_key()
+    instance: dict[str, Any] = {
+        "processInstanceKey": key,
+        "processDefinitionKey": definition_key,
+        "bpmnProcessId": process.bpmn_process_id,
+        "version": deployed.version,
+        "state": state.INSTANCE_ACTIVE,
+        "createdAt": ctx.now_ms,
+        "variables": variables,
+        "elements": {},
+        "joins": {},
+        "incidents": 0,
+    }
+    ctx.emit(
+        "instance_created",
+        processInstanceKey=key,
+        processDefinitionKey=definition_key,
+        bpmnProcessId=process.bpmn_process_id,
+    )
+    runner = Runner(ctx, process, instance)
+    runner.enqueue(process.start, key, None)
+    runner.run()
+    runner.save()
+    return {
+        "processInstanceKey": key,
+        "processDefinitionKey": definition_key,
+        "bpmnProcessId": process.bpmn_process_id,
+        "version": deployed.version,
+    }

@@ -1,0 +1,62 @@
+"""`Engine.apply(txn, command) -> Outcome`: the deterministic state machine of one partition.
+
+Pure: no clock (the leader stamps `now_ms` into each command), no randomness, no I/O but the
+transaction it is given. A command writes through an overlay that is flushed only when the
+command succeeds, so a rejected command leaves the state byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine.commands import COMMANDS
+from zennode.engine.context import Context
+from zennode.engine.expressions import command_time
+from zennode.engine.model import Definitions, Deployed
+from zennode.engine.outcome import Outcome
+from zennode.engine.parser import parse_definitions
+from zennode.engine.storage import KVWrite
+from zennode.errors import BadRequest, ZennodeError
+
+ACTIVATIONS_PER_COMMAND_MAX = 10_000
+MODEL_CACHE_MAX = 1024  # parsed definitions kept in memory (re-parsed from state on a miss)
+
+
+class Engine:
+    def __init__(
+        self, partition_id: int, activations_max: int = ACTIVATIONS_PER_COMMAND_MAX
+    ) -> None:
+        self.partition_id = partition_id
+        self.activations_max = activations_max
+        self._models: dict[int, Deployed] = {}
+
+    def apply(self, txn: KVWrite, command: dict[str, Any]) -> Outcome:
+        """Apply one command; never raises for bad input or execution problems."""
+        try:
+            if not isinstance(command, dict):
+                raise BadRequest("a command must be an object")
+            handler = COMMANDS.get(command.get("type"))  # type: ignore[arg-type]
+            if handler is None:
+                raise BadRequest(f"unknown command type {command.get('type')!r}")
+            now_ms = command.get("now_ms")
+            if isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0:
+                raise BadRequest("now_ms must be a non-negative integer")
+            ctx = Context(self.partition_id, txn, now_ms, self._models, self.activations_max)
+            with command_time(now_ms):
+                result = handler(ctx, command)
+        except ZennodeError as exc:
+            return Outcome(error=exc)
+        except AssertionError:
+            raise  # a broken invariant: stop this replica loudly rather than drift
+        except (RecursionError, MemoryError, TypeError, ValueError, KeyError) as exc:
+            # Malformed input that slipped past validation: reject the command, change nothing.
+            return Outcome(error=BadRequest(f"command rejected: {type(exc).__name__}: {exc}"))
+        if len(self._models) + len(ctx.new_models) > MODEL_CACHE_MAX:
+            self._models.clear()
+        ctx.commit()
+        return Outcome(result=result, events=ctx.events)
+
+    def validate_deploy(self, xml: bytes | str) -> Definitions:
+        """Parse and validate a deployment before it goes through Raft (raises BadRequest)."""
+        data = xml.encode() if isinstance(xml, str) else xml
+        return parse_definitions(data)

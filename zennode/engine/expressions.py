@@ -1,0 +1,102 @@
+"""The one place where the engine meets FEEL.
+
+BPMN values are FEEL when they start with `=`, literal strings otherwise. Expressions are
+compiled once at deploy (a syntax error rejects the deployment) and evaluated against JSON
+variables; an evaluation problem becomes an `ExpressionFailed` that the engine turns into an
+incident, never an exception out of `Engine.apply`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from zennode import feel
+from zennode.engine.model import Expr
+from zennode.errors import BadRequest
+
+# The command's timestamp as FEEL's `now()`: set by Engine.apply, per thread, never a clock.
+_NOW: ContextVar[dt.datetime | None] = ContextVar("zennode_engine_now", default=None)
+
+
+@contextmanager
+def command_time(now_ms: int) -> Iterator[None]:
+    token = _NOW.set(dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC))
+    try:
+        yield
+    finally:
+        _NOW.reset(token)
+
+
+class ExpressionFailed(Exception):
+    """An expression could not be evaluated, or its result has the wrong type or no JSON form."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def compile_value(text: str, where: str) -> Expr:
+    """`=expr` -> compiled FEEL, anything else -> a literal; `where` names it in the error."""
+    if text.startswith("="):
+        return Expr(text, compile_feel(text[1:], where))
+    return Expr(text, None)
+
+
+def compile_feel(source: str, where: str) -> Any:
+    try:
+        return feel.compile(source)
+    except feel.FeelError as exc:
+        raise BadRequest(f"invalid FEEL expression in {where}: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"FEEL expression in {where} is nested too deeply") from None
+
+
+def evaluate(expr: Expr, variables: dict[str, Any]) -> Any:
+    """The JSON value of `expr` (a literal is returned as it is)."""
+    if expr.compiled is None:
+        return expr.source
+    try:
+        return feel.to_json(expr.compiled.evaluate(variables, now=_NOW.get()))
+    except feel.FeelError as exc:
+        raise ExpressionFailed(f"failed to evaluate '{expr.source}': {exc}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionFailed(f"failed to evaluate '{expr.source}': too deep or too big") from None
+    except Exception as exc:  # noqa: BLE001 - a FEEL bug must become an incident, not a crash
+        raise ExpressionFailed(
+            f"failed to evaluate '{expr.source}': {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def evaluate_condition(expr: Expr, variables: dict[str, Any]) -> bool:
+    """FEEL null semantics: null is false; any other non-boolean is an error."""
+    value = evaluate(expr, variables)
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    raise ExpressionFailed(
+        f"expected a boolean from condition '{expr.source}' but got {type(value).__name__}"
+    )
+
+
+def evaluate_string(expr: Expr, variables: dict[str, Any], what: str) -> str:
+    value = evaluate(expr, variables)
+    if not isinstance(value, str) or not value:
+        raise ExpressionFailed(f"expected a non-empty string as {what} from '{expr.source}'")
+    return value
+
+
+def evaluate_int(expr: Expr, variables: dict[str, Any], what: str) -> int:
+    value = evaluate(expr, variables)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ExpressionFailed(f"expected a number as {what}, got '{value}'") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ExpressionFailed(f"expected a number as {what} from '{expr.source}'")
+    return int(value)

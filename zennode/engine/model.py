@@ -1,0 +1,116 @@
+"""The immutable, executable form of a deployed BPMN process.
+
+The parser builds these once per deployed definition and the engine caches them by definition
+key, so executing an element never touches XML or re-compiles a FEEL expression. Every element
+knows its flow scope (the process or an embedded sub-process) so token bookkeeping can work per
+scope without searching the tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Element kinds the engine executes (the `kind` of an Element). The BPMN tag name is kept
+# separately in `bpmn_type` because the REST API shows it.
+START = "start"
+END = "end"
+TERMINATE_END = "terminate_end"
+ERROR_END = "error_end"
+PASS = "pass"  # task, manualTask, intermediateThrowEvent (none): nothing to wait for
+JOB_TASK = "job_task"
+SCRIPT = "script"  # zeebe:script with a FEEL expression evaluated in place
+EXCLUSIVE = "exclusive"
+PARALLEL = "parallel"
+INCLUSIVE = "inclusive"
+SUB_PROCESS = "sub_process"
+ERROR_BOUNDARY = "error_boundary"
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """A value that is either a FEEL expression (compiled once) or a literal string."""
+
+    source: str
+    compiled: Any = None  # a compiled FEEL expression, or None for a literal
+
+    @property
+    def is_feel(self) -> bool:
+        return self.compiled is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One zeebe/zenbpm ioMapping entry: `target` receives the value of `source`."""
+
+    source: Expr
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDefinition:
+    job_type: Expr
+    retries: Expr
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    id: str
+    source: str
+    target: str
+    condition: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    id: str
+    name: str
+    bpmn_type: str  # the XML tag, e.g. "serviceTask", shown in the API
+    kind: str  # one of the constants above
+    scope: str | None  # id of the enclosing sub-process, None at process level
+    incoming: tuple[str, ...] = ()  # flow ids
+    outgoing: tuple[str, ...] = ()  # flow ids, document order
+    default_flow: str | None = None
+    task: TaskDefinition | None = None
+    inputs: tuple[Mapping, ...] = ()
+    outputs: tuple[Mapping, ...] = ()
+    script: Expr | None = None  # SCRIPT: the expression
+    result_variable: str | None = None  # SCRIPT: where its value goes
+    error_code: str | None = None  # ERROR_END: code thrown; ERROR_BOUNDARY: code caught
+    attached_to: str | None = None  # ERROR_BOUNDARY: the activity it sits on
+    boundaries: tuple[str, ...] = ()  # ids of boundary events attached to this element
+    start: str | None = None  # SUB_PROCESS: id of its none start event
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """One executable process of a definition."""
+
+    bpmn_process_id: str
+    name: str
+    start: str  # id of the process-level none start event
+    elements: dict[str, Element]
+    flows: dict[str, Flow]
+    # Inclusive joins: gateway id -> {incoming flow id -> ids of elements in the same scope
+    # from which a token could still reach that flow without passing the gateway}.
+    upstream: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+
+    def element(self, element_id: str) -> Element:
+        return self.elements[element_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """Everything one BPMN document deploys: its executable processes, in document order."""
+
+    processes: tuple[Process, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """A process as deployed under a definition key and version (what the engine caches)."""
+
+    key: int
+    version: int
+    process: Process

@@ -1,0 +1,529 @@
+"""BPMN 2.0 XML -> `model.Definitions`, safely, with every problem named at deploy.
+
+Untrusted XML goes through defusedxml (no DTDs, no entities, no external references) with a size
+and a nesting limit checked while parsing, so a hostile document costs bounded time and memory.
+The `zeebe:` and `zenbpm:` extension namespaces are treated as one. A model that uses an element
+this engine does not execute is rejected with one `BadRequest` that lists every such element,
+so a user fixes the whole model at once instead of one element per attempt.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element as XmlElement
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+
+from zennode.engine import model as m
+from zennode.engine.expressions import compile_feel, compile_value
+from zennode.errors import BadRequest, TooLarge
+
+XML_BYTES_MAX = 10 * 1024 * 1024
+XML_DEPTH_MAX = 200
+ELEMENTS_MAX = 20_000
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+EXTENSION_NS = ("http://camunda.org/schema/zeebe/1.0", "http://zenbpm.pbinitiative.org/1.0")
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+# Children of a process or sub-process that describe but never execute: skipped.
+IGNORED = frozenset(
+    {
+        "documentation",
+        "extensionElements",
+        "laneSet",
+        "textAnnotation",
+        "association",
+        "dataObject",
+        "dataObjectReference",
+        "dataStoreReference",
+        "dataInputAssociation",
+        "dataOutputAssociation",
+        "ioSpecification",
+        "property",
+        "group",
+        "category",
+        "auditing",
+        "monitoring",
+        "incoming",
+        "outgoing",
+        "supports",
+        "resourceRole",
+        "performer",
+        "humanPerformer",
+        "potentialOwner",
+        "correlationSubscription",
+    }
+)
+JOB_TASKS = frozenset({"serviceTask", "sendTask", "businessRuleTask", "userTask", "scriptTask"})
+ALWAYS_UNSUPPORTED = frozenset(
+    {
+        "callActivity",
+        "receiveTask",
+        "eventBasedGateway",
+        "complexGateway",
+        "intermediateCatchEvent",
+        "transaction",
+        "adHocSubProcess",
+        "subChoreography",
+        "choreographyTask",
+        "callChoreography",
+    }
+)
+USER_TASK_JOB_TYPE = "user-task"
+DEFAULT_RETRIES = "3"
+
+
+def _tag(el: XmlElement) -> tuple[str, str]:
+    """(namespace, local name) of an element."""
+    tag = el.tag
+    if isinstance(tag, str) and tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return "", tag if isinstance(tag, str) else ""
+
+
+def parse_xml(data: bytes) -> XmlElement:
+    """Parse untrusted XML with size, depth, DTD and entity limits."""
+    if len(data) > XML_BYTES_MAX:
+        raise TooLarge(f"BPMN document is {len(data)} bytes, over the limit of {XML_BYTES_MAX}")
+    depth = 0
+    root: XmlElement | None = None
+    try:
+        for event, el in iterparse(
+            io.BytesIO(data),
+            events=("start", "end"),
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        ):
+            if event == "start":
+                depth += 1
+                if depth > XML_DEPTH_MAX:
+                    raise BadRequest(f"BPMN document nests deeper than {XML_DEPTH_MAX} elements")
+                if root is None:
+                    root = el
+            else:
+                depth -= 1
+    except DefusedXmlException as exc:
+        raise BadRequest(f"BPMN document refused: {type(exc).__name__}") from None
+    except ParseError as exc:
+        raise BadRequest(f"BPMN document is not well-formed XML: {exc}") from None
+    if root is None:
+        raise BadRequest("BPMN document is empty")
+    return root
+
+
+@dataclass
+class _Scope:
+    """What the walk collects for one process or sub-process before the model is frozen."""
+
+    sub_process: str | None
+    elements: list[str] = field(default_factory=list)
+    starts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Builder:
+    """Collects elements, flows, unsupported elements and structural problems of one process."""
+
+    errors: dict[str, str]  # bpmn:error id -> errorCode
+    raw: dict[str, dict[str, Any]] = field(default_factory=dict)
+    flows: dict[str, m.Flow] = field(default_factory=dict)
+    flow_scope: dict[str, str | None] = field(default_factory=dict)
+    scopes: list[_Scope] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    # -------------------------------------------------------------- walking the XML
+
+    def walk(self, container: XmlElement, sub_process: str | None) -> _Scope:
+        scope = _Scope(sub_process)
+        self.scopes.append(scope)
+        for child in container:
+            ns, tag = _tag(child)
+            if ns != BPMN_NS or tag in IGNORED:
+                continue
+            el_id = child.get("id") or ""
+            if tag == "sequenceFlow":
+                self._flow(child, el_id, sub_process)
+                continue
+            if not el_id:
+                self.problems.append(f"a {tag} without an id")
+                continue
+            if el_id in self.raw or el_id in self.flows:
+                self.problems.append(f"duplicate id {el_id}")
+                continue
+            if len(self.raw) >= ELEMENTS_MAX:
+                raise BadRequest(f"a process may have at most {ELEMENTS_MAX} elements")
+            self._element(child, el_id, tag, scope)
+        return scope
+
+    def _flow(self, el: XmlElement, flow_id: str, scope: str | None) -> None:
+        if not flow_id:
+            self.problems.append("a sequenceFlow without an id")
+            return
+        if flow_id in self.flows or flow_id in self.raw:
+            self.problems.append(f"duplicate id {flow_id}")
+            return
+        condition = None
+        for child in el:
+            if _tag(child) == (BPMN_NS, "conditionExpression"):
+                text = (child.text or "").strip()
+                if text:
+                    if not text.startswith("="):
+                        self.unsupported.append(
+                            f"{flow_id} (sequenceFlow/condition not FEEL: {text[:60]!r})"
+                        )
+                    else:
+                        condition = m.Expr(text, compile_feel(text[1:], f"condition of {flow_id}"))
+        self.flows[flow_id] = m.Flow(
+            flow_id, el.get("sourceRef") or "", el.get("targetRef") or "", condition
+        )
+        self.flow_scope[flow_id] = scope
+
+    def _element(self, el: XmlElement, el_id: str, tag: str, scope: _Scope) -> None:
+        definitions = _event_definitions(el)
+        loop = _loop_kind(el)
+        info: dict[str, Any] = {
+            "id": el_id,
+            "name": el.get("name") or "",
+            "bpmn_type": tag,
+            "scope": scope.sub_process,
+        }
+        scope.elements.append(el_id)
+        self.raw[el_id] = info
+        if loop:
+            self.unsupported.append(f"{el_id} ({tag}/{loop})")
+            return
+        if tag in ALWAYS_UNSUPPORTED:
+            detail = f"/{'+'.join(definitions)}" if definitions else ""
+            self.unsupported.append(f"{el_id} ({tag}{detail})")
+            return
+        ext = _extensions(el)
+        if tag == "startEvent":
+            if definitions:
+                self._unsupported_event(el_id, tag, definitions)
+                return
+            info["kind"] = m.START
+            scope.starts.append(el_id)
+        elif tag == "endEvent":
+            self._end_event(el, el_id, info, definitions)
+        elif tag == "intermediateThrowEvent":
+            if definitions:
+                self._unsupported_event(el_id, tag, definitions)
+                return
+            info["kind"] = m.PASS
+        elif tag == "boundaryEvent":
+            if definitions != ["error"]:
+                self._unsupported_event(el_id, tag, definitions or ["none"])
+                return
+            info["kind"] = m.ERROR_BOUNDARY
+            info["attached_to"] = el.get("attachedToRef") or ""
+            info["error_code"] = self._error_code(el, el_id, required=False)
+        elif tag in ("task", "manualTask"):
+            info["kind"] = m.PASS
+        elif tag in JOB_TASKS:
+            self._task(el_id, tag, info, ext)
+        elif tag in ("exclusiveGateway", "parallelGateway", "inclusiveGateway"):
+            info["kind"] = {
+                "exclusiveGateway": m.EXCLUSIVE,
+                "parallelGateway": m.PARALLEL,
+                "inclusiveGateway": m.INCLUSIVE,
+            }[tag]
+            info["default_flow"] = el.get("default")
+        elif tag == "subProcess":
+            if el.get("triggeredByEvent") == "true":
+                self.unsupported.append(f"{el_id} (subProcess/event)")
+                return
+            info["kind"] = m.SUB_PROCESS
+            inner = self.walk(el, el_id)
+            info["starts"] = inner.starts
+        else:
+            self.unsupported.append(f"{el_id} ({tag})")
+            return
+        if "kind" in info:
+            self._mappings(el_id, info, ext)
+
+    def _unsupported_event(self, el_id: str, tag: str, definitions: list[str]) -> None:
+        self.unsupported.append(f"{el_id} ({tag}/{'+'.join(definitions)})")
+
+    def _end_event(
+        self, el: XmlElement, el_id: str, info: dict[str, Any], definitions: list[str]
+    ) -> None:
+        if not definitions:
+            info["kind"] = m.END
+        elif definitions == ["terminate"]:
+            info["kind"] = m.TERMINATE_END
+        elif definitions == ["error"]:
+            info["kind"] = m.ERROR_END
+            info["error_code"] = self._error_code(el, el_id, required=True)
+        else:
+            self._unsupported_event(el_id, "endEvent", definitions)
+
+    def _error_code(self, el: XmlElement, el_id: str, required: bool) -> str | None:
+        for child in el:
+            if _tag(child) == (BPMN_NS, "errorEventDefinition"):
+                ref = child.get("errorRef")
+                if not ref:
+                    break
+                if ref not in self.errors:
+                    self.problems.append(f"{el_id} refers to unknown error {ref}")
+                    return None
+                code = self.errors[ref]
+                if not code:
+                    self.problems.append(f"error {ref} used by {el_id} has no errorCode")
+                return code or None
+        if required:
+            self.problems.append(f"error end event {el_id} has no errorRef with an errorCode")
+        return None
+
+    def _task(self, el_id: str, tag: str, info: dict[str, Any], ext: dict[str, Any]) -> None:
+        definition = ext.get("taskDefinition")
+        if definition is None and tag == "userTask":
+            definition = {"type": USER_TASK_JOB_TYPE}
+        if definition is None and tag == "scriptTask" and "script" in ext:
+            script = ext["script"]
+            expression = script.get("expression") or ""
+            target = script.get("resultVariable") or ""
+            if not expression.startswith("=") or not target:
+                self.unsupported.append(f"{el_id} (scriptTask/script without FEEL or result)")
+                return
+            info["kind"] = m.SCRIPT
+            info["script"] = compile_value(expression, f"script of {el_id}")
+            info["result_variable"] = target
+            return
+        if definition is None:
+            detail = "calledDecision" if "calledDecision" in ext else "no taskDefinition"
+            self.unsupported.append(f"{el_id} ({tag}/{detail})")
+            return
+        job_type = definition.get("type") or ""
+        if not job_type:
+            self.problems.append(f"task {el_id} has a taskDefinition without a type")
+            return
+        retries = definition.get("retries") or DEFAULT_RETRIES
+        info["kind"] = m.JOB_TASK
+        info["task"] = m.TaskDefinition(
+            job_type=compile_value(job_type, f"job type of {el_id}"),
+            retries=compile_value(retries, f"retries of {el_id}"),
+            headers=tuple(ext.get("headers", ())),
+        )
+
+    def _mappings(self, el_id: str, info: dict[str, Any], ext: dict[str, Any]) -> None:
+        for direction in ("inputs", "outputs"):
+            entries = []
+            for source, target in ext.get(direction, ()):
+                if not target:
+                    self.problems.append(f"{el_id} has an {direction[:-1]} mapping without target")
+                    continue
+                if source is None:
+                    self.problems.append(f"{el_id} has an {direction[:-1]} mapping without source")
+                    continue
+                entries.append(
+                    m.Mapping(compile_value(source, f"{direction[:-1]} mapping of {el_id}"), target)
+                )
+            info[direction] = tuple(entries)
+
+    # -------------------------------------------------------------- freezing the model
+
+    def build(self, process: XmlElement) -> m.Process:
+        process_id = process.get("id") or ""
+        top = self.walk(process, None)
+        if self.unsupported:
+            return None  # type: ignore[return-value]  # caller reports and raises
+        self._check_structure(top)
+        if self.problems:
+            raise BadRequest(f"invalid process {process_id}: " + "; ".join(self.problems))
+        incoming: dict[str, list[str]] = {el_id: [] for el_id in self.raw}
+        outgoing: dict[str, list[str]] = {el_id: [] for el_id in self.raw}
+        for flow in self.flows.values():
+            outgoing[flow.source].append(flow.id)
+            incoming[flow.target].append(flow.id)
+        boundaries: dict[str, list[str]] = {}
+        for info in self.raw.values():
+            if info.get("kind") == m.ERROR_BOUNDARY:
+                boundaries.setdefault(info["attached_to"], []).append(info["id"])
+        elements = {}
+        for el_id, info in self.raw.items():
+            starts = info.pop("starts", None)
+            elements[el_id] = m.Element(
+                incoming=tuple(incoming[el_id]),
+                outgoing=tuple(outgoing[el_id]),
+                boundaries=tuple(boundaries.get(el_id, ())),
+                start=starts[0] if starts else None,
+                **info,
+            )
+        upstream = _inclusive_upstream(elements, self.flows)
+        return m.Process(
+            bpmn_process_id=process_id,
+            name=process.get("name") or "",
+            start=top.starts[0],
+            elements=elements,
+            flows=dict(self.flows),
+            upstream=upstream,
+        )
+
+    def _check_structure(self, top: _Scope) -> None:
+        problems = self.problems
+        for scope in self.scopes:
+            where = f"sub-process {scope.sub_process}" if scope.sub_process else "the process"
+            if not scope.starts:
+                problems.append(f"{where} has no none start event")
+            elif len(scope.starts) > 1:
+                problems.append(f"{where} has more than one none start event")
+        for flow in self.flows.values():
+            scope = self.flow_scope[flow.id]
+            for end, ref in (("source", flow.source), ("target", flow.target)):
+                info = self.raw.get(ref)
+                if info is None:
+                    problems.append(f"sequence flow {flow.id} has unknown {end} '{ref}'")
+                elif info["scope"] != scope:
+                    problems.append(f"sequence flow {flow.id} crosses a sub-process boundary")
+            source = self.raw.get(flow.source)
+            if (
+                flow.condition is not None
+                and source is not None
+                and source.get("kind") not in (m.EXCLUSIVE, m.INCLUSIVE, m.PARALLEL)
+            ):
+                problems.append(f"sequence flow {flow.id} has a condition but leaves no gateway")
+        targets = {flow.target for flow in self.flows.values()}
+        for info in self.raw.values():
+            kind = info.get("kind")
+            if kind == m.START and info["id"] in targets:
+                problems.append(f"start event {info['id']} has incoming flows")
+            if kind == m.ERROR_BOUNDARY:
+                host = self.raw.get(info["attached_to"])
+                if host is None or host["scope"] != info["scope"]:
+                    problems.append(f"boundary event {info['id']} is not attached to an activity")
+                elif host.get("kind") not in (m.JOB_TASK, m.SUB_PROCESS, m.PASS, m.SCRIPT):
+                    problems.append(f"boundary event {info['id']} is attached to a non-activity")
+                if info["id"] in targets:
+                    problems.append(f"boundary event {info['id']} has incoming flows")
+            default = info.get("default_flow")
+            if default:
+                flow = self.flows.get(default)
+                if flow is None or flow.source != info["id"]:
+                    problems.append(
+                        f"default flow {default} of {info['id']} is not one of its outgoing flows"
+                    )
+
+
+def _event_definitions(el: XmlElement) -> list[str]:
+    kinds = []
+    for child in el:
+        ns, tag = _tag(child)
+        if ns == BPMN_NS and tag.endswith("EventDefinition"):
+            kinds.append(tag[: -len("EventDefinition")])
+        elif ns == BPMN_NS and tag == "eventDefinitionRef":
+            kinds.append("referenced")
+    return kinds
+
+
+def _loop_kind(el: XmlElement) -> str | None:
+    for child in el:
+        ns, tag = _tag(child)
+        if ns == BPMN_NS and tag == "multiInstanceLoopCharacteristics":
+            return "multiInstance"
+        if ns == BPMN_NS and tag == "standardLoopCharacteristics":
+            return "loop"
+    return None
+
+
+def _extensions(el: XmlElement) -> dict[str, Any]:
+    """The zeebe/zenbpm extension elements of one BPMN element, in a plain dict."""
+    out: dict[str, Any] = {}
+    for child in el:
+        if _tag(child) != (BPMN_NS, "extensionElements"):
+            continue
+        for ext in child:
+            ns, tag = _tag(ext)
+            if ns not in EXTENSION_NS:
+                continue
+            if tag == "taskDefinition":
+                out["taskDefinition"] = dict(ext.attrib)
+            elif tag == "ioMapping":
+                for mapping in ext:
+                    mns, mtag = _tag(mapping)
+                    if mns in EXTENSION_NS and mtag in ("input", "output"):
+                        out.setdefault(mtag + "s", []).append(
+                            (mapping.get("source"), mapping.get("target") or "")
+                        )
+            elif tag == "taskHeaders":
+                for header in ext:
+                    key = header.get("key")
+                    if key is not None:
+                        out.setdefault("headers", []).append((key, header.get("value") or ""))
+            elif tag == "script":
+                out["script"] = dict(ext.attrib)
+            elif tag == "calledDecision":
+                out["calledDecision"] = dict(ext.attrib)
+    return out
+
+
+def _inclusive_upstream(
+    elements: dict[str, m.Element], flows: dict[str, m.Flow]
+) -> dict[str, dict[str, frozenset[str]]]:
+    """For each inclusive join and incoming flow: elements that can still send a token there.
+
+    Walks the flows backwards from the flow's source within the scope, not through the join
+    itself, and treats a boundary event as reachable from the activity it is attached to.
+    """
+    result: dict[str, dict[str, frozenset[str]]] = {}
+    for gateway in elements.values():
+        if gateway.kind != m.INCLUSIVE or len(gateway.incoming) < 2:
+            continue
+        per_flow = {}
+        for flow_id in gateway.incoming:
+            seen = {flows[flow_id].source}
+            queue = deque(seen)
+            while queue:
+                current = elements[queue.popleft()]
+                predecessors = [flows[f].source for f in current.incoming]
+                if current.attached_to:
+                    predecessors.append(current.attached_to)
+                for pred in predecessors:
+                    if pred not in seen and pred != gateway.id:
+                        seen.add(pred)
+                        queue.append(pred)
+            per_flow[flow_id] = frozenset(seen)
+        result[gateway.id] = per_flow
+    return result
+
+
+def parse_definitions(data: bytes) -> m.Definitions:
+    """Parse and validate a BPMN document; raises BadRequest / TooLarge."""
+    root = parse_xml(data)
+    if _tag(root) != (BPMN_NS, "definitions"):
+        raise BadRequest("not a BPMN 2.0 document: the root is not bpmn:definitions")
+    errors = {}
+    for child in root:
+        if _tag(child) == (BPMN_NS, "error") and child.get("id"):
+            errors[child.get("id") or ""] = child.get("errorCode") or ""
+    processes = [c for c in root if _tag(c) == (BPMN_NS, "process")]
+    executable = [p for p in processes if p.get("isExecutable") == "true"]
+    chosen = executable or processes
+    if not chosen:
+        raise BadRequest("the BPMN document has no process")
+    unsupported: list[str] = []
+    built = []
+    seen_ids: set[str] = set()
+    for process in chosen:
+        process_id = process.get("id") or ""
+        if not process_id:
+            raise BadRequest("a process without an id")
+        if process_id in seen_ids:
+            raise BadRequest(f"duplicate process id {process_id}")
+        seen_ids.add(process_id)
+        builder = _Builder(errors)
+        result = builder.build(process)
+        unsupported.extend(builder.unsupported)
+        if result is not None:
+            built.append(result)
+    if unsupported:
+        raise BadRequest("unsupported elements: " + ", ".join(unsupported))
+    return m.Definitions(tuple(built))

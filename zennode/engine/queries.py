@@ -1,0 +1,258 @@
+"""Read-only views of the engine state in the shapes the REST API returns.
+
+Every function takes a read transaction (`KVRead`) and returns JSON-ready dicts with camelCase
+keys; unknown keys raise NotFound. Lists are bounded by `PAGE_SIZE_MAX` per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from zennode.engine import records
+from zennode.engine import state as st
+from zennode.engine.storage import KVRead
+from zennode.errors import BadRequest, NotFound
+
+PAGE_SIZE_MAX = 1000
+INSTANCE_FAILED = "failed"  # shown for an active instance with open incidents
+
+_JOB_FIELDS = (
+    "key",
+    "type",
+    "elementId",
+    "processInstanceKey",
+    "elementInstanceKey",
+    "processDefinitionKey",
+    "bpmnProcessId",
+    "processDefinitionVersion",
+    "state",
+    "createdAt",
+    "variables",
+    "retries",
+    "customHeaders",
+    "worker",
+    "deadline",
+    "errorMessage",
+    "errorCode",
+    "activatableAt",
+)
+
+
+def _page(offset: int, limit: int) -> None:
+    if offset < 0 or limit < 0 or limit > PAGE_SIZE_MAX:
+        raise BadRequest(f"offset must be >= 0 and limit between 0 and {PAGE_SIZE_MAX}")
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def _definition_view(record: dict[str, Any], with_xml: bool) -> dict[str, Any]:
+    view = {
+        "processDefinitionKey": record["processDefinitionKey"],
+        "bpmnProcessId": record["bpmnProcessId"],
+        "version": record["version"],
+        "name": record.get("name", ""),
+        "resourceName": record.get("resourceName", ""),
+        "deployedAt": record.get("deployedAt"),
+    }
+    if with_xml:
+        view["xml"] = record["xml"]
+    return view
+
+
+def get_definition(txn: KVRead, key: int) -> dict[str, Any]:
+    record = st.get_definition(txn, key)
+    if record is None:
+        raise NotFound(f"process definition {key} not found")
+    return _definition_view(record, with_xml=True)
+
+
+def list_definitions(
+    txn: KVRead, bpmn_process_id: str | None = None, offset: int = 0, limit: int = PAGE_SIZE_MAX
+) -> tuple[list[dict[str, Any]], int]:
+    """Definitions ordered by bpmnProcessId then version; returns (page, total count)."""
+    _page(offset, limit)
+    prefix = records.text(bpmn_process_id) if bpmn_process_id else b""
+    items = []
+    total = 0
+    for _, raw_key in txn.scan("definitions_by_id", prefix):
+        if offset <= total < offset + limit:
+            record = st.get_definition(txn, records.from_u64(raw_key))
+            if record is not None:
+                items.append(_definition_view(record, with_xml=False))
+        total += 1
+    return items, total
+
+
+# ---------------------------------------------------------------- instances
+
+
+def _instance_view(record: dict[str, Any]) -> dict[str, Any]:
+    status = record["state"]
+    if status == st.INSTANCE_ACTIVE and record["incidents"] > 0:
+        status = INSTANCE_FAILED
+    view = {
+        "processInstanceKey": record["processInstanceKey"],
+        "processDefinitionKey": record["processDefinitionKey"],
+        "bpmnProcessId": record["bpmnProcessId"],
+        "version": record["version"],
+        "state": status,
+        "variables": record["variables"],
+        "createdAt": record["createdAt"],
+        "activeElementInstances": [
+            {
+                "elementInstanceKey": int(key),
+                "elementId": ei["elementId"],
+                "elementType": ei["elementType"],
+                "state": ei["state"],
+            }
+            for key, ei in record["elements"].items()
+        ],
+        "incidents": record["incidents"],
+    }
+    if "endedAt" in record:
+        view["endedAt"] = record["endedAt"]
+    return view
+
+
+def get_instance(txn: KVRead, key: int) -> dict[str, Any]:
+    record = st.get_instance(txn, key)
+    if record is None:
+        raise NotFound(f"process instance {key} not found")
+    return _instance_view(record)
+
+
+def list_instances(
+    txn: KVRead, offset: int = 0, limit: int = PAGE_SIZE_MAX
+) -> tuple[list[dict[str, Any]], int]:
+    _page(offset, limit)
+    items = []
+    total = 0
+    for _, raw in txn.scan("instances"):
+        if offset <= total < offset + limit:
+            items.append(_instance_view(records.loads(raw)))
+        total += 1
+    return items, total
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _job_view(job: dict[str, Any]) -> dict[str, Any]:
+    return {name: job[name] for name in _JOB_FIELDS if name in job}
+
+
+def get_job(txn: KVRead, key: int) -> dict[str, Any]:
+    job = st.get_job(txn, key)
+    if job is None:
+        raise NotFound(f"job {key} not found")
+    return _job_view(job)
+
+
+def _job_keys(
+    txn: KVRead, job_state: str | None, job_type: str | None, instance_key: int | None
+) -> Iterator[int]:
+    """Job keys matching the filters, from the narrowest index available."""
+    if instance_key is not None:
+        for index_key, _ in txn.scan("jobs_by_instance", records.u64(instance_key)):
+            yield records.second_of_pair(index_key)
+    elif job_state is not None:
+        for index_key, _ in txn.scan(
+            "jobs_by_state", records.job_state_prefix(job_state, job_type)
+        ):
+            yield records.from_u64(index_key[-8:])
+    else:
+        for raw_key, _ in txn.scan("jobs"):
+            yield records.from_u64(raw_key)
+
+
+def list_jobs(
+    txn: KVRead,
+    state: str | None = None,
+    job_type: str | None = None,
+    instance_key: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], int]:
+    """Jobs matching every given filter, in key order per index; returns (page, total count)."""
+    _page(offset, limit)
+    items = []
+    total = 0
+    needs_record_filter = instance_key is not None or (state is None and job_type is not None)
+    for key in _job_keys(txn, state, job_type, instance_key):
+        job = None
+        if needs_record_filter:
+            job = st.get_job(txn, key)
+            if job is None:
+                continue
+            if state is not None and job["state"] != state:
+                continue
+            if job_type is not None and job["type"] != job_type:
+                continue
+        if offset <= total < offset + limit:
+            job = job or st.get_job(txn, key)
+            if job is not None:
+                items.append(_job_view(job))
+        total += 1
+    return items, total
+
+
+# ---------------------------------------------------------------- incidents
+
+
+_INCIDENT_FIELDS = (
+    "key",
+    "processInstanceKey",
+    "processDefinitionKey",
+    "bpmnProcessId",
+    "elementInstanceKey",
+    "elementId",
+    "jobKey",
+    "errorType",
+    "message",
+    "state",
+    "createdAt",
+    "resolvedAt",
+)
+
+
+def _incident_view(incident: dict[str, Any]) -> dict[str, Any]:
+    return {name: incident[name] for name in _INCIDENT_FIELDS if name in incident}
+
+
+def get_incident(txn: KVRead, key: int) -> dict[str, Any]:
+    incident = st.get_incident(txn, key)
+    if incident is None:
+        raise NotFound(f"incident {key} not found")
+    return _incident_view(incident)
+
+
+def list_incidents(
+    txn: KVRead,
+    instance_key: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    incident_state: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Incidents (optionally of one instance / in one state) in key order; (page, total)."""
+    _page(offset, limit)
+    if instance_key is not None:
+        keys: Iterator[int] = (
+            records.second_of_pair(k)
+            for k, _ in txn.scan("incidents_by_instance", records.u64(instance_key))
+        )
+    else:
+        keys = (records.from_u64(k) for k, _ in txn.scan("incidents"))
+    items = []
+    total = 0
+    for key in keys:
+        incident = st.get_incident(txn, key)
+        if incident is None:
+            continue
+        if incident_state is not None and incident["state"] != incident_state:
+            continue
+        if offset <= total < offset + limit:
+            items.append(_incident_view(incident))
+        total += 1
+    return items, total
