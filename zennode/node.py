@@ -433,12 +433,25 @@ class Node:
             await asyncio.gather(*(self._run(p, command) for p in others))
         return first
 
-    async def list_definitions(self, page: int, size: int, **filters: Any) -> dict[str, Any]:
+    async def list_definitions(
+        self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
+    ) -> dict[str, Any]:
+        """Definitions are on every partition; partition 1 (the deployment partition) answers."""
         from zennode.engine import queries
 
-        return await self._read(
-            1, lambda txn: queries.list_definitions(txn, page=page, size=size, **filters)
+        items, total = await self._read(
+            1,
+            lambda txn: queries.list_definitions(
+                txn, bpmn_process_id=bpmn_process_id, offset=(page - 1) * size, limit=size
+            ),
         )
+        return {
+            "items": items,
+            "page": page,
+            "size": size,
+            "count": len(items),
+            "totalCount": total,
+        }
 
     async def get_definition(self, key: int) -> dict[str, Any]:
         from zennode.engine import queries
@@ -492,28 +505,17 @@ class Node:
         else:
             partition_ids = list(self.config.partition_ids)
 
-        def query(txn: Any) -> dict[str, Any]:
+        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
             return queries.list_jobs(
                 txn,
-                page=page,
-                size=size,
                 state=state,
                 job_type=job_type,
-                process_instance_key=process_instance_key,
+                instance_key=process_instance_key,
+                offset=(page - 1) * size,
+                limit=size,
             )
 
-        pages = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
-        partitions = [
-            {"partition": pid, "items": result["items"]}
-            for pid, result in zip(partition_ids, pages, strict=True)
-        ]
-        return {
-            "partitions": partitions,
-            "page": page,
-            "size": size,
-            "count": sum(len(p["items"]) for p in partitions),
-            "totalCount": sum(int(r.get("totalCount", 0)) for r in pages),
-        }
+        return await self._per_partition_page(partition_ids, query, page, size)
 
     async def get_job(self, key: int) -> dict[str, Any]:
         from zennode.engine import queries
@@ -534,6 +536,7 @@ class Node:
         error_code: str | None = None,
         message: str | None = None,
         variables: dict[str, Any] | None = None,
+        retry_backoff_ms: int | None = None,
     ) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
         variables = self.check_variables(variables)
@@ -545,6 +548,8 @@ class Node:
             "message": message or "",
             "variables": variables or {},
         }
+        if retry_backoff_ms:
+            command["retryBackoffMs"] = retry_backoff_ms
         return await self._run(pid, command)
 
     async def list_incidents(
@@ -561,26 +566,36 @@ class Node:
         else:
             partition_ids = list(self.config.partition_ids)
 
-        def query(txn: Any) -> dict[str, Any]:
+        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
             return queries.list_incidents(
                 txn,
-                page=page,
-                size=size,
-                process_instance_key=process_instance_key,
-                state=state,
+                instance_key=process_instance_key,
+                offset=(page - 1) * size,
+                limit=size,
+                incident_state=state,
             )
 
-        pages = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
+        return await self._per_partition_page(partition_ids, query, page, size)
+
+    async def _per_partition_page(
+        self,
+        partition_ids: list[int],
+        query: Callable[[Any], tuple[list[dict[str, Any]], int]],
+        page: int,
+        size: int,
+    ) -> dict[str, Any]:
+        """Run a paged query on each partition: `{partitions: [{partition, items}], ...}`."""
+        results = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
         partitions = [
-            {"partition": pid, "items": result["items"]}
-            for pid, result in zip(partition_ids, pages, strict=True)
+            {"partition": pid, "items": items}
+            for pid, (items, _total) in zip(partition_ids, results, strict=True)
         ]
         return {
             "partitions": partitions,
             "page": page,
             "size": size,
-            "count": sum(len(p["items"]) for p in partitions),
-            "totalCount": sum(int(r.get("totalCount", 0)) for r in pages),
+            "count": sum(len(items) for items, _ in results),
+            "totalCount": sum(total for _, total in results),
         }
 
     async def resolve_incident(self, key: int) -> dict[str, Any]:
@@ -628,7 +643,7 @@ def _default_partition_factory(
     from zennode.cluster.partition import Partition
     from zennode.engine import Engine
 
-    engine = Engine(partition_id=partition_id)
+    engine = Engine(partition_id, activations_max=config.limits.loop_iterations_max)
     partition = Partition(
         partition_settings(config, partition_id), apply_fn=engine.apply, on_events=on_events
     )

@@ -1,4 +1,4 @@
-"""Start real nodes for integration tests: free ports on 127.0.0.1, bounded waits, stopped after."""
+"""Helpers that start real nodes for integration tests: free ports on 127.0.0.1, bounded waits."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import httpx
-import pytest
 
 from zennode.config import PORT_OFFSET_RAFT_BASE, Config, default_config
 from zennode.node import Node
@@ -83,42 +80,6 @@ class NodeThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
             self.loop.close()
-
-
-@pytest.fixture
-def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeThread]]:
-    """Factory: start_node(partitions=2, setup=fn(node)) -> a running NodeThread."""
-    started: list[NodeThread] = []
-
-    def start(
-        partitions: int = 1, setup: Callable[[Node], None] | None = None, **limits: Any
-    ) -> NodeThread:
-        config = node_config(tmp_path / f"node{len(started)}", partitions, **limits)
-        node = Node(config, serve_grpc=False)
-        if setup is not None:
-            setup(node)
-        runner = NodeThread(node)
-        started.append(runner)
-        runner.start()
-        return runner
-
-    yield start
-    for runner in reversed(started):
-        runner.stop()
-
-
-@pytest.fixture
-def client_for() -> Iterator[Callable[[NodeThread], httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def make(runner: NodeThread) -> httpx.Client:
-        client = httpx.Client(base_url=runner.url, timeout=15.0)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
 
 
 def wait_until(check: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.integration import bpmn
-from tests.integration.conftest import NodeThread, node_config, wait_until
+from integration import bpmn
+from integration.nodes import NodeThread, node_config, wait_until
 from zennode import JobError, Node
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration import bpmn
-from tests.integration.conftest import NodeThread, node_config, wait_until
+from integration import bpmn
+from integration.nodes import NodeThread, node_config, wait_until
 from zennode.engine.keys import make_key
 from zennode.node import Node
 
@@ -137,7 +137,7 @@ def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> No
 
     detail = api.get(f"/v1/process-definitions/{body['processDefinitionKey']}")
     assert detail.status_code == 200
-    assert 'id="rest-deploy"' in detail.json()["bpmnXml"]
+    assert 'id="rest-deploy"' in detail.json()["xml"]
     listed = api.get("/v1/process-definitions", params={"size": 100}).json()
     keys = {d["processDefinitionKey"] for d in listed["items"]}
     assert {body["processDefinitionKey"], changed.json()["processDefinitionKey"]} <= keys

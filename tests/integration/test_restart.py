@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from tests.integration import bpmn
-from tests.integration.conftest import free_port_base
+from integration import bpmn
+from integration.nodes import free_port_base
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0

@@ -32,7 +32,7 @@ log = logging.getLogger("zennode.jobs.handlers")
 Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 TRIGGER_EVENTS = frozenset({"job_created", "job_activatable"})
-RUNNABLE_STATES = frozenset({"active", "activatable"})
+RUNNABLE_STATES = frozenset({"active"})
 SUBMIT_TIMEOUT_S = 10.0  # how long a handler thread waits for its complete/fail to commit
 RECOVERY_PAGE_SIZE = 100  # jobs read per page when a new leader looks for work
 _STOP = (0, 0)  # sentinel queue item: (partition 0 never exists)
@@ -194,13 +194,16 @@ class HandlerRunner:
         if partition is None or not partition.is_leader:
             return
         for job_type in self.job_types:
-            page = 1
+            offset = 0
             while self._running:
                 with partition.read() as txn:
-                    result = queries.list_jobs(
-                        txn, page=page, size=RECOVERY_PAGE_SIZE, state="active", job_type=job_type
+                    items, _total = queries.list_jobs(
+                        txn,
+                        state="active",
+                        job_type=job_type,
+                        offset=offset,
+                        limit=RECOVERY_PAGE_SIZE,
                     )
-                items = result.get("items", [])
                 for job in items:
                     if self._queue.full():
                         with self._lock:
@@ -209,7 +212,7 @@ class HandlerRunner:
                     self._offer(partition_id, int(job["key"]))
                 if len(items) < RECOVERY_PAGE_SIZE:
                     break
-                page += 1
+                offset += RECOVERY_PAGE_SIZE
 
     # ---------------------------------------------------------------- running
 
@@ -260,12 +263,11 @@ class HandlerRunner:
                 "variables": {},
             }
         except Exception as exc:
-            retries = int(job.get("retries") or 1) - 1
             log.info("internal job %s (%s) raised %s", key, job.get("type"), exc)
-            return {
+            return {  # retries None: the engine takes one off and raises an incident at 0
                 "type": "fail_job",
                 "jobKey": key,
-                "retries": max(retries, 0),
+                "retries": None,
                 "errorCode": None,
                 "message": f"{type(exc).__name__}: {exc}"[:1000],
                 "variables": {},

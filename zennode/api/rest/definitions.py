@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from zennode.api.rest.models import DeployResult, ProcessDefinitionDetail, ProcessDefinitionPage
+from zennode.api.rest.shapes import with_iso_times
 from zennode.errors import BadRequest
 
 _DEPLOY_BODY = {
@@ -63,11 +64,9 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
         bpmnProcessId: Annotated[str | None, Query(max_length=1000)] = None,
-        onlyLatest: Annotated[bool, Query()] = False,
     ) -> dict[str, Any]:
-        return await node.list_definitions(
-            page=page, size=size, bpmn_process_id=bpmnProcessId, only_latest=onlyLatest
-        )
+        result = await node.list_definitions(page=page, size=size, bpmn_process_id=bpmnProcessId)
+        return {**result, "items": [with_iso_times(d) for d in result["items"]]}
 
     @api.get(
         "/{processDefinitionKey}",
@@ -75,6 +74,6 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="One process definition, with its XML",
     )
     async def get_definition(processDefinitionKey: int) -> dict[str, Any]:
-        return await node.get_definition(processDefinitionKey)
+        return with_iso_times(await node.get_definition(processDefinitionKey))
 
     return api

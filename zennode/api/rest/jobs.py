@@ -81,6 +81,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
             error_code=body.errorCode,
             message=body.message,
             variables=body.variables,
+            retry_backoff_ms=body.retryBackoffMs,
         )
         return Response(status_code=204)
 

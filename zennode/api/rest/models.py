@@ -43,10 +43,11 @@ class ProcessDefinition(_Response):
     version: int
     name: str | None = None
     resourceName: str | None = None
+    deployedAt: str | None = Field(default=None, description="ISO 8601 UTC")
 
 
 class ProcessDefinitionDetail(ProcessDefinition):
-    bpmnXml: str = Field(description="The deployed BPMN XML")
+    xml: str = Field(description="The deployed BPMN XML")
 
 
 class ProcessDefinitionPage(_Response):
@@ -89,9 +90,11 @@ class ProcessInstance(_Response):
     processDefinitionKey: int
     bpmnProcessId: str
     version: int | None = None
-    state: InstanceState
+    state: InstanceState = Field(description="failed = active with an open incident")
     variables: dict[str, Any]
-    createdAt: str | None = None
+    createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    endedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    incidents: int = Field(default=0, description="Open incidents")
     activeElementInstances: list[ElementInstance]
 
 
@@ -104,11 +107,18 @@ class Job(_Response):
     elementId: str
     processInstanceKey: int
     elementInstanceKey: int
+    processDefinitionKey: int | None = None
+    bpmnProcessId: str | None = None
+    processDefinitionVersion: int | None = None
     state: JobState
     createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
-    variables: dict[str, Any]
+    variables: dict[str, Any] = Field(description="Input variables of the job")
     retries: int
     customHeaders: dict[str, Any] = Field(default_factory=dict)
+    worker: str | None = Field(default=None, description="Worker holding the lock")
+    deadline: str | None = Field(default=None, description="Lock expiry, ISO 8601 UTC")
+    activatableAt: str | None = Field(default=None, description="End of retry back-off")
+    errorCode: str | None = None
     errorMessage: str | None = None
 
 
@@ -142,6 +152,9 @@ class FailJobRequest(_Request):
     retries: int | None = Field(
         default=None, ge=0, description="Retries left; default: the job's retries minus one"
     )
+    retryBackoffMs: int | None = Field(
+        default=None, ge=0, le=7 * 24 * 3600 * 1000, description="Wait before the next try"
+    )
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -151,13 +164,16 @@ class FailJobRequest(_Request):
 class Incident(_Response):
     key: int
     processInstanceKey: int
+    processDefinitionKey: int | None = None
+    bpmnProcessId: str | None = None
     elementInstanceKey: int | None = None
     elementId: str | None = None
     jobKey: int | None = None
     errorType: str | None = None
     message: str
     state: IncidentState
-    createdAt: str | None = None
+    createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    resolvedAt: str | None = Field(default=None, description="ISO 8601 UTC")
 
 
 class IncidentPartitionPage(_Response):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-_TIME_FIELDS = ("createdAt", "completedAt", "deadline")
+_TIME_FIELDS = ("createdAt", "endedAt", "resolvedAt", "deployedAt", "deadline", "activatableAt")
 
 
 def iso_time(value: Any) -> Any:
