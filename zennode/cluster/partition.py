@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +56,16 @@ _ENTRY_MARGIN_BYTES = 1 << 20  # batch framing + PySyncObj's own pickling around
 
 @dataclass
 class PartitionSettings:
-    """Everything one partition replica needs; times in seconds or ms as named."""
+    """Everything one partition replica needs; times in seconds or ms as named.
 
-    partition_id: int
-    self_address: str  # "host:port" this replica's Raft port binds to (and only to)
-    data_dir: Path  # this replica's own directory: LMDB env, Raft journal, dump
+    `partition_id` may be left 0 when the id is passed to `Partition` separately (the
+    `Partition(partition_id, settings, ...)` form of docs/architecture.md); `peers` is accepted
+    as another name for `peer_addresses`.
+    """
+
+    partition_id: int = 0
+    self_address: str = ""  # "host:port" this replica's Raft port binds to (and only to)
+    data_dir: Path = Path()  # this replica's own directory: LMDB env, Raft journal, dump
     peer_addresses: list[str] = field(default_factory=list)  # empty for a single replica
     secret: str | None = None  # required with peers; a random one is made for a single replica
     raft_min_timeout_s: float = 0.45
@@ -81,11 +86,17 @@ class PartitionSettings:
     snapshot_chunk_bytes: int = 1024 * 1024
     fsync_per_batch: bool = False
     map_size_bytes: int = 1 << 30
+    peers: InitVar[list[str] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, peers: list[str] | None) -> None:
         self.data_dir = Path(self.data_dir)
-        if self.partition_id < 1:
-            raise ConfigError(f"partition id must be >= 1, got {self.partition_id}")
+        if peers:
+            self.peer_addresses = [*self.peer_addresses, *peers]
+        self.peer_addresses = [p for p in self.peer_addresses if p != self.self_address]
+        if not self.self_address or ":" not in self.self_address:
+            raise ConfigError(f"self_address must be host:port, not {self.self_address!r}")
+        if str(self.data_dir) in ("", "."):
+            raise ConfigError("partition data_dir must be set")
         if self.peer_addresses and not self.secret:
             raise ConfigError(
                 f"partition {self.partition_id}: a replicated partition needs a secret "
@@ -118,11 +129,34 @@ class Partition:
 
     def __init__(
         self,
-        settings: PartitionSettings,
-        apply_fn: ApplyFn,
+        settings: PartitionSettings | int,
+        *args: Any,
+        apply_fn: ApplyFn | None = None,
         on_events: EventsFn | None = None,
         on_role_change: RoleFn | None = None,
     ) -> None:
+        """`Partition(settings, apply_fn, on_events=None, on_role_change=None)`.
+
+        The form `Partition(partition_id, settings, apply_fn=..., on_events=...)` of
+        docs/architecture.md is accepted too.
+        """
+        positional = list(args)
+        if isinstance(settings, int):
+            if not positional or not isinstance(positional[0], PartitionSettings):
+                raise TypeError("Partition(partition_id, settings, ...) needs PartitionSettings")
+            settings = replace(positional.pop(0), partition_id=settings)
+        if len(positional) > 3:
+            raise TypeError("Partition takes settings, apply_fn, on_events, on_role_change")
+        named = [apply_fn, on_events, on_role_change]
+        for i, value in enumerate(positional):
+            if named[i] is not None:
+                raise TypeError("Partition got an argument twice")
+            named[i] = value
+        apply_fn, on_events, on_role_change = named
+        if apply_fn is None:
+            raise TypeError("Partition needs apply_fn")
+        if settings.partition_id < 1:
+            raise ConfigError(f"partition id must be >= 1, got {settings.partition_id}")
         self.settings = settings
         self.partition_id = settings.partition_id
         self._apply_fn = apply_fn
