@@ -101,5 +101,5 @@ def _literal_only(node: A.Node) -> bool:
     if isinstance(node, A.Unary):
         return _literal_only(node.operand)
     if isinstance(node, A.Call) and isinstance(node.target, A.Name):
-        return node.named is None and all(_literal_only(a) for a in node.args)
+        return node.named is None and all(isinstance(a, A.Literal) for a in node.args)
     return False

@@ -97,6 +97,7 @@ class RangeNode(Node):
     end: Node | None
     start_included: bool
     end_included: bool
+    single: bool = False
 
 
 @dataclass(slots=True)

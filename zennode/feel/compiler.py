@@ -21,7 +21,7 @@ from .numbers import is_integer
 from .ops import BINARY, neg
 from .scope import Scope
 from .temporal import DayTime, FeelTime, YearsMonths, format_tz, timedelta_seconds
-from .values import MISSING, Function, Range, compare, equal, in_range
+from .values import MISSING, NULL_END, Function, Range, compare, equal, in_range
 
 Evaluator = Callable[[Scope], Any]
 
@@ -259,17 +259,29 @@ def _context(node: A.ContextNode) -> Evaluator:
 def _range(node: A.RangeNode) -> Evaluator:
     start = compile_node(node.start) if node.start is not None else None
     end = compile_node(node.end) if node.end is not None else None
-    si, ei = node.start_included, node.end_included
+    si, ei, single = node.start_included, node.end_included, node.single
 
     def run(scope: Scope) -> Any:
         s = start(scope) if start is not None else None
         e = end(scope) if end is not None else None
-        if s is not None and e is not None and compare(s, e) is None:
+        if single:
+            return Range(s, s, True, True, True)
+        if start is not None and s is None:
+            if e is None:
+                return None
+            s = NULL_END
+        if end is not None and e is None:
+            if s is None or s is NULL_END:
+                return None
+            e = NULL_END
+        if s is not None and s is not NULL_END and not _rangeable(s):
             return None
-        if start is None and e is None or end is None and s is None:
+        if e is not None and e is not NULL_END and not _rangeable(e):
             return None
-        if (s is not None and not _rangeable(s)) or (e is not None and not _rangeable(e)):
-            return None
+        if s is not None and e is not None and s is not NULL_END and e is not NULL_END:
+            c = compare(s, e)
+            if c is None or c > 0:
+                return None
         return Range(s, e, si, ei)
 
     return run
@@ -341,9 +353,9 @@ def _property(v: Any, name: str) -> Any:
         return None
     if isinstance(v, Range):
         if name == "start":
-            return v.start
+            return None if v.start is NULL_END else v.start
         if name == "end":
-            return v.end
+            return None if v.end is NULL_END else v.end
         if name == "start included":
             return v.start_included
         if name == "end included":
@@ -391,7 +403,7 @@ def _filter(node: A.Filter) -> Evaluator:
         for index, item in enumerate(items):
             state.tick()
             if isinstance(item, dict):
-                inner = Scope(item, scope, state).child({"item": item})
+                inner = Scope(item, scope.child({"item": item}), state)
             else:
                 inner = scope.child({"item": item})
             r = pred(inner)
@@ -454,7 +466,10 @@ def _call(node: A.Call) -> Evaluator:
         bound = bind(fn, values, kw)
         if bound is None:
             return None
-        return fn.call(*bound)
+        index, bound_args = bound
+        if fn.impls is not None and kw is not None:
+            return fn.impls[index](*bound_args)
+        return fn.call(*bound_args)
 
     return run
 
@@ -504,12 +519,15 @@ def _if(node: A.If) -> Evaluator:
 def _iteration_values(start: Any, end: Any | None, scope: Scope) -> list[Any] | None:
     if end is not None:
         s, e = start, end
-        if (
-            type(s) is not Decimal
-            or type(e) is not Decimal
-            or not is_integer(s)
-            or not (is_integer(e))
-        ):
+        if isinstance(s, dt.date) and not isinstance(s, dt.datetime) and type(e) is type(s):
+            days = (e - s).days
+            if abs(days) + 1 > LIST_ITEMS_MAX:
+                raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
+            step = 1 if days >= 0 else -1
+            return [s + dt.timedelta(days=i) for i in range(0, days + step, step)]
+        if type(s) is not Decimal or type(e) is not Decimal:
+            return None
+        if not is_integer(s) or not is_integer(e):
             return None
         a, b = int(s), int(e)
         if abs(b - a) + 1 > LIST_ITEMS_MAX:

@@ -1,7 +1,7 @@
 """Calling FEEL functions: binding positional or named arguments to a signature.
 
 A signature is a tuple of parameter names: `name?` is optional (passed as MISSING when absent),
-`*name` collects the remaining positional arguments as a list.
+`*name` collects the remaining positional arguments as a list, `+name` likewise but wants one.
 """
 
 from __future__ import annotations
@@ -13,18 +13,20 @@ from .values import MISSING, Function
 
 
 def _plain(p: str) -> str:
-    return p.lstrip("*").rstrip("?")
+    return p.lstrip("*+").rstrip("?")
 
 
-def bind(fn: Function, args: list[Any], named: dict[str, Any] | None) -> list[Any] | None:
-    """Arguments in the order of the first matching signature, or None when none matches."""
-    for sig in fn.signatures:
+def bind(
+    fn: Function, args: list[Any], named: dict[str, Any] | None
+) -> tuple[int, list[Any]] | None:
+    """(signature index, arguments in its order) of the first matching signature, or None."""
+    for index, sig in enumerate(fn.signatures):
         if named is None:
             bound = _bind_positional(sig, args)
         else:
             bound = _bind_named(sig, named)
         if bound is not None:
-            return bound
+            return index, bound
     return None
 
 
@@ -32,7 +34,9 @@ def _bind_positional(sig: tuple[str, ...], args: list[Any]) -> list[Any] | None:
     out: list[Any] = []
     i = 0
     for p in sig:
-        if p.startswith("*"):
+        if p.startswith(("*", "+")):
+            if p.startswith("+") and i >= len(args):
+                return None
             out.append(list(args[i:]))
             return out
         if i < len(args):
@@ -53,7 +57,7 @@ def _bind_named(sig: tuple[str, ...], named: dict[str, Any]) -> list[Any] | None
     for p, n in zip(sig, names, strict=True):
         if n in named:
             v = named[n]
-            out.append(v if not p.startswith("*") or isinstance(v, list) else [v])
+            out.append(v if not p.startswith(("*", "+")) or isinstance(v, list) else [v])
         elif p.endswith("?"):
             out.append(MISSING)
         elif p.startswith("*"):
@@ -68,7 +72,10 @@ def call(fn: Function, args: list[Any], named: dict[str, Any] | None = None) -> 
     bound = bind(fn, args, named)
     if bound is None:
         return None
-    return fn.call(*bound)
+    index, values = bound
+    if fn.impls is not None and named is not None:
+        return fn.impls[index](*values)
+    return fn.call(*values)
 
 
 def builtin(name: str, *signatures: tuple[str, ...]) -> Callable[[Callable[..., Any]], Function]:

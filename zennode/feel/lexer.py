@@ -132,9 +132,16 @@ def _string(text: str, i: int) -> tuple[str, int]:
                 out.append(chr(int(text[j + 2 : j + 6], 16)))
                 j += 6
                 continue
-            if e == "U" and j + 10 <= n and _is_hex(text[j + 2 : j + 10]):
-                out.append(chr(int(text[j + 2 : j + 10], 16)))
-                j += 10
+            if e == "U":
+                for width in (8, 6):
+                    digits = text[j + 2 : j + 2 + width]
+                    if len(digits) == width and _is_hex(digits) and int(digits, 16) <= 0x10FFFF:
+                        out.append(chr(int(digits, 16)))
+                        j += 2 + width
+                        break
+                else:
+                    out.append("\\U")
+                    j += 2
                 continue
             out.append("\\" + e)  # unknown escape: keep it (regex patterns use \d, \s, \1)
             j += 2

@@ -41,7 +41,9 @@ def _shift(value: Any, duration: YearsMonths | DayTime, sign: int) -> Any:
         if isinstance(value, dt.date):
             return (_as_datetime(value) + delta).date()
         if isinstance(value, FeelTime):
-            total = (value.seconds_of_day() + Decimal(sign) * duration.seconds) % _DAY
+            total = (
+                (value.seconds_of_day() + Decimal(sign) * duration.seconds) % _DAY + _DAY
+            ) % _DAY
             micro = int(total.scaleb(6).to_integral_value())
             secs, micro = divmod(micro, 1_000_000)
             return FeelTime(secs // 3600, secs % 3600 // 60, secs % 60, micro, value.tz)
@@ -81,8 +83,11 @@ def sub(a: Any, b: Any) -> Any:
         return _shift(a, b, -1)
     if isinstance(a, dt.date) and isinstance(b, dt.date):
         x, y = _as_datetime(a), _as_datetime(b)
+        mixed = isinstance(a, dt.datetime) != isinstance(b, dt.datetime)
+        if mixed and x.tzinfo is None and y.tzinfo is None:
+            return None
         if (x.tzinfo is None) != (y.tzinfo is None):
-            if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+            if not mixed:
                 return None
             # a date against a zoned date-time: the date is midnight in UTC
             x = x if x.tzinfo else x.replace(tzinfo=dt.UTC)
@@ -107,7 +112,7 @@ def mul(a: Any, b: Any) -> Any:
         ta, tb = tb, ta
     if ta is Decimal:
         if tb is YearsMonths:
-            return YearsMonths(int(CTX.multiply(a, Decimal(b.months)).to_integral_value()))
+            return YearsMonths(int(CTX.multiply(a, Decimal(b.months))))
         if tb is DayTime:
             return DayTime(CTX.multiply(a, b.seconds))
     return None
@@ -123,7 +128,7 @@ def div(a: Any, b: Any) -> Any:
         if not b:
             return None
         if ta is YearsMonths:
-            return YearsMonths(int(CTX.divide(Decimal(a.months), b).to_integral_value()))
+            return YearsMonths(int(CTX.divide(Decimal(a.months), b)))
         if ta is DayTime:
             return DayTime(CTX.divide(a.seconds, b))
         return None

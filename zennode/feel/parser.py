@@ -40,7 +40,11 @@ RESERVED = {
     "null",
 }
 
-KEYWORD_NAMES = (("date", "and", "time"), ("years", "and", "months", "duration"))
+KEYWORD_NAMES = (
+    ("date", "and", "time"),
+    ("years", "and", "months", "duration"),
+    ("days", "and", "time", "duration"),
+)
 
 _CMP = ("=", "!=", "<", "<=", ">", ">=")
 
@@ -337,8 +341,10 @@ class Parser:
             if v.startswith("<"):
                 return A.RangeNode(t.pos, None, endpoint, False, v == "<=")
             return A.RangeNode(t.pos, endpoint, None, v == ">=", False)
-        if v == "=" or v == "!=":
-            raise self.error("expected an expression")
+        if v == "=":
+            self.advance()
+            endpoint = self.additive()
+            return A.RangeNode(t.pos, endpoint, endpoint, True, True, single=True)
         raise self.error("expected an expression")
 
     def range_rest(self, pos: int, start: A.Node, start_included: bool) -> A.Node:
@@ -359,10 +365,8 @@ class Parser:
             while True:
                 if self.tok.kind == STR:
                     key = self.advance().value
-                elif self.tok.kind == NAME:
-                    key = self.name_words(stop_colon=True)
                 else:
-                    raise self.error("expected a context key")
+                    key = self.context_key()
                 if any(k == key for k, _ in entries):
                     raise FeelError(f"duplicate context key {key!r}", self.tok.pos)
                 self.expect_op(":")
@@ -372,6 +376,23 @@ class Parser:
                 self.advance()
         self.expect_op("}")
         return A.ContextNode(t.pos, entries)
+
+    def context_key(self) -> str:
+        """A context key: words and the extra name symbols (`+ - * / . '`) up to the `:`."""
+        if self.tok.kind != NAME:
+            raise self.error("expected a context key")
+        parts: list[str] = []
+        prev_end = None
+        while self.tok.kind == NAME or (self.tok.kind == OP and self.tok.value in "+-*/."):
+            t = self.advance()
+            if prev_end is not None and t.pos > prev_end and t.kind == NAME and parts:
+                if self.text[prev_end : t.pos].strip() == "" and parts[-1][-1:].isalnum():
+                    parts.append(" ")
+            parts.append(t.value)
+            prev_end = t.end
+        if not self.is_op(":"):
+            raise self.error("expected ':'")
+        return "".join(parts)
 
     def name_words(self, stop_colon: bool = False) -> str:
         """Join consecutive non-reserved words into one name (`string length`, `day of week`)."""

@@ -244,7 +244,7 @@ def parse_temporal(text: str) -> object | None:
     """`@"..."` literal: a date, time, date and time or duration, by its shape."""
     if text.startswith(("P", "-P")):
         return parse_duration(text)
-    if "T" in text:
+    if "T" in text.split("@", 1)[0]:
         return parse_datetime(text)
     if _DATE_RE.fullmatch(text):
         return parse_date(text)

@@ -32,11 +32,31 @@ class Range:
     end: Any
     start_included: bool
     end_included: bool
+    #: the unary test `= x` (DMN 1.5 tells it apart from `[x..x]`)
+    single: bool = False
 
     def __str__(self) -> str:
+        if self.single:
+            return f"={_literal(self.start)}"
+        if self.start is None:
+            return ("<=" if self.end_included else "<") + _literal(self.end)
+        if self.end is None:
+            return (">=" if self.start_included else ">") + _literal(self.start)
         left = "[" if self.start_included else "("
         right = "]" if self.end_included else ")"
-        return f"{left}{to_string(self.start)}..{to_string(self.end)}{right}"
+        return f"{left}{_literal(self.start)}..{_literal(self.end)}{right}"
+
+
+class _NullEnd:
+    """A range endpoint written as `null` (`[null..10]`): unknown, unlike an open end."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+NULL_END = _NullEnd()
 
 
 @dataclass(eq=False, slots=True)
@@ -52,8 +72,9 @@ class Function:
     signatures: list[tuple[str, ...]]
     call: Callable[..., Any]
     param_types: tuple[Any, ...] | None = None
-    optional: int = field(default=0)
     result_type: Any = None
+    #: for named invocation: one implementation per signature (positional calls use `call`)
+    impls: list[Callable[..., Any]] | None = field(default=None)
 
     def __str__(self) -> str:
         return f"function {self.name}"
@@ -140,7 +161,8 @@ def equal(a: Any, b: Any) -> bool | None:
             return a == b
         if ta is Range:
             return (
-                a.start_included == b.start_included
+                a.single == b.single
+                and a.start_included == b.start_included
                 and a.end_included == b.end_included
                 and equal(a.start, b.start) is True
                 and equal(a.end, b.end) is True
@@ -183,6 +205,8 @@ def compare(a: Any, b: Any) -> int | None:
 
 def in_range(value: Any, r: Range) -> bool | None:
     """Whether `value` lies in `r`; None when the types do not compare."""
+    if r.start is NULL_END or r.end is NULL_END:
+        return None
     if r.start is not None:
         c = compare(value, r.start)
         if c is None:
@@ -220,11 +244,23 @@ def to_string(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_literal(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_key(k)}: {_literal(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 
+def _key(name: str) -> str:
+    words = name.split(" ")
+    if all(
+        w and (w[0].isalpha() or w[0] == "_") and all(c.isalnum() or c in "_?'" for c in w)
+        for w in words
+    ):
+        return name
+    return _literal(name)
+
+
 def _literal(value: Any) -> str:
+    if value is NULL_END:
+        return "null"
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return to_string(value)

@@ -17,6 +17,20 @@ def is_int(v: Any) -> bool:
     return type(v) is Decimal and is_integer(v)
 
 
+def as_int(v: Any) -> int | None:
+    """A number used as a position, length or scale, truncated toward zero; None otherwise."""
+    if type(v) is not Decimal or not v.is_finite():
+        return None
+    return int(v)
+
+
+def unwrap(v: Any) -> Any:
+    """DMN implicit conversion: a singleton list where a single value is expected."""
+    if type(v) is list and len(v) == 1:
+        return v[0]
+    return v
+
+
 def is_str(v: Any) -> bool:
     return type(v) is str
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..functions import builtin
+from ..values import Function
 from ._util import is_str
 
 
@@ -65,19 +66,40 @@ def _put(ctx: dict[str, Any], keys: list[str], value: Any) -> Any:
     return out
 
 
-@builtin("context put", ("context", "key", "value"), ("context", "keys", "value"))
-def context_put(ctx: Any, key: Any, value: Any) -> Any:
+def _context_put_key(ctx: Any, key: Any, value: Any) -> Any:
     if not isinstance(ctx, dict):
         return None
     if is_str(key):
         return _put(ctx, [key], value)
-    if isinstance(key, list) and key and all(is_str(k) for k in key):
-        return _put(ctx, key, value)
     return None
+
+
+def _context_put_keys(ctx: Any, keys: Any, value: Any) -> Any:
+    if not isinstance(ctx, dict):
+        return None
+    if is_str(keys):
+        keys = [keys]
+    if isinstance(keys, list) and keys and all(is_str(k) for k in keys):
+        return _put(ctx, keys, value)
+    return None
+
+
+def _context_put_positional(ctx: Any, key: Any, value: Any) -> Any:
+    return (_context_put_keys if isinstance(key, list) else _context_put_key)(ctx, key, value)
+
+
+context_put = Function(
+    "context put",
+    [("context", "key", "value"), ("context", "keys", "value")],
+    _context_put_positional,
+    impls=[_context_put_key, _context_put_keys],
+)
 
 
 @builtin("context merge", ("contexts",))
 def context_merge(contexts: Any) -> Any:
+    if isinstance(contexts, dict):
+        contexts = [contexts]
     if not isinstance(contexts, list):
         return None
     out: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from ..functions import builtin, call
 from ..limits import LIST_ITEMS_MAX
 from ..numbers import CTX
 from ..values import MISSING, Function, compare, equal
-from ._util import is_int, is_num
+from ._util import as_int, is_num
 
 
 def _limit(items: list[Any]) -> list[Any]:
@@ -140,23 +140,24 @@ def _make(name: str, impl: Any) -> Function:
             return None
         return impl(arg if isinstance(arg, list) else [arg])
 
-    return Function(name, [("list",), ("*c",)], run)
+    return Function(name, [("list",), ("+c",)], run)
 
 
 @builtin("sublist", ("list", "start position", "length?"))
 def sublist(items: Any, start: Any, length: Any) -> Any:
-    if not isinstance(items, list) or not is_int(start) or start == 0:
+    i = as_int(start)
+    if not isinstance(items, list) or not i:
         return None
     n = len(items)
-    i = int(start)
     if abs(i) > n:
         return None
     begin = i - 1 if i > 0 else n + i
     if length is MISSING:
         return items[begin:]
-    if not is_int(length) or length < 0 or begin + int(length) > n:
+    size = as_int(length)
+    if size is None or size < 0 or begin + size > n:
         return None
-    return items[begin : begin + int(length)]
+    return items[begin : begin + size]
 
 
 @builtin("append", ("list", "*item"))
@@ -179,9 +180,10 @@ def concatenate(lists: list[Any]) -> Any:
 
 @builtin("insert before", ("list", "position", "newItem"))
 def insert_before(items: Any, position: Any, new_item: Any) -> Any:
-    if not isinstance(items, list) or not is_int(position) or position == 0:
+    p = as_int(position)
+    if not isinstance(items, list) or not p:
         return None
-    n, p = len(items), int(position)
+    n = len(items)
     if abs(p) > n:
         return None
     i = p - 1 if p > 0 else n + p
@@ -190,9 +192,10 @@ def insert_before(items: Any, position: Any, new_item: Any) -> Any:
 
 @builtin("remove", ("list", "position"))
 def remove(items: Any, position: Any) -> Any:
-    if not isinstance(items, list) or not is_int(position) or position == 0:
+    p = as_int(position)
+    if not isinstance(items, list) or not p:
         return None
-    n, p = len(items), int(position)
+    n = len(items)
     if abs(p) > n:
         return None
     i = p - 1 if p > 0 else n + p
@@ -270,9 +273,10 @@ def list_replace(items: Any, position: Any, new_item: Any) -> Any:
             else:
                 return None
         return out
-    if not is_int(position) or position == 0:
+    p = as_int(position)
+    if not p:
         return None
-    n, p = len(items), int(position)
+    n = len(items)
     if abs(p) > n:
         return None
     i = p - 1 if p > 0 else n + p

@@ -10,18 +10,19 @@ from typing import Any
 from ..functions import builtin
 from ..numbers import CTX, number
 from ..values import MISSING
-from ._util import is_int, is_num, is_str
+from ._util import as_int, is_int, is_num, is_str
 
 
 def _round(n: Any, scale: Any, mode: str) -> Any:
     if not is_num(n):
         return None
-    if scale is MISSING:
-        scale = Decimal(0)
-    if not is_int(scale) or not -6111 <= scale <= 6176:
+    digits = 0 if scale is MISSING else as_int(scale)
+    if digits is None or not -6111 <= digits <= 6176:
         return None
+    if n.as_tuple().exponent >= -digits:  # already at (or coarser than) the scale
+        return n
     try:
-        return n.quantize(Decimal(1).scaleb(-int(scale)), rounding=mode, context=CTX)
+        return n.quantize(Decimal(1).scaleb(-digits), rounding=mode, context=CTX)
     except DecimalException:
         return None
 

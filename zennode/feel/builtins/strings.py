@@ -8,24 +8,25 @@ from typing import Any
 
 from ..functions import builtin
 from ..limits import STRING_CHARS_MAX
-from ..values import MISSING
-from ._util import is_int, is_str
+from ..values import MISSING, Function
+from ._util import as_int, is_str, unwrap
 
 
 @builtin("substring", ("string", "start position", "length?"))
 def substring(s: Any, start: Any, length: Any) -> Any:
-    if not is_str(s) or not is_int(start):
+    i = as_int(start)
+    if not is_str(s) or i is None:
         return None
     n = len(s)
-    i = int(start)
     if i == 0 or abs(i) > n and i < 0:
         return None
     begin = i - 1 if i > 0 else n + i
     if length is MISSING:
         return s[begin:]
-    if not is_int(length) or length < 0:
+    size = as_int(length)
+    if size is None or size < 0:
         return None
-    return s[begin : begin + int(length)]
+    return s[begin : begin + size]
 
 
 @builtin("string length", ("string",))
@@ -91,30 +92,119 @@ def compile_regex(pattern: Any, flags: Any = MISSING) -> re.Pattern[str] | None:
         value |= re.IGNORECASE
     if "q" in flags:
         pattern = re.escape(pattern)
-    elif "x" in flags:
-        pattern = re.sub(r"\s+", "", pattern)
-    pattern = _xpath_to_python(pattern)
+    else:
+        translated = _translate(pattern, "x" in flags)
+        if translated is None:
+            return None
+        pattern = translated
     try:
         return re.compile(pattern, value)
     except (re.error, RecursionError, OverflowError):
         return None
 
 
-_CLASSES = {
-    r"\p{L}": r"[^\W\d_]",
-    r"\p{Lu}": "[A-Z\u00c0-\u00de]",
-    r"\p{Ll}": "[a-z\u00df-\u00ff]",
-    r"\p{N}": r"\d",
-    r"\p{Nd}": r"\d",
-    r"\i": "[A-Za-z_:]",
-    r"\c": r"[\w.\-:]",
+_PROPS = {
+    "L": r"^\W\d_",
+    "Lu": "A-Z\u00c0-\u00d6\u00d8-\u00de",
+    "Ll": "a-z\u00df-\u00f6\u00f8-\u00ff",
+    "N": r"\d",
+    "Nd": r"\d",
+    "IsBasicLatin": "\x00-\x7f",
+    "IsLatin-1Supplement": "\x80-\xff",
 }
 
 
-def _xpath_to_python(pattern: str) -> str:
-    for k, v in _CLASSES.items():
-        pattern = pattern.replace(k, v)
-    return pattern
+def _prop(name: str, negate: bool, in_class: bool) -> str | None:
+    body = _PROPS.get(name)
+    if body is None:
+        return None
+    if body.startswith("^"):  # already a negated set
+        inner = body[1:]
+        if in_class:
+            return None if negate else None
+        return f"[{inner}]" if negate else f"[^{inner}]"
+    if in_class:
+        return None if negate else body
+    return f"[^{body}]" if negate else f"[{body}]"
+
+
+def _translate(pattern: str, extended: bool) -> str | None:
+    """XML Schema / XPath regex -> Python: `\\p{..}` classes, class subtraction, `x` flag."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            if pattern[i + 1] in "pP" and i + 2 < n and pattern[i + 2] == "{":
+                j = pattern.find("}", i)
+                if j < 0:
+                    return None
+                name = pattern[i + 3 : j]
+                if extended:
+                    name = re.sub(r"\s+", "", name)
+                rep = _prop(name, pattern[i + 1] == "P", False)
+                if rep is None:
+                    return None
+                out.append(rep)
+                i = j + 1
+                continue
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if c == "[":
+            cls = _char_class(pattern, i, extended)
+            if cls is None:
+                return None
+            text, i = cls
+            out.append(text)
+            continue
+        if extended and c.isspace():
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _char_class(pattern: str, i: int, extended: bool) -> tuple[str, int] | None:
+    """Translate the class starting at `[` (index i); return (text, index after it)."""
+    parts: list[str] = ["["]
+    j = i + 1
+    n = len(pattern)
+    if j < n and pattern[j] == "^":
+        parts.append("^")
+        j += 1
+    while j < n:
+        c = pattern[j]
+        if c == "\\" and j + 1 < n:
+            e = pattern[j + 1]
+            if e.isdigit():
+                return None  # back-references are not allowed inside a class
+            if e in "pP" and j + 2 < n and pattern[j + 2] == "{":
+                k = pattern.find("}", j)
+                if k < 0:
+                    return None
+                rep = _prop(pattern[j + 3 : k], e == "P", True)
+                if rep is None:
+                    return None
+                parts.append(rep)
+                j = k + 1
+                continue
+            parts.append(pattern[j : j + 2])
+            j += 2
+            continue
+        if c == "-" and j + 1 < n and pattern[j + 1] == "[":
+            sub = _char_class(pattern, j + 1, extended)
+            if sub is None or sub[1] >= n or pattern[sub[1]] != "]":
+                return None
+            base = "".join(parts) + "]"
+            return f"(?:(?!{sub[0]}){base})", sub[1] + 1
+        if c == "]" and j > i + 1:
+            parts.append("]")
+            return "".join(parts), j + 1
+        parts.append(c)
+        j += 1
+    return None
 
 
 @builtin("matches", ("input", "pattern", "flags?"))
@@ -170,18 +260,28 @@ def string_join(items: Any, delimiter: Any) -> Any:
     return delimiter.join(parts)
 
 
+def _unwrapping(fn: Function) -> Function:
+    impl = fn.call
+
+    def call(*args: Any) -> Any:
+        return impl(*(unwrap(a) for a in args))
+
+    fn.call = call
+    return fn
+
+
 FUNCTIONS = [
-    substring,
-    string_length,
-    upper_case,
-    lower_case,
-    substring_before,
-    substring_after,
-    contains,
-    starts_with,
-    ends_with,
-    matches,
-    replace,
-    split,
+    _unwrapping(substring),
+    _unwrapping(string_length),
+    _unwrapping(upper_case),
+    _unwrapping(lower_case),
+    _unwrapping(substring_before),
+    _unwrapping(substring_after),
+    _unwrapping(contains),
+    _unwrapping(starts_with),
+    _unwrapping(ends_with),
+    _unwrapping(matches),
+    _unwrapping(replace),
+    _unwrapping(split),
     string_join,
 ]
