@@ -31,9 +31,17 @@ class FakePartition:
         yield self._node
 
 
-def fake_reader(partition: Any, job_type: str, limit: int) -> list[int]:
-    with partition.read() as node:
-        return node.activatable(job_type)[:limit]
+class FakeState:
+    """The `StateReader` over the fake node's job table."""
+
+    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
+        with partition.read() as node:
+            return [(key, 0) for key in node.activatable(job_type)[:limit]]
+
+    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
+        with partition.read() as node:
+            job = node.jobs.get(key)
+            return dict(job) if job is not None else None
 
 
 class FakeNode:

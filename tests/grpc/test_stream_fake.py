@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from jobstream_fake_node import FakeNode, fake_reader
+from jobstream_fake_node import FakeNode, FakeState
 from jobstream_helpers import RawStream, complete, free_port, subscribe, wait_until
 
 from zennode.api.grpc_server import ZenBpmService
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(30)
 async def fake_server(**settings: int) -> AsyncIterator[tuple[FakeNode, str, JobStreams]]:
     node = FakeNode()
     node.loop = asyncio.get_running_loop()
-    streams = JobStreams(node, Settings(**settings), reader=fake_reader)
+    streams = JobStreams(node, Settings(**settings), state=FakeState())
     await streams.start()
     server = grpc.aio.server()
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
@@ -107,7 +107,7 @@ def test_in_flight_limit_holds_jobs_back_until_one_completes() -> None:
 
 def test_expired_lock_redelivers() -> None:
     async def scenario() -> None:
-        async with fake_server(timeout_check_ms=50) as (node, address, _):
+        async with fake_server(tick_ms=50) as (node, address, _):
             stream = RawStream(address, "slow")
             await stream.send(subscribe("t", lock_ms=200))
             key = node.create_job("t")
@@ -253,7 +253,7 @@ def test_worker_sdk_reconnects_after_the_server_goes_away() -> None:
     async def scenario() -> None:
         node = FakeNode()
         node.loop = asyncio.get_running_loop()
-        streams = JobStreams(node, Settings(), reader=fake_reader)
+        streams = JobStreams(node, Settings(), state=FakeState())
         await streams.start()
         port = free_port()
 

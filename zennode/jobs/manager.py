@@ -52,7 +52,8 @@ class Settings:
     worker_jobs_max: int = 1_000  # a worker cannot ask for more in flight
     pending_per_type_max: int = 5_000  # activatable jobs kept in memory per type
     load_page_max: int = 1_000  # jobs read from state in one load
-    timeout_check_ms: int = 250  # how often expired locks are looked for
+    tick_ms: int = 100  # how often expired locks and ended back-offs are looked for
+    delayed_max: int = 10_000  # jobs in retry back-off waited for in memory
     timeout_grace_ms: int = 20  # wait past a deadline before asking the engine to expire it
     retry_delay_ms: int = 200  # back-off after a failed activation (no leader, backpressure)
     stream_queue_max: int = 4_096  # responses waiting to be written to one worker stream
@@ -83,7 +84,8 @@ class WorkerSink(Protocol):
 
 
 Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
-LoadActivatable = Callable[[str, int], Awaitable[list[int]]]
+# load(job_type, limit) -> [(job key, activatable-at ms), ...], oldest first
+LoadActivatable = Callable[[str, int], Awaitable[list[tuple[int, int]]]]
 
 
 @dataclass(slots=True)
@@ -114,6 +116,15 @@ def job_key_of(event: dict[str, Any]) -> int | None:
     if isinstance(job, dict) and isinstance(job.get("key"), int):
         return int(job["key"])
     return None
+
+
+def activatable_at_of(event: dict[str, Any]) -> int:
+    """When the job may be activated (after a retry back-off); 0 = now."""
+    value = event.get("activatableAt")
+    if not isinstance(value, int):
+        job = event.get("job")
+        value = job.get("activatableAt") if isinstance(job, dict) else None
+    return value if isinstance(value, int) else 0
 
 
 def job_type_of(event: dict[str, Any]) -> str | None:
@@ -147,6 +158,7 @@ class JobManager:
         self._holder: dict[int, str] = {}  # job key -> worker id holding it
         self._deadlines: list[int] = []  # heap of lock deadlines (whole ms) we handed out
         self._deadline_set: set[int] = set()
+        self._delayed: list[tuple[int, int, str]] = []  # heap of (activatable-at, key, type)
         self._leader = False
         self._epoch = 0  # bumped on every role change; stale async results are ignored
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -159,7 +171,7 @@ class JobManager:
 
     def start(self, is_leader: bool) -> None:
         self._timer = asyncio.get_running_loop().create_task(
-            self._timeout_loop(), name=f"job-timeouts-{self.partition_id}"
+            self._tick_loop(), name=f"job-manager-{self.partition_id}"
         )
         self.on_role(is_leader)
 
@@ -187,6 +199,7 @@ class JobManager:
         self._holder.clear()
         self._deadlines.clear()
         self._deadline_set.clear()
+        self._delayed.clear()
         for worker in self._workers.values():
             worker.in_flight.clear()
         for queue in self._types.values():
@@ -269,7 +282,7 @@ class JobManager:
                 self._unhold(key, touched)
                 queue = self._types.get(job_type)
                 if queue is not None:
-                    self._enqueue(queue, key)
+                    self._enqueue(queue, key, job_type, activatable_at_of(event))
                     touched.add(job_type)
             elif name in FINISHED_EVENTS:
                 key = job_key_of(event)
@@ -278,8 +291,15 @@ class JobManager:
         for job_type in touched:
             self._dispatch(job_type)
 
-    def _enqueue(self, queue: _TypeQueue, key: int) -> None:
+    def _enqueue(self, queue: _TypeQueue, key: int, job_type: str, at_ms: int = 0) -> None:
         if key in queue.pending or key in self._holder:
+            return
+        if at_ms > self._clock_ms():
+            # In retry back-off: the engine would skip it now; queue it when the wait ends.
+            if len(self._delayed) >= self.settings.delayed_max:
+                queue.overflow = True
+            else:
+                heapq.heappush(self._delayed, (at_ms, key, job_type))
             return
         if len(queue.pending) >= self.settings.pending_per_type_max:
             queue.overflow = True  # read it from state once the queue drains
@@ -386,7 +406,7 @@ class JobManager:
                 continue
             self._unhold(key, touched)
             if retry and queue is not None:
-                self._enqueue(queue, key)
+                self._enqueue(queue, key, job_type)
         if retry:
             loop = asyncio.get_running_loop()
             loop.call_later(self.settings.retry_delay_ms / 1000, self._dispatch, job_type)
@@ -435,9 +455,9 @@ class JobManager:
             if epoch != self._epoch or self._types.get(job_type) is not queue:
                 return
             queue.overflow = len(found) >= limit
-            for key in found:
+            for key, at_ms in found:
                 if key not in self._holder:
-                    self._enqueue(queue, key)
+                    self._enqueue(queue, key, job_type, at_ms)
             self._dispatch(job_type)
         finally:
             queue.loading = False
@@ -454,12 +474,15 @@ class JobManager:
             self._deadline_set.add(bucket)
             heapq.heappush(self._deadlines, bucket)
 
-    async def _timeout_loop(self) -> None:
-        """Ask the engine to expire locks once a deadline we know of has passed."""
-        interval = self.settings.timeout_check_ms / 1000
+    async def _tick_loop(self) -> None:
+        """Every tick: queue jobs whose back-off ended; expire locks whose deadline passed."""
+        interval = self.settings.tick_ms / 1000
         while not self._closed:
             await asyncio.sleep(interval)
-            if not self._leader or self._timeout_in_flight or not self._deadlines:
+            if not self._leader:
+                continue
+            self._release_delayed()
+            if self._timeout_in_flight or not self._deadlines:
                 continue
             now = self._clock_ms() - self.settings.timeout_grace_ms
             if self._deadlines[0] > now:
@@ -469,13 +492,30 @@ class JobManager:
             self._timeout_in_flight = True
             self._spawn(self._expire())
 
+    def _release_delayed(self) -> None:
+        now = self._clock_ms()
+        touched: set[str] = set()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, key, job_type = heapq.heappop(self._delayed)
+            queue = self._types.get(job_type)
+            if queue is not None:
+                self._enqueue(queue, key, job_type)
+                touched.add(job_type)
+        for job_type in touched:
+            self._dispatch(job_type)
+
     async def _expire(self) -> None:
+        """Submit `timeout_jobs` until the engine says no expired lock is left (bounded)."""
         try:
-            outcome = await self._submit({"type": "timeout_jobs"})
-            if outcome.error is not None:
-                log.warning(
-                    "partition %s: timeout_jobs refused: %s", self.partition_id, outcome.error
-                )
+            for _ in range(100):
+                outcome = await self._submit({"type": "timeout_jobs"})
+                if outcome.error is not None:
+                    log.warning(
+                        "partition %s: timeout_jobs refused: %s", self.partition_id, outcome.error
+                    )
+                    return
+                if not (outcome.result or {}).get("more"):
+                    return
         except ZennodeError as exc:
             log.debug("partition %s: timeout_jobs failed: %s", self.partition_id, exc)
             self._add_deadline(self._clock_ms())  # try again on the next tick

@@ -18,12 +18,18 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from zennode.engine import keys
-from zennode.errors import AlreadyExists, BadRequest, NotFound, TooLarge, Unavailable
+from zennode.errors import (
+    AlreadyExists,
+    BadRequest,
+    InvalidState,
+    NotFound,
+    TooLarge,
+    Unavailable,
+)
 from zennode.jobs.manager import (
     ACTIVATABLE_EVENTS,
     FINISHED_EVENTS,
@@ -37,6 +43,18 @@ log = logging.getLogger("zennode.jobs.streams")
 JOB_TYPE_CHARS_MAX = 255
 CLIENT_ID_CHARS_MAX = 255
 _JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
+
+
+class StateReader(Protocol):
+    """The two reads the job stream makes on a local replica's state."""
+
+    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
+        """(key, activatable-at ms) of active jobs of `job_type`, oldest first."""
+        ...
+
+    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
+        """The job's current view (state, worker, deadline, ...), or None if unknown."""
+        ...
 
 
 class PartitionLink(Protocol):
@@ -113,12 +131,10 @@ class JobStreams:
         self,
         node: Any,
         settings: Settings | None = None,
-        reader: Callable[[Any, str, int], list[int]] | None = None,
+        state: StateReader | None = None,
     ) -> None:
         self.node = node
-        # reader(partition, job_type, limit) -> activatable job keys, oldest first; tests
-        # without a real engine pass their own.
-        self._reader = reader or read_activatable
+        self._state = state or EngineStateReader()  # tests without an engine pass their own
         self.settings = settings or settings_from_config(getattr(node, "config", None))
         self.managers: dict[int, JobManager] = {}
         self._links: dict[int, PartitionLink] = {}
@@ -166,12 +182,12 @@ class JobStreams:
         if manager is not None and self._loop is not None and not self._stopped:
             self._loop.call_soon_threadsafe(manager.on_role, is_leader)
 
-    async def _load(self, partition_id: int, job_type: str, limit: int) -> list[int]:
+    async def _load(self, partition_id: int, job_type: str, limit: int) -> list[tuple[int, int]]:
         """Keys of activatable jobs of `job_type`, oldest first, read on the local replica."""
         partition = self.node.local_partitions.get(partition_id)
         if partition is None:
             raise Unavailable(f"partition {partition_id} is not local", partition_id)
-        return await asyncio.to_thread(self._reader, partition, job_type, limit)
+        return await asyncio.to_thread(self._state.activatable, partition, job_type, limit)
 
     # -------------------------------------------------------------- streams
 
@@ -250,8 +266,27 @@ class JobStreams:
             raise BadRequest(f"variables must be a JSON object, not {type(value).__name__}")
         return value
 
+    def _check_lock(self, pid: int, key: int, stream: WorkerStream) -> None:
+        """Refuse a job locked to another worker stream (checked on the local leader).
+
+        The engine's complete/fail accept any caller; this keeps one worker from finishing a
+        job another worker holds. A lock that expires between this read and the command is
+        the one gap, and then the job was free to take anyway.
+        """
+        partition = self.node.local_partitions.get(pid)
+        if partition is None or not partition.is_leader:
+            return
+        job = self._state.job(partition, key)
+        if job is None or job.get("state") != "activated":
+            return
+        if job.get("worker") != stream.worker_id:
+            raise InvalidState(
+                f"job {key} is locked by another worker until {job.get('deadline')} (unix ms)"
+            )
+
     async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
         pid = self._partition_of(key)
+        self._check_lock(pid, key, stream)
         command = {
             "type": "complete_job",
             "jobKey": key,
@@ -272,20 +307,22 @@ class JobStreams:
         retry_backoff_ms: int | None = None,
     ) -> None:
         pid = self._partition_of(key)
+        self._check_lock(pid, key, stream)
         if retry_backoff_ms is not None and retry_backoff_ms < 0:
             raise BadRequest(f"job {key}: retry_backoff_ms must not be negative")
         command: dict[str, Any] = {
             "type": "fail_job",
             "jobKey": key,
             "message": message,
-            "errorCode": error_code or None,
             "variables": variables or {},
             "worker": stream.worker_id,
         }
+        if error_code:
+            command["errorCode"] = error_code
         if retries is not None:
             command["retries"] = retries
         if retry_backoff_ms is not None:
-            command["retryBackOffMs"] = retry_backoff_ms
+            command["retryBackoffMs"] = retry_backoff_ms
         (await self.node.submit(pid, command)).unwrap()
 
     def snapshot(self) -> dict[str, Any]:
@@ -295,24 +332,35 @@ class JobStreams:
         }
 
 
-READ_PAGE_SIZE = 100  # jobs per list_jobs page when loading activatable jobs
+READ_PAGE_SIZE = 500  # jobs per list_jobs call when loading activatable jobs
 
 
-def read_activatable(partition: Any, job_type: str, limit: int) -> list[int]:
-    """Activatable job keys of `job_type` from the partition's state (one read transaction)."""
-    from zennode.engine import queries
+class EngineStateReader:
+    """`StateReader` on the engine's queries (the production one)."""
 
-    found: list[int] = []
-    with partition.read() as txn:
-        for page in range(1, limit // READ_PAGE_SIZE + 2):
-            result = queries.list_jobs(
-                txn, page=page, size=READ_PAGE_SIZE, state="active", job_type=job_type
-            )
-            items = result.get("items", [])
-            found.extend(int(item["key"]) for item in items)
-            if len(items) < READ_PAGE_SIZE or len(found) >= limit:
-                break
-    return found[:limit]
+    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
+        from zennode.engine import queries
+
+        found: list[tuple[int, int]] = []
+        with partition.read() as txn:
+            while len(found) < limit:
+                size = min(READ_PAGE_SIZE, limit - len(found))
+                items, _total = queries.list_jobs(
+                    txn, state="active", job_type=job_type, offset=len(found), limit=size
+                )
+                found.extend((int(i["key"]), int(i.get("activatableAt") or 0)) for i in items)
+                if len(items) < size:
+                    break
+        return found
+
+    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
+        from zennode.engine import queries
+
+        with partition.read() as txn:
+            try:
+                return queries.get_job(txn, key)
+            except NotFound:
+                return None
 
 
 def settings_from_config(config: Any) -> Settings:
