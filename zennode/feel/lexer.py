@@ -158,4 +158,5 @@ def _is_hex(s: str) -> bool:
 def _join_surrogates(s: str) -> str:
     if not any(0xD800 <= ord(c) <= 0xDFFF for c in s):
         return s
-    return s.encode("utf-16", "surrogatepass").decode("utf-16")
+    # pair up \\uD83D\\uDC0E escapes; a lone surrogate becomes U+FFFD
+    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -97,10 +97,51 @@ def compile_regex(pattern: Any, flags: Any = MISSING) -> re.Pattern[str] | None:
         if translated is None:
             return None
         pattern = translated
+    if _nested_quantifier(pattern):
+        return None
     try:
         return re.compile(pattern, value)
     except (re.error, RecursionError, OverflowError):
         return None
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """A repeated group that itself repeats, like `(a+)+`: the shape of catastrophic backtracking.
+
+    Python's `re` cannot be interrupted and a timeout would not be deterministic across
+    replicas, so such patterns are refused up front (the function returns null).
+    """
+    stack: list[bool] = []  # per open group: does it contain a quantifier?
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "(":
+            stack.append(False)
+        elif c == ")":
+            inner = stack.pop() if stack else False
+            nxt = pattern[i + 1] if i + 1 < n else ""
+            repeats = nxt in "*+" or (nxt == "{" and not pattern.startswith("{1}", i + 1))
+            if repeats and inner:
+                return True
+            if stack and (inner or repeats):
+                stack[-1] = True
+        elif c in "*+{" and stack:
+            stack[-1] = True
+        i += 1
+    return False
 
 
 _PROPS = {
