@@ -19,8 +19,10 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from zennode.engine.outcome import Outcome
 from zennode.errors import ZennodeError
 from zennode.jobs import JobError
 
@@ -33,7 +35,6 @@ Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 TRIGGER_EVENTS = frozenset({"job_created", "job_activatable"})
 RUNNABLE_STATES = frozenset({"active"})
-SUBMIT_TIMEOUT_S = 10.0  # how long a handler thread waits for its complete/fail to commit
 RECOVERY_PAGE_SIZE = 100  # jobs read per page when a new leader looks for work
 _STOP = (0, 0)  # sentinel queue item: (partition 0 never exists)
 
@@ -166,16 +167,43 @@ class HandlerRunner:
                 self._scan_pending()
                 continue
             try:
-                self._run_one(partition_id, key)
+                submitted = self._run_one(partition_id, key)
             except Exception:
                 log.exception("internal job %s: runner error", key)
-            finally:
-                with self._lock:
-                    again = self._pending.pop(key, False)
-            if again:
-                self._offer(partition_id, key)
+                submitted = None
+            if submitted is None:
+                self._finish(partition_id, key)
+            else:
+                # Do not hold a handler thread while Raft commits: finish in the callback.
+                future, command_type = submitted
+                future.add_done_callback(
+                    lambda f, p=partition_id, k=key, t=command_type: self._committed(p, k, t, f)
+                )
             if self._rescan and self._queue.empty():
                 self._scan_pending()
+
+    def _committed(
+        self, partition_id: int, key: int, command_type: str, future: Future[Outcome]
+    ) -> None:
+        """On the partition's thread once the complete/fail committed (or failed): no blocking."""
+        try:
+            outcome = future.result(timeout=0)
+        except Exception as exc:  # Unavailable (leadership lost), stopping: the leader retries
+            log.info("internal job %s: %s not committed (%s)", key, command_type, exc)
+        else:
+            if outcome.error is not None:
+                log.info("internal job %s: %s refused: %s", key, command_type, outcome.error)
+            elif command_type == "complete_job":
+                self.completed += 1
+            else:
+                self.failed += 1
+        self._finish(partition_id, key)
+
+    def _finish(self, partition_id: int, key: int) -> None:
+        with self._lock:
+            again = self._pending.pop(key, False)
+        if again and self._running:
+            self._offer(partition_id, key)
 
     def _scan_pending(self) -> None:
         """Queue the active jobs of registered types on every partition marked for rescan."""
@@ -216,37 +244,29 @@ class HandlerRunner:
 
     # ---------------------------------------------------------------- running
 
-    def _run_one(self, partition_id: int, key: int) -> None:
+    def _run_one(self, partition_id: int, key: int) -> tuple[Future[Outcome], str] | None:
+        """Run the handler of job `key`; the submitted complete/fail future, or None."""
         from zennode.engine import queries
 
         partition = self._node.local_partitions.get(partition_id)
         if partition is None or not partition.is_leader:
-            return  # the new leader picks it up
+            return None  # the new leader picks it up
         try:
             with partition.read() as txn:
                 job = queries.get_job(txn, key)
         except ZennodeError:
-            return  # gone (completed, cancelled) since the event
+            return None  # gone (completed, cancelled) since the event
         if job.get("state") not in RUNNABLE_STATES:
-            return
+            return None
         handler = self._handlers.get(job.get("type", ""))
         if handler is None:
-            return
+            return None
         command = self._call(handler, job)
         try:
-            outcome = partition.submit(command).result(timeout=SUBMIT_TIMEOUT_S)
+            return partition.submit(command), command["type"]
         except ZennodeError as exc:
             log.info("internal job %s: %s not submitted (%s)", key, command["type"], exc)
-            return
-        except TimeoutError:
-            log.warning("internal job %s: %s did not commit in time", key, command["type"])
-            return
-        if outcome.error is not None:
-            log.info("internal job %s: %s refused: %s", key, command["type"], outcome.error)
-        elif command["type"] == "complete_job":
-            self.completed += 1
-        else:
-            self.failed += 1
+            return None
 
     def _call(self, handler: Handler, job: dict[str, Any]) -> dict[str, Any]:
         """Run the user's function and turn what happened into a complete/fail command."""
