@@ -7,6 +7,7 @@ filters take an index (number) or a boolean predicate, paths map over lists.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -98,26 +99,23 @@ def _binary(node: A.Binary) -> Evaluator:
 
         return run_ne
     if op in ("<", "<=", ">", ">="):
-        test = {
-            "<": lambda c: c < 0,
-            "<=": lambda c: c <= 0,
-            ">": lambda c: c > 0,
-            ">=": lambda c: c >= 0,
-        }[op]
+        test = _ORDER[op]
 
         def run_cmp(scope: Scope) -> Any:
             a, b = left(scope), right(scope)
             if type(a) is Decimal and type(b) is Decimal:
-                c = (a > b) - (a < b)
-            else:
-                c = compare(a, b)
-                if c is None:
-                    return None
-            return test(c)
+                return test(a, b)
+            c = compare(a, b)
+            if c is None:
+                return None
+            return test(c, 0)
 
         return run_cmp
     fn = BINARY[op]
     return lambda scope: fn(left(scope), right(scope))
+
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _unary(node: A.Unary) -> Evaluator:
@@ -402,8 +400,9 @@ def _filter(node: A.Filter) -> Evaluator:
         state = scope.state
         for index, item in enumerate(items):
             state.tick()
-            if isinstance(item, dict):
-                inner = Scope(item, scope.child({"item": item}), state)
+            if type(item) is dict:
+                # the item's entries are names in the predicate; `item` is the item itself
+                inner = scope.child(item if "item" in item else {**item, "item": item})
             else:
                 inner = scope.child({"item": item})
             r = pred(inner)

@@ -275,7 +275,23 @@ def from_json(value: Any) -> Any:
     Values that already are FEEL values (Decimal, dates, durations, ranges, functions) pass
     through, so callers can mix both.
     """
-    if value is None or isinstance(value, (bool, str, Decimal)):
+    t = type(value)
+    if t is str or t is bool or t is Decimal or value is None:
+        return value
+    if t is int:
+        return Decimal(value) if -_INT_EXACT < value < _INT_EXACT else number(value)
+    if t is dict:
+        return {k if type(k) is str else str(k): from_json(v) for k, v in value.items()}
+    if t is list:
+        return [from_json(v) for v in value]
+    return _from_other(value)
+
+
+_INT_EXACT = 10**34
+
+
+def _from_other(value: Any) -> Any:
+    if isinstance(value, (bool, str, Decimal)):
         return value
     if isinstance(value, int):
         return number(value)

@@ -1,0 +1,70 @@
+"""Evaluations per second of compiled FEEL expressions: `python -m zennode.feel.bench`.
+
+The numbers in docs/feel.md come from this module, so they can be re-measured on any machine.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .api import compile
+
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "condition",
+        'amount > 100 and status = "open"',
+        {"amount": 150, "status": "open"},
+    ),
+    (
+        "mapping",
+        "{total: sum(items.price), first: items[1].name}",
+        {
+            "items": [
+                {"price": 10, "name": "a"},
+                {"price": 20.5, "name": "b"},
+                {"price": 3, "name": "c"},
+            ]
+        },
+    ),
+    (
+        "filter + count",
+        'count(orders[status = "open" and amount > 100]) > 0',
+        {"orders": [{"status": "open", "amount": i * 10} for i in range(20)]},
+    ),
+]
+
+
+def measure(expression: str, variables: dict[str, Any], seconds: float = 0.5) -> dict[str, float]:
+    """Evaluations and compilations per second (each timed for about `seconds`)."""
+    compiled = compile(expression)
+    compiled.evaluate(variables)
+    rates = {}
+    for name, fn in (
+        ("evaluations_per_s", lambda: compiled.evaluate(variables)),
+        ("compiles_per_s", lambda: compile(expression)),
+    ):
+        count, start = 0, time.perf_counter()
+        deadline = start + seconds
+        while True:
+            for _ in range(100):
+                fn()
+            count += 100
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        rates[name] = count / (now - start)
+    return rates
+
+
+def main() -> None:
+    for label, expression, variables in CASES:
+        r = measure(expression, variables)
+        print(
+            f"{label:15} {r['evaluations_per_s']:>10,.0f} evals/s "
+            f"{r['compiles_per_s']:>9,.0f} compiles/s  {expression}"
+        )
+
+
+if __name__ == "__main__":
+    main()
