@@ -50,6 +50,21 @@ def complete(key: int, variables: Any = None, raw: bytes | None = None) -> pb.Jo
     return pb.JobStreamRequest(complete=pb.JobCompleteRequest(key=key, variables=data))
 
 
+def fail(
+    key: int,
+    message: str = "",
+    error_code: str = "",
+    retries: int | None = None,
+    backoff_ms: int | None = None,
+) -> pb.JobStreamRequest:
+    request = pb.JobFailRequest(key=key, message=message, error_code=error_code)
+    if retries is not None:
+        request.retries = retries
+    if backoff_ms is not None:
+        request.retry_backoff_ms = backoff_ms
+    return pb.JobStreamRequest(fail=request)
+
+
 class RawStream:
     """A JobStream driven by hand: send requests, receive responses with a bound."""
 

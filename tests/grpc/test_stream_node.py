@@ -20,6 +20,7 @@ from jobstream_helpers import (
     RawStream,
     complete,
     error_boundary_bpmn,
+    fail,
     one_task_bpmn,
     subscribe,
 )
@@ -228,5 +229,34 @@ def test_error_code_takes_the_boundary_path(tmp_path: Path) -> None:
                 key = await node.start_instance("p")
                 await wait_until_async(node, key, "completed")
             assert handled == [key]
+
+    run(scenario())
+
+
+def test_fail_with_back_off_comes_back_then_no_retries_makes_an_incident(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running_node(tmp_path) as node:
+            await node.deploy(one_task_bpmn("p", "flaky"))
+            stream = RawStream(node.address, "w")
+            await stream.send(subscribe("flaky"))
+            instance = await node.start_instance("p")
+            job = await stream.recv_job()
+            failed_at = asyncio.get_running_loop().time()
+            await stream.send(fail(job.key, "try later", retries=1, backoff_ms=400))
+            again = await stream.recv_job(timeout=5)
+            waited = asyncio.get_running_loop().time() - failed_at
+            assert again.key == job.key and again.retries == 1 and waited >= 0.35, waited
+            await stream.send(fail(job.key, "give up", retries=0))
+            incidents: list[Any] = []
+            for _ in range(200):
+                page = await node.call(node.node.list_incidents(process_instance_key=instance))
+                incidents = [i for p in page["partitions"] for i in p["items"]]
+                if incidents:
+                    break
+                await asyncio.sleep(0.02)
+            assert len(incidents) == 1 and "give up" in json.dumps(incidents[0])
+            with pytest.raises(TimeoutError):
+                await stream.recv_job(timeout=0.3)  # a failed job is not pushed again
+            await stream.close()
 
     run(scenario())
