@@ -467,6 +467,8 @@ class Node:
     ) -> dict[str, Any]:
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
+        if process_definition_key is not None:
+            self._key_partition(process_definition_key, "process definition")
         variables = self.check_variables(variables)
         partition_id = next(self._round_robin)
         return await self._run(

@@ -145,8 +145,10 @@ class HandlerRunner:
         except queue.Full:
             with self._lock:
                 self._pending.pop(key, None)
+                first = partition_id not in self._rescan
                 self._rescan.add(partition_id)
-            log.warning("internal job queue full; partition %s will be rescanned", partition_id)
+            if first:  # once per overflow, not once per job
+                log.warning("internal job queue full; partition %s will be rescanned", partition_id)
 
     def _request_rescan(self, partition_id: int) -> None:
         with self._lock:
@@ -189,10 +191,10 @@ class HandlerRunner:
         try:
             outcome = future.result(timeout=0)
         except Exception as exc:  # Unavailable (leadership lost), stopping: the leader retries
-            log.info("internal job %s: %s not committed (%s)", key, command_type, exc)
+            log.debug("internal job %s: %s not committed (%s)", key, command_type, exc)
         else:
             if outcome.error is not None:
-                log.info("internal job %s: %s refused: %s", key, command_type, outcome.error)
+                log.debug("internal job %s: %s refused: %s", key, command_type, outcome.error)
             elif command_type == "complete_job":
                 self.completed += 1
             else:
@@ -265,7 +267,7 @@ class HandlerRunner:
         try:
             return partition.submit(command), command["type"]
         except ZennodeError as exc:
-            log.info("internal job %s: %s not submitted (%s)", key, command["type"], exc)
+            log.debug("internal job %s: %s not submitted (%s)", key, command["type"], exc)
             return None
 
     def _call(self, handler: Handler, job: dict[str, Any]) -> dict[str, Any]:
@@ -283,7 +285,7 @@ class HandlerRunner:
                 "variables": {},
             }
         except Exception as exc:
-            log.info("internal job %s (%s) raised %s", key, job.get("type"), exc)
+            log.debug("internal job %s (%s) raised %s", key, job.get("type"), exc)
             return {  # retries None: the engine takes one off and raises an incident at 0
                 "type": "fail_job",
                 "jobKey": key,

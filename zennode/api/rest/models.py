@@ -6,9 +6,13 @@ Keys are 64-bit integers (partition id in the high bits).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+INT64_MAX = 2**63 - 1
+# A key in a request body: a positive int64 (partition id in the high bits).
+Key = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 JobState = Literal["active", "activated", "completed", "failed", "terminated"]
 InstanceState = Literal["active", "completed", "terminated", "failed"]
@@ -62,11 +66,14 @@ class ProcessDefinitionPage(_Response):
 
 
 class CreateInstanceRequest(_Request):
-    processDefinitionKey: int | None = Field(
+    processDefinitionKey: Key | None = Field(
         default=None, description="Start this definition; or give bpmnProcessId"
     )
     bpmnProcessId: str | None = Field(
-        default=None, description="Start the latest version of this process id"
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Start the latest version of this process id",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
 
@@ -140,7 +147,7 @@ class CompleteJobRequest(_Request):
 
 
 class CompleteJobByKeyRequest(_Request):
-    jobKey: int
+    jobKey: Key
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
