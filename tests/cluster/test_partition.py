@@ -134,6 +134,18 @@ def test_futures_resolve_before_events_are_handed_out(started, tmp_path):
     assert seen == [True]
 
 
+def test_single_replica_commits_without_waiting_for_the_tick_period(started, tmp_path):
+    partition = start_single(started, tmp_path)
+    latencies = []
+    for _ in range(20):
+        begin = time.monotonic()
+        partition.submit({"type": "inc"}).result(timeout=5)
+        latencies.append(time.monotonic() - begin)
+    latencies.sort()
+    # PySyncObj's idle poll is 50 ms; without the wake-up every commit would take that long.
+    assert latencies[len(latencies) // 2] < 0.025
+
+
 def test_failed_and_crashing_commands_change_nothing_and_do_not_stop_the_batch(started, tmp_path):
     partition = start_single(started, tmp_path, batch_max_delay_ms=20.0)
     kinds = ["inc", "bad", "boom", "inc"]
@@ -392,3 +404,27 @@ def test_cut_short_snapshot_is_refused_and_a_good_one_installs_later(started, tm
     wait_until(lambda: late.status()["snapshots_installed"] >= 1, 20, "snapshot install")
     group.wait_converged()
     assert read_counter(late) == 301
+
+
+def test_leader_stop_new_leader_and_rejoin_by_log(started, tmp_path):
+    group = Group(tmp_path, started)
+    for i in range(3):
+        group.start(i)
+    first = group.leader()
+    for f in [first.submit({"type": "inc"}) for _ in range(500)]:
+        f.result(timeout=20)
+    slot = next(i for i, p in group.replicas.items() if p is first)
+    first.stop()
+    del group.replicas[slot]
+
+    second = group.leader(timeout_s=10)
+    assert second is not first
+    for f in [second.submit({"type": "inc"}) for _ in range(300)]:
+        f.result(timeout=20)
+    with pytest.raises(Unavailable):
+        first.submit({"type": "inc"})  # a stopped replica refuses at once
+
+    back = group.start(slot)
+    group.wait_converged()
+    assert read_counter(back) == 800
+    assert back.status()["entries_skipped"] > 0  # its journal replay found LMDB ahead

@@ -152,18 +152,31 @@ class Batcher:
             _resolve(pending.future, None, error)
         return len(queued)
 
-    def stop(self, error: ZennodeError) -> None:
-        """Stop the thread and fail everything still queued or in flight."""
+    def close(self, error: ZennodeError) -> None:
+        """Stop taking commands: end the thread and fail what was never sent.
+
+        Batches already in flight keep their futures: Raft may still commit them.
+        """
         with self._cond:
             self._running = False
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.fail_queued(error)
+
+    def fail_in_flight(self, error: ZennodeError) -> None:
         with self._cond:
             batch_ids = list(self._in_flight)
         for batch_id in batch_ids:
             self.fail(batch_id, error)
+
+    def stop(self, error: ZennodeError) -> None:
+        """Stop the thread and fail everything still queued or in flight."""
+        self.close(error)
+        self.fail_in_flight(error)
+
+    def in_flight_count(self) -> int:
+        return len(self._in_flight)  # a racy read is fine: used as a hint only
 
     def pending_count(self) -> int:
         with self._cond:
