@@ -82,13 +82,19 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     ctx.emit("job_created", jobKey=job_key, type=job_type, processInstanceKey=runner.key, job=job)
 
 
-def complete_job_task(runner: Runner, ei_key: int, completion: dict[str, Any]) -> None:
-    """The job is done: map its variables into the scope and move the token on."""
+def complete_job_task(
+    runner: Runner, ei_key: int, completion: dict[str, Any], local: dict[str, Any]
+) -> None:
+    """The job is done: map its variables into the scope and move the token on.
+
+    Output mappings see the instance variables, then the task's local variables (what its
+    input mappings produced, as in Zeebe), then the completion variables.
+    """
     record = runner.elements[str(ei_key)]
     element = runner.process.elements[record["elementId"]]
     try:
         if element.outputs:
-            context = {**runner.variables, **completion}
+            context = {**runner.variables, **local, **completion}
             updated = dict(runner.variables)
             map_into(element.outputs, context, updated)
             runner.replace_variables(updated)
@@ -97,6 +103,7 @@ def complete_job_task(runner: Runner, ei_key: int, completion: dict[str, Any]) -
     except ExpressionFailed as exc:
         record["retry"] = "complete"
         record["completion"] = completion
+        record["local"] = local
         runner.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
         return
     runner.remove_element_instance(ei_key)

@@ -24,7 +24,9 @@ def complete_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     assert record is not None and record.get("jobKey") == job["key"], "job without its element"
     del record["jobKey"]
     runner.finish_job(job["key"], state.JOB_COMPLETED, "job_completed")
-    complete_job_task(runner, ei_key, dict(variables))
+    element = runner.process.elements[job["elementId"]]
+    local = job["variables"] if element.inputs else {}
+    complete_job_task(runner, ei_key, dict(variables), local)
     runner.run()
     runner.save()
     return {"jobKey": job["key"], "processInstanceKey": job["processInstanceKey"]}

@@ -76,7 +76,8 @@ def _retry_element(runner: Runner, ei_key: int) -> None:
         if element.kind == m.SUB_PROCESS:
             complete_sub_process(runner, ei_key)
         else:
-            complete_job_task(runner, ei_key, record.pop("completion", {}))
+            completion = record.pop("completion", {})
+            complete_job_task(runner, ei_key, completion, record.pop("local", {}))
         return
     del runner.elements[str(ei_key)]
     runner.enqueue(record["elementId"], record["scope"], record.get("flow"))
