@@ -281,3 +281,45 @@ def test_worker_sdk_reconnects_after_the_server_goes_away() -> None:
         await streams.stop()
 
     run(scenario())
+
+
+def test_a_new_leader_loads_waiting_jobs_and_a_follower_hands_out_nothing() -> None:
+    async def scenario() -> None:
+        async with fake_server() as (node, address, streams):
+            node.set_leader(False)
+            stream = RawStream(address, "w")
+            await stream.send(subscribe("t"))
+            key = node.create_job("t")
+            with pytest.raises(TimeoutError):
+                await stream.recv_job(timeout=0.3)
+            node.set_leader(True)
+            assert (await stream.recv_job(timeout=2)).key == key
+            assert streams.managers[1].snapshot()["inFlight"] == 1
+            await stream.close()
+
+    run(scenario())
+
+
+def test_unsubscribe_stops_new_jobs_but_keeps_held_ones() -> None:
+    async def scenario() -> None:
+        async with fake_server() as (node, address, _):
+            stream = RawStream(address, "w")
+            await stream.send(subscribe("t"))
+            held = node.create_job("t")
+            assert (await stream.recv_job()).key == held
+            await stream.send(
+                pb.JobStreamRequest(
+                    subscription=pb.StreamSubscriptionRequest(
+                        job_type="t", type=pb.StreamSubscriptionRequest.TYPE_UNSUBSCRIBE
+                    )
+                )
+            )
+            await asyncio.sleep(0.1)
+            node.create_job("t")
+            with pytest.raises(TimeoutError):
+                await stream.recv_job(timeout=0.3)
+            await stream.send(complete(held))
+            await wait_until(lambda: node.completions.get(held) == 1, what="completion")
+            await stream.close()
+
+    run(scenario())
