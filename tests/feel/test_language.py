@@ -141,3 +141,14 @@ def test_compiled_expression_is_reusable_and_does_not_mutate_inputs() -> None:
     assert c.evaluate(variables) == [Decimal("2.5")]
     assert c.evaluate({"items": []}) == []
     assert variables == {"items": [{"price": 1}, {"price": 2.5}]}
+
+
+def test_years_outside_python_range() -> None:
+    assert feel.to_json(ev('@"-2021-01-01T10:10:10+11:00" + @"P1M"')) == (
+        "-2021-02-01T10:10:10+11:00"
+    )
+    assert feel.to_json(ev('@"9999-12-31" + @"P1D"')) == "10000-01-01"
+    assert ev('@"-2021-01-01" < @"2021-01-01"') is True
+    assert ev('@"-2021-01-01".year') == -2021
+    assert feel.to_json(ev('@"-0001-03-01" - @"-0001-02-28"')) == "P1D"
+    assert ev('day of week(@"-2021-01-01")') == ev('day of week(@"2379-01-01")')

@@ -21,7 +21,16 @@ from .limits import LIST_ITEMS_MAX
 from .numbers import is_integer
 from .ops import BINARY, neg
 from .scope import Scope
-from .temporal import DayTime, FeelTime, YearsMonths, format_tz, timedelta_seconds
+from .temporal import (
+    DayTime,
+    FeelTime,
+    YearsMonths,
+    add_days,
+    days_between,
+    format_tz,
+    real_year,
+    timedelta_seconds,
+)
 from .values import MISSING, NULL_END, Function, Range, compare, equal, in_range
 
 Evaluator = Callable[[Scope], Any]
@@ -317,7 +326,7 @@ def get_member(v: Any, name: str) -> Any:
 def _property(v: Any, name: str) -> Any:
     if isinstance(v, dt.date):
         if name == "year":
-            return Decimal(v.year)
+            return Decimal(real_year(v))
         if name == "month":
             return Decimal(v.month)
         if name == "day":
@@ -518,12 +527,12 @@ def _if(node: A.If) -> Evaluator:
 def _iteration_values(start: Any, end: Any | None, scope: Scope) -> list[Any] | None:
     if end is not None:
         s, e = start, end
-        if isinstance(s, dt.date) and not isinstance(s, dt.datetime) and type(e) is type(s):
-            days = (e - s).days
+        if _plain_date(s) and _plain_date(e):
+            days = days_between(s, e)
             if abs(days) + 1 > LIST_ITEMS_MAX:
                 raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
             step = 1 if days >= 0 else -1
-            return [s + dt.timedelta(days=i) for i in range(0, days + step, step)]
+            return [add_days(s, i) for i in range(0, days + step, step)]
         if type(s) is not Decimal or type(e) is not Decimal:
             return None
         if not is_integer(s) or not is_integer(e):
@@ -554,8 +563,8 @@ def _expand_range(r: Range) -> list[Any] | None:
         if abs(b - a) + 1 > LIST_ITEMS_MAX:
             raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
         return [Decimal(i) for i in range(a, b + step, step)] if (b - a) * step >= 0 else []
-    if isinstance(s, dt.date) and not isinstance(s, dt.datetime) and type(e) is type(s):
-        days = (e - s).days
+    if _plain_date(s) and _plain_date(e):
+        days = days_between(s, e)
         step = 1 if days >= 0 else -1
         a, b = 0, days
         if not r.start_included:
@@ -564,8 +573,12 @@ def _expand_range(r: Range) -> list[Any] | None:
             b -= step
         if abs(b - a) + 1 > LIST_ITEMS_MAX:
             raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
-        return [s + dt.timedelta(days=i) for i in range(a, b + step, step)]
+        return [add_days(s, i) for i in range(a, b + step, step)]
     return None
+
+
+def _plain_date(v: Any) -> bool:
+    return isinstance(v, dt.date) and not isinstance(v, dt.datetime)
 
 
 def _for(node: A.For) -> Evaluator:

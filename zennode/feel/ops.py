@@ -9,19 +9,23 @@ from typing import Any
 from .errors import FeelError
 from .limits import POWER_EXPONENT_MAX, STRING_CHARS_MAX
 from .numbers import CTX, is_integer
-from .temporal import DayTime, FeelTime, YearsMonths, add_months, timedelta_seconds
+from .temporal import (
+    DayTime,
+    FeelTime,
+    YearsMonths,
+    add_months,
+    as_datetime,
+    difference,
+    join,
+    split,
+    timedelta_seconds,
+)
 
 _DAY = 86400
 
 
 def _is_num(v: Any) -> bool:
     return type(v) is Decimal
-
-
-def _as_datetime(v: dt.date) -> dt.datetime:
-    if isinstance(v, dt.datetime):
-        return v
-    return dt.datetime(v.year, v.month, v.day)
 
 
 def _shift(value: Any, duration: YearsMonths | DayTime, sign: int) -> Any:
@@ -32,14 +36,15 @@ def _shift(value: Any, duration: YearsMonths | DayTime, sign: int) -> Any:
                 return add_months(value, sign * duration.months)
             return None
         delta = duration.to_timedelta() * sign
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None and hasattr(value.tzinfo, "key"):
-                # wall-clock arithmetic in UTC, then back to the zone (absolute durations)
-                utc = value.astimezone(dt.UTC) + delta
-                return utc.astimezone(value.tzinfo)
-            return value + delta
         if isinstance(value, dt.date):
-            return (_as_datetime(value) + delta).date()
+            base, k = split(value)
+            if isinstance(base, dt.datetime):
+                if base.tzinfo is not None and hasattr(base.tzinfo, "key"):
+                    # a zone id: move the instant (absolute duration), then show it in the zone
+                    return join((base.astimezone(dt.UTC) + delta).astimezone(base.tzinfo), k)
+                return join(base + delta, k)
+            moved = dt.datetime(base.year, base.month, base.day) + delta
+            return join(moved.date(), k)
         if isinstance(value, FeelTime):
             total = (
                 (value.seconds_of_day() + Decimal(sign) * duration.seconds) % _DAY + _DAY
@@ -82,7 +87,7 @@ def sub(a: Any, b: Any) -> Any:
     if isinstance(b, (YearsMonths, DayTime)) and isinstance(a, (dt.date, FeelTime)):
         return _shift(a, b, -1)
     if isinstance(a, dt.date) and isinstance(b, dt.date):
-        x, y = _as_datetime(a), _as_datetime(b)
+        x, y = as_datetime(a), as_datetime(b)
         mixed = isinstance(a, dt.datetime) != isinstance(b, dt.datetime)
         if mixed and x.tzinfo is None and y.tzinfo is None:
             return None
@@ -90,9 +95,8 @@ def sub(a: Any, b: Any) -> Any:
             if not mixed:
                 return None
             # a date against a zoned date-time: the date is midnight in UTC
-            x = x if x.tzinfo else x.replace(tzinfo=dt.UTC)
-            y = y if y.tzinfo else y.replace(tzinfo=dt.UTC)
-        return DayTime(timedelta_seconds(x - y))
+            x, y = as_datetime(x, dt.UTC), as_datetime(y, dt.UTC)
+        return DayTime(timedelta_seconds(difference(x, y)))
     if ta is FeelTime and tb is FeelTime:
         ka, kb = a.utc_key(), b.utc_key()
         if (ka is None) != (kb is None):

@@ -7,6 +7,7 @@ months, so FEEL gets its own small classes `FeelTime`, `YearsMonths` and `DayTim
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -126,11 +127,142 @@ def format_time(t: dt.time) -> str:
 
 
 def format_date(d: dt.date) -> str:
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    year = real_year(d)
+    sign = "-" if year < 0 else ""
+    return f"{sign}{abs(year):04d}-{d.month:02d}-{d.day:02d}"
 
 
 def format_datetime(d: dt.datetime) -> str:
     return format_date(d) + "T" + format_time(d.time()) + format_tz(d.tzinfo)
+
+
+# ---------------------------------------------------------------- years outside 1..9999
+#
+# FEEL allows years from -999,999,999 to 999,999,999; Python's date stops at 1..9999. The
+# Gregorian calendar repeats every 400 years (146,097 days, a whole number of weeks), so such a
+# date is kept as a Python date 400·k years away, in 2000..2399, plus `cycles` = k. All calendar
+# rules (leap years, month lengths, weekdays) are the same there. Date math goes through
+# `split` / `join` below; everything else can treat these values as ordinary dates.
+
+CYCLE_YEARS = 400
+CYCLE_DAYS = 146_097
+_BASE_YEAR = 2000
+
+
+class FarDate(dt.date):
+    """A date with a year outside 1..9999 (see above)."""
+
+    cycles: int = 0
+
+
+class FarDateTime(dt.datetime):
+    """A date and time with a year outside 1..9999 (see above)."""
+
+    cycles: int = 0
+
+
+def real_year(v: dt.date) -> int:
+    return v.year + CYCLE_YEARS * getattr(v, "cycles", 0)
+
+
+def split(v: dt.date) -> tuple[dt.date, int]:
+    """(the same date moved into 2000..2399 as a plain Python value, number of 400-year cycles)."""
+    year = real_year(v)
+    k = (year - _BASE_YEAR) // CYCLE_YEARS
+    base_year = year - CYCLE_YEARS * k
+    if isinstance(v, dt.datetime):
+        base: dt.date = dt.datetime(
+            base_year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo
+        )
+    else:
+        base = dt.date(base_year, v.month, v.day)
+    return base, k
+
+
+def join(base: dt.date, cycles: int) -> dt.date:
+    """Inverse of `split`: a plain value when the year fits Python, a Far* value otherwise."""
+    year = base.year + CYCLE_YEARS * cycles
+    if 1 <= year <= 9999:
+        if isinstance(base, dt.datetime):
+            return dt.datetime(
+                year,
+                base.month,
+                base.day,
+                base.hour,
+                base.minute,
+                base.second,
+                base.microsecond,
+                base.tzinfo,
+            )
+        return dt.date(year, base.month, base.day)
+    k = (year - _BASE_YEAR) // CYCLE_YEARS
+    stored = year - CYCLE_YEARS * k
+    far: dt.date
+    if isinstance(base, dt.datetime):
+        far = FarDateTime(
+            stored,
+            base.month,
+            base.day,
+            base.hour,
+            base.minute,
+            base.second,
+            base.microsecond,
+            base.tzinfo,
+        )
+    else:
+        far = FarDate(stored, base.month, base.day)
+    far.cycles = k  # type: ignore[attr-defined]
+    return far
+
+
+def make_date(year: int, month: int, day: int) -> dt.date | None:
+    if not -999_999_999 <= year <= 999_999_999:
+        return None
+    try:
+        k = (year - _BASE_YEAR) // CYCLE_YEARS
+        return join(dt.date(year - CYCLE_YEARS * k, month, day), k)
+    except ValueError:
+        return None
+
+
+def make_datetime(d: dt.date, t: FeelTime) -> dt.datetime:
+    base, k = split(d)
+    return join(  # type: ignore[return-value]
+        dt.datetime(
+            base.year, base.month, base.day, t.hour, t.minute, t.second, t.microsecond, t.tz
+        ),
+        k,
+    )
+
+
+def date_part(v: dt.date) -> dt.date:
+    base, k = split(v)
+    return join(dt.date(base.year, base.month, base.day), k)
+
+
+def difference(a: dt.datetime, b: dt.datetime) -> dt.timedelta:
+    """a - b for two date-times of the same kind (both zoned or both local), any years."""
+    (ba, ka), (bb, kb) = split(a), split(b)
+    return (ba - bb) + dt.timedelta(days=CYCLE_DAYS * (ka - kb))  # type: ignore[operator]
+
+
+def add_days(d: dt.date, days: int) -> dt.date:
+    base, k = split(d)
+    return join(base + dt.timedelta(days=days), k)
+
+
+def as_datetime(v: dt.date, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """A date as midnight (in `tz`), a date and time as it is (given `tz` when it has none)."""
+    base, k = split(v)
+    if isinstance(base, dt.datetime):
+        return v if v.tzinfo is not None or tz is None else join(base.replace(tzinfo=tz), k)  # type: ignore[return-value]
+    return join(dt.datetime(base.year, base.month, base.day, tzinfo=tz), k)  # type: ignore[return-value]
+
+
+def days_between(a: dt.date, b: dt.date) -> int:
+    """b - a in days for two plain dates, any years."""
+    (ba, ka), (bb, kb) = split(a), split(b)
+    return (bb - ba).days + CYCLE_DAYS * (kb - ka)
 
 
 # ---------------------------------------------------------------- parsing
@@ -174,12 +306,9 @@ def parse_date(text: str) -> dt.date | None:
     if not m:
         return None
     year = m.group(1)
-    if year.startswith("-") or (len(year) > 4 and year.startswith("0")):
+    if len(year.lstrip("-")) > 4 and year.lstrip("-").startswith("0"):
         return None
-    try:
-        return dt.date(int(year), int(m.group(2)), int(m.group(3)))
-    except ValueError:
-        return None
+    return make_date(int(year), int(m.group(2)), int(m.group(3)))
 
 
 def _micro(frac: str | None) -> int:
@@ -206,22 +335,17 @@ def parse_time(text: str) -> FeelTime | None:
 def parse_datetime(text: str) -> dt.datetime | None:
     if "T" not in text:
         d = parse_date(text)
-        return None if d is None else dt.datetime(d.year, d.month, d.day)
+        return None if d is None else make_datetime(d, FeelTime(0, 0, 0))
     date_text, time_text = text.split("T", 1)
     d = parse_date(date_text)
     t = parse_time(time_text)
     if d is None or t is None:
         return None
-    extra = dt.timedelta(0)
+    value = make_datetime(d, t)
     if time_text.startswith("24"):
-        extra = dt.timedelta(days=1)
-    try:
-        return (
-            dt.datetime(d.year, d.month, d.day, t.hour, t.minute, t.second, t.microsecond, t.tz)
-            + extra
-        )
-    except OverflowError:
-        return None
+        base, k = split(value)
+        value = join(base + dt.timedelta(days=1), k)  # type: ignore[assignment]
+    return value
 
 
 def parse_duration(text: str) -> YearsMonths | DayTime | None:
@@ -260,20 +384,19 @@ def timedelta_seconds(delta: dt.timedelta) -> Decimal:
 
 def add_months(value: dt.date | dt.datetime, months: int) -> dt.date | dt.datetime | None:
     """Calendar month arithmetic; the day is clamped to the target month's length."""
-    total = value.year * 12 + (value.month - 1) + months
+    base, k = split(value)
+    total = base.year * 12 + (base.month - 1) + months
     year, month = divmod(total, 12)
-    if not 1 <= year <= 9999:
-        return None
+    shift, year = divmod(year - _BASE_YEAR, CYCLE_YEARS)
+    year += _BASE_YEAR
     month += 1
-    import calendar
-
-    day = min(value.day, calendar.monthrange(year, month)[1])
-    return value.replace(year=year, month=month, day=day)
+    day = min(base.day, calendar.monthrange(year, month)[1])
+    return join(base.replace(year=year, month=month, day=day), k + shift)
 
 
 def months_between(start: dt.date | dt.datetime, end: dt.date | dt.datetime) -> int:
     """Whole months from start to end (truncated toward zero), as `years and months duration`."""
-    months = (end.year - start.year) * 12 + (end.month - start.month)
+    months = (real_year(end) - real_year(start)) * 12 + (end.month - start.month)
 
     def rest(v: dt.date | dt.datetime) -> tuple:
         if isinstance(v, dt.datetime):

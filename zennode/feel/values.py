@@ -19,6 +19,8 @@ from .temporal import (
     DayTime,
     FeelTime,
     YearsMonths,
+    days_between,
+    difference,
     format_date,
     format_datetime,
 )
@@ -131,6 +133,14 @@ def equal(a: Any, b: Any) -> bool | None:
     ta, tb = type(a), type(b)
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b if ta is tb else None
+    if isinstance(a, dt.date) and isinstance(b, dt.date):
+        if isinstance(a, dt.datetime) != isinstance(b, dt.datetime):
+            return None
+        if isinstance(a, dt.datetime):
+            if (a.tzinfo is None) != (b.tzinfo is None):
+                return False
+            return _date_order(a, b) == 0
+        return _date_order(a, b) == 0
     if ta is tb or (isinstance(a, dt.datetime) and isinstance(b, dt.datetime)):
         if ta is list:
             if len(a) != len(b):
@@ -184,11 +194,11 @@ def compare(a: Any, b: Any) -> int | None:
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         if (a.tzinfo is None) != (b.tzinfo is None):
             return None
-        return (a > b) - (a < b)
+        return _date_order(a, b)
     if isinstance(a, dt.datetime) or isinstance(b, dt.datetime):
         return None
     if isinstance(a, dt.date) and isinstance(b, dt.date):
-        return (a > b) - (a < b)
+        return _date_order(a, b)
     if isinstance(a, FeelTime) and isinstance(b, FeelTime):
         ka, kb = a.utc_key(), b.utc_key()
         if (ka is None) != (kb is None):
@@ -201,6 +211,17 @@ def compare(a: Any, b: Any) -> int | None:
     if isinstance(a, DayTime) and isinstance(b, DayTime):
         return (a.seconds > b.seconds) - (a.seconds < b.seconds)
     return None
+
+
+def _date_order(a: dt.date, b: dt.date) -> int:
+    """Order two dates (or two date-times of the same kind), years outside 1..9999 included."""
+    if type(a) is type(b) and type(a) in (dt.date, dt.datetime):
+        return (a > b) - (a < b)
+    if isinstance(a, dt.datetime):
+        delta = difference(a, b)  # type: ignore[arg-type]
+        return (delta > dt.timedelta(0)) - (delta < dt.timedelta(0))
+    days = days_between(b, a)
+    return (days > 0) - (days < 0)
 
 
 def in_range(value: Any, r: Range) -> bool | None:

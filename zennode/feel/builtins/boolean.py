@@ -21,7 +21,7 @@ def is_(a: Any, b: Any) -> Any:
     if type_name(a) != type_name(b):
         return False
     if isinstance(a, dt.datetime):
-        return a == b and a.tzinfo == b.tzinfo if a.tzinfo or b.tzinfo else a == b
+        return equal(a, b) is True and a.tzinfo == b.tzinfo
     if isinstance(a, FeelTime):
         return a == b
     return equal(a, b) is True

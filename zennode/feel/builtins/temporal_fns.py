@@ -16,6 +16,9 @@ from ..temporal import (
     DayTime,
     FeelTime,
     YearsMonths,
+    date_part,
+    make_date,
+    make_datetime,
     months_between,
     parse_date,
     parse_datetime,
@@ -40,17 +43,14 @@ def date(*args: Any) -> Any:
         if is_str(v):
             return parse_date(v)
         if isinstance(v, dt.datetime):
-            return v.date()
+            return date_part(v)
         if _is_date(v):
             return v
         return None
     y, m, d = args
     if not (is_int(y) and is_int(m) and is_int(d)):
         return None
-    try:
-        return dt.date(int(y), int(m), int(d))
-    except ValueError:
-        return None
+    return make_date(int(y), int(m), int(d))
 
 
 @builtin("date and time", ("from",), ("date", "time"))
@@ -62,12 +62,12 @@ def date_and_time(*args: Any) -> Any:
         if isinstance(v, dt.datetime):
             return v
         if _is_date(v):
-            return dt.datetime(v.year, v.month, v.day)
+            return make_datetime(v, FeelTime(0, 0, 0))
         return None
     d, t = args
     if not isinstance(d, dt.date) or not isinstance(t, FeelTime):
         return None
-    return dt.datetime(d.year, d.month, d.day, t.hour, t.minute, t.second, t.microsecond, t.tz)
+    return make_datetime(d, t)
 
 
 @builtin("time", ("from",), ("hour", "minute", "second", "offset?"))
@@ -158,7 +158,7 @@ def now() -> Any:
 @builtin("today", ())
 def today() -> Any:
     v = NOW.get()
-    return None if v is None else v.date()
+    return None if v is None else date_part(v)
 
 
 FUNCTIONS = [
