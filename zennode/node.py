@@ -79,6 +79,8 @@ class Node:
             threads=self.config.limits.handler_threads,
             queue_max=self.config.limits.handler_queue_max,
         )
+        self.add_event_listener(self._handlers.on_events)
+        self.add_role_listener(self._handlers.on_role)
         self._tasks: list[asyncio.Task[Any]] = []
         self._http_server: Any = None
         self._http_socket: socket.socket | None = None
@@ -121,8 +123,6 @@ class Node:
         try:
             await asyncio.to_thread(self._build_partitions)
             self._handlers.start()
-            self.add_event_listener(self._handlers.on_events)
-            self.add_role_listener(self._handlers.on_role)
             self._tasks.append(asyncio.create_task(self._watch_roles(), name="role-watcher"))
             if self.serve_http:
                 await self._start_http()
