@@ -181,7 +181,11 @@ class Worker:
         try:
             while not self._stop.is_set():
                 address = self.addresses[index % len(self.addresses)]
-                got_jobs = await self._session(address)
+                try:
+                    got_jobs = await self._session(address)
+                except Exception:
+                    log.exception("worker %s: session with %s failed", self.client_id, address)
+                    got_jobs = False
                 if self._stop.is_set():
                     break
                 attempt = 0 if got_jobs else attempt + 1
@@ -272,7 +276,7 @@ class Worker:
                     if response.HasField("error"):
                         self._record_error(response)
                     elif response.HasField("job"):
-                        await self._start_job(Job.from_wire(response.job), outgoing)
+                        await self._accept(response.job, outgoing)
             except grpc.aio.AioRpcError as exc:
                 if not self._stop.is_set():
                     log.warning(
@@ -298,6 +302,19 @@ class Worker:
                 self.on_error(*entry)
             except Exception:
                 log.exception("on_error callback failed")
+
+    async def _accept(
+        self, wire: pb.WaitingJob, outgoing: asyncio.Queue[pb.JobStreamRequest | None]
+    ) -> None:
+        try:
+            job = Job.from_wire(wire)
+        except ValueError as exc:  # the node sent variables or headers that are not JSON
+            message = f"worker could not decode the job: {exc}"
+            await outgoing.put(
+                pb.JobStreamRequest(fail=pb.JobFailRequest(key=wire.key, message=message))
+            )
+            return
+        await self._start_job(job, outgoing)
 
     async def _start_job(
         self, job: Job, outgoing: asyncio.Queue[pb.JobStreamRequest | None]

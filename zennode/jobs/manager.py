@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zennode.engine.outcome import Outcome
-from zennode.errors import ZennodeError
 
 log = logging.getLogger("zennode.jobs.manager")
 
@@ -359,7 +358,7 @@ class JobManager:
         }
         try:
             outcome = await self._submit(command)
-        except ZennodeError as exc:
+        except Exception as exc:  # no leader, backpressure, shutdown: the jobs stay ours to retry
             if epoch == self._epoch:
                 log.debug("partition %s: activation failed: %s", self.partition_id, exc)
                 self._give_back(job_type, worker_id, job_keys, retry=True)
@@ -416,7 +415,7 @@ class JobManager:
     async def _release(self, command: dict[str, Any]) -> None:
         try:
             outcome = await self._submit(command)
-        except ZennodeError as exc:
+        except Exception as exc:
             # Not lost: the lock deadline still expires and `timeout_jobs` frees the jobs.
             log.warning("partition %s: release_jobs failed: %s", self.partition_id, exc)
             return
@@ -447,7 +446,7 @@ class JobManager:
                 return
             try:
                 found = await self._load_activatable(job_type, limit)
-            except ZennodeError as exc:
+            except Exception as exc:
                 log.warning(
                     "partition %s: loading %r jobs failed: %s", self.partition_id, job_type, exc
                 )
@@ -516,7 +515,7 @@ class JobManager:
                     return
                 if not (outcome.result or {}).get("more"):
                     return
-        except ZennodeError as exc:
+        except Exception as exc:
             log.debug("partition %s: timeout_jobs failed: %s", self.partition_id, exc)
             self._add_deadline(self._clock_ms())  # try again on the next tick
         finally:
