@@ -415,8 +415,10 @@ class Node:
             limit = self.config.limits.bpmn_bytes_max
             raise TooLarge(f"BPMN resource is {len(xml)} bytes, the limit is {limit}")
         engine = self.engines.get(1) or next(iter(self.engines.values()), None)
-        if engine is None:
-            raise Unavailable("no local engine to validate the deployment", partition_id=1)
+        if engine is None:  # no local replica: validation is parsing only, any engine does
+            from zennode.engine import Engine
+
+            engine = Engine(1)
         try:
             text = xml.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -486,6 +488,15 @@ class Node:
 
         pid = self._key_partition(key, "process instance")
         return await self._read(pid, lambda txn: queries.get_instance(txn, key))
+
+    async def list_instances(self, page: int = 1, size: int = 10) -> dict[str, Any]:
+        """Instances of every partition, paged per partition (like `list_jobs`)."""
+        from zennode.engine import queries
+
+        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
+            return queries.list_instances(txn, offset=(page - 1) * size, limit=size)
+
+        return await self._per_partition_page(list(self.config.partition_ids), query, page, size)
 
     async def cancel_instance(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "process instance")
@@ -599,6 +610,12 @@ class Node:
             "count": sum(len(items) for items, _ in results),
             "totalCount": sum(total for _, total in results),
         }
+
+    async def get_incident(self, key: int) -> dict[str, Any]:
+        from zennode.engine import queries
+
+        pid = self._key_partition(key, "incident")
+        return await self._read(pid, lambda txn: queries.get_incident(txn, key))
 
     async def resolve_incident(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "incident")

@@ -89,6 +89,7 @@ def test_openapi_document_and_docs_are_served(api: httpx.Client) -> None:
         "/v1/jobs/{jobKey}/complete",
         "/v1/jobs/{jobKey}/fail",
         "/v1/incidents",
+        "/v1/incidents/{incidentKey}",
         "/v1/incidents/{incidentKey}/resolve",
     ):
         assert path in paths, path
@@ -214,6 +215,9 @@ def test_list_jobs_pages_per_partition(api: httpx.Client) -> None:
     assert [len(p["items"]) for p in page2["partitions"]] == [2, 2]
     seen = {j["key"] for page in (page1, page2) for p in page["partitions"] for j in p["items"]}
     assert len(seen) == 24
+    instances = api.get("/v1/process-instances", params={"size": 3}).json()
+    assert [len(p["items"]) for p in instances["partitions"]] == [3, 3]
+    assert instances["totalCount"] >= 24
 
 
 def test_fail_job_into_incident_then_resolve(api: httpx.Client) -> None:
@@ -235,6 +239,8 @@ def test_fail_job_into_incident_then_resolve(api: httpx.Client) -> None:
     (incident,) = [i for p in incidents["partitions"] for i in p["items"]]
     assert incident["processInstanceKey"] == key and incident["state"] == "active"
     assert "boom two" in incident["message"]
+
+    assert api.get(f"/v1/incidents/{incident['key']}").json() == incident
 
     resolved = api.post(f"/v1/incidents/{incident['key']}/resolve")
     assert resolved.status_code == 204, resolved.text

@@ -40,7 +40,7 @@ def create_app(node: Any) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
     app.include_router(definitions.router(node, limits.page_size_max))
-    app.include_router(instances.router(node))
+    app.include_router(instances.router(node, limits.page_size_max))
     app.include_router(jobs.router(node, limits.page_size_max))
     app.include_router(incidents.router(node, limits.page_size_max))
     app.include_router(system.router(node))

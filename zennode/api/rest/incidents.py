@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from zennode.api.rest.models import IncidentPage, IncidentState
-from zennode.api.rest.shapes import paged
+from zennode.api.rest.models import Incident, IncidentPage, IncidentState
+from zennode.api.rest.shapes import paged, with_iso_times
 
 
 def router(node: Any, page_size_max: int) -> APIRouter:
@@ -22,6 +22,10 @@ def router(node: Any, page_size_max: int) -> APIRouter:
             page=page, size=size, process_instance_key=processInstanceKey, state=state
         )
         return paged(result)
+
+    @api.get("/{incidentKey}", response_model=Incident, summary="One incident")
+    async def get_incident(incidentKey: int) -> dict[str, Any]:
+        return with_iso_times(await node.get_incident(incidentKey))
 
     @api.post(
         "/{incidentKey}/resolve",

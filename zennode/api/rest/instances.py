@@ -1,14 +1,19 @@
 """`/v1/process-instances`: start (by key or latest version of an id), get, cancel."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
-from zennode.api.rest.models import CreateInstanceRequest, CreateInstanceResult, ProcessInstance
-from zennode.api.rest.shapes import with_iso_times
+from zennode.api.rest.models import (
+    CreateInstanceRequest,
+    CreateInstanceResult,
+    ProcessInstance,
+    ProcessInstancePage,
+)
+from zennode.api.rest.shapes import paged, with_iso_times
 
 
-def router(node: Any) -> APIRouter:
+def router(node: Any, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/process-instances", tags=["process instances"])
 
     @api.post(
@@ -24,6 +29,17 @@ def router(node: Any) -> APIRouter:
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
         )
+
+    @api.get(
+        "",
+        response_model=ProcessInstancePage,
+        summary="List process instances, paged per partition",
+    )
+    async def list_instances(
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+    ) -> dict[str, Any]:
+        return paged(await node.list_instances(page=page, size=size))
 
     @api.get(
         "/{processInstanceKey}",

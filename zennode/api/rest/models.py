@@ -105,6 +105,19 @@ class ProcessInstance(_Response):
     activeElementInstances: list[ElementInstance]
 
 
+class InstancePartitionPage(_Response):
+    partition: int
+    items: list[ProcessInstance]
+
+
+class ProcessInstancePage(_Response):
+    partitions: list[InstancePartitionPage]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
 # ------------------------------------------------------------------------- jobs
 
 
