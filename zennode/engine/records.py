@@ -15,6 +15,7 @@ _DECODER = json.JSONDecoder()
 
 COUNTER_KEY = b"key_counter"
 LATEST_PREFIX = b"latest\0"  # table "index": latest definition key of a bpmnProcessId
+ELEMENT_INSTANCE_PREFIX = b"ei\0"  # table "index": waiting element instance -> instance key
 
 
 def u64(value: int) -> bytes:
@@ -46,6 +47,10 @@ def definition_by_id_key(bpmn_process_id: str, version: int) -> bytes:
 
 def latest_key(bpmn_process_id: str) -> bytes:
     return LATEST_PREFIX + text(bpmn_process_id)
+
+
+def element_instance_key(key: int) -> bytes:
+    return ELEMENT_INSTANCE_PREFIX + u64(key)
 
 
 # ---------------------------------------------------------------- jobs

@@ -88,6 +88,12 @@ def get_instance(db: KVRead, key: int) -> dict[str, Any] | None:
     return records.loads(raw) if raw else None
 
 
+def instance_of_element(db: KVRead, element_instance_key: int) -> int | None:
+    """The process instance a waiting element instance belongs to."""
+    raw = db.get("index", records.element_instance_key(element_instance_key))
+    return records.from_u64(raw) if raw else None
+
+
 def put_instance(ctx: Context, instance: dict[str, Any]) -> None:
     ctx.db.put("instances", records.u64(instance["processInstanceKey"]), records.dumps(instance))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import state
+from zennode.engine import records, state
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
 from zennode.engine.variables import map_into
@@ -128,10 +128,20 @@ class Runner:
         }
         record.update(extra)
         self.elements[str(key)] = record
+        self.ctx.db.put("index", records.element_instance_key(key), records.u64(self.key))
         return key
 
+    def drop_element_instance(self, key: int) -> dict[str, Any] | None:
+        """Forget an element instance (and its index entry); None if it is not there."""
+        record = self.elements.pop(str(key), None)
+        if record is not None:
+            self.ctx.db.delete("index", records.element_instance_key(key))
+        return record
+
     def remove_element_instance(self, key: int) -> dict[str, Any]:
-        record = self.elements.pop(str(key))
+        """The element instance completed: its scope may be done now."""
+        record = self.drop_element_instance(key)
+        assert record is not None, f"element instance {key} is not active"
         self.dirty[record["scope"]] = None
         return record
 
@@ -305,7 +315,7 @@ class Runner:
             self.dirty.pop(inner, None)
 
     def terminate_element_instance(self, key: int) -> None:
-        record = self.elements.pop(str(key), None)
+        record = self.drop_element_instance(key)
         if record is None:
             return
         job_key = record.get("jobKey")

@@ -16,7 +16,9 @@ from zennode.engine.commands.deploy import deploy
 from zennode.engine.commands.fail_job import fail_job
 from zennode.engine.commands.release_jobs import release_jobs
 from zennode.engine.commands.resolve_incident import resolve_incident
+from zennode.engine.commands.set_variables import set_variables
 from zennode.engine.commands.timeout_jobs import timeout_jobs
+from zennode.engine.commands.update_job import update_job_retries, update_job_timeout
 from zennode.engine.context import Context
 
 CommandFn = Callable[[Context, dict[str, Any]], dict[str, Any]]
@@ -31,4 +33,8 @@ COMMANDS: dict[str, CommandFn] = {
     "activate_jobs": activate_jobs,
     "timeout_jobs": timeout_jobs,
     "release_jobs": release_jobs,
+    "throw_error": fail_job,  # Zeebe's ThrowError: fail_job with an errorCode
+    "update_job_retries": update_job_retries,
+    "update_job_timeout": update_job_timeout,
+    "set_variables": set_variables,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zennode.engine import state
 from zennode.engine.bpmn.runner import Runner
 from zennode.engine.context import Context
-from zennode.errors import InvalidState, NotFound
+from zennode.errors import BadRequest, InvalidState, NotFound
 
 
 def runner_for(ctx: Context, instance_key: int) -> Runner:
@@ -21,8 +21,6 @@ def runner_for(ctx: Context, instance_key: int) -> Runner:
 def load_job(ctx: Context, cmd_key: object, states: tuple[str, ...]) -> dict:
     """The job with `cmd_key`, which must be in one of `states`."""
     if isinstance(cmd_key, bool) or not isinstance(cmd_key, int):
-        from zennode.errors import BadRequest
-
         raise BadRequest("jobKey must be an integer")
     job = state.get_job(ctx.db, cmd_key)
     if job is None:
@@ -30,3 +28,18 @@ def load_job(ctx: Context, cmd_key: object, states: tuple[str, ...]) -> dict:
     if job["state"] not in states:
         raise InvalidState(f"job {cmd_key} is {job['state']}, expected {' or '.join(states)}")
     return job
+
+
+def check_lock(job: dict, worker: object) -> None:
+    """With a `worker` in the command, an activated job must be locked by that worker.
+
+    Done here, in the replicated apply, so a worker whose lock expired and was handed to
+    another worker cannot complete the job under the new holder's feet.
+    """
+    if worker is None:
+        return
+    if not isinstance(worker, str):
+        raise BadRequest("worker must be a string")
+    holder = job.get("worker")
+    if holder is not None and holder != worker:
+        raise InvalidState(f"job {job['key']} is locked by another worker")

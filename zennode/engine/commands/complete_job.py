@@ -1,6 +1,7 @@
-"""complete_job {jobKey, variables?} -> {jobKey, processInstanceKey}
+"""complete_job {jobKey, variables?, worker?} -> {jobKey, processInstanceKey}
 
-The job must be active or activated (else InvalidState; unknown key: NotFound). Its variables
+The job must be active or activated (else InvalidState; unknown key: NotFound); with `worker`,
+an activated job must be locked by that worker (else InvalidState). Its variables
 go through the task's output mappings (or all of them into the scope) and the token moves on.
 """
 
@@ -10,13 +11,14 @@ from typing import Any
 
 from zennode.engine import state
 from zennode.engine.bpmn.tasks import complete_job_task
-from zennode.engine.commands._instance import load_job, runner_for
+from zennode.engine.commands._instance import check_lock, load_job, runner_for
 from zennode.engine.context import Context
 from zennode.engine.variables import check_variables
 
 
 def complete_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED))
+    check_lock(job, cmd.get("worker"))
     variables = check_variables(cmd.get("variables"))
     runner = runner_for(ctx, job["processInstanceKey"])
     ei_key = job["elementInstanceKey"]

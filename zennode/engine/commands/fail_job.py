@@ -1,4 +1,6 @@
-"""fail_job {jobKey, retries?, errorCode?, message?, variables?, retryBackoffMs?}
+"""fail_job {jobKey, retries?, errorCode?, message?, variables?, retryBackoffMs?, worker?}
+
+The job must be active or activated; with `worker`, locked by that worker (as complete_job).
 
 -> {jobKey, state, retries, incidentKey?, caught?}
 
@@ -17,7 +19,7 @@ from typing import Any
 from zennode.engine import state
 from zennode.engine.bpmn.runner import JOB_NO_RETRIES, UNHANDLED_ERROR_EVENT, Runner
 from zennode.engine.commands._fields import optional_int, str_field
-from zennode.engine.commands._instance import load_job, runner_for
+from zennode.engine.commands._instance import check_lock, load_job, runner_for
 from zennode.engine.context import Context
 from zennode.engine.variables import check_variables
 
@@ -26,6 +28,7 @@ MESSAGE_CHARS_MAX = 4096
 
 def fail_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED))
+    check_lock(job, cmd.get("worker"))
     retries = optional_int(cmd, "retries")
     backoff_ms = optional_int(cmd, "retryBackoffMs") or 0
     error_code = str_field(cmd, "errorCode", required=False) or None

@@ -79,5 +79,5 @@ def _retry_element(runner: Runner, ei_key: int) -> None:
             completion = record.pop("completion", {})
             complete_job_task(runner, ei_key, completion, record.pop("local", {}))
         return
-    del runner.elements[str(ei_key)]
+    runner.drop_element_instance(ei_key)
     runner.enqueue(record["elementId"], record["scope"], record.get("flow"))
