@@ -441,6 +441,12 @@ def _pick(items: list[Any], index: Any) -> Any:
 
 
 def _call(node: A.Call) -> Evaluator:
+    plain = _invoke(node)
+    defined = _is_defined(node, plain)
+    return plain if defined is None else defined
+
+
+def _invoke(node: A.Call) -> Evaluator:
     args = [compile_node(a) for a in node.args]
     named = [(k, compile_node(v)) for k, v in node.named] if node.named is not None else None
     pos = node.pos
@@ -480,6 +486,47 @@ def _call(node: A.Call) -> Evaluator:
         return fn.call(*bound_args)
 
     return run
+
+
+def _is_defined(node: A.Call, fallback: Evaluator) -> Evaluator | None:
+    """`is defined(x)` / `is defined(a.b)` (Camunda): does the name or entry exist at all?
+
+    A missing variable and a variable holding null both evaluate to null, so the check must
+    look at the name itself. A variable called `is defined` holding a function wins.
+    """
+    if not isinstance(node.target, A.Name) or node.target.name != "is defined":
+        return None
+    if node.named is not None:
+        if len(node.named) != 1 or node.named[0][0] != "value":
+            return None
+        arg = node.named[0][1]
+    elif len(node.args) == 1:
+        arg = node.args[0]
+    else:
+        return None
+    if isinstance(arg, A.Name):
+        name = arg.name
+
+        def run_name(scope: Scope) -> Any:
+            v = scope.lookup("is defined")
+            if isinstance(v, Function):
+                return fallback(scope)
+            return scope.lookup(name) is not MISSING
+
+        return run_name
+    if isinstance(arg, A.Path):
+        target, key = compile_node(arg.target), arg.name
+
+        def run_path(scope: Scope) -> Any:
+            if isinstance(scope.lookup("is defined"), Function):
+                return fallback(scope)
+            v = target(scope)
+            if isinstance(v, dict):
+                return key in v
+            return v is not None and get_member(v, key) is not None
+
+        return run_path
+    return None
 
 
 def _function_def(node: A.FunctionDef) -> Evaluator:

@@ -6,7 +6,7 @@ comparison (= != < <= > >=, between, in, instance of), + -, * /, **, unary -, po
 
 Names may span several words (`string length`, `order total`): consecutive words that are not
 reserved join into one name. Two built-in names contain the keyword `and`; they are recognised
-as a whole when a call follows.
+as a whole when a call follows (also Camunda's `get or else`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ KEYWORD_NAMES = (
     ("date", "and", "time"),
     ("years", "and", "months", "duration"),
     ("days", "and", "time", "duration"),
+    ("get", "or", "else"),
 )
 
 _CMP = ("=", "!=", "<", "<=", ">", ">=")
