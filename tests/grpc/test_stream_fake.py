@@ -323,3 +323,42 @@ def test_unsubscribe_stops_new_jobs_but_keeps_held_ones() -> None:
             await stream.close()
 
     run(scenario())
+
+
+def test_a_message_over_the_grpc_limit_ends_only_that_stream() -> None:
+    async def scenario() -> None:
+        async with fake_server() as (node, address, _):
+            # The fake server uses gRPC's default 4 MiB receive limit, like the node's.
+            stream = RawStream(address, "big")
+            await stream.send(subscribe("t"))
+            await stream.send(complete(1, raw=b'{"a":"' + b"x" * (5 * 1024 * 1024) + b'"}'))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                while True:
+                    await stream.recv(timeout=5)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            await stream.close()
+            other = RawStream(address, "other")
+            await other.send(subscribe("t"))
+            key = node.create_job("t")
+            assert (await other.recv_job()).key == key
+            await other.close()
+
+    run(scenario())
+
+
+def test_worker_sdk_moves_on_to_the_next_address() -> None:
+    async def scenario() -> None:
+        async with fake_server() as (node, address, _):
+            dead = f"127.0.0.1:{free_port()}"
+            worker = Worker([dead, address], reconnect_min_s=0.05, reconnect_max_s=0.2)
+            done: list[int] = []
+            worker.handler("m")(lambda job: done.append(job.key) or {"ok": 1})
+            task = asyncio.ensure_future(worker.run())
+            await worker.wait_connected(timeout=10)
+            key = node.create_job("m")
+            await wait_until(lambda: node.completions.get(key) == 1, what="completion")
+            assert done == [key]
+            await worker.stop(timeout=5)
+            await asyncio.wait_for(task, 5)
+
+    run(scenario())
