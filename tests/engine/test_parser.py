@@ -173,3 +173,20 @@ def test_validate_deploy_parses_without_state() -> None:
     assert definitions.processes[0].bpmn_process_id == "p"
     with pytest.raises(BadRequest):
         Engine(1).validate_deploy(b"<nope/>")
+
+
+def test_many_inclusive_joins_are_analysed_in_bounded_time() -> None:
+    # a long chain of inclusive joins, each with two incoming flows from the previous one
+    parts = [start(), gateway("g0", "inclusive"), flow("f_s", "start", "g0")]
+    count = 400
+    for i in range(1, count):
+        parts.append(gateway(f"g{i}", "inclusive"))
+        parts.append(flow(f"a{i}", f"g{i - 1}", f"g{i}", "=true"))
+        parts.append(flow(f"b{i}", f"g{i - 1}", f"g{i}", "=true"))
+    parts += [end(), flow("f_e", f"g{count - 1}", "end")]
+    began = time.monotonic()
+    try:
+        parse(bpmn("".join(parts)))
+    except BadRequest as exc:
+        assert "too complex" in exc.message
+    assert time.monotonic() - began < 10.0

@@ -26,6 +26,7 @@ from zennode.errors import BadRequest, TooLarge
 XML_BYTES_MAX = 10 * 1024 * 1024
 XML_DEPTH_MAX = 200
 ELEMENTS_MAX = 20_000
+INCLUSIVE_ANALYSIS_STEPS_MAX = 2_000_000  # graph walk budget for inclusive joins per process
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 EXTENSION_NS = ("http://camunda.org/schema/zeebe/1.0", "http://zenbpm.pbinitiative.org/1.0")
@@ -474,6 +475,7 @@ def _inclusive_upstream(
     itself, and treats a boundary event as reachable from the activity it is attached to.
     """
     result: dict[str, dict[str, frozenset[str]]] = {}
+    steps = 0
     for gateway in elements.values():
         if gateway.kind != m.INCLUSIVE or len(gateway.incoming) < 2:
             continue
@@ -482,6 +484,9 @@ def _inclusive_upstream(
             seen = {flows[flow_id].source}
             queue = deque(seen)
             while queue:
+                steps += 1
+                if steps > INCLUSIVE_ANALYSIS_STEPS_MAX:
+                    raise BadRequest("the inclusive gateways of this process are too complex")
                 current = elements[queue.popleft()]
                 predecessors = [flows[f].source for f in current.incoming]
                 if current.attached_to:
