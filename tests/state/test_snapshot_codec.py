@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
+from pysyncobj import SERIALIZER_STATE
 
 from zennode.state.lmdb_store import LmdbStore
 from zennode.state.snapshot import HEADER_SIZE, SnapshotCodec, SnapshotError, verify_snapshot
@@ -32,7 +34,7 @@ def _store(path, index: int, rows: int, tag: bytes) -> LmdbStore:
 def leader_snapshot(tmp_path):
     """A snapshot file made by a replica at applied index 50, and that replica's digest."""
     leader = _store(tmp_path / "leader" / "lmdb", index=50, rows=2000, tag=b"L")
-    codec = SnapshotCodec(leader, tmp_path / "leader" / "dump")
+    codec = SnapshotCodec(leader, tmp_path / "leader" / "dump", background=False)
     codec.serialize(str(tmp_path / "leader" / "dump"), RAFT_DATA)
     digest = leader.digest()
     leader.close()
@@ -86,7 +88,7 @@ def test_damaged_snapshot_is_refused_and_local_state_survives(tmp_path, leader_s
     path, leader_digest = leader_snapshot
     follower = _store(tmp_path / "f" / "lmdb", index=10, rows=3, tag=b"F")
     dump = tmp_path / "f" / "dump"
-    codec = SnapshotCodec(follower, dump)
+    codec = SnapshotCodec(follower, dump, background=False)
     try:
         codec.serialize(str(dump), RAFT_DATA)  # the follower's own good dump
         own_dump = dump.read_bytes()
@@ -120,3 +122,68 @@ def test_damaged_dump_without_a_good_copy_is_removed(tmp_path, leader_snapshot):
         assert follower.applied_index() == 1
     finally:
         follower.close()
+
+
+def _serialize_like_pysyncobj(codec: SnapshotCodec, dump, raft_data) -> None:
+    """PySyncObj calls the serializer on a temp name, then renames it over the dump."""
+    tmp = str(dump) + ".tmp"
+    codec.serialize(tmp, raft_data)
+    os.replace(tmp, dump)
+
+
+def _wait_check(codec: SnapshotCodec) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = codec.check()
+        if state != SERIALIZER_STATE.SERIALIZING:
+            return state
+        time.sleep(0.01)
+    raise AssertionError("snapshot never finished")
+
+
+def test_background_write_keeps_the_old_dump_until_the_new_one_is_complete(tmp_path):
+    store = _store(tmp_path / "lmdb", index=5, rows=500, tag=b"A")
+    dump = tmp_path / "dump"
+    codec = SnapshotCodec(store, dump)
+    try:
+        _serialize_like_pysyncobj(codec, dump, RAFT_DATA)
+        assert _wait_check(codec) == SERIALIZER_STATE.SUCCESS
+        assert codec.check() == SERIALIZER_STATE.NOT_SERIALIZING  # reported once
+        assert verify_snapshot(dump) == (RAFT_DATA, 5)
+
+        with store.write() as txn:
+            txn.put("meta", b"more", b"1")
+            txn.set_applied_index(9)
+        _serialize_like_pysyncobj(codec, dump, ("newer",))
+        # Whatever the timing, the dump on disk is always a complete, valid snapshot.
+        assert verify_snapshot(dump)[1] in (5, 9)
+        assert _wait_check(codec) == SERIALIZER_STATE.SUCCESS
+        assert verify_snapshot(dump) == (("newer",), 9)
+        assert os.path.samefile(dump, str(dump) + ".good")
+    finally:
+        codec.wait(10)
+        store.close()
+
+
+@pytest.mark.parametrize("copy_running", [False, True])
+def test_background_write_is_dropped_when_a_snapshot_was_installed_meanwhile(
+    tmp_path, leader_snapshot, copy_running
+):
+    path, leader_digest = leader_snapshot
+    store = _store(tmp_path / "lmdb", index=5, rows=5000, tag=b"A")
+    dump = tmp_path / "dump"
+    codec = SnapshotCodec(store, dump)
+    try:
+        _serialize_like_pysyncobj(codec, dump, ("own",))
+        if copy_running:
+            assert codec.check() == SERIALIZER_STATE.SERIALIZING  # starts the copy
+        _receive(dump, path.read_bytes())
+        assert codec.deserialize(str(dump)) == RAFT_DATA
+        assert _wait_check(codec) in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED)
+        # The installed (leader's) snapshot is what stays on disk either way it raced.
+        raft_data, index = verify_snapshot(dump)
+        assert store.digest() == leader_digest and store.applied_index() == 50
+        assert index == 50 and raft_data == RAFT_DATA
+    finally:
+        codec.wait(10)
+        store.close()

@@ -231,6 +231,7 @@ class Partition:
             journalFile=str(s.data_dir / "raft.journal"),
             fullDumpFile=str(s.data_dir / "raft.dump"),
             serializer=self._codec.serialize,
+            serializeChecker=self._codec.check,  # snapshots are written off the tick thread
             deserializer=self._codec.deserialize,
             logCompactionMinEntries=s.compaction_max_entries,
             logCompactionMinTime=s.compaction_min_time_s,
@@ -466,6 +467,7 @@ class Partition:
             "max_batch_items": self._batcher.max_batch_items,
             "entries_applied": self._entries_applied,
             "entries_skipped": self._entries_skipped,
+            "snapshots_written": self._codec.written,
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
@@ -490,6 +492,7 @@ class Partition:
             time.sleep(0.01)
         self._group.destroy_synchronous()  # ends the tick thread; flushes the journal mmap
         self._batcher.fail_in_flight(error)
+        self._codec.wait(timeout_s=60)
         self.store.close()
 
 

@@ -22,8 +22,11 @@ import logging
 import os
 import pickle
 import struct
+import threading
 from pathlib import Path
 from typing import Any
+
+from pysyncobj import SERIALIZER_STATE
 
 from zennode.state.lmdb_store import LmdbStore
 
@@ -140,11 +143,26 @@ def _link_over(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Non
     os.replace(tmp, dest)
 
 
-class SnapshotCodec:
-    """The `serializer` / `deserializer` pair for one partition replica's SyncObjConf.
+def _is_inode(path: str, inode: int) -> bool:
+    try:
+        return os.stat(path).st_ino == inode
+    except FileNotFoundError:
+        return False
 
-    Both run on the Raft tick thread, as does every apply, so the LMDB copy is consistent
-    with the applied index it records.
+
+class SnapshotCodec:
+    """The `serializer` / `serializeChecker` / `deserializer` of one replica's SyncObjConf.
+
+    Writing a snapshot copies and hashes the whole LMDB env. PySyncObj calls a custom
+    serializer on its tick thread, so a large env would stall Raft past the election timeout.
+    With `background=True` the copy runs on a thread of its own: LMDB's copy uses its own read
+    transaction, so it is consistent while batches keep committing, and its applied index is
+    at least the Raft index PySyncObj records for the snapshot (that is all a replica needs:
+    entries up to the LMDB index are skipped on replay). PySyncObj renames its temp file over
+    the dump as soon as the serializer returns, so the serializer only makes that temp file
+    another name of the current dump (the rename is then a no-op); the copy starts at the next
+    `check` (after that rename), the new dump replaces the old one when complete, and only
+    then does `check` report SUCCESS and PySyncObj trim its journal.
 
     PySyncObj writes a received snapshot over its `fullDumpFile` before calling the
     deserializer, so a bad transfer would destroy the replica's own good dump (and with a
@@ -152,19 +170,100 @@ class SnapshotCodec:
     link `<dump>.good` to the last dump it wrote or verified and puts it back on a failure.
     """
 
-    def __init__(self, store: LmdbStore, dump_file: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, store: LmdbStore, dump_file: str | os.PathLike[str], background: bool = True
+    ) -> None:
         self.store = store
         self.dump_file = str(dump_file)
         self.good_file = self.dump_file + GOOD_SUFFIX
+        self.background = background
         self.installs = 0  # snapshots that replaced the env (for status and tests)
         self.refused = 0  # snapshots refused as corrupt
+        self.written = 0  # snapshots this replica wrote
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by every deserialize: a running write is then stale
+        self._state = SERIALIZER_STATE.NOT_SERIALIZING
+        self._thread: threading.Thread | None = None
+        self._pending: tuple[Any, int, int] | None = None  # a write waiting for `check`
 
     def serialize(self, file_name: str, raft_data: Any) -> None:
-        applied = write_snapshot(file_name, self.store, raft_data)
-        _link_over(file_name, self.good_file)
-        log.info("snapshot written at applied index %d (%s)", applied, file_name)
+        if not self.background:
+            applied = write_snapshot(file_name, self.store, raft_data)
+            _link_over(file_name, self.good_file)
+            self.written += 1
+            log.info("snapshot written at applied index %d", applied)
+            return
+        with self._lock:
+            try:
+                if self._thread is not None or self._pending is not None:
+                    raise RuntimeError("a snapshot is already being written")
+                if os.path.exists(self.dump_file):
+                    _link_over(self.dump_file, file_name)
+                else:
+                    open(file_name, "wb").close()  # nothing to keep; refused if loaded early
+                # PySyncObj renames file_name over the dump when this returns. The copy starts
+                # at the next `check` (same tick thread, so after that rename); if anything
+                # else replaces the dump before it ends (a received snapshot), it is stale.
+                self._pending = (raft_data, self._generation, os.stat(file_name).st_ino)
+                self._state = SERIALIZER_STATE.SERIALIZING
+            except Exception:  # noqa: BLE001 - raising here would wedge PySyncObj's serializer
+                log.exception("preparing snapshot %s failed", file_name)
+                self._state = SERIALIZER_STATE.FAILED
+
+    def _write_in_background(self, raft_data: Any, generation: int, placeholder: int) -> None:
+        partial = self.dump_file + ".writing"
+        try:
+            applied = write_snapshot(partial, self.store, raft_data)
+            with self._lock:
+                if generation != self._generation or not _is_inode(self.dump_file, placeholder):
+                    # A snapshot was received or installed meanwhile: it wins.
+                    os.remove(partial)
+                    self._state = SERIALIZER_STATE.FAILED
+                    return
+                os.replace(partial, self.dump_file)
+                _link_over(self.dump_file, self.good_file)
+                self.written += 1
+                self._state = SERIALIZER_STATE.SUCCESS
+            log.info("snapshot written at applied index %d", applied)
+        except Exception:  # noqa: BLE001 - reported to PySyncObj as FAILED
+            log.exception("writing snapshot %s failed", partial)
+            with self._lock:
+                self._state = SERIALIZER_STATE.FAILED
+
+    def check(self) -> int:
+        """PySyncObj's serializeChecker: SERIALIZING until done, then SUCCESS/FAILED once."""
+        with self._lock:
+            if self._pending is not None:
+                self._thread = threading.Thread(
+                    target=self._write_in_background,
+                    args=self._pending,
+                    name=f"snapshot-{os.path.basename(self.dump_file)}",
+                    daemon=True,
+                )
+                self._pending = None
+                self._thread.start()
+            state = self._state
+            if state in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
+                self._state = SERIALIZER_STATE.NOT_SERIALIZING
+                thread, self._thread = self._thread, None
+            else:
+                thread = None
+        if thread is not None:
+            thread.join(timeout=5)
+        return state
+
+    def wait(self, timeout_s: float) -> None:
+        """Let a snapshot being written finish (before the store closes)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=timeout_s)
 
     def deserialize(self, file_name: str) -> Any:
+        with self._lock:
+            self._generation += 1
+            return self._deserialize(file_name)
+
+    def _deserialize(self, file_name: str) -> Any:
         try:
             raft_data, snap_index = verify_snapshot(file_name)
         except (SnapshotError, OSError, pickle.UnpicklingError, EOFError) as exc:
