@@ -11,7 +11,7 @@ from typing import Any
 
 from zennode.engine.commands import COMMANDS
 from zennode.engine.context import Context
-from zennode.engine.expressions import command_time
+from zennode.engine.expressions import reset_command_time, set_command_time
 from zennode.engine.model import Definitions, Deployed
 from zennode.engine.outcome import Outcome
 from zennode.engine.parser import parse_definitions
@@ -42,8 +42,11 @@ class Engine:
             if isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0:
                 raise BadRequest("now_ms must be a non-negative integer")
             ctx = Context(self.partition_id, txn, now_ms, self._models, self.activations_max)
-            with command_time(now_ms):
+            token = set_command_time(now_ms)
+            try:
                 result = handler(ctx, command)
+            finally:
+                reset_command_time(token)
         except ZennodeError as exc:
             return Outcome(error=exc)
         except AssertionError:

@@ -9,9 +9,8 @@ incident, never an exception out of `Engine.apply`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from functools import lru_cache
 from typing import Any
 
 from zennode import feel
@@ -19,16 +18,20 @@ from zennode.engine.model import Expr
 from zennode.errors import BadRequest
 
 # The command's timestamp as FEEL's `now()`: set by Engine.apply, per thread, never a clock.
-_NOW: ContextVar[dt.datetime | None] = ContextVar("zennode_engine_now", default=None)
+_NOW_MS: ContextVar[int | None] = ContextVar("zennode_engine_now_ms", default=None)
 
 
-@contextmanager
-def command_time(now_ms: int) -> Iterator[None]:
-    token = _NOW.set(dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC))
-    try:
-        yield
-    finally:
-        _NOW.reset(token)
+def set_command_time(now_ms: int) -> Token[int | None]:
+    return _NOW_MS.set(now_ms)
+
+
+def reset_command_time(token: Token[int | None]) -> None:
+    _NOW_MS.reset(token)
+
+
+@lru_cache(maxsize=4)
+def _instant(now_ms: int | None) -> dt.datetime | None:
+    return None if now_ms is None else dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC)
 
 
 class ExpressionFailed(Exception):
@@ -60,7 +63,7 @@ def evaluate(expr: Expr, variables: dict[str, Any]) -> Any:
     if expr.compiled is None:
         return expr.source
     try:
-        return feel.to_json(expr.compiled.evaluate(variables, now=_NOW.get()))
+        return feel.to_json(expr.compiled.evaluate(variables, now=_instant(_NOW_MS.get())))
     except feel.FeelError as exc:
         raise ExpressionFailed(f"failed to evaluate '{expr.source}': {exc}") from None
     except (RecursionError, MemoryError):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from zennode.engine.storage import TABLES, KVWrite
 
 _DELETED = None
+_TABLE_SET = frozenset(TABLES)
 
 
 class Overlay:
@@ -27,12 +28,12 @@ class Overlay:
         return self._txn.get(table, key)
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
-        if table not in TABLES:
+        if table not in _TABLE_SET:
             raise KeyError(f"unknown table {table!r}")
         self._writes.setdefault(table, {})[key] = value
 
     def delete(self, table: str, key: bytes) -> None:
-        if table not in TABLES:
+        if table not in _TABLE_SET:
             raise KeyError(f"unknown table {table!r}")
         self._writes.setdefault(table, {})[key] = _DELETED
 

@@ -56,8 +56,11 @@ class KVWrite(KVRead, Protocol):
     def delete(self, table: str, key: bytes) -> None: ...
 
 
+_TABLE_SET = frozenset(TABLES)
+
+
 def _check_table(table: str) -> None:
-    if table not in TABLES:
+    if table not in _TABLE_SET:
         raise KeyError(f"unknown table {table!r}")
 
 

@@ -57,9 +57,7 @@ class Runner:
         Bounded: every activation counts against `ctx.activations_max`; past it, the waiting
         tokens stop at an incident instead of looping forever.
         """
-        from zennode.engine.bpmn import ACTIVATE
-        from zennode.engine.bpmn.gateways import fire_ready_inclusive_joins
-
+        activate, fire_ready_inclusive_joins = _behaviours()
         while True:
             if self.queue:
                 if self.steps >= self.ctx.activations_max:
@@ -68,7 +66,7 @@ class Runner:
                 self.steps += 1
                 element_id, scope, flow = self.queue.popleft()
                 element = self.process.elements[element_id]
-                ACTIVATE[element.kind](self, element, scope, flow)
+                activate[element.kind](self, element, scope, flow)
             elif self.joins and fire_ready_inclusive_joins(self):
                 continue
             elif self.dirty:
@@ -241,9 +239,19 @@ class Runner:
 
     # ------------------------------------------------------------------ jobs
 
-    def finish_job(self, job_key: int, job_state: str, event: str | None, **fields: Any) -> None:
-        """Move a job to a final state (completed / terminated), keeping indexes in step."""
-        job = state.get_job(self.ctx.db, job_key)
+    def finish_job(
+        self,
+        job_key: int,
+        job_state: str,
+        event: str | None,
+        job: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Move a job to a final state (completed / terminated), keeping indexes in step.
+
+        `job` is the stored record when the caller already loaded it (saves a read).
+        """
+        job = job if job is not None else state.get_job(self.ctx.db, job_key)
         if job is None or job["state"] in (state.JOB_COMPLETED, state.JOB_TERMINATED):
             return
         previous = dict(job)
@@ -369,3 +377,16 @@ class Runner:
 
 
 ActivateFn = Callable[[Runner, m.Element, int, "str | None"], None]
+
+_BEHAVIOURS: tuple[dict[str, ActivateFn], Callable[[Runner], bool]] | None = None
+
+
+def _behaviours() -> tuple[dict[str, ActivateFn], Callable[[Runner], bool]]:
+    """The family modules import this one, so they are looked up once, on first use."""
+    global _BEHAVIOURS
+    if _BEHAVIOURS is None:
+        from zennode.engine.bpmn import ACTIVATE
+        from zennode.engine.bpmn.gateways import fire_ready_inclusive_joins
+
+        _BEHAVIOURS = (ACTIVATE, fire_ready_inclusive_joins)
+    return _BEHAVIOURS

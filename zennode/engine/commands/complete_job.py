@@ -25,7 +25,7 @@ def complete_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     record = runner.elements.get(str(ei_key))
     assert record is not None and record.get("jobKey") == job["key"], "job without its element"
     del record["jobKey"]
-    runner.finish_job(job["key"], state.JOB_COMPLETED, "job_completed")
+    runner.finish_job(job["key"], state.JOB_COMPLETED, "job_completed", job=dict(job))
     element = runner.process.elements[job["elementId"]]
     local = job["variables"] if element.inputs else {}
     complete_job_task(runner, ei_key, dict(variables), local)
