@@ -548,6 +548,7 @@ def _function_def(node: A.FunctionDef) -> Evaluator:
                         return None
                     converted.append(c)
                 args = tuple(converted)
+            state.tick()
             state.enter_call()
             try:
                 return body(scope.child(dict(zip(names, args, strict=True))))

@@ -12,10 +12,13 @@ EXPRESSION_CHARS_MAX = 100_000
 PARSE_DEPTH_MAX = 60
 #: Deepest chain of user-defined function calls (recursion through contexts).
 CALL_DEPTH_MAX = 64
-#: Iterations of all `for` / `some` / `every` / filter loops in one evaluation.
-ITERATIONS_MAX = 1_000_000
+#: Iterations of all `for` / `some` / `every` / filter loops and user-function calls in one
+#: evaluation (a `sort` with a comparison function counts each call).
+ITERATIONS_MAX = 250_000
 #: Items in one list built by an evaluation (for results, ranges expanded, append, ...).
-LIST_ITEMS_MAX = 1_000_000
+LIST_ITEMS_MAX = 250_000
+#: Distinct lists/contexts/times that `distinct values`/`union` compare pairwise.
+PAIRWISE_ITEMS_MAX = 2_000
 #: Characters in one string built by an evaluation.
 STRING_CHARS_MAX = 10_000_000
 #: Largest absolute exponent in `**` with a decimal result (keeps powers cheap).

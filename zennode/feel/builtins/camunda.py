@@ -12,8 +12,8 @@ from typing import Any
 
 from ..functions import builtin
 from ..temporal import date_part, join, split
-from ..values import equal
 from ._util import as_int, is_str
+from .lists import occurrences
 from .strings import compile_regex
 
 
@@ -49,13 +49,7 @@ def extract(s: Any, pattern: Any) -> Any:
 def duplicate_values(items: Any) -> Any:
     if not isinstance(items, list):
         return None
-    out: list[Any] = []
-    for i, v in enumerate(items):
-        if any(equal(v, w) is True for w in items[:i]) and not any(
-            equal(v, o) is True for o in out
-        ):
-            out.append(v)
-    return out
+    return [v for v, n in occurrences(items) if n > 1]
 
 
 @builtin("partition", ("list", "size"))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
 from ..errors import FeelError
 from ..functions import builtin, call
-from ..limits import LIST_ITEMS_MAX
+from ..limits import LIST_ITEMS_MAX, PAIRWISE_ITEMS_MAX
 from ..numbers import CTX
-from ..values import MISSING, Function, compare, equal
+from ..temporal import DayTime, YearsMonths
+from ..values import MISSING, Function, compare, equal, type_name
 from ._util import as_int, is_num
 
 
@@ -133,10 +136,10 @@ def _any(items: list[Any]) -> Any:
 
 
 def _make(name: str, impl: Any) -> Function:
-    """f(list) applies impl to the list; f(a, b, ...) (2+ values) to the values."""
+    """A built-in called either with one list, `f([1, 2])`, or with the items, `f(1, 2)`."""
 
     def run(arg: Any) -> Any:
-        if arg is None and not isinstance(arg, list):
+        if arg is None:
             return None
         return impl(arg if isinstance(arg, list) else [arg])
 
@@ -214,12 +217,46 @@ def index_of(items: Any, match: Any) -> Any:
     return [Decimal(i + 1) for i, v in enumerate(items) if equal(v, match) is True]
 
 
-def _distinct(items: list[Any]) -> list[Any]:
-    out: list[Any] = []
+_HASHABLE = (str, bool, Decimal, dt.date, YearsMonths, DayTime)
+
+
+def occurrences(items: list[Any]) -> list[list[Any]]:
+    """[value, count] per distinct value (FEEL equality), in order of first occurrence.
+
+    Hashes where FEEL equality agrees with Python's; lists, contexts, times and zoned values
+    are compared pairwise, at most PAIRWISE_ITEMS_MAX of them.
+    """
+    out: list[list[Any]] = []
+    by_key: dict[tuple[str, Any], list[Any]] = {}
+    others: list[list[Any]] = []
     for v in items:
-        if not any(equal(v, o) is True for o in out):
-            out.append(v)
+        if v is None or isinstance(v, _HASHABLE) and not _zoned(v):
+            key = (type_name(v), v)
+            entry = by_key.get(key)
+            if entry is None:
+                entry = by_key[key] = [v, 0]
+                out.append(entry)
+            entry[1] += 1
+            continue
+        for entry in others:
+            if equal(v, entry[0]) is True:
+                entry[1] += 1
+                break
+        else:
+            if len(others) >= PAIRWISE_ITEMS_MAX:
+                raise FeelError(f"more than {PAIRWISE_ITEMS_MAX} distinct structured values")
+            entry = [v, 1]
+            others.append(entry)
+            out.append(entry)
     return out
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    return [v for v, _ in occurrences(items)]
+
+
+def _zoned(v: Any) -> bool:
+    return isinstance(v, dt.datetime) and v.tzinfo is not None or hasattr(v, "cycles")
 
 
 @builtin("union", ("*lists",))
@@ -291,7 +328,6 @@ def sort(items: Any, precedes: Any) -> Any:
         return None
     if precedes is MISSING or precedes is None:
         try:
-            import functools
 
             def cmp(a: Any, b: Any) -> int:
                 c = compare(a, b)

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from ..errors import FeelError
 from ..functions import builtin
 from ..limits import STRING_CHARS_MAX
 from ..values import MISSING, Function
@@ -292,12 +293,16 @@ def string_join(items: Any, delimiter: Any) -> Any:
     if not is_str(delimiter):
         return None
     parts = []
+    size = 0
     for v in items:
         if v is None:
             continue
         if not is_str(v):
             return None
         parts.append(v)
+        size += len(v) + len(delimiter)
+    if size > STRING_CHARS_MAX:
+        raise FeelError(f"string longer than {STRING_CHARS_MAX} characters")
     return delimiter.join(parts)
 
 
