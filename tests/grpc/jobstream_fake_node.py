@@ -38,11 +38,6 @@ class FakeState:
         with partition.read() as node:
             return [(key, 0) for key in node.activatable(job_type)[:limit]]
 
-    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
-        with partition.read() as node:
-            job = node.jobs.get(key)
-            return dict(job) if job is not None else None
-
 
 class FakeNode:
     def __init__(self) -> None:

@@ -25,7 +25,6 @@ from zennode.engine import keys
 from zennode.errors import (
     AlreadyExists,
     BadRequest,
-    InvalidState,
     NotFound,
     TooLarge,
     Unavailable,
@@ -46,14 +45,10 @@ _JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
 
 
 class StateReader(Protocol):
-    """The two reads the job stream makes on a local replica's state."""
+    """What the job stream reads from a local replica's state."""
 
     def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
         """(key, activatable-at ms) of active jobs of `job_type`, oldest first."""
-        ...
-
-    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
-        """The job's current view (state, worker, deadline, ...), or None if unknown."""
         ...
 
 
@@ -266,27 +261,8 @@ class JobStreams:
             raise BadRequest(f"variables must be a JSON object, not {type(value).__name__}")
         return value
 
-    def _check_lock(self, pid: int, key: int, stream: WorkerStream) -> None:
-        """Refuse a job locked to another worker stream (checked on the local leader).
-
-        The engine's complete/fail accept any caller; this keeps one worker from finishing a
-        job another worker holds. A lock that expires between this read and the command is
-        the one gap, and then the job was free to take anyway.
-        """
-        partition = self.node.local_partitions.get(pid)
-        if partition is None or not partition.is_leader:
-            return
-        job = self._state.job(partition, key)
-        if job is None or job.get("state") != "activated":
-            return
-        if job.get("worker") != stream.worker_id:
-            raise InvalidState(
-                f"job {key} is locked by another worker until {job.get('deadline')} (unix ms)"
-            )
-
     async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
         pid = self._partition_of(key)
-        self._check_lock(pid, key, stream)
         command = {
             "type": "complete_job",
             "jobKey": key,
@@ -307,7 +283,6 @@ class JobStreams:
         retry_backoff_ms: int | None = None,
     ) -> None:
         pid = self._partition_of(key)
-        self._check_lock(pid, key, stream)
         if retry_backoff_ms is not None and retry_backoff_ms < 0:
             raise BadRequest(f"job {key}: retry_backoff_ms must not be negative")
         command: dict[str, Any] = {
@@ -352,15 +327,6 @@ class EngineStateReader:
                 if len(items) < size:
                     break
         return found
-
-    def job(self, partition: Any, key: int) -> dict[str, Any] | None:
-        from zennode.engine import queries
-
-        with partition.read() as txn:
-            try:
-                return queries.get_job(txn, key)
-            except NotFound:
-                return None
 
 
 def settings_from_config(config: Any) -> Settings:
