@@ -146,6 +146,18 @@ def test_single_replica_commits_without_waiting_for_the_tick_period(started, tmp
     assert latencies[len(latencies) // 2] < 0.025
 
 
+def test_partition_built_in_a_short_lived_thread_keeps_running(started, tmp_path):
+    built: list[Partition] = []
+    settings = PartitionSettings(1, free_port_address(), tmp_path / "p1")
+    builder = threading.Thread(target=lambda: built.append(Partition(settings, counter_apply)))
+    builder.start()
+    builder.join(timeout=10)
+    started.extend(built)
+    assert not builder.is_alive() and len(built) == 1
+    wait_leader(built[0])
+    assert built[0].submit({"type": "inc"}).result(timeout=5).result["count"] == 1
+
+
 def test_failed_and_crashing_commands_change_nothing_and_do_not_stop_the_batch(started, tmp_path):
     partition = start_single(started, tmp_path, batch_max_delay_ms=20.0)
     kinds = ["inc", "bad", "boom", "inc"]

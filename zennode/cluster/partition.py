@@ -197,6 +197,9 @@ class Partition:
             self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
             self.store.close()
             raise
+        # PySyncObj's tick thread exits when the thread that built the SyncObj ends; the node
+        # builds partitions in an executor thread, so tie the tick thread to the main thread.
+        self._group._SyncObj__mainThread = threading.main_thread()  # pinned 0.3.17
         self._poke_marker: tuple[int, int] = (-1, -1)
         if not settings.peer_addresses:
             self._group.addOnTickCallback(self._poke_single_replica)
@@ -277,6 +280,14 @@ class Partition:
 
     def _send_batch(self, batch: Batch) -> None:
         """Batcher thread: one replicated call per batch, answered by callback."""
+        if not self._group._isLeader():
+            # PySyncObj would forward it to the new leader and, on a further leader change,
+            # report a failure although it may still commit: refuse while that is certain.
+            self._batcher.fail(
+                batch.batch_id,
+                Unavailable(f"partition {self.partition_id}: leadership lost", self.partition_id),
+            )
+            return
         payload = pickle.dumps(
             (batch.batch_id, batch.now_ms, [(p.request_id, p.payload) for p in batch.items]),
             protocol=_PICKLE,
