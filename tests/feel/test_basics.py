@@ -143,3 +143,33 @@ def test_syntax_error_points_at_position() -> None:
 def test_unknown_function_is_an_error() -> None:
     with pytest.raises(feel.FeelError):
         feel.evaluate("no such function(1)")
+
+
+@pytest.mark.parametrize(
+    ("expr", "position"),
+    [
+        ("a +", 3),
+        ('"abc', 0),
+        ("[1, 2", 5),
+        ("if x then 1", 11),
+        ("{a 1}", 3),
+        ("x in (1, 2", 10),
+        ("1 # 2", 2),
+    ],
+)
+def test_syntax_errors_have_positions(expr: str, position: int) -> None:
+    with pytest.raises(feel.FeelError) as info:
+        feel.compile(expr)
+    assert info.value.position == position
+
+
+def test_variables_must_be_a_mapping() -> None:
+    with pytest.raises(feel.FeelError):
+        feel.compile("x").evaluate([1, 2])  # type: ignore[arg-type]
+
+
+def test_missing_names_and_builtin_names_as_variables() -> None:
+    assert ev("count > 5", count=6) is True
+    assert ev("count([1]) + count", count=1) == 2
+    assert ev("a.b.c") is None
+    assert ev("größe * 2", größe=2) == 4

@@ -34,7 +34,11 @@ class CompiledExpression:
         `now` is the instant `now()` / `today()` return; without it they give null, because
         evaluation must be deterministic (the engine passes the command's timestamp).
         """
-        scope = Scope(variables if variables is not None else _EMPTY, None, State(now), raw=True)
+        if variables is None:
+            variables = _EMPTY
+        elif not isinstance(variables, Mapping):
+            raise FeelError(f"variables must be a mapping, not {type(variables).__name__}")
+        scope = Scope(variables, None, State(now), raw=True)
         token = NOW.set(now) if now is not None else None
         try:
             return self._run(scope)

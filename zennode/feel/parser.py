@@ -493,7 +493,7 @@ class Parser:
     def in_tests(self) -> list[A.UnaryTest]:
         if self.is_op("("):
             start = self.i
-            t = self.advance()
+            self.advance()
             first = self.unary_test()
             if self.is_op(".."):
                 # `x in (a..b)`: an open-start interval, not a list of tests
@@ -503,9 +503,7 @@ class Parser:
             while self.is_op(","):
                 self.advance()
                 tests.append(self.unary_test())
-            if not self.is_op(")"):
-                raise self.error("expected ')'", t.pos if self.tok.kind == EOF else None)
-            self.advance()
+            self.expect_op(")")
             return tests
         return [self.unary_test()]
 
