@@ -163,6 +163,7 @@ class JobManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._timeout_in_flight = False
+        self._next_sweep_ms = 0  # when to expire locks we did not hand out (older terms)
         self._closed = False
         self.stats = {"activated": 0, "pushed": 0, "push_failed": 0, "released": 0}
 
@@ -205,9 +206,9 @@ class JobManager:
             queue.pending.clear()
             queue.overflow = False
         if is_leader:
-            # Locks handed out by an earlier leader are unknown here: let the engine expire
-            # them once the longest default lock has passed, and then as they come.
-            self._add_deadline(self._clock_ms() + self.settings.lock_ms_default)
+            # Locks handed out by an earlier leader are unknown here: a sweep every default
+            # lock period lets the engine expire them (one cheap command per period).
+            self._next_sweep_ms = self._clock_ms() + self.settings.lock_ms_default
             for job_type in self._types:
                 self._schedule_load(job_type)
 
@@ -481,6 +482,9 @@ class JobManager:
             if not self._leader:
                 continue
             self._release_delayed()
+            if self._clock_ms() >= self._next_sweep_ms:
+                self._next_sweep_ms = self._clock_ms() + self.settings.lock_ms_default
+                self._add_deadline(self._clock_ms())
             if self._timeout_in_flight or not self._deadlines:
                 continue
             now = self._clock_ms() - self.settings.timeout_grace_ms
