@@ -17,19 +17,16 @@ from . import types as T
 from .builtins import BUILTINS
 from .errors import FeelError
 from .functions import bind
+from .iteration import iteration_values
 from .limits import LIST_ITEMS_MAX
 from .numbers import is_integer
 from .ops import BINARY, neg
+from .properties import get_member
 from .scope import Scope
 from .temporal import (
     DayTime,
     FeelTime,
     YearsMonths,
-    add_days,
-    days_between,
-    format_tz,
-    real_year,
-    timedelta_seconds,
 )
 from .values import MISSING, NULL_END, Function, Range, compare, equal, in_range
 
@@ -313,86 +310,6 @@ def _path(node: A.Path) -> Evaluator:
     return run
 
 
-def get_member(v: Any, name: str) -> Any:
-    if isinstance(v, dict):
-        return v.get(name)
-    if isinstance(v, list):
-        return [get_member(item, name) for item in v]
-    if v is None:
-        return None
-    return _property(v, name)
-
-
-def _property(v: Any, name: str) -> Any:
-    if isinstance(v, dt.date):
-        if name == "year":
-            return Decimal(real_year(v))
-        if name == "month":
-            return Decimal(v.month)
-        if name == "day":
-            return Decimal(v.day)
-        if name == "weekday":
-            return Decimal(v.isoweekday())
-        if isinstance(v, dt.datetime):
-            return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, v, name)
-        return None
-    if isinstance(v, FeelTime):
-        return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tz, None, name)
-    if isinstance(v, YearsMonths):
-        sign = -1 if v.months < 0 else 1
-        if name == "years":
-            return Decimal(sign * (abs(v.months) // 12))
-        if name == "months":
-            return Decimal(sign * (abs(v.months) % 12))
-        return None
-    if isinstance(v, DayTime):
-        sign = -1 if v.seconds < 0 else 1
-        total = abs(v.seconds)
-        whole = int(total)
-        if name == "days":
-            return Decimal(sign * (whole // 86400))
-        if name == "hours":
-            return Decimal(sign * (whole % 86400 // 3600))
-        if name == "minutes":
-            return Decimal(sign * (whole % 3600 // 60))
-        if name == "seconds":
-            return Decimal(sign) * (Decimal(whole % 60) + (total - whole))
-        return None
-    if isinstance(v, Range):
-        if name == "start":
-            return None if v.start is NULL_END else v.start
-        if name == "end":
-            return None if v.end is NULL_END else v.end
-        if name == "start included":
-            return v.start_included
-        if name == "end included":
-            return v.end_included
-    return None
-
-
-def _time_property(
-    hour: int, minute: int, second: int, micro: int, tz: Any, d: dt.datetime | None, name: str
-) -> Any:
-    if name == "hour":
-        return Decimal(hour)
-    if name == "minute":
-        return Decimal(minute)
-    if name == "second":
-        return Decimal(second) + Decimal(micro).scaleb(-6) if micro else Decimal(second)
-    if name == "time offset":
-        if tz is None:
-            return None
-        ref = d if d is not None else dt.datetime(2000, 1, 1, hour, minute)
-        off = tz.utcoffset(ref.replace(tzinfo=None) if d is not None else ref)
-        return None if off is None else DayTime(timedelta_seconds(off))
-    if name == "timezone":
-        if tz is None:
-            return None
-        text = format_tz(tz)
-        return text[1:] if text.startswith("@") else None
-    return None
-
-
 def _filter(node: A.Filter) -> Evaluator:
     target = compile_node(node.target)
     pred = compile_node(node.predicate)
@@ -572,63 +489,6 @@ def _if(node: A.If) -> Evaluator:
     return lambda scope: then(scope) if cond(scope) is True else otherwise(scope)
 
 
-def _iteration_values(start: Any, end: Any | None, scope: Scope) -> list[Any] | None:
-    if end is not None:
-        s, e = start, end
-        if _plain_date(s) and _plain_date(e):
-            days = days_between(s, e)
-            if abs(days) + 1 > LIST_ITEMS_MAX:
-                raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
-            step = 1 if days >= 0 else -1
-            return [add_days(s, i) for i in range(0, days + step, step)]
-        if type(s) is not Decimal or type(e) is not Decimal:
-            return None
-        if not is_integer(s) or not is_integer(e):
-            return None
-        a, b = int(s), int(e)
-        if abs(b - a) + 1 > LIST_ITEMS_MAX:
-            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
-        step = 1 if b >= a else -1
-        return [Decimal(i) for i in range(a, b + step, step)]
-    if isinstance(start, list):
-        return start
-    if isinstance(start, Range):
-        return _expand_range(start)
-    if start is None:
-        return None
-    return [start]
-
-
-def _expand_range(r: Range) -> list[Any] | None:
-    s, e = r.start, r.end
-    if type(s) is Decimal and type(e) is Decimal and is_integer(s) and is_integer(e):
-        a, b = int(s), int(e)
-        step = 1 if b >= a else -1
-        if not r.start_included:
-            a += step
-        if not r.end_included:
-            b -= step
-        if abs(b - a) + 1 > LIST_ITEMS_MAX:
-            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
-        return [Decimal(i) for i in range(a, b + step, step)] if (b - a) * step >= 0 else []
-    if _plain_date(s) and _plain_date(e):
-        days = days_between(s, e)
-        step = 1 if days >= 0 else -1
-        a, b = 0, days
-        if not r.start_included:
-            a += step
-        if not r.end_included:
-            b -= step
-        if abs(b - a) + 1 > LIST_ITEMS_MAX:
-            raise FeelError(f"range of more than {LIST_ITEMS_MAX} items")
-        return [add_days(s, i) for i in range(a, b + step, step)]
-    return None
-
-
-def _plain_date(v: Any) -> bool:
-    return isinstance(v, dt.date) and not isinstance(v, dt.datetime)
-
-
 def _for(node: A.For) -> Evaluator:
     iters = [
         (name, compile_node(start), compile_node(end) if end is not None else None)
@@ -648,7 +508,7 @@ def _for(node: A.For) -> Evaluator:
                 results.append(body(sc.child({"partial": results})))
                 return True
             name, start, end = iters[k]
-            values = _iteration_values(start(sc), end(sc) if end is not None else None, sc)
+            values = iteration_values(start(sc), end(sc) if end is not None else MISSING)
             if values is None:
                 return False
             for v in values:
@@ -682,7 +542,7 @@ def _quantified(node: A.Quantified) -> Evaluator:
                     return None
                 return r
             name, src = iters[k]
-            values = _iteration_values(src(sc), None, sc)
+            values = iteration_values(src(sc))
             if values is None:
                 found_null = True
                 return None
