@@ -7,16 +7,20 @@ uses and lets the test decide leadership and backpressure.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 import httpx
+import pytest
 
 from integration.nodes import NodeThread, node_config, wait_until
+from zennode.config import Member
 from zennode.engine.outcome import Outcome
-from zennode.errors import Backpressure, Unavailable
+from zennode.errors import Backpressure, ConfigError, Unavailable
 from zennode.node import Node
 
 LEADER_WAIT_MS = 300
@@ -125,5 +129,16 @@ def test_submit_to_a_partition_that_does_not_exist_is_not_found_at_once(tmp_path
             assert exc.partition_id == 1
         else:
             raise AssertionError("a partition without a leader must be Unavailable")
+    finally:
+        runner.stop()
+
+
+def test_a_second_node_on_the_same_data_dir_is_refused(tmp_path: Any) -> None:
+    runner, _ = start_with_stand_ins(tmp_path, partitions=1)
+    try:
+        other = dataclasses.replace(runner.node.config, members=(Member(),))  # other ports
+        second = Node(other, serve_http=False, serve_grpc=False, partition_factory=None)
+        with pytest.raises(ConfigError, match="in use by another zennode process"):
+            asyncio.run(second.start())
     finally:
         runner.stop()
