@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 
 import pytest
+from pysyncobj import version as pysyncobj_version
 from pysyncobj.transport import TCPTransport
 
 from zennode.cluster.partition import Partition, PartitionSettings, free_port_address
@@ -222,6 +223,25 @@ def test_too_large_command_is_refused_before_raft(started, tmp_path):
     with pytest.raises(TooLarge):
         partition.submit({"type": "blob", "blob": b"x" * 70_000})
     assert read_counter(partition) == 0
+
+
+def test_pysyncobj_is_the_pinned_version():
+    # The partition relies on 0.3.17 internals: raftLastApplied + 1 is the index being
+    # applied, the pipe notifier, the tick thread's main-thread check, the raft state.
+    assert pysyncobj_version.VERSION == "0.3.17"
+
+
+def test_contract_form_of_the_constructor(started, tmp_path):
+    events: list[dict] = []
+    settings = PartitionSettings(
+        data_dir=str(tmp_path / "p7"), self_address=free_port_address(), peers=[]
+    )
+    partition = Partition(7, settings, apply_fn=counter_apply, on_events=events.extend)
+    started.append(partition)
+    wait_leader(partition)
+    assert partition.partition_id == 7 and partition.status()["partition"] == 7
+    assert partition.submit({"type": "inc"}).result(timeout=5).ok
+    wait_until(lambda: events == [{"event": "counted", "count": 1}], 5, "events")
 
 
 def test_settings_refuse_peers_without_secret(tmp_path):
