@@ -106,26 +106,6 @@ class Parser:
             raise self.error("unexpected input")
         return node
 
-    def parse_unary_tests(self) -> A.Node | None:
-        """DMN unary tests text (decision table cells, `range("...")` helpers): `-`, tests."""
-        if self.is_op("-") and self.peek().kind == EOF:
-            return None
-        negate = False
-        if self.is_word("not") and self.peek().kind == OP and self.peek().value == "(":
-            negate = True
-            self.advance()
-            self.advance()
-        tests = [self.unary_test()]
-        while self.is_op(","):
-            self.advance()
-            tests.append(self.unary_test())
-        if negate:
-            self.expect_op(")")
-        if self.tok.kind != EOF:
-            raise self.error("unexpected input")
-        node: A.Node = A.In(0, A.Name(0, "?"), tests)
-        return A.Unary(0, "not", node) if negate else node
-
     # ------------------------------------------------------------ expressions
     def expression(self) -> A.Node:
         self.enter()
@@ -562,7 +542,3 @@ class Parser:
 
 def parse(text: str) -> A.Node:
     return Parser(text).parse_expression()
-
-
-def parse_unary_tests(text: str) -> A.Node | None:
-    return Parser(text).parse_unary_tests()

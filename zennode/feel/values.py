@@ -342,7 +342,11 @@ def to_json(value: Any) -> Any:
         if not value.is_finite():
             raise FeelError(f"number {value} has no JSON form")
         if is_integer(value):
-            return int(value)
+            if value.adjusted() < 34:
+                return int(value)
+            # beyond decimal128's digits: a float says the same without 300 zeros
+            as_float = float(value)
+            return as_float if as_float not in (float("inf"), float("-inf")) else int(value)
         return float(value)
     if isinstance(value, list):
         return [to_json(v) for v in value]
