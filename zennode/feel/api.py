@@ -86,12 +86,7 @@ def compile_range(text: str) -> Range | None:
             return None
     except (FeelError, RecursionError):
         return None
-    if isinstance(node, A.Literal) or isinstance(node, A.In):
-        return None
-    if not isinstance(node, A.RangeNode):
-        if isinstance(node, A.Binary) or not _literal_only(node):
-            return None
-    if not _literal_only(node):
+    if not isinstance(node, A.RangeNode) or not _literal_only(node):
         return None
     try:
         value = compile_node(node)(Scope(_EMPTY, None, State(), raw=True))

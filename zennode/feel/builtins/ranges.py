@@ -184,7 +184,7 @@ def _starts_any(a: Any, b: Any) -> bool:
 def range_(text: Any) -> Any:
     if not is_str(text):
         return None
-    from ..api import compile_range
+    from ..api import compile_range  # late: api -> compiler -> builtins would be a cycle
 
     return compile_range(text)
 
