@@ -48,3 +48,25 @@ def test_runner_survives_bad_cases() -> None:
         "passed",
     ]
     assert report.summary() == {"total": 6, "passed": 3, "failed": 1, "errors": 2}
+
+
+def test_comparison_rules() -> None:
+    dec = tck.decode
+    # decimal-exact, or a long expected value that our result rounds to
+    assert tck.same(dec({"@decimal": "0.36787944"}), dec({"@decimal": "0.3678794411714423"}))
+    assert not tck.same(dec({"@decimal": "1.5"}), dec({"@decimal": "1.53"}))
+    assert tck.same(dec(2), dec({"@decimal": "2.000"}))
+    # temporal values by value, types must match
+    assert tck.same(
+        dec({"@type": "dateTime", "value": "2024-01-01T10:00:00+01:00"}),
+        dec({"@type": "dateTime", "value": "2024-01-01T09:00:00Z"}),
+    )
+    assert not tck.same(dec({"@type": "duration", "value": "P1Y"}), dec(1))
+    assert tck.same(dec({"a": [1, None]}), dec({"a": [1, None]}))
+
+
+def test_type_ref_conversion() -> None:
+    case = {"id": "t", "expression": "[1]", "expected": 1, "typeRef": "number"}
+    assert tck.run_case(case).status == "passed"
+    case = {"id": "t", "expression": '"x"', "expected": None, "typeRef": "list<number>"}
+    assert tck.run_case(case).status == "passed"
