@@ -262,7 +262,12 @@ class Runner:
         state.put_job(self.ctx, job, previous)
         if event:
             self.ctx.emit(
-                event, jobKey=job_key, type=job["type"], processInstanceKey=self.key, **fields
+                event,
+                jobKey=job_key,
+                type=job["type"],
+                processInstanceKey=self.key,
+                createdAt=job.get("createdAt"),  # for the job lifetime metric
+                **fields,
             )
 
     # ------------------------------------------------------------------ scopes

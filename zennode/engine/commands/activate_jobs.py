@@ -3,7 +3,7 @@
 Locks activatable jobs of `jobType` for `worker` until `deadline = now_ms + timeoutMs`. With
 `jobKeys` (the job manager pushing chosen jobs) only those are considered, and the ones that are
 no longer activatable are skipped. A job whose task has no input mappings gets the instance's
-current variables.
+current variables. Each activated job emits `job_activated` (activation latency metrics).
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ def activate_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
         _refresh_variables(ctx, job, instances)
         state.put_job(ctx, job, previous)
         activated.append(job)
+        ctx.emit(
+            "job_activated",
+            jobKey=job["key"],
+            type=job["type"],
+            processInstanceKey=job["processInstanceKey"],
+            worker=worker,
+            createdAt=job.get("createdAt"),
+            activatedAt=now,
+        )
     return {"jobs": activated}
 
 

@@ -40,7 +40,7 @@ def release_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"released": released}
 
 
-def make_activatable(ctx: Context, job: dict[str, Any]) -> None:
+def make_activatable(ctx: Context, job: dict[str, Any], reason: str = "released") -> None:
     previous = dict(job)
     job["state"] = state.JOB_ACTIVE
     job.pop("worker", None)
@@ -53,4 +53,5 @@ def make_activatable(ctx: Context, job: dict[str, Any]) -> None:
         processInstanceKey=job["processInstanceKey"],
         activatableAt=job.get("activatableAt", ctx.now_ms),
         job=job,
+        reason=reason,  # "released" or "timeout" (the timed-out jobs metric)
     )

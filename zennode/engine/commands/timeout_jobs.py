@@ -1,7 +1,8 @@
 """timeout_jobs {} -> {timedOut, more}
 
 Frees every activated job whose lock deadline is <= now_ms (at most `TIMEOUTS_MAX` per command;
-`more` tells the caller to send another one), making it activatable again.
+`more` tells the caller to send another one), making it activatable again (`job_activatable`
+with `reason: "timeout"`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,6 @@ def timeout_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     for key in due:
         job = state.get_job(ctx.db, key)
         if job is not None and job["state"] == state.JOB_ACTIVATED:
-            make_activatable(ctx, job)
+            make_activatable(ctx, job, reason="timeout")
             count += 1
     return {"timedOut": count, "more": more}
