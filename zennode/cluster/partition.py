@@ -168,6 +168,9 @@ class Partition:
         self._stop_lock = threading.Lock()
         self._entries_applied = 0  # Raft entries this process applied (not skipped)
         self._entries_skipped = 0
+        # Optional `fn(commands, apply_seconds)` after each applied batch, on the tick thread
+        # (metrics); set it before traffic starts. It must not block.
+        self.on_batch_applied: Callable[[int, float], None] | None = None
         self._compaction_counter = 0
         self._compaction_threshold = self._staggered_compaction_bytes()
 
@@ -311,6 +314,7 @@ class Partition:
 
     def _apply_entry(self, payload: bytes, index: int) -> int:
         batch_id, now_ms, items = pickle.loads(payload)
+        started = time.perf_counter()
         for _attempt in range(_MAX_GROW_RETRIES):
             try:
                 outcomes = self._apply_in_txn(index, now_ms, items)
@@ -329,6 +333,11 @@ class Partition:
                         pending.future.set_exception(error)
             return index
         self._entries_applied += 1
+        if self.on_batch_applied is not None:
+            try:
+                self.on_batch_applied(len(items), time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - metrics must not break apply
+                log.exception("partition %d: batch listener failed", self.partition_id)
         if self.settings.fsync_per_batch:
             self.store.sync()
         self._compaction_counter += len(payload)
