@@ -31,8 +31,17 @@ from typing import Any
 from zennode.config import Config, default_config
 from zennode.engine import keys
 from zennode.engine.outcome import Outcome
-from zennode.errors import BadRequest, ConfigError, NotFound, TooLarge, Unavailable, ZennodeError
+from zennode.errors import (
+    Backpressure,
+    BadRequest,
+    ConfigError,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    ZennodeError,
+)
 from zennode.jobs.handlers import HandlerRunner
+from zennode.metrics import NodeMetrics
 
 log = logging.getLogger("zennode.node")
 
@@ -81,6 +90,7 @@ class Node:
         )
         self.add_event_listener(self._handlers.on_events)
         self.add_role_listener(self._handlers.on_role)
+        self.metrics = NodeMetrics(self)  # listens to events and roles; served at /metrics
         self._tasks: list[asyncio.Task[Any]] = []
         self._http_server: Any = None
         self._http_socket: socket.socket | None = None
@@ -368,7 +378,11 @@ class Node:
     async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
         """Replicate `command` on its partition and return the applied `Outcome`."""
         partition = await self._leader(partition_id)
-        future = partition.submit(command)
+        try:
+            future = partition.submit(command)
+        except Backpressure:
+            self.metrics.count_rejected(partition_id)
+            raise
         timeout = self.config.limits.request_timeout_ms / 1000
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout)

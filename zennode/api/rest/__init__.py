@@ -44,4 +44,8 @@ def create_app(node: Any) -> FastAPI:
     app.include_router(jobs.router(node, limits.page_size_max))
     app.include_router(incidents.router(node, limits.page_size_max))
     app.include_router(system.router(node))
+    if getattr(node, "metrics", None) is not None:
+        from zennode.api import metrics
+
+        app.include_router(metrics.router(node))
     return app
