@@ -190,3 +190,12 @@ def test_many_inclusive_joins_are_analysed_in_bounded_time() -> None:
     except BadRequest as exc:
         assert "too complex" in exc.message
     assert time.monotonic() - began < 10.0
+
+
+def test_message_throw_without_task_definition_is_unsupported() -> None:
+    body = (
+        start()
+        + '<bpmn:endEvent id="m"><bpmn:messageEventDefinition/></bpmn:endEvent>'
+        + chain("start", "m")
+    )
+    assert "m (endEvent/message)" in rejected(bpmn(body))

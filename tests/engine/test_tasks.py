@@ -137,3 +137,22 @@ def test_completion_variables_replace_values(h: Harness) -> None:
     key = h.start(one_task(service("t", "w")), {"a": 1, "b": {"x": 1}})
     h.complete(key, "t", b={"y": 2})
     assert h.instance(key)["variables"] == {"a": 1, "b": {"y": 2}}
+
+
+def test_message_throw_events_with_a_task_definition_are_jobs(h: Harness) -> None:
+    ext = '<bpmn:extensionElements><zeebe:taskDefinition type="{}"/></bpmn:extensionElements>'
+    body = (
+        start()
+        + '<bpmn:intermediateThrowEvent id="notify">'
+        + ext.format("notify")
+        + "<bpmn:messageEventDefinition/></bpmn:intermediateThrowEvent>"
+        + '<bpmn:endEvent id="reply">'
+        + ext.format("reply")
+        + "<bpmn:messageEventDefinition/></bpmn:endEvent>"
+        + chain("start", "notify", "reply")
+    )
+    key = h.start(bpmn(body))
+    assert h.job(key, "notify")["type"] == "notify"
+    h.complete(key, "notify")
+    h.complete(key, "reply")
+    assert h.instance(key)["state"] == "completed"

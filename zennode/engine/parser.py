@@ -213,6 +213,12 @@ class _Builder:
                 return
             info["kind"] = m.START
             scope.starts.append(el_id)
+        elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["message"]:
+            # Zeebe: a message throw event with a task definition is a job, like a send task.
+            if "taskDefinition" not in ext:
+                self._unsupported_event(el_id, tag, definitions)
+                return
+            self._task(el_id, tag, info, ext)
         elif tag == "endEvent":
             self._end_event(el, el_id, info, definitions)
         elif tag == "intermediateThrowEvent":
