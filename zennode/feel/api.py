@@ -46,7 +46,7 @@ class CompiledExpression:
             raise exc.with_source(self.source) from None
         except RecursionError:
             raise FeelError("expression nested too deeply").with_source(self.source) from None
-        except (ArithmeticError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001
             # a value the evaluator did not foresee must not escape as a crash of the caller
             message = f"cannot evaluate: {type(exc).__name__}: {exc}"
             raise FeelError(message).with_source(self.source) from exc
