@@ -199,3 +199,12 @@ def test_message_throw_without_task_definition_is_unsupported() -> None:
         + chain("start", "m")
     )
     assert "m (endEvent/message)" in rejected(bpmn(body))
+
+
+def test_names_that_become_table_keys_are_bounded() -> None:
+    long_type = "x" * 300
+    body = start() + service("t", long_type) + end() + chain("start", "t", "end")
+    assert "longer than 255 bytes" in rejected(bpmn(body))
+    assert "longer than 255 bytes" in rejected(
+        bpmn(start() + end() + chain("start", "end"), pid="p" * 300)
+    )

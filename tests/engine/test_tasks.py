@@ -156,3 +156,10 @@ def test_message_throw_events_with_a_task_definition_are_jobs(h: Harness) -> Non
     h.complete(key, "notify")
     h.complete(key, "reply")
     assert h.instance(key)["state"] == "completed"
+
+
+def test_job_type_expression_with_an_unusable_name_is_an_incident(h: Harness) -> None:
+    for expression, problem in (('=string join(["a", "b"], "\\u0000")', "NUL"), ('="y" * 3', "")):
+        key = h.start(one_task(service("t", expression)))
+        [incident] = h.open_incidents(key)
+        assert incident["errorType"] == "EXTRACT_VALUE_ERROR" and problem in incident["message"]

@@ -86,10 +86,28 @@ def evaluate_condition(expr: Expr, variables: dict[str, Any]) -> bool:
     )
 
 
+NAME_BYTES_MAX = 255  # names that end up in table keys (LMDB keys are at most 511 bytes)
+
+
+def name_problem(value: str, what: str) -> str | None:
+    """Why `value` cannot be used as a name inside a table key, or None when it can."""
+    if not value:
+        return f"{what} is empty"
+    if "\0" in value:
+        return f"{what} contains a NUL character"
+    if len(value.encode("utf-8", errors="replace")) > NAME_BYTES_MAX:
+        return f"{what} is longer than {NAME_BYTES_MAX} bytes"
+    return None
+
+
 def evaluate_string(expr: Expr, variables: dict[str, Any], what: str) -> str:
+    """A string usable as a name in table keys (job types): non-empty, no NUL, bounded."""
     value = evaluate(expr, variables)
-    if not isinstance(value, str) or not value:
-        raise ExpressionFailed(f"expected a non-empty string as {what} from '{expr.source}'")
+    if not isinstance(value, str):
+        raise ExpressionFailed(f"expected a string as {what} from '{expr.source}'")
+    problem = name_problem(value, what)
+    if problem:
+        raise ExpressionFailed(f"{problem} (from '{expr.source}')")
     return value
 
 

@@ -20,7 +20,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from zennode.engine import model as m
-from zennode.engine.expressions import compile_feel, compile_value
+from zennode.engine.expressions import compile_feel, compile_value, name_problem
 from zennode.errors import BadRequest, TooLarge
 
 XML_BYTES_MAX = 10 * 1024 * 1024
@@ -310,8 +310,9 @@ class _Builder:
             self.unsupported.append(f"{el_id} ({tag}/{detail})")
             return
         job_type = definition.get("type") or ""
-        if not job_type:
-            self.problems.append(f"task {el_id} has a taskDefinition without a type")
+        problem = None if job_type.startswith("=") else name_problem(job_type, "job type")
+        if problem:
+            self.problems.append(f"task {el_id}: {problem}")
             return
         retries = definition.get("retries") or DEFAULT_RETRIES
         info["kind"] = m.JOB_TASK
@@ -525,8 +526,9 @@ def parse_definitions(data: bytes) -> m.Definitions:
     seen_ids: set[str] = set()
     for process in chosen:
         process_id = process.get("id") or ""
-        if not process_id:
-            raise BadRequest("a process without an id")
+        problem = name_problem(process_id, "process id")
+        if problem:
+            raise BadRequest(problem)
         if process_id in seen_ids:
             raise BadRequest(f"duplicate process id {process_id}")
         seen_ids.add(process_id)

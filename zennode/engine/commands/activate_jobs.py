@@ -42,7 +42,7 @@ def activate_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
             if scanned >= SCAN_MAX or len(chosen) >= max_jobs:
                 break
             job = state.get_job(ctx.db, records.from_u64(index_key[-8:]))
-            if job is not None and _activatable(job, now):
+            if job is not None and job["type"] == job_type and _activatable(job, now):
                 chosen.append(job)
     instances: dict[int, dict[str, Any] | None] = {}
     activated = []
