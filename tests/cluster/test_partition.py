@@ -202,6 +202,18 @@ def test_restart_after_compaction_loads_own_snapshot(started, tmp_path):
     assert again.submit({"type": "inc"}).result(timeout=5).result["count"] == 302
 
 
+def test_full_lmdb_map_grows_and_the_batch_is_retried_whole(started, tmp_path):
+    partition = start_single(started, tmp_path, map_size_bytes=256 * 1024)
+    blobs = [os.urandom(20_000) for _ in range(60)]  # ~1.2 MB into a 256 KiB map
+    outcomes = [
+        f.result(timeout=20) for f in [partition.submit({"type": "blob", "blob": b}) for b in blobs]
+    ]
+    assert [o.result["count"] for o in outcomes] == list(range(1, 61))
+    assert partition.store.map_size_bytes > 256 * 1024
+    with partition.read() as txn:
+        assert [v for _, v in txn.scan("jobs")] == blobs
+
+
 def test_backpressure_refuses_without_half_applying(started, tmp_path):
     partition = start_single(started, tmp_path, queue_max=20, batch_max_delay_ms=50.0)
     accepted: list[Future] = []
@@ -460,3 +472,22 @@ def test_leader_stop_new_leader_and_rejoin_by_log(started, tmp_path):
     group.wait_converged()
     assert read_counter(back) == 800
     assert back.status()["entries_skipped"] > 0  # its journal replay found LMDB ahead
+
+
+def test_whole_group_stop_and_start_keeps_state(started, tmp_path):
+    group = Group(tmp_path, started)
+    for i in range(3):
+        group.start(i)
+    for f in [group.leader().submit({"type": "inc"}) for _ in range(400)]:
+        f.result(timeout=20)
+    digest = group.wait_converged()
+    for replica in list(group.replicas.values()):
+        replica.stop()
+    group.replicas.clear()
+
+    for i in range(3):
+        group.start(i)
+    leader = group.leader()
+    assert group.wait_converged() == digest
+    assert leader.submit({"type": "inc"}).result(timeout=5).result["count"] == 401
+    group.wait_converged()
