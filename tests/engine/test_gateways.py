@@ -177,3 +177,46 @@ def test_parallel_fork_bomb_is_bounded() -> None:
     inst = h.instance(key)
     assert inst["state"] == "failed" and inst["incidents"] == 1
     assert len(inst["activeElementInstances"]) > 1  # every parked token is kept
+
+
+def link(lid: str, name: str, throw: bool) -> str:
+    tag = "intermediateThrowEvent" if throw else "intermediateCatchEvent"
+    return f'<bpmn:{tag} id="{lid}"><bpmn:linkEventDefinition name="{name}"/></bpmn:{tag}>'
+
+
+def test_link_events_jump_to_the_catch_event_of_the_same_name(h: Harness) -> None:
+    body = (
+        start()
+        + link("go", "L", throw=True)
+        + link("land", "L", throw=False)
+        + service("t", "T")
+        + end()
+        + chain("start", "go")
+        + chain("land", "t", "end")
+    )
+    key = h.start(bpmn(body))
+    assert h.waiting_at(key) == ["t"]
+    h.complete(key, "t")
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_inclusive_join_sees_tokens_behind_a_link(h: Harness) -> None:
+    body = (
+        start()
+        + gateway("fork", "inclusive")
+        + service("a", "A")
+        + link("go", "L", throw=True)
+        + link("land", "L", throw=False)
+        + gateway("join", "inclusive")
+        + end()
+        + chain("start", "fork")
+        + flow("to_a", "fork", "a", "=true")
+        + flow("to_go", "fork", "join", "=true")
+        + chain("a", "go")
+        + flow("from_land", "land", "join")
+        + chain("join", "end")
+    )
+    key = h.start(bpmn(body))
+    assert h.waiting_at(key) == ["a"]  # the join waits: a can still reach it through the link
+    h.complete(key, "a")
+    assert h.instance(key)["state"] == "completed"

@@ -208,3 +208,13 @@ def test_names_that_become_table_keys_are_bounded() -> None:
     assert "longer than 255 bytes" in rejected(
         bpmn(start() + end() + chain("start", "end"), pid="p" * 300)
     )
+
+
+def test_link_throw_needs_exactly_one_matching_catch() -> None:
+    throw = (
+        '<bpmn:intermediateThrowEvent id="go">'
+        '<bpmn:linkEventDefinition name="L"/></bpmn:intermediateThrowEvent>'
+    )
+    assert "exactly one catch event named 'L'" in rejected(
+        bpmn(start() + throw + chain("start", "go"))
+    )

@@ -25,6 +25,7 @@ PARALLEL = "parallel"
 INCLUSIVE = "inclusive"
 SUB_PROCESS = "sub_process"
 ERROR_BOUNDARY = "error_boundary"
+LINK_THROW = "link_throw"  # jumps to the link catch event of the same name and scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class Element:
     attached_to: str | None = None  # ERROR_BOUNDARY: the activity it sits on
     boundaries: tuple[str, ...] = ()  # ids of boundary events attached to this element
     start: str | None = None  # SUB_PROCESS: id of its none start event
+    link: str | None = None  # LINK_THROW / link catch: the link name
+    link_target: str | None = None  # LINK_THROW: id of the catch event it jumps to
 
 
 @dataclass(frozen=True, slots=True)

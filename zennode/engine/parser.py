@@ -202,6 +202,15 @@ class _Builder:
         if loop:
             self.unsupported.append(f"{el_id} ({tag}/{loop})")
             return
+        if tag in ("intermediateThrowEvent", "intermediateCatchEvent") and definitions == ["link"]:
+            name = _link_name(el)
+            if not name:
+                self.problems.append(f"link event {el_id} has no link name")
+                return
+            info["kind"] = m.LINK_THROW if tag == "intermediateThrowEvent" else m.PASS
+            info["link"] = name
+            self._mappings(el_id, info, _extensions(el))
+            return
         if tag in ALWAYS_UNSUPPORTED:
             detail = f"/{'+'.join(definitions)}" if definitions else ""
             self.unsupported.append(f"{el_id} ({tag}{detail})")
@@ -356,6 +365,9 @@ class _Builder:
         for info in self.raw.values():
             if info.get("kind") == m.ERROR_BOUNDARY:
                 boundaries.setdefault(info["attached_to"], []).append(info["id"])
+        self._resolve_links(incoming)
+        if self.problems:
+            raise BadRequest(f"invalid process {process_id}: " + "; ".join(self.problems))
         elements = {}
         for el_id, info in self.raw.items():
             starts = info.pop("starts", None)
@@ -375,6 +387,26 @@ class _Builder:
             flows=dict(self.flows),
             upstream=upstream,
         )
+
+    def _resolve_links(self, incoming: dict[str, list[str]]) -> None:
+        """Each link throw jumps to the one catch event with its name in the same scope."""
+        catches: dict[tuple[str | None, str], list[str]] = {}
+        for info in self.raw.values():
+            if info.get("link") and info["kind"] == m.PASS:
+                catches.setdefault((info["scope"], info["link"]), []).append(info["id"])
+                if incoming[info["id"]]:
+                    self.problems.append(f"link catch event {info['id']} has incoming flows")
+        for info in self.raw.values():
+            if info.get("kind") != m.LINK_THROW:
+                continue
+            found = catches.get((info["scope"], info["link"]), [])
+            if len(found) != 1:
+                self.problems.append(
+                    f"link throw event {info['id']} needs exactly one catch event named "
+                    f"'{info['link']}' in its scope, found {len(found)}"
+                )
+            else:
+                info["link_target"] = found[0]
 
     def _check_structure(self, top: _Scope) -> None:
         problems = self.problems
@@ -432,6 +464,13 @@ def _event_definitions(el: XmlElement) -> list[str]:
     return kinds
 
 
+def _link_name(el: XmlElement) -> str:
+    for child in el:
+        if _tag(child) == (BPMN_NS, "linkEventDefinition"):
+            return child.get("name") or ""
+    return ""
+
+
 def _loop_kind(el: XmlElement) -> str | None:
     for child in el:
         ns, tag = _tag(child)
@@ -482,6 +521,10 @@ def _inclusive_upstream(
     itself, and treats a boundary event as reachable from the activity it is attached to.
     """
     result: dict[str, dict[str, frozenset[str]]] = {}
+    link_sources: dict[str, list[str]] = {}  # a link catch event is reached from its throws
+    for element in elements.values():
+        if element.link_target:
+            link_sources.setdefault(element.link_target, []).append(element.id)
     steps = 0
     for gateway in elements.values():
         if gateway.kind != m.INCLUSIVE or len(gateway.incoming) < 2:
@@ -498,6 +541,7 @@ def _inclusive_upstream(
                 predecessors = [flows[f].source for f in current.incoming]
                 if current.attached_to:
                     predecessors.append(current.attached_to)
+                predecessors.extend(link_sources.get(current.id, ()))
                 for pred in predecessors:
                     if pred not in seen and pred != gateway.id:
                         seen.add(pred)

@@ -12,6 +12,7 @@ ACTIVATE: dict[str, ActivateFn] = {
     m.TERMINATE_END: events.activate_terminate_end,
     m.ERROR_END: events.activate_error_end,
     m.ERROR_BOUNDARY: events.activate_boundary,
+    m.LINK_THROW: events.activate_link_throw,
     m.PASS: tasks.activate_pass,
     m.SCRIPT: tasks.activate_script,
     m.JOB_TASK: tasks.activate_job_task,

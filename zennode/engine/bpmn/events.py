@@ -47,3 +47,15 @@ def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str
             UNHANDLED_ERROR_EVENT,
             f"error '{code}' thrown by {element.id} was not caught by any error boundary event",
         )
+
+
+def activate_link_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Continue at the link catch event of the same name (the parser resolved it)."""
+    try:
+        map_into(element.inputs, runner.variables, runner.variables)
+        map_into(element.outputs, runner.variables, runner.variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+        return
+    assert element.link_target is not None
+    runner.enqueue(element.link_target, scope, None)
