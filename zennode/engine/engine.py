@@ -51,7 +51,7 @@ class Engine:
             return Outcome(error=exc)
         except AssertionError:
             raise  # a broken invariant: stop this replica loudly rather than drift
-        except (RecursionError, MemoryError, TypeError, ValueError, KeyError) as exc:
+        except (RecursionError, TypeError, ValueError, KeyError) as exc:
             # Malformed input that slipped past validation: reject the command, change nothing.
             return Outcome(error=BadRequest(f"command rejected: {type(exc).__name__}: {exc}"))
         if len(self._models) + len(ctx.new_models) > MODEL_CACHE_MAX:

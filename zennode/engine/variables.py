@@ -12,6 +12,7 @@ from typing import Any
 
 from zennode.engine.expressions import ExpressionFailed, evaluate
 from zennode.engine.model import Mapping
+from zennode.errors import BadRequest
 
 TARGET_DEPTH_MAX = 16
 
@@ -42,12 +43,24 @@ def map_into(
         assign(target, mapping.target, evaluate(mapping.source, context))
 
 
-def check_variables(value: Any) -> dict[str, Any]:
-    """Command variables must be a JSON object (None means none)."""
-    from zennode.errors import BadRequest
+VARIABLES_DEPTH_MAX = 64
 
+
+def check_variables(value: Any) -> dict[str, Any]:
+    """Command variables must be a JSON object (None means none), nested at most 64 deep.
+
+    The depth is checked without recursion, so every replica rejects the same documents for
+    the same reason instead of depending on how deep its stack already is.
+    """
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise BadRequest("variables must be a JSON object")
+    stack: list[tuple[Any, int]] = [(v, 2) for v in value.values() if isinstance(v, (dict, list))]
+    while stack:
+        node, depth = stack.pop()
+        if depth > VARIABLES_DEPTH_MAX:
+            raise BadRequest(f"variables are nested deeper than {VARIABLES_DEPTH_MAX} levels")
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
     return value
