@@ -1,0 +1,47 @@
+"""`scripts/bench engine` runs end to end and prints a parseable JSON line (no timing asserts)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench"
+
+
+def run_bench(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    first_line = done.stdout.splitlines()[0]
+    return json.loads(first_line)
+
+
+def test_engine_bench_prints_one_json_line() -> None:
+    results = run_bench("engine", "--instances", "50")
+    assert results["benchmark"] == "engine" and results["instances"] == 50
+    for run in ("engine", "node"):
+        assert results[run]["instances"] == 50
+        assert results[run]["per_second"] > 0 and results[run]["seconds"] > 0
+    assert results["node"]["commands_per_batch"] >= 1
+    assert "spiff" not in results
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("SpiffWorkflow") is None, reason="needs the [bench] extra"
+)
+def test_engine_bench_against_spiff_reports_the_ratio() -> None:
+    results = run_bench("engine", "--instances", "50", "--vs-spiff", "--no-node")
+    assert results["spiff"]["instances"] == 50
+    ratio = results["engine"]["per_second"] / results["spiff"]["per_second"]
+    assert results["engine_vs_spiff"] == pytest.approx(ratio, rel=0.02)
+    assert "node" not in results

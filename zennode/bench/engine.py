@@ -1,0 +1,230 @@
+"""`scripts/bench engine`: instances per second in one process, no client traffic.
+
+Three runs of the same model (`models.py`), each N instances, each instance run to its end:
+
+- `engine`: `Engine.apply` on a `MemoryStore`, one transaction per command; the service task's
+  handler is called between `create_instance` and `complete_job` (what the handler runner
+  does, without threads). This is the BPMN state machine alone.
+- `node`: an in-process `Node` (LMDB, single-replica Raft with batching, the internal handler
+  runner and its thread pool), instances created through `Node.create_instance` with a bounded
+  number in flight; done when the last `instance_completed` event arrives.
+- `spiff` (with `--vs-spiff`): SpiffWorkflow (the optional `[bench]` extra) on the same graph,
+  the service task calling the same handler, one `BpmnWorkflow` per instance.
+
+Every run checks that each instance really ended (and on which end event), so a fast wrong
+engine cannot win.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+from zennode.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
+
+NODE_IN_FLIGHT_MAX = 500  # create_instance calls awaiting their commit at once
+NODE_TIMEOUT_S = 600.0  # a node run that takes longer than this is reported as failed
+
+
+def run_engine(instances: int) -> dict[str, Any]:
+    """The pure engine path; returns {instances, seconds, per_second, ends}."""
+    from zennode.engine import Engine
+    from zennode.engine.storage import MemoryStore
+
+    engine = Engine(1)
+    store = MemoryStore()
+    clock = [1_000_000]
+
+    def apply(command: dict[str, Any]) -> Any:
+        clock[0] += 1
+        command["now_ms"] = clock[0]
+        with store.write() as txn:
+            outcome = engine.apply(txn, command)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome
+
+    apply({"type": "deploy", "xml": zennode_model()})
+    completed = 0
+    started = time.perf_counter()
+    for i in range(instances):
+        outcome = apply(
+            {"type": "create_instance", "bpmnProcessId": PROCESS_ID, "variables": {"n": i}}
+        )
+        for event in outcome.events:
+            if event["event"] != "job_created":
+                continue
+            job = event["job"]
+            done = apply(
+                {
+                    "type": "complete_job",
+                    "jobKey": job["key"],
+                    "variables": handler(job["variables"]),
+                }
+            )
+            completed += sum(e["event"] == "instance_completed" for e in done.events)
+    seconds = time.perf_counter() - started
+    _check_all_ended("engine", completed, instances)
+    return _rate(instances, seconds)
+
+
+def run_spiff(instances: int) -> dict[str, Any]:
+    """SpiffWorkflow on the same graph; raises ImportError without the `[bench]` extra."""
+    from SpiffWorkflow.bpmn.parser import BpmnParser
+    from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
+    from SpiffWorkflow.bpmn.parser.util import full_tag
+    from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.util.task import TaskState
+
+    class HandlerServiceTask(ServiceTask):  # type: ignore[misc]
+        """A service task that calls the benchmark handler (Spiff's own does nothing)."""
+
+        def _execute(self, task: Any) -> bool:
+            task.data.update(handler(task.data))
+            return True
+
+    class Parser(BpmnParser):  # type: ignore[misc]
+        OVERRIDE_PARSER_CLASSES = {full_tag("serviceTask"): (TaskParser, HandlerServiceTask)}
+
+    parser = Parser()
+    parser.add_bpmn_str(spiff_model().encode())
+    spec = parser.get_spec(PROCESS_ID)
+    completed = 0
+    started = time.perf_counter()
+    for i in range(instances):
+        workflow = BpmnWorkflow(spec)
+        for task in workflow.get_tasks(state=TaskState.READY):
+            task.data["n"] = i
+        workflow.do_engine_steps()
+        completed += bool(workflow.is_completed())
+    seconds = time.perf_counter() - started
+    _check_all_ended("spiff", completed, instances)
+    return _rate(instances, seconds)
+
+
+def run_node(instances: int, partitions: int = 1) -> dict[str, Any]:
+    """An in-process Node with LMDB and single-replica Raft (the production apply path)."""
+    return asyncio.run(_run_node(instances, partitions))
+
+
+async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
+    from zennode.config import default_config
+    from zennode.node import Node
+
+    with tempfile.TemporaryDirectory(prefix="zennode-bench-") as data_dir:
+        config = default_config()
+        config = dataclasses.replace(config, partitions=partitions)
+        config = config.with_overrides(data_dir=data_dir, port_base=_free_port_base(partitions))
+        node = Node(config, serve_http=False, serve_grpc=False)
+        node.task_handler(JOB_TYPE)(lambda job: handler(job.get("variables") or {}))
+        done = threading.Event()
+        completed = [0]
+        lock = threading.Lock()
+
+        def on_events(_pid: int, events: list[dict[str, Any]]) -> None:
+            ended = sum(e.get("event") == "instance_completed" for e in events)
+            if ended:
+                with lock:
+                    completed[0] += ended
+                    if completed[0] >= instances:
+                        done.set()
+
+        node.add_event_listener(on_events)
+        logger = logging.getLogger("zennode")  # no start/stop lines between the results
+        level = logger.level
+        logger.setLevel(logging.WARNING)
+        try:
+            await node.start()
+            await _wait_ready(node)
+            await node.deploy(zennode_model().encode())
+            gate = asyncio.Semaphore(NODE_IN_FLIGHT_MAX)
+
+            async def create(i: int) -> None:
+                async with gate:
+                    await node.create_instance(bpmn_process_id=PROCESS_ID, variables={"n": i})
+
+            started = time.perf_counter()
+            await asyncio.gather(*(create(i) for i in range(instances)))
+            created_s = time.perf_counter() - started
+            if not await asyncio.to_thread(done.wait, NODE_TIMEOUT_S):
+                raise RuntimeError(f"node: {completed[0]} of {instances} instances completed")
+            seconds = time.perf_counter() - started
+            status = await node.status()
+        finally:
+            await node.stop()
+            logger.setLevel(level)
+    result = _rate(instances, seconds)
+    result["create_per_second"] = round(instances / created_s, 1)
+    batches = [p for p in status["partitions"] if p.get("local")]
+    sent = sum(p.get("batches_sent", 0) for p in batches)
+    commands = sum(p.get("commands_sent", 0) for p in batches)
+    result["commands_per_batch"] = round(commands / sent, 1) if sent else 0.0
+    return result
+
+
+async def _wait_ready(node: Any, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not node.is_ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError("node did not become ready")
+        await asyncio.sleep(0.02)
+
+
+def _free_port_base(partitions: int) -> int:
+    """A --port-base whose ports (http, grpc, internal, raft per partition) are free now."""
+    from zennode.config import PORT_OFFSET_RAFT_BASE
+
+    for _ in range(200):
+        base = random.randrange(20_000, 60_000, 20)
+        ports = [base, base + 1, base + 2]
+        ports += [base + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
+        if all(_port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range found")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_all_ended(name: str, completed: int, instances: int) -> None:
+    if completed != instances:
+        raise RuntimeError(f"{name}: {completed} of {instances} instances completed")
+
+
+def _rate(instances: int, seconds: float) -> dict[str, Any]:
+    return {
+        "instances": instances,
+        "seconds": round(seconds, 4),
+        "per_second": round(instances / seconds, 1) if seconds > 0 else 0.0,
+    }
+
+
+def run(instances: int, vs_spiff: bool, node: bool = True) -> dict[str, Any]:
+    """Every engine run; the flat dict that `scripts/bench engine` prints."""
+    results: dict[str, Any] = {"benchmark": "engine", "instances": instances}
+    results["engine"] = run_engine(instances)
+    if node:
+        results["node"] = run_node(instances)
+    if vs_spiff:
+        results["spiff"] = run_spiff(instances)
+        spiff_rate = results["spiff"]["per_second"]
+        if spiff_rate:
+            results["engine_vs_spiff"] = round(results["engine"]["per_second"] / spiff_rate, 2)
+            if node:
+                results["node_vs_spiff"] = round(results["node"]["per_second"] / spiff_rate, 2)
+    return results
