@@ -27,9 +27,12 @@ def test_deploy_assigns_key_version_and_is_idempotent(h: Harness) -> None:
     created = h.ok("create_instance", bpmnProcessId="p")
     assert created["version"] == 2
     assert h.job(created["processInstanceKey"], "t")["type"] == "work2"
-    # an old version stays startable by key
+    # an old version stays startable by key, or by id and version
     old = h.ok("create_instance", processDefinitionKey=first["processDefinitionKey"])
     assert old["version"] == 1
+    assert h.ok("create_instance", bpmnProcessId="p", version=1)["version"] == 1
+    assert h.ok("create_instance", bpmnProcessId="p", version=-1)["version"] == 2
+    assert isinstance(h.apply("create_instance", bpmnProcessId="p", version=3).error, NotFound)
 
 
 def test_deploy_with_assigned_keys_stores_exactly_those() -> None:

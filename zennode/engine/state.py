@@ -44,6 +44,11 @@ def definition_exists(db: KVRead, key: int) -> bool:
     return db.get("definitions", records.u64(key)) is not None
 
 
+def definition_key_of_version(db: KVRead, bpmn_process_id: str, version: int) -> int | None:
+    raw = db.get("definitions_by_id", records.definition_by_id_key(bpmn_process_id, version))
+    return records.from_u64(raw) if raw else None
+
+
 def latest_definition_key(db: KVRead, bpmn_process_id: str) -> int | None:
     raw = db.get("index", records.latest_key(bpmn_process_id))
     return records.from_u64(raw) if raw else None

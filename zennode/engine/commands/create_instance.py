@@ -1,4 +1,6 @@
-"""create_instance {processDefinitionKey? | bpmnProcessId? (latest version), variables?}
+"""create_instance {processDefinitionKey? | bpmnProcessId? [+ version?], variables?}
+
+`bpmnProcessId` alone (or with version -1) starts the latest version.
 
 -> {processInstanceKey, processDefinitionKey, bpmnProcessId, version}. The new instance runs
 until every token waits (a job, an incident) or it ends, all inside this command.
@@ -25,9 +27,16 @@ def create_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     elif cmd.get("bpmnProcessId") is not None:
         pid = str_field(cmd, "bpmnProcessId")
         assert pid is not None
-        found = state.latest_definition_key(ctx.db, pid)
+        version = cmd.get("version")
+        if version is None or version == -1:  # -1: Zeebe's "latest"
+            found = state.latest_definition_key(ctx.db, pid)
+        else:
+            found = state.definition_key_of_version(
+                ctx.db, pid, int_field(cmd, "version", minimum=1)
+            )
         if found is None:
-            raise NotFound(f"no process definition with bpmnProcessId '{pid}'")
+            which = "" if version in (None, -1) else f" version {version}"
+            raise NotFound(f"no process definition with bpmnProcessId '{pid}'{which}")
         definition_key = found
     else:
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
