@@ -13,6 +13,7 @@ from .helpers import (
     bpmn,
     chain,
     end,
+    error_boundary,
     flow,
     gateway,
     service,
@@ -126,5 +127,50 @@ def test_gateway_incident_resolves_after_variables_change(h: Harness) -> None:
     key = h.start(bpmn(body), {"x": 0})
     [incident] = h.open_incidents(key)
     h.ok("set_variables", processInstanceKey=key, variables={"x": 2})
+    h.ok("resolve_incident", incidentKey=incident["key"])
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_shared_limit_incident_stays_open_while_a_parked_token_remains() -> None:
+    """Tokens parked by the activation limit in two scopes share one incident; interrupting
+    one scope must not close it while the other token still waits."""
+    h = Harness(activations_max=40)
+    inner = (
+        start("s_in")
+        + gateway("fork2", "parallel")
+        + service("w", "W")
+        + gateway("x")
+        + end("w_end")
+        + chain("s_in", "fork2")
+        + flow("i1", "fork2", "w")
+        + flow("i2", "fork2", "x")
+        + flow("i3", "x", "x", "=true")
+        + chain("w", "w_end")
+    )
+    body = (
+        start()
+        + gateway("fork", "parallel")
+        + f'<bpmn:subProcess id="sp">{inner}</bpmn:subProcess>'
+        + error_boundary("catch", "sp")
+        + gateway("y")
+        + end("e1")
+        + end("e2")
+        + end("sp_end")
+        + chain("start", "fork")
+        + flow("f1", "fork", "sp")
+        + flow("f2", "fork", "y")
+        + flow("f3", "y", "y", "=go")
+        + flow("f4", "y", "e1", "=not(go)")
+        + chain("catch", "e2")
+        + chain("sp", "sp_end")
+    )
+    key = h.start(bpmn(body), {"go": True})
+    [incident] = h.open_incidents(key)
+    parked = {e["elementId"] for e in h.instance(key)["activeElementInstances"]}
+    assert {"x", "y", "w", "sp"} <= parked
+    h.ok("fail_job", jobKey=h.job(key, "w")["key"], errorCode="E")  # interrupts sp
+    assert [i["key"] for i in h.open_incidents(key)] == [incident["key"]]
+    assert h.waiting_at(key) == ["y"]
+    h.ok("set_variables", processInstanceKey=key, variables={"go": False})
     h.ok("resolve_incident", incidentKey=incident["key"])
     assert h.instance(key)["state"] == "completed"

@@ -299,6 +299,8 @@ class Runner:
             processInstanceKey=self.key,
             processDefinitionKey=self.instance["processDefinitionKey"],
             bpmnProcessId=self.instance["bpmnProcessId"],
+            createdAt=self.instance.get("createdAt"),  # instance duration metric
+            endedAt=self.ctx.now_ms,
         )
 
     def scopes_within(self, scope: int) -> set[int]:
@@ -335,7 +337,12 @@ class Runner:
         if job_key is not None:
             self.finish_job(job_key, state.JOB_TERMINATED, "job_terminated")
         incident_key = record.get("incidentKey")
-        if incident_key is not None:
+        shared = incident_key is not None and any(
+            r.get("incidentKey") == incident_key for r in self.elements.values()
+        )
+        if incident_key is not None and not shared:
+            # An activation-limit incident parks several tokens: it stays open while any
+            # of them is still parked, and resolving it skips the ones that are gone.
             self.close_incident(incident_key)
 
     # ------------------------------------------------------------------ errors
