@@ -173,3 +173,14 @@ def test_missing_names_and_builtin_names_as_variables() -> None:
     assert ev("count([1]) + count", count=1) == 2
     assert ev("a.b.c") is None
     assert ev("größe * 2", größe=2) == 4
+
+
+def test_variable_names_with_symbols_or_keywords() -> None:
+    # read as one name only when the variables have that name and a plain reading misses
+    assert ev("order-id > 5", **{"order-id": 7}) is True
+    assert ev("a-b", a=5, b=2) == 3
+    assert feel.evaluate("is in stock and qty > 1", {"is in stock": True, "qty": 3}) is True
+    assert feel.evaluate("first.name", {"first.name": "Bob"}) == "Bob"
+    c = feel.compile("string length(first-name)")
+    assert c.evaluate({"first-name": "Ann"}) == 3
+    assert c.evaluate({"first": "Ann"}) is None

@@ -10,7 +10,9 @@ from . import ast as A
 from .builtins.temporal_fns import NOW
 from .compiler import Evaluator, compile_node
 from .errors import FeelError
-from .parser import Parser, parse
+from .lexer import name_part, name_start
+from .limits import VARIANTS_MAX
+from .parser import RESERVED, Parser, parse
 from .scope import Scope, State
 from .values import Range
 
@@ -18,13 +20,21 @@ _EMPTY: Mapping[str, Any] = {}
 
 
 class CompiledExpression:
-    """A parsed FEEL expression turned into Python closures; safe to share between threads."""
+    """A parsed FEEL expression turned into Python closures; safe to share between threads.
 
-    __slots__ = ("source", "_run")
+    Names such as `order-id` or `is in stock` cannot be read without knowing that a variable
+    has that name (`order - id`, `is in stock` as a membership test). When an evaluation meets
+    an unknown name and the variables hold such a name that also appears in the source, the
+    expression is parsed again knowing those names (cached per set of names) and evaluated
+    with that reading.
+    """
+
+    __slots__ = ("source", "_run", "_variants")
 
     def __init__(self, source: str, run: Evaluator) -> None:
         self.source = source
         self._run = run
+        self._variants: dict[frozenset[str], Evaluator | None] = {}
 
     def evaluate(
         self, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
@@ -38,10 +48,21 @@ class CompiledExpression:
             variables = _EMPTY
         elif not isinstance(variables, Mapping):
             raise FeelError(f"variables must be a mapping, not {type(variables).__name__}")
-        scope = Scope(variables, None, State(now), raw=True)
         token = NOW.set(now) if now is not None else None
         try:
-            return self._run(scope)
+            state = State(now)
+            error: FeelError | None = None
+            try:
+                result = self._run(Scope(variables, None, state, raw=True))
+            except FeelError as exc:
+                result, error = None, exc
+            if state.missed and variables:
+                variant = self._variant(variables)
+                if variant is not None:
+                    return variant(Scope(variables, None, State(now), raw=True))
+            if error is not None:
+                raise error
+            return result
         except FeelError as exc:
             raise exc.with_source(self.source) from None
         except RecursionError:
@@ -54,8 +75,34 @@ class CompiledExpression:
             if token is not None:
                 NOW.reset(token)
 
+    def _variant(self, variables: Mapping[str, Any]) -> Evaluator | None:
+        names = frozenset(
+            k for k in variables if type(k) is str and k in self.source and _needs_known(k)
+        )
+        if not names:
+            return None
+        if names in self._variants:
+            return self._variants[names]
+        try:
+            run: Evaluator | None = compile_node(parse(self.source, names))
+        except (FeelError, RecursionError):
+            run = None
+        if len(self._variants) < VARIANTS_MAX:
+            self._variants[names] = run
+        return run
+
     def __repr__(self) -> str:
         return f"CompiledExpression({self.source!r})"
+
+
+def _needs_known(name: str) -> bool:
+    """A variable name that word-joining cannot read: keywords, symbols, odd spacing."""
+    for word in name.split(" "):
+        if not word or word in RESERVED or not name_start(word[0]):
+            return True
+        if not all(name_part(c) for c in word):
+            return True
+    return False
 
 
 def compile(expression: str) -> CompiledExpression:  # noqa: A001 - the public name

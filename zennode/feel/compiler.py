@@ -372,7 +372,7 @@ def _invoke(node: A.Call) -> Evaluator:
         fallback = BUILTINS.get(name)
 
         def resolve(scope: Scope) -> Any:
-            v = scope.lookup(name)
+            v = scope.lookup(name, fallback is None)
             if isinstance(v, Function):
                 return v
             if fallback is None:
@@ -425,7 +425,7 @@ def _is_defined(node: A.Call, fallback: Evaluator) -> Evaluator | None:
         name = arg.name
 
         def run_name(scope: Scope) -> Any:
-            v = scope.lookup("is defined")
+            v = scope.lookup("is defined", False)
             if isinstance(v, Function):
                 return fallback(scope)
             return scope.lookup(name) is not MISSING
@@ -435,7 +435,7 @@ def _is_defined(node: A.Call, fallback: Evaluator) -> Evaluator | None:
         target, key = compile_node(arg.target), arg.name
 
         def run_path(scope: Scope) -> Any:
-            if isinstance(scope.lookup("is defined"), Function):
+            if isinstance(scope.lookup("is defined", False), Function):
                 return fallback(scope)
             v = target(scope)
             if isinstance(v, dict):

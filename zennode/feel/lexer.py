@@ -30,12 +30,12 @@ class Token:
     spaced: bool = False
 
 
-def _name_start(c: str) -> bool:
+def name_start(c: str) -> bool:
     return c.isalpha() or c in "_?$" or ord(c) > 0x7F and not c.isspace()
 
 
-def _name_part(c: str) -> bool:
-    return _name_start(c) or c.isdigit() or c == "'"
+def name_part(c: str) -> bool:
+    return name_start(c) or c.isdigit() or c == "'"
 
 
 def tokenize(text: str) -> list[Token]:
@@ -93,8 +93,8 @@ def tokenize(text: str) -> list[Token]:
                 raise FeelError("unterminated `name`", i)
             tokens.append(Token(NAME, text[i + 1 : j], start, j + 1, spaced))
             i = j + 1
-        elif _name_start(c):
-            while i < n and _name_part(text[i]):
+        elif name_start(c):
+            while i < n and name_part(text[i]):
                 i += 1
             tokens.append(Token(NAME, text[start:i], start, i, spaced))
         else:

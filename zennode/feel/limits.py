@@ -21,5 +21,8 @@ LIST_ITEMS_MAX = 250_000
 PAIRWISE_ITEMS_MAX = 2_000
 #: Characters in one string built by an evaluation.
 STRING_CHARS_MAX = 10_000_000
+#: Re-parsed readings of one compiled expression kept for variable names with symbols or
+#: keywords (`order-id`, `is in stock`), one per set of such names.
+VARIANTS_MAX = 8
 #: Largest absolute exponent in `**` with a decimal result (keeps powers cheap).
 POWER_EXPONENT_MAX = 10_000

@@ -51,11 +51,14 @@ _CMP = ("=", "!=", "<", "<=", ">", ">=")
 
 
 class Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, known_names: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
         self.depth = 0
+        # names from the variables that plain word-joining cannot read (`order-id`,
+        # `is in stock`): tried first, longest first, where a primary expression starts
+        self.known = sorted(known_names, key=len, reverse=True)
 
     # ------------------------------------------------------------ helpers
     @property
@@ -256,6 +259,10 @@ class Parser:
             return A.Literal(t.pos, value)
         if t.kind == OP:
             return self.primary_op(t)
+        if t.kind == NAME and self.known:
+            known = self.match_known()
+            if known is not None:
+                return A.Name(t.pos, known)
         if t.kind == NAME:
             word = t.value
             if word == "true" or word == "false":
@@ -357,6 +364,21 @@ class Parser:
                 self.advance()
         self.expect_op("}")
         return A.ContextNode(t.pos, entries)
+
+    def match_known(self) -> str | None:
+        """A known name spelled at the current token and ending at a token boundary."""
+        start = self.tok.pos
+        for name in self.known:
+            end = start + len(name)
+            if not self.text.startswith(name, start):
+                continue
+            k = self.i
+            while self.toks[k].kind != EOF and self.toks[k].end < end:
+                k += 1
+            if self.toks[k].end == end:
+                self.i = k + 1
+                return name
+        return None
 
     def context_key(self) -> str:
         """A context key: words and the extra name symbols (`+ - * / . '`) up to the `:`."""
@@ -540,5 +562,5 @@ class Parser:
         return T.named(self.name_words(stop_colon=True))
 
 
-def parse(text: str) -> A.Node:
-    return Parser(text).parse_expression()
+def parse(text: str, known_names: frozenset[str] = frozenset()) -> A.Node:
+    return Parser(text, known_names).parse_expression()

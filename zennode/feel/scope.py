@@ -14,12 +14,14 @@ from .values import MISSING, from_json
 class State:
     """Counters shared by every scope of one evaluation."""
 
-    __slots__ = ("iterations", "depth", "now")
+    __slots__ = ("iterations", "depth", "now", "missed")
 
     def __init__(self, now: dt.datetime | None = None) -> None:
         self.iterations = 0
         self.depth = 0
         self.now = now
+        #: some name was not found anywhere (see CompiledExpression: names with spaces/symbols)
+        self.missed = False
 
     def tick(self, count: int = 1) -> None:
         self.iterations += count
@@ -50,8 +52,8 @@ class Scope:
         self.raw = raw
         self.cache: dict[str, Any] | None = {} if raw else None
 
-    def lookup(self, name: str) -> Any:
-        """The value bound to `name`, or MISSING."""
+    def lookup(self, name: str, note_miss: bool = True) -> Any:
+        """The value bound to `name`, or MISSING (noted in the state unless told not to)."""
         s: Scope | None = self
         while s is not None:
             if s.raw:
@@ -68,6 +70,8 @@ class Scope:
                 if v is not MISSING:
                     return v
             s = s.parent
+        if note_miss:
+            self.state.missed = True
         return MISSING
 
     def child(self, vars: Mapping[str, Any]) -> Scope:
