@@ -72,6 +72,8 @@ def test_engine_events_carry_activation_timeout_and_lifetime() -> None:
     h.apply(1_500, type="complete_job", jobKey=activated["jobKey"], variables={})
     [completed] = [e for e in h.events if e["event"] == "job_completed"]
     assert completed["createdAt"] == 1_000
+    [ended] = [e for e in h.events if e["event"] == "instance_completed"]
+    assert ended["createdAt"] == 1_000 and ended["endedAt"] == 1_500
 
 
 def test_listener_counts_events_by_partition_and_type() -> None:
@@ -87,7 +89,7 @@ def test_listener_counts_events_by_partition_and_type() -> None:
             {"event": "incident_created", "incidentKey": 5},
             {"event": "incident_resolved", "incidentKey": 5},
             {"event": "incident_created", "incidentKey": 6},
-            {"event": "instance_completed", "processInstanceKey": 9},
+            {"event": "instance_completed", "createdAt": 1_000, "endedAt": 3_000},
         ],
     )
     s = parse(metrics.render()[0].decode())
@@ -104,6 +106,8 @@ def test_listener_counts_events_by_partition_and_type() -> None:
     assert value(s, "zennode_process_instances_total", partition="2", action="started") == 1
     assert value(s, "zennode_process_instances_total", partition="2", action="completed") == 1
     assert value(s, "zennode_process_instances_active", partition="2") == 0
+    duration = "zennode_process_instance_duration_seconds"
+    assert value(s, f"{duration}_sum", partition="2") == pytest.approx(2.0)
     assert value(s, "zennode_incident_events_total", partition="2", action="created") == 2
     assert value(s, "zennode_incidents_open", partition="2") == 1
 
@@ -223,6 +227,7 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
     assert total(after, "zennode_incidents_open") == 1
     assert total(after, "zennode_job_activation_latency_seconds_count") == 3
     assert total(after, "zennode_job_lifetime_seconds_count") == 7
+    assert total(after, "zennode_process_instance_duration_seconds_count") == 7
     assert total(after, "zennode_jobs_pushed_total") == 3
     assert total(after, "zennode_batch_size_commands_count") > total(
         first, "zennode_batch_size_commands_count"

@@ -108,6 +108,13 @@ class NodeMetrics:
             ["partition", "action"],
             registry=reg,
         )
+        self.instance_duration = Histogram(
+            "zennode_process_instance_duration_seconds",
+            "Time from instance creation to its completion (leader batch times)",
+            ["partition"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=reg,
+        )
         self.instances_active = Gauge(
             "zennode_process_instances_active",
             "Instances started minus ended, as seen by this replica while leading",
@@ -212,6 +219,7 @@ class NodeMetrics:
             elif name == "instance_completed":
                 children.completed.inc()
                 children.active.dec()
+                _observe_ms(children.duration, event.get("endedAt", now_ms), event.get("createdAt"))
             elif name == "instance_terminated":
                 children.terminated.inc()
                 children.active.dec()
@@ -261,6 +269,7 @@ class _PartitionChildren:
         self.completed = metrics.instance_events.labels(partition, "completed")
         self.terminated = metrics.instance_events.labels(partition, "terminated")
         self.active = metrics.instances_active.labels(partition)
+        self.duration = metrics.instance_duration.labels(partition)
         self.incidents_created = metrics.incident_events.labels(partition, "created")
         self.incidents_resolved = metrics.incident_events.labels(partition, "resolved")
         self.incidents_open = metrics.incidents_open.labels(partition)
