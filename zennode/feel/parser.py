@@ -5,8 +5,9 @@ comparison (= != < <= > >=, between, in, instance of), + -, * /, **, unary -, po
 (path `.`, filter `[]`, invocation `()`), primary.
 
 Names may span several words (`string length`, `order total`): consecutive words that are not
-reserved join into one name. Two built-in names contain the keyword `and`; they are recognised
-as a whole when a call follows (also Camunda's `get or else`).
+reserved join into one name. Built-in names that contain a keyword (`date and time`, `years and
+months duration`, `days and time duration`, Camunda's `get or else`) are recognised as a whole
+when a call follows. Variable names with symbols or keywords come in as `known_names`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ _CMP = ("=", "!=", "<", "<=", ">", ">=")
 
 
 class Parser:
+    """One parse of one text; `parse()` below is the entry point."""
+
     def __init__(self, text: str, known_names: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.toks = tokenize(text)
@@ -92,10 +95,11 @@ class Parser:
             raise self.error(f"expected '{word}'")
         return self.advance()
 
-    def error(self, message: str, pos: int | None = None) -> FeelError:
+    def error(self, message: str) -> FeelError:
+        """A syntax error at the current token, saying what was found there."""
         t = self.tok
         found = "end of expression" if t.kind == EOF else repr(self.text[t.pos : t.end])
-        return FeelError(f"{message}, found {found}", t.pos if pos is None else pos)
+        return FeelError(f"{message}, found {found}", t.pos)
 
     def enter(self) -> None:
         self.depth += 1
