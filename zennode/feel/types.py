@@ -55,7 +55,7 @@ def named(name: str) -> tuple:
 
 
 def is_instance(value: Any, t: tuple) -> bool:
-    """`value instance of t` (null is an instance of Null and Any only... and of nothing else)."""
+    """`value instance of t`; null is an instance of `Null` and `Any` only."""
     kind = t[0]
     if kind == "Any":
         return True

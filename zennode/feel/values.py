@@ -136,12 +136,10 @@ def equal(a: Any, b: Any) -> bool | None:
     if isinstance(a, dt.date) and isinstance(b, dt.date):
         if isinstance(a, dt.datetime) != isinstance(b, dt.datetime):
             return None
-        if isinstance(a, dt.datetime):
-            if (a.tzinfo is None) != (b.tzinfo is None):
-                return False
-            return _date_order(a, b) == 0
+        if isinstance(a, dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
+            return False
         return _date_order(a, b) == 0
-    if ta is tb or (isinstance(a, dt.datetime) and isinstance(b, dt.datetime)):
+    if ta is tb:
         if ta is list:
             if len(a) != len(b):
                 return False
@@ -165,10 +163,6 @@ def equal(a: Any, b: Any) -> bool | None:
             if ka is None or kb is None:
                 return False
             return ka == kb
-        if isinstance(a, dt.datetime):
-            if (a.tzinfo is None) != (b.tzinfo is None):
-                return False
-            return a == b
         if ta is Range:
             return (
                 a.single == b.single
