@@ -349,6 +349,7 @@ def parse_datetime(text: str) -> dt.datetime | None:
 
 
 def parse_duration(text: str) -> YearsMonths | DayTime | None:
+    """`P1Y2M` -> years and months, `P1DT2H` -> days and time; None when not one of them."""
     m = _DURATION_RE.fullmatch(text)
     if not m or text.endswith("T") or text in ("P", "-P"):
         return None
@@ -357,8 +358,8 @@ def parse_duration(text: str) -> YearsMonths | DayTime | None:
     if (y or mo) and not (d or h or mi or s):
         return YearsMonths(sign * (int(y or 0) * 12 + int(mo or 0)))
     if y or mo:
-        # xs:duration mixing both kinds: FEEL has no such value; keep the exact seconds of
-        # the day/time part and fold months in as 0 is wrong, so refuse.
+        # an xs:duration mixing both kinds (P1Y2D): FEEL has no such value, and a month has
+        # no fixed number of days to fold it into one kind, so it is not a FEEL duration
         return None
     secs = Decimal(int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60) + Decimal(s or 0)
     return DayTime(CTX.multiply(Decimal(sign), secs) if secs else ZERO)
