@@ -46,3 +46,24 @@ def spiff_model(process_id: str = PROCESS_ID) -> str:
 def handler(variables: dict[str, object]) -> dict[str, object]:
     """The service task's work: what both engines call for every instance."""
     return {"approved": int(str(variables.get("n", 0))) % 2 == 0}
+
+
+def one_task_model(process_id: str, job_type: str = JOB_TYPE) -> str:
+    """start -> service task -> end: the node benchmark's process (one job per instance)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="bench-node-defs"
+    targetNamespace="http://zennode/bench">
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task" name="Work">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="{job_type}" retries="3"/>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
