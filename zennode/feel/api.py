@@ -67,6 +67,8 @@ class CompiledExpression:
             raise exc.with_source(self.source) from None
         except RecursionError:
             raise FeelError("expression nested too deeply").with_source(self.source) from None
+        except MemoryError:
+            raise  # depends on the machine, not the expression: not a deterministic outcome
         except Exception as exc:  # noqa: BLE001
             # a value the evaluator did not foresee must not escape as a crash of the caller
             message = f"cannot evaluate: {type(exc).__name__}: {exc}"
