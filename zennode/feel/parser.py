@@ -292,33 +292,25 @@ class Parser:
         v = t.value
         if v == "(":
             self.advance()
-            self.enter()
-            try:
-                inner = self.expression()
-                if self.is_op(".."):
-                    return self.range_rest(t.pos, inner, False)
-                self.expect_op(")")
-                return inner
-            finally:
-                self.depth -= 1
+            inner = self.expression()
+            if self.is_op(".."):
+                return self.range_rest(t.pos, inner, False)
+            self.expect_op(")")
+            return inner
         if v == "[":
             self.advance()
             if self.is_op("]"):
                 self.advance()
                 return A.ListNode(t.pos, [])
-            self.enter()
-            try:
-                first = self.expression()
-                if self.is_op(".."):
-                    return self.range_rest(t.pos, first, True)
-                items = [first]
-                while self.is_op(","):
-                    self.advance()
-                    items.append(self.expression())
-                self.expect_op("]")
-                return A.ListNode(t.pos, items)
-            finally:
-                self.depth -= 1
+            first = self.expression()
+            if self.is_op(".."):
+                return self.range_rest(t.pos, first, True)
+            items = [first]
+            while self.is_op(","):
+                self.advance()
+                items.append(self.expression())
+            self.expect_op("]")
+            return A.ListNode(t.pos, items)
         if v == "]":
             self.advance()
             start = self.expression()
