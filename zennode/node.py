@@ -582,6 +582,20 @@ class Node:
             command["retryBackoffMs"] = retry_backoff_ms
         return await self._run(pid, command)
 
+    async def update_job_retries(self, key: int, retries: int) -> dict[str, Any]:
+        """Set the retries of a job (a failed job keeps them once its incident is resolved)."""
+        pid = self._key_partition(key, "job")
+        return await self._run(
+            pid, {"type": "update_job_retries", "jobKey": key, "retries": retries}
+        )
+
+    async def set_variables(self, key: int, variables: dict[str, Any]) -> dict[str, Any]:
+        """Merge `variables` into a process instance's variables."""
+        pid = self._key_partition(key, "process instance")
+        variables = self.check_variables(variables)
+        command = {"type": "set_variables", "processInstanceKey": key, "variables": variables}
+        return await self._run(pid, command)
+
     async def list_incidents(
         self,
         page: int = 1,

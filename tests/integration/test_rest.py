@@ -88,6 +88,8 @@ def test_openapi_document_and_docs_are_served(api: httpx.Client) -> None:
         "/v1/jobs/{jobKey}",
         "/v1/jobs/{jobKey}/complete",
         "/v1/jobs/{jobKey}/fail",
+        "/v1/jobs/{jobKey}/retries",
+        "/v1/process-instances/{processInstanceKey}/variables",
         "/v1/incidents",
         "/v1/incidents/{incidentKey}",
         "/v1/incidents/{incidentKey}/resolve",
@@ -163,9 +165,12 @@ def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
 def test_start_with_variables_and_complete_job(api: httpx.Client) -> None:
     deploy(api, bpmn.one_task("rest-complete", "rest-complete-job"))
     key = start(api, "rest-complete", {"order": {"id": 7, "items": [1, 2]}, "name": "x"})
+    patched = api.patch(f"/v1/process-instances/{key}/variables", json={"variables": {"z": 1}})
+    assert patched.status_code == 204, patched.text
     instance = api.get(f"/v1/process-instances/{key}").json()
     assert instance["state"] == "active"
     assert instance["variables"]["order"] == {"id": 7, "items": [1, 2]}
+    assert instance["variables"]["z"] == 1
     assert [e["elementId"] for e in instance["activeElementInstances"]] == ["task"]
 
     (job,) = jobs_of(api, key)
@@ -230,6 +235,9 @@ def test_fail_job_into_incident_then_resolve(api: httpx.Client) -> None:
     job = api.get(f"/v1/jobs/{job['key']}").json()
     assert job["state"] == "active" and job["retries"] == 1  # retried
 
+    assert api.post(f"/v1/jobs/{job['key']}/retries", json={"retries": 0}).status_code == 400
+    assert api.post(f"/v1/jobs/{job['key']}/retries", json={"retries": 5}).status_code == 204
+    assert api.get(f"/v1/jobs/{job['key']}").json()["retries"] == 5
     failed = api.post(f"/v1/jobs/{job['key']}/fail", json={"retries": 0, "message": "boom two"})
     assert failed.status_code == 204, failed.text
     assert api.get(f"/v1/jobs/{job['key']}").json()["state"] == "failed"

@@ -9,6 +9,7 @@ from zennode.api.rest.models import (
     CreateInstanceResult,
     ProcessInstance,
     ProcessInstancePage,
+    SetVariablesRequest,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
 
@@ -57,6 +58,16 @@ def router(node: Any, page_size_max: int) -> APIRouter:
     )
     async def cancel_instance(processInstanceKey: int) -> Response:
         await node.cancel_instance(processInstanceKey)
+        return Response(status_code=204)
+
+    @api.patch(
+        "/{processInstanceKey}/variables",
+        status_code=204,
+        response_class=Response,
+        summary="Merge variables into an active instance",
+    )
+    async def set_variables(processInstanceKey: int, body: SetVariablesRequest) -> Response:
+        await node.set_variables(processInstanceKey, body.variables)
         return Response(status_code=204)
 
     return api

@@ -10,6 +10,7 @@ from zennode.api.rest.models import (
     FailJobRequest,
     Job,
     JobPage,
+    JobRetriesRequest,
     JobState,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
@@ -83,6 +84,17 @@ def router(node: Any, page_size_max: int) -> APIRouter:
             variables=body.variables,
             retry_backoff_ms=body.retryBackoffMs,
         )
+        return Response(status_code=204)
+
+    @api.post(
+        "/{jobKey}/retries",
+        status_code=204,
+        response_class=Response,
+        summary="Set a job's retries",
+        description="For a failed job the new retries apply once its incident is resolved.",
+    )
+    async def update_retries(jobKey: int, body: JobRetriesRequest) -> Response:
+        await node.update_job_retries(jobKey, body.retries)
         return Response(status_code=204)
 
     return api

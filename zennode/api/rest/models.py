@@ -178,6 +178,14 @@ class FailJobRequest(_Request):
     variables: dict[str, Any] = Field(default_factory=dict)
 
 
+class JobRetriesRequest(_Request):
+    retries: int = Field(ge=1, le=1_000_000)
+
+
+class SetVariablesRequest(_Request):
+    variables: dict[str, Any]
+
+
 # -------------------------------------------------------------------- incidents
 
 
