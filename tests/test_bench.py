@@ -45,3 +45,15 @@ def test_engine_bench_against_spiff_reports_the_ratio() -> None:
     ratio = results["engine"]["per_second"] / results["spiff"]["per_second"]
     assert results["engine_vs_spiff"] == pytest.approx(ratio, rel=0.02)
     assert "node" not in results
+
+
+def test_node_bench_runs_both_phases() -> None:
+    """One node process, one worker process, half a second per phase: the JSON line parses."""
+    results = run_bench("node", "--seconds", "0.5", "--workers", "1", "--clients", "4")
+    assert results["benchmark"] == "node"
+    for phase in ("full", "half"):
+        numbers = results[phase]
+        assert numbers["created"] > 0 and numbers["jobs_pushed"] > 0
+        assert numbers["completed_per_second"] > 0
+        assert numbers["push_p50_ms"] <= numbers["push_p99_ms"]
+    assert results["half"]["rate"] <= results["full"]["completed_per_second"]

@@ -1,14 +1,16 @@
 """`scripts/bench node`: one node process, M SDK workers, throughput and latency.
 
 What it does:
-1. Starts `python -m zennode.cli start` (its own temp data dir, free ports on 127.0.0.1), deploys
-   start -> service task -> end, and connects M `Worker`s (the SDK, in this process).
-2. **Full rate**: C concurrent REST clients create instances as fast as the node accepts them
-   for T seconds (a 503 backpressure answer is counted and retried after a short pause).
-   Completed instances per second = the node's own `zennode_process_instances_total{completed}`
-   counter over the window, so what is measured is what the node finished, not what we sent.
-3. **Half rate**: instances are created on a fixed schedule at half the completed rate for T
-   seconds (open loop: late creations are not skipped), where latency is what matters.
+1. Starts `python -m zennode.cli start` (its own temp data dir, free ports on 127.0.0.1),
+   deploys start -> service task -> end, and starts M `Worker`s (the SDK) in a second process
+   (`zennode.bench.workers`), so the load generator and the workers do not share a GIL.
+2. **Full rate**: C concurrent keep-alive connections create instances over REST as fast as
+   the node accepts them for T seconds (a 503 backpressure answer is counted and retried after
+   a short pause). Completed instances per second is the node's own
+   `zennode_process_instances_total{action="completed"}` over the window: what the node
+   finished, not what was sent.
+3. **Half rate**: instances are created on a fixed schedule at half the full-rate completions
+   for T seconds (open loop: late creations are not skipped); here latency is what matters.
 
 Latencies, per phase:
 - `push`: job created (the leader stamps `created_at` when it builds the batch) -> the job
@@ -17,16 +19,17 @@ Latencies, per phase:
 - `instance`: instance created -> completed, from the node's
   `zennode_process_instance_duration_seconds` histogram (bucket-interpolated, as Prometheus'
   `histogram_quantile` does). With one service task this is create -> job pushed -> worker
-  done -> complete committed: the end-to-end time of the work inside the node.
+  done -> complete committed: the end-to-end time of the work.
 
-Limits worth knowing: the workers and the REST clients share this process (one core under the
-GIL), the node has the other core. The node process is always stopped.
+On a 2-core machine the three processes share the cores; the node process is one core at
+most (the GIL). Every process this starts is stopped at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -40,7 +43,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from zennode.bench.engine import _free_port_base
-from zennode.bench.models import JOB_TYPE, one_task_model
+from zennode.bench.models import one_task_model
+from zennode.bench.rawhttp import Connection
 
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0  # after a phase, wait at most this long for the backlog to finish
@@ -48,6 +52,7 @@ BACKPRESSURE_PAUSE_S = 0.01
 IN_FLIGHT_MAX = 2_000  # creations awaiting their answer in the paced phase
 LATENCIES_MAX = 1_000_000  # samples kept per phase (bounded memory on long runs)
 PROCESS_ID = "bench_node"
+RETRIES_MAX = 10_000  # 503s in a row for one creation before the run gives up
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -105,13 +110,14 @@ def bucket_delta(before: Scrape, after: Scrape, name: str) -> list[tuple[float, 
 
 
 class Phase:
-    """Samples of one phase (bounded)."""
+    """Samples of one phase (bounded); push latencies come from the worker process."""
 
     def __init__(self) -> None:
-        self.push_ms: list[float] = []
         self.create_ms: list[float] = []
         self.created = 0
         self.rejected = 0
+        self.wall_start_ms = time.time() * 1000
+        self.wall_end_ms = self.wall_start_ms
 
     def add(self, samples: list[float], value: float) -> None:
         if len(samples) < LATENCIES_MAX:
@@ -119,61 +125,38 @@ class Phase:
 
 
 class NodeBench:
-    def __init__(self, workers: int, concurrency: int, clients: int, seconds: float) -> None:
-        self.workers_n = workers
-        self.concurrency = concurrency
+    def __init__(self, base: int, clients: int, seconds: float) -> None:
+        self.base = base
         self.clients = clients
         self.seconds = seconds
         self.phase = Phase()
-        self.delivered = 0
 
-    async def run(self, base: int, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-        from zennode.worker import Job, Worker
-
-        url = f"http://127.0.0.1:{base}"
-        limits = httpx.Limits(max_connections=self.clients + 8)
-        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
-            await _wait_ready(http, proc)
+    async def run(self) -> tuple[Phase, dict, Phase, dict]:
+        """Both phases; each phase with its summary (push latency is added by the caller)."""
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.base}", timeout=30) as http:
             reply = await http.post("/v1/process-definitions", content=one_task_model(PROCESS_ID))
             reply.raise_for_status()
-            workers = []
-            for i in range(self.workers_n):
-                worker = Worker(
-                    f"127.0.0.1:{base + 1}",
-                    client_id=f"bench-{i}",
-                    max_concurrency=self.concurrency,
-                )
+            return await self.phases(http)
 
-                async def handle(job: Job) -> dict[str, Any]:
-                    self.delivered += 1
-                    self.phase.add(self.phase.push_ms, time.time() * 1000 - job["created_at"])
-                    return {}
-
-                worker.handler(JOB_TYPE)(handle)
-                workers.append(worker)
-            tasks = [asyncio.ensure_future(w.run()) for w in workers]
-            try:
-                for worker in workers:
-                    await worker.wait_connected()
-                full = await self._phase(http, rate=None)
-                half_rate = max(1.0, full["completed_per_second"] / 2)
-                half = await self._phase(http, rate=half_rate)
-            finally:
-                for worker in workers:
-                    await worker.stop(timeout=5)
-                await asyncio.gather(*tasks, return_exceptions=True)
-        return {"full": full, "half": half}
+    async def phases(self, http: httpx.AsyncClient) -> tuple[Phase, dict, Phase, dict]:
+        full = await self._phase(http, rate=None)
+        full_phase = self.phase
+        half_rate = max(1.0, full["completed_per_second"] / 2)
+        half = await self._phase(http, rate=half_rate)
+        return full_phase, full, self.phase, half
 
     async def _phase(self, http: httpx.AsyncClient, rate: float | None) -> dict[str, Any]:
         self.phase = phase = Phase()
         before = Scrape((await http.get("/metrics")).text)
         started = time.monotonic()
+        phase.wall_start_ms = time.time() * 1000
         deadline = started + self.seconds
         if rate is None:
-            await asyncio.gather(*(self._client_loop(http, deadline) for _ in range(self.clients)))
+            await asyncio.gather(*(self._client_loop(deadline) for _ in range(self.clients)))
         else:
-            await self._paced(http, rate, started, deadline)
+            await self._paced(rate, started, deadline)
         window_s = time.monotonic() - started
+        phase.wall_end_ms = time.time() * 1000
         after = Scrape((await http.get("/metrics")).text)
         completed = after.total("zennode_process_instances_total", action="completed")
         completed -= before.total("zennode_process_instances_total", action="completed")
@@ -184,60 +167,72 @@ class NodeBench:
             "seconds": round(window_s, 2),
             "created": phase.created,
             "rejected_503": phase.rejected,
+            "created_per_second": round(phase.created / window_s, 1),
             "completed_per_second": round(completed / window_s, 1),
-            "push_p50_ms": _ms(percentile(phase.push_ms, 50)),
-            "push_p99_ms": _ms(percentile(phase.push_ms, 99)),
             "create_p50_ms": _ms(percentile(phase.create_ms, 50)),
             "create_p99_ms": _ms(percentile(phase.create_ms, 99)),
             "instance_p50_ms": _ms(histogram_quantile(0.5, durations) * 1000),
             "instance_p99_ms": _ms(histogram_quantile(0.99, durations) * 1000),
         }
 
-    async def _create(self, http: httpx.AsyncClient) -> None:
+    async def _create(self, conn: Connection) -> None:
         phase = self.phase
-        while True:
+        body = {"bpmnProcessId": PROCESS_ID}
+        for _attempt in range(RETRIES_MAX):
             sent = time.monotonic()
-            reply = await http.post("/v1/process-instances", json={"bpmnProcessId": PROCESS_ID})
-            if reply.status_code == 503:
+            status, reply = await conn.post_json("/v1/process-instances", body)
+            if status == 503:
                 phase.rejected += 1
                 await asyncio.sleep(BACKPRESSURE_PAUSE_S)
                 continue
-            reply.raise_for_status()
+            if status >= 300:
+                raise RuntimeError(f"create failed: {status} {reply[:200]!r}")
             phase.created += 1
             phase.add(phase.create_ms, (time.monotonic() - sent) * 1000)
             return
+        raise RuntimeError(f"create refused {RETRIES_MAX} times in a row (backpressure)")
 
-    async def _client_loop(self, http: httpx.AsyncClient, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            await self._create(http)
+    async def _client_loop(self, deadline: float) -> None:
+        conn = Connection("127.0.0.1", self.base)
+        try:
+            while time.monotonic() < deadline:
+                await self._create(conn)
+        finally:
+            await conn.close()
 
-    async def _paced(
-        self, http: httpx.AsyncClient, rate: float, started: float, deadline: float
-    ) -> None:
-        gate = asyncio.Semaphore(IN_FLIGHT_MAX)
+    async def _paced(self, rate: float, started: float, deadline: float) -> None:
+        """Open loop at `rate`: a pool of connections, each creation at its scheduled time."""
+        idle = [Connection("127.0.0.1", self.base) for _ in range(self.clients)]
+        gate = asyncio.Semaphore(len(idle))
         pending: set[asyncio.Task[None]] = set()
 
         async def one() -> None:
+            conn = idle.pop()
             try:
-                await self._create(http)
+                await self._create(conn)
             finally:
+                idle.append(conn)
                 gate.release()
 
         i = 0
-        while True:
-            at = started + i / rate
-            if at >= deadline:
-                break
-            delay = at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await gate.acquire()
-            task = asyncio.ensure_future(one())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            i += 1
-        if pending:
-            await asyncio.gather(*pending)
+        try:
+            while True:
+                at = started + i / rate
+                if at >= deadline:
+                    break
+                delay = at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await gate.acquire()
+                task = asyncio.ensure_future(one())
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                i += 1
+            if pending:
+                await asyncio.gather(*pending)
+        finally:
+            for conn in idle:
+                await conn.close()
 
     async def _drain(self, http: httpx.AsyncClient, before: Scrape, created: int) -> Scrape:
         """Wait (bounded) until every instance of the phase completed; the last scrape."""
@@ -251,19 +246,34 @@ class NodeBench:
             await asyncio.sleep(0.1)
 
 
+def push_latencies(samples: list[list[float]], phase: Phase) -> dict[str, float]:
+    """Push latency of the jobs created inside the phase's window."""
+    window = [
+        delivered - created
+        for created, delivered in samples
+        if phase.wall_start_ms <= created <= phase.wall_end_ms
+    ]
+    return {
+        "jobs_pushed": len(window),
+        "push_p50_ms": _ms(percentile(window, 50)),
+        "push_p99_ms": _ms(percentile(window, 99)),
+    }
+
+
 def _ms(value: float) -> float:
     return round(value, 2) if value == value else value  # NaN stays NaN
 
 
-async def _wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: int, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"node exited with code {proc.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if (await http.get("/system/health/ready")).status_code == 200:
-                return
-        await asyncio.sleep(0.1)
+    with httpx.Client(base_url=f"http://127.0.0.1:{base}", timeout=5) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"node exited with code {proc.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if http.get("/system/health/ready").status_code == 200:
+                    return
+            time.sleep(0.1)
     raise TimeoutError("node not ready")
 
 
@@ -298,7 +308,46 @@ def start_node(data_dir: Path, partitions: int) -> tuple[subprocess.Popen[bytes]
     return proc, base
 
 
-def stop_node(proc: subprocess.Popen[bytes]) -> None:
+def start_workers(base: int, workers: int, concurrency: int, out: Path) -> subprocess.Popen[str]:
+    """The SDK workers in their own process; returns once they are all connected."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zennode.bench.workers",
+            "--address",
+            f"127.0.0.1:{base + 1}",
+            "--workers",
+            str(workers),
+            "--concurrency",
+            str(concurrency),
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    ready = _read_line_within(proc, READY_TIMEOUT_S)
+    if ready.strip() != "ready":
+        stop_process(proc)
+        raise RuntimeError(f"workers did not start (said {ready!r})")
+    return proc
+
+
+def _read_line_within(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    """First line of the child's stdout, or '' after `timeout_s`."""
+    import selectors
+
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout_s):
+            return ""
+    return proc.stdout.readline()
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -319,19 +368,30 @@ def run(
     """The whole node benchmark; the dict `scripts/bench node` prints."""
     with tempfile.TemporaryDirectory(prefix="zennode-bench-node-") as tmp:
         proc, base = start_node(Path(tmp), partitions)
+        worker_proc: subprocess.Popen[str] | None = None
+        samples_file = Path(tmp) / "push-samples.json"
         try:
-            bench = NodeBench(workers, concurrency, clients, seconds)
-            phases = asyncio.run(bench.run(base, proc))
+            wait_ready(base, proc)
+            worker_proc = start_workers(base, workers, concurrency, samples_file)
+            bench = NodeBench(base, clients, seconds)
+            full_phase, full, half_phase, half = asyncio.run(bench.run())
+            stop_process(worker_proc)
+            samples = json.loads(samples_file.read_text())
         except BaseException:
             log_tail = (Path(tmp) / "node.log").read_text(errors="replace")[-2000:]
             sys.stderr.write(f"node log (tail):\n{log_tail}\n")
             raise
         finally:
-            stop_node(proc)
+            if worker_proc is not None:
+                stop_process(worker_proc)
+            stop_process(proc)
+    full.update(push_latencies(samples, full_phase))
+    half.update(push_latencies(samples, half_phase))
     return {
         "benchmark": "node",
         "workers": workers,
         "partitions": partitions,
         "clients": clients,
-        **phases,
+        "full": full,
+        "half": half,
     }
