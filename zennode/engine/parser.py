@@ -348,11 +348,13 @@ class _Builder:
 
     # -------------------------------------------------------------- freezing the model
 
-    def build(self, process: XmlElement) -> m.Process:
+    def build(self, process: XmlElement) -> m.Process | None:
+        """The frozen process, or None when it uses unsupported elements (then listed in
+        `self.unsupported`, so the caller can report those of every process at once)."""
         process_id = process.get("id") or ""
         top = self.walk(process, None)
         if self.unsupported:
-            return None  # type: ignore[return-value]  # caller reports and raises
+            return None
         self._check_structure(top)
         if self.problems:
             raise BadRequest(f"invalid process {process_id}: " + "; ".join(self.problems))
