@@ -59,7 +59,12 @@ def router(node: Any, page_size_max: int) -> APIRouter:
             response.status_code = 200
         return result
 
-    @api.get("", response_model=ProcessDefinitionPage, summary="List process definitions")
+    @api.get(
+        "",
+        response_model_exclude_none=True,
+        response_model=ProcessDefinitionPage,
+        summary="List process definitions",
+    )
     async def list_definitions(
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
@@ -70,6 +75,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
 
     @api.get(
         "/{processDefinitionKey}",
+        response_model_exclude_none=True,
         response_model=ProcessDefinitionDetail,
         summary="One process definition, with its XML",
     )

@@ -11,7 +11,12 @@ from zennode.api.rest.shapes import paged, with_iso_times
 def router(node: Any, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
-    @api.get("", response_model=IncidentPage, summary="List incidents, paged per partition")
+    @api.get(
+        "",
+        response_model_exclude_none=True,
+        response_model=IncidentPage,
+        summary="List incidents, paged per partition",
+    )
     async def list_incidents(
         processInstanceKey: Annotated[int | None, Query()] = None,
         state: Annotated[IncidentState | None, Query()] = None,
@@ -23,7 +28,12 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         )
         return paged(result)
 
-    @api.get("/{incidentKey}", response_model=Incident, summary="One incident")
+    @api.get(
+        "/{incidentKey}",
+        response_model_exclude_none=True,
+        response_model=Incident,
+        summary="One incident",
+    )
     async def get_incident(incidentKey: int) -> dict[str, Any]:
         return with_iso_times(await node.get_incident(incidentKey))
 

@@ -33,6 +33,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
 
     @api.get(
         "",
+        response_model_exclude_none=True,
         response_model=ProcessInstancePage,
         summary="List process instances, paged per partition",
     )
@@ -44,6 +45,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
 
     @api.get(
         "/{processInstanceKey}",
+        response_model_exclude_none=True,
         response_model=ProcessInstance,
         summary="State, variables and active elements of an instance",
     )

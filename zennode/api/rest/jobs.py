@@ -21,6 +21,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
 
     @api.get(
         "",
+        response_model_exclude_none=True,
         response_model=JobPage,
         summary="List jobs, paged per partition",
         description="`page` and `size` apply to each partition: page 1 with size 10 over two "
@@ -52,7 +53,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         await node.complete_job(body.jobKey, body.variables)
         return Response(status_code=204)
 
-    @api.get("/{jobKey}", response_model=Job, summary="One job")
+    @api.get("/{jobKey}", response_model_exclude_none=True, response_model=Job, summary="One job")
     async def get_job(jobKey: int) -> dict[str, Any]:
         return with_iso_times(await node.get_job(jobKey))
 
