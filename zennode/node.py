@@ -334,7 +334,8 @@ class Node:
                 leader = bool(partition.is_leader)
                 if self._roles.get(pid) != leader:
                     self._roles[pid] = leader
-                    log.info("partition %s: %s", pid, "leader" if leader else "follower")
+                    # DEBUG: the partition itself logs each role change at INFO (one line each)
+                    log.debug("partition %s: %s", pid, "leader" if leader else "follower")
                     for fn in self._role_listeners:
                         try:
                             fn(pid, leader)

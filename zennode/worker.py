@@ -359,13 +359,13 @@ class Worker:
             )
             self.stats["failed"] += 1
         except Exception as exc:
-            log.info("worker %s: job %s (%s) failed: %r", self.client_id, job.key, job.type, exc)
+            log.debug("worker %s: job %s (%s) failed: %r", self.client_id, job.key, job.type, exc)
             request = pb.JobStreamRequest(
                 fail=pb.JobFailRequest(key=job.key, message=f"{type(exc).__name__}: {exc}")
             )
             self.stats["failed"] += 1
         if outgoing is not self._outgoing:
             # The stream this job came on is gone; the node freed the job and will push it again.
-            log.info("worker %s: job %s result dropped: stream closed", self.client_id, job.key)
+            log.debug("worker %s: job %s result dropped: stream closed", self.client_id, job.key)
             return
         await outgoing.put(request)
