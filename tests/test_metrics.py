@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from zennode.metrics import NodeMetrics
 from zennode.node import Node
 from zennode.worker import Worker
 
+DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana-dashboard.json"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -212,7 +215,9 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
             what="the incident raised again",
         )
 
-        after = parse(http.get("/metrics").text)
+        after_text = http.get("/metrics").text
+        after = parse(after_text)
+    assert dashboard_metrics() <= exposed_metrics(after_text), "dashboard uses unknown metrics"
     job = "zennode_job_events_total"
     assert total(after, job, type="internal", action="created") == 4
     assert total(after, job, type="internal", action="completed") == 4
@@ -240,6 +245,26 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
         after, "zennode_raft_applied_index", partition="1"
     )
     assert value(after, "zennode_command_queue_depth", partition="1") >= 0
+
+
+def exposed_metrics(text: str) -> set[str]:
+    """Every metric family named in a scrape, with the suffixes Prometheus queries use."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            names.add(name)
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+            names.update(name + suffix for suffix in suffixes.get(kind, []))
+    return names
+
+
+def dashboard_metrics() -> set[str]:
+    """The zennode_* names the Grafana dashboard's queries use."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    assert exprs, "the dashboard has no queries"
+    return {name for expr in exprs for name in re.findall(r"zennode_[a-z_]+", expr)}
 
 
 def _open_incident(http: httpx.Client, instance_key: int) -> int | None:
