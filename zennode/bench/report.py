@@ -13,6 +13,8 @@ def flatten(results: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            flat[name] = ", ".join(f"{v:,.0f}" if isinstance(v, float) else str(v) for v in value)
         else:
             flat[name] = value
     return flat
@@ -30,3 +32,11 @@ def print_results(results: dict[str, Any], out: TextIO) -> None:
             shown = f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3f}"
         out.write(f"  {key:<{width}}  {shown:>14}\n")
     out.flush()
+
+
+def print_safely(results: dict[str, Any], out: TextIO) -> None:
+    """`print_results`, quiet when the reader went away (`scripts/bench ... | head -1`)."""
+    try:
+        print_results(results, out)
+    except BrokenPipeError:
+        pass
