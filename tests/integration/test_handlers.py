@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,26 @@ def test_a_new_leader_runs_jobs_that_were_waiting_before_it_started(tmp_path: Pa
         assert second.call(second_node.get_instance(key))["variables"]["late"] is True
     finally:
         second.stop()
+
+
+def test_a_job_in_retry_back_off_runs_only_when_the_back_off_ends(
+    start_node: Callable[..., NodeThread],
+) -> None:
+    runner = start_node()
+    node = runner.node
+    key = deploy_and_start(runner, bpmn.one_task("backoff-order", "backoff-type"), "backoff-order")
+    page = runner.call(node.list_jobs(process_instance_key=key))
+    (job,) = [j for part in page["partitions"] for j in part["items"]]
+    failed_at = time.monotonic()
+    runner.call(node.fail_job(job["key"], retries=2, message="later", retry_backoff_ms=800))
+
+    ran_at: list[float] = []
+
+    @node.task_handler("backoff-type")  # registered on the running node: it looks for work
+    def later(job: dict[str, Any]) -> dict[str, Any]:
+        ran_at.append(time.monotonic())
+        return {}
+
+    wait_until(lambda: instance_state(runner, key) == "completed", what="completion")
+    assert len(ran_at) == 1
+    assert ran_at[0] - failed_at >= 0.75

@@ -15,9 +15,11 @@ again. Handlers should be idempotent, as with any job worker.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,8 @@ TRIGGER_EVENTS = frozenset({"job_created", "job_activatable"})
 RUNNABLE_STATES = frozenset({"active"})
 RECOVERY_PAGE_SIZE = 100  # jobs read per page when a new leader looks for work
 _STOP = (0, 0)  # sentinel queue item: (partition 0 never exists)
+_DELAYED = "delayed"  # _run_one: the job is in its retry back-off, it will be run later
+IDLE_WAKE_S = 0.1  # how often an idle handler thread looks for jobs whose back-off ended
 
 
 class HandlerRunner:
@@ -51,6 +55,9 @@ class HandlerRunner:
         # job key -> "run again when done" flag; a key is queued or running at most once.
         self._pending: dict[int, bool] = {}
         self._rescan: set[int] = set()  # partitions whose events overflowed the queue
+        # (due monotonic time, partition, job key) of jobs in retry back-off; each key is also
+        # in _pending, so this heap is bounded by it.
+        self._delayed: list[tuple[float, int, int]] = []
         self._threads: list[threading.Thread] = []
         self._running = False
         self.completed = 0
@@ -106,6 +113,7 @@ class HandlerRunner:
         with self._lock:
             self._pending.clear()
             self._rescan.clear()
+            self._delayed.clear()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -159,11 +167,28 @@ class HandlerRunner:
         except queue.Full:
             pass
 
+    def _release_due(self) -> None:
+        """Queue the jobs whose retry back-off has ended."""
+        now = time.monotonic()
+        with self._lock:
+            while self._delayed and self._delayed[0][0] <= now:
+                _due, partition_id, key = self._delayed[0]
+                try:
+                    self._queue.put_nowait((partition_id, key))
+                except queue.Full:
+                    break  # try again on the next wake
+                heapq.heappop(self._delayed)
+
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=IDLE_WAKE_S)
+            except queue.Empty:
+                self._release_due()
+                continue
             if item == _STOP or not self._running:
                 return
+            self._release_due()
             partition_id, key = item
             if key == 0:
                 self._scan_pending()
@@ -175,6 +200,8 @@ class HandlerRunner:
                 submitted = None
             if submitted is None:
                 self._finish(partition_id, key)
+            elif isinstance(submitted, str):  # _DELAYED
+                pass  # stays pending; _release_due queues it again
             else:
                 # Do not hold a handler thread while Raft commits: finish in the callback.
                 future, command_type = submitted
@@ -246,8 +273,9 @@ class HandlerRunner:
 
     # ---------------------------------------------------------------- running
 
-    def _run_one(self, partition_id: int, key: int) -> tuple[Future[Outcome], str] | None:
-        """Run the handler of job `key`; the submitted complete/fail future, or None."""
+    def _run_one(self, partition_id: int, key: int) -> tuple[Future[Outcome], str] | str | None:
+        """Run the handler of job `key`: the submitted complete/fail future, `_DELAYED` when
+        the job is still in its retry back-off, or None when there is nothing to do."""
         from zennode.engine import queries
 
         partition = self._node.local_partitions.get(partition_id)
@@ -263,6 +291,12 @@ class HandlerRunner:
         handler = self._handlers.get(job.get("type", ""))
         if handler is None:
             return None
+        wait_ms = (job.get("activatableAt") or 0) - time.time() * 1000
+        if wait_ms > 0:
+            with self._lock:
+                due = time.monotonic() + wait_ms / 1000
+                heapq.heappush(self._delayed, (due, partition_id, key))
+            return _DELAYED
         command = self._call(handler, job)
         try:
             return partition.submit(command), command["type"]
