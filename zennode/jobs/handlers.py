@@ -10,7 +10,13 @@ raises) to the same partition.
 Guarantees: completion is exactly once (the engine refuses a second completion); the handler
 itself runs at least once per activation — after a leader change the new leader runs the
 jobs of registered types that are still active, so a job whose completion was lost is run
-again. Handlers should be idempotent, as with any job worker.
+again. Handlers should be idempotent, as with any job worker. A job in its retry back-off
+(`activatableAt` in the future) waits in a small heap until the back-off ends.
+
+Internal jobs are completed straight from `active`, without an `activate_jobs` lock: one
+replicated command per job instead of two. A job type is meant to be served either by an
+internal handler or by external workers; if both exist, whichever completes first wins and
+the other gets a clean "wrong state" refusal.
 """
 
 from __future__ import annotations
@@ -222,10 +228,12 @@ class HandlerRunner:
         else:
             if outcome.error is not None:
                 log.debug("internal job %s: %s refused: %s", key, command_type, outcome.error)
-            elif command_type == "complete_job":
-                self.completed += 1
             else:
-                self.failed += 1
+                with self._lock:  # callbacks of several partitions run on their own threads
+                    if command_type == "complete_job":
+                        self.completed += 1
+                    else:
+                        self.failed += 1
         self._finish(partition_id, key)
 
     def _finish(self, partition_id: int, key: int) -> None:
