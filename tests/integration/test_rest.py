@@ -98,6 +98,9 @@ def test_openapi_document_and_docs_are_served(api: httpx.Client) -> None:
     deploy_body = paths["/v1/process-definitions"]["post"]["requestBody"]["content"]
     assert {"application/xml", "multipart/form-data"} <= set(deploy_body)
     assert "Job" in document["components"]["schemas"]
+    operation_ids = [op["operationId"] for ops in paths.values() for op in ops.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+    assert {"deploy", "create_instance", "list_jobs", "complete_job"} <= set(operation_ids)
     docs = api.get("/v1/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 

@@ -36,6 +36,8 @@ def create_app(node: Any) -> FastAPI:
         docs_url="/v1/docs",
         redoc_url=None,
         responses=_ERRORS,
+        # operationId = the handler's name (deploy, list_jobs, ...): readable generated clients
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
