@@ -38,7 +38,6 @@ from zennode.errors import (
     NotFound,
     TooLarge,
     Unavailable,
-    ZennodeError,
 )
 from zennode.jobs.handlers import HandlerRunner
 from zennode.metrics import NodeMetrics
@@ -727,10 +726,3 @@ def partition_settings(config: Config, partition_id: int) -> Any:
         command_max_bytes=limits.request_bytes_max,
         compaction_bytes=config.raft.compaction_bytes,
     )
-
-
-def ensure_error(exc: BaseException) -> ZennodeError:
-    """Wrap anything that is not a ZennodeError (used by API layers for real bugs)."""
-    if isinstance(exc, ZennodeError):
-        return exc
-    return ZennodeError(f"internal error: {type(exc).__name__}")
