@@ -24,6 +24,17 @@ from zennode.errors import Backpressure, Unavailable, ZennodeError
 
 log = logging.getLogger(__name__)
 
+
+class NotCommitted(Unavailable):
+    """The command was certainly not applied (never reached the log, or its entry was
+    replaced): the caller may retry it, on the current leader, without applying it twice."""
+
+
+class OutcomeUnknown(Unavailable):
+    """The command may or may not be applied (the leader changed or Raft went quiet after it
+    was handed over): a blind retry could apply it twice."""
+
+
 _IDLE_WAIT_S = 0.1  # how often an idle batcher thread checks for expiry and stop
 
 
@@ -114,7 +125,7 @@ class Batcher:
         future: Future[Outcome] = Future()
         with self._cond:
             if not self._running:
-                raise Unavailable("partition is stopping", partition_id=self.partition_id)
+                raise NotCommitted("partition is stopping", partition_id=self.partition_id)
             if self._outstanding >= self.limits.queue_max:
                 raise Backpressure(
                     f"partition {self.partition_id} has {self._outstanding} commands pending",
@@ -198,7 +209,7 @@ class Batcher:
                 log.exception("partition %d: sending a batch failed", self.partition_id)
                 self.fail(
                     batch.batch_id,
-                    Unavailable(f"replication failed: {exc}", partition_id=self.partition_id),
+                    NotCommitted(f"replication failed: {exc}", partition_id=self.partition_id),
                 )
 
     def _next_batch(self) -> tuple[Batch | None, list[Batch]]:
@@ -258,7 +269,7 @@ class Batcher:
 
     def _fail_expired(self, expired: list[Batch]) -> None:
         for batch in expired:
-            error = Unavailable(
+            error = OutcomeUnknown(
                 f"partition {self.partition_id}: no commit within "
                 f"{self.limits.in_flight_timeout_s} s, outcome unknown",
                 partition_id=self.partition_id,

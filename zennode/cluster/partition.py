@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import random
 import secrets
 import socket
 import struct
@@ -32,7 +33,7 @@ from typing import Any
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.syncobj import SyncObjException
 
-from zennode.cluster.batcher import Batch, Batcher, BatchLimits
+from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
@@ -50,6 +51,16 @@ _U64 = struct.Struct(">Q")
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _MAX_GROW_RETRIES = 8
 _RAFT_LEADER_STATE = 2  # pysyncobj.syncobj._RAFT_STATE.LEADER
+# PySyncObj failures after which the entry is certainly not (and never will be) in the log.
+_NEVER_APPLIED = frozenset(
+    {
+        FAIL_REASON.QUEUE_FULL,
+        FAIL_REASON.MISSING_LEADER,
+        FAIL_REASON.DISCARDED,
+        FAIL_REASON.NOT_LEADER,
+        FAIL_REASON.REQUEST_DENIED,
+    }
+)
 _ROLE_NAMES = {0: "follower", 1: "candidate", 2: "leader"}
 _ENTRY_MARGIN_BYTES = 1 << 20  # batch framing + PySyncObj's own pickling around the payload
 
@@ -248,7 +259,7 @@ class Partition:
             sendBufferSize=1 << 18,
             recvBufferSize=1 << 18,
             bindRetryTime=0.5,
-            maxBindRetries=2,
+            maxBindRetries=4,  # ~1.5 s: outlasts a port briefly held by an outgoing connection
         )
 
     def _staggered_compaction_bytes(self) -> int:
@@ -267,10 +278,10 @@ class Partition:
         is full, TooLarge over `command_max_bytes`. Never blocks.
         """
         if self._stopped:
-            raise Unavailable("partition is stopped", partition_id=self.partition_id)
+            raise NotCommitted("partition is stopped", partition_id=self.partition_id)
         if not self._group._isLeader():
             leader = self.leader_address
-            raise Unavailable(
+            raise NotCommitted(
                 f"partition {self.partition_id}: not the leader (leader: {leader or 'none'})",
                 partition_id=self.partition_id,
             )
@@ -288,7 +299,7 @@ class Partition:
             # report a failure although it may still commit: refuse while that is certain.
             self._batcher.fail(
                 batch.batch_id,
-                Unavailable(f"partition {self.partition_id}: leadership lost", self.partition_id),
+                NotCommitted(f"partition {self.partition_id}: leadership lost", self.partition_id),
             )
             return
         payload = pickle.dumps(
@@ -299,9 +310,10 @@ class Partition:
 
         def on_result(_result: Any, error: int) -> None:
             if error != FAIL_REASON.SUCCESS:
+                kind = NotCommitted if error in _NEVER_APPLIED else OutcomeUnknown
                 self._batcher.fail(
                     batch_id,
-                    Unavailable(
+                    kind(
                         f"partition {self.partition_id}: batch not committed "
                         f"({_fail_reason_name(error)})",
                         partition_id=self.partition_id,
@@ -327,7 +339,7 @@ class Partition:
             self._entries_skipped += 1
             stale = self._batcher.take(batch_id)
             if stale is not None:  # e.g. our forwarded batch arrived inside a snapshot
-                error = Unavailable("outcome unknown (applied via snapshot)", self.partition_id)
+                error = OutcomeUnknown("applied via a snapshot, result lost", self.partition_id)
                 for pending in stale.items:
                     if not pending.future.done():
                         pending.future.set_exception(error)
@@ -422,7 +434,7 @@ class Partition:
         self._is_leader_flag = is_leader
         if not is_leader:
             self._batcher.fail_queued(
-                Unavailable(f"partition {self.partition_id}: leadership lost", self.partition_id)
+                NotCommitted(f"partition {self.partition_id}: leadership lost", self.partition_id)
             )
         log.info("partition %d: %s", self.partition_id, "leader" if is_leader else "follower")
         if self._on_role_change is not None:
@@ -503,15 +515,15 @@ class Partition:
             if self._stopped:
                 return
             self._stopped = True
-        error = Unavailable(f"partition {self.partition_id} is stopping", self.partition_id)
-        self._batcher.close(error)
+        message = f"partition {self.partition_id} is stopping"
+        self._batcher.close(NotCommitted(message, self.partition_id))
         # Give batches already handed to Raft a moment to commit, so their callers get the
         # real outcome instead of "unknown" (which invites a retry that would apply twice).
         deadline = time.monotonic() + self.settings.stop_drain_s
         while self._batcher.in_flight_count() and time.monotonic() < deadline:
             time.sleep(0.01)
         self._group.destroy_synchronous()  # ends the tick thread; flushes the journal mmap
-        self._batcher.fail_in_flight(error)
+        self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
         self._codec.wait(timeout_s=60)
         self.store.close()
 
@@ -524,7 +536,28 @@ def _fail_reason_name(code: int) -> str:
 
 
 def free_port_address(host: str = "127.0.0.1") -> str:
-    """A "host:port" with a port the OS just handed out (for tests and local tools)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return f"{host}:{sock.getsockname()[1]}"
+    """A "host:port" that is free now, for tests and local tools.
+
+    The port comes from below the kernel's ephemeral range: a port the OS hands out for
+    `bind(0)` is also handed to outgoing connections (Raft peers dialling a replica that is not
+    up yet), which then steal it before the replica binds.
+    """
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12_000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return f"{host}:{port}"
+    raise OSError(f"no free port below {low} on {host}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
