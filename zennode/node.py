@@ -426,7 +426,7 @@ class Node:
 
     # ----------------------------------------------------------------- façade
 
-    async def deploy(self, xml: bytes) -> dict[str, Any]:
+    async def deploy(self, xml: bytes, resource_name: str = "") -> dict[str, Any]:
         """Deploy on partition 1 (it assigns key and version), then on every other partition."""
         if len(xml) > self.config.limits.bpmn_bytes_max:
             limit = self.config.limits.bpmn_bytes_max
@@ -441,14 +441,19 @@ class Node:
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
         engine.validate_deploy(xml)
-        first = await self._run(1, {"type": "deploy", "xml": text})
+        first = await self._run(1, {"type": "deploy", "xml": text, "resourceName": resource_name})
         assigned = {
             p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
             for p in first.get("processes", [first])
         }
         others = [p for p in self.config.partition_ids if p != 1]
         if others:
-            command = {"type": "deploy", "xml": text, "assigned": assigned}
+            command = {
+                "type": "deploy",
+                "xml": text,
+                "resourceName": resource_name,
+                "assigned": assigned,
+            }
             await asyncio.gather(*(self._run(p, command) for p in others))
         return first
 

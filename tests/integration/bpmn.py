@@ -88,7 +88,7 @@ UNSUPPORTED = f"""{_HEADER}
   <bpmn:process id="unsupported" isExecutable="true">
     <bpmn:startEvent id="start"/>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
-    <bpmn:receiveTask id="wait"/>
+    <bpmn:complexGateway id="wait"/>
     <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
     <bpmn:endEvent id="end"/>
   </bpmn:process>

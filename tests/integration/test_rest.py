@@ -140,6 +140,8 @@ def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> No
     assert changed.status_code == 201, changed.text
     assert changed.json()["version"] == 2
     assert changed.json()["processDefinitionKey"] != body["processDefinitionKey"]
+    version2 = api.get(f"/v1/process-definitions/{changed.json()['processDefinitionKey']}")
+    assert version2.json()["resourceName"] == "p.bpmn"
 
     detail = api.get(f"/v1/process-definitions/{body['processDefinitionKey']}")
     assert detail.status_code == 200
@@ -158,7 +160,7 @@ def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
     unsupported = api.post("/v1/process-definitions", content=bpmn.UNSUPPORTED)
     assert_error(unsupported, 400)
     assert "wait" in unsupported.json()["message"]
-    assert "receiveTask" in unsupported.json()["message"]
+    assert "complexGateway" in unsupported.json()["message"]
     assert_error(api.post("/v1/process-definitions", files={"other": ("x", "y")}), 400)
 
 

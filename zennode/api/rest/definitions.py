@@ -24,7 +24,8 @@ _DEPLOY_BODY = {
 }
 
 
-async def _resource_bytes(request: Request) -> bytes:
+async def _resource(request: Request) -> tuple[bytes, str]:
+    """The BPMN bytes and, from a multipart upload, its file name."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=10) as form:
@@ -32,9 +33,9 @@ async def _resource_bytes(request: Request) -> bytes:
             if resource is None:
                 raise BadRequest("multipart body has no 'resource' part")
             if isinstance(resource, UploadFile):
-                return await resource.read()
-            return resource.encode()
-    return await request.body()
+                return await resource.read(), (resource.filename or "")[:255]
+            return resource.encode(), ""
+    return await request.body(), ""
 
 
 def router(node: Any, page_size_max: int) -> APIRouter:
@@ -51,10 +52,10 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         responses={200: {"model": DeployResult, "description": "Identical content, same key"}},
     )
     async def deploy(request: Request, response: Response) -> dict[str, Any]:
-        xml = await _resource_bytes(request)
+        xml, resource_name = await _resource(request)
         if not xml.strip():
             raise BadRequest("the BPMN resource is empty")
-        result = await node.deploy(xml)
+        result = await node.deploy(xml, resource_name=resource_name)
         if result.get("duplicate"):
             response.status_code = 200
         return result
