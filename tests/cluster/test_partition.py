@@ -313,6 +313,7 @@ class Group:
         self.started = started
         self.overrides = overrides
         self.replicas: dict[int, Partition] = {}
+        self.roles: list[tuple[int, bool]] = []  # (slot, is_leader) as on_role_change said
 
     def start(self, i: int) -> Partition:
         settings = PartitionSettings(
@@ -323,7 +324,9 @@ class Group:
             secret=SECRET,
             **self.overrides,
         )
-        partition = Partition(settings, counter_apply)
+        partition = Partition(
+            settings, counter_apply, on_role_change=lambda leads: self.roles.append((i, leads))
+        )
         self.started.append(partition)
         self.replicas[i] = partition
         return partition
@@ -487,6 +490,9 @@ def test_leader_stop_new_leader_and_rejoin_by_log(started, tmp_path):
 
     second = group.leader(timeout_s=10)
     assert second is not first
+    second_slot = next(i for i, p in group.replicas.items() if p is second)
+    assert (slot, True) in group.roles and (slot, False) in group.roles  # stop ends leadership
+    assert group.roles[-1] == (second_slot, True)
     group.run([{"type": "inc"}] * 300)
     with pytest.raises(Unavailable):
         first.submit({"type": "inc"})  # a stopped replica refuses at once

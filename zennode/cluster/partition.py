@@ -437,10 +437,13 @@ class Partition:
                 NotCommitted(f"partition {self.partition_id}: leadership lost", self.partition_id)
             )
         log.info("partition %d: %s", self.partition_id, "leader" if is_leader else "follower")
+        self._notify_role(is_leader)
+
+    def _notify_role(self, is_leader: bool) -> None:
         if self._on_role_change is not None:
             try:
                 self._on_role_change(is_leader)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a listener must not break Raft
                 log.exception("partition %d: role listener failed", self.partition_id)
 
     # Reading and status.
@@ -503,6 +506,7 @@ class Partition:
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
+            "tick_thread_alive": group.tick_thread_alive(),
         }
 
     def force_compaction(self) -> None:
@@ -523,6 +527,9 @@ class Partition:
         while self._batcher.in_flight_count() and time.monotonic() < deadline:
             time.sleep(0.01)
         self._group.destroy_synchronous()  # ends the tick thread; flushes the journal mmap
+        if self._is_leader_flag:
+            self._is_leader_flag = False
+            self._notify_role(False)
         self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
         self._codec.wait(timeout_s=60)
         self.store.close()
