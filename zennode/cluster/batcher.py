@@ -222,8 +222,10 @@ class Batcher:
             if not self._queue or len(self._in_flight) >= limits.max_in_flight_batches:
                 self._cond.wait(_IDLE_WAIT_S)
                 return None, expired
-            # Give a little time for more commands, so a trickle still forms batches.
-            deadline = self._queue[0].queued_at + limits.max_delay_ms / 1000.0
+            # With nothing in flight, send at once (lowest latency). Otherwise give a little
+            # time for more commands, so a trickle still forms batches.
+            delay_s = limits.max_delay_ms / 1000.0 if self._in_flight else 0.0
+            deadline = self._queue[0].queued_at + delay_s
             while (
                 self._running
                 and self._queue
