@@ -178,3 +178,114 @@ class Harness:
 
     def snapshot(self) -> dict[str, dict[bytes, bytes]]:
         return {name: dict(table) for name, table in self.store.tables.items()}
+
+
+# ---------------------------------------------------------------- timers and messages
+
+
+def timer_def(kind: str, value: str) -> str:
+    tag = {"date": "timeDate", "duration": "timeDuration", "cycle": "timeCycle"}[kind]
+    inner = f"<bpmn:{tag}>{_attr(value)}</bpmn:{tag}>"
+    return f"<bpmn:timerEventDefinition>{inner}</bpmn:timerEventDefinition>"
+
+
+def timer_catch(cid: str, kind: str, value: str) -> str:
+    definition = timer_def(kind, value)
+    return f'<bpmn:intermediateCatchEvent id="{cid}">{definition}</bpmn:intermediateCatchEvent>'
+
+
+def message(mid: str, name: str, key: str | None = "=key") -> str:
+    """A bpmn:message (goes after the processes, like errors)."""
+    sub = (
+        f'<bpmn:extensionElements><zeebe:subscription correlationKey="{_attr(key)}"/>'
+        "</bpmn:extensionElements>"
+        if key
+        else ""
+    )
+    return f'<bpmn:message id="{mid}" name="{name}">{sub}</bpmn:message>'
+
+
+def message_catch(cid: str, message_ref: str) -> str:
+    return (
+        f'<bpmn:intermediateCatchEvent id="{cid}">'
+        f'<bpmn:messageEventDefinition messageRef="{message_ref}"/></bpmn:intermediateCatchEvent>'
+    )
+
+
+def boundary(bid: str, attached: str, definition: str, interrupting: bool = True) -> str:
+    flag = "" if interrupting else ' cancelActivity="false"'
+    head = f'<bpmn:boundaryEvent id="{bid}" attachedToRef="{attached}"{flag}>'
+    return f"{head}{definition}</bpmn:boundaryEvent>"
+
+
+def message_def(message_ref: str) -> str:
+    return f'<bpmn:messageEventDefinition messageRef="{message_ref}"/>'
+
+
+class Partitions:
+    """Several partitions, each a Harness, with the leader relays done in-line: every `relay`
+    event is applied on its target partition and acknowledged back, until none is left."""
+
+    def __init__(self, count: int = 3) -> None:
+        self.parts = {p: Harness(partition_id=p) for p in range(1, count + 1)}
+        self.relayed = 0
+
+    def __getitem__(self, partition_id: int) -> Harness:
+        return self.parts[partition_id]
+
+    def apply(self, partition_id: int, command_type: str, **fields: Any) -> Outcome:
+        outcome = self.parts[partition_id].apply(command_type, **fields)
+        self.drain(partition_id, outcome.events)
+        return outcome
+
+    def ok(self, partition_id: int, command_type: str, **fields: Any) -> dict[str, Any]:
+        return self.apply(partition_id, command_type, **fields).unwrap()
+
+    def drain(self, source: int, events: list[dict[str, Any]]) -> None:
+        from zennode.engine.relay import RELAY_EVENT, target_partition
+
+        queue = [(source, e["relay"]) for e in events if e["event"] == RELAY_EVENT]
+        steps = 0
+        while queue:
+            steps += 1
+            assert steps < 10_000, "relays do not settle"
+            origin, relay = queue.pop(0)
+            target = target_partition(relay, len(self.parts))
+            out = self.parts[target].apply(
+                relay["command"]["type"],
+                **{k: v for k, v in relay["command"].items() if k != "type"},
+            )
+            assert out.ok, (relay, out.error)
+            self.relayed += 1
+            queue.extend((target, e["relay"]) for e in out.events if e["event"] == RELAY_EVENT)
+            if relay["ack"]:
+                ack = self.parts[origin].apply(
+                    relay["ack"]["type"], **{k: v for k, v in relay["ack"].items() if k != "type"}
+                )
+                assert ack.ok, ack.error
+
+    def deploy(self, xml: str) -> dict[str, Any]:
+        first = self.ok(1, "deploy", xml=xml)
+        assigned = {
+            p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
+            for p in first["processes"]
+        }
+        for pid in list(self.parts)[1:]:
+            self.ok(pid, "deploy", xml=xml, assigned=assigned)
+        return first
+
+    def publish(self, name: str, key: str, **fields: Any) -> dict[str, Any]:
+        from zennode.engine.relay import message_partition
+
+        return self.ok(
+            message_partition(key, len(self.parts)),
+            "publish_message",
+            messageName=name,
+            correlationKey=key,
+            **fields,
+        )
+
+    def tick(self, now_ms: int) -> None:
+        for pid, part in self.parts.items():
+            self.apply(pid, "trigger_timers", now_ms=now_ms)
+            part.now_ms = max(part.now_ms, now_ms)

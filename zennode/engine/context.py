@@ -34,6 +34,7 @@ class Context:
         self._models = models  # the engine's cache, read-only here
         self.new_models: dict[int, Deployed] = {}  # added to the cache on success
         self._counter: int | None = None
+        self.runners: dict[int, Any] = {}  # process instance key -> its Runner in this command
 
     # ------------------------------------------------------------ keys
 

@@ -26,6 +26,16 @@ INCLUSIVE = "inclusive"
 SUB_PROCESS = "sub_process"
 ERROR_BOUNDARY = "error_boundary"
 LINK_THROW = "link_throw"  # jumps to the link catch event of the same name and scope
+TIMER_CATCH = "timer_catch"  # intermediate timer catch event: waits for its timer
+MESSAGE_CATCH = "message_catch"  # intermediate message catch event and receive task
+EVENT_BOUNDARY = "event_boundary"  # timer / message boundary event (fired by its trigger)
+EVENT_GATEWAY = "event_gateway"  # waits for the first of the catch events after it
+CALL_ACTIVITY = "call_activity"  # starts a child instance and waits for it
+
+# Timer kinds (the BPMN element that holds the expression).
+TIMER_DATE = "date"
+TIMER_DURATION = "duration"
+TIMER_CYCLE = "cycle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,43 @@ class TaskDefinition:
     job_type: Expr
     retries: Expr
     headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A timer event definition: `kind` is date, duration or cycle; `value` may be FEEL."""
+
+    kind: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message event definition: name and (for catch events) correlation key, maybe FEEL."""
+
+    name: Expr
+    correlation_key: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """Multi-instance characteristics (zeebe:loopCharacteristics)."""
+
+    sequential: bool
+    input_collection: Expr
+    input_element: str | None = None
+    output_collection: str | None = None
+    output_element: Expr | None = None
+    completion_condition: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A call activity's target process and variable propagation."""
+
+    process_id: Expr
+    propagate_all_child: bool = True
+    propagate_all_parent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +131,14 @@ class Element:
     start: str | None = None  # SUB_PROCESS: id of its none start event
     link: str | None = None  # LINK_THROW / link catch: the link name
     link_target: str | None = None  # LINK_THROW: id of the catch event it jumps to
+    timer: Timer | None = None  # timer events (catch, boundary, start)
+    message: Message | None = None  # message events (catch, boundary, start), receive task
+    interrupting: bool = True  # boundary events (cancelActivity), event sub-process starts
+    loop: Loop | None = None  # multi-instance activities
+    call: Call | None = None  # CALL_ACTIVITY
+    triggered_by_event: bool = False  # SUB_PROCESS: an event sub-process
+    event_starts: tuple[str, ...] = ()  # SUB_PROCESS: start events of its event sub-processes
+    error_start: bool = False  # start event of an error event sub-process
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +147,17 @@ class Process:
 
     bpmn_process_id: str
     name: str
-    start: str  # id of the process-level none start event
+    start: str | None  # id of the process-level none start event (None: only event starts)
     elements: dict[str, Element]
     flows: dict[str, Flow]
     # Inclusive joins: gateway id -> {incoming flow id -> ids of elements in the same scope
     # from which a token could still reach that flow without passing the gateway}.
     upstream: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    # Process-level timer and message start events, and the start events of the process's
+    # own event sub-processes (opened when an instance starts).
+    timer_starts: tuple[str, ...] = ()
+    message_starts: tuple[str, ...] = ()
+    event_starts: tuple[str, ...] = ()
 
     def element(self, element_id: str) -> Element:
         return self.elements[element_id]

@@ -64,11 +64,7 @@ IGNORED = frozenset(
 JOB_TASKS = frozenset({"serviceTask", "sendTask", "businessRuleTask", "userTask", "scriptTask"})
 ALWAYS_UNSUPPORTED = frozenset(
     {
-        "callActivity",
-        "receiveTask",
-        "eventBasedGateway",
         "complexGateway",
-        "intermediateCatchEvent",
         "transaction",
         "adHocSubProcess",
         "subChoreography",
@@ -126,7 +122,9 @@ class _Scope:
 
     sub_process: str | None
     elements: list[str] = field(default_factory=list)
-    starts: list[str] = field(default_factory=list)
+    starts: list[str] = field(default_factory=list)  # none start events
+    event_starts: list[str] = field(default_factory=list)  # timer / message / error starts
+    esp_starts: list[str] = field(default_factory=list)  # start events of its event sub-processes
 
 
 @dataclass
@@ -134,6 +132,7 @@ class _Builder:
     """Collects elements, flows, unsupported elements and structural problems of one process."""
 
     errors: dict[str, str]  # bpmn:error id -> errorCode
+    messages: dict[str, tuple[str, str | None]]  # bpmn:message id -> (name, correlation key)
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     flows: dict[str, m.Flow] = field(default_factory=dict)
     flow_scope: dict[str, str | None] = field(default_factory=dict)
@@ -199,7 +198,10 @@ class _Builder:
         }
         scope.elements.append(el_id)
         self.raw[el_id] = info
-        if loop:
+        ext = _extensions(el)
+        if loop == "multiInstance":
+            self._loop(el, el_id, tag, info, ext)
+        elif loop:
             self.unsupported.append(f"{el_id} ({tag}/{loop})")
             return
         if tag in ("intermediateThrowEvent", "intermediateCatchEvent") and definitions == ["link"]:
@@ -215,13 +217,35 @@ class _Builder:
             detail = f"/{'+'.join(definitions)}" if definitions else ""
             self.unsupported.append(f"{el_id} ({tag}{detail})")
             return
-        ext = _extensions(el)
         if tag == "startEvent":
-            if definitions:
-                self._unsupported_event(el_id, tag, definitions)
+            if not self._start_event(el, el_id, info, definitions, scope):
                 return
-            info["kind"] = m.START
-            scope.starts.append(el_id)
+        elif tag == "intermediateCatchEvent":
+            if definitions == ["timer"]:
+                info["kind"] = m.TIMER_CATCH
+                info["timer"] = self._timer(el, el_id)
+            elif definitions == ["message"]:
+                info["kind"] = m.MESSAGE_CATCH
+                info["message"] = self._message(el, el_id, el, required_key=True)
+            else:
+                self._unsupported_event(el_id, tag, definitions or ["none"])
+                return
+        elif tag == "receiveTask":
+            info["kind"] = m.MESSAGE_CATCH
+            info["message"] = self._message(el, el_id, None, required_key=True)
+        elif tag == "eventBasedGateway":
+            info["kind"] = m.EVENT_GATEWAY
+        elif tag == "callActivity":
+            called = ext.get("calledElement")
+            if not called or not called.get("processId"):
+                self.problems.append(f"call activity {el_id} has no calledElement processId")
+                return
+            info["kind"] = m.CALL_ACTIVITY
+            info["call"] = m.Call(
+                process_id=compile_value(called["processId"], f"called element of {el_id}"),
+                propagate_all_child=called.get("propagateAllChildVariables", "true") != "false",
+                propagate_all_parent=called.get("propagateAllParentVariables", "true") != "false",
+            )
         elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["message"]:
             # Zeebe: a message throw event with a task definition is a job, like a send task.
             if "taskDefinition" not in ext:
@@ -236,12 +260,21 @@ class _Builder:
                 return
             info["kind"] = m.PASS
         elif tag == "boundaryEvent":
-            if definitions != ["error"]:
+            info["attached_to"] = el.get("attachedToRef") or ""
+            if definitions == ["error"]:
+                info["kind"] = m.ERROR_BOUNDARY
+                info["error_code"] = self._error_code(el, el_id, required=False)
+            elif definitions == ["timer"]:
+                info["kind"] = m.EVENT_BOUNDARY
+                info["timer"] = self._timer(el, el_id)
+                info["interrupting"] = el.get("cancelActivity", "true") != "false"
+            elif definitions == ["message"]:
+                info["kind"] = m.EVENT_BOUNDARY
+                info["message"] = self._message(el, el_id, el, required_key=True)
+                info["interrupting"] = el.get("cancelActivity", "true") != "false"
+            else:
                 self._unsupported_event(el_id, tag, definitions or ["none"])
                 return
-            info["kind"] = m.ERROR_BOUNDARY
-            info["attached_to"] = el.get("attachedToRef") or ""
-            info["error_code"] = self._error_code(el, el_id, required=False)
         elif tag in ("task", "manualTask"):
             info["kind"] = m.PASS
         elif tag in JOB_TASKS:
@@ -254,17 +287,137 @@ class _Builder:
             }[tag]
             info["default_flow"] = el.get("default")
         elif tag == "subProcess":
-            if el.get("triggeredByEvent") == "true":
-                self.unsupported.append(f"{el_id} (subProcess/event)")
-                return
             info["kind"] = m.SUB_PROCESS
             inner = self.walk(el, el_id)
             info["starts"] = inner.starts
+            info["event_starts"] = tuple(inner.esp_starts)
+            if el.get("triggeredByEvent") == "true":
+                info["triggered_by_event"] = True
+                info["starts"] = inner.event_starts
+                if len(inner.event_starts) != 1 or inner.starts:
+                    self.problems.append(
+                        f"event sub-process {el_id} needs exactly one timer, message or error "
+                        "start event"
+                    )
+                else:
+                    scope.esp_starts.append(inner.event_starts[0])
+            elif inner.event_starts:
+                self.problems.append(f"sub-process {el_id} has a start event with a trigger")
         else:
             self.unsupported.append(f"{el_id} ({tag})")
             return
         if "kind" in info:
             self._mappings(el_id, info, ext)
+
+    def _start_event(
+        self,
+        el: XmlElement,
+        el_id: str,
+        info: dict[str, Any],
+        definitions: list[str],
+        scope: _Scope,
+    ) -> bool:
+        """None, timer and message starts (process level), and event sub-process starts."""
+        info["kind"] = m.START
+        if not definitions:
+            scope.starts.append(el_id)
+            return True
+        if definitions not in (["timer"], ["message"], ["error"]):
+            self._unsupported_event(el_id, "startEvent", definitions)
+            return False
+        kind = definitions[0]
+        if kind == "timer":
+            info["timer"] = self._timer(el, el_id)
+        elif kind == "message":
+            in_event_sub = scope.sub_process is not None
+            info["message"] = self._message(el, el_id, el, required_key=in_event_sub)
+        else:
+            if scope.sub_process is None:
+                self._unsupported_event(el_id, "startEvent", definitions)
+                return False
+            info["error_start"] = True
+            info["error_code"] = self._error_code(el, el_id, required=False)
+        info["interrupting"] = el.get("isInterrupting", "true") != "false"
+        scope.event_starts.append(el_id)
+        return True
+
+    def _timer(self, el: XmlElement, el_id: str) -> m.Timer | None:
+        for child in el:
+            if _tag(child) != (BPMN_NS, "timerEventDefinition"):
+                continue
+            for part in child:
+                ns, tag = _tag(part)
+                kind = {"timeDate": m.TIMER_DATE, "timeDuration": m.TIMER_DURATION}.get(tag)
+                kind = kind or (m.TIMER_CYCLE if tag == "timeCycle" else None)
+                text = (part.text or "").strip()
+                if ns == BPMN_NS and kind and text:
+                    return m.Timer(kind, compile_value(text, f"timer of {el_id}"))
+        self.problems.append(f"timer event {el_id} has no timeDate, timeDuration or timeCycle")
+        return None
+
+    def _message(
+        self, el: XmlElement, el_id: str, holder: XmlElement | None, required_key: bool
+    ) -> m.Message | None:
+        """The message an event (its messageEventDefinition) or a receive task refers to."""
+        ref = el.get("messageRef") if holder is None else None
+        for child in holder if holder is not None else ():
+            if _tag(child) == (BPMN_NS, "messageEventDefinition"):
+                ref = child.get("messageRef")
+        if not ref or ref not in self.messages:
+            self.problems.append(f"{el_id} refers to no known bpmn:message")
+            return None
+        name, key = self.messages[ref]
+        if not name:
+            self.problems.append(f"message {ref} used by {el_id} has no name")
+            return None
+        if required_key and not key:
+            self.problems.append(f"message {ref} used by {el_id} has no correlationKey")
+            return None
+        return m.Message(
+            name=compile_value(name, f"message name of {el_id}"),
+            correlation_key=compile_value(key, f"correlation key of {el_id}") if key else None,
+        )
+
+    def _loop(
+        self, el: XmlElement, el_id: str, tag: str, info: dict[str, Any], ext: dict[str, Any]
+    ) -> None:
+        """zeebe:loopCharacteristics of a multiInstanceLoopCharacteristics element."""
+        sequential = False
+        condition = None
+        loop_ext: dict[str, str] = {}
+        for child in el:
+            if _tag(child) != (BPMN_NS, "multiInstanceLoopCharacteristics"):
+                continue
+            sequential = child.get("isSequential") == "true"
+            for part in child:
+                ns, ptag = _tag(part)
+                if ns == BPMN_NS and ptag == "completionCondition":
+                    text = (part.text or "").strip()
+                    if text:
+                        condition = compile_value(
+                            text if text.startswith("=") else "=" + text,
+                            f"completion condition of {el_id}",
+                        )
+                elif ns == BPMN_NS and ptag == "extensionElements":
+                    for inner in part:
+                        ins, itag = _tag(inner)
+                        if ins in EXTENSION_NS and itag == "loopCharacteristics":
+                            loop_ext = dict(inner.attrib)
+        source = loop_ext.get("inputCollection") or ""
+        if not source:
+            self.unsupported.append(f"{el_id} ({tag}/multiInstance without inputCollection)")
+            return
+        element_out = loop_ext.get("outputElement")
+        info["loop"] = m.Loop(
+            sequential=sequential,
+            input_collection=compile_value(source, f"input collection of {el_id}"),
+            input_element=loop_ext.get("inputElement") or None,
+            output_collection=loop_ext.get("outputCollection") or None,
+            output_element=(
+                compile_value(element_out, f"output element of {el_id}") if element_out else None
+            ),
+            completion_condition=condition,
+        )
 
     def _unsupported_event(self, el_id: str, tag: str, definitions: list[str]) -> None:
         self.unsupported.append(f"{el_id} ({tag}/{'+'.join(definitions)})")
@@ -365,7 +518,7 @@ class _Builder:
             incoming[flow.target].append(flow.id)
         boundaries: dict[str, list[str]] = {}
         for info in self.raw.values():
-            if info.get("kind") == m.ERROR_BOUNDARY:
+            if info.get("kind") in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY):
                 boundaries.setdefault(info["attached_to"], []).append(info["id"])
         self._resolve_links(incoming)
         if self.problems:
@@ -384,10 +537,13 @@ class _Builder:
         return m.Process(
             bpmn_process_id=process_id,
             name=process.get("name") or "",
-            start=top.starts[0],
+            start=top.starts[0] if top.starts else None,
             elements=elements,
             flows=dict(self.flows),
             upstream=upstream,
+            timer_starts=tuple(e for e in top.event_starts if elements[e].timer is not None),
+            message_starts=tuple(e for e in top.event_starts if elements[e].message is not None),
+            event_starts=tuple(top.esp_starts),
         )
 
     def _resolve_links(self, incoming: dict[str, list[str]]) -> None:
@@ -414,6 +570,13 @@ class _Builder:
         problems = self.problems
         for scope in self.scopes:
             where = f"sub-process {scope.sub_process}" if scope.sub_process else "the process"
+            event_sub = scope.sub_process is not None and bool(
+                self.raw.get(scope.sub_process, {}).get("triggered_by_event")
+            )
+            if event_sub:
+                continue  # checked where the event sub-process is read
+            if scope.sub_process is None and not scope.starts and scope.event_starts:
+                continue  # a process started only by timers or messages
             if not scope.starts:
                 problems.append(f"{where} has no none start event")
             elif len(scope.starts) > 1:
@@ -438,11 +601,13 @@ class _Builder:
             kind = info.get("kind")
             if kind == m.START and info["id"] in targets:
                 problems.append(f"start event {info['id']} has incoming flows")
-            if kind == m.ERROR_BOUNDARY:
+            if kind == m.EVENT_GATEWAY:
+                self._check_event_gateway(info)
+            if kind in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY):
                 host = self.raw.get(info["attached_to"])
                 if host is None or host["scope"] != info["scope"]:
                     problems.append(f"boundary event {info['id']} is not attached to an activity")
-                elif host.get("kind") not in (m.JOB_TASK, m.SUB_PROCESS, m.PASS, m.SCRIPT):
+                elif host.get("kind") not in ACTIVITIES:
                     problems.append(f"boundary event {info['id']} is attached to a non-activity")
                 if info["id"] in targets:
                     problems.append(f"boundary event {info['id']} has incoming flows")
@@ -454,6 +619,23 @@ class _Builder:
                         f"default flow {default} of {info['id']} is not one of its outgoing flows"
                     )
 
+    def _check_event_gateway(self, info: dict[str, Any]) -> None:
+        targets = [f.target for f in self.flows.values() if f.source == info["id"]]
+        if len(targets) < 2:
+            self.problems.append(f"event-based gateway {info['id']} needs two outgoing flows")
+        for target in targets:
+            kind = self.raw.get(target, {}).get("kind")
+            if kind not in (m.TIMER_CATCH, m.MESSAGE_CATCH):
+                self.problems.append(
+                    f"event-based gateway {info['id']} leads to {target}, which is not a timer "
+                    "or message catch event"
+                )
+
+
+ACTIVITIES = frozenset(
+    {m.JOB_TASK, m.SUB_PROCESS, m.PASS, m.SCRIPT, m.CALL_ACTIVITY, m.MESSAGE_CATCH}
+)
+
 
 def _event_definitions(el: XmlElement) -> list[str]:
     kinds = []
@@ -464,6 +646,18 @@ def _event_definitions(el: XmlElement) -> list[str]:
         elif ns == BPMN_NS and tag == "eventDefinitionRef":
             kinds.append("referenced")
     return kinds
+
+
+def _correlation_key(message: XmlElement) -> str | None:
+    """The zeebe:subscription correlationKey of a bpmn:message, if any."""
+    for child in message:
+        if _tag(child) != (BPMN_NS, "extensionElements"):
+            continue
+        for ext in child:
+            ns, tag = _tag(ext)
+            if ns in EXTENSION_NS and tag == "subscription":
+                return ext.get("correlationKey") or None
+    return None
 
 
 def _link_name(el: XmlElement) -> str:
@@ -511,6 +705,8 @@ def _extensions(el: XmlElement) -> dict[str, Any]:
                 out["script"] = dict(ext.attrib)
             elif tag == "calledDecision":
                 out["calledDecision"] = dict(ext.attrib)
+            elif tag == "calledElement":
+                out["calledElement"] = dict(ext.attrib)
     return out
 
 
@@ -559,9 +755,12 @@ def parse_definitions(data: bytes) -> m.Definitions:
     if _tag(root) != (BPMN_NS, "definitions"):
         raise BadRequest("not a BPMN 2.0 document: the root is not bpmn:definitions")
     errors = {}
+    messages: dict[str, tuple[str, str | None]] = {}
     for child in root:
         if _tag(child) == (BPMN_NS, "error") and child.get("id"):
             errors[child.get("id") or ""] = child.get("errorCode") or ""
+        if _tag(child) == (BPMN_NS, "message") and child.get("id"):
+            messages[child.get("id") or ""] = (child.get("name") or "", _correlation_key(child))
     processes = [c for c in root if _tag(c) == (BPMN_NS, "process")]
     executable = [p for p in processes if p.get("isExecutable") == "true"]
     chosen = executable or processes
@@ -578,7 +777,7 @@ def parse_definitions(data: bytes) -> m.Definitions:
         if process_id in seen_ids:
             raise BadRequest(f"duplicate process id {process_id}")
         seen_ids.add(process_id)
-        builder = _Builder(errors)
+        builder = _Builder(errors, messages)
         result = builder.build(process)
         unsupported.extend(builder.unsupported)
         if result is not None:

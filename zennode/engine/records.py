@@ -72,3 +72,50 @@ def pair_key(first: int, second: int) -> bytes:
 
 def second_of_pair(key: bytes) -> int:
     return from_u64(key[8:16])
+
+
+# ---------------------------------------------------------------- timers
+
+TIMER_INDEX_PREFIX = b"tm\0"  # table "index": timer key -> due (to find a timer's row)
+TIMER_START_PREFIX = b"ts\0"  # table "index": bpmnProcessId + timer key of a timer start event
+MESSAGE_START_PREFIX = b"ms\0"  # table "index": message name + bpmnProcessId -> definition key
+
+
+def timer_row(due_ms: int, timer_key: int) -> bytes:
+    return u64(due_ms) + u64(timer_key)
+
+
+def timer_index_key(timer_key: int) -> bytes:
+    return TIMER_INDEX_PREFIX + u64(timer_key)
+
+
+def timer_start_key(bpmn_process_id: str, timer_key: int) -> bytes:
+    return TIMER_START_PREFIX + text(bpmn_process_id) + u64(timer_key)
+
+
+def message_start_key(message_name: str, bpmn_process_id: str) -> bytes:
+    return MESSAGE_START_PREFIX + text(message_name) + text(bpmn_process_id)
+
+
+# ---------------------------------------------------------------- messages and subscriptions
+# Table "subscriptions" holds both sides of a message subscription:
+#   instance side  p\0 sub(8B) -> what waits; o\0 / c\0 sub(8B) -> pending open / close relay
+#   message side   m\0 name\0 key\0 sub(8B) -> subscription; k\0 sub(8B) -> its m-row key;
+#                  d\0 sub(8B) msg(8B) -> pending delivery relay
+# Table "messages": m\0 msg(8B) -> message; n\0 name\0 key\0 msg(8B); x\0 expiry(8B) msg(8B);
+#   i\0 messageId\0 -> msg key.
+
+SUB_PROCESS_SIDE = b"p\0"
+SUB_PENDING_OPEN = b"o\0"
+SUB_PENDING_CLOSE = b"c\0"
+SUB_BY_NAME = b"m\0"
+SUB_ROW_OF = b"k\0"
+SUB_PENDING_DELIVERY = b"d\0"
+MSG_RECORD = b"m\0"
+MSG_BY_NAME = b"n\0"
+MSG_BY_EXPIRY = b"x\0"
+MSG_BY_ID = b"i\0"
+
+
+def name_and_key(message_name: str, correlation_key: str) -> bytes:
+    return text(message_name) + text(correlation_key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zennode.engine import model as m
-from zennode.engine.bpmn import events, gateways, sub_process, tasks
+from zennode.engine.bpmn import call_activity, catch, events, gateways, sub_process, tasks
 from zennode.engine.bpmn.runner import ActivateFn
 
 ACTIVATE: dict[str, ActivateFn] = {
@@ -20,4 +20,9 @@ ACTIVATE: dict[str, ActivateFn] = {
     m.PARALLEL: gateways.activate_parallel,
     m.INCLUSIVE: gateways.activate_inclusive,
     m.SUB_PROCESS: sub_process.activate_sub_process,
+    m.TIMER_CATCH: catch.activate_catch,
+    m.MESSAGE_CATCH: catch.activate_catch,
+    m.EVENT_GATEWAY: catch.activate_event_gateway,
+    m.EVENT_BOUNDARY: events.activate_boundary,
+    m.CALL_ACTIVITY: call_activity.activate_call_activity,
 }

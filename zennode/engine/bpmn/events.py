@@ -27,8 +27,8 @@ def activate_terminate_end(
 ) -> None:
     """End every other token of the flow scope; the scope then completes normally."""
     try:
-        map_into(element.inputs, runner.variables, runner.variables)
-        map_into(element.outputs, runner.variables, runner.variables)
+        map_into(element.inputs, runner.context(scope), runner.variables)
+        map_into(element.outputs, runner.context(scope), runner.variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
         return
@@ -52,8 +52,8 @@ def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str
 def activate_link_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Continue at the link catch event of the same name (the parser resolved it)."""
     try:
-        map_into(element.inputs, runner.variables, runner.variables)
-        map_into(element.outputs, runner.variables, runner.variables)
+        map_into(element.inputs, runner.context(scope), runner.variables)
+        map_into(element.outputs, runner.context(scope), runner.variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
         return

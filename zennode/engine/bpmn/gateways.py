@@ -19,7 +19,7 @@ def activate_exclusive(runner: Runner, element: m.Element, scope: int, flow: str
             if flow_id == element.default_flow:
                 continue
             condition = flows[flow_id].condition
-            if condition is None or evaluate_condition(condition, runner.variables):
+            if condition is None or evaluate_condition(condition, runner.context(scope)):
                 runner.take((flow_id,), scope)
                 return
     except ExpressionFailed as exc:
@@ -72,7 +72,7 @@ def fork_inclusive(runner: Runner, element: m.Element, scope: int, flow: str | N
             if flow_id == element.default_flow:
                 continue
             condition = flows[flow_id].condition
-            if condition is None or evaluate_condition(condition, runner.variables):
+            if condition is None or evaluate_condition(condition, runner.context(scope)):
                 chosen.append(flow_id)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, CONDITION_ERROR, exc.message)

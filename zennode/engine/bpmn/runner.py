@@ -18,6 +18,7 @@ from typing import Any
 
 from zennode.engine import model as m
 from zennode.engine import records, state
+from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
 from zennode.engine.variables import map_into
@@ -29,6 +30,7 @@ EXTRACT_VALUE_ERROR = "EXTRACT_VALUE_ERROR"
 CONDITION_ERROR = "CONDITION_ERROR"
 IO_MAPPING_ERROR = "IO_MAPPING_ERROR"
 ACTIVATION_LIMIT = "ACTIVATION_LIMIT_EXCEEDED"
+CALLED_ELEMENT_ERROR = "CALLED_ELEMENT_ERROR"
 
 EI_ACTIVE = "active"
 EI_INCIDENT = "incident"
@@ -48,6 +50,8 @@ class Runner:
         self.queue: deque[Token] = deque()
         self.dirty: dict[int, None] = {}  # scopes that lost a token: maybe complete now
         self.steps = 0
+        self.running = False
+        ctx.runners[self.key] = self  # one runner per instance per command (call activities)
 
     # ------------------------------------------------------------------ the loop
 
@@ -58,6 +62,17 @@ class Runner:
         tokens stop at an incident instead of looping forever.
         """
         activate, fire_ready_inclusive_joins = _behaviours()
+        self.running = True
+        try:
+            self._loop(activate, fire_ready_inclusive_joins)
+        finally:
+            self.running = False
+
+    def _loop(
+        self, activate: dict[str, ActivateFn], fire_ready_inclusive_joins: Callable[[Runner], bool]
+    ) -> None:
+        from zennode.engine.bpmn.multi_instance import activate_body
+
         while True:
             if self.queue:
                 if self.steps >= self.ctx.activations_max:
@@ -66,7 +81,10 @@ class Runner:
                 self.steps += 1
                 element_id, scope, flow = self.queue.popleft()
                 element = self.process.elements[element_id]
-                activate[element.kind](self, element, scope, flow)
+                if element.loop is not None and not self.is_iteration_of(scope, element.id):
+                    activate_body(self, element, scope, flow)
+                else:
+                    activate[element.kind](self, element, scope, flow)
             elif self.joins and fire_ready_inclusive_joins(self):
                 continue
             elif self.dirty:
@@ -76,6 +94,48 @@ class Runner:
                     self._complete_scope(scope)
             else:
                 return
+
+    def context(self, scope: int) -> dict[str, Any]:
+        """The variables an expression in `scope` sees: the instance's, then local ones."""
+        return scope_variables(self.instance, scope)
+
+    def is_iteration_of(self, scope: int, element_id: str) -> bool:
+        record = self.elements.get(str(scope))
+        return (
+            record is not None
+            and bool(record.get("iteration"))
+            and (record["elementId"] == element_id)
+        )
+
+    def owner(self, key: int) -> dict[str, Any] | None:
+        """The record that holds timers / subscriptions: an element instance or the instance."""
+        return self.instance if key == self.key else self.elements.get(str(key))
+
+    # ------------------------------------------------------------------ waits
+
+    def boundary_events(self, element: m.Element, scope: int) -> list[m.Element]:
+        """Timer / message boundary events to open when `element` activates in `scope`."""
+        if element.loop is not None and self.is_iteration_of(scope, element.id):
+            return []  # they sit on the multi-instance body
+        elements = self.process.elements
+        return [elements[b] for b in element.boundaries if elements[b].kind == m.EVENT_BOUNDARY]
+
+    def event_sub_starts(self, starts: tuple[str, ...]) -> list[m.Element]:
+        """Timer / message start events of a scope's event sub-processes."""
+        elements = self.process.elements
+        return [elements[s] for s in starts if not elements[s].error_start]
+
+    def prepare_waits(self, events: list[m.Element], scope: int) -> list[waits.Prepared]:
+        if not events:
+            return []
+        return waits.prepare(events, self.context(scope), self.ctx.now_ms)
+
+    def open_waits(self, owner_key: int, prepared: list[waits.Prepared]) -> None:
+        if not prepared:
+            return
+        owner = self.owner(owner_key)
+        assert owner is not None, f"no owner {owner_key} for timers / subscriptions"
+        waits.open_prepared(self.ctx, self.instance, owner_key, owner, prepared, self.process)
 
     def replace_variables(self, variables: dict[str, Any]) -> None:
         self.variables = variables
@@ -96,6 +156,11 @@ class Runner:
 
     def leave(self, element: m.Element, scope: int) -> None:
         """The token leaves `element`: along every outgoing flow, or it is consumed."""
+        if element.loop is not None and self.is_iteration_of(scope, element.id):
+            from zennode.engine.bpmn.multi_instance import iteration_done
+
+            iteration_done(self, element, scope)
+            return
         if element.outgoing:
             self.take(element.outgoing, scope)
         else:
@@ -105,8 +170,8 @@ class Runner:
         """Apply the element's mappings to the instance scope and leave at once."""
         if element.inputs or element.outputs:
             try:
-                map_into(element.inputs, self.variables, self.variables)
-                map_into(element.outputs, self.variables, self.variables)
+                map_into(element.inputs, self.context(scope), self.variables)
+                map_into(element.outputs, self.context(scope), self.variables)
             except ExpressionFailed as exc:
                 self.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
                 return
@@ -134,6 +199,8 @@ class Runner:
         record = self.elements.pop(str(key), None)
         if record is not None:
             self.ctx.db.delete("index", records.element_instance_key(key))
+            if "timers" in record or "subs" in record:
+                waits.close_waits(self.ctx, record)
         return record
 
     def remove_element_instance(self, key: int) -> dict[str, Any]:
@@ -287,11 +354,16 @@ class Runner:
         if scope == self.key:
             self.complete_instance()
             return
+        record = self.elements[str(scope)]
+        if record.get("mi") or record.get("iteration"):
+            return  # multi-instance bodies complete through their iterations
         from zennode.engine.bpmn.sub_process import complete_sub_process
 
         complete_sub_process(self, scope)
 
     def complete_instance(self) -> None:
+        if "timers" in self.instance or "subs" in self.instance:
+            waits.close_waits(self.ctx, self.instance)
         self.instance["state"] = state.INSTANCE_COMPLETED
         self.instance["endedAt"] = self.ctx.now_ms
         self.ctx.emit(
@@ -302,19 +374,37 @@ class Runner:
             createdAt=self.instance.get("createdAt"),  # instance duration metric
             endedAt=self.ctx.now_ms,
         )
+        if self.instance.get("parent"):
+            from zennode.engine.bpmn.call_activity import child_completed
+
+            child_completed(self)
+
+    def terminate_instance(self) -> None:
+        """End every token and the instance itself (cancel, or its parent was interrupted)."""
+        self.terminate_within(self.key)
+        if "timers" in self.instance or "subs" in self.instance:
+            waits.close_waits(self.ctx, self.instance)
+        self.instance["state"] = state.INSTANCE_TERMINATED
+        self.instance["endedAt"] = self.ctx.now_ms
+        self.ctx.emit(
+            "instance_terminated",
+            processInstanceKey=self.key,
+            processDefinitionKey=self.instance["processDefinitionKey"],
+            bpmnProcessId=self.instance["bpmnProcessId"],
+        )
 
     def scopes_within(self, scope: int) -> set[int]:
-        """`scope` and every sub-process scope nested in it."""
+        """`scope` and every scope nested in it (sub-processes, multi-instance bodies)."""
+        children: dict[int, list[int]] = {}
+        for key_text, record in self.elements.items():
+            children.setdefault(record["scope"], []).append(int(key_text))
         scopes = {scope}
-        changed = True
-        while changed:
-            changed = False
-            for key_text, record in self.elements.items():
-                key = int(key_text)
-                if record["scope"] in scopes and key not in scopes and str(key) in self.elements:
-                    if self.process.elements[record["elementId"]].kind == m.SUB_PROCESS:
-                        scopes.add(key)
-                        changed = True
+        stack = [scope]
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in scopes and child in children:
+                    scopes.add(child)
+                    stack.append(child)
         return scopes
 
     def terminate_within(self, scope: int) -> None:
@@ -336,6 +426,11 @@ class Runner:
         job_key = record.get("jobKey")
         if job_key is not None:
             self.finish_job(job_key, state.JOB_TERMINATED, "job_terminated")
+        child_key = record.get("childKey")
+        if child_key is not None:
+            from zennode.engine.bpmn.call_activity import terminate_child
+
+            terminate_child(self, child_key)
         incident_key = record.get("incidentKey")
         shared = incident_key is not None and any(
             r.get("incidentKey") == incident_key for r in self.elements.values()
@@ -348,26 +443,43 @@ class Runner:
     # ------------------------------------------------------------------ errors
 
     def throw_error(self, code: str, scope: int, raiser: tuple[m.Element, int] | None) -> bool:
-        """Find the closest error boundary for `code`, interrupt up to it and take it.
+        """Find the closest catcher for `code`, interrupt up to it and take it.
 
         `raiser` is the (element, element instance key) of a task whose job threw the error;
-        its own boundary events are tried first. Returns False when nothing catches the error.
+        its own boundary events are tried first (on its multi-instance body if it has one).
+        Then, scope by scope outwards: an error event sub-process of the scope, then a
+        boundary event of the scope's activity. At the top, a child instance hands the error
+        to its parent's call activity. Returns False when nothing catches the error.
         """
         if raiser is not None:
             element, ei_key = raiser
+            host_key = ei_key
+            if element.loop is not None:
+                record = self.elements.get(str(ei_key))
+                iteration = self.elements.get(str(record["scope"])) if record else None
+                if iteration is not None and iteration.get("iteration"):
+                    host_key = iteration["scope"]
             boundary = self._catching_boundary(element, code)
-            if boundary is not None:
-                self.terminate_element_instance(ei_key)
-                self.enqueue(boundary.id, scope, None)
+            host = self.elements.get(str(host_key))
+            if boundary is not None and host is not None:
+                self.terminate_within(host_key)
+                self.terminate_element_instance(host_key)
+                self.dirty.pop(host_key, None)
+                self.enqueue(boundary.id, host["scope"], None)
                 return True
         depth = 0
-        while scope != self.key and depth < 10_000:
+        while depth < 10_000:
             depth += 1
+            if self._catch_in_event_sub_process(code, scope):
+                return True
+            if scope == self.key:
+                break
             record = self.elements.get(str(scope))
             if record is None:
                 return False
-            sub_process = self.process.elements[record["elementId"]]
-            boundary = self._catching_boundary(sub_process, code)
+            activity = self.process.elements[record["elementId"]]
+            inner_of_loop = activity.loop is not None and not record.get("mi")
+            boundary = None if inner_of_loop else self._catching_boundary(activity, code)
             if boundary is not None:
                 self.terminate_within(scope)
                 self.terminate_element_instance(scope)
@@ -375,17 +487,75 @@ class Runner:
                 self.enqueue(boundary.id, record["scope"], None)
                 return True
             scope = record["scope"]
+        if self.instance.get("parent"):
+            from zennode.engine.bpmn.call_activity import throw_to_parent
+
+            return throw_to_parent(self, code)
         return False
+
+    def _catch_in_event_sub_process(self, code: str, scope: int) -> bool:
+        if scope == self.key:
+            starts = self.process.event_starts
+        else:
+            record = self.elements.get(str(scope))
+            if record is None or record.get("iteration") or record.get("mi"):
+                return False
+            starts = self.process.elements[record["elementId"]].event_starts
+        catch_all = None
+        found = None
+        for start_id in starts:
+            start = self.process.elements[start_id]
+            if not start.error_start:
+                continue
+            if start.error_code == code:
+                found = start
+                break
+            if start.error_code is None and catch_all is None:
+                catch_all = start
+        found = found or catch_all
+        if found is None:
+            return False
+        from zennode.engine.bpmn.event_sub_process import start_event_sub_process
+
+        start_event_sub_process(self, scope, found, {})
+        return True
 
     def _catching_boundary(self, element: m.Element, code: str) -> m.Element | None:
         catch_all = None
         for boundary_id in element.boundaries:
             boundary = self.process.elements[boundary_id]
+            if boundary.kind != m.ERROR_BOUNDARY:
+                continue
             if boundary.error_code == code:
                 return boundary
             if boundary.error_code is None and catch_all is None:
                 catch_all = boundary
         return catch_all
+
+
+def scope_variables(instance: dict[str, Any], scope: int) -> dict[str, Any]:
+    """Instance variables overlaid with the local variables of `scope` and its parents
+    (multi-instance iterations hold their input element and loop counter locally)."""
+    variables: dict[str, Any] = instance["variables"]
+    elements = instance["elements"]
+    root = instance["processInstanceKey"]
+    found: list[dict[str, Any]] = []
+    depth = 0
+    while scope != root and depth < 10_000:
+        depth += 1
+        record = elements.get(str(scope))
+        if record is None:
+            break
+        local = record.get("locals")
+        if local:
+            found.append(local)
+        scope = record["scope"]
+    if not found:
+        return variables
+    merged = dict(variables)
+    for local in reversed(found):
+        merged.update(local)
+    return merged
 
 
 ActivateFn = Callable[[Runner, m.Element, int, "str | None"], None]

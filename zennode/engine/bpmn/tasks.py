@@ -23,10 +23,10 @@ def activate_pass(runner: Runner, element: m.Element, scope: int, flow: str | No
 def activate_script(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     assert element.script is not None and element.result_variable is not None
     try:
-        map_into(element.inputs, runner.variables, runner.variables)
-        value = evaluate(element.script, runner.variables)
+        map_into(element.inputs, runner.context(scope), runner.variables)
+        value = evaluate(element.script, runner.context(scope))
         assign(runner.variables, element.result_variable, value)
-        map_into(element.outputs, runner.variables, runner.variables)
+        map_into(element.outputs, runner.context(scope), runner.variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
@@ -46,7 +46,7 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     """Create the element instance and its job; the token waits for the job to complete."""
     task = element.task
     assert task is not None
-    variables = runner.variables
+    variables = runner.context(scope)
     try:
         job_variables_ = job_variables(element, variables)
     except ExpressionFailed as exc:
@@ -55,11 +55,13 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     try:
         job_type = evaluate_string(task.job_type, variables, "job type")
         retries = evaluate_int(task.retries, variables, "job retries")
+        prepared = runner.prepare_waits(runner.boundary_events(element, scope), scope)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
     ctx = runner.ctx
     ei_key = runner.new_element_instance(element, scope)
+    runner.open_waits(ei_key, prepared)
     job_key = ctx.next_key()
     runner.elements[str(ei_key)]["jobKey"] = job_key
     instance = runner.instance
@@ -94,7 +96,7 @@ def complete_job_task(
     element = runner.process.elements[record["elementId"]]
     try:
         if element.outputs:
-            context = {**runner.variables, **local, **completion}
+            context = {**runner.context(record["scope"]), **local, **completion}
             updated = dict(runner.variables)
             map_into(element.outputs, context, updated)
             runner.replace_variables(updated)

@@ -14,10 +14,18 @@ from zennode.engine.commands.complete_job import complete_job
 from zennode.engine.commands.create_instance import create_instance
 from zennode.engine.commands.deploy import deploy
 from zennode.engine.commands.fail_job import fail_job
+from zennode.engine.commands.messages import (
+    ack_relay,
+    close_message_subscription,
+    correlate_message,
+    open_message_subscription,
+    publish_message,
+)
 from zennode.engine.commands.release_jobs import release_jobs
 from zennode.engine.commands.resolve_incident import resolve_incident
 from zennode.engine.commands.set_variables import set_variables
 from zennode.engine.commands.timeout_jobs import timeout_jobs
+from zennode.engine.commands.trigger_timers import trigger_timers
 from zennode.engine.commands.update_job import update_job_retries, update_job_timeout
 from zennode.engine.context import Context
 
@@ -37,4 +45,10 @@ COMMANDS: dict[str, CommandFn] = {
     "update_job_retries": update_job_retries,
     "update_job_timeout": update_job_timeout,
     "set_variables": set_variables,
+    "trigger_timers": trigger_timers,
+    "publish_message": publish_message,
+    "open_message_subscription": open_message_subscription,
+    "close_message_subscription": close_message_subscription,
+    "correlate_message": correlate_message,
+    "ack_relay": ack_relay,
 }

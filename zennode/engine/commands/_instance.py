@@ -9,6 +9,11 @@ from zennode.errors import BadRequest, InvalidState, NotFound
 
 
 def runner_for(ctx: Context, instance_key: int) -> Runner:
+    existing = ctx.runners.get(instance_key)
+    if existing is not None:
+        if existing.instance["state"] != state.INSTANCE_ACTIVE:
+            raise InvalidState(f"process instance {instance_key} is {existing.instance['state']}")
+        return existing
     instance = state.get_instance(ctx.db, instance_key)
     if instance is None:
         raise NotFound(f"process instance {instance_key} not found")

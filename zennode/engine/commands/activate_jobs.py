@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from zennode.engine import records, state
+from zennode.engine.bpmn.runner import scope_variables
 from zennode.engine.bpmn.tasks import job_variables
 from zennode.engine.commands._fields import int_field, key_list, str_field
 from zennode.engine.context import Context
@@ -85,6 +86,8 @@ def _refresh_variables(
     if element is None:
         return
     try:
-        job["variables"] = job_variables(element, instance["variables"])
+        record = instance["elements"].get(str(job["elementInstanceKey"]))
+        scope = record["scope"] if record else instance["processInstanceKey"]
+        job["variables"] = job_variables(element, scope_variables(instance, scope))
     except ExpressionFailed:
         pass  # keep the variables computed when the job was created

@@ -11,19 +11,18 @@ from zennode.engine import state
 from zennode.engine.commands._fields import int_field
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
+from zennode.errors import InvalidState
 
 
 def cancel_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     key = int_field(cmd, "processInstanceKey", minimum=1)
     runner = runner_for(ctx, key)
-    runner.terminate_within(key)
-    runner.instance["state"] = state.INSTANCE_TERMINATED
-    runner.instance["endedAt"] = ctx.now_ms
+    parent = runner.instance.get("parent")
+    if parent:
+        raise InvalidState(
+            f"process instance {key} was called by instance {parent['processInstanceKey']}: "
+            "cancel that one"
+        )
+    runner.terminate_instance()
     runner.save()
-    ctx.emit(
-        "instance_terminated",
-        processInstanceKey=key,
-        processDefinitionKey=runner.instance["processDefinitionKey"],
-        bpmnProcessId=runner.instance["bpmnProcessId"],
-    )
     return {"processInstanceKey": key, "state": state.INSTANCE_TERMINATED}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from zennode.engine import state
-from zennode.engine.bpmn.runner import Runner
+from zennode.engine.bpmn.instances import start_instance
 from zennode.engine.commands._fields import int_field, str_field
 from zennode.engine.context import Context
 from zennode.engine.variables import check_variables
@@ -41,33 +41,16 @@ def create_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     else:
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
     deployed = ctx.deployed(definition_key)
-    process = deployed.process
-    key = ctx.next_key()
-    instance: dict[str, Any] = {
-        "processInstanceKey": key,
-        "processDefinitionKey": definition_key,
-        "bpmnProcessId": process.bpmn_process_id,
-        "version": deployed.version,
-        "state": state.INSTANCE_ACTIVE,
-        "createdAt": ctx.now_ms,
-        "variables": variables,
-        "elements": {},
-        "joins": {},
-        "incidents": 0,
-    }
-    ctx.emit(
-        "instance_created",
-        processInstanceKey=key,
-        processDefinitionKey=definition_key,
-        bpmnProcessId=process.bpmn_process_id,
-    )
-    runner = Runner(ctx, process, instance)
-    runner.enqueue(process.start, key, None)
-    runner.run()
+    if deployed.process.start is None:
+        raise BadRequest(
+            f"process {deployed.process.bpmn_process_id} has no none start event "
+            "(it starts by a timer or a message)"
+        )
+    runner = start_instance(ctx, definition_key, variables)
     runner.save()
     return {
-        "processInstanceKey": key,
+        "processInstanceKey": runner.key,
         "processDefinitionKey": definition_key,
-        "bpmnProcessId": process.bpmn_process_id,
+        "bpmnProcessId": deployed.process.bpmn_process_id,
         "version": deployed.version,
     }

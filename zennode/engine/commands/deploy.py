@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from zennode.engine import state
+from zennode.engine import records, state, timers
+from zennode.engine.bpmn.waits import delete_timer
 from zennode.engine.commands._fields import str_field
+from zennode.engine.commands.trigger_timers import open_start_timer
 from zennode.engine.context import Context
-from zennode.engine.model import Deployed
+from zennode.engine.expressions import ExpressionFailed, evaluate
+from zennode.engine.model import Deployed, Process
 from zennode.engine.parser import parse_definitions
 from zennode.errors import BadRequest, InvalidState
 
@@ -44,6 +47,7 @@ def deploy(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
         else:
             key, version, duplicate = _assign(ctx, pid, checksum)
         if not duplicate:
+            previous = state.latest_definition_key(ctx.db, pid)
             record = {
                 "processDefinitionKey": key,
                 "bpmnProcessId": pid,
@@ -56,10 +60,56 @@ def deploy(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
             }
             state.put_definition(ctx, record)
             ctx.remember(Deployed(key, version, process))
+            if state.latest_definition_key(ctx.db, pid) == key:
+                _replace_start_events(ctx, process, key, previous, timers_here=assigned is None)
         duplicates.append(duplicate)
         processes.append({"processDefinitionKey": key, "bpmnProcessId": pid, "version": version})
     first = processes[0]
     return {**first, "duplicate": all(duplicates), "processes": processes}
+
+
+def _replace_start_events(
+    ctx: Context, process: Process, key: int, previous: int | None, timers_here: bool
+) -> None:
+    """The latest version's timer and message start events replace the previous version's.
+
+    Timer start events are armed on the deployment partition only (so each fires once in the
+    cluster); message start events listen on every partition (a message starts an instance on
+    the partition that owns its correlation key).
+    """
+    pid = process.bpmn_process_id
+    if previous is not None and previous != key:
+        old = ctx.deployed(previous).process
+        for start_id in old.message_starts:
+            name = _static_message_name(old, start_id)
+            if name is not None:
+                ctx.db.delete("index", records.message_start_key(name, pid))
+    for start_id in process.message_starts:
+        name = _static_message_name(process, start_id)
+        if name is None:
+            raise BadRequest(f"message start event {start_id} needs a literal message name")
+        ctx.db.put("index", records.message_start_key(name, pid), records.u64(key))
+    if not timers_here:
+        return
+    prefix = records.TIMER_START_PREFIX + records.text(pid)
+    for row, _ in list(ctx.db.scan("index", prefix)):
+        delete_timer(ctx, records.from_u64(row[-8:]))
+        ctx.db.delete("index", row)
+    for start_id in process.timer_starts:
+        timer = process.elements[start_id].timer
+        assert timer is not None
+        try:
+            schedule = timers.schedule(timer.kind, evaluate(timer.value, {}), ctx.now_ms)
+        except ExpressionFailed as exc:
+            raise BadRequest(f"timer start event {start_id}: {exc.message}") from None
+        open_start_timer(ctx, pid, key, start_id, schedule)
+
+
+def _static_message_name(process: Process, start_id: str) -> str | None:
+    message = process.elements[start_id].message
+    if message is None or message.name.is_feel:
+        return None
+    return message.name.source
 
 
 def _assign(ctx: Context, pid: str, checksum: str) -> tuple[int, int, bool]:

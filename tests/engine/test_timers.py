@@ -1,0 +1,210 @@
+"""Timers: catch events, boundary events (interrupting or not, cycles), start events."""
+
+from __future__ import annotations
+
+import pytest
+
+from zennode.engine import timers
+from zennode.engine.expressions import ExpressionFailed
+
+from .helpers import (
+    Harness,
+    boundary,
+    bpmn,
+    chain,
+    end,
+    flow,
+    service,
+    start,
+    timer_catch,
+    timer_def,
+)
+
+S = 1000  # ms
+
+
+def tick(h: Harness, now_ms: int) -> dict:
+    result = h.ok("trigger_timers", now_ms=now_ms)
+    h.now_ms = max(h.now_ms, now_ms)
+    return result
+
+
+def test_schedules() -> None:
+    assert timers.schedule("duration", "PT15S", 1000) == timers.Schedule(16_000)
+    assert timers.schedule("date", "1970-01-01T00:01:00Z", 0) == timers.Schedule(60_000)
+    assert timers.schedule("cycle", "R3/PT10S", 0) == timers.Schedule(10_000, 2, 10_000)
+    assert timers.schedule("cycle", "R/PT1S", 0).repetitions_left == timers.REPEAT_FOREVER
+    first = timers.schedule("cycle", "R2/1970-01-01T00:00:05Z/PT1S", 0)
+    assert first == timers.Schedule(5_000, 1, 1_000)
+    assert timers.next_after(5_000, 1, 1_000) == timers.Schedule(6_000, 0, 1_000)
+    assert timers.next_after(6_000, 0, 1_000) is None
+    for kind, bad in (("duration", "soon"), ("cycle", "0 0 * * *"), ("date", "yesterday")):
+        with pytest.raises(ExpressionFailed):
+            timers.schedule(kind, bad, 0)
+
+
+def test_intermediate_timer_waits_until_due() -> None:
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + timer_catch("wait", "duration", "PT10S")
+            + end()
+            + chain("start", "wait", "end")
+        )
+    )
+    created = h.now_ms
+    assert h.waiting_at(key) == ["wait"]
+    assert tick(h, created + 9 * S)["fired"] == 0
+    assert h.instance(key)["state"] == "active"
+    assert tick(h, created + 10 * S)["fired"] == 1
+    assert h.instance(key)["state"] == "completed"
+    assert tick(h, created + 20 * S)["fired"] == 0  # fired once
+
+
+def test_timer_from_feel_expression() -> None:
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + timer_catch("wait", "duration", "=delay")
+            + end()
+            + chain("start", "wait", "end")
+        ),
+        {"delay": "PT2S"},
+    )
+    tick(h, h.now_ms + 2 * S)
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_bad_timer_expression_is_an_incident() -> None:
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + timer_catch("wait", "duration", "=delay")
+            + end()
+            + chain("start", "wait", "end")
+        ),
+        {"delay": "later"},
+    )
+    [incident] = h.open_incidents(key)
+    assert incident["elementId"] == "wait" and incident["errorType"] == "EXTRACT_VALUE_ERROR"
+
+
+def _task_with_timer(interrupting: bool, value: str, kind: str = "duration") -> str:
+    return bpmn(
+        start()
+        + service("task", "work")
+        + boundary("late", "task", timer_def(kind, value), interrupting)
+        + service("escalate", "escalate")
+        + end()
+        + end("end2")
+        + chain("start", "task", "end")
+        + flow("f_late", "late", "escalate")
+        + flow("f_esc", "escalate", "end2")
+    )
+
+
+def test_interrupting_timer_boundary_terminates_the_job_and_refuses_late_completion() -> None:
+    h = Harness()
+    key = h.start(_task_with_timer(True, "PT5S"))
+    job = h.job(key, "task")
+    tick(h, h.now_ms + 5 * S)
+    assert h.waiting_at(key) == ["escalate"]
+    assert [j["state"] for j in h.jobs(key) if j["key"] == job["key"]] == ["terminated"]
+    late = h.apply("complete_job", jobKey=job["key"], variables={})
+    assert late.error is not None and type(late.error).__name__ == "InvalidState"
+    h.complete(key, "escalate")
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_completed_task_closes_its_boundary_timer() -> None:
+    h = Harness()
+    key = h.start(_task_with_timer(True, "PT5S"))
+    h.complete(key, "task")
+    assert h.instance(key)["state"] == "completed"
+    assert tick(h, h.now_ms + 60 * S)["fired"] == 0
+    assert not h.store.tables["timers"]
+
+
+def test_non_interrupting_cycle_fires_repeatedly_while_the_task_waits() -> None:
+    h = Harness()
+    key = h.start(_task_with_timer(False, "R3/PT10S", kind="cycle"))
+    t0 = h.now_ms
+    for n in range(1, 5):
+        tick(h, t0 + n * 10 * S)
+        escalations = [j for j in h.active_jobs(key) if j["elementId"] == "escalate"]
+        assert len(escalations) == min(n, 3)
+        assert h.job(key, "task")["state"] == "active"  # the task keeps its job
+    h.complete(key, "task")
+    for job in [j for j in h.active_jobs(key) if j["elementId"] == "escalate"]:
+        h.ok("complete_job", jobKey=job["key"], variables={})
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_a_leader_that_was_away_fires_an_overdue_timer_once() -> None:
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + timer_catch("wait", "duration", "PT1S")
+            + service("t", "w")
+            + end()
+            + chain("start", "wait", "t", "end")
+        )
+    )
+    assert tick(h, h.now_ms + 3600 * S)["fired"] == 1
+    assert tick(h, h.now_ms + 3601 * S)["fired"] == 0
+    assert len(h.active_jobs(key)) == 1
+
+
+def test_timer_start_event_cycle_creates_instances_on_the_deployment_partition() -> None:
+    xml = bpmn(
+        f'<bpmn:startEvent id="start">{timer_def("cycle", "R2/PT1M")}</bpmn:startEvent>'
+        + end()
+        + chain("start", "end")
+    )
+    h = Harness()
+    deployed = h.deploy(xml)
+    t0 = h.now_ms
+    assert tick(h, t0 + 60 * S)["fired"] == 1
+    assert tick(h, t0 + 120 * S)["fired"] == 1
+    assert tick(h, t0 + 180 * S)["fired"] == 0
+    created = [e for e in h.events if e["event"] == "instance_created"]
+    assert len(created) == 2
+    assert all(e["processDefinitionKey"] == deployed["processDefinitionKey"] for e in created)
+    # another partition receiving the same deployment arms no timer
+    other = Harness(partition_id=2)
+    other.ok(
+        "deploy", xml=xml, assigned={"p": {"key": deployed["processDefinitionKey"], "version": 1}}
+    )
+    assert not other.store.tables["timers"]
+
+
+def test_new_version_replaces_the_timer_start_of_the_old_one() -> None:
+    h = Harness()
+    h.deploy(
+        bpmn(
+            f'<bpmn:startEvent id="start">{timer_def("duration", "PT1M")}</bpmn:startEvent>'
+            + end()
+            + chain("start", "end")
+        )
+    )
+    h.deploy(
+        bpmn(
+            f'<bpmn:startEvent id="start">{timer_def("duration", "PT2M")}</bpmn:startEvent>'
+            + end("e2")
+            + chain("start", "e2")
+        )
+    )
+    assert len(h.store.tables["timers"]) == 1
+    assert tick(h, h.now_ms + 60 * S)["fired"] == 0
+    assert tick(h, h.now_ms + 120 * S)["fired"] == 1
+
+
+def test_cancel_closes_timers() -> None:
+    h = Harness()
+    key = h.start(_task_with_timer(False, "R/PT1S", kind="cycle"))
+    h.ok("cancel_instance", processInstanceKey=key)
+    assert not h.store.tables["timers"]

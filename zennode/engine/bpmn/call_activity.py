@@ -1,0 +1,139 @@
+"""Call activities: a child instance of the latest version of another process.
+
+The child lives on the parent's partition (one command creates, completes or cancels both,
+so parent and child can never disagree). Without output mappings, all of the child's
+variables return to the parent (`propagateAllChildVariables`, default true); the child starts
+with all of the parent's visible variables (`propagateAllParentVariables`, default true) plus
+the call activity's input mappings. Cancelling or interrupting the parent terminates the child;
+an error the child does not catch is thrown at the call activity in the parent.
+"""
+
+from __future__ import annotations
+
+from zennode.engine import model as m
+from zennode.engine import state
+from zennode.engine.bpmn.runner import (
+    CALLED_ELEMENT_ERROR,
+    EXTRACT_VALUE_ERROR,
+    IO_MAPPING_ERROR,
+    Runner,
+)
+from zennode.engine.expressions import ExpressionFailed, evaluate_string
+from zennode.engine.variables import map_into
+
+CALL_DEPTH_MAX = 32
+
+
+def activate_call_activity(
+    runner: Runner, element: m.Element, scope: int, flow: str | None
+) -> None:
+    from zennode.engine.bpmn.instances import start_instance
+
+    call = element.call
+    assert call is not None
+    context = runner.context(scope)
+    try:
+        process_id = evaluate_string(call.process_id, context, "called process id")
+        child_variables = dict(context) if call.propagate_all_parent else {}
+        map_into(element.inputs, context, child_variables)
+        prepared = runner.prepare_waits(runner.boundary_events(element, scope), scope)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
+        return
+    ctx = runner.ctx
+    definition_key = state.latest_definition_key(ctx.db, process_id)
+    depth = runner.instance.get("parent", {}).get("depth", 0) + 1
+    problem = None
+    if definition_key is None:
+        problem = f"no process with id '{process_id}' is deployed"
+    elif ctx.deployed(definition_key).process.start is None:
+        problem = f"process '{process_id}' has no none start event to call"
+    elif depth > CALL_DEPTH_MAX:
+        problem = f"call activities nest deeper than {CALL_DEPTH_MAX}"
+    if problem is not None:
+        runner.incident_at(element, scope, flow, CALLED_ELEMENT_ERROR, problem)
+        return
+    assert definition_key is not None
+    ei_key = runner.new_element_instance(element, scope)
+    runner.open_waits(ei_key, prepared)
+    parent = {"processInstanceKey": runner.key, "elementInstanceKey": ei_key, "depth": depth}
+    child_key = ctx.next_key()  # reserved so the record names its child before the child runs
+    runner.elements[str(ei_key)]["childKey"] = child_key
+    child = start_instance(ctx, definition_key, child_variables, parent=parent, key=child_key)
+    child.save()
+
+
+def child_completed(child: Runner) -> None:
+    """The child finished: map its variables back and move the parent's token on."""
+    parent_info = child.instance["parent"]
+    parent = _runner(child, parent_info["processInstanceKey"])
+    if parent is None:
+        return
+    ei_key = parent_info["elementInstanceKey"]
+    record = parent.elements.get(str(ei_key))
+    if record is None or record.get("childKey") != child.key:
+        return
+    element = parent.process.elements[record["elementId"]]
+    assert element.call is not None
+    child_variables = child.variables
+    try:
+        if element.outputs:
+            context = {**parent.context(record["scope"]), **child_variables}
+            updated = dict(parent.variables)
+            map_into(element.outputs, context, updated)
+            parent.replace_variables(updated)
+        elif element.call.propagate_all_child:
+            parent.variables.update(child_variables)
+    except ExpressionFailed as exc:
+        del record["childKey"]
+        parent.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
+        record["retry"] = "complete"
+        record["completion"] = {}
+        _finish(parent)
+        return
+    del record["childKey"]
+    parent.remove_element_instance(ei_key)
+    parent.leave(element, record["scope"])
+    _finish(parent)
+
+
+def terminate_child(parent: Runner, child_key: int) -> None:
+    child = _runner(parent, child_key)
+    if child is not None:
+        child.terminate_instance()
+        child.save()
+
+
+def throw_to_parent(child: Runner, code: str) -> bool:
+    """An error the child did not catch: thrown at the call activity in the parent."""
+    parent_info = child.instance["parent"]
+    parent = _runner(child, parent_info["processInstanceKey"])
+    if parent is None:
+        return False
+    ei_key = parent_info["elementInstanceKey"]
+    record = parent.elements.get(str(ei_key))
+    if record is None:
+        return False
+    element = parent.process.elements[record["elementId"]]
+    caught = parent.throw_error(code, record["scope"], (element, ei_key))
+    if caught:
+        _finish(parent)
+    return caught
+
+
+def _runner(other: Runner, key: int) -> Runner | None:
+    ctx = other.ctx
+    existing = ctx.runners.get(key)
+    if existing is not None:
+        return existing if existing.instance["state"] == state.INSTANCE_ACTIVE else None
+    instance = state.get_instance(ctx.db, key)
+    if instance is None or instance["state"] != state.INSTANCE_ACTIVE:
+        return None
+    return Runner(ctx, ctx.deployed(instance["processDefinitionKey"]).process, instance)
+
+
+def _finish(runner: Runner) -> None:
+    """Run a runner that is not already running further up the stack, and store it."""
+    if not runner.running:
+        runner.run()
+    runner.save()

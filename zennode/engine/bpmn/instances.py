@@ -1,0 +1,62 @@
+"""Starting a process instance: by a command, a timer or message start event, or a call activity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import state
+from zennode.engine.bpmn.runner import IO_MAPPING_ERROR, Runner
+from zennode.engine.context import Context
+from zennode.engine.expressions import ExpressionFailed
+
+
+def start_instance(
+    ctx: Context,
+    definition_key: int,
+    variables: dict[str, Any],
+    start_element: str | None = None,
+    parent: dict[str, Any] | None = None,
+    key: int | None = None,
+) -> Runner:
+    """Create the instance record and run it until every token waits (not saved yet).
+
+    `start_element` None means the process's none start event; `parent` links a child of a
+    call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`).
+    """
+    deployed = ctx.deployed(definition_key)
+    process = deployed.process
+    key = key if key is not None else ctx.next_key()
+    instance: dict[str, Any] = {
+        "processInstanceKey": key,
+        "processDefinitionKey": definition_key,
+        "bpmnProcessId": process.bpmn_process_id,
+        "version": deployed.version,
+        "state": state.INSTANCE_ACTIVE,
+        "createdAt": ctx.now_ms,
+        "variables": variables,
+        "elements": {},
+        "joins": {},
+        "incidents": 0,
+    }
+    if parent is not None:
+        instance["parent"] = parent
+    ctx.emit(
+        "instance_created",
+        processInstanceKey=key,
+        processDefinitionKey=definition_key,
+        bpmnProcessId=process.bpmn_process_id,
+    )
+    runner = Runner(ctx, process, instance)
+    start = start_element or process.start
+    assert start is not None, "callers check that the process has a none start event"
+    try:
+        runner.open_waits(
+            key, runner.prepare_waits(runner.event_sub_starts(process.event_starts), key)
+        )
+    except ExpressionFailed as exc:
+        runner.incident_at(process.elements[start], key, None, IO_MAPPING_ERROR, exc.message)
+        runner.save()
+        return runner
+    runner.enqueue(start, key, None)
+    runner.run()
+    return runner

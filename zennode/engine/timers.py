@@ -1,0 +1,109 @@
+"""When a timer is due: ISO 8601 dates, durations and repeating cycles, from the command's time.
+
+Pure: `now_ms` is the time of the command that opens (or re-arms) the timer, never a clock.
+Supported forms, as in Zeebe:
+- date: `2025-01-01T10:00:00Z` (no offset means UTC), or a FEEL date and time;
+- duration: `PT15S`, `P1D`, `P1M` (months from now), or a FEEL duration;
+- cycle: `R3/PT10S` (three times, every ten seconds), `R/PT1M` (forever),
+  `R2/2025-01-01T10:00:00Z/PT1H` (start date, then every hour). Cron cycles are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from zennode.engine.expressions import ExpressionFailed
+from zennode.feel import temporal
+
+REPEAT_FOREVER = -1
+TIMER_TEXT_MAX = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The first due time, how many more firings follow it (-1: forever) and their interval."""
+
+    due_ms: int
+    repetitions_left: int = 0
+    interval_ms: int = 0
+
+
+def _to_ms(value: dt.datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _from_ms(now_ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC)
+
+
+def parse_date(text: str) -> int:
+    value = temporal.parse_datetime(text.strip())
+    if value is None:
+        raise ExpressionFailed(f"'{text}' is not an ISO 8601 date and time")
+    return _to_ms(value)
+
+
+def duration_ms(text: str, start_ms: int) -> int:
+    """Length of an ISO 8601 duration in ms when it starts at `start_ms` (months vary)."""
+    value = temporal.parse_duration(text.strip())
+    if isinstance(value, temporal.DayTime):
+        ms = int(value.seconds * 1000)
+    elif isinstance(value, temporal.YearsMonths):
+        start = _from_ms(start_ms)
+        moved = temporal.add_months(start, value.months)
+        if not isinstance(moved, dt.datetime):
+            raise ExpressionFailed(f"duration '{text}' leaves the calendar")
+        ms = _to_ms(moved) - start_ms
+    else:
+        raise ExpressionFailed(f"'{text}' is not an ISO 8601 duration")
+    if ms < 0:
+        raise ExpressionFailed(f"duration '{text}' is negative")
+    return ms
+
+
+def schedule(kind: str, text: object, now_ms: int) -> Schedule:
+    """The schedule of a timer whose (evaluated) definition is `text`."""
+    if not isinstance(text, str) or not text or len(text) > TIMER_TEXT_MAX:
+        raise ExpressionFailed(f"a timer {kind} must be a non-empty ISO 8601 text, got {text!r}")
+    if kind == "date":
+        return Schedule(parse_date(text))
+    if kind == "duration":
+        return Schedule(now_ms + duration_ms(text, now_ms))
+    return _cycle(text, now_ms)
+
+
+def _cycle(text: str, now_ms: int) -> Schedule:
+    parts = text.strip().split("/")
+    if not parts[0].startswith("R"):
+        raise ExpressionFailed(
+            f"timer cycle '{text}' is not R<n>/<duration> (cron is not supported)"
+        )
+    count_text = parts[0][1:]
+    if count_text and not count_text.isdigit():
+        raise ExpressionFailed(f"timer cycle '{text}' has a bad repetition count")
+    count = int(count_text) if count_text else REPEAT_FOREVER
+    if count == 0:
+        raise ExpressionFailed(f"timer cycle '{text}' repeats zero times")
+    if len(parts) == 2:
+        interval = duration_ms(parts[1], now_ms)
+        first = now_ms + interval
+    elif len(parts) == 3:
+        first = parse_date(parts[1])
+        interval = duration_ms(parts[2], first)
+    else:
+        raise ExpressionFailed(f"timer cycle '{text}' is not R<n>/[<start>/]<duration>")
+    if interval <= 0:
+        raise ExpressionFailed(f"timer cycle '{text}' has no interval")
+    left = REPEAT_FOREVER if count == REPEAT_FOREVER else count - 1
+    return Schedule(first, left, interval)
+
+
+def next_after(due_ms: int, repetitions_left: int, interval_ms: int) -> Schedule | None:
+    """The next firing of a cycle that just fired at `due_ms`, or None when it is done."""
+    if repetitions_left == 0 or interval_ms <= 0:
+        return None
+    left = repetitions_left if repetitions_left == REPEAT_FOREVER else repetitions_left - 1
+    return Schedule(due_ms + interval_ms, left, interval_ms)
