@@ -59,6 +59,8 @@ IGNORED = frozenset(
         "humanPerformer",
         "potentialOwner",
         "correlationSubscription",
+        "multiInstanceLoopCharacteristics",  # read by the activity that holds it
+        "standardLoopCharacteristics",
     }
 )
 JOB_TASKS = frozenset({"serviceTask", "sendTask", "businessRuleTask", "userTask", "scriptTask"})
