@@ -12,6 +12,7 @@ from zennode.state.lmdb_store import LmdbStore
 from zennode.state.snapshot import HEADER_SIZE, SnapshotCodec, SnapshotError, verify_snapshot
 
 RAFT_DATA = (("entry", 12, 3), ("entry", 11, 3), {"127.0.0.1:1"})
+NEWER = (("entry", 9, 3), ("entry", 8, 3), {"127.0.0.1:1"})
 
 
 def _receive(dump, data: bytes) -> None:
@@ -154,11 +155,11 @@ def test_background_write_keeps_the_old_dump_until_the_new_one_is_complete(tmp_p
         with store.write() as txn:
             txn.put("meta", b"more", b"1")
             txn.set_applied_index(9)
-        _serialize_like_pysyncobj(codec, dump, ("newer",))
+        _serialize_like_pysyncobj(codec, dump, NEWER)
         # Whatever the timing, the dump on disk is always a complete, valid snapshot.
         assert verify_snapshot(dump)[1] in (5, 9)
         assert _wait_check(codec) == SERIALIZER_STATE.SUCCESS
-        assert verify_snapshot(dump) == (("newer",), 9)
+        assert verify_snapshot(dump) == (NEWER, 9)
         assert os.path.samefile(dump, str(dump) + ".good")
     finally:
         codec.wait(10)
@@ -174,7 +175,7 @@ def test_background_write_is_dropped_when_a_snapshot_was_installed_meanwhile(
     dump = tmp_path / "dump"
     codec = SnapshotCodec(store, dump)
     try:
-        _serialize_like_pysyncobj(codec, dump, ("own",))
+        _serialize_like_pysyncobj(codec, dump, NEWER)
         if copy_running:
             assert codec.check() == SERIALIZER_STATE.SERIALIZING  # starts the copy
         _receive(dump, path.read_bytes())
@@ -184,6 +185,26 @@ def test_background_write_is_dropped_when_a_snapshot_was_installed_meanwhile(
         raft_data, index = verify_snapshot(dump)
         assert store.digest() == leader_digest and store.applied_index() == 50
         assert index == 50 and raft_data == RAFT_DATA
+    finally:
+        codec.wait(10)
+        store.close()
+
+
+def test_success_waits_while_the_journal_is_truncated_below_the_trim_point(tmp_path):
+    """PySyncObj trims the journal to R-1 on SUCCESS; with a journal truncated below R the
+    trim would empty it, so SUCCESS is held back until the journal reaches R again."""
+    store = _store(tmp_path / "lmdb", index=12, rows=10, tag=b"A")
+    dump = tmp_path / "dump"
+    log_end = [9]  # a follower just truncated its journal to index 9 (R is 12)
+    codec = SnapshotCodec(store, dump, log_end_index=lambda: log_end[0])
+    try:
+        _serialize_like_pysyncobj(codec, dump, RAFT_DATA)  # R-1 = 11
+        assert codec.check() == SERIALIZER_STATE.SERIALIZING
+        codec.wait(10)
+        for _ in range(3):
+            assert codec.check() == SERIALIZER_STATE.SERIALIZING  # done, but held back
+        log_end[0] = 12
+        assert codec.check() == SERIALIZER_STATE.SUCCESS
     finally:
         codec.wait(10)
         store.close()

@@ -188,7 +188,9 @@ class Partition:
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = LmdbStore(data_dir / "lmdb", map_size_bytes=settings.map_size_bytes)
-        self._codec = SnapshotCodec(self.store, data_dir / "raft.dump")
+        self._codec = SnapshotCodec(
+            self.store, data_dir / "raft.dump", log_end_index=self._log_end_index
+        )
         self._batcher = Batcher(
             settings.partition_id,
             BatchLimits(
@@ -407,6 +409,10 @@ class Partition:
                     self._on_events(events)
                 except Exception:  # noqa: BLE001 - a listener must not break apply
                     log.exception("partition %d: event listener failed", self.partition_id)
+
+    def _log_end_index(self) -> int:
+        """Raft index of the last journal entry (tick thread; pinned pysyncobj 0.3.17)."""
+        return int(self._group._SyncObj__raftLog[-1][1])
 
     def _poke_single_replica(self) -> None:
         """Tick thread, end of a tick: let a lone leader commit what it just appended.

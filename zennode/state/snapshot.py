@@ -23,6 +23,7 @@ import os
 import pickle
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,15 @@ def _link_over(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Non
     os.replace(tmp, dest)
 
 
+def _trim_index(raft_data: Any) -> int | None:
+    """PySyncObj passes (entry R, entry R-1, cluster), entries as (command, index, term),
+    and trims its journal to R-1 once the snapshot succeeds."""
+    try:
+        return int(raft_data[1][1])
+    except (TypeError, IndexError, ValueError):
+        return None
+
+
 def _is_inode(path: str, inode: int) -> bool:
     try:
         return os.stat(path).st_ino == inode
@@ -171,9 +181,16 @@ class SnapshotCodec:
     """
 
     def __init__(
-        self, store: LmdbStore, dump_file: str | os.PathLike[str], background: bool = True
+        self,
+        store: LmdbStore,
+        dump_file: str | os.PathLike[str],
+        background: bool = True,
+        log_end_index: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
+        # The Raft index of the last journal entry (tick thread); see `check`.
+        self.log_end_index = log_end_index
+        self._trim_to: int | None = None  # the index PySyncObj trims the journal to on SUCCESS
         self.dump_file = str(dump_file)
         self.good_file = self.dump_file + GOOD_SUFFIX
         self.background = background
@@ -205,6 +222,7 @@ class SnapshotCodec:
                 # at the next `check` (same tick thread, so after that rename); if anything
                 # else replaces the dump before it ends (a received snapshot), it is stale.
                 self._pending = (raft_data, self._generation, os.stat(file_name).st_ino)
+                self._trim_to = _trim_index(raft_data)
                 self._state = SERIALIZER_STATE.SERIALIZING
             except Exception:  # noqa: BLE001 - raising here would wedge PySyncObj's serializer
                 log.exception("preparing snapshot %s failed", file_name)
@@ -243,6 +261,8 @@ class SnapshotCodec:
                 self._pending = None
                 self._thread.start()
             state = self._state
+            if state == SERIALIZER_STATE.SUCCESS and not self._trim_is_safe():
+                return SERIALIZER_STATE.SERIALIZING  # report success on a later tick
             if state in (SERIALIZER_STATE.SUCCESS, SERIALIZER_STATE.FAILED):
                 self._state = SERIALIZER_STATE.NOT_SERIALIZING
                 thread, self._thread = self._thread, None
@@ -251,6 +271,15 @@ class SnapshotCodec:
         if thread is not None:
             thread.join(timeout=5)
         return state
+
+    def _trim_is_safe(self) -> bool:
+        """On SUCCESS PySyncObj keeps only journal entries from R-1 on. A follower whose
+        leader re-sent overlapping entries may have truncated its journal below that
+        meanwhile; trimming then would empty the journal and kill the replica (every tick
+        raises IndexError, seen under load). Wait until the journal reaches R again."""
+        if self.log_end_index is None or self._trim_to is None:
+            return True
+        return self.log_end_index() >= self._trim_to + 1
 
     def wait(self, timeout_s: float) -> None:
         """Let a snapshot being written finish (before the store closes)."""
