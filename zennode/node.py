@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zennode.cluster.interpartition import Relay
 from zennode.config import Config, default_config
 from zennode.engine import keys
 from zennode.engine.outcome import Outcome
@@ -40,6 +41,7 @@ from zennode.errors import (
     Unavailable,
 )
 from zennode.jobs.handlers import HandlerRunner
+from zennode.jobs.timers import TimerDriver
 from zennode.metrics import NodeMetrics
 
 log = logging.getLogger("zennode.node")
@@ -90,6 +92,8 @@ class Node:
         self.add_event_listener(self._handlers.on_events)
         self.add_role_listener(self._handlers.on_role)
         self.metrics = NodeMetrics(self)  # listens to events and roles; served at /metrics
+        self.timers = TimerDriver(self)  # fires due BPMN timers on the partitions it leads
+        self.relay = Relay(self)  # cross-partition message commands, sent by leaders
         self._tasks: list[asyncio.Task[Any]] = []
         self._http_server: Any = None
         self._http_socket: socket.socket | None = None
@@ -173,6 +177,8 @@ class Node:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
+        await self.timers.stop()
+        await self.relay.stop()
         await asyncio.to_thread(self._handlers.stop)
         partitions = list(self.local_partitions.values())
         self.local_partitions = {}

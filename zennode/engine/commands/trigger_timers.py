@@ -19,6 +19,7 @@ from zennode.engine.bpmn.instances import start_instance
 from zennode.engine.commands._fields import int_field
 from zennode.engine.commands.messages import expire_messages
 from zennode.engine.context import Context
+from zennode.engine.storage import KVRead
 
 LIMIT_MAX = 10_000
 
@@ -26,7 +27,6 @@ LIMIT_MAX = 10_000
 def trigger_timers(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     limit = min(int_field(cmd, "limit", minimum=1, default=1000), LIMIT_MAX)
     fired = 0
-    touched = {}
     for timer in waits.due_timers(ctx, ctx.now_ms, limit):
         waits.delete_timer(ctx, timer["key"])
         instance_key = timer.get("processInstanceKey")
@@ -48,7 +48,6 @@ def trigger_timers(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
         if fire(runner, timer["ownerKey"], timer["elementId"], {}, timer=timer):
             fired += 1
             runner.run()
-            touched[instance_key] = runner
     for runner in ctx.runners.values():
         runner.save()
     expired = expire_messages(ctx, limit)
@@ -87,3 +86,18 @@ def open_start_timer(
         },
     )
     ctx.db.put("index", records.timer_start_key(pid, key), b"")
+
+
+def next_wakeup(db: KVRead) -> int | None:
+    """When the partition next has something due: its earliest timer or message expiry.
+
+    Read-only (the leader's timer driver polls it on its local replica)."""
+    due = None
+    for key, _ in db.scan("timers"):
+        due = records.from_u64(key[:8])
+        break
+    for row, _ in db.scan("messages", records.MSG_BY_EXPIRY):
+        expiry = records.from_u64(row[2:10])
+        due = expiry if due is None else min(due, expiry)
+        break
+    return due

@@ -1,0 +1,57 @@
+"""`/v1/messages`: publish a message to the partition that owns its correlation key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from zennode.engine.relay import message_partition
+
+
+class PublishMessage(BaseModel):
+    messageName: str = Field(min_length=1, max_length=255)
+    correlationKey: str | int = ""
+    variables: dict[str, Any] | None = None
+    timeToLive: int = Field(0, ge=0, description="ms the message stays buffered (0: not at all)")
+    messageId: str | None = Field(None, min_length=1, max_length=255)
+
+
+class PublishedMessage(BaseModel):
+    messageKey: int
+    partition: int
+    correlated: int = Field(description="subscriptions the message was delivered to at once")
+    startedInstances: list[int] = Field(description="instances its message start events created")
+
+
+def router(node: Any) -> APIRouter:
+    api = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+    @api.post(
+        "",
+        status_code=201,
+        response_model=PublishedMessage,
+        summary="Publish a message (correlates now, or while its time to live lasts)",
+        description="A message with a `messageId` that is still buffered is refused with 409.",
+    )
+    async def publish_message(body: PublishMessage) -> dict[str, Any]:
+        key = (
+            body.correlationKey
+            if isinstance(body.correlationKey, str)
+            else str(body.correlationKey)
+        )
+        partition = message_partition(key, len(node.config.partition_ids))
+        command: dict[str, Any] = {
+            "type": "publish_message",
+            "messageName": body.messageName,
+            "correlationKey": key,
+            "variables": node.check_variables(body.variables or {}),
+            "timeToLive": body.timeToLive,
+        }
+        if body.messageId is not None:
+            command["messageId"] = body.messageId
+        result = (await node.submit(partition, command)).unwrap()
+        return {**result, "partition": partition}
+
+    return api

@@ -1,0 +1,133 @@
+"""Leader-side relay of commands between partitions (message subscriptions, correlations).
+
+The engine writes each cross-partition step as a pending row plus a `relay` event
+(`zennode.engine.relay`). On the sending partition's leader this relay submits the command to
+its target partition (through `node.submit`, which forwards to the target's leader wherever it
+is), then submits the `ack` back to the sender, which deletes the pending row. A leader that
+takes over re-sends every pending row, and a periodic sweep re-sends rows whose relay failed;
+the target commands are idempotent, so a relay sent twice does no harm.
+
+Relays for one subscription stay in order (open before close): each goes to one of a few
+worker queues chosen by its subscription key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partition
+from zennode.errors import BadRequest, InvalidState, NotFound
+
+log = logging.getLogger(__name__)
+
+WORKERS = 4
+QUEUE_MAX = 100_000  # per worker; beyond it relays wait for the sweep (their rows persist)
+SWEEP_S = 5.0
+FINAL_ERRORS = (BadRequest, NotFound, InvalidState)  # retrying would not change the answer
+
+
+class Relay:
+    """Registers itself as an event and role listener of `node`; `await stop()` on shutdown."""
+
+    def __init__(self, node: Any, sweep_s: float = SWEEP_S) -> None:
+        self.node = node
+        self.sweep_s = sweep_s
+        self.partitions = len(node.config.partition_ids)
+        self._queues: list[asyncio.Queue[tuple[int, dict[str, Any]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._leading: set[int] = set()
+        self.sent = 0
+        self.dropped = 0
+        node.add_event_listener(self.on_events)
+        node.add_role_listener(self.on_role)
+
+    def _ensure_started(self) -> None:
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self._queues = [asyncio.Queue(QUEUE_MAX) for _ in range(WORKERS)]
+        self._tasks = [
+            loop.create_task(self._work(q), name=f"relay-{i}") for i, q in enumerate(self._queues)
+        ]
+        self._tasks.append(loop.create_task(self._sweep(), name="relay-sweep"))
+
+    def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        """Tick thread: hand relay events to the node's loop."""
+        relays = [e["relay"] for e in events if e.get("event") == RELAY_EVENT]
+        if relays and self.node.loop is not None:
+            self.node.loop.call_soon_threadsafe(self._enqueue_all, partition_id, relays)
+
+    def on_role(self, partition_id: int, is_leader: bool) -> None:
+        """Node loop: a new leader re-sends what its partition still waits for."""
+        self._ensure_started()
+        if is_leader:
+            self._leading.add(partition_id)
+            self._resend(partition_id)
+        else:
+            self._leading.discard(partition_id)
+
+    def _enqueue_all(self, partition_id: int, relays: list[dict[str, Any]]) -> None:
+        self._ensure_started()
+        for relay in relays:
+            queue = self._queues[relay["command"].get("subKey", 0) % WORKERS]
+            try:
+                queue.put_nowait((partition_id, relay))
+            except asyncio.QueueFull:
+                self.dropped += 1  # its pending row stays; the sweep sends it later
+
+    def _resend(self, partition_id: int) -> None:
+        partition = self.node.local_partitions.get(partition_id)
+        if partition is None or not partition.is_leader:
+            return
+        with partition.read() as txn:
+            relays = pending_relays(txn)
+        if relays:
+            log.debug("partition %s: re-sending %d pending relays", partition_id, len(relays))
+            self._enqueue_all(partition_id, relays)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_s)
+            for partition_id in list(self._leading):
+                try:
+                    self._resend(partition_id)
+                except Exception as exc:  # noqa: BLE001 - a replica closing under us
+                    log.debug("partition %s: relay sweep: %s", partition_id, exc)
+
+    async def _work(self, queue: asyncio.Queue[tuple[int, dict[str, Any]]]) -> None:
+        while True:
+            source, relay = await queue.get()
+            try:
+                await self._send(source, relay)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - unavailable: the sweep re-sends it
+                log.debug("relay from partition %s failed: %s", source, exc)
+
+    async def _send(self, source: int, relay: dict[str, Any]) -> None:
+        target = target_partition(relay, self.partitions)
+        command = relay["command"]
+        outcome = await self.node.submit(target, command)
+        if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
+            raise outcome.error
+        if outcome.error is not None:
+            log.warning(
+                "relay %s refused by partition %s: %s", command["type"], target, outcome.error
+            )
+        self.sent += 1
+        if relay.get("ack"):
+            ack = await self.node.submit(source, relay["ack"])
+            if ack.error is not None and not isinstance(ack.error, FINAL_ERRORS):
+                raise ack.error
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
