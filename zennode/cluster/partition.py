@@ -98,6 +98,7 @@ class PartitionSettings:
     fsync_per_batch: bool = False
     map_size_bytes: int = 1 << 30
     stop_drain_s: float = 1.0  # on stop, how long in-flight batches may still commit
+    stop_tick_timeout_s: float = 30.0  # on stop, how long the Raft tick thread may take to end
     peers: InitVar[list[str] | None] = None
 
     def __post_init__(self, peers: list[str] | None) -> None:
@@ -532,7 +533,18 @@ class Partition:
         deadline = time.monotonic() + self.settings.stop_drain_s
         while self._batcher.in_flight_count() and time.monotonic() < deadline:
             time.sleep(0.01)
-        self._group.destroy_synchronous()  # ends the tick thread; flushes the journal mmap
+        self._group.destroy()  # the tick thread ends after its current tick, flushing the journal
+        deadline = time.monotonic() + self.settings.stop_tick_timeout_s
+        while self._group.tick_thread_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._group.tick_thread_alive():
+            log.error(
+                "partition %d: Raft tick thread still busy after %.0f s; LMDB left open",
+                self.partition_id,
+                self.settings.stop_tick_timeout_s,
+            )
+            self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
+            return
         if self._is_leader_flag:
             self._is_leader_flag = False
             self._notify_role(False)
