@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKED_IN = ROOT / "zennode" / "api" / "proto"
+CHECKED_IN = {
+    "api": ROOT / "zennode" / "api" / "proto",
+    "cluster": ROOT / "zennode" / "cluster" / "proto",
+}
 
 _VERSION_LINES = re.compile(
     r"^(# Protobuf Python Version: .*|GRPC_GENERATED_VERSION = .*|\s+\d+,)$", re.M
@@ -25,21 +28,30 @@ def _normalized(text: str) -> str:
     return _VERSION_LINES.sub("<version>", text)
 
 
-def test_generated_code_matches_proto(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", sorted(CHECKED_IN))
+def test_generated_code_matches_proto(tmp_path: Path, target: str) -> None:
     pytest.importorskip("grpc_tools")
+    checked_in = CHECKED_IN[target]
     subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen-proto"), "--out", str(tmp_path)],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "gen-proto"),
+            "--target",
+            target,
+            "--out",
+            str(tmp_path),
+        ],
         check=True,
         capture_output=True,
         timeout=60,
     )
     fresh = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
-    kept = sorted(p.name for p in CHECKED_IN.iterdir() if p.is_file())
+    kept = sorted(p.name for p in checked_in.iterdir() if p.is_file())
     assert fresh == kept, "scripts/gen-proto makes other files than are checked in"
     for name in fresh:
         new = _normalized((tmp_path / name).read_text())
-        old = _normalized((CHECKED_IN / name).read_text())
-        assert new == old, f"zennode/api/proto/{name} is stale: run scripts/gen-proto"
+        old = _normalized((checked_in / name).read_text())
+        assert new == old, f"{checked_in.relative_to(ROOT)}/{name} is stale: run scripts/gen-proto"
 
 
 def test_wire_numbers_are_zenbpm_compatible() -> None:

@@ -28,7 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zennode.cluster.batcher import NotCommitted
 from zennode.cluster.interpartition import Relay
+from zennode.cluster.reads import run_read
+from zennode.cluster.router import ReplicaReport, Router
+from zennode.cluster.wire import PeerUnreachable
 from zennode.config import Config, default_config
 from zennode.engine import keys
 from zennode.engine.outcome import Outcome
@@ -84,6 +88,10 @@ class Node:
         self._listeners_lock = threading.Lock()
         self._roles: dict[int, bool] = {}
         self._round_robin = itertools.cycle(list(self.config.partition_ids))
+        # Cluster routing: which member leads each partition, and the internal gRPC clients.
+        self.router = Router(self.config, lambda: self.local_partitions)
+        self.peers: Any = None  # zennode.cluster.peers.Peers when there is more than one member
+        self._internal_server: Any = None
         self._handlers = HandlerRunner(
             self,
             threads=self.config.limits.handler_threads,
@@ -137,6 +145,8 @@ class Node:
             await asyncio.to_thread(self._build_partitions)
             self._handlers.start()
             self._tasks.append(asyncio.create_task(self._watch_roles(), name="role-watcher"))
+            if len(self.config.members) > 1:
+                await self._start_cluster()
             if self.serve_http:
                 await self._start_http()
             if self.serve_grpc:
@@ -171,6 +181,11 @@ class Node:
         if self._http_socket is not None:
             self._http_socket.close()
             self._http_socket = None
+        if self._internal_server is not None:
+            from zennode.cluster.server import stop_internal_server
+
+            await stop_internal_server(self._internal_server)
+            self._internal_server = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -179,6 +194,9 @@ class Node:
         self._tasks.clear()
         await self.timers.stop()
         await self.relay.stop()
+        if self.peers is not None:
+            await self.peers.close()
+            self.peers = None
         await asyncio.to_thread(self._handlers.stop)
         partitions = list(self.local_partitions.values())
         self.local_partitions = {}
@@ -315,6 +333,19 @@ class Node:
         await server.startup(sockets=[sock])
         self._http_server = server
 
+    async def _start_cluster(self) -> None:
+        """The internal gRPC service (members only) and the poll that fills the router."""
+        from zennode.cluster.peers import Peers
+        from zennode.cluster.server import start_internal_server
+
+        self.peers = Peers(self.config)
+        self._internal_server = await start_internal_server(
+            self, self.config.host, self.config.ports.internal
+        )
+        self._tasks.append(
+            asyncio.create_task(self.router.poll_forever(self.peers), name="router-poll")
+        )
+
     async def _start_grpc(self) -> None:
         try:
             from zennode.api.grpc_server import start_grpc_server
@@ -354,36 +385,64 @@ class Node:
         if partition_id not in self.config.partition_ids:
             raise NotFound(f"partition {partition_id} does not exist")
 
-    def _local(self, partition_id: int) -> Any:
-        self._check_partition(partition_id)
+    def _local_leader(self, partition_id: int) -> Any | None:
         partition = self.local_partitions.get(partition_id)
-        if partition is None:
-            # Forwarding to other nodes is issue 3; until then say so plainly.
-            raise Unavailable(
-                f"partition {partition_id} is not hosted on node {self.config.node_id}",
-                partition_id=partition_id,
-            )
-        return partition
+        return partition if partition is not None and partition.is_leader else None
 
-    async def _leader(self, partition_id: int) -> Any:
-        """The local partition once it leads, waiting at most `leader_wait_ms`."""
-        partition = self._local(partition_id)
-        deadline = time.monotonic() + self.config.limits.leader_wait_ms / 1000
-        while not partition.is_leader:
+    async def _route(self, partition_id: int, local: Any, remote: Any) -> Any:
+        """Run `local(partition)` on a local leader or `remote(node_id)` on the leader's node.
+
+        Retries while the answer is `NotCommitted` (no leader, leader just changed, leader
+        unreachable: certainly not applied) for at most `leader_wait_ms`, then 503 with the
+        partition id. Any other error, `OutcomeUnknown` included, goes to the caller.
+        """
+        self._check_partition(partition_id)
+        wait_ms = self.config.limits.leader_wait_ms
+        deadline = time.monotonic() + wait_ms / 1000
+        last: Exception | None = None
+        while True:
             if self._stopping:
                 raise Unavailable("node is shutting down", partition_id=partition_id)
+            partition = self._local_leader(partition_id)
+            leader = self.config.node_id if partition is not None else None
+            try:
+                if partition is not None:
+                    return await local(partition)
+                leader = self.router.leader_of(partition_id)
+                if leader is not None and leader != self.config.node_id and self.peers:
+                    self.metrics.count_forwarded(partition_id)
+                    return await remote(leader)
+            except PeerUnreachable as exc:
+                last = exc
+                self.router.mark_unreachable(exc.node_id)
+            except NotCommitted as exc:  # not the leader (any more): ask the router again
+                last = exc
+                if leader is not None and leader != self.config.node_id:
+                    self.router.forget(leader, partition_id)
             if time.monotonic() >= deadline:
+                why = f" (last: {last})" if last is not None else ""
                 raise Unavailable(
-                    f"partition {partition_id} has no leader on this node "
-                    f"(waited {self.config.limits.leader_wait_ms} ms)",
+                    f"partition {partition_id} has no reachable leader (waited {wait_ms} ms){why}",
                     partition_id=partition_id,
                 )
             await asyncio.sleep(LEADER_POLL_S)
-        return partition
 
     async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
-        """Replicate `command` on its partition and return the applied `Outcome`."""
-        partition = await self._leader(partition_id)
+        """Replicate `command` on its partition's leader, wherever it is; the applied `Outcome`.
+
+        Forwarded commands travel as JSON and come back as an `Outcome` without events (the
+        leader's node hands the events to its own listeners).
+        """
+        timeout = self.config.limits.request_timeout_ms / 1000
+
+        async def remote(node_id: int) -> Outcome:
+            return await self.peers.submit(node_id, partition_id, command, timeout + 1.0)
+
+        return await self._route(
+            partition_id, lambda p: self._submit_local(p, partition_id, command), remote
+        )
+
+    async def _submit_local(self, partition: Any, partition_id: int, command: dict[str, Any]):
         try:
             future = partition.submit(command)
         except Backpressure:
@@ -398,14 +457,44 @@ class Node:
                 partition_id=partition_id,
             ) from exc
 
+    async def submit_here(self, partition_id: int, command: dict[str, Any]) -> Outcome:
+        """A command forwarded by a peer: run it only if this node leads the partition now."""
+        self._check_partition(partition_id)
+        partition = self._local_leader(partition_id)
+        if partition is None:
+            raise NotCommitted(
+                f"node {self.config.node_id} does not lead partition {partition_id}",
+                partition_id,
+            )
+        return await self._submit_local(partition, partition_id, command)
+
     async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
         return (await self.submit(partition_id, command)).unwrap()
 
-    async def _read(self, partition_id: int, query: Callable[[Any], Any]) -> Any:
-        """Run a read-only query on the local replica (current on the leader)."""
-        partition = await self._leader(partition_id)
+    async def _read(self, partition_id: int, query: str, **args: Any) -> Any:
+        """Run the named read-only query (`zennode.cluster.reads`) on the partition's leader."""
+        timeout = self.config.limits.request_timeout_ms / 1000
+
+        async def local(partition: Any) -> Any:
+            with partition.read() as txn:
+                return run_read(txn, query, args)
+
+        async def remote(node_id: int) -> Any:
+            return await self.peers.read(node_id, partition_id, query, args, timeout)
+
+        return await self._route(partition_id, local, remote)
+
+    async def read_here(self, partition_id: int, query: str, args: dict[str, Any]) -> Any:
+        """A read forwarded by a peer: answer only as the partition's current leader."""
+        self._check_partition(partition_id)
+        partition = self._local_leader(partition_id)
+        if partition is None:
+            raise NotCommitted(
+                f"node {self.config.node_id} does not lead partition {partition_id}",
+                partition_id,
+            )
         with partition.read() as txn:
-            return query(txn)
+            return run_read(txn, query, args)
 
     def _key_partition(self, key: int, what: str) -> int:
         if key <= 0:
@@ -467,13 +556,12 @@ class Node:
         self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
     ) -> dict[str, Any]:
         """Definitions are on every partition; partition 1 (the deployment partition) answers."""
-        from zennode.engine import queries
-
         items, total = await self._read(
             1,
-            lambda txn: queries.list_definitions(
-                txn, bpmn_process_id=bpmn_process_id, offset=(page - 1) * size, limit=size
-            ),
+            "list_definitions",
+            bpmn_process_id=bpmn_process_id,
+            offset=(page - 1) * size,
+            limit=size,
         )
         return {
             "items": items,
@@ -484,10 +572,8 @@ class Node:
         }
 
     async def get_definition(self, key: int) -> dict[str, Any]:
-        from zennode.engine import queries
-
         self._key_partition(key, "process definition")
-        return await self._read(1, lambda txn: queries.get_definition(txn, key))
+        return await self._read(1, "get_definition", key=key)
 
     async def create_instance(
         self,
@@ -512,19 +598,15 @@ class Node:
         )
 
     async def get_instance(self, key: int) -> dict[str, Any]:
-        from zennode.engine import queries
-
         pid = self._key_partition(key, "process instance")
-        return await self._read(pid, lambda txn: queries.get_instance(txn, key))
+        return await self._read(pid, "get_instance", key=key)
 
     async def list_instances(self, page: int = 1, size: int = 10) -> dict[str, Any]:
         """Instances of every partition, paged per partition (like `list_jobs`)."""
-        from zennode.engine import queries
-
-        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
-            return queries.list_instances(txn, offset=(page - 1) * size, limit=size)
-
-        return await self._per_partition_page(list(self.config.partition_ids), query, page, size)
+        args = {"offset": (page - 1) * size, "limit": size}
+        return await self._per_partition_page(
+            list(self.config.partition_ids), "list_instances", args, page, size
+        )
 
     async def cancel_instance(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "process instance")
@@ -539,30 +621,23 @@ class Node:
         process_instance_key: int | None = None,
     ) -> dict[str, Any]:
         """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
-        from zennode.engine import queries
-
         if process_instance_key is not None:
             partition_ids = [self._key_partition(process_instance_key, "process instance")]
         else:
             partition_ids = list(self.config.partition_ids)
 
-        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
-            return queries.list_jobs(
-                txn,
-                state=state,
-                job_type=job_type,
-                instance_key=process_instance_key,
-                offset=(page - 1) * size,
-                limit=size,
-            )
-
-        return await self._per_partition_page(partition_ids, query, page, size)
+        args = {
+            "state": state,
+            "job_type": job_type,
+            "instance_key": process_instance_key,
+            "offset": (page - 1) * size,
+            "limit": size,
+        }
+        return await self._per_partition_page(partition_ids, "list_jobs", args, page, size)
 
     async def get_job(self, key: int) -> dict[str, Any]:
-        from zennode.engine import queries
-
         pid = self._key_partition(key, "job")
-        return await self._read(pid, lambda txn: queries.get_job(txn, key))
+        return await self._read(pid, "get_job", key=key)
 
     async def complete_job(self, key: int, variables: dict[str, Any] | None) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
@@ -614,33 +689,29 @@ class Node:
         process_instance_key: int | None = None,
         state: str | None = None,
     ) -> dict[str, Any]:
-        from zennode.engine import queries
-
         if process_instance_key is not None:
             partition_ids = [self._key_partition(process_instance_key, "process instance")]
         else:
             partition_ids = list(self.config.partition_ids)
 
-        def query(txn: Any) -> tuple[list[dict[str, Any]], int]:
-            return queries.list_incidents(
-                txn,
-                instance_key=process_instance_key,
-                offset=(page - 1) * size,
-                limit=size,
-                incident_state=state,
-            )
-
-        return await self._per_partition_page(partition_ids, query, page, size)
+        args = {
+            "instance_key": process_instance_key,
+            "offset": (page - 1) * size,
+            "limit": size,
+            "incident_state": state,
+        }
+        return await self._per_partition_page(partition_ids, "list_incidents", args, page, size)
 
     async def _per_partition_page(
         self,
         partition_ids: list[int],
-        query: Callable[[Any], tuple[list[dict[str, Any]], int]],
+        query: str,
+        args: dict[str, Any],
         page: int,
         size: int,
     ) -> dict[str, Any]:
-        """Run a paged query on each partition: `{partitions: [{partition, items}], ...}`."""
-        results = await asyncio.gather(*(self._read(p, query) for p in partition_ids))
+        """Run a paged query on each partition's leader: `{partitions: [{partition, items}]}`."""
+        results = await asyncio.gather(*(self._read(p, query, **args) for p in partition_ids))
         partitions = [
             {"partition": pid, "items": items}
             for pid, (items, _total) in zip(partition_ids, results, strict=True)
@@ -654,10 +725,8 @@ class Node:
         }
 
     async def get_incident(self, key: int) -> dict[str, Any]:
-        from zennode.engine import queries
-
         pid = self._key_partition(key, "incident")
-        return await self._read(pid, lambda txn: queries.get_incident(txn, key))
+        return await self._read(pid, "get_incident", key=key)
 
     async def resolve_incident(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "incident")
@@ -695,6 +764,40 @@ class Node:
             "partitions": partitions,
             "handlers": self._handlers.stats(),
         }
+
+    # ------------------------------------------------------------- topology
+
+    async def replica_roles(self, with_digest: bool = False) -> dict[int, ReplicaReport]:
+        """Role, leader, term, applied index (and digest) of every local replica."""
+        reports: dict[int, ReplicaReport] = {}
+        for pid, partition in sorted(self.local_partitions.items()):
+            try:
+                report = self.router.local_report(partition)
+                if with_digest:
+                    report.digest = await asyncio.to_thread(partition.digest)
+            except Exception as exc:  # a replica that is stopping: report it without data
+                log.debug("partition %s: no role report: %s", pid, exc)
+                continue
+            reports[pid] = report
+        return reports
+
+    async def topology(self, with_digest: bool = True) -> dict[str, Any]:
+        """Nodes (up/down) and partitions (leader, followers, replicas' applied index, digest).
+
+        Asks every peer now (bounded), so the digests can be compared across replicas.
+        """
+        from zennode.cluster.topology import build_topology
+
+        own = await self.replica_roles(with_digest=with_digest)
+        peers: dict[int, Any] = {}
+        if self.peers is not None:
+            replies = await self.peers.roles_of_all(with_digest=with_digest, timeout_s=3.0)
+            for node_id, reply in replies.items():
+                self.router.record(node_id, reply)
+                peers[node_id] = (
+                    None if reply is None else dict(self.router.peers[node_id].replicas)
+                )
+        return build_topology(self.config, own, peers)
 
 
 def _default_partition_factory(

@@ -1,0 +1,20 @@
+"""`/v1/cluster/topology`: nodes (up/down) and partitions (leader, followers, replicas)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+
+def router(node: Any) -> APIRouter:
+    api = APIRouter(prefix="/v1/cluster", tags=["cluster"])
+
+    @api.get(
+        "/topology",
+        summary="Nodes with their addresses and up/down, partitions with leader, followers and "
+        "each replica's role, applied index and state digest",
+    )
+    async def topology(digests: bool = True) -> dict[str, Any]:
+        """`digests=false` skips the state digests (each is a scan of the replica's state)."""
+        return await node.topology(with_digest=digests)
+
+    return api

@@ -1,0 +1,47 @@
+"""Named read-only queries, so a read can run on whichever node leads the partition.
+
+A closure cannot cross the internal gRPC service; a query name plus JSON keyword arguments can.
+Every entry wraps a function of `zennode.engine.queries` and returns JSON-ready values (a paged
+list query returns `[items, total]`). `run_read` is what both the local path and the internal
+server call, so a forwarded read and a local one are the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from zennode.engine import queries
+from zennode.engine.storage import KVRead
+from zennode.errors import BadRequest
+
+ReadFn = Callable[..., Any]
+
+READS: dict[str, ReadFn] = {
+    "get_definition": queries.get_definition,
+    "list_definitions": queries.list_definitions,
+    "get_instance": queries.get_instance,
+    "list_instances": queries.list_instances,
+    "get_job": queries.get_job,
+    "list_jobs": queries.list_jobs,
+    "get_incident": queries.get_incident,
+    "list_incidents": queries.list_incidents,
+}
+
+
+def register_read(name: str, fn: ReadFn) -> None:
+    """Add a named query `fn(txn, **args)` (other layers' reads, e.g. messages)."""
+    if name in READS and READS[name] is not fn:
+        raise ValueError(f"read {name!r} is already registered")
+    READS[name] = fn
+
+
+def run_read(txn: KVRead, name: str, args: dict[str, Any]) -> Any:
+    """Run query `name` with keyword `args` on `txn`; tuples become lists (JSON shape)."""
+    fn = READS.get(name)
+    if fn is None:
+        raise BadRequest(f"unknown read {name!r}")
+    result = fn(txn, **args)
+    if isinstance(result, tuple):
+        return list(result)
+    return result
