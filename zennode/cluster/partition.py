@@ -10,7 +10,16 @@ a password always (the Raft port unpickles what it receives), a journal file, ou
 snapshot codec, eager append entries with application batching, compaction sized by bytes,
 no waiting for a leader (callers fail fast and retry or forward), and entries always smaller
 than `appendEntriesBatchSizeBytes` so PySyncObj's broken chunked path for large entries is
-never used (a 1 MB deploy is a normal, if large, entry).
+never used (a 1 MB deploy is a normal, if large, entry). Snapshots are written off the tick
+thread (see `zennode.state.snapshot`).
+
+Failures tell the caller whether a retry is safe: `NotCommitted` (never in the log: retry on
+the leader) or `OutcomeUnknown` (may still commit: a blind retry could apply twice). Both
+are `Unavailable`, so the API layers map them to 503.
+
+Threads: PySyncObj applies on its tick thread (one per partition); `submit` only queues for
+the batcher thread. `on_events` and `on_role_change` run on the tick thread and must not
+block.
 """
 
 from __future__ import annotations
