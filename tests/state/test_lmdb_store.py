@@ -97,3 +97,29 @@ def test_replace_from_swaps_env_and_recovers_interrupted_swap(tmp_path):
         assert recovered.digest() == digest
     finally:
         recovered.close()
+
+
+def test_rwlock_exclusive_waits_for_readers_and_nested_reads_do_not_deadlock():
+    import threading
+    import time
+
+    from zennode.state.rwlock import RWLock
+
+    lock = RWLock()
+    order: list[str] = []
+    reader_in = threading.Event()
+
+    def exclusive() -> None:
+        with lock.exclusive():
+            order.append("exclusive")
+
+    with lock.shared():
+        reader_in.set()
+        writer = threading.Thread(target=exclusive)
+        writer.start()
+        time.sleep(0.05)
+        with lock.shared():  # nested on this thread, with an exclusive holder waiting
+            order.append("nested read")
+        order.append("read done")
+    writer.join(timeout=5)
+    assert order == ["nested read", "read done", "exclusive"]
