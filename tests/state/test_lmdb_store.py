@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 
 from zennode.state.lmdb_store import LmdbStore, StoreFull
+from zennode.state.rwlock import RWLock
 
 
 def test_applied_index_is_committed_with_the_batch_and_not_digested(tmp_path):
@@ -100,11 +103,6 @@ def test_replace_from_swaps_env_and_recovers_interrupted_swap(tmp_path):
 
 
 def test_rwlock_exclusive_waits_for_readers_and_nested_reads_do_not_deadlock():
-    import threading
-    import time
-
-    from zennode.state.rwlock import RWLock
-
     lock = RWLock()
     order: list[str] = []
     reader_in = threading.Event()
