@@ -32,7 +32,24 @@ COMMON_VARIABLES: dict[str, Any] = {
     "correlationKey": "key-1",
     "documentReferenceId": "doc-1",
 }
-START_VARIABLES: dict[str, dict[str, Any]] = {}
+START_VARIABLES: dict[str, dict[str, Any]] = {
+    "paymentProcess": {"remainingAmount": 0},
+    "TwitterDemoProcess": {"approved": True},
+    "processWithGateway": {"goToTaskC": True},
+    "demoProcess": {"manualTasks": False},
+    "inclusiveGatewayProcess": {"pastaOrdered": True, "saladOrdered": True},
+    "benchmark": {"var2": True},
+    "bigProcess": {"i": 2, "loopCardinality": 1},
+    "complexProcess": {"goUp": 6},
+    "CampaignProcess": {"itemList": [1, 2]},
+    "HugeCampaignProcess": {"bucketList": [1, 2]},
+    "MICallActivityProcess": {"sequence": [1, 2]},
+    "MigratedProcessProcess": {"callbackId": "cb-1"},
+    "ManualCheck": {"fraudSuspectedId": "f-1"},
+    "responseProcess": {"requestId": "r1"},
+    "RollbackOnErrorProcess": {"validateDataType": "validate", "saveDataType": "save"},
+    "orderProcess": {"paid": "true", "smthIsMissing": "false"},
+}
 JOB_VARIABLES: dict[str, dict[str, Any]] = {}
 
 
