@@ -403,6 +403,19 @@ def test_three_replicas_converge_and_followers_refuse_commands(started, tmp_path
         follower.submit({"type": "inc"})
     assert info.value.partition_id == 1
     assert leader.status()["batches_sent"] < 200
+    peers = leader.status()["peers"]
+    assert sorted(p["address"] for p in peers) == sorted(
+        a for a in group.addresses if a != leader.settings.self_address
+    )
+    wait_until(
+        lambda: all(
+            p["connected"] and p["match_index"] == leader.status()["commit_index"]
+            for p in leader.status()["peers"]
+        ),
+        5,
+        "followers' match index",
+    )
+    assert all(p["match_index"] is None for p in follower.status()["peers"])
 
 
 def test_one_megabyte_command_replicates_to_every_replica(started, tmp_path, monkeypatch, caplog):

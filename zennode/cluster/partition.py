@@ -523,7 +523,33 @@ class Partition:
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
             "tick_thread_alive": group.tick_thread_alive(),
+            "peers": self._peer_status(),
         }
+
+    def _peer_status(self) -> list[dict[str, Any]]:
+        """Each peer's address, whether this replica is connected to it and, on the leader,
+        the highest Raft index known to be replicated there (PySyncObj's match index)."""
+        group = self._group
+        is_leader = group._isLeader()
+        match: dict[Any, int] = {}
+        for _attempt in range(3):  # the tick thread may resize the dict while we copy it
+            try:
+                match = dict(getattr(group, "_SyncObj__raftMatchIndex", {}))
+                break
+            except RuntimeError:
+                continue
+        by_address = {getattr(node, "address", None): idx for node, idx in match.items()}
+        peers = []
+        for node in sorted(group.otherNodes, key=lambda n: str(getattr(n, "address", n))):
+            address = getattr(node, "address", str(node))
+            peers.append(
+                {
+                    "address": address,
+                    "connected": group.isNodeConnected(node),
+                    "match_index": by_address.get(address) if is_leader else None,
+                }
+            )
+        return peers
 
     def force_compaction(self) -> None:
         """Take a snapshot and truncate the journal at the next tick (tests, admin)."""
