@@ -61,18 +61,19 @@ class Runner:
         Bounded: every activation counts against `ctx.activations_max`; past it, the waiting
         tokens stop at an incident instead of looping forever.
         """
-        activate, fire_ready_inclusive_joins = _behaviours()
+        activate, fire_ready_inclusive_joins, activate_body = _behaviours()
         self.running = True
         try:
-            self._loop(activate, fire_ready_inclusive_joins)
+            self._loop(activate, fire_ready_inclusive_joins, activate_body)
         finally:
             self.running = False
 
     def _loop(
-        self, activate: dict[str, ActivateFn], fire_ready_inclusive_joins: Callable[[Runner], bool]
+        self,
+        activate: dict[str, ActivateFn],
+        fire_ready_inclusive_joins: Callable[[Runner], bool],
+        activate_body: ActivateFn,
     ) -> None:
-        from zennode.engine.bpmn.multi_instance import activate_body
-
         while True:
             if self.queue:
                 if self.steps >= self.ctx.activations_max:
@@ -560,15 +561,16 @@ def scope_variables(instance: dict[str, Any], scope: int) -> dict[str, Any]:
 
 ActivateFn = Callable[[Runner, m.Element, int, "str | None"], None]
 
-_BEHAVIOURS: tuple[dict[str, ActivateFn], Callable[[Runner], bool]] | None = None
+_BEHAVIOURS: tuple[dict[str, ActivateFn], Callable[[Runner], bool], ActivateFn] | None = None
 
 
-def _behaviours() -> tuple[dict[str, ActivateFn], Callable[[Runner], bool]]:
+def _behaviours() -> tuple[dict[str, ActivateFn], Callable[[Runner], bool], ActivateFn]:
     """The family modules import this one, so they are looked up once, on first use."""
     global _BEHAVIOURS
     if _BEHAVIOURS is None:
         from zennode.engine.bpmn import ACTIVATE
         from zennode.engine.bpmn.gateways import fire_ready_inclusive_joins
+        from zennode.engine.bpmn.multi_instance import activate_body
 
-        _BEHAVIOURS = (ACTIVATE, fire_ready_inclusive_joins)
+        _BEHAVIOURS = (ACTIVATE, fire_ready_inclusive_joins, activate_body)
     return _BEHAVIOURS
