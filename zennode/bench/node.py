@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -52,6 +53,7 @@ BACKPRESSURE_PAUSE_S = 0.01
 IN_FLIGHT_MAX = 2_000  # creations awaiting their answer in the paced phase
 LATENCIES_MAX = 1_000_000  # samples kept per phase (bounded memory on long runs)
 PROCESS_ID = "bench_node"
+PORT_SPAN = 100  # a node's ports: base .. base + 10 + partitions (kept well apart)
 RETRIES_MAX = 10_000  # 503s in a row for one creation before the run gives up
 
 
@@ -125,8 +127,11 @@ class Phase:
 
 
 class NodeBench:
-    def __init__(self, base: int, clients: int, seconds: float) -> None:
+    def __init__(
+        self, base: int, clients: int, seconds: float, paced_rate: float | None = None
+    ) -> None:
         self.base = base
+        self.paced_rate = paced_rate  # the second phase's rate; None: half of the first's
         self.clients = clients
         self.seconds = seconds
         self.phase = Phase()
@@ -141,7 +146,7 @@ class NodeBench:
     async def phases(self, http: httpx.AsyncClient) -> tuple[Phase, dict, Phase, dict]:
         full = await self._phase(http, rate=None)
         full_phase = self.phase
-        half_rate = max(1.0, full["completed_per_second"] / 2)
+        half_rate = self.paced_rate or max(1.0, full["completed_per_second"] / 2)
         half = await self._phase(http, rate=half_rate)
         return full_phase, full, self.phase, half
 
@@ -264,12 +269,13 @@ def _ms(value: float) -> float:
     return round(value, 2) if value == value else value  # NaN stays NaN
 
 
-def wait_ready(base: int, proc: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: int, procs: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     with httpx.Client(base_url=f"http://127.0.0.1:{base}", timeout=5) as http:
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"node exited with code {proc.returncode}")
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"a node exited with code {proc.returncode}")
             with contextlib.suppress(httpx.TransportError):
                 if http.get("/system/health/ready").status_code == 200:
                     return
@@ -277,35 +283,87 @@ def wait_ready(base: int, proc: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("node not ready")
 
 
-def start_node(data_dir: Path, partitions: int) -> tuple[subprocess.Popen[bytes], int]:
-    from zennode.config import DEFAULT_YAML
+def find_leader(bases: list[int]) -> int:
+    """The port base of the node that leads partition 1 (replicated runs)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for base in bases:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                status = httpx.get(f"http://127.0.0.1:{base}/system/status", timeout=5).json()
+                for partition in status.get("partitions", []):
+                    if partition.get("partition") == 1 and partition.get("role") == "leader":
+                        return base
+        time.sleep(0.1)
+    raise TimeoutError("no leader for partition 1")
 
-    base = _free_port_base(partitions)
-    config = data_dir / "node.yaml"
-    text = DEFAULT_YAML.replace("partitions: 1 ", f"partitions: {partitions} ", 1)
-    text = text.replace("level: INFO", "level: WARNING", 1)
-    config.write_text(text)
-    log = open(data_dir / "node.log", "wb")  # noqa: SIM115 - handed to the child process
+
+def _port_bases(count: int, partitions: int) -> list[int]:
+    """`count` port bases whose port ranges are free and do not overlap."""
+    bases: list[int] = []
+    for _ in range(100):
+        if len(bases) == count:
+            return bases
+        base = _free_port_base(partitions)
+        if all(abs(base - other) > PORT_SPAN for other in bases):
+            bases.append(base)
+    raise RuntimeError("no free port ranges found")
+
+
+def node_yaml(node_id: int, bases: list[int], partitions: int, secret: str | None) -> str:
+    """A config of node `node_id` among members with the given port bases (quiet logs)."""
+    members = "".join(
+        f"""  - id: {i}
+    host: 127.0.0.1
+    ports: {{http: {b}, grpc: {b + 1}, internal: {b + 2}, raft_base: {b + 10}}}
+"""
+        for i, b in enumerate(bases, start=1)
+    )
+    return f"""node_id: {node_id}
+partitions: {partitions}
+replication_factor: {len(bases)}
+secret: {json.dumps(secret)}
+members:
+{members}log:
+  level: WARNING
+  format: text
+"""
+
+
+def start_nodes(
+    data_dir: Path, partitions: int, replicas: int
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """`replicas` node processes (every partition on every node); their port bases."""
+    bases = _port_bases(replicas, partitions)
+    secret = secrets.token_urlsafe(24) if replicas > 1 else None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "zennode.cli",
-                "start",
-                "--config",
-                str(config),
-                "--data-dir",
-                str(data_dir / "data"),
-                "--port-base",
-                str(base),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
-    return proc, base
+        for node_id, _base in enumerate(bases, start=1):
+            node_dir = data_dir / f"node{node_id}"
+            node_dir.mkdir()
+            config = node_dir / "node.yaml"
+            config.write_text(node_yaml(node_id, bases, partitions, secret))
+            with open(node_dir / "node.log", "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "zennode.cli",
+                            "start",
+                            "--config",
+                            str(config),
+                            "--data-dir",
+                            str(node_dir / "data"),
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+    except BaseException:
+        for proc in procs:
+            stop_process(proc)
+        raise
+    return procs, bases
 
 
 def start_workers(base: int, workers: int, concurrency: int, out: Path) -> subprocess.Popen[str]:
@@ -364,33 +422,47 @@ def run(
     partitions: int = 1,
     clients: int = 32,
     concurrency: int = 16,
+    replicas: int = 1,
+    paced_rate: float | None = None,
 ) -> dict[str, Any]:
-    """The whole node benchmark; the dict `scripts/bench node` prints."""
+    """The whole node benchmark; the dict `scripts/bench node` prints.
+
+    With `replicas` > 1 it starts that many node processes, every partition replicated to
+    all of them, and sends the load and the workers to the leader (requests are not
+    forwarded between nodes yet, so only one partition is allowed then).
+    """
+    if replicas > 1 and partitions != 1:
+        raise ValueError("replicated runs use one partition until nodes forward requests")
     with tempfile.TemporaryDirectory(prefix="zennode-bench-node-") as tmp:
-        proc, base = start_node(Path(tmp), partitions)
+        procs, bases = start_nodes(Path(tmp), partitions, replicas)
         worker_proc: subprocess.Popen[str] | None = None
         samples_file = Path(tmp) / "push-samples.json"
         try:
-            wait_ready(base, proc)
-            worker_proc = start_workers(base, workers, concurrency, samples_file)
-            bench = NodeBench(base, clients, seconds)
+            for base in bases:
+                wait_ready(base, procs)
+            leader = find_leader(bases) if replicas > 1 else bases[0]
+            worker_proc = start_workers(leader, workers, concurrency, samples_file)
+            bench = NodeBench(leader, clients, seconds, paced_rate)
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())
         except BaseException:
-            log_tail = (Path(tmp) / "node.log").read_text(errors="replace")[-2000:]
-            sys.stderr.write(f"node log (tail):\n{log_tail}\n")
+            for log in sorted(Path(tmp).glob("node*/node.log")):
+                tail = log.read_text(errors="replace")[-1500:]
+                sys.stderr.write(f"{log.parent.name} log (tail):\n{tail}\n")
             raise
         finally:
             if worker_proc is not None:
                 stop_process(worker_proc)
-            stop_process(proc)
+            for proc in procs:
+                stop_process(proc)
     full.update(push_latencies(samples, full_phase))
     half.update(push_latencies(samples, half_phase))
     return {
         "benchmark": "node",
         "workers": workers,
         "partitions": partitions,
+        "replicas": replicas,
         "clients": clients,
         "full": full,
         "half": half,
