@@ -1,0 +1,239 @@
+"""ActivateJobs with Zeebe's long polling, and lock expiry for the jobs it hands out.
+
+A poll looks for activatable jobs of the type on every partition (a read on each leader, no
+Raft round), and only where some exist submits the replicated `activate_jobs` command, which
+locks them for the worker. With none it parks until a `job_created` / `job_activatable`
+event of that type arrives from a partition this node leads, or `RECHECK_S` passes (partitions
+led by other nodes, retry back-offs running out), or its wait ends: then it returns no jobs
+and the RPC ends OK, as in Zeebe.
+
+Jobs activated here are not the job manager's (it only knows the locks it pushed itself and
+sweeps the others once per default lock period), so `LockExpiry` submits `timeout_jobs` on
+the job's partition when one of these locks runs out: a job whose worker vanished is back
+within about `EXPIRY_GRACE_MS` of its deadline, as in Zeebe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from zennode.errors import ZennodeError
+
+log = logging.getLogger("zennode.api.zeebe")
+
+RECHECK_S = 1.0  # a parked poll looks again at least this often
+CANDIDATES_MAX = 100  # activatable jobs read per partition when looking for work
+WAITERS_MAX = 10_000  # parked polls on one node
+EXPIRY_GRACE_MS = 50  # after a lock deadline, before asking the partition to expire it
+EXPIRIES_MAX = 10_000  # distinct (partition, deadline) expiries remembered
+EXPIRY_ROUND_MS = 100  # deadlines are grouped to this granularity
+TIMEOUT_ROUNDS_MAX = 100  # `timeout_jobs` repeated while the partition says there are more
+JOB_EVENTS = frozenset({"job_created", "job_activatable"})
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class JobArrivals:
+    """Wakes parked polls when a job of their type may have become activatable.
+
+    The node calls `on_events` on a partition's tick thread; it only filters and hops onto the
+    loop. The set of awaited types is swapped as a whole, so the tick thread reads it without
+    a lock.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._types: frozenset[str] = frozenset()
+        self._count = 0
+
+    def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        types = self._types
+        if not types:
+            return
+        woken: dict[str, int] = {}
+        for event in events:
+            if event.get("event") in JOB_EVENTS and event.get("type") in types:
+                job = event.get("job")
+                at = event.get("activatableAt")
+                if at is None and isinstance(job, dict):
+                    at = job.get("activatableAt")
+                job_type = str(event["type"])
+                woken[job_type] = min(woken.get(job_type, 1 << 62), int(at or 0))
+        for job_type, at in woken.items():
+            self._loop.call_soon_threadsafe(self._wake_at, job_type, at)
+
+    def _wake_at(self, job_type: str, at_ms: int) -> None:
+        delay_s = (at_ms - now_ms()) / 1000
+        if delay_s > 0:  # in retry back-off: wake when it ends (a parked poll waits anyway)
+            self._loop.call_later(min(delay_s, 3600.0), self._wake, job_type)
+        else:
+            self._wake(job_type)
+
+    def _wake(self, job_type: str) -> None:
+        for event in self._waiters.get(job_type, ()):
+            event.set()
+
+    def park(self, job_type: str) -> asyncio.Event:
+        """An event set when a job of `job_type` arrives; `unpark` it when done."""
+        if self._count >= WAITERS_MAX:
+            from zennode.errors import Backpressure
+
+            raise Backpressure(f"{self._count} ActivateJobs calls are already waiting here")
+        event = asyncio.Event()
+        self._waiters.setdefault(job_type, set()).add(event)
+        self._count += 1
+        self._types = frozenset(self._waiters)
+        return event
+
+    def unpark(self, job_type: str, event: asyncio.Event) -> None:
+        waiting = self._waiters.get(job_type)
+        if waiting is None or event not in waiting:
+            return
+        waiting.discard(event)
+        self._count -= 1
+        if not waiting:
+            del self._waiters[job_type]
+            self._types = frozenset(self._waiters)
+
+
+class LockExpiry:
+    """Submits `timeout_jobs` on a partition when a lock this gateway handed out runs out."""
+
+    def __init__(self, submit: Callable[[int, dict[str, Any]], Any]) -> None:
+        self._submit = submit
+        self._heap: list[tuple[int, int]] = []  # (due ms, partition id)
+        self._known: set[tuple[int, int]] = set()
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, partition_id: int, deadline_ms: int) -> None:
+        due = -(-(deadline_ms + EXPIRY_GRACE_MS) // EXPIRY_ROUND_MS) * EXPIRY_ROUND_MS
+        entry = (due, partition_id)
+        if entry in self._known:
+            return
+        if len(self._heap) >= EXPIRIES_MAX:
+            # Full: the job manager's periodic sweep still expires these locks, later.
+            log.warning("lock expiry queue full; a lock will expire at the next sweep")
+            return
+        heapq.heappush(self._heap, entry)
+        self._known.add(entry)
+        self._changed.set()
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._changed.clear()
+            if not self._heap:
+                await self._changed.wait()
+                continue
+            due, partition_id = self._heap[0]
+            wait_s = (due - now_ms()) / 1000
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait_s)
+                continue
+            heapq.heappop(self._heap)
+            self._known.discard((due, partition_id))
+            await self._expire(partition_id)
+
+    async def _expire(self, partition_id: int) -> None:
+        for _ in range(TIMEOUT_ROUNDS_MAX):
+            try:
+                outcome = await self._submit(partition_id, {"type": "timeout_jobs"})
+                result = outcome.unwrap()
+            except ZennodeError as exc:
+                log.debug("partition %s: timeout_jobs failed: %s", partition_id, exc)
+                return
+            if not result.get("more"):
+                return
+
+
+class JobActivator:
+    """Finds and locks activatable jobs of a type across the partitions (Zeebe's ActivateJobs)."""
+
+    def __init__(self, node: Any, arrivals: JobArrivals, expiry: LockExpiry) -> None:
+        self.node = node
+        self.arrivals = arrivals
+        self.expiry = expiry
+        self._next = 0  # first partition asked, rotated so no partition is always first
+
+    async def activate(
+        self, job_type: str, worker: str, lock_ms: int, jobs_max: int, wait_s: float
+    ) -> list[dict[str, Any]]:
+        """Up to `jobs_max` jobs locked for `worker`; waits up to `wait_s` for the first ones."""
+        stop_at = time.monotonic() + max(wait_s, 0.0)
+        parked = self.arrivals.park(job_type) if wait_s > 0 else None
+        try:
+            while True:
+                if parked is not None:
+                    parked.clear()  # an arrival from now on wakes the wait below
+                jobs = await self.activate_once(job_type, worker, lock_ms, jobs_max)
+                left_s = stop_at - time.monotonic()
+                if jobs or parked is None or left_s <= 0:
+                    return jobs
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(parked.wait(), min(left_s, RECHECK_S))
+        finally:
+            if parked is not None:
+                self.arrivals.unpark(job_type, parked)
+
+    async def activate_once(
+        self, job_type: str, worker: str, lock_ms: int, jobs_max: int
+    ) -> list[dict[str, Any]]:
+        partition_ids = list(self.node.config.partition_ids)
+        start = self._next % len(partition_ids)
+        self._next += 1
+        partition_ids = partition_ids[start:] + partition_ids[:start]
+        ready = await self._partitions_with_work(job_type, partition_ids)
+        jobs: list[dict[str, Any]] = []
+        for partition_id in ready:
+            command = {
+                "type": "activate_jobs",
+                "jobType": job_type,
+                "worker": worker,
+                "timeoutMs": lock_ms,
+                "maxJobs": jobs_max - len(jobs),
+            }
+            try:
+                outcome = await self.node.submit(partition_id, command)
+                found = outcome.unwrap().get("jobs", [])
+            except ZennodeError:
+                if jobs:  # keep what is locked already; the next poll asks again
+                    break
+                raise
+            for job in found:
+                self.expiry.add(partition_id, int(job.get("deadline") or 0))
+            jobs.extend(found)
+            if len(jobs) >= jobs_max:
+                break
+        return jobs
+
+    async def _partitions_with_work(self, job_type: str, partition_ids: list[int]) -> list[int]:
+        """Partitions holding a job of the type that may be activated now (a read per leader)."""
+        page = await self.node.list_jobs(
+            page=1, size=CANDIDATES_MAX, state="active", job_type=job_type
+        )
+        now = now_ms()
+        ready = {
+            part["partition"]
+            for part in page.get("partitions", [])
+            if any(int(item.get("activatableAt") or 0) <= now for item in part.get("items", []))
+        }
+        return [pid for pid in partition_ids if pid in ready]

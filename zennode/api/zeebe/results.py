@@ -1,0 +1,99 @@
+"""Waiting for a process instance to end (CreateProcessInstanceWithResult).
+
+An instance created on a partition this node leads ends with an `instance_completed` or
+`instance_terminated` event here; the event can arrive before the create call has even
+returned its key (a process with nothing to wait for ends inside its create command), so
+while any caller waits, ends are remembered in a bounded buffer. Instances on partitions led
+elsewhere (and any event missed across a leader change) are caught by reading the instance's
+state every `POLL_S`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from typing import Any
+
+from zennode.errors import NotFound
+
+END_EVENTS = {"instance_completed": "completed", "instance_terminated": "terminated"}
+ENDED_STATES = frozenset({"completed", "terminated"})
+RECENT_MAX = 10_000  # ended instances remembered while someone waits
+POLL_S = 0.5  # how often an instance's state is read while waiting for its end
+
+
+class InstanceResults:
+    """Tells a waiting caller how an instance ended ("completed" / "terminated")."""
+
+    def __init__(self, node: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.node = node
+        self._loop = loop
+        self._expecting = 0  # callers between `expect()` and the end of their wait
+        self._recent: OrderedDict[int, str] = OrderedDict()
+        self._futures: dict[int, list[asyncio.Future[str]]] = {}
+
+    def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        """Node event listener (a partition's tick thread): hop the ends onto the loop."""
+        if self._expecting <= 0:
+            return
+        ends = [
+            (int(e["processInstanceKey"]), END_EVENTS[e["event"]])
+            for e in events
+            if e.get("event") in END_EVENTS and isinstance(e.get("processInstanceKey"), int)
+        ]
+        if ends:
+            self._loop.call_soon_threadsafe(self._ended, ends)
+
+    def _ended(self, ends: list[tuple[int, str]]) -> None:
+        for key, how in ends:
+            self._recent[key] = how
+            while len(self._recent) > RECENT_MAX:
+                self._recent.popitem(last=False)
+            for future in self._futures.pop(key, ()):
+                if not future.done():
+                    future.set_result(how)
+
+    @contextlib.contextmanager
+    def expect(self) -> Any:
+        """Remember ends from now on (enter before creating the instance)."""
+        self._expecting += 1
+        try:
+            yield
+        finally:
+            self._expecting -= 1
+            if self._expecting == 0:
+                self._recent.clear()
+
+    async def wait(self, instance_key: int, timeout_s: float) -> str | None:
+        """How the instance ended, or None if it has not ended within `timeout_s`."""
+        known = self._recent.get(instance_key)
+        if known is not None:
+            return known
+        future: asyncio.Future[str] = self._loop.create_future()
+        self._futures.setdefault(instance_key, []).append(future)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(future), min(left, POLL_S))
+                state = await self._state(instance_key)
+                if state in ENDED_STATES:
+                    return state
+        finally:
+            waiting = self._futures.get(instance_key)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._futures[instance_key]
+
+    async def _state(self, instance_key: int) -> str | None:
+        try:
+            instance = await self.node.get_instance(instance_key)
+        except NotFound:
+            return None
+        return str(instance.get("state"))
