@@ -21,6 +21,7 @@ import grpc
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
+from zennode.api.zeebe import add_zeebe_gateway
 from zennode.errors import AlreadyExists, BadRequest, ConfigError, ZennodeError, grpc_code_name
 from zennode.jobs.streams import JobStreams, PushedJob, StreamError, WorkerStream
 
@@ -195,7 +196,9 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
 
 
 async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
-    """Start `ZenBpm` on host:port on the running loop (the node's); return the server.
+    """Start `ZenBpm`, Zeebe's `Gateway` and gRPC health on host:port; return the server.
+
+    It runs on the running loop (the node's).
 
     The job managers live as long as the server: when it is stopped, they stop too.
     """
@@ -210,6 +213,8 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
         ]
     )
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
+    # Zeebe's gateway_protocol.Gateway and the standard health service on the same port.
+    gateway = await add_zeebe_gateway(server, node, streams)
     try:
         try:
             bound = server.add_insecure_port(f"{host}:{port}")
@@ -219,6 +224,7 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
             raise ConfigError(f"port {port} (grpc) on {host} cannot be bound")
         await server.start()
     except BaseException:
+        await gateway.close()
         await streams.stop()
         raise
     server.job_streams = streams  # type: ignore[attr-defined]  # for status pages and tests
@@ -226,6 +232,7 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
     async def stop_streams_after_server() -> None:
         with contextlib.suppress(BaseException):
             await server.wait_for_termination()
+        await gateway.close()
         await streams.stop()
 
     task = asyncio.ensure_future(stop_streams_after_server())
