@@ -266,6 +266,14 @@ def test_contract_form_of_the_constructor(started, tmp_path):
     wait_until(lambda: events == [{"event": "counted", "count": 1}], 5, "events")
 
 
+def test_pysyncobj_benign_resend_is_not_logged_as_critical(caplog):
+    raft_log = logging.getLogger("pysyncobj.syncobj")
+    with caplog.at_level(logging.INFO):
+        raft_log.critical("truncating already-applied log entries from index %d", 7)
+        raft_log.critical("something else entirely")
+    assert [r.getMessage() for r in caplog.records] == ["something else entirely"]
+
+
 def test_settings_refuse_peers_without_secret(tmp_path):
     with pytest.raises(ConfigError):
         PartitionSettings(1, "127.0.0.1:1", tmp_path, peer_addresses=["127.0.0.1:2"])

@@ -51,6 +51,27 @@ from zennode.state.snapshot import SnapshotCodec
 
 log = logging.getLogger(__name__)
 
+
+class _ResendNoise(logging.Filter):
+    """PySyncObj 0.3.17 logs CRITICAL "truncating already-applied log entries" whenever a
+    follower's ack arrives after the leader already sent the next entry: the leader's next
+    index goes back, the entries are sent again and the follower replaces them with the same
+    ones (pysyncobj-findings.md §6.2). Under load that is hundreds of lines a second for a
+    benign event; real divergence shows in the replicas' digests. Log it at DEBUG instead.
+    (The one real danger, a compaction trimming the shortened journal, is guarded in
+    `zennode.state.snapshot.SnapshotCodec.check`.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.CRITICAL and "already-applied" in str(record.msg):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+_PYSYNCOBJ_LOG = logging.getLogger("pysyncobj.syncobj")
+if not any(isinstance(f, _ResendNoise) for f in _PYSYNCOBJ_LOG.filters):
+    _PYSYNCOBJ_LOG.addFilter(_ResendNoise())
+
 ApplyFn = Callable[[KVWrite, dict[str, Any]], Outcome]
 EventsFn = Callable[[list[dict[str, Any]]], None]
 RoleFn = Callable[[bool], None]
