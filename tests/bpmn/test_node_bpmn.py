@@ -85,3 +85,31 @@ def test_messages_correlate_across_partitions_with_ttl_and_duplicate_ids(
     ).json()["processInstanceKey"]
     wait_until(lambda: _state(client, late) == "completed", 5.0, "buffered message")
     assert client.post("/v1/messages", json={"messageName": ""}).status_code == 400
+
+
+SIGNAL = definitions(
+    process(
+        start()
+        + '<bpmn:intermediateCatchEvent id="wait"><bpmn:signalEventDefinition signalRef="S"/>'
+        "</bpmn:intermediateCatchEvent>" + end() + chain("start", "wait", "end"),
+        "sig",
+    ),
+    errors='<bpmn:signal id="S" name="go"/>',
+)
+
+
+def test_signal_broadcast_reaches_every_partition(start_node, client_for) -> None:
+    node = start_node(partitions=3)
+    client = client_for(node)
+    assert client.post("/v1/process-definitions", content=SIGNAL).status_code in (200, 201)
+    keys = [
+        client.post("/v1/process-instances", json={"bpmnProcessId": "sig"}).json()[
+            "processInstanceKey"
+        ]
+        for _ in range(3)
+    ]
+    assert len({key >> 51 for key in keys}) == 3
+    sent = client.post("/v1/signals", json={"signalName": "go", "variables": {"x": 1}})
+    assert sent.status_code == 201 and sent.json()["triggered"] == 3
+    for key in keys:
+        assert _state(client, key) == "completed"

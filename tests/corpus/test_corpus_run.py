@@ -64,9 +64,10 @@ def _next_timer(ps: Partitions) -> int | None:
     due = []
     for part in ps.parts.values():
         with part.store.read() as txn:
-            for key, _ in txn.scan("timers"):
-                due.append(records.from_u64(key[:8]))
-                break
+            for key, raw in txn.scan("timers"):
+                if records.loads(raw)["processInstanceKey"] is not None:  # not a start timer
+                    due.append(records.from_u64(key[:8]))
+                    break
     return min(due) if due else None
 
 
@@ -82,6 +83,14 @@ def _step(ps: Partitions) -> bool:
             return True
     for part in ps.parts.values():
         for sub in _open_subscriptions(part):
+            if "signalName" in sub:
+                triggered = sum(
+                    ps.ok(p, "broadcast_signal", signalName=sub["signalName"])["triggered"]
+                    for p in ps.parts
+                )
+                if triggered:
+                    return True
+                continue
             result = ps.publish(sub["messageName"], sub["correlationKey"])
             if result["correlated"]:
                 return True

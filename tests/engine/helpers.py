@@ -242,7 +242,7 @@ class Partitions:
         return self.apply(partition_id, command_type, **fields).unwrap()
 
     def drain(self, source: int, events: list[dict[str, Any]]) -> None:
-        from zennode.engine.relay import RELAY_EVENT, target_partition
+        from zennode.engine.relay import RELAY_EVENT, target_partitions
 
         queue = [(source, e["relay"]) for e in events if e["event"] == RELAY_EVENT]
         steps = 0
@@ -250,14 +250,14 @@ class Partitions:
             steps += 1
             assert steps < 10_000, "relays do not settle"
             origin, relay = queue.pop(0)
-            target = target_partition(relay, len(self.parts))
-            out = self.parts[target].apply(
-                relay["command"]["type"],
-                **{k: v for k, v in relay["command"].items() if k != "type"},
-            )
-            assert out.ok, (relay, out.error)
-            self.relayed += 1
-            queue.extend((target, e["relay"]) for e in out.events if e["event"] == RELAY_EVENT)
+            for target in target_partitions(relay, len(self.parts)):
+                out = self.parts[target].apply(
+                    relay["command"]["type"],
+                    **{k: v for k, v in relay["command"].items() if k != "type"},
+                )
+                assert out.ok, (relay, out.error)
+                self.relayed += 1
+                queue.extend((target, e["relay"]) for e in out.events if e["event"] == RELAY_EVENT)
             if relay["ack"]:
                 ack = self.parts[origin].apply(
                     relay["ack"]["type"], **{k: v for k, v in relay["ack"].items() if k != "type"}

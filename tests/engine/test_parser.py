@@ -49,7 +49,7 @@ def test_model_has_elements_flows_defaults_and_extensions() -> None:
 
 def test_every_unsupported_element_is_named_with_its_type() -> None:
     body = (
-        start() + '<bpmn:intermediateCatchEvent id="Sig_1"><bpmn:signalEventDefinition/>'
+        start() + '<bpmn:intermediateCatchEvent id="Sig_1"><bpmn:conditionalEventDefinition/>'
         "</bpmn:intermediateCatchEvent>"
         + '<bpmn:complexGateway id="Cx_2"/>'
         + '<bpmn:serviceTask id="Bare"/>'
@@ -61,7 +61,7 @@ def test_every_unsupported_element_is_named_with_its_type() -> None:
     message = rejected(bpmn(body))
     assert message.startswith("unsupported elements: ")
     for part in (
-        "Sig_1 (intermediateCatchEvent/signal)",
+        "Sig_1 (intermediateCatchEvent/conditional)",
         "Cx_2 (complexGateway)",
         "Bare (serviceTask/no taskDefinition)",
         "Loop (userTask/loop)",

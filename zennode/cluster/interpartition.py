@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import Any
 
-from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partition
+from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partitions
 from zennode.errors import BadRequest, InvalidState, NotFound
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,9 @@ class Relay:
     def _enqueue_all(self, partition_id: int, relays: list[dict[str, Any]]) -> None:
         self._ensure_started()
         for relay in relays:
-            queue = self._queues[relay["command"].get("subKey", 0) % WORKERS]
+            command = relay["command"]
+            order_key = command.get("subKey", command.get("signalKey", 0))
+            queue = self._queues[order_key % WORKERS]
             try:
                 queue.put_nowait((partition_id, relay))
             except asyncio.QueueFull:
@@ -107,16 +109,14 @@ class Relay:
                 log.debug("relay from partition %s failed: %s", source, exc)
 
     async def _send(self, source: int, relay: dict[str, Any]) -> None:
-        target = target_partition(relay, self.partitions)
         command = relay["command"]
-        outcome = await self.node.submit(target, command)
-        if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
-            raise outcome.error
-        if outcome.error is not None:
-            log.warning(
-                "relay %s refused by partition %s: %s", command["type"], target, outcome.error
-            )
-        self.sent += 1
+        for target in target_partitions(relay, self.partitions):
+            outcome = await self.node.submit(target, command)
+            if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
+                raise outcome.error
+            if outcome.error is not None:
+                log.warning("relay %s refused by %s: %s", command["type"], target, outcome.error)
+            self.sent += 1
         if relay.get("ack"):
             ack = await self.node.submit(source, relay["ack"])
             if ack.error is not None and not isinstance(ack.error, FINAL_ERRORS):

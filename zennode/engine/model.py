@@ -31,6 +31,8 @@ MESSAGE_CATCH = "message_catch"  # intermediate message catch event and receive 
 EVENT_BOUNDARY = "event_boundary"  # timer / message boundary event (fired by its trigger)
 EVENT_GATEWAY = "event_gateway"  # waits for the first of the catch events after it
 CALL_ACTIVITY = "call_activity"  # starts a child instance and waits for it
+SIGNAL_CATCH = "signal_catch"  # intermediate signal catch event
+SIGNAL_THROW = "signal_throw"  # intermediate signal throw and signal end event: broadcast
 
 # Timer kinds (the BPMN element that holds the expression).
 TIMER_DATE = "date"
@@ -133,6 +135,7 @@ class Element:
     link_target: str | None = None  # LINK_THROW: id of the catch event it jumps to
     timer: Timer | None = None  # timer events (catch, boundary, start)
     message: Message | None = None  # message events (catch, boundary, start), receive task
+    signal: Expr | None = None  # signal events: the signal name
     interrupting: bool = True  # boundary events (cancelActivity), event sub-process starts
     loop: Loop | None = None  # multi-instance activities
     call: Call | None = None  # CALL_ACTIVITY
@@ -157,6 +160,7 @@ class Process:
     # own event sub-processes (opened when an instance starts).
     timer_starts: tuple[str, ...] = ()
     message_starts: tuple[str, ...] = ()
+    signal_starts: tuple[str, ...] = ()
     event_starts: tuple[str, ...] = ()
 
     def element(self, element_id: str) -> Element:

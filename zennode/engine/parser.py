@@ -135,6 +135,7 @@ class _Builder:
 
     errors: dict[str, str]  # bpmn:error id -> errorCode
     messages: dict[str, tuple[str, str | None]]  # bpmn:message id -> (name, correlation key)
+    signals: dict[str, str]  # bpmn:signal id -> name
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     flows: dict[str, m.Flow] = field(default_factory=dict)
     flow_scope: dict[str, str | None] = field(default_factory=dict)
@@ -229,6 +230,9 @@ class _Builder:
             elif definitions == ["message"]:
                 info["kind"] = m.MESSAGE_CATCH
                 info["message"] = self._message(el, el_id, el, required_key=True)
+            elif definitions == ["signal"]:
+                info["kind"] = m.SIGNAL_CATCH
+                info["signal"] = self._signal(el, el_id)
             else:
                 self._unsupported_event(el_id, tag, definitions or ["none"])
                 return
@@ -254,6 +258,9 @@ class _Builder:
                 self._unsupported_event(el_id, tag, definitions)
                 return
             self._task(el_id, tag, info, ext)
+        elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["signal"]:
+            info["kind"] = m.SIGNAL_THROW
+            info["signal"] = self._signal(el, el_id)
         elif tag == "endEvent":
             self._end_event(el, el_id, info, definitions)
         elif tag == "intermediateThrowEvent":
@@ -273,6 +280,10 @@ class _Builder:
             elif definitions == ["message"]:
                 info["kind"] = m.EVENT_BOUNDARY
                 info["message"] = self._message(el, el_id, el, required_key=True)
+                info["interrupting"] = el.get("cancelActivity", "true") != "false"
+            elif definitions == ["signal"]:
+                info["kind"] = m.EVENT_BOUNDARY
+                info["signal"] = self._signal(el, el_id)
                 info["interrupting"] = el.get("cancelActivity", "true") != "false"
             else:
                 self._unsupported_event(el_id, tag, definitions or ["none"])
@@ -324,7 +335,7 @@ class _Builder:
         if not definitions:
             scope.starts.append(el_id)
             return True
-        if definitions not in (["timer"], ["message"], ["error"]):
+        if definitions not in (["timer"], ["message"], ["error"], ["signal"]):
             self._unsupported_event(el_id, "startEvent", definitions)
             return False
         kind = definitions[0]
@@ -333,6 +344,8 @@ class _Builder:
         elif kind == "message":
             in_event_sub = scope.sub_process is not None
             info["message"] = self._message(el, el_id, el, required_key=in_event_sub)
+        elif kind == "signal":
+            info["signal"] = self._signal(el, el_id)
         else:
             if scope.sub_process is None:
                 self._unsupported_event(el_id, "startEvent", definitions)
@@ -355,6 +368,16 @@ class _Builder:
                 if ns == BPMN_NS and kind and text:
                     return m.Timer(kind, compile_value(text, f"timer of {el_id}"))
         self.problems.append(f"timer event {el_id} has no timeDate, timeDuration or timeCycle")
+        return None
+
+    def _signal(self, el: XmlElement, el_id: str) -> m.Expr | None:
+        for child in el:
+            if _tag(child) == (BPMN_NS, "signalEventDefinition"):
+                ref = child.get("signalRef") or ""
+                name = self.signals.get(ref)
+                if name:
+                    return compile_value(name, f"signal name of {el_id}")
+        self.problems.append(f"{el_id} refers to no bpmn:signal with a name")
         return None
 
     def _message(
@@ -447,9 +470,9 @@ class _Builder:
                     self.problems.append(f"{el_id} refers to unknown error {ref}")
                     return None
                 code = self.errors[ref]
-                if not code:
+                if not code and required:
                     self.problems.append(f"error {ref} used by {el_id} has no errorCode")
-                return code or None
+                return code or None  # a catching event without a code catches every error
         if required:
             self.problems.append(f"error end event {el_id} has no errorRef with an errorCode")
         return None
@@ -545,6 +568,7 @@ class _Builder:
             upstream=upstream,
             timer_starts=tuple(e for e in top.event_starts if elements[e].timer is not None),
             message_starts=tuple(e for e in top.event_starts if elements[e].message is not None),
+            signal_starts=tuple(e for e in top.event_starts if elements[e].signal is not None),
             event_starts=tuple(top.esp_starts),
         )
 
@@ -627,10 +651,10 @@ class _Builder:
             self.problems.append(f"event-based gateway {info['id']} needs two outgoing flows")
         for target in targets:
             kind = self.raw.get(target, {}).get("kind")
-            if kind not in (m.TIMER_CATCH, m.MESSAGE_CATCH):
+            if kind not in (m.TIMER_CATCH, m.MESSAGE_CATCH, m.SIGNAL_CATCH):
                 self.problems.append(
-                    f"event-based gateway {info['id']} leads to {target}, which is not a timer "
-                    "or message catch event"
+                    f"event-based gateway {info['id']} leads to {target}, which is not a timer, "
+                    "message or signal catch event"
                 )
 
 
@@ -758,7 +782,10 @@ def parse_definitions(data: bytes) -> m.Definitions:
         raise BadRequest("not a BPMN 2.0 document: the root is not bpmn:definitions")
     errors = {}
     messages: dict[str, tuple[str, str | None]] = {}
+    signals: dict[str, str] = {}
     for child in root:
+        if _tag(child) == (BPMN_NS, "signal") and child.get("id"):
+            signals[child.get("id") or ""] = child.get("name") or ""
         if _tag(child) == (BPMN_NS, "error") and child.get("id"):
             errors[child.get("id") or ""] = child.get("errorCode") or ""
         if _tag(child) == (BPMN_NS, "message") and child.get("id"):
@@ -779,7 +806,7 @@ def parse_definitions(data: bytes) -> m.Definitions:
         if process_id in seen_ids:
             raise BadRequest(f"duplicate process id {process_id}")
         seen_ids.add(process_id)
-        builder = _Builder(errors, messages)
+        builder = _Builder(errors, messages, signals)
         result = builder.build(process)
         unsupported.extend(builder.unsupported)
         if result is not None:

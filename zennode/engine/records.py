@@ -111,10 +111,22 @@ SUB_PENDING_CLOSE = b"c\0"
 SUB_BY_NAME = b"m\0"
 SUB_ROW_OF = b"k\0"
 SUB_PENDING_DELIVERY = b"d\0"
+SUB_SIGNAL = b"g\0"  # signal name\0 sub(8B) -> instance key (signals are local subscriptions)
+SIGNAL_PENDING = b"s\0"  # sig(8B) -> pending broadcast relay of a thrown signal
+SIGNALS_SEEN_KEY = b"signals_seen"  # table "meta": keys of recently applied broadcasts
+SIGNAL_START_PREFIX = b"ss\0"  # table "index": signal name + bpmnProcessId -> definition key
 MSG_RECORD = b"m\0"
 MSG_BY_NAME = b"n\0"
 MSG_BY_EXPIRY = b"x\0"
 MSG_BY_ID = b"i\0"
+
+
+def signal_row(name: str, sub_key: int) -> bytes:
+    return SUB_SIGNAL + text(name) + u64(sub_key)
+
+
+def signal_start_key(signal_name: str, bpmn_process_id: str) -> bytes:
+    return SIGNAL_START_PREFIX + text(signal_name) + text(bpmn_process_id)
 
 
 def name_and_key(message_name: str, correlation_key: str) -> bytes:

@@ -9,7 +9,8 @@ the pending row. A new leader re-sends every pending row (`pending_relays`), so 
 commands are written to be idempotent.
 
 A relay is `{"to": <partition id> | None, "correlationKey": str | None, "command": {...},
-"ack": {...} | None}`: `to` None means "the partition that owns `correlationKey`".
+"ack": {...} | None}`: `to` None means "the partition that owns `correlationKey`", `to`
+"all" means every partition (a signal broadcast; the ack follows once all applied it).
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ def message_partition(correlation_key: str, partitions: int) -> int:
     return zlib.crc32(correlation_key.encode("utf-8")) % partitions + 1
 
 
-def target_partition(relay: dict[str, Any], partitions: int) -> int:
+def target_partitions(relay: dict[str, Any], partitions: int) -> list[int]:
     to = relay.get("to")
+    if to == "all":
+        return list(range(1, partitions + 1))
     if isinstance(to, int):
-        return to
-    return message_partition(relay.get("correlationKey") or "", partitions)
+        return [to]
+    return [message_partition(relay.get("correlationKey") or "", partitions)]
+
+
+ALL = "all"
 
 
 def make_relay(
     command: dict[str, Any],
     ack: dict[str, Any] | None,
-    to: int | None = None,
+    to: int | str | None = None,
     correlation_key: str | None = None,
 ) -> dict[str, Any]:
     return {"to": to, "correlationKey": correlation_key, "command": command, "ack": ack}
@@ -54,6 +60,7 @@ def pending_relays(db: KVRead, limit: int = PENDING_SCAN_MAX) -> list[dict[str, 
         records.SUB_PENDING_OPEN,
         records.SUB_PENDING_CLOSE,
         records.SUB_PENDING_DELIVERY,
+        records.SIGNAL_PENDING,
     ):
         for _, raw in db.scan("subscriptions", prefix):
             if len(found) >= limit:

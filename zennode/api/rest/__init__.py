@@ -10,7 +10,16 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from zennode.api.rest import cluster, definitions, incidents, instances, jobs, messages, system
+from zennode.api.rest import (
+    cluster,
+    definitions,
+    incidents,
+    instances,
+    jobs,
+    messages,
+    signals,
+    system,
+)
 from zennode.api.rest.errors import BodyLimitMiddleware, install_error_handlers
 from zennode.api.rest.models import ErrorBody
 
@@ -47,6 +56,7 @@ def create_app(node: Any) -> FastAPI:
     app.include_router(incidents.router(node, limits.page_size_max))
     app.include_router(system.router(node))
     app.include_router(messages.router(node))
+    app.include_router(signals.router(node))
     app.include_router(cluster.router(node))
     if getattr(node, "metrics", None) is not None:
         from zennode.api import metrics

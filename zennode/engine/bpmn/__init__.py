@@ -25,4 +25,6 @@ ACTIVATE: dict[str, ActivateFn] = {
     m.EVENT_GATEWAY: catch.activate_event_gateway,
     m.EVENT_BOUNDARY: events.activate_boundary,
     m.CALL_ACTIVITY: call_activity.activate_call_activity,
+    m.SIGNAL_CATCH: catch.activate_catch,
+    m.SIGNAL_THROW: events.activate_signal_throw,
 }

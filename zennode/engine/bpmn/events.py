@@ -49,6 +49,35 @@ def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str
         )
 
 
+def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Broadcast the signal to every partition (relayed, acknowledged), then move on.
+
+    The signal's variables are the event's input mappings (none without them).
+    """
+    from zennode.engine import records
+    from zennode.engine.expressions import evaluate_string
+    from zennode.engine.relay import ALL, RELAY_EVENT, make_relay
+
+    assert element.signal is not None
+    context = runner.context(scope)
+    variables: dict = {}
+    try:
+        name = evaluate_string(element.signal, context, "signal name")
+        map_into(element.inputs, context, variables)
+        map_into(element.outputs, context, runner.variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, "EXTRACT_VALUE_ERROR", exc.message)
+        return
+    ctx = runner.ctx
+    key = ctx.next_key()
+    command = {"type": "broadcast_signal", "signalKey": key, "signalName": name}
+    command["variables"] = variables
+    relay = make_relay(command, {"type": "ack_relay", "kind": "signal", "signalKey": key}, to=ALL)
+    ctx.db.put("subscriptions", records.SIGNAL_PENDING + records.u64(key), records.dumps(relay))
+    ctx.emit(RELAY_EVENT, relay=relay)
+    runner.leave(element, scope)
+
+
 def activate_link_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Continue at the link catch event of the same name (the parser resolved it)."""
     try:

@@ -33,6 +33,7 @@ class Prepared:
     schedule: timers.Schedule | None = None
     message_name: str | None = None
     correlation_key: str | None = None
+    signal_name: str | None = None
 
 
 def correlation_text(value: Any, source: str) -> str:
@@ -63,6 +64,9 @@ def prepare(events: list[m.Element], variables: dict[str, Any], now_ms: int) -> 
             expr = event.message.correlation_key
             key = correlation_text(evaluate(expr, variables), expr.source) if expr else ""
             prepared.append(Prepared(event.id, message_name=name, correlation_key=key))
+        elif event.signal is not None:
+            name = evaluate_string(event.signal, variables, "signal name")
+            prepared.append(Prepared(event.id, signal_name=name))
     return prepared
 
 
@@ -87,6 +91,11 @@ def open_prepared(
                 },
             )
             owner.setdefault("timers", []).append(key)
+        elif item.signal_name is not None:
+            key = open_signal_subscription(
+                ctx, instance, owner_key, item.element_id, item.signal_name
+            )
+            owner.setdefault("subs", []).append(key)
         else:
             assert item.message_name is not None and item.correlation_key is not None
             event = process.elements[item.element_id]
@@ -188,6 +197,24 @@ def open_subscription(
     return key
 
 
+def open_signal_subscription(
+    ctx: Context, instance: dict[str, Any], owner_key: int, element_id: str, name: str
+) -> int:
+    """Signals are broadcast to every partition, so their subscriptions stay local."""
+    key = ctx.next_key()
+    instance_key = instance["processInstanceKey"]
+    record = {
+        "subKey": key,
+        "processInstanceKey": instance_key,
+        "ownerKey": owner_key,
+        "elementId": element_id,
+        "signalName": name,
+    }
+    ctx.db.put("subscriptions", records.SUB_PROCESS_SIDE + records.u64(key), records.dumps(record))
+    ctx.db.put("subscriptions", records.signal_row(name, key), records.u64(instance_key))
+    return key
+
+
 def get_subscription(ctx: Context, key: int) -> dict[str, Any] | None:
     raw = ctx.db.get("subscriptions", records.SUB_PROCESS_SIDE + records.u64(key))
     return records.loads(raw) if raw else None
@@ -198,6 +225,9 @@ def close_subscription(ctx: Context, key: int) -> None:
     if record is None:
         return
     ctx.db.delete("subscriptions", records.SUB_PROCESS_SIDE + records.u64(key))
+    if "signalName" in record:
+        ctx.db.delete("subscriptions", records.signal_row(record["signalName"], key))
+        return
     ctx.db.delete("subscriptions", records.SUB_PENDING_OPEN + records.u64(key))
     command = {"type": "close_message_subscription", "subKey": key}
     ack = {"type": "ack_relay", "kind": "close", "subKey": key}
@@ -238,6 +268,9 @@ def close_waits(
 def consume_subscription(ctx: Context, owner: dict[str, Any], key: int) -> None:
     """The message side already dropped this subscription (it correlated): forget it here."""
     forget_subscription(owner, key)
+    record = get_subscription(ctx, key)
+    if record is not None and "signalName" in record:
+        ctx.db.delete("subscriptions", records.signal_row(record["signalName"], key))
     ctx.db.delete("subscriptions", records.SUB_PROCESS_SIDE + records.u64(key))
     ctx.db.delete("subscriptions", records.SUB_PENDING_OPEN + records.u64(key))
 

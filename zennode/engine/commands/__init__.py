@@ -24,6 +24,7 @@ from zennode.engine.commands.messages import (
 from zennode.engine.commands.release_jobs import release_jobs
 from zennode.engine.commands.resolve_incident import resolve_incident
 from zennode.engine.commands.set_variables import set_variables
+from zennode.engine.commands.signals import broadcast_signal
 from zennode.engine.commands.timeout_jobs import timeout_jobs
 from zennode.engine.commands.trigger_timers import trigger_timers
 from zennode.engine.commands.update_job import update_job_retries, update_job_timeout
@@ -51,4 +52,5 @@ COMMANDS: dict[str, CommandFn] = {
     "close_message_subscription": close_message_subscription,
     "correlate_message": correlate_message,
     "ack_relay": ack_relay,
+    "broadcast_signal": broadcast_signal,
 }

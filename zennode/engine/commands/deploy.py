@@ -91,6 +91,17 @@ def _replace_start_events(
         ctx.db.put("index", records.message_start_key(name, pid), records.u64(key))
     if not timers_here:
         return
+    if previous is not None and previous != key:
+        old = ctx.deployed(previous).process
+        for start_id in old.signal_starts:
+            name = _static_signal_name(old, start_id)
+            if name is not None:
+                ctx.db.delete("index", records.signal_start_key(name, pid))
+    for start_id in process.signal_starts:
+        name = _static_signal_name(process, start_id)
+        if name is None:
+            raise BadRequest(f"signal start event {start_id} needs a literal signal name")
+        ctx.db.put("index", records.signal_start_key(name, pid), records.u64(key))
     prefix = records.TIMER_START_PREFIX + records.text(pid)
     for row, _ in list(ctx.db.scan("index", prefix)):
         delete_timer(ctx, records.from_u64(row[-8:]))
@@ -103,6 +114,13 @@ def _replace_start_events(
         except ExpressionFailed as exc:
             raise BadRequest(f"timer start event {start_id}: {exc.message}") from None
         open_start_timer(ctx, pid, key, start_id, schedule)
+
+
+def _static_signal_name(process: Process, start_id: str) -> str | None:
+    signal = process.elements[start_id].signal
+    if signal is None or signal.is_feel:
+        return None
+    return signal.source
 
 
 def _static_message_name(process: Process, start_id: str) -> str | None:

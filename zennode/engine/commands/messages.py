@@ -13,9 +13,9 @@
   -> {accepted}: hands the message to the element that waits (accepted false when it waits no
   more: the message partition just forgets the delivery).
 
-`ack_relay {kind: open|close|delivery, subKey, messageKey?}` deletes the pending row of a relay
-that the other side applied. A non-repeating subscription is removed on the message partition
-the moment it correlates, so one message wakes one waiting element once.
+`ack_relay {kind: open|close|delivery|signal, subKey | signalKey, messageKey?}` deletes the
+pending row of a relay that the other side applied. A non-repeating subscription is removed on
+the message partition the moment it correlates, so one message wakes one waiting element once.
 """
 
 from __future__ import annotations
@@ -278,11 +278,14 @@ def correlate_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
 
 def ack_relay(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     kind = cmd.get("kind")
-    sub_key = int_field(cmd, "subKey", minimum=1)
+    sub_key = 0 if kind == "signal" else int_field(cmd, "subKey", minimum=1)
     if kind == "open":
         row = records.SUB_PENDING_OPEN + records.u64(sub_key)
     elif kind == "close":
         row = records.SUB_PENDING_CLOSE + records.u64(sub_key)
+    elif kind == "signal":
+        row = records.SIGNAL_PENDING + records.u64(int_field(cmd, "signalKey", minimum=1))
+        sub_key = 0
     elif kind == "delivery":
         row = records.SUB_PENDING_DELIVERY + records.pair_key(
             sub_key, int_field(cmd, "messageKey", minimum=1)

@@ -1,0 +1,47 @@
+"""`/v1/signals`: broadcast a signal to every partition."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+
+class BroadcastSignal(BaseModel):
+    signalName: str = Field(min_length=1, max_length=255)
+    variables: dict[str, Any] | None = None
+
+
+class BroadcastedSignal(BaseModel):
+    triggered: int = Field(description="catch events, boundaries and event sub-processes woken")
+    startedInstances: list[int] = Field(description="instances its signal start events created")
+
+
+def router(node: Any) -> APIRouter:
+    api = APIRouter(prefix="/v1/signals", tags=["signals"])
+
+    @api.post(
+        "",
+        status_code=201,
+        response_model=BroadcastedSignal,
+        summary="Broadcast a signal to every partition",
+        description="Every waiting signal event with this name is triggered, on all partitions.",
+    )
+    async def broadcast_signal(body: BroadcastSignal) -> dict[str, Any]:
+        command = {
+            "type": "broadcast_signal",
+            "signalName": body.signalName,
+            "variables": node.check_variables(body.variables or {}),
+        }
+        outcomes = await asyncio.gather(
+            *(node.submit(p, command) for p in node.config.partition_ids)
+        )
+        results = [outcome.unwrap() for outcome in outcomes]
+        return {
+            "triggered": sum(r["triggered"] for r in results),
+            "startedInstances": [k for r in results for k in r["startedInstances"]],
+        }
+
+    return api
