@@ -127,10 +127,16 @@ class Phase:
 
 
 class NodeBench:
+    """Both phases against one node or several (connections spread over `targets`)."""
+
     def __init__(
-        self, base: int, clients: int, seconds: float, paced_rate: float | None = None
+        self,
+        targets: int | list[int],
+        clients: int,
+        seconds: float,
+        paced_rate: float | None = None,
     ) -> None:
-        self.base = base
+        self.targets = [targets] if isinstance(targets, int) else list(targets)
         self.paced_rate = paced_rate  # the second phase's rate; None: half of the first's
         self.clients = clients
         self.seconds = seconds
@@ -138,7 +144,7 @@ class NodeBench:
 
     async def run(self) -> tuple[Phase, dict, Phase, dict]:
         """Both phases; each phase with its summary (push latency is added by the caller)."""
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.base}", timeout=30) as http:
+        async with httpx.AsyncClient(base_url=self._url(0), timeout=30) as http:
             reply = await http.post("/v1/process-definitions", content=one_task_model(PROCESS_ID))
             reply.raise_for_status()
             return await self.phases(http)
@@ -152,17 +158,17 @@ class NodeBench:
 
     async def _phase(self, http: httpx.AsyncClient, rate: float | None) -> dict[str, Any]:
         self.phase = phase = Phase()
-        before = Scrape((await http.get("/metrics")).text)
+        before = await self._scrape(http)
         started = time.monotonic()
         phase.wall_start_ms = time.time() * 1000
         deadline = started + self.seconds
         if rate is None:
-            await asyncio.gather(*(self._client_loop(deadline) for _ in range(self.clients)))
+            await asyncio.gather(*(self._client_loop(i, deadline) for i in range(self.clients)))
         else:
             await self._paced(rate, started, deadline)
         window_s = time.monotonic() - started
         phase.wall_end_ms = time.time() * 1000
-        after = Scrape((await http.get("/metrics")).text)
+        after = await self._scrape(http)
         completed = after.total("zennode_process_instances_total", action="completed")
         completed -= before.total("zennode_process_instances_total", action="completed")
         drained = await self._drain(http, before, phase.created)
@@ -174,6 +180,10 @@ class NodeBench:
             "rejected_503": phase.rejected,
             "created_per_second": round(phase.created / window_s, 1),
             "completed_per_second": round(completed / window_s, 1),
+            "forwarded": int(
+                after.total("zennode_forwarded_requests_total")
+                - before.total("zennode_forwarded_requests_total")
+            ),
             "create_p50_ms": _ms(percentile(phase.create_ms, 50)),
             "create_p99_ms": _ms(percentile(phase.create_ms, 99)),
             "instance_p50_ms": _ms(histogram_quantile(0.5, durations) * 1000),
@@ -197,8 +207,18 @@ class NodeBench:
             return
         raise RuntimeError(f"create refused {RETRIES_MAX} times in a row (backpressure)")
 
-    async def _client_loop(self, deadline: float) -> None:
-        conn = Connection("127.0.0.1", self.base)
+    def _url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.targets[i % len(self.targets)]}"
+
+    async def _scrape(self, http: httpx.AsyncClient) -> Scrape:
+        """/metrics of every target, merged (events are counted on each partition's leader)."""
+        merged = Scrape("")
+        for i in range(len(self.targets)):
+            merged.samples += Scrape((await http.get(f"{self._url(i)}/metrics")).text).samples
+        return merged
+
+    async def _client_loop(self, index: int, deadline: float) -> None:
+        conn = Connection("127.0.0.1", self.targets[index % len(self.targets)])
         try:
             while time.monotonic() < deadline:
                 await self._create(conn)
@@ -207,7 +227,10 @@ class NodeBench:
 
     async def _paced(self, rate: float, started: float, deadline: float) -> None:
         """Open loop at `rate`: a pool of connections, each creation at its scheduled time."""
-        idle = [Connection("127.0.0.1", self.base) for _ in range(self.clients)]
+        idle = [
+            Connection("127.0.0.1", self.targets[i % len(self.targets)])
+            for i in range(self.clients)
+        ]
         gate = asyncio.Semaphore(len(idle))
         pending: set[asyncio.Task[None]] = set()
 
@@ -244,7 +267,7 @@ class NodeBench:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         base = before.total("zennode_process_instances_total", action="completed")
         while True:
-            scrape = Scrape((await http.get("/metrics")).text)
+            scrape = await self._scrape(http)
             done = scrape.total("zennode_process_instances_total", action="completed") - base
             if done >= created or time.monotonic() > deadline:
                 return scrape
@@ -366,15 +389,17 @@ def start_nodes(
     return procs, bases
 
 
-def start_workers(base: int, workers: int, concurrency: int, out: Path) -> subprocess.Popen[str]:
+def start_workers(
+    grpc_addresses: list[str], workers: int, concurrency: int, out: Path
+) -> subprocess.Popen[str]:
     """The SDK workers in their own process; returns once they are all connected."""
+    address_args = [arg for address in grpc_addresses for arg in ("--address", address)]
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "zennode.bench.workers",
-            "--address",
-            f"127.0.0.1:{base + 1}",
+            *address_args,
             "--workers",
             str(workers),
             "--concurrency",
@@ -441,7 +466,9 @@ def run(
             for base in bases:
                 wait_ready(base, procs)
             leader = find_leader(bases) if replicas > 1 else bases[0]
-            worker_proc = start_workers(leader, workers, concurrency, samples_file)
+            worker_proc = start_workers(
+                [f"127.0.0.1:{leader + 1}"], workers, concurrency, samples_file
+            )
             bench = NodeBench(leader, clients, seconds, paced_rate)
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)

@@ -1,6 +1,7 @@
 """SDK workers in their own process for `scripts/bench node`.
 
-    python -m zennode.bench.workers --address 127.0.0.1:26501 --workers 4 --out samples.json
+    python -m zennode.bench.workers --address 127.0.0.1:26501 [--address ...] --workers 4 \
+        --out samples.json
 
 Why a process of their own: workers and the load generator in one process share one GIL, and
 under full load the workers then fall behind the node, which measures the benchmark, not the
@@ -24,13 +25,15 @@ SAMPLES_MAX = 2_000_000  # bounded memory on long runs
 CONNECT_TIMEOUT_S = 30.0
 
 
-async def serve(address: str, workers_n: int, concurrency: int, out: str) -> None:
+async def serve(addresses: list[str], workers_n: int, concurrency: int, out: str) -> None:
     from zennode.worker import Job, Worker
 
     samples: list[tuple[int, float]] = []
     workers = []
     for i in range(workers_n):
-        worker = Worker(address, client_id=f"bench-{i}", max_concurrency=concurrency)
+        # Worker i starts at node i: the workers spread over the nodes of a cluster.
+        rotated = addresses[i % len(addresses) :] + addresses[: i % len(addresses)]
+        worker = Worker(rotated, client_id=f"bench-{i}", max_concurrency=concurrency)
 
         async def handle(job: Job) -> dict[str, Any]:
             if len(samples) < SAMPLES_MAX:
@@ -59,7 +62,7 @@ async def serve(address: str, workers_n: int, concurrency: int, out: str) -> Non
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--address", required=True)
+    parser.add_argument("--address", required=True, action="append", help="repeat per node")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--out", required=True)

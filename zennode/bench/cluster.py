@@ -1,0 +1,99 @@
+"""`scripts/bench cluster`: a local cluster (`scripts/cluster`'s launcher), SDK workers, load.
+
+Starts N nodes (P partitions, replication R) with `zennode.cluster.launcher.up` in a temp
+directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/bench node`
+(`zennode.bench.node`): the load generator's connections and the workers are spread over all
+nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
+would cause. Completed instances and instance durations are summed over every node's
+`/metrics` (each partition's events are counted on its leader). The cluster is always stopped
+(`launcher.down`, by PID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zennode.bench.engine import _port_free
+from zennode.bench.node import NodeBench, push_latencies, start_workers, stop_process
+
+BASE_PORT_MIN = 20_000
+BASE_PORT_MAX = 50_000
+
+
+def free_cluster_base(nodes: int, partitions: int) -> int:
+    """A base port whose launcher layout (node i at base + 100 (i - 1)) is free now."""
+    from zennode.cluster.launcher import NODE_PORT_STRIDE
+    from zennode.config import PORT_OFFSET_RAFT_BASE
+
+    for _ in range(200):
+        base = random.randrange(BASE_PORT_MIN, BASE_PORT_MAX, NODE_PORT_STRIDE)
+        ports = []
+        for i in range(nodes):
+            node = base + NODE_PORT_STRIDE * i
+            ports += [node, node + 1, node + 2]
+            ports += [node + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
+        if all(_port_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range for the cluster")
+
+
+def run(
+    workers: int = 4,
+    seconds: float = 10.0,
+    nodes: int = 3,
+    partitions: int = 3,
+    replication: int = 3,
+    clients: int = 32,
+    concurrency: int = 16,
+    paced_rate: float | None = None,
+) -> dict[str, Any]:
+    """The whole cluster benchmark; the dict `scripts/bench cluster` prints."""
+    from zennode.cluster import launcher
+
+    quiet = {"log": {"level": "WARNING", "format": "text"}}
+    with tempfile.TemporaryDirectory(prefix="zennode-bench-cluster-") as tmp:
+        worker_proc = None
+        samples_file = Path(tmp) / "push-samples.json"
+        try:
+            cluster = launcher.up(
+                tmp,
+                nodes=nodes,
+                partitions=partitions,
+                replication=replication,
+                base_port=free_cluster_base(nodes, partitions),
+                extra=quiet,
+            )
+            http_ports = [int(node["http"].rsplit(":", 1)[1]) for node in cluster["nodes"]]
+            grpc = [node["grpc"] for node in cluster["nodes"]]
+            worker_proc = start_workers(grpc, workers, concurrency, samples_file)
+            bench = NodeBench(http_ports, clients, seconds, paced_rate)
+            full_phase, full, half_phase, half = asyncio.run(bench.run())
+            stop_process(worker_proc)
+            samples = json.loads(samples_file.read_text())
+        except BaseException:
+            for log in sorted(Path(tmp).glob("node*.log")):
+                tail = log.read_text(errors="replace")[-1500:]
+                sys.stderr.write(f"{log.name} (tail):\n{tail}\n")
+            raise
+        finally:
+            if worker_proc is not None:
+                stop_process(worker_proc)
+            launcher.down(tmp)
+    full.update(push_latencies(samples, full_phase))
+    half.update(push_latencies(samples, half_phase))
+    return {
+        "benchmark": "cluster",
+        "nodes": nodes,
+        "partitions": partitions,
+        "replication": replication,
+        "workers": workers,
+        "clients": clients,
+        "full": full,
+        "half": half,
+    }
