@@ -49,6 +49,7 @@ START_VARIABLES: dict[str, dict[str, Any]] = {
     "responseProcess": {"requestId": "r1"},
     "RollbackOnErrorProcess": {"validateDataType": "validate", "saveDataType": "save"},
     "orderProcess": {"paid": "true", "smthIsMissing": "false"},
+    "escalationEvents": {"shipping": 3},
 }
 JOB_VARIABLES: dict[str, dict[str, Any]] = {}
 

@@ -33,6 +33,8 @@ EVENT_GATEWAY = "event_gateway"  # waits for the first of the catch events after
 CALL_ACTIVITY = "call_activity"  # starts a child instance and waits for it
 SIGNAL_CATCH = "signal_catch"  # intermediate signal catch event
 SIGNAL_THROW = "signal_throw"  # intermediate signal throw and signal end event: broadcast
+ESCALATION_THROW = "escalation_throw"  # intermediate escalation throw and escalation end event
+ESCALATION_BOUNDARY = "escalation_boundary"  # on a sub-process or call activity
 
 # Timer kinds (the BPMN element that holds the expression).
 TIMER_DATE = "date"
@@ -142,6 +144,8 @@ class Element:
     triggered_by_event: bool = False  # SUB_PROCESS: an event sub-process
     event_starts: tuple[str, ...] = ()  # SUB_PROCESS: start events of its event sub-processes
     error_start: bool = False  # start event of an error event sub-process
+    escalation_start: bool = False  # start event of an escalation event sub-process
+    escalation_code: str | None = None  # thrown / caught escalation code (None: catch all)
 
 
 @dataclass(frozen=True, slots=True)

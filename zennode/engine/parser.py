@@ -136,6 +136,7 @@ class _Builder:
     errors: dict[str, str]  # bpmn:error id -> errorCode
     messages: dict[str, tuple[str, str | None]]  # bpmn:message id -> (name, correlation key)
     signals: dict[str, str]  # bpmn:signal id -> name
+    escalations: dict[str, str]  # bpmn:escalation id -> escalationCode
     raw: dict[str, dict[str, Any]] = field(default_factory=dict)
     flows: dict[str, m.Flow] = field(default_factory=dict)
     flow_scope: dict[str, str | None] = field(default_factory=dict)
@@ -258,6 +259,9 @@ class _Builder:
                 self._unsupported_event(el_id, tag, definitions)
                 return
             self._task(el_id, tag, info, ext)
+        elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["escalation"]:
+            info["kind"] = m.ESCALATION_THROW
+            info["escalation_code"] = self._escalation_code(el, el_id, required=True)
         elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["signal"]:
             info["kind"] = m.SIGNAL_THROW
             info["signal"] = self._signal(el, el_id)
@@ -284,6 +288,10 @@ class _Builder:
             elif definitions == ["signal"]:
                 info["kind"] = m.EVENT_BOUNDARY
                 info["signal"] = self._signal(el, el_id)
+                info["interrupting"] = el.get("cancelActivity", "true") != "false"
+            elif definitions == ["escalation"]:
+                info["kind"] = m.ESCALATION_BOUNDARY
+                info["escalation_code"] = self._escalation_code(el, el_id, required=False)
                 info["interrupting"] = el.get("cancelActivity", "true") != "false"
             else:
                 self._unsupported_event(el_id, tag, definitions or ["none"])
@@ -335,7 +343,7 @@ class _Builder:
         if not definitions:
             scope.starts.append(el_id)
             return True
-        if definitions not in (["timer"], ["message"], ["error"], ["signal"]):
+        if definitions not in (["timer"], ["message"], ["error"], ["signal"], ["escalation"]):
             self._unsupported_event(el_id, "startEvent", definitions)
             return False
         kind = definitions[0]
@@ -346,6 +354,12 @@ class _Builder:
             info["message"] = self._message(el, el_id, el, required_key=in_event_sub)
         elif kind == "signal":
             info["signal"] = self._signal(el, el_id)
+        elif kind == "escalation":
+            if scope.sub_process is None:
+                self._unsupported_event(el_id, "startEvent", definitions)
+                return False
+            info["escalation_start"] = True
+            info["escalation_code"] = self._escalation_code(el, el_id, required=False)
         else:
             if scope.sub_process is None:
                 self._unsupported_event(el_id, "startEvent", definitions)
@@ -368,6 +382,21 @@ class _Builder:
                 if ns == BPMN_NS and kind and text:
                     return m.Timer(kind, compile_value(text, f"timer of {el_id}"))
         self.problems.append(f"timer event {el_id} has no timeDate, timeDuration or timeCycle")
+        return None
+
+    def _escalation_code(self, el: XmlElement, el_id: str, required: bool) -> str | None:
+        for child in el:
+            if _tag(child) == (BPMN_NS, "escalationEventDefinition"):
+                ref = child.get("escalationRef")
+                if ref and ref not in self.escalations:
+                    self.problems.append(f"{el_id} refers to unknown escalation {ref}")
+                    return None
+                code = self.escalations.get(ref or "") or None
+                if code is None and required:
+                    break
+                return code  # a catching event without a code catches every escalation
+        if required:
+            self.problems.append(f"escalation throw event {el_id} has no escalationCode")
         return None
 
     def _signal(self, el: XmlElement, el_id: str) -> m.Expr | None:
@@ -543,7 +572,7 @@ class _Builder:
             incoming[flow.target].append(flow.id)
         boundaries: dict[str, list[str]] = {}
         for info in self.raw.values():
-            if info.get("kind") in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY):
+            if info.get("kind") in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY, m.ESCALATION_BOUNDARY):
                 boundaries.setdefault(info["attached_to"], []).append(info["id"])
         self._resolve_links(incoming)
         if self.problems:
@@ -629,7 +658,7 @@ class _Builder:
                 problems.append(f"start event {info['id']} has incoming flows")
             if kind == m.EVENT_GATEWAY:
                 self._check_event_gateway(info)
-            if kind in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY):
+            if kind in (m.ERROR_BOUNDARY, m.EVENT_BOUNDARY, m.ESCALATION_BOUNDARY):
                 host = self.raw.get(info["attached_to"])
                 if host is None or host["scope"] != info["scope"]:
                     problems.append(f"boundary event {info['id']} is not attached to an activity")
@@ -783,7 +812,10 @@ def parse_definitions(data: bytes) -> m.Definitions:
     errors = {}
     messages: dict[str, tuple[str, str | None]] = {}
     signals: dict[str, str] = {}
+    escalations: dict[str, str] = {}
     for child in root:
+        if _tag(child) == (BPMN_NS, "escalation") and child.get("id"):
+            escalations[child.get("id") or ""] = child.get("escalationCode") or ""
         if _tag(child) == (BPMN_NS, "signal") and child.get("id"):
             signals[child.get("id") or ""] = child.get("name") or ""
         if _tag(child) == (BPMN_NS, "error") and child.get("id"):
@@ -806,7 +838,7 @@ def parse_definitions(data: bytes) -> m.Definitions:
         if process_id in seen_ids:
             raise BadRequest(f"duplicate process id {process_id}")
         seen_ids.add(process_id)
-        builder = _Builder(errors, messages, signals)
+        builder = _Builder(errors, messages, signals, escalations)
         result = builder.build(process)
         unsupported.extend(builder.unsupported)
         if result is not None:

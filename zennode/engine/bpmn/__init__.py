@@ -27,4 +27,6 @@ ACTIVATE: dict[str, ActivateFn] = {
     m.CALL_ACTIVITY: call_activity.activate_call_activity,
     m.SIGNAL_CATCH: catch.activate_catch,
     m.SIGNAL_THROW: events.activate_signal_throw,
+    m.ESCALATION_THROW: events.activate_escalation_throw,
+    m.ESCALATION_BOUNDARY: events.activate_boundary,
 }

@@ -121,6 +121,24 @@ def throw_to_parent(child: Runner, code: str) -> bool:
     return caught
 
 
+def escalate_to_parent(child: Runner, code: str) -> tuple[bool, bool]:
+    """An escalation the child did not catch: thrown at the call activity in the parent.
+
+    When the parent interrupts the call activity, the child is terminated with it."""
+    parent_info = child.instance["parent"]
+    parent = _runner(child, parent_info["processInstanceKey"])
+    if parent is None:
+        return False, False
+    ei_key = parent_info["elementInstanceKey"]
+    record = parent.elements.get(str(ei_key))
+    if record is None:
+        return False, False
+    caught, interrupted = parent.throw_escalation(code, ei_key)
+    if caught:
+        _finish(parent)
+    return caught, interrupted
+
+
 def _runner(other: Runner, key: int) -> Runner | None:
     ctx = other.ctx
     existing = ctx.runners.get(key)

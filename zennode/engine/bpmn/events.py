@@ -49,6 +49,21 @@ def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str
         )
 
 
+def activate_escalation_throw(
+    runner: Runner, element: m.Element, scope: int, flow: str | None
+) -> None:
+    """Escalate to the closest catcher; go on unless an interrupting catcher ended us."""
+    try:
+        map_into(element.inputs, runner.context(scope), runner.variables)
+        map_into(element.outputs, runner.context(scope), runner.variables)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+        return
+    _, interrupted = runner.throw_escalation(element.escalation_code or "", scope)
+    if not interrupted:
+        runner.leave(element, scope)
+
+
 def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Broadcast the signal to every partition (relayed, acknowledged), then move on.
 

@@ -124,7 +124,11 @@ class Runner:
     def event_sub_starts(self, starts: tuple[str, ...]) -> list[m.Element]:
         """Timer / message start events of a scope's event sub-processes."""
         elements = self.process.elements
-        return [elements[s] for s in starts if not elements[s].error_start]
+        return [
+            elements[s]
+            for s in starts
+            if not elements[s].error_start and not elements[s].escalation_start
+        ]
 
     def prepare_waits(self, events: list[m.Element], scope: int) -> list[waits.Prepared]:
         if not events:
@@ -521,16 +525,80 @@ class Runner:
         start_event_sub_process(self, scope, found, {})
         return True
 
-    def _catching_boundary(self, element: m.Element, code: str) -> m.Element | None:
+    def _catching_boundary(
+        self, element: m.Element, code: str, kind: str = m.ERROR_BOUNDARY
+    ) -> m.Element | None:
         catch_all = None
         for boundary_id in element.boundaries:
             boundary = self.process.elements[boundary_id]
-            if boundary.kind != m.ERROR_BOUNDARY:
+            if boundary.kind != kind:
                 continue
-            if boundary.error_code == code:
+            caught = boundary.error_code if kind == m.ERROR_BOUNDARY else boundary.escalation_code
+            if caught == code:
                 return boundary
-            if boundary.error_code is None and catch_all is None:
+            if caught is None and catch_all is None:
                 catch_all = boundary
+        return catch_all
+
+    def throw_escalation(self, code: str, scope: int) -> tuple[bool, bool]:
+        """Find the closest catcher of escalation `code`: (caught, thrower interrupted).
+
+        Scope by scope outwards: an escalation event sub-process of the scope, then an
+        escalation boundary event of the scope's activity, then a calling parent. An
+        uncaught escalation is no incident (the thrower just goes on, as in Zeebe).
+        """
+        depth = 0
+        while depth < 10_000:
+            depth += 1
+            start = self._escalation_start(scope, code)
+            if start is not None:
+                from zennode.engine.bpmn.event_sub_process import start_event_sub_process
+
+                start_event_sub_process(self, scope, start, {})
+                return True, start.interrupting
+            if scope == self.key:
+                break
+            record = self.elements.get(str(scope))
+            if record is None:
+                return False, False
+            activity = self.process.elements[record["elementId"]]
+            inner_of_loop = activity.loop is not None and not record.get("mi")
+            boundary = (
+                None
+                if inner_of_loop or record.get("iteration")
+                else self._catching_boundary(activity, code, m.ESCALATION_BOUNDARY)
+            )
+            if boundary is not None:
+                if boundary.interrupting:
+                    self.terminate_within(scope)
+                    self.terminate_element_instance(scope)
+                    self.dirty.pop(scope, None)
+                self.enqueue(boundary.id, record["scope"], None)
+                return True, boundary.interrupting
+            scope = record["scope"]
+        if self.instance.get("parent"):
+            from zennode.engine.bpmn.call_activity import escalate_to_parent
+
+            return escalate_to_parent(self, code)
+        return False, False
+
+    def _escalation_start(self, scope: int, code: str) -> m.Element | None:
+        if scope == self.key:
+            starts = self.process.event_starts
+        else:
+            record = self.elements.get(str(scope))
+            if record is None or record.get("iteration") or record.get("mi"):
+                return None
+            starts = self.process.elements[record["elementId"]].event_starts
+        catch_all = None
+        for start_id in starts:
+            start = self.process.elements[start_id]
+            if not start.escalation_start:
+                continue
+            if start.escalation_code == code:
+                return start
+            if start.escalation_code is None and catch_all is None:
+                catch_all = start
         return catch_all
 
 
