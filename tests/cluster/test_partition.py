@@ -32,6 +32,7 @@ from zennode.errors import (
     Unavailable,
     ZennodeError,
 )
+from zennode.state.snapshot import SnapshotCodec
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -548,3 +549,31 @@ def test_whole_group_stop_and_start_keeps_state(started, tmp_path):
     assert group.wait_converged() == digest
     assert group.run([{"type": "inc"}])[0].result["count"] == 401
     group.wait_converged()
+
+
+def test_slow_snapshot_install_does_not_depose_the_leader(started, tmp_path, monkeypatch):
+    group = Group(tmp_path, started)
+    group.start(0)
+    group.start(1)
+    group.run([{"type": "inc"} for _ in range(300)])
+    group.wait_converged()
+    first_two = list(group.replicas.values())
+    for replica in first_two:
+        replica.force_compaction()
+    wait_until(lambda: all(p.status()["log_entries"] <= 3 for p in first_two), 10, "compaction")
+    leader = group.leader()
+    term = leader.status()["term"]
+
+    real = SnapshotCodec.deserialize
+
+    def slow(self, file_name):
+        time.sleep(1.6)  # longer than raft_max_timeout_s (1.3 s): a big env on a slow disk
+        return real(self, file_name)
+
+    monkeypatch.setattr(SnapshotCodec, "deserialize", slow)
+    late = group.start(2)
+    wait_until(lambda: late.status()["snapshots_installed"] >= 1, 20, "snapshot install")
+    group.wait_converged()
+    time.sleep(1.0)  # past the follower's next election deadline
+    assert leader.is_leader and leader.status()["term"] == term
+    assert late.status()["term"] == term

@@ -282,7 +282,7 @@ class Partition:
             fullDumpFile=str(s.data_dir / "raft.dump"),
             serializer=self._codec.serialize,
             serializeChecker=self._codec.check,  # snapshots are written off the tick thread
-            deserializer=self._codec.deserialize,
+            deserializer=self._deserialize,
             logCompactionMinEntries=s.compaction_max_entries,
             logCompactionMinTime=s.compaction_min_time_s,
             logCompactionSplit=False,  # compaction is forced by bytes, staggered per replica
@@ -440,6 +440,21 @@ class Partition:
                     self._on_events(events)
                 except Exception:  # noqa: BLE001 - a listener must not break apply
                     log.exception("partition %d: event listener failed", self.partition_id)
+
+    def _deserialize(self, file_name: str) -> Any:
+        """Load a snapshot (tick thread), then restart the election timer.
+
+        Verifying and installing a large snapshot can take longer than the election timeout;
+        PySyncObj armed the timer when the last chunk arrived, so without this the follower
+        would call an election at its next tick and depose a healthy leader."""
+        try:
+            return self._codec.deserialize(file_name)
+        finally:
+            group = getattr(self, "_group", None)
+            if group is not None and hasattr(group, "_SyncObj__raftElectionDeadline"):
+                group._SyncObj__raftElectionDeadline = (  # pinned pysyncobj 0.3.17
+                    time.monotonic() + self.settings.raft_max_timeout_s
+                )
 
     def _log_end_index(self) -> int:
         """Raft index of the last journal entry (tick thread; pinned pysyncobj 0.3.17)."""
