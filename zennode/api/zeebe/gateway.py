@@ -171,15 +171,15 @@ class GatewayService(gw_grpc.GatewayServicer):
         remaining = context.time_remaining()
         if remaining is not None:
             timeout_s = min(timeout_s, max(remaining - DEADLINE_MARGIN_S, 0.0))
+        partition_id = self._next_partition()
         with self.results.expect():
-            # A partition led here, when there is one, so its end event arrives at once.
-            created = await self._create(request.request, self._next_partition(local=True))
+            created = await self._create(request.request, partition_id)
             key = created["processInstanceKey"]
-            how = await self.results.wait(key, timeout_s)
+            how = await self.results.wait(key, timeout_s, self._leads(partition_id))
         if how is None:
             raise GatewayStatus(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"process instance {key} did not complete within {timeout_s:g} s "
+                f"process instance {key} did not complete within {timeout_s:.3g} s "
                 "(it goes on running)",
             )
         if how != "completed":
@@ -199,13 +199,14 @@ class GatewayService(gw_grpc.GatewayServicer):
             tenantId=mapping.DEFAULT_TENANT,
         )
 
-    def _next_partition(self, local: bool = False) -> int:
-        """Round robin over all partitions, or over those this node leads when `local`."""
+    def _next_partition(self) -> int:
+        """New instances go round robin over all partitions (as in Zeebe)."""
         partition_ids = list(self.node.config.partition_ids)
-        if local:
-            led = [pid for pid, p in self.node.local_partitions.items() if p.is_leader]
-            partition_ids = sorted(led) or partition_ids
         return partition_ids[next(self._round_robin) % len(partition_ids)]
+
+    def _leads(self, partition_id: int) -> bool:
+        partition = self.node.local_partitions.get(partition_id)
+        return partition is not None and bool(partition.is_leader)
 
     async def _create(
         self, request: gw.CreateProcessInstanceRequest, partition_id: int

@@ -3,9 +3,10 @@
 A poll looks for activatable jobs of the type on every partition (a read on each leader, no
 Raft round), and only where some exist submits the replicated `activate_jobs` command, which
 locks them for the worker. With none it parks until a `job_created` / `job_activatable`
-event of that type arrives from a partition this node leads, or `RECHECK_S` passes (partitions
-led by other nodes, retry back-offs running out), or its wait ends: then it returns no jobs
-and the RPC ends OK, as in Zeebe.
+event of that type arrives from a partition this node leads (events of partitions led by
+other nodes do not reach it: then it looks again every `RECHECK_REMOTE_S`; otherwise every
+`RECHECK_S` as a safety net), or its wait ends: then it returns no jobs and the RPC ends OK,
+as in Zeebe.
 
 Jobs activated here are not the job manager's (it only knows the locks it pushed itself and
 sweeps the others once per default lock period), so `LockExpiry` submits `timeout_jobs` on
@@ -28,6 +29,7 @@ from zennode.errors import ZennodeError
 log = logging.getLogger("zennode.api.zeebe")
 
 RECHECK_S = 1.0  # a parked poll looks again at least this often
+RECHECK_REMOTE_S = 0.25  # ... and this often while another node leads some partition
 CANDIDATES_MAX = 100  # activatable jobs read per partition when looking for work
 WAITERS_MAX = 10_000  # parked polls on one node
 EXPIRY_GRACE_MS = 50  # after a lock deadline, before asking the partition to expire it
@@ -188,11 +190,18 @@ class JobActivator:
                 left_s = stop_at - time.monotonic()
                 if jobs or parked is None or left_s <= 0:
                     return jobs
+                recheck_s = RECHECK_S if self._leads_all() else RECHECK_REMOTE_S
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(parked.wait(), min(left_s, RECHECK_S))
+                    await asyncio.wait_for(parked.wait(), min(left_s, recheck_s))
         finally:
             if parked is not None:
                 self.arrivals.unpark(job_type, parked)
+
+    def _leads_all(self) -> bool:
+        local = self.node.local_partitions
+        return all(
+            pid in local and bool(local[pid].is_leader) for pid in self.node.config.partition_ids
+        )
 
     async def activate_once(
         self, job_type: str, worker: str, lock_ms: int, jobs_max: int

@@ -5,7 +5,8 @@ An instance created on a partition this node leads ends with an `instance_comple
 returned its key (a process with nothing to wait for ends inside its create command), so
 while any caller waits, ends are remembered in a bounded buffer. Instances on partitions led
 elsewhere (and any event missed across a leader change) are caught by reading the instance's
-state every `POLL_S`.
+state: soon and then less often (`POLL_MIN_S` doubling to `POLL_MAX_S`) when the partition is
+led by another node, every `POLL_MAX_S` as a safety net when it is led here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from zennode.errors import NotFound
 END_EVENTS = {"instance_completed": "completed", "instance_terminated": "terminated"}
 ENDED_STATES = frozenset({"completed", "terminated"})
 RECENT_MAX = 10_000  # ended instances remembered while someone waits
-POLL_S = 0.5  # how often an instance's state is read while waiting for its end
+POLL_MIN_S = 0.05  # first read of an instance's state (partition led elsewhere)
+POLL_MAX_S = 1.0  # reads never get rarer than this
 
 
 class InstanceResults:
@@ -66,21 +68,26 @@ class InstanceResults:
             if self._expecting == 0:
                 self._recent.clear()
 
-    async def wait(self, instance_key: int, timeout_s: float) -> str | None:
-        """How the instance ended, or None if it has not ended within `timeout_s`."""
+    async def wait(self, instance_key: int, timeout_s: float, led_here: bool) -> str | None:
+        """How the instance ended, or None if it has not ended within `timeout_s`.
+
+        `led_here`: its partition is led by this node, so its end event arrives here.
+        """
         known = self._recent.get(instance_key)
         if known is not None:
             return known
         future: asyncio.Future[str] = self._loop.create_future()
         self._futures.setdefault(instance_key, []).append(future)
         deadline = time.monotonic() + timeout_s
+        poll_s = POLL_MAX_S if led_here else POLL_MIN_S
         try:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 with contextlib.suppress(TimeoutError):
-                    return await asyncio.wait_for(asyncio.shield(future), min(left, POLL_S))
+                    return await asyncio.wait_for(asyncio.shield(future), min(left, poll_s))
+                poll_s = min(poll_s * 2, POLL_MAX_S)
                 state = await self._state(instance_key)
                 if state in ENDED_STATES:
                     return state
