@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from engine.helpers import Partitions
 
-from zennode.engine import queries, records
+from zennode.engine import keys, queries, records
 
 from .test_corpus_deploy import CORPUS, FILES, reasons_of
 
@@ -102,32 +102,64 @@ def _step(ps: Partitions) -> bool:
     return False
 
 
+def _start(ps: Partitions, definition_key: int, pid: str) -> tuple[int, int] | None:
+    """Start one instance: by create_instance, or by its message, signal or timer start."""
+    variables = {**COMMON_VARIABLES, **START_VARIABLES.get(pid, {})}
+    model = ps[1].engine._models[definition_key].process
+    if model.start is not None:
+        created = ps.ok(
+            1, "create_instance", processDefinitionKey=definition_key, variables=variables
+        )
+        return 1, created["processInstanceKey"]
+    started: list[int] = []
+    if model.message_starts:
+        message = model.elements[model.message_starts[0]].message
+        assert message is not None
+        started = ps.publish(message.name.source, "corpus", variables=variables)["startedInstances"]
+    elif model.signal_starts:
+        signal = model.elements[model.signal_starts[0]].signal
+        assert signal is not None
+        started = ps.ok(1, "broadcast_signal", signalName=signal.source, variables=variables)[
+            "startedInstances"
+        ]
+    elif model.timer_starts:
+        with ps[1].store.read() as txn:
+            rows = [records.loads(raw) for _, raw in txn.scan("timers")]
+        due = [r["due"] for r in rows if r["processDefinitionKey"] == definition_key]
+        if due:
+            ps.tick(max(min(due), ps[1].now_ms))
+        # the instance its timer started last (earlier ticks may already have fired it)
+        started = [
+            e["processInstanceKey"]
+            for e in reversed(ps[1].events)
+            if e["event"] == "instance_created" and e["processDefinitionKey"] == definition_key
+        ]
+    if not started:
+        return None
+    return keys.partition_of(started[0]), started[0]
+
+
 def _run(ps: Partitions, definition_key: int, pid: str) -> str:
-    created = ps.ok(
-        1,
-        "create_instance",
-        processDefinitionKey=definition_key,
-        variables={**COMMON_VARIABLES, **START_VARIABLES.get(pid, {})},
-    )
-    key = created["processInstanceKey"]
+    begun = _start(ps, definition_key, pid)
+    if begun is None:
+        return "not started (its start event did not fire)"
+    home, key = begun
     for _ in range(ROUNDS_MAX):
-        view = ps[1].instance(key)
+        view = ps[home].instance(key)
         if view["state"] in ("completed", "terminated"):
             return "finished" if view["state"] == "completed" else "terminated"
-        incidents = [i for p in ps.parts.values() for i in p.open_incidents(key)] + [
-            i for p in ps.parts.values() for i in _all_open_incidents(p)
-        ]
+        incidents = [i for p in ps.parts.values() for i in _all_open_incidents(p)]
         if incidents:
             first = incidents[0]
-            ps.ok(1, "cancel_instance", processInstanceKey=key)
+            ps.ok(home, "cancel_instance", processInstanceKey=key)
             return f"incident {first['errorType']}: {first['message'][:70]}"
         if not _step(ps):
             break
-    view = ps[1].instance(key)
+    view = ps[home].instance(key)
     if view["state"] == "completed":
         return "finished"
     waiting = sorted({e["elementType"] for e in view["activeElementInstances"]})
-    ps.ok(1, "cancel_instance", processInstanceKey=key)
+    ps.ok(home, "cancel_instance", processInstanceKey=key)
     return f"still waiting at {'/'.join(waiting)}"
 
 
@@ -156,10 +188,6 @@ def test_corpus_models_run_end_to_end() -> None:
         }
         ps.ok(2, "deploy", xml=path.read_text(encoding="utf-8"), assigned=assigned)
         for process in result["processes"]:
-            model = ps[1].engine._models[process["processDefinitionKey"]].process
-            if model.start is None:
-                rows.append((name, process["bpmnProcessId"], "started by timer/message only"))
-                continue
             runnable.append((name, process["processDefinitionKey"], process["bpmnProcessId"]))
     for name, definition_key, pid in runnable:
         rows.append((name, pid, _run(ps, definition_key, pid)))
