@@ -85,6 +85,9 @@ def test_cancelling_the_parent_cancels_the_child_and_its_job() -> None:
     )
     [child_job] = [j for j in h.jobs() if j["type"] == "child-work"]
     child_key = child_job["processInstanceKey"]
+    [waiting] = h.instance(key)["activeElementInstances"]
+    assert waiting["childProcessInstanceKey"] == child_key
+    assert h.instance(child_key)["parentProcessInstanceKey"] == key
     refused = h.apply("cancel_instance", processInstanceKey=child_key)
     assert type(refused.error).__name__ == "InvalidState"
     h.ok("cancel_instance", processInstanceKey=key)

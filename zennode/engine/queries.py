@@ -101,18 +101,28 @@ def _instance_view(record: dict[str, Any]) -> dict[str, Any]:
         "variables": record["variables"],
         "createdAt": record["createdAt"],
         "activeElementInstances": [
-            {
-                "elementInstanceKey": int(key),
-                "elementId": ei["elementId"],
-                "elementType": ei["elementType"],
-                "state": ei["state"],
-            }
-            for key, ei in record["elements"].items()
+            _element_view(int(key), ei) for key, ei in record["elements"].items()
         ],
         "incidents": record["incidents"],
     }
     if "endedAt" in record:
         view["endedAt"] = record["endedAt"]
+    parent = record.get("parent")
+    if parent:  # a child of a call activity
+        view["parentProcessInstanceKey"] = parent["processInstanceKey"]
+        view["parentElementInstanceKey"] = parent["elementInstanceKey"]
+    return view
+
+
+def _element_view(key: int, record: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        "elementInstanceKey": key,
+        "elementId": record["elementId"],
+        "elementType": record["elementType"],
+        "state": record["state"],
+    }
+    if "childKey" in record:  # a call activity: the instance it waits for
+        view["childProcessInstanceKey"] = record["childKey"]
     return view
 
 
