@@ -57,3 +57,14 @@ def test_node_bench_runs_both_phases() -> None:
         assert numbers["completed_per_second"] > 0
         assert numbers["push_p50_ms"] <= numbers["push_p99_ms"]
     assert results["half"]["rate"] <= results["full"]["completed_per_second"]
+
+
+def test_cluster_bench_runs_against_three_nodes() -> None:
+    """`scripts/cluster`'s launcher, 3 nodes, 2 partitions, R=3: both phases, forwarding seen."""
+    results = run_bench(
+        "cluster", "--seconds", "0.5", "--workers", "3", "--clients", "4", "--partitions", "2"
+    )
+    assert results["benchmark"] == "cluster" and results["replication"] == 3
+    for phase in ("full", "half"):
+        assert results[phase]["created"] > 0 and results[phase]["jobs_pushed"] > 0
+    assert results["full"]["forwarded"] > 0  # creates reach nodes that do not lead

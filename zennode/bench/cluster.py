@@ -23,7 +23,7 @@ from zennode.bench.engine import _port_free
 from zennode.bench.node import NodeBench, push_latencies, start_workers, stop_process
 
 BASE_PORT_MIN = 20_000
-BASE_PORT_MAX = 50_000
+BASE_PORT_MAX = 32_000 - 400  # below the ephemeral port range (32768+)
 
 
 def free_cluster_base(nodes: int, partitions: int) -> int:
@@ -53,8 +53,15 @@ def run(
     concurrency: int = 16,
     paced_rate: float | None = None,
 ) -> dict[str, Any]:
-    """The whole cluster benchmark; the dict `scripts/bench cluster` prints."""
+    """The whole cluster benchmark; the dict `scripts/bench cluster` prints.
+
+    Needs at least one worker per node: a node pushes the jobs of the partitions it leads to
+    the workers connected to it (subscriptions are not forwarded between nodes yet).
+    """
     from zennode.cluster import launcher
+
+    if workers < nodes:
+        raise ValueError(f"--workers must be at least --nodes ({nodes}): one per node")
 
     quiet = {"log": {"level": "WARNING", "format": "text"}}
     with tempfile.TemporaryDirectory(prefix="zennode-bench-cluster-") as tmp:

@@ -193,7 +193,7 @@ def _free_port_base(partitions: int) -> int:
     from zennode.config import PORT_OFFSET_RAFT_BASE
 
     for _ in range(200):
-        base = random.randrange(20_000, 60_000, 20)
+        base = random.randrange(20_000, 32_000, 20)  # below the ephemeral port range
         ports = [base, base + 1, base + 2]
         ports += [base + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
         if all(_port_free(p) for p in ports):
