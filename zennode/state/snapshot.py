@@ -297,8 +297,15 @@ class SnapshotCodec:
             raft_data, snap_index = verify_snapshot(file_name)
         except (SnapshotError, OSError, pickle.UnpicklingError, EOFError) as exc:
             self.refused += 1
-            self._restore_good(file_name)
+            restored = self._restore_good(file_name)
             log.error("refused snapshot %s: %s", file_name, exc)
+            if restored:
+                # Load the last good dump instead of failing: PySyncObj goes on without any
+                # dump after a failed load, and at start-up (a short transfer renamed over the
+                # dump just before a crash) its compacted journal then wedges the replica. At
+                # run time the leader sees the older index and sends its snapshot again.
+                log.warning("loading the last good snapshot %s instead", self.good_file)
+                return self._deserialize(self.good_file)
             raise SnapshotError(str(exc)) from exc
         local_index = self.store.applied_index()
         if snap_index > local_index:
@@ -311,10 +318,13 @@ class SnapshotCodec:
             _link_over(file_name, self.good_file)
         return raft_data
 
-    def _restore_good(self, bad_file: str) -> None:
+    def _restore_good(self, bad_file: str) -> bool:
+        """Put the last good dump back over `bad_file`; True if there was one to put back."""
         if os.path.exists(self.good_file):
             if not os.path.samefile(self.good_file, bad_file):
                 _link_over(self.good_file, bad_file)
+                return True
         elif os.path.exists(bad_file):
             # No good dump means this replica never compacted its journal: drop the bad file.
             os.remove(bad_file)
+        return False
