@@ -4,7 +4,8 @@ The engine writes each cross-partition step as a pending row plus a `relay` even
 (`zennode.engine.relay`). On the sending partition's leader this relay submits the command to
 its target partition (through `node.submit`, which forwards to the target's leader wherever it
 is), then submits the `ack` back to the sender, which deletes the pending row. A leader that
-takes over re-sends every pending row, and a periodic sweep re-sends rows whose relay failed;
+takes over re-sends every pending row, and a periodic sweep re-sends rows older than a sweep
+period (their relay failed);
 the target commands are idempotent, so a relay sent twice does no harm.
 
 Relays for one subscription stay in order (open before close): each goes to one of a few
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partitions
@@ -79,12 +81,12 @@ class Relay:
             except asyncio.QueueFull:
                 self.dropped += 1  # its pending row stays; the sweep sends it later
 
-    def _resend(self, partition_id: int) -> None:
+    def _resend(self, partition_id: int, sent_before_ms: int | None = None) -> None:
         partition = self.node.local_partitions.get(partition_id)
         if partition is None or not partition.is_leader:
             return
         with partition.read() as txn:
-            relays = pending_relays(txn)
+            relays = pending_relays(txn, sent_before_ms=sent_before_ms)
         if relays:
             log.debug("partition %s: re-sending %d pending relays", partition_id, len(relays))
             self._enqueue_all(partition_id, relays)
@@ -92,9 +94,10 @@ class Relay:
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self.sweep_s)
+            older_than = int(time.time() * 1000 - self.sweep_s * 1000)
             for partition_id in list(self._leading):
                 try:
-                    self._resend(partition_id)
+                    self._resend(partition_id, sent_before_ms=older_than)
                 except Exception as exc:  # noqa: BLE001 - a replica closing under us
                     log.debug("partition %s: relay sweep: %s", partition_id, exc)
 

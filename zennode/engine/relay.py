@@ -16,10 +16,13 @@ A relay is `{"to": <partition id> | None, "correlationKey": str | None, "command
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records
 from zennode.engine.storage import KVRead
+
+if TYPE_CHECKING:
+    from zennode.engine.context import Context
 
 RELAY_EVENT = "relay"
 PENDING_SCAN_MAX = 10_000
@@ -53,8 +56,19 @@ def make_relay(
     return {"to": to, "correlationKey": correlation_key, "command": command, "ack": ack}
 
 
-def pending_relays(db: KVRead, limit: int = PENDING_SCAN_MAX) -> list[dict[str, Any]]:
-    """Every relay this partition still waits to see acknowledged (for a new leader)."""
+def send(ctx: Context, pending_row: bytes, relay: dict[str, Any]) -> None:
+    """Store the relay as pending (stamped with the command's time) and hand it to the relay."""
+    relay["at"] = ctx.now_ms
+    ctx.db.put("subscriptions", pending_row, records.dumps(relay))
+    ctx.emit(RELAY_EVENT, relay=relay)
+
+
+def pending_relays(
+    db: KVRead, limit: int = PENDING_SCAN_MAX, sent_before_ms: int | None = None
+) -> list[dict[str, Any]]:
+    """Relays this partition still waits to see acknowledged: all of them (for a new leader),
+    or those sent before `sent_before_ms` (for the periodic sweep, so relays still in flight
+    are not sent twice)."""
     found: list[dict[str, Any]] = []
     for prefix in (
         records.SUB_PENDING_OPEN,
@@ -65,5 +79,7 @@ def pending_relays(db: KVRead, limit: int = PENDING_SCAN_MAX) -> list[dict[str, 
         for _, raw in db.scan("subscriptions", prefix):
             if len(found) >= limit:
                 return found
-            found.append(records.loads(raw))
+            relay = records.loads(raw)
+            if sent_before_ms is None or relay.get("at", 0) < sent_before_ms:
+                found.append(relay)
     return found

@@ -71,7 +71,7 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
     """
     from zennode.engine import records
     from zennode.engine.expressions import evaluate_string
-    from zennode.engine.relay import ALL, RELAY_EVENT, make_relay
+    from zennode.engine.relay import ALL, make_relay, send
 
     assert element.signal is not None
     context = runner.context(scope)
@@ -88,8 +88,7 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
     command = {"type": "broadcast_signal", "signalKey": key, "signalName": name}
     command["variables"] = variables
     relay = make_relay(command, {"type": "ack_relay", "kind": "signal", "signalKey": key}, to=ALL)
-    ctx.db.put("subscriptions", records.SIGNAL_PENDING + records.u64(key), records.dumps(relay))
-    ctx.emit(RELAY_EVENT, relay=relay)
+    send(ctx, records.SIGNAL_PENDING + records.u64(key), relay)
     runner.leave(element, scope)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zennode.engine import model as m
 from zennode.engine import records, timers
 from zennode.engine.expressions import ExpressionFailed, evaluate, evaluate_string
-from zennode.engine.relay import RELAY_EVENT, make_relay
+from zennode.engine.relay import make_relay, send
 
 if TYPE_CHECKING:
     from zennode.engine.context import Context
@@ -192,8 +192,7 @@ def open_subscription(
     }
     ack = {"type": "ack_relay", "kind": "open", "subKey": key}
     relay = make_relay(command, ack, correlation_key=correlation_key)
-    ctx.db.put("subscriptions", records.SUB_PENDING_OPEN + records.u64(key), records.dumps(relay))
-    ctx.emit(RELAY_EVENT, relay=relay)
+    send(ctx, records.SUB_PENDING_OPEN + records.u64(key), relay)
     return key
 
 
@@ -232,8 +231,7 @@ def close_subscription(ctx: Context, key: int) -> None:
     command = {"type": "close_message_subscription", "subKey": key}
     ack = {"type": "ack_relay", "kind": "close", "subKey": key}
     relay = make_relay(command, ack, correlation_key=record["correlationKey"])
-    ctx.db.put("subscriptions", records.SUB_PENDING_CLOSE + records.u64(key), records.dumps(relay))
-    ctx.emit(RELAY_EVENT, relay=relay)
+    send(ctx, records.SUB_PENDING_CLOSE + records.u64(key), relay)
 
 
 # ------------------------------------------------------------------ owners

@@ -30,7 +30,7 @@ from zennode.engine.commands._fields import int_field, str_field
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed, evaluate, name_problem
-from zennode.engine.relay import RELAY_EVENT, make_relay
+from zennode.engine.relay import make_relay, send
 from zennode.engine.variables import check_variables
 from zennode.errors import AlreadyExists, BadRequest, InvalidState
 
@@ -170,9 +170,7 @@ def _deliver(ctx: Context, sub: dict[str, Any], message: dict[str, Any]) -> None
         "messageKey": message["key"],
     }
     relay = make_relay(command, ack, to=sub["partitionId"])
-    row = records.SUB_PENDING_DELIVERY + records.pair_key(sub["subKey"], message["key"])
-    ctx.db.put("subscriptions", row, records.dumps(relay))
-    ctx.emit(RELAY_EVENT, relay=relay)
+    send(ctx, records.SUB_PENDING_DELIVERY + records.pair_key(sub["subKey"], message["key"]), relay)
 
 
 def _start_by_message(
