@@ -5,8 +5,8 @@ The engine writes each cross-partition step as a pending row plus a `relay` even
 its target partition (through `node.submit`, which forwards to the target's leader wherever it
 is), then submits the `ack` back to the sender, which deletes the pending row. A leader that
 takes over re-sends every pending row, and a periodic sweep re-sends rows older than a sweep
-period (their relay failed);
-the target commands are idempotent, so a relay sent twice does no harm.
+period (their relay failed); the target commands are idempotent, so a relay sent twice does no
+harm.
 
 Relays for one subscription stay in order (open before close): each goes to one of a few
 worker queues chosen by its subscription key.
