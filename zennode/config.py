@@ -92,6 +92,25 @@ class Raft:
     min_timeout_s: float = 0.45  # must exceed 3 x the append-entries period (0.1 s)
     max_timeout_s: float = 1.3
     compaction_bytes: int = 64 * 1024 * 1024  # journal bytes before a log compaction
+    fsync_per_batch: bool = False  # fsync LMDB after every applied batch (docs/reliability.md)
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """API bearer tokens (REST and public gRPC); none = no authentication (docs/security.md).
+
+    `ZENNODE_API_TOKENS` (comma separated) adds tokens without writing them into a file.
+    """
+
+    tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tls:
+    """Certificate and key (PEM files) for REST and public gRPC; both unset = plain TCP."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +132,8 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     raft: Raft = field(default_factory=Raft)
     log: Log = field(default_factory=Log)
+    auth: Auth = field(default_factory=Auth)
+    tls: Tls = field(default_factory=Tls)
 
     @property
     def me(self) -> Member:
@@ -206,9 +227,15 @@ raft:
   min_timeout_s: 0.45
   max_timeout_s: 1.3
   compaction_bytes: 67108864
+  fsync_per_batch: false   # true: fsync LMDB after each applied batch (power-loss safe state)
 log:
   level: INFO
   format: text             # text | json
+auth:
+  tokens: []               # API bearer tokens (REST, gRPC); empty = open (ZENNODE_API_TOKENS adds)
+tls:
+  cert_file: null          # PEM certificate: with key_file, REST and gRPC serve TLS
+  key_file: null
 """
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -347,5 +374,9 @@ def validate(config: Config) -> None:
         raise ConfigError("raft: need 0.35 < min_timeout_s < max_timeout_s")
     if config.log.level.upper() not in LOG_LEVELS:
         raise ConfigError(f"log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
+    if (config.tls.cert_file is None) != (config.tls.key_file is None):
+        raise ConfigError("tls: set both cert_file and key_file, or neither")
+    if any(not token for token in config.auth.tokens):
+        raise ConfigError("auth.tokens: a token must not be empty")
     if config.log.format not in LOG_FORMATS:
         raise ConfigError(f"log.format: {config.log.format!r} is not one of text, json")
