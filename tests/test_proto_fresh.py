@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKED_IN = {
     "api": ROOT / "zennode" / "api" / "proto",
     "cluster": ROOT / "zennode" / "cluster" / "proto",
+    "jobs": ROOT / "zennode" / "jobs" / "proto",
 }
 
 _VERSION_LINES = re.compile(

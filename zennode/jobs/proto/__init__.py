@@ -1,0 +1,1 @@
+"""Generated from proto/*.proto by scripts/gen-proto. Do not edit."""
