@@ -49,6 +49,7 @@ from zennode.bench.rawhttp import Connection
 
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0  # after a phase, wait at most this long for the backlog to finish
+DRAIN_POLL_S = 0.25  # a scrape costs the node ~5 ms (prometheus_client), so not too often
 BACKPRESSURE_PAUSE_S = 0.01
 IN_FLIGHT_MAX = 2_000  # creations awaiting their answer in the paced phase
 LATENCIES_MAX = 1_000_000  # samples kept per phase (bounded memory on long runs)
@@ -271,7 +272,7 @@ class NodeBench:
             done = scrape.total("zennode_process_instances_total", action="completed") - base
             if done >= created or time.monotonic() > deadline:
                 return scrape
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(DRAIN_POLL_S)
 
 
 def push_latencies(samples: list[list[float]], phase: Phase) -> dict[str, float]:
