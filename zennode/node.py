@@ -304,6 +304,7 @@ class Node:
     async def _start_http(self) -> None:
         import uvicorn
 
+        from zennode.api.auth import uvicorn_ssl_options
         from zennode.api.rest import create_app
 
         host, port = self.config.host, self.config.ports.http
@@ -326,6 +327,7 @@ class Node:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=3,
+            **uvicorn_ssl_options(self.config),  # HTTPS when tls.cert_file/key_file are set
         )
         uv_config.load()
         server = uvicorn.Server(uv_config)

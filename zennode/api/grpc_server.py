@@ -19,6 +19,7 @@ from typing import Any
 
 import grpc
 
+from zennode.api.auth import grpc_interceptors, grpc_server_credentials
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.api.zeebe import add_zeebe_gateway
@@ -206,18 +207,23 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
     await streams.start()
     size = streams.settings.message_bytes_max
     server = grpc.aio.server(
+        interceptors=grpc_interceptors(node.config),  # bearer tokens when configured
         options=[
             ("grpc.max_receive_message_length", size),
             ("grpc.max_send_message_length", size),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
     # Zeebe's gateway_protocol.Gateway and the standard health service on the same port.
     gateway = await add_zeebe_gateway(server, node, streams)
     try:
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            credentials = grpc_server_credentials(node.config)  # TLS when configured
+            if credentials is None:
+                bound = server.add_insecure_port(f"{host}:{port}")
+            else:
+                bound = server.add_secure_port(f"{host}:{port}", credentials)
         except RuntimeError as exc:
             raise ConfigError(f"port {port} (grpc) on {host} cannot be bound: {exc}") from exc
         if bound == 0:

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from zennode.api.auth import install_rest_auth
 from zennode.api.rest import (
     cluster,
     definitions,
@@ -50,6 +51,7 @@ def create_app(node: Any) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
+    install_rest_auth(app, node.config)  # outermost: refuse before reading a body
     app.include_router(definitions.router(node, limits.page_size_max))
     app.include_router(instances.router(node, limits.page_size_max))
     app.include_router(jobs.router(node, limits.page_size_max))
