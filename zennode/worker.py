@@ -114,7 +114,12 @@ class Worker:
         reconnect_min_s: float = 0.1,
         reconnect_max_s: float = 5.0,
         on_error: Callable[[int, str, int], None] | None = None,
+        token: str | None = None,
+        tls_root_cert: bytes | str | None = None,
     ) -> None:
+        """`token`: sent as `authorization: Bearer <token>` (nodes with `auth.tokens`).
+        `tls_root_cert`: PEM bytes, or a path to a PEM file, of the CA (or self-signed
+        certificate) to trust; given, the worker connects with TLS."""
         if isinstance(addresses, str):
             addresses = [addresses]
         if not addresses:
@@ -129,6 +134,15 @@ class Worker:
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self.on_error = on_error
+        self._metadata: tuple[tuple[str, str], ...] = (("client_id", self.client_id),)
+        if token:
+            self._metadata += (("authorization", f"Bearer {token}"),)
+        self._credentials: grpc.ChannelCredentials | None = None
+        if tls_root_cert is not None:
+            if isinstance(tls_root_cert, str):
+                with open(tls_root_cert, "rb") as pem:
+                    tls_root_cert = pem.read()
+            self._credentials = grpc.ssl_channel_credentials(root_certificates=tls_root_cert)
         self.errors: deque[tuple[int, str, int]] = deque(maxlen=ERRORS_KEPT)
         self.stats = {"received": 0, "completed": 0, "failed": 0, "connects": 0}
         self._subs: dict[str, _Subscription] = {}
@@ -260,10 +274,12 @@ class Worker:
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
         ]
         worked = False
-        async with grpc.aio.insecure_channel(address, options=options) as channel:
-            call = pb_grpc.ZenBpmStub(channel).JobStream(
-                requests(), metadata=((("client_id", self.client_id),))
-            )
+        if self._credentials is None:
+            channel_cm = grpc.aio.insecure_channel(address, options=options)
+        else:
+            channel_cm = grpc.aio.secure_channel(address, self._credentials, options=options)
+        async with channel_cm as channel:
+            call = pb_grpc.ZenBpmStub(channel).JobStream(requests(), metadata=self._metadata)
             self._call = call
             self._outgoing = outgoing
             try:
