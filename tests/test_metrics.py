@@ -215,6 +215,17 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
             what="the incident raised again",
         )
 
+        assert ("zennode_snapshot_age_seconds", (("partition", "1"),)) not in first
+        node.node.local_partitions[1].force_compaction()  # writes the first snapshot
+        wait_until(
+            lambda: (
+                value(
+                    parse(http.get("/metrics").text), "zennode_snapshot_age_seconds", partition="1"
+                )
+                > 0
+            ),
+            what="a snapshot age",
+        )
         after_text = http.get("/metrics").text
         after = parse(after_text)
     assert dashboard_metrics() <= exposed_metrics(after_text), "dashboard uses unknown metrics"
