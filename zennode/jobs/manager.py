@@ -14,7 +14,14 @@ What it learns and from where:
 - `job_completed` / `job_failed` / ... events free the worker's slot.
 - A timer submits `timeout_jobs` when a lock it handed out may have expired; the engine makes
   such jobs activatable again (an event), and they are handed out anew.
-- When a worker's stream ends, `release_jobs {worker}` frees its jobs at once.
+- When a worker's stream ends, `release_jobs {worker}` frees its jobs at once. A replica that
+  is not leading then remembers the worker for a while and frees its jobs when it becomes
+  leader (the leader may have died before its release committed).
+- On becoming leader it also reads the lock deadlines of the jobs activated in state (by an
+  earlier leader), so those locks expire on time, not only at the next sweep.
+
+In a cluster every replica of every partition knows every worker (`zennode.jobs.remote` relays
+the subscriptions of workers connected to other nodes); only the leader's manager acts.
 
 Everything here runs on the node's asyncio loop (callers hop from the Raft tick thread with
 `call_soon_threadsafe`), so the manager needs no locks. Every queue has a bound (`Settings`).
@@ -47,7 +54,7 @@ class Settings:
 
     lock_ms_default: int = 30_000  # lock of an activated job when the worker names none
     lock_ms_max: int = 24 * 3600 * 1000  # a worker cannot lock a job for longer
-    worker_jobs_default: int = 32  # jobs in flight per worker (per partition) by default
+    worker_jobs_default: int = 32  # jobs in flight per worker by default (split over partitions)
     worker_jobs_max: int = 1_000  # a worker cannot ask for more in flight
     pending_per_type_max: int = 5_000  # activatable jobs kept in memory per type
     load_page_max: int = 1_000  # jobs read from state in one load
@@ -60,6 +67,8 @@ class Settings:
     variables_bytes_max: int = 32 * 1024  # JSON variables of one complete/fail request
     message_bytes_max: int = 4 * 1024 * 1024  # one gRPC message, either way
     worker_streams_max: int = 10_000  # open worker streams on one node
+    removed_workers_max: int = 1_000  # ended workers a follower remembers (freed when it leads)
+    removed_release_max: int = 100  # of those, freed on becoming leader (most recent first)
 
     def lock_ms(self, requested: int) -> int:
         if requested <= 0:
@@ -85,6 +94,23 @@ class WorkerSink(Protocol):
 Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
 # load(job_type, limit) -> [(job key, activatable-at ms), ...], oldest first
 LoadActivatable = Callable[[str, int], Awaitable[list[tuple[int, int]]]]
+# load_deadlines(limit) -> lock deadlines (unix ms) of jobs activated in state
+LoadDeadlines = Callable[[int], Awaitable[list[int]]]
+
+
+def partition_share(jobs_max: int, partition_id: int, partition_ids: list[int]) -> int:
+    """The part of a worker's in-flight limit one partition's manager may fill.
+
+    The limit is per worker over the whole cluster: it is split over the partitions (the
+    remainder to the lowest ids), so the managers together never hand a worker more than
+    `jobs_max` jobs. Each partition gets at least 1, so a worker with a limit below the number
+    of partitions may hold up to one job per partition.
+    """
+    ids = sorted(partition_ids)
+    if partition_id not in ids or len(ids) <= 1:
+        return max(1, jobs_max)
+    base, extra = divmod(jobs_max, len(ids))
+    return max(1, base + (1 if ids.index(partition_id) < extra else 0))
 
 
 @dataclass(slots=True)
@@ -146,11 +172,13 @@ class JobManager:
         load_activatable: LoadActivatable,
         settings: Settings | None = None,
         clock_ms: Callable[[], int] | None = None,
+        load_deadlines: LoadDeadlines | None = None,
     ) -> None:
         self.partition_id = partition_id
         self.settings = settings or Settings()
         self._submit = submit
         self._load_activatable = load_activatable
+        self._load_deadlines = load_deadlines
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._workers: dict[str, _Worker] = {}
         self._types: dict[str, _TypeQueue] = {}
@@ -165,6 +193,8 @@ class JobManager:
         self._timeout_in_flight = False
         self._next_sweep_ms = 0  # when to expire locks we did not hand out (older terms)
         self._closed = False
+        # Workers whose stream ended while this replica did not lead: worker id -> when (ms).
+        self._removed: OrderedDict[str, int] = OrderedDict()
         self.stats = {"activated": 0, "pushed": 0, "push_failed": 0, "released": 0}
 
     # ------------------------------------------------------------ lifecycle
@@ -211,11 +241,37 @@ class JobManager:
             self._next_sweep_ms = self._clock_ms() + self.settings.lock_ms_default
             for job_type in self._types:
                 self._schedule_load(job_type)
+            if self._load_deadlines is not None:
+                self._spawn(self._load_lock_deadlines())
+            self._release_removed()
+
+    def _release_removed(self) -> None:
+        """Free the jobs of workers that ended while another replica led (it may have died
+        before its own release committed). Bounded: the most recent few, within a lock period."""
+        horizon = self._clock_ms() - self.settings.lock_ms_default
+        recent = [w for w, at in reversed(self._removed.items()) if at >= horizon]
+        self._removed.clear()
+        for worker_id in recent[: self.settings.removed_release_max]:
+            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+
+    async def _load_lock_deadlines(self) -> None:
+        """Learn the locks an earlier leader handed out, so they expire at their deadline."""
+        epoch = self._epoch
+        assert self._load_deadlines is not None
+        try:
+            deadlines = await self._load_deadlines(self.settings.load_page_max)
+        except Exception as exc:  # the sweep still catches them
+            log.warning("partition %s: reading lock deadlines failed: %s", self.partition_id, exc)
+            return
+        if epoch == self._epoch:
+            for deadline in deadlines:
+                self._add_deadline(deadline)
 
     # -------------------------------------------------------- subscriptions
 
     def subscribe(self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int) -> None:
         """Add (or update) a worker's subscription to `job_type`; deliver waiting jobs."""
+        self._removed.pop(sink.worker_id, None)  # back (a relay reconnected): do not free it
         worker = self._workers.get(sink.worker_id)
         if worker is None:
             worker = self._workers[sink.worker_id] = _Worker(sink=sink, jobs_max=jobs_max)
@@ -254,6 +310,10 @@ class JobManager:
         if self._leader:
             # Also frees jobs an earlier leader activated for this worker.
             self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+        else:
+            self._removed[worker_id] = self._clock_ms()
+            while len(self._removed) > self.settings.removed_workers_max:
+                self._removed.popitem(last=False)
 
     def _drop_from_queue(self, worker_id: str, job_type: str) -> None:
         queue = self._types.get(job_type)
@@ -393,7 +453,8 @@ class JobManager:
         if undelivered:
             # The worker left (or its stream is full) while we activated: free the jobs now.
             self.stats["push_failed"] += len(undelivered)
-            self._spawn(self._release({"type": "release_jobs", "jobKeys": undelivered}))
+            command = {"type": "release_jobs", "jobKeys": undelivered, "worker": worker_id}
+            self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
 

@@ -2,14 +2,20 @@
 
 One `JobStreams` per node. It holds every open worker stream (`WorkerStream`), forwards each
 subscription to the job manager of every partition, routes completions and failures to the
-partition that owns the job key (`keys.partition_of`), and is the sink the managers push
-activated jobs into. It also builds and wires the server-side `JobManager` of each local
-partition (events and role changes from the node, hopped onto the loop).
+partition that owns the job key (`keys.partition_of`, through `node.submit`, which forwards to
+the leader wherever it is), and is the sink the managers push activated jobs into. It also
+builds and wires the server-side `JobManager` of each local partition (events and role changes
+from the node, hopped onto the loop).
 
-The seam for the cluster: `_links` maps a partition id to something with the `PartitionLink`
-methods. Today every partition is local and its link is the `JobManager` itself; a partition
-led by another node will get a link that sends the same calls over the internal gRPC service
-(and re-sends the subscriptions when that partition's leader changes).
+Where subscriptions go: `_links` maps each local partition to its `JobManager` (whatever its
+role: only a leading manager acts, and a replica that becomes leader already knows every
+worker). In a cluster, `_peers` holds one `PeerLink` (`zennode.jobs.remote`) per other member:
+one relay stream that carries every subscription to that member's managers and brings back the
+jobs its leaders activate for workers connected here (`deliver_relayed`). So every replica of
+every partition knows every worker, and a leader change needs no re-subscription.
+
+The in-flight limit of a worker counts over the whole cluster: each partition's manager gets
+its `partition_share` of it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from zennode.jobs.manager import (
     JobManager,
     Settings,
     WorkerSink,
+    partition_share,
 )
 
 log = logging.getLogger("zennode.jobs.streams")
@@ -53,7 +60,7 @@ class StateReader(Protocol):
 
 
 class PartitionLink(Protocol):
-    """What the client side asks of one partition's job manager, local or (later) remote."""
+    """What the client side asks of one local partition's job manager."""
 
     def subscribe(self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int) -> None: ...
 
@@ -133,9 +140,13 @@ class JobStreams:
         self.settings = settings or settings_from_config(getattr(node, "config", None))
         self.managers: dict[int, JobManager] = {}
         self._links: dict[int, PartitionLink] = {}
+        self._peers: dict[int, Any] = {}  # member id -> zennode.jobs.remote.PeerLink
         self._streams: dict[str, WorkerStream] = {}  # client id -> stream
+        self._by_worker: dict[str, WorkerStream] = {}  # worker id -> stream
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.relay_stats = {"relayed": 0, "relay_undelivered": 0}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -148,18 +159,35 @@ class JobStreams:
                 submit=lambda command, pid=pid: self.node.submit(pid, command),
                 load_activatable=lambda job_type, limit, pid=pid: self._load(pid, job_type, limit),
                 settings=self.settings,
+                load_deadlines=lambda limit, pid=pid: self._load_deadlines(pid, limit),
             )
             self.managers[pid] = manager
             self._links[pid] = manager
             manager.start(bool(partition.is_leader))
         self.node.add_event_listener(self._on_events)
         self.node.add_role_listener(self._on_role)
+        # The internal relay service (zennode.jobs.remote) finds this node's managers here.
+        self.node.job_streams = self
+        config = getattr(self.node, "config", None)
+        if config is not None and len(getattr(config, "members", ())) > 1:
+            from zennode.jobs.remote import PeerLink
+
+            for member in config.members:
+                if member.id != config.node_id:
+                    link = PeerLink(self, member, config)
+                    self._peers[member.id] = link
+                    link.start()
 
     async def stop(self) -> None:
         self._stopped = True
         for stream in list(self._streams.values()):
             stream.end()
         self._streams.clear()
+        self._by_worker.clear()
+        for link in self._peers.values():
+            await link.stop()
+        for task in list(self._tasks):
+            task.cancel()
         for manager in self.managers.values():
             await manager.stop()
 
@@ -184,6 +212,14 @@ class JobStreams:
             raise Unavailable(f"partition {partition_id} is not local", partition_id)
         return await asyncio.to_thread(self._state.activatable, partition, job_type, limit)
 
+    async def _load_deadlines(self, partition_id: int, limit: int) -> list[int]:
+        """Lock deadlines of jobs activated in the local replica's state (an earlier leader's)."""
+        partition = self.node.local_partitions.get(partition_id)
+        reader = getattr(self._state, "lock_deadlines", None)
+        if partition is None or reader is None:
+            return []
+        return await asyncio.to_thread(reader, partition, limit)
+
     # -------------------------------------------------------------- streams
 
     def open(self, client_id: str | None) -> WorkerStream:
@@ -202,15 +238,50 @@ class JobStreams:
             raise Unavailable(f"this node already holds {len(self._streams)} worker streams")
         stream = WorkerStream(client_id, self.settings.stream_queue_max)
         self._streams[client_id] = stream
+        self._by_worker[stream.worker_id] = stream
         return stream
 
     def close(self, stream: WorkerStream) -> None:
         """The stream ended: every partition forgets the worker and frees its jobs at once."""
         if self._streams.get(stream.client_id) is stream:
             del self._streams[stream.client_id]
+        if self._by_worker.get(stream.worker_id) is stream:
+            del self._by_worker[stream.worker_id]
         stream.end()
         for link in self._links.values():
             link.remove_worker(stream.worker_id)
+        for peer in self._peers.values():
+            peer.remove_worker(stream.worker_id)
+
+    def subscriptions(self) -> list[tuple[str, str, int, int]]:
+        """(worker id, job type, lock ms, jobs max) of every open stream (a relay's resync)."""
+        return [
+            (stream.worker_id, job_type, lock, limit)
+            for stream in self._streams.values()
+            for job_type, (lock, limit) in stream.subscriptions.items()
+        ]
+
+    def deliver_relayed(self, partition_id: int, worker_id: str, job: dict[str, Any]) -> None:
+        """A job another node's leader activated for a worker connected here: push it; if the
+        stream is gone or full, free the job at once (only if still locked to that worker)."""
+        stream = self._by_worker.get(worker_id)
+        if stream is not None and stream.deliver(job):
+            self.relay_stats["relayed"] += 1
+            return
+        self.relay_stats["relay_undelivered"] += 1
+        command = {"type": "release_jobs", "jobKeys": [int(job["key"])], "worker": worker_id}
+        task = asyncio.ensure_future(self._release(partition_id, command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+        try:
+            outcome = await self.node.submit(partition_id, command)
+        except Exception as exc:  # the lock still expires
+            log.warning("partition %s: releasing an undelivered job failed: %s", partition_id, exc)
+            return
+        if outcome.error is not None:
+            log.warning("partition %s: release_jobs refused: %s", partition_id, outcome.error)
 
     def subscribe(
         self, stream: WorkerStream, job_type: str, lock_ms: int = 0, jobs_max: int = 0
@@ -225,8 +296,15 @@ class JobStreams:
         lock = self.settings.lock_ms(lock_ms)
         limit = self.settings.worker_jobs(jobs_max)
         stream.subscriptions[job_type] = (lock, limit)
-        for link in self._links.values():
-            link.subscribe(stream, job_type, lock, limit)
+        for pid, link in self._links.items():
+            link.subscribe(stream, job_type, lock, self.share(limit, pid))
+        for peer in self._peers.values():
+            peer.subscribe(stream.worker_id, job_type, lock, limit)
+
+    def share(self, jobs_max: int, partition_id: int) -> int:
+        """The part of a worker's in-flight limit partition `partition_id` may fill."""
+        ids = getattr(getattr(self.node, "config", None), "partition_ids", None)
+        return partition_share(jobs_max, partition_id, list(ids or self._links))
 
     def unsubscribe(self, stream: WorkerStream, job_type: str) -> None:
         job_type = job_type.strip()
@@ -235,6 +313,8 @@ class JobStreams:
         stream.subscriptions.pop(job_type, None)
         for link in self._links.values():
             link.unsubscribe(stream.worker_id, job_type)
+        for peer in self._peers.values():
+            peer.unsubscribe(stream.worker_id, job_type)
 
     # ------------------------------------------------------ complete / fail
 
@@ -304,6 +384,8 @@ class JobStreams:
         return {
             "streams": len(self._streams),
             "partitions": [m.snapshot() for m in self.managers.values()],
+            "peers": {node_id: link.snapshot() for node_id, link in self._peers.items()},
+            **self.relay_stats,
         }
 
 
@@ -327,6 +409,13 @@ class EngineStateReader:
                 if len(items) < size:
                     break
         return found
+
+    def lock_deadlines(self, partition: Any, limit: int) -> list[int]:
+        from zennode.engine import queries
+
+        with partition.read() as txn:
+            items, _total = queries.list_jobs(txn, state="activated", offset=0, limit=limit)
+        return [int(i["deadline"]) for i in items if isinstance(i.get("deadline"), int)]
 
 
 def settings_from_config(config: Any) -> Settings:
