@@ -20,6 +20,7 @@ from zennode.cluster.peers import MESSAGE_BYTES_MARGIN
 from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.errors import BadRequest, ConfigError, ZennodeError
+from zennode.jobs.remote import add_job_relay
 
 log = logging.getLogger("zennode.cluster.server")
 
@@ -97,6 +98,7 @@ async def start_internal_server(node: Any, host: str, port: int) -> grpc.aio.Ser
         ]
     )
     pb_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
+    add_job_relay(server, node)  # proto/jobs.proto: workers on one node, leaders on another
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
