@@ -13,34 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from zennode.bench.engine import _port_free
 from zennode.bench.node import NodeBench, push_latencies, start_workers, stop_process
-
-BASE_PORT_MIN = 20_000
-BASE_PORT_MAX = 32_000 - 400  # below the ephemeral port range (32768+)
-
-
-def free_cluster_base(nodes: int, partitions: int) -> int:
-    """A base port whose launcher layout (node i at base + 100 (i - 1)) is free now."""
-    from zennode.cluster.launcher import NODE_PORT_STRIDE
-    from zennode.config import PORT_OFFSET_RAFT_BASE
-
-    for _ in range(200):
-        base = random.randrange(BASE_PORT_MIN, BASE_PORT_MAX, NODE_PORT_STRIDE)
-        ports = []
-        for i in range(nodes):
-            node = base + NODE_PORT_STRIDE * i
-            ports += [node, node + 1, node + 2]
-            ports += [node + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
-        if all(_port_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range for the cluster")
+from zennode.bench.ports import free_cluster_base
 
 
 def run(

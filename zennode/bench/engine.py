@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import random
-import socket
 import tempfile
 import threading
 import time
 from typing import Any
 
 from zennode.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
+from zennode.bench.ports import free_port_base
 
 ENGINE_BATCH_COMMANDS = 100  # commands per transaction (a partition's batch holds up to 200)
 NODE_IN_FLIGHT_MAX = 500  # create_instance calls awaiting their commit at once
@@ -132,7 +131,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="zennode-bench-") as data_dir:
         config = default_config()
         config = dataclasses.replace(config, partitions=partitions)
-        config = config.with_overrides(data_dir=data_dir, port_base=_free_port_base(partitions))
+        config = config.with_overrides(data_dir=data_dir, port_base=free_port_base(partitions))
         node = Node(config, serve_http=False, serve_grpc=False)
         node.task_handler(JOB_TYPE)(lambda job: handler(job.get("variables") or {}))
         done = threading.Event()
@@ -186,29 +185,6 @@ async def _wait_ready(node: Any, timeout_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("node did not become ready")
         await asyncio.sleep(0.02)
-
-
-def _free_port_base(partitions: int) -> int:
-    """A --port-base whose ports (http, grpc, internal, raft per partition) are free now."""
-    from zennode.config import PORT_OFFSET_RAFT_BASE
-
-    for _ in range(200):
-        base = random.randrange(20_000, 32_000, 20)  # below the ephemeral port range
-        ports = [base, base + 1, base + 2]
-        ports += [base + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
-        if all(_port_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range found")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _check_all_ended(name: str, completed: int, instances: int) -> None:

@@ -43,8 +43,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.bench.engine import _free_port_base
 from zennode.bench.models import one_task_model
+from zennode.bench.ports import free_port_base
 from zennode.bench.rawhttp import Connection
 
 READY_TIMEOUT_S = 30.0
@@ -327,7 +327,7 @@ def _port_bases(count: int, partitions: int) -> list[int]:
     for _ in range(100):
         if len(bases) == count:
             return bases
-        base = _free_port_base(partitions)
+        base = free_port_base(partitions)
         if all(abs(base - other) > PORT_SPAN for other in bases):
             bases.append(base)
     raise RuntimeError("no free port ranges found")
