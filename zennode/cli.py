@@ -138,5 +138,54 @@ def start(
         pass
 
 
+@main.command(
+    help="""Print the cluster topology: nodes (up/down) and partitions (leader, followers, each
+replica's role, applied index and state digest).
+
+Asks the node that --config describes (node_id) over HTTP, then the other members if it does
+not answer. Exits with status 1 when no member answers."""
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML config of a cluster member. Default: the embedded config.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the topology as JSON.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for each node's answer.",
+)
+def status(config_path: str | None, as_json: bool, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    from zennode.cluster.topology import format_topology
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        fail_config(exc.message)
+        return
+    members = sorted(config.members, key=lambda m: (m.id != config.node_id, m.id))
+    errors = []
+    for member in members:
+        url = f"http://{member.host}:{member.ports.http}/v1/cluster/topology"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+                topology = json.loads(response.read())
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            errors.append(f"node {member.id} ({url}): {getattr(exc, 'reason', exc)}")
+            continue
+        click.echo(json.dumps(topology, indent=2) if as_json else format_topology(topology))
+        return
+    click.echo("zennode: no cluster member answered:\n  " + "\n  ".join(errors), err=True)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,9 +39,43 @@ STOP_GRACE_S = 10.0
 HTTP_TIMEOUT_S = 5.0
 POLL_S = 0.2
 
+EXIT_STATUS: dict[int, str] = {}  # pid -> how a child of this process ended (diagnostics)
+# Nodes this process started. Keeping the Popen objects keeps their exit status ours: a
+# collected Popen is reaped by the subprocess module behind our back.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def node_port_base(base_port: int, node_id: int) -> int:
     return base_port + NODE_PORT_STRIDE * (node_id - 1)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int, partitions: int, host: str = "127.0.0.1") -> int:
+    """A base port whose whole layout for `nodes` nodes is free now (tests, benchmarks).
+
+    Picked below the kernel's ephemeral range: a port handed out for an outgoing connection
+    (a Raft peer dialling a node that is not up yet) could otherwise be taken before the node
+    binds it.
+    """
+    for _ in range(300):
+        base = random.randrange(12_000, 30_000, 10)
+        ports = []
+        for i in range(1, nodes + 1):
+            b = node_port_base(base, i)
+            ports += [b, b + PORT_OFFSET_GRPC, b + PORT_OFFSET_INTERNAL]
+            ports += [b + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
+        if all(_port_free(host, p) for p in ports):
+            return base
+    raise RuntimeError(f"no free port range for {nodes} nodes on {host}")
 
 
 def member(node_id: int, base_port: int, host: str) -> dict[str, Any]:
@@ -124,8 +160,9 @@ def start_node(directory: Path, node_id: int, python: str | None = None) -> int:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal that ran `up` does not reach it
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"},
         )
+    _CHILDREN[process.pid] = process
     pid_path.write_text(f"{process.pid}\n")
     cluster_file = directory / "cluster.json"
     if cluster_file.exists():
@@ -197,6 +234,14 @@ def _pids(directory: Path) -> dict[int, int]:
 
 def _alive(pid: int) -> bool:
     """True if `pid` runs and is a zennode process (a reused PID is not ours)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:  # started by this process: ask the Popen (it also reaps)
+        code = child.poll()
+        if code is None:
+            return True
+        how = f"exited with status {code}" if code >= 0 else f"killed by signal {-code}"
+        EXIT_STATUS[pid] = how
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -215,9 +260,14 @@ def _alive(pid: int) -> bool:
 
 def _reap(pid: int) -> None:
     try:
-        os.waitpid(pid, os.WNOHANG)
+        done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        pass
+        return
+    if done:
+        if os.WIFSIGNALED(status):
+            EXIT_STATUS[pid] = f"killed by signal {os.WTERMSIG(status)}"
+        else:
+            EXIT_STATUS[pid] = f"exited with status {os.WEXITSTATUS(status)}"
 
 
 def node_pid(directory: Path, node_id: int) -> int | None:
@@ -285,23 +335,27 @@ def topology(directory: str | Path, digests: bool = True) -> dict[str, Any]:
     raise RuntimeError(f"no node of the cluster answers: {last}")
 
 
-def wait_for_leaders(directory: str | Path, timeout_s: float = UP_TIMEOUT_S) -> dict[str, Any]:
-    """Wait until every partition has a leader and every node runs; the topology then."""
+def wait_for_leaders(
+    directory: str | Path, timeout_s: float = UP_TIMEOUT_S, all_nodes: bool = True
+) -> dict[str, Any]:
+    """Wait until every partition has a leader (and, with `all_nodes`, every node started from
+    DIR runs and answers); the topology then. A node that dies meanwhile fails at once."""
     directory = Path(directory)
     deadline = time.monotonic() + timeout_s
     last: Any = None
     while time.monotonic() < deadline:
         for node_id, pid in _pids(directory).items():
-            if not _alive(pid):
+            if all_nodes and not _alive(pid):
                 _, log_path, _ = _paths(directory, node_id)
                 tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
-                raise RuntimeError(f"node {node_id} exited during start-up:\n{tail}")
+                how = EXIT_STATUS.get(pid, "exited")
+                raise RuntimeError(f"node {node_id} (pid {pid}) {how}:\n{tail}")
         try:
             last = topology(directory, digests=False)
         except RuntimeError as exc:
             last = str(exc)
         else:
-            nodes_up = all(n["up"] for n in last["nodes"])
+            nodes_up = not all_nodes or all(n["up"] for n in last["nodes"])
             if nodes_up and all(p["leader"] is not None for p in last["partitions"]):
                 return last
         time.sleep(POLL_S)

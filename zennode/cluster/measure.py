@@ -1,0 +1,273 @@
+"""Measure a local cluster: failover gap and command throughput (numbers for docs/cluster.md).
+
+    python -m zennode.cluster.measure failover [--kills 5] [--dir DIR]
+    python -m zennode.cluster.measure throughput [--clients 4] [--seconds 10] [--dir DIR]
+
+Both start their own 3-node cluster (P=3, R=3) with the launcher behind `scripts/cluster`, on
+free ports of 127.0.0.1, and always stop it. They print a table and one JSON line.
+
+- failover: while clients create instances, SIGKILL the leader of a partition, restart it
+  once the partition serves again, wait until the replicas' digests agree; repeated. The gap
+  is the time between the last command the partition applied before the kill and the first
+  one after it, as seen by a probe that sends a command to that partition every 10 ms through
+  the surviving nodes.
+- throughput: client processes create instances of a process without wait states (start ->
+  end, one command each) through all nodes round robin, each with `--concurrency` requests in
+  flight; instances acknowledged per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from zennode.cluster import launcher
+from zennode.engine.keys import make_key
+
+PROCESS_ID = "measure-straight"
+PROCESS_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    id="d" targetNamespace="http://zennode.measure">
+  <bpmn:process id="{PROCESS_ID}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+PROBE_INTERVAL_S = 0.01
+
+
+def _deploy(url: str) -> None:
+    import httpx
+
+    response = httpx.post(
+        f"{url}/v1/process-definitions",
+        content=PROCESS_XML.encode(),
+        headers={"content-type": "application/xml"},
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+def _wait_converged(directory: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        topology = launcher.topology(directory)
+        ok = all(
+            p["leader"] is not None
+            and all(r.get("up") for r in p["replicas"])
+            and len({(r["digest"], r["appliedIndex"]) for r in p["replicas"]}) == 1
+            for p in topology["partitions"]
+        )
+        if ok:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("replicas did not converge")
+
+
+# ------------------------------------------------------------------ failover
+
+
+def failover(directory: Path, kills: int) -> dict[str, Any]:
+    import httpx
+
+    info = launcher.up(directory, base_port=launcher.free_base_port(3, 3))
+    urls = {n["id"]: n["http"] for n in info["nodes"]}
+    _deploy(urls[1])
+    stop = threading.Event()
+    probe_ok: dict[int, list[float]] = {1: [], 2: [], 3: []}
+    created = [0]
+    errors: list[str] = []
+
+    def probe(partition_id: int) -> None:
+        missing = make_key(partition_id, 2**40)
+        n = 0
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                n += 1
+                url = urls[n % 3 + 1]
+                try:
+                    r = client.post(f"{url}/v1/jobs/{missing}/complete", json={})
+                    if r.status_code == 404:
+                        probe_ok[partition_id].append(time.monotonic())
+                except httpx.HTTPError:
+                    pass
+                time.sleep(PROBE_INTERVAL_S)
+
+    def creator(worker: int) -> None:
+        n = worker
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                n += 1
+                try:
+                    r = client.post(
+                        f"{urls[n % 3 + 1]}/v1/process-instances",
+                        json={"bpmnProcessId": PROCESS_ID},
+                    )
+                    if r.status_code == 201:
+                        created[0] += 1
+                    elif r.status_code != 503:
+                        errors.append(r.text[:200])
+                except httpx.HTTPError:
+                    pass
+
+    threads = [threading.Thread(target=probe, args=(p,), daemon=True) for p in (1, 2, 3)]
+    threads += [threading.Thread(target=creator, args=(w,), daemon=True) for w in range(2)]
+    for t in threads:
+        t.start()
+    gaps = []
+    try:
+        for i in range(kills):
+            partition_id = i % 3 + 1
+            time.sleep(1.5)
+            topology = launcher.wait_for_leaders(directory, 30)
+            victim = next(p["leader"] for p in topology["partitions"] if p["id"] == partition_id)
+            killed_at = time.monotonic()
+            launcher.kill_node(directory, victim)
+            deadline = killed_at + 30
+            while time.monotonic() < deadline:
+                after = [t for t in probe_ok[partition_id] if t > killed_at]
+                if after:
+                    break
+                time.sleep(0.05)
+            before = [t for t in probe_ok[partition_id] if t <= killed_at]
+            after = [t for t in probe_ok[partition_id] if t > killed_at]
+            if not before or not after:
+                raise RuntimeError(f"partition {partition_id} did not serve around kill {i + 1}")
+            gap = after[0] - before[-1]
+            gaps.append(gap)
+            print(
+                f"kill {i + 1}: node {victim} (leader of partition {partition_id}): "
+                f"gap {gap * 1000:.0f} ms",
+                flush=True,
+            )
+            launcher.start_node(directory, victim)
+            launcher.wait_for_leaders(directory, 60)
+            _wait_converged(directory)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+        launcher.down(directory)
+    return {
+        "kills": kills,
+        "gap_ms_median": round(statistics.median(gaps) * 1000),
+        "gap_ms_worst": round(max(gaps) * 1000),
+        "gaps_ms": [round(g * 1000) for g in gaps],
+        "instances_created": created[0],
+        "unexpected_errors": len(errors),
+    }
+
+
+# ---------------------------------------------------------------- throughput
+
+
+def _client_process(urls: list[str], seconds: float, concurrency: int, out: Any) -> None:
+    import httpx
+
+    async def run() -> tuple[int, int, list[float]]:
+        done = 0
+        refused = 0
+        latencies: list[float] = []
+        deadline = time.monotonic() + seconds
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+            async def worker(offset: int) -> None:
+                nonlocal done, refused
+                n = offset
+                while time.monotonic() < deadline:
+                    n += 1
+                    started = time.perf_counter()
+                    r = await client.post(
+                        f"{urls[n % len(urls)]}/v1/process-instances",
+                        json={"bpmnProcessId": PROCESS_ID},
+                    )
+                    if r.status_code == 201:
+                        done += 1
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        refused += 1
+
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return done, refused, latencies
+
+    done, refused, latencies = asyncio.run(run())
+    out.put((done, refused, latencies))
+
+
+def throughput(directory: Path, clients: int, seconds: float, concurrency: int) -> dict[str, Any]:
+    info = launcher.up(directory, base_port=launcher.free_base_port(3, 3))
+    urls = [n["http"] for n in info["nodes"]]
+    try:
+        _deploy(urls[0])
+        queue: Any = multiprocessing.Queue()
+        procs = [
+            multiprocessing.Process(
+                target=_client_process, args=(urls, seconds, concurrency, queue), daemon=True
+            )
+            for _ in range(clients)
+        ]
+        started = time.monotonic()
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=seconds + 60) for _ in procs]
+        elapsed = time.monotonic() - started
+        for p in procs:
+            p.join(timeout=10)
+        _wait_converged(directory)
+    finally:
+        launcher.down(directory)
+    done = sum(r[0] for r in results)
+    latencies = sorted(x for r in results for x in r[2])
+
+    def pct(q: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)
+
+    return {
+        "clients": clients,
+        "concurrency_per_client": concurrency,
+        "seconds": round(elapsed, 1),
+        "instances_created": done,
+        "refused_503": sum(r[1] for r in results),
+        "instances_per_s": round(done / seconds),
+        "latency_ms_p50": pct(0.5) if latencies else None,
+        "latency_ms_p99": pct(0.99) if latencies else None,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    f = sub.add_parser("failover")
+    f.add_argument("--kills", type=int, default=5)
+    f.add_argument("--dir", type=Path, default=None)
+    t = sub.add_parser("throughput")
+    t.add_argument("--clients", type=int, default=4)
+    t.add_argument("--concurrency", type=int, default=16)
+    t.add_argument("--seconds", type=float, default=10.0)
+    t.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="zennode-measure-") as tmp:
+        directory = args.dir or Path(tmp)
+        if args.what == "failover":
+            result = failover(directory, args.kills)
+        else:
+            result = throughput(directory, args.clients, args.seconds, args.concurrency)
+    for key, value in result.items():
+        print(f"  {key:>24}: {value}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
