@@ -29,7 +29,9 @@ from zennode.errors import ZennodeError
 log = logging.getLogger("zennode.api.zeebe")
 
 RECHECK_S = 1.0  # a parked poll looks again at least this often
-RECHECK_REMOTE_S = 0.25  # ... and this often while another node leads some partition
+RECHECK_REMOTE_S = 0.1  # ... and this often while another node leads some partition
+READ_SHARE_S = 0.05  # polls of one type share a look at the partitions this recent
+SHARED_READS_MAX = 1_000  # job types whose last look is kept for sharing
 CANDIDATES_MAX = 100  # activatable jobs read per partition when looking for work
 WAITERS_MAX = 10_000  # parked polls on one node
 EXPIRY_GRACE_MS = 50  # after a lock deadline, before asking the partition to expire it
@@ -175,6 +177,8 @@ class JobActivator:
         self.arrivals = arrivals
         self.expiry = expiry
         self._next = 0  # first partition asked, rotated so no partition is always first
+        # job type -> (when, the look at the partitions started then)
+        self._looks: dict[str, tuple[float, asyncio.Future[set[int]]]] = {}
 
     async def activate(
         self, job_type: str, worker: str, lock_ms: int, jobs_max: int, wait_s: float
@@ -198,10 +202,7 @@ class JobActivator:
                 self.arrivals.unpark(job_type, parked)
 
     def _leads_all(self) -> bool:
-        local = self.node.local_partitions
-        return all(
-            pid in local and bool(local[pid].is_leader) for pid in self.node.config.partition_ids
-        )
+        return all(self._leads(pid) for pid in self.node.config.partition_ids)
 
     async def activate_once(
         self, job_type: str, worker: str, lock_ms: int, jobs_max: int
@@ -235,14 +236,59 @@ class JobActivator:
         return jobs
 
     async def _partitions_with_work(self, job_type: str, partition_ids: list[int]) -> list[int]:
-        """Partitions holding a job of the type that may be activated now (a read per leader)."""
+        """Partitions holding a job of the type that may be activated now.
+
+        Partitions led here are read fresh on the local replica: their job events wake parked
+        polls, and a read from before the wake could miss the job. Partitions led elsewhere
+        are read through the node (forwarded to their leaders); parked polls of one type
+        share one such look per `READ_SHARE_S` instead of each reading every partition.
+        """
+        led_here = {pid for pid in partition_ids if self._leads(pid)}
+        ready: set[int] = set()
+        if led_here:
+            ready = await asyncio.to_thread(self._ready_here, job_type, led_here)
+        if len(led_here) < len(partition_ids):
+            ready |= (await self._shared_look(job_type)) - led_here
+        return [pid for pid in partition_ids if pid in ready]
+
+    def _leads(self, partition_id: int) -> bool:
+        partition = self.node.local_partitions.get(partition_id)
+        return partition is not None and bool(partition.is_leader)
+
+    def _ready_here(self, job_type: str, partition_ids: set[int]) -> set[int]:
+        """(In a worker thread.) Local leader replicas with an activatable job of the type."""
+        from zennode.engine import queries
+
+        now = now_ms()
+        found = set()
+        for pid in partition_ids:
+            partition = self.node.local_partitions.get(pid)
+            if partition is None:
+                continue
+            with partition.read() as txn:
+                items, _total = queries.list_jobs(
+                    txn, state="active", job_type=job_type, limit=CANDIDATES_MAX
+                )
+            if any(int(item.get("activatableAt") or 0) <= now for item in items):
+                found.add(pid)
+        return found
+
+    async def _shared_look(self, job_type: str) -> set[int]:
+        shared = self._looks.get(job_type)
+        if shared is None or time.monotonic() - shared[0] > READ_SHARE_S:
+            if len(self._looks) >= SHARED_READS_MAX:
+                self._looks.clear()
+            shared = (time.monotonic(), asyncio.ensure_future(self._look(job_type)))
+            self._looks[job_type] = shared
+        return await asyncio.shield(shared[1])
+
+    async def _look(self, job_type: str) -> set[int]:
         page = await self.node.list_jobs(
             page=1, size=CANDIDATES_MAX, state="active", job_type=job_type
         )
         now = now_ms()
-        ready = {
+        return {
             part["partition"]
             for part in page.get("partitions", [])
             if any(int(item.get("activatableAt") or 0) <= now for item in part.get("items", []))
         }
-        return [pid for pid in partition_ids if pid in ready]
