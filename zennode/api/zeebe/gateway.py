@@ -60,6 +60,9 @@ class GatewayService(gw_grpc.GatewayServicer):
         return cls(node, streams, asyncio.get_running_loop())
 
     async def close(self) -> None:
+        """The server stopped: stop expiring locks and stop listening to the node's events."""
+        self.arrivals.close()
+        self.results.close()
         await self.expiry.close()
 
     # ------------------------------------------------------------ cluster

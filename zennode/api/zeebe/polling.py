@@ -73,7 +73,14 @@ class JobArrivals:
                 job_type = str(event["type"])
                 woken[job_type] = min(woken.get(job_type, 1 << 62), int(at or 0))
         for job_type, at in woken.items():
-            self._loop.call_soon_threadsafe(self._wake_at, job_type, at)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the gateway is gone
+                self._loop.call_soon_threadsafe(self._wake_at, job_type, at)
+
+    def close(self) -> None:
+        """The server stopped: ignore events from now on (the node keeps its listeners)."""
+        self._waiters.clear()
+        self._types = frozenset()
+        self._count = 0
 
     def _wake_at(self, job_type: str, at_ms: int) -> None:
         delay_s = (at_ms - now_ms()) / 1000

@@ -35,10 +35,11 @@ class InstanceResults:
         self._expecting = 0  # callers between `expect()` and the end of their wait
         self._recent: OrderedDict[int, str] = OrderedDict()
         self._futures: dict[int, list[asyncio.Future[str]]] = {}
+        self._closed = False
 
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
         """Node event listener (a partition's tick thread): hop the ends onto the loop."""
-        if self._expecting <= 0:
+        if self._expecting <= 0 or self._closed:
             return
         ends = [
             (int(e["processInstanceKey"]), END_EVENTS[e["event"]])
@@ -46,7 +47,12 @@ class InstanceResults:
             if e.get("event") in END_EVENTS and isinstance(e.get("processInstanceKey"), int)
         ]
         if ends:
-            self._loop.call_soon_threadsafe(self._ended, ends)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the gateway is gone
+                self._loop.call_soon_threadsafe(self._ended, ends)
+
+    def close(self) -> None:
+        """The server stopped: ignore events from now on (the node keeps its listeners)."""
+        self._closed = True
 
     def _ended(self, ends: list[tuple[int, str]]) -> None:
         for key, how in ends:
