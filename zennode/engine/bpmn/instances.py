@@ -8,6 +8,7 @@ from zennode.engine import state
 from zennode.engine.bpmn.runner import IO_MAPPING_ERROR, Runner
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
+from zennode.engine.model import Deployed
 
 
 def start_instance(
@@ -17,13 +18,14 @@ def start_instance(
     start_element: str | None = None,
     parent: dict[str, Any] | None = None,
     key: int | None = None,
+    deployed: Deployed | None = None,
 ) -> Runner:
     """Create the instance record and run it until every token waits (not saved yet).
 
     `start_element` None means the process's none start event; `parent` links a child of a
     call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`).
     """
-    deployed = ctx.deployed(definition_key)
+    deployed = deployed or ctx.deployed(definition_key)
     process = deployed.process
     key = key if key is not None else ctx.next_key()
     instance: dict[str, Any] = {
@@ -49,14 +51,14 @@ def start_instance(
     runner = Runner(ctx, process, instance)
     start = start_element or process.start
     assert start is not None, "callers check that the process has a none start event"
-    try:
-        runner.open_waits(
-            key, runner.prepare_waits(runner.event_sub_starts(process.event_starts), key)
-        )
-    except ExpressionFailed as exc:
-        runner.incident_at(process.elements[start], key, None, IO_MAPPING_ERROR, exc.message)
-        runner.save()
-        return runner
+    if process.event_starts:
+        try:
+            waits = runner.prepare_waits(runner.event_sub_starts(process.event_starts), key)
+            runner.open_waits(key, waits)
+        except ExpressionFailed as exc:
+            runner.incident_at(process.elements[start], key, None, IO_MAPPING_ERROR, exc.message)
+            runner.save()
+            return runner
     runner.enqueue(start, key, None)
     runner.run()
     return runner

@@ -62,18 +62,7 @@ class Runner:
         tokens stop at an incident instead of looping forever.
         """
         activate, fire_ready_inclusive_joins, activate_body = _behaviours()
-        self.running = True
-        try:
-            self._loop(activate, fire_ready_inclusive_joins, activate_body)
-        finally:
-            self.running = False
-
-    def _loop(
-        self,
-        activate: dict[str, ActivateFn],
-        fire_ready_inclusive_joins: Callable[[Runner], bool],
-        activate_body: ActivateFn,
-    ) -> None:
+        self.running = True  # (an exception ends the command and drops this runner anyway)
         while True:
             if self.queue:
                 if self.steps >= self.ctx.activations_max:
@@ -94,10 +83,13 @@ class Runner:
                 if self._scope_is_empty(scope):
                     self._complete_scope(scope)
             else:
+                self.running = False
                 return
 
     def context(self, scope: int) -> dict[str, Any]:
         """The variables an expression in `scope` sees: the instance's, then local ones."""
+        if scope == self.key:
+            return self.variables  # the common case: no local scope to overlay
         return scope_variables(self.instance, scope)
 
     def is_iteration_of(self, scope: int, element_id: str) -> bool:
@@ -116,6 +108,8 @@ class Runner:
 
     def boundary_events(self, element: m.Element, scope: int) -> list[m.Element]:
         """Timer / message boundary events to open when `element` activates in `scope`."""
+        if not element.boundaries:
+            return []
         if element.loop is not None and self.is_iteration_of(scope, element.id):
             return []  # they sit on the multi-instance body
         elements = self.process.elements
@@ -123,6 +117,8 @@ class Runner:
 
     def event_sub_starts(self, starts: tuple[str, ...]) -> list[m.Element]:
         """Timer / message start events of a scope's event sub-processes."""
+        if not starts:
+            return []
         elements = self.process.elements
         return [
             elements[s]

@@ -55,13 +55,18 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     try:
         job_type = evaluate_string(task.job_type, variables, "job type")
         retries = evaluate_int(task.retries, variables, "job retries")
-        prepared = runner.prepare_waits(runner.boundary_events(element, scope), scope)
+        prepared = (
+            runner.prepare_waits(runner.boundary_events(element, scope), scope)
+            if element.boundaries
+            else None
+        )
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
     ctx = runner.ctx
     ei_key = runner.new_element_instance(element, scope)
-    runner.open_waits(ei_key, prepared)
+    if prepared:
+        runner.open_waits(ei_key, prepared)
     job_key = ctx.next_key()
     runner.elements[str(ei_key)]["jobKey"] = job_key
     instance = runner.instance

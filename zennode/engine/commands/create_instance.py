@@ -46,7 +46,7 @@ def create_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
             f"process {deployed.process.bpmn_process_id} has no none start event "
             "(it starts by a timer or a message)"
         )
-    runner = start_instance(ctx, definition_key, variables)
+    runner = start_instance(ctx, definition_key, variables, deployed=deployed)
     runner.save()
     return {
         "processInstanceKey": runner.key,
