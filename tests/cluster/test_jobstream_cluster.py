@@ -1,0 +1,526 @@
+"""The gRPC job stream on a real 3-node cluster (3 partitions, R=3) of `zennode` processes.
+
+Workers connect to DIFFERENT nodes; instances land on all partitions, whose leaders are spread
+over the nodes, so jobs travel over the node-to-node relay (`zennode.jobs.remote`). Every
+delivery is recorded as (job key, worker, when, lock deadline) and every hold ends when the
+worker sends its completion, its stream breaks or the lock runs out; no two holds of one job
+may overlap. One cluster for the module (the `cluster` fixture); the test that kills a leader
+runs last and restarts the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from cluster_helpers import Cluster
+
+from zennode.api.proto import zenbpm_pb2 as pb
+from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
+from zennode.cluster import launcher
+from zennode.config import default_config
+from zennode.engine.keys import make_key, partition_of
+
+pytestmark = pytest.mark.timeout(120)
+
+PROCESS = "relay-job"
+
+
+def task_xml(process_id: str, job_type: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://zennode.t">
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="{job_type}" retries="3"/>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def now_ms() -> float:
+    return time.time() * 1000
+
+
+@dataclass
+class Hold:
+    key: int
+    worker: str
+    start_ms: float
+    deadline_ms: float
+    end_ms: float | None = None
+
+    def end(self) -> float:
+        return min(self.end_ms or self.deadline_ms, self.deadline_ms)
+
+
+@dataclass
+class Journal:
+    """Every delivery of every worker of a test, for fairness, latency and overlap checks."""
+
+    holds: list[Hold] = field(default_factory=list)
+    latency_ms: list[float] = field(default_factory=list)
+    errors: list[tuple[str, int, int, str]] = field(default_factory=list)  # worker, code, key, msg
+
+    def by_worker(self) -> Counter[str]:
+        return Counter(h.worker.split("#")[0].rsplit("-", 1)[0] for h in self.holds)
+
+    def overlaps(self) -> list[tuple[Hold, Hold]]:
+        found = []
+        per_key: dict[int, list[Hold]] = {}
+        for hold in self.holds:
+            per_key.setdefault(hold.key, []).append(hold)
+        for holds in per_key.values():
+            holds.sort(key=lambda h: h.start_ms)
+            for before, after in zip(holds, holds[1:], strict=False):
+                if after.start_ms < before.end():
+                    found.append((before, after))
+        return found
+
+
+class StreamWorker:
+    """A worker on the raw wire protocol that records every delivery in a `Journal`.
+
+    It connects to `addresses[0]` and moves on to the next address when the stream breaks.
+    `complete=False` holds its jobs without completing them.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        addresses: list[str],
+        job_type: str,
+        journal: Journal,
+        *,
+        lock_ms: int = 30_000,
+        jobs_max: int = 0,
+        work_s: float = 0.0,
+        complete: bool = True,
+    ) -> None:
+        self.name = name
+        self.addresses = addresses
+        self.job_type = job_type
+        self.journal = journal
+        self.lock_ms = lock_ms
+        self.jobs_max = jobs_max
+        self.work_s = work_s
+        self.complete = complete
+        self.received: list[pb.WaitingJob] = []
+        self.connected = asyncio.Event()
+        self._out: asyncio.Queue[pb.JobStreamRequest | None] = asyncio.Queue(10_000)
+        self._open: dict[int, Hold] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.sessions = 0
+
+    def start(self) -> StreamWorker:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def stop(self) -> None:
+        """Close the stream; from now on this worker holds nothing (jobs still arriving are
+        not taken: the node frees them with the stream)."""
+        self._stopping = True
+        self._end_open_holds()
+        self._out.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+
+    async def send(self, request: pb.JobStreamRequest) -> None:
+        await self._out.put(request)
+
+    async def _run(self) -> None:
+        index = 0
+        while not self._stopping:
+            address = self.addresses[index % len(self.addresses)]
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self._session(address)
+            self._end_open_holds()
+            self.connected.clear()
+            index += 1
+            await asyncio.sleep(0.2)
+
+    async def _session(self, address: str) -> None:
+        self.sessions += 1
+        self._out = asyncio.Queue(10_000)
+        out = self._out
+        out.put_nowait(
+            pb.JobStreamRequest(
+                subscription=pb.StreamSubscriptionRequest(
+                    job_type=self.job_type,
+                    type=pb.StreamSubscriptionRequest.TYPE_SUBSCRIBE,
+                    lock_duration=self.lock_ms,
+                    max_active_jobs=self.jobs_max,
+                )
+            )
+        )
+
+        async def requests() -> Any:
+            while True:
+                item = await out.get()
+                if item is None:
+                    return
+                yield item
+
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = pb_grpc.ZenBpmStub(channel).JobStream(
+                requests(), metadata=(("client_id", f"{self.name}-{self.sessions}"),)
+            )
+            self.connected.set()
+            async for response in call:
+                if response.HasField("error"):
+                    self.journal.errors.append(
+                        (self.name, response.error.code, response.job.key, response.error.message)
+                    )
+                    continue
+                self._on_job(response.job, out)
+
+    def _on_job(self, job: pb.WaitingJob, out: asyncio.Queue[Any]) -> None:
+        if self._stopping:
+            return
+        received = now_ms()
+        self.received.append(job)
+        hold = Hold(job.key, job.worker or self.name, received, float(job.deadline))
+        self.journal.holds.append(hold)
+        self.journal.latency_ms.append(received - job.created_at)
+        self._open[job.key] = hold
+        if self.complete:
+            asyncio.get_running_loop().call_later(self.work_s, self._complete, job.key, out)
+
+    def _complete(self, key: int, out: asyncio.Queue[Any]) -> None:
+        hold = self._open.pop(key, None)
+        if hold is not None and hold.end_ms is None:
+            hold.end_ms = now_ms()
+        variables = json.dumps({"by": self.name}).encode()
+        out.put_nowait(
+            pb.JobStreamRequest(complete=pb.JobCompleteRequest(key=key, variables=variables))
+        )
+
+    def _end_open_holds(self) -> None:
+        """The stream broke: whatever this worker held is no longer its to complete."""
+        ended = now_ms()
+        for hold in self._open.values():
+            if hold.end_ms is None:
+                hold.end_ms = ended
+        self._open.clear()
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def grpc_address(cluster: Cluster, node: int) -> str:
+    return next(n["grpc"] for n in cluster.info["nodes"] if n["id"] == node)
+
+
+def addresses_from(cluster: Cluster, first: int) -> list[str]:
+    ids = sorted(cluster.urls)
+    order = [first] + [i for i in ids if i != first]
+    return [grpc_address(cluster, i) for i in order]
+
+
+async def create_instances(
+    cluster: Cluster, process: str, count: int, nodes: list[int]
+) -> list[int]:
+    """`count` instances through the REST APIs of `nodes` in turn (each node round robins the
+    partitions); retried on 503 like a client would."""
+
+    def one(i: int) -> int:
+        node = nodes[i % len(nodes)]
+        response = cluster.call(
+            "POST", node, "/v1/process-instances", json={"bpmnProcessId": process}
+        )
+        assert response.status_code == 201, response.text
+        return int(response.json()["processInstanceKey"])
+
+    return [await asyncio.to_thread(one, i) for i in range(count)]
+
+
+async def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+def instance_states(
+    cluster: Cluster, keys: list[int], nodes: list[int] | None = None
+) -> Counter[str]:
+    """How many of the instances are in each state, read through `nodes` in turn."""
+    nodes = nodes or sorted(cluster.urls)
+    states: Counter[str] = Counter()
+    for i, key in enumerate(keys):
+        response = cluster.call("GET", nodes[i % len(nodes)], f"/v1/process-instances/{key}")
+        ok = response.status_code == 200
+        states[response.json().get("state", "?") if ok else str(response.status_code)] += 1
+    return states
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def run(coro: Any, timeout: float = 90) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster: Cluster) -> Cluster:
+    for job_type in ("rr", "expiry", "leave", "bad", "kill"):
+        cluster.deploy(task_xml(f"{PROCESS}-{job_type}", job_type), node=1)
+    return cluster
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
+    deployed: Cluster,
+) -> None:
+    cluster = deployed
+    count = 90
+
+    async def scenario() -> None:
+        journal = Journal()
+        workers = [
+            StreamWorker(f"w{node}", [grpc_address(cluster, node)], "rr", journal).start()
+            for node in sorted(cluster.urls)
+        ]
+        try:
+            for worker in workers:
+                await asyncio.wait_for(worker.connected.wait(), 10)
+            await asyncio.sleep(0.5)  # the subscriptions reach every node's managers
+            keys = await create_instances(cluster, f"{PROCESS}-rr", count, sorted(cluster.urls))
+            await wait_for(lambda: len(journal.holds) >= count, 30, "every job delivered")
+            await asyncio.sleep(0.3)
+        finally:
+            for worker in workers:
+                await worker.stop()
+        shares = journal.by_worker()
+        print(f"\nround robin shares {dict(shares)}")
+        p50, p99 = percentile(journal.latency_ms, 0.5), percentile(journal.latency_ms, 0.99)
+        print(f"push latency (created -> delivered) p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        assert len(journal.holds) == count, "a job was delivered twice"
+        fair = count / len(workers)
+        assert all(shares[w.name] >= 0.6 * fair for w in workers), shares
+        for worker in workers:
+            partitions = {partition_of(job.key) for job in worker.received}
+            assert partitions == {1, 2, 3}, (worker.name, partitions)
+        assert not journal.errors, journal.errors
+        assert not journal.overlaps()
+        await wait_for(
+            lambda: instance_states(cluster, keys) == Counter({"completed": count}),
+            15,
+            "every instance completed",
+        )
+
+    run(scenario())
+
+
+def test_an_expired_lock_redelivers_to_a_worker_on_another_node(deployed: Cluster) -> None:
+    cluster = deployed
+
+    async def scenario() -> None:
+        journal = Journal()
+        holder = StreamWorker(
+            "holder", [grpc_address(cluster, 2)], "expiry", journal, lock_ms=1500, complete=False
+        ).start()
+        taker = None
+        try:
+            await asyncio.wait_for(holder.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            await create_instances(cluster, f"{PROCESS}-expiry", 3, [1])
+            await wait_for(lambda: len(holder.received) == 3, 15, "the holder got 3 jobs")
+            unsubscribe = pb.StreamSubscriptionRequest(
+                job_type="expiry", type=pb.StreamSubscriptionRequest.TYPE_UNSUBSCRIBE
+            )
+            await holder.send(pb.JobStreamRequest(subscription=unsubscribe))
+            taker = StreamWorker("taker", [grpc_address(cluster, 3)], "expiry", journal).start()
+            await wait_for(lambda: len(taker.received) == 3, 15, "the taker got them after expiry")
+        finally:
+            for worker in (holder, taker):
+                if worker is not None:
+                    await worker.stop()
+        deadlines = {job.key: job.deadline for job in holder.received}
+        for hold in journal.holds:
+            if hold.worker.startswith("taker"):
+                assert hold.start_ms >= deadlines[hold.key], "redelivered inside the lock"
+                assert hold.start_ms <= deadlines[hold.key] + 3_000, "redelivered late"
+        assert not journal.overlaps()
+
+    run(scenario())
+
+
+def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
+    deployed: Cluster,
+) -> None:
+    cluster = deployed
+
+    async def scenario() -> None:
+        journal = Journal()
+        leaver = StreamWorker(
+            "leaver", [grpc_address(cluster, 3)], "leave", journal, lock_ms=60_000, complete=False
+        ).start()
+        stayer = None
+        try:
+            await asyncio.wait_for(leaver.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            await create_instances(cluster, f"{PROCESS}-leave", 3, [2])
+            await wait_for(lambda: len(leaver.received) == 3, 15, "the leaver got 3 jobs")
+            assert {partition_of(job.key) for job in leaver.received} == {1, 2, 3}
+            stayer = StreamWorker("stayer", [grpc_address(cluster, 1)], "leave", journal).start()
+            await asyncio.wait_for(stayer.connected.wait(), 10)
+            await asyncio.sleep(0.5)
+            assert not stayer.received, "a job locked for 60 s went to a second worker"
+            left = time.monotonic()
+            await leaver.stop()
+            await wait_for(lambda: len(stayer.received) == 3, 10, "the stayer got the jobs")
+            took = time.monotonic() - left
+            print(f"\nredelivered {took * 1000:.0f} ms after the disconnect (lock 60 s)")
+            assert took < 5
+        finally:
+            for worker in (leaver, stayer):
+                if worker is not None:
+                    await worker.stop()
+        assert not journal.overlaps()
+
+    run(scenario())
+
+
+def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
+    deployed: Cluster,
+) -> None:
+    cluster = deployed
+    codes = {c.name: c.value[0] for c in grpc.StatusCode}
+
+    async def scenario() -> None:
+        journal = Journal()
+        owner = StreamWorker("owner", [grpc_address(cluster, 1)], "bad", journal, complete=False)
+        other = StreamWorker("other", [grpc_address(cluster, 2)], "unused", journal, complete=False)
+        owner.start(), other.start()
+        try:
+            await asyncio.wait_for(owner.connected.wait(), 10)
+            await asyncio.wait_for(other.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            await create_instances(cluster, f"{PROCESS}-bad", 3, [3])
+            await wait_for(lambda: len(owner.received) == 3, 15, "the owner got 3 jobs")
+            job_keys = [job.key for job in owner.received]
+            unknown = [make_key(p, 10**12 + p) for p in (1, 2, 3)]
+            big = json.dumps({"x": "y" * default_config().limits.variables_bytes_max}).encode()
+
+            def complete(key: int, raw: bytes = b"{}") -> pb.JobStreamRequest:
+                return pb.JobStreamRequest(complete=pb.JobCompleteRequest(key=key, variables=raw))
+
+            bad = [
+                *(complete(key) for key in unknown),  # NOT_FOUND on every partition's leader
+                *(complete(key) for key in job_keys),  # locked by another worker
+                complete(job_keys[0], b"{not json"),
+                complete(job_keys[0], big),
+                pb.JobStreamRequest(
+                    subscription=pb.StreamSubscriptionRequest(
+                        job_type=" ", type=pb.StreamSubscriptionRequest.TYPE_SUBSCRIBE
+                    )
+                ),
+            ]
+            for request in bad:
+                await other.send(request)
+            await wait_for(lambda: len(journal.errors) >= len(bad), 15, "an error per request")
+            got = Counter(code for _, code, _, _ in journal.errors)
+            expected = {"NOT_FOUND": 3, "FAILED_PRECONDITION": 3, "INVALID_ARGUMENT": 3}
+            assert got == Counter({codes[name]: n for name, n in expected.items()}), journal.errors
+            assert {key for _, code, key, _ in journal.errors if code == codes["NOT_FOUND"]} == set(
+                unknown
+            )
+            assert all(str(key) in message for _, _, key, message in journal.errors if key)
+            # The stream that got all those errors still works: it takes the jobs over.
+            await owner.stop()
+            await other.send(
+                pb.JobStreamRequest(
+                    subscription=pb.StreamSubscriptionRequest(
+                        job_type="bad", type=pb.StreamSubscriptionRequest.TYPE_SUBSCRIBE
+                    )
+                )
+            )
+            await wait_for(lambda: len(other.received) == 3, 10, "the erring stream still works")
+        finally:
+            await owner.stop()
+            await other.stop()
+
+    run(scenario())
+
+
+def test_leader_kill_while_workers_stream_every_instance_completes_once(
+    deployed: Cluster,
+) -> None:
+    cluster = deployed
+    count = 60
+    victim = cluster.leader_of(2)
+
+    async def scenario() -> list[int]:
+        journal = Journal()
+        workers = [
+            StreamWorker(
+                f"k{node}",
+                addresses_from(cluster, node),
+                "kill",
+                journal,
+                lock_ms=3_000,
+                jobs_max=6,
+                work_s=0.05,
+            ).start()
+            for node in sorted(cluster.urls)
+        ]
+        survivors = [n for n in sorted(cluster.urls) if n != victim]
+        try:
+            for worker in workers:
+                await asyncio.wait_for(worker.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            keys = await create_instances(cluster, f"{PROCESS}-kill", count // 2, survivors)
+            await asyncio.to_thread(launcher.kill_node, cluster.dir, victim)
+            killed_at = time.monotonic()
+            keys += await create_instances(cluster, f"{PROCESS}-kill", count // 2, survivors)
+
+            deadline = time.monotonic() + 40
+            while True:  # read in a thread: the workers run on this loop
+                states = await asyncio.to_thread(instance_states, cluster, keys, survivors)
+                if states["completed"] == count:
+                    break
+                assert time.monotonic() < deadline, f"not all completed after the kill: {states}"
+                await asyncio.sleep(0.3)
+            print(f"\nall {count} completed {time.monotonic() - killed_at:.1f} s after the kill")
+        finally:
+            for worker in workers:
+                await worker.stop()
+        assert instance_states(cluster, keys, survivors) == Counter({"completed": count})
+        delivered = Counter(h.key for h in journal.holds)
+        assert len(delivered) == count, "every instance's job was delivered"
+        overlaps = journal.overlaps()
+        assert not overlaps, overlaps[:3]
+        refused = [e for e in journal.errors if e[1] != grpc.StatusCode.UNAVAILABLE.value[0]]
+        codes = Counter(e[1] for e in journal.errors)
+        print(f"redeliveries {sum(delivered.values()) - count}, error codes {dict(codes)}")
+        assert all(e[1] == grpc.StatusCode.FAILED_PRECONDITION.value[0] for e in refused), refused
+        return keys
+
+    try:
+        run(scenario())
+    finally:
+        launcher.start_node(cluster.dir, victim)
+        launcher.wait_for_leaders(cluster.dir, 60)
