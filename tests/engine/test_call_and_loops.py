@@ -172,6 +172,8 @@ def test_parallel_multi_instance_collects_outputs_in_item_order() -> None:
     )
     jobs = h.active_jobs(key)
     assert sorted(j["variables"]["item"] for j in jobs) == [1, 2, 3]
+    activated = h.ok("activate_jobs", jobType="w", worker="x", timeoutMs=1000, maxJobs=3)["jobs"]
+    assert sorted(j["variables"]["item"] for j in activated) == [1, 2, 3]  # locals kept
     for job in reversed(jobs):
         h.ok("complete_job", jobKey=job["key"], variables={"done": job["variables"]["item"] * 10})
     view = h.instance(key)

@@ -224,3 +224,25 @@ def test_a_new_leader_finds_every_unacknowledged_relay() -> None:
     ps.drain(1, [{"event": "relay", "relay": relay}])  # re-sent twice: idempotent
     assert ps.publish("paid", "q")["correlated"] == 1
     assert ps[1].instance(created["processInstanceKey"])["state"] == "completed"
+
+
+def test_multi_instance_receive_task_subscribes_with_each_item_as_key() -> None:
+    loop = (
+        "<bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements>"
+        '<zeebe:loopCharacteristics inputCollection="=orders" inputElement="order" '
+        'outputCollection="got" outputElement="=amount"/>'
+        "</bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics>"
+    )
+    xml = doc(
+        start()
+        + f'<bpmn:receiveTask id="recv" messageRef="M">{loop}</bpmn:receiveTask>'
+        + end()
+        + chain("start", "recv", "end"),
+        message("M", "paid", "=order"),
+    )
+    ps = Partitions(3)
+    key = start_on(ps, 1, xml, {"orders": ["a", "b", "c"]})
+    for amount, order in enumerate(("c", "a", "b"), start=1):
+        assert ps.publish("paid", order, variables={"amount": amount})["correlated"] == 1
+    view = ps[1].instance(key)
+    assert view["state"] == "completed" and view["variables"]["got"] == [2, 3, 1]

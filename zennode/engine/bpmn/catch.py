@@ -10,7 +10,7 @@ from typing import Any
 from zennode.engine import model as m
 from zennode.engine import timers
 from zennode.engine.bpmn import waits
-from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, IO_MAPPING_ERROR, Runner
+from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, Runner
 from zennode.engine.expressions import ExpressionFailed
 
 
@@ -135,7 +135,3 @@ def _rearm(
         },
     )
     owner.setdefault("timers", []).append(key)
-
-
-def merge_failed(runner: Runner, element: m.Element, scope: int, message: str) -> None:
-    runner.incident_at(element, scope, None, IO_MAPPING_ERROR, message)
