@@ -246,3 +246,23 @@ def test_multi_instance_receive_task_subscribes_with_each_item_as_key() -> None:
         assert ps.publish("paid", order, variables={"amount": amount})["correlated"] == 1
     view = ps[1].instance(key)
     assert view["state"] == "completed" and view["variables"]["got"] == [2, 3, 1]
+
+
+def test_message_start_runs_one_instance_per_correlation_key_at_a_time() -> None:
+    xml = doc(
+        f'<bpmn:startEvent id="start">{message_def("S")}</bpmn:startEvent>'
+        + service("t", "work")
+        + end()
+        + chain("start", "t", "end"),
+        message("S", "order placed", None),
+    )
+    ps = Partitions(2)
+    ps.deploy(xml)
+    [first] = ps.publish("order placed", "o-1")["startedInstances"]
+    assert ps.publish("order placed", "o-1")["startedInstances"] == []  # o-1 still runs
+    assert len(ps.publish("order placed", "o-2")["startedInstances"]) == 1
+    owner = message_partition("o-1", 2)
+    ps.ok(owner, "complete_job", jobKey=ps[owner].job(first, "t")["key"], variables={})
+    assert len(ps.publish("order placed", "o-1")["startedInstances"]) == 1
+    assert ps.publish("order placed", "")["startedInstances"] != []
+    assert ps.publish("order placed", "")["startedInstances"] != []  # no key: no limit

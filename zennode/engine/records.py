@@ -114,11 +114,16 @@ SUB_PENDING_DELIVERY = b"d\0"
 SUB_SIGNAL = b"g\0"  # signal name\0 sub(8B) -> instance key (signals are local subscriptions)
 SIGNAL_PENDING = b"s\0"  # sig(8B) -> pending broadcast relay of a thrown signal
 SIGNALS_SEEN_KEY = b"signals_seen"  # table "meta": keys of recently applied broadcasts
+MESSAGE_STARTED_PREFIX = b"mi\0"  # table "index": bpmnProcessId + correlation key -> instance
 SIGNAL_START_PREFIX = b"ss\0"  # table "index": signal name + bpmnProcessId -> definition key
 MSG_RECORD = b"m\0"
 MSG_BY_NAME = b"n\0"
 MSG_BY_EXPIRY = b"x\0"
 MSG_BY_ID = b"i\0"
+
+
+def message_started_key(bpmn_process_id: str, correlation_key: str) -> bytes:
+    return MESSAGE_STARTED_PREFIX + text(bpmn_process_id) + text(correlation_key)
 
 
 def signal_row(name: str, sub_key: int) -> bytes:

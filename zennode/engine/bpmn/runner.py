@@ -362,9 +362,17 @@ class Runner:
 
         complete_sub_process(self, scope)
 
-    def complete_instance(self) -> None:
+    def _end_waits(self) -> None:
+        """The instance ends: close its own waits and free its message-start correlation key."""
         if "timers" in self.instance or "subs" in self.instance:
             waits.close_waits(self.ctx, self.instance)
+        key = self.instance.get("startCorrelationKey")
+        if key:
+            row = records.message_started_key(self.instance["bpmnProcessId"], key)
+            self.ctx.db.delete("index", row)
+
+    def complete_instance(self) -> None:
+        self._end_waits()
         self.instance["state"] = state.INSTANCE_COMPLETED
         self.instance["endedAt"] = self.ctx.now_ms
         self.ctx.emit(
@@ -383,8 +391,7 @@ class Runner:
     def terminate_instance(self) -> None:
         """End every token and the instance itself (cancel, or its parent was interrupted)."""
         self.terminate_within(self.key)
-        if "timers" in self.instance or "subs" in self.instance:
-            waits.close_waits(self.ctx, self.instance)
+        self._end_waits()
         self.instance["state"] = state.INSTANCE_TERMINATED
         self.instance["endedAt"] = self.ctx.now_ms
         self.ctx.emit(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zennode.engine import records
+from zennode.engine import records, state
 from zennode.engine.bpmn import waits
 from zennode.engine.bpmn.catch import fire
 from zennode.engine.bpmn.instances import start_instance
@@ -176,12 +176,22 @@ def _deliver(ctx: Context, sub: dict[str, Any], message: dict[str, Any]) -> None
 def _start_by_message(
     ctx: Context, name: str, correlation_key: str, variables: dict[str, Any]
 ) -> list[int]:
-    """Message start events of the latest versions listening for `name` start instances."""
+    """Message start events of the latest versions listening for `name` start instances.
+
+    As in Zeebe, a process has at most one active instance per non-empty correlation key that
+    a message started: while it runs, another message with that key starts nothing (it may
+    still be buffered for the instance's own subscriptions).
+    """
     started = []
     prefix = records.MESSAGE_START_PREFIX + records.text(name)
     for _, raw in list(ctx.db.scan("index", prefix))[:SCAN_MAX]:
         definition_key = records.from_u64(raw)
         process = ctx.deployed(definition_key).process
+        running_row = records.message_started_key(process.bpmn_process_id, correlation_key)
+        if correlation_key:
+            running = ctx.db.get("index", running_row)
+            if running is not None and _is_active(ctx, records.from_u64(running)):
+                continue
         for start_id in process.message_starts:
             start = process.elements[start_id]
             assert start.message is not None
@@ -190,8 +200,17 @@ def _start_by_message(
             runner = start_instance(ctx, definition_key, dict(variables), start_element=start_id)
             runner.save()
             started.append(runner.key)
+            if correlation_key and runner.instance["state"] == state.INSTANCE_ACTIVE:
+                ctx.db.put("index", running_row, records.u64(runner.key))
+                runner.instance["startCorrelationKey"] = correlation_key
+                runner.save()
             break
     return started
+
+
+def _is_active(ctx: Context, instance_key: int) -> bool:
+    instance = state.get_instance(ctx.db, instance_key)
+    return instance is not None and instance["state"] == state.INSTANCE_ACTIVE
 
 
 def _get_message(ctx: Context, key: int) -> dict[str, Any] | None:
