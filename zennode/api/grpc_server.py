@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from zennode.api.auth import grpc_interceptors, grpc_server_credentials
 from zennode.api.proto import zenbpm_pb2 as pb
@@ -133,6 +134,9 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
                 task.add_done_callback(lambda t: (running.discard(t), limit.release()))
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
+        except DecodeError as exc:  # bytes that are not a JobStreamRequest: say so, then end
+            log.debug("stream %s: malformed request: %s", stream.worker_id, exc)
+            stream.send_error("INVALID_ARGUMENT", f"malformed JobStreamRequest: {exc}", None)
         except Exception:
             log.exception("stream %s: reading requests failed", stream.worker_id)
         finally:
