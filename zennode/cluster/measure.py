@@ -129,8 +129,7 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         for i in range(kills):
             partition_id = i % 3 + 1
             time.sleep(1.5)
-            topology = launcher.wait_for_leaders(directory, 30)
-            victim = next(p["leader"] for p in topology["partitions"] if p["id"] == partition_id)
+            victim = _stable_leader(directory, urls, partition_id)
             killed_at = time.monotonic()
             launcher.kill_node(directory, victim)
             deadline = killed_at + 30
@@ -166,6 +165,25 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         "instances_created": created[0],
         "unexpected_errors": len(errors),
     }
+
+
+def _stable_leader(directory: Path, urls: dict[int, str], partition_id: int) -> int:
+    """The leader of `partition_id` once two reads 0.5 s apart agree and it says so itself
+    (right after a restart leadership can still move, which would hide the gap)."""
+    import httpx
+
+    deadline = time.monotonic() + 30
+    previous = None
+    while time.monotonic() < deadline:
+        topology = launcher.wait_for_leaders(directory, 30)
+        leader = next(p["leader"] for p in topology["partitions"] if p["id"] == partition_id)
+        own = httpx.get(f"{urls[leader]}/v1/cluster/topology?digests=false", timeout=10).json()
+        says = next(p["leader"] for p in own["partitions"] if p["id"] == partition_id)
+        if leader == previous == says:
+            return leader
+        previous = leader
+        time.sleep(0.5)
+    raise TimeoutError(f"partition {partition_id} has no stable leader")
 
 
 # ---------------------------------------------------------------- throughput
