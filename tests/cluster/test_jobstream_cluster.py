@@ -283,7 +283,7 @@ def run(coro: Any, timeout: float = 90) -> Any:
 
 @pytest.fixture(scope="module")
 def deployed(cluster: Cluster) -> Cluster:
-    for job_type in ("rr", "expiry", "leave", "bad", "kill"):
+    for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill"):
         cluster.deploy(task_xml(f"{PROCESS}-{job_type}", job_type), node=1)
     return cluster
 
@@ -464,6 +464,71 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
             await other.stop()
 
     run(scenario())
+
+
+def test_in_flight_limit_counts_over_the_whole_cluster(deployed: Cluster) -> None:
+    cluster = deployed
+
+    async def scenario() -> None:
+        journal = Journal()
+        capped = StreamWorker(
+            "capped", [grpc_address(cluster, 2)], "cap", journal, jobs_max=4, complete=False
+        ).start()
+        try:
+            await asyncio.wait_for(capped.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            await create_instances(cluster, f"{PROCESS}-cap", 12, [1, 3])
+            await wait_for(lambda: len(capped.received) >= 4, 15, "the worker got 4 jobs")
+            await asyncio.sleep(1.0)  # more would have come by now
+            assert len(capped.received) == 4, [partition_of(j.key) for j in capped.received]
+        finally:
+            await capped.stop()
+
+    run(scenario())
+
+
+def test_a_node_that_dies_with_worker_streams_has_their_jobs_freed(deployed: Cluster) -> None:
+    """Node 3 holds a worker's stream (jobs locked for 60 s) and is killed: the leaders notice
+    the broken relay and free that worker's jobs within seconds, on every partition."""
+    cluster = deployed
+    victim = 3
+
+    async def scenario() -> None:
+        journal = Journal()
+        doomed = StreamWorker(
+            "doomed",
+            [grpc_address(cluster, victim)],
+            "doom",
+            journal,
+            lock_ms=60_000,
+            complete=False,
+        ).start()
+        heir = None
+        try:
+            await asyncio.wait_for(doomed.connected.wait(), 10)
+            await asyncio.sleep(0.3)
+            await create_instances(cluster, f"{PROCESS}-doom", 3, [1])
+            await wait_for(lambda: len(doomed.received) == 3, 15, "the doomed worker got 3 jobs")
+            heir = StreamWorker("heir", [grpc_address(cluster, 1)], "doom", journal).start()
+            await asyncio.wait_for(heir.connected.wait(), 10)
+            await asyncio.sleep(0.5)
+            assert not heir.received
+            killed = time.monotonic()
+            await asyncio.to_thread(launcher.kill_node, cluster.dir, victim)
+            await wait_for(lambda: len(heir.received) == 3, 20, "the heir got the jobs")
+            took = time.monotonic() - killed
+            print(f"\nfreed {took:.1f} s after the node died (lock 60 s)")
+        finally:
+            for worker in (doomed, heir):
+                if worker is not None:
+                    await worker.stop()
+        assert not journal.overlaps()
+
+    try:
+        run(scenario())
+    finally:
+        launcher.start_node(cluster.dir, victim)
+        launcher.wait_for_leaders(cluster.dir, 60)
 
 
 def test_leader_kill_while_workers_stream_every_instance_completes_once(
