@@ -314,3 +314,28 @@ def test_error_event_sub_process_catches_an_error_from_a_job() -> None:
     h.ok("fail_job", jobKey=job["key"], errorCode="BAD", retries=0)
     assert h.instance(key)["state"] == "completed"
     assert not h.open_incidents(key)
+
+
+def test_failed_output_element_stops_the_body_at_an_incident_and_resolving_continues() -> None:
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + mi_task(True, ' outputCollection="results" outputElement="=done + bump(done)"')
+            + end()
+            + chain("start", "t", "end")
+        ),
+        {"items": [1, 2]},
+    )
+    [job] = h.active_jobs(key)
+    h.ok("complete_job", jobKey=job["key"], variables={"done": 1})  # no function bump()
+    [incident] = h.open_incidents(key)
+    assert incident["elementId"] == "t" and not h.active_jobs(key)
+    h.ok("resolve_incident", incidentKey=incident["key"])
+    [second] = h.active_jobs(key)
+    assert second["variables"]["item"] == 2
+    h.ok("complete_job", jobKey=second["key"], variables={"done": 5})
+    [again] = h.open_incidents(key)  # bump() fails again; resolving completes the body
+    h.ok("resolve_incident", incidentKey=again["key"])
+    view = h.instance(key)
+    assert view["state"] == "completed" and view["variables"]["results"] == [None, None]

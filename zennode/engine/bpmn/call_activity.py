@@ -87,8 +87,8 @@ def child_completed(child: Runner) -> None:
     except ExpressionFailed as exc:
         del record["childKey"]
         parent.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
-        record["retry"] = "complete"
-        record["completion"] = {}
+        record["retry"] = "complete"  # resolving maps the child's variables again
+        record["completion"] = dict(child_variables)
         _finish(parent)
         return
     del record["childKey"]

@@ -81,11 +81,11 @@ def iteration_done(runner: Runner, element: m.Element, iteration: int) -> None:
     body = record["scope"]
     state = runner.elements[str(body)]["mi"]
     context = runner.context(iteration)
+    state["active"] -= 1
+    state["completed"] += 1
     try:
         if loop.output_collection and loop.output_element is not None:
             state["results"][record["index"]] = evaluate(loop.output_element, context)
-        state["active"] -= 1
-        state["completed"] += 1
         done = False
         if loop.completion_condition is not None:
             counters = {
@@ -106,6 +106,19 @@ def iteration_done(runner: Runner, element: m.Element, iteration: int) -> None:
     elif loop.sequential and state["next"] < len(state["items"]):
         _start_iteration(runner, element, body)
     elif state["active"] == 0 and state["next"] >= len(state["items"]):
+        _complete_body(runner, element, body)
+
+
+def resume_body(runner: Runner, element: m.Element, body: int) -> None:
+    """After an incident on the body: start the next iteration or complete, as due."""
+    loop = element.loop
+    assert loop is not None
+    state = runner.elements[str(body)]["mi"]
+    if state["active"] > 0:
+        return  # the running iterations continue it
+    if loop.sequential and state["next"] < len(state["items"]):
+        _start_iteration(runner, element, body)
+    else:
         _complete_body(runner, element, body)
 
 

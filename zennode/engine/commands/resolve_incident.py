@@ -10,6 +10,7 @@ from typing import Any
 
 from zennode.engine import model as m
 from zennode.engine import state
+from zennode.engine.bpmn.multi_instance import resume_body
 from zennode.engine.bpmn.runner import EI_ACTIVE, Runner
 from zennode.engine.bpmn.sub_process import complete_sub_process
 from zennode.engine.bpmn.tasks import complete_job_task
@@ -69,6 +70,10 @@ def _retry_element(runner: Runner, ei_key: int) -> None:
     if record is None:
         return
     record.pop("incidentKey", None)
+    if record.get("mi") is not None:  # a multi-instance body: continue where it stopped
+        record["state"] = EI_ACTIVE
+        resume_body(runner, runner.process.elements[record["elementId"]], ei_key)
+        return
     if record.get("retry") == "complete":
         del record["retry"]
         record["state"] = EI_ACTIVE
