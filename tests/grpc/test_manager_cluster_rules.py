@@ -1,0 +1,111 @@
+"""The job manager's rules for a cluster, on the manager alone (commands recorded, no Raft):
+the in-flight limit split over partitions, a follower freeing workers that ended while another
+replica led, and a new leader expiring an earlier leader's locks on time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from jobstream_helpers import wait_until
+
+from zennode.engine.outcome import Outcome
+from zennode.jobs.manager import JobManager, Settings, partition_share
+
+pytestmark = pytest.mark.timeout(20)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4, 7, 32, 1000])
+@pytest.mark.parametrize("partitions", [1, 2, 3, 5])
+def test_the_limit_is_split_over_partitions_and_never_below_one(
+    limit: int, partitions: int
+) -> None:
+    ids = list(range(1, partitions + 1))
+    shares = [partition_share(limit, pid, ids) for pid in ids]
+    assert all(share >= 1 for share in shares)
+    assert sum(shares) == max(limit, partitions)
+    assert max(shares) - min(shares) <= 1
+
+
+class Sink:
+    def __init__(self, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self.jobs: list[dict[str, Any]] = []
+
+    def deliver(self, job: dict[str, Any]) -> bool:
+        self.jobs.append(job)
+        return True
+
+
+def recording_manager(
+    deadlines: list[int] | None = None, **settings: int
+) -> tuple[JobManager, list[dict[str, Any]]]:
+    commands: list[dict[str, Any]] = []
+
+    async def submit(command: dict[str, Any]) -> Outcome:
+        commands.append(command)
+        if command["type"] == "activate_jobs":
+            return Outcome(result={"jobs": []})
+        return Outcome(result={"released": 0, "more": False})
+
+    async def load(job_type: str, limit: int) -> list[tuple[int, int]]:
+        return []
+
+    async def load_deadlines(limit: int) -> list[int]:
+        return list(deadlines or [])
+
+    manager = JobManager(
+        1,
+        submit=submit,
+        load_activatable=load,
+        settings=Settings(tick_ms=20, **settings),
+        load_deadlines=load_deadlines,
+    )
+    return manager, commands
+
+
+def releases(commands: list[dict[str, Any]]) -> list[str]:
+    return [c["worker"] for c in commands if c["type"] == "release_jobs" and "jobKeys" not in c]
+
+
+def test_a_follower_frees_workers_that_ended_once_it_becomes_leader() -> None:
+    async def scenario() -> None:
+        manager, commands = recording_manager()
+        manager.start(is_leader=False)
+        try:
+            for name in ("gone", "back", "live"):
+                manager.subscribe(Sink(name), "t", 1000, 4)
+            manager.remove_worker("gone")
+            manager.remove_worker("back")
+            manager.subscribe(Sink("back"), "t", 1000, 4)  # a relay reconnected: it lives
+            await asyncio.sleep(0.05)
+            assert releases(commands) == []  # a follower submits nothing
+            manager.on_role(True)
+            await wait_until(lambda: releases(commands), 5, "a release")
+            await asyncio.sleep(0.05)
+            assert releases(commands) == ["gone"]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_leader_expires_an_earlier_leaders_locks_at_their_deadline() -> None:
+    async def scenario() -> None:
+        soon = int(time.time() * 1000) + 300
+        manager, commands = recording_manager(deadlines=[soon])
+        manager.start(is_leader=True)
+        try:
+            await asyncio.sleep(0.1)
+            assert not [c for c in commands if c["type"] == "timeout_jobs"], "too early"
+            await wait_until(
+                lambda: [c for c in commands if c["type"] == "timeout_jobs"],
+                3,
+                "timeout_jobs at the loaded deadline (not only at the 30 s sweep)",
+            )
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
