@@ -29,6 +29,7 @@ from zennode.config import PORT_OFFSET_RAFT_BASE
 ZBCTL_PACKAGE = "zbctl@8.4"
 NPM_TIMEOUT_S = 240
 CLUSTER_UP_TIMEOUT_S = 60.0
+START_ATTEMPTS = 2
 
 
 def _port_free(port: int) -> bool:
@@ -56,14 +57,29 @@ def free_cluster_base(nodes: int, partitions: int) -> int:
 
 
 def _start(directory: Path, nodes: int, partitions: int) -> dict[str, Any]:
-    return launcher.up(
-        directory,
-        nodes=nodes,
-        partitions=partitions,
-        replication=nodes,
-        base_port=free_cluster_base(nodes, partitions),
-        timeout_s=CLUSTER_UP_TIMEOUT_S,
-    )
+    """`launcher.up` on free ports; once more on other ports if a node dies while starting.
+
+    Free ports are checked before the nodes bind them, so another process on this shared
+    machine can take one in between; `up` has already stopped what it started then.
+    """
+    for attempt in range(START_ATTEMPTS):
+        try:
+            return launcher.up(
+                directory / f"try{attempt}",
+                nodes=nodes,
+                partitions=partitions,
+                replication=nodes,
+                base_port=free_cluster_base(nodes, partitions),
+                timeout_s=CLUSTER_UP_TIMEOUT_S,
+            )
+        except RuntimeError:
+            if attempt + 1 == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stop(cluster: dict[str, Any]) -> None:
+    launcher.down(Path(cluster["nodes"][0]["config"]).parent)
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +90,7 @@ def single_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     try:
         yield cluster
     finally:
-        launcher.down(directory)
+        _stop(cluster)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +101,7 @@ def cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     try:
         yield cluster
     finally:
-        launcher.down(directory)
+        _stop(cluster)
 
 
 def _works(binary: Path) -> bool:

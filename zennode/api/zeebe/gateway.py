@@ -300,7 +300,11 @@ class GatewayService(gw_grpc.GatewayServicer):
             return
         if jobs:
             fetch = list(request.fetchVariable)
-            yield gw.ActivateJobsResponse(jobs=[mapping.activated_job(j, fetch) for j in jobs])
+            try:
+                yield gw.ActivateJobsResponse(jobs=[mapping.activated_job(j, fetch) for j in jobs])
+            except BaseException:  # the call ended before the jobs were sent: unlock them
+                self.activator.release(jobs, request.worker or DEFAULT_WORKER)
+                raise
 
     def _long_poll_s(self, request_timeout_ms: int, context: grpc.aio.ServicerContext) -> float:
         """0 = the default long poll, negative = none; ends before the client's deadline."""

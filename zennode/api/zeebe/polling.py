@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from zennode.engine import keys
 from zennode.errors import ZennodeError
 
 log = logging.getLogger("zennode.api.zeebe")
@@ -184,6 +185,7 @@ class JobActivator:
         self.arrivals = arrivals
         self.expiry = expiry
         self._next = 0  # first partition asked, rotated so no partition is always first
+        self._releasing: set[asyncio.Task[None]] = set()
         # job type -> (when, the look at the partitions started then)
         self._looks: dict[str, tuple[float, asyncio.Future[set[int]]]] = {}
 
@@ -208,6 +210,30 @@ class JobActivator:
             if parked is not None:
                 self.arrivals.unpark(job_type, parked)
 
+    def release(self, jobs: list[dict[str, Any]], worker: str) -> None:
+        """Unlock jobs that were locked but never reached the client (it went away)."""
+        by_partition: dict[int, list[int]] = {}
+        for job in jobs:
+            by_partition.setdefault(keys.partition_of(int(job["key"])), []).append(int(job["key"]))
+        for partition_id, job_keys in by_partition.items():
+            command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker}
+            task = asyncio.ensure_future(self._release(partition_id, command))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    def _release_outcome(self, done: asyncio.Future[Any], worker: str) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        outcome = done.result()
+        if outcome.error is None and outcome.result:
+            self.release(outcome.result.get("jobs", []), worker)
+
+    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+        try:
+            (await self.node.submit(partition_id, command)).unwrap()
+        except ZennodeError as exc:  # the lock then runs out by itself
+            log.debug("partition %s: release_jobs failed: %s", partition_id, exc)
+
     def _leads_all(self) -> bool:
         return all(self._leads(pid) for pid in self.node.config.partition_ids)
 
@@ -228,9 +254,14 @@ class JobActivator:
                 "timeoutMs": lock_ms,
                 "maxJobs": jobs_max - len(jobs),
             }
+            submitted = asyncio.ensure_future(self.node.submit(partition_id, command))
             try:
-                outcome = await self.node.submit(partition_id, command)
+                outcome = await asyncio.shield(submitted)
                 found = outcome.unwrap().get("jobs", [])
+            except asyncio.CancelledError:
+                # The client went away while the jobs were being locked: give them back.
+                submitted.add_done_callback(lambda done: self._release_outcome(done, worker))
+                raise
             except ZennodeError:
                 if jobs:  # keep what is locked already; the next poll asks again
                     break
