@@ -291,7 +291,7 @@ class GatewayService(gw_grpc.GatewayServicer):
             jobs = await self.activator.activate(
                 request.type,
                 request.worker or DEFAULT_WORKER,
-                request.timeout,
+                self.streams.settings.lock_ms(request.timeout),  # at most 24 h
                 min(request.maxJobsToActivate, JOBS_PER_CALL_MAX),
                 self._long_poll_s(request.requestTimeout, context),
             )
