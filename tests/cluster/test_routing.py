@@ -1,0 +1,133 @@
+"""Routing pieces without processes: the leader table and errors across the wire."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from zennode.cluster import wire
+from zennode.cluster.batcher import NotCommitted, OutcomeUnknown
+from zennode.cluster.proto import cluster_pb2 as pb
+from zennode.cluster.router import REPORT_TTL_S, Router
+from zennode.cluster.topology import build_topology, format_topology
+from zennode.config import Member, Ports, default_config
+from zennode.errors import Backpressure, InvalidState, NotFound, Unavailable, http_status
+
+
+def three_nodes() -> Any:
+    members = tuple(Member(id=i, ports=Ports.from_base(20_000 + 100 * i)) for i in (1, 2, 3))
+    return replace(
+        default_config(), members=members, partitions=3, replication_factor=2, secret="s"
+    )
+
+
+class FakeReplica:
+    def __init__(self, leader: bool, leader_address: str | None) -> None:
+        self.is_leader = leader
+        self.leader_address = leader_address
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "role": "leader" if self.is_leader else "follower",
+            "leader": self.leader_address,
+            "term": 4,
+            "applied_index": 9,
+        }
+
+
+def roles(*replicas: tuple[int, str, int, int]) -> pb.RolesReply:
+    return pb.RolesReply(
+        replicas=[
+            pb.ReplicaRole(partition_id=p, role=role, leader_node=leader, term=term)
+            for p, role, leader, term in replicas
+        ]
+    )
+
+
+def test_placement_is_consecutive_members_from_p_minus_1_mod_n() -> None:
+    config = three_nodes()
+    assert [config.replicas_of(p) for p in (1, 2, 3)] == [[1, 2], [2, 3], [3, 1]]
+    assert config.local_partition_ids == [1, 3]  # node 1
+
+
+def test_a_local_replica_knows_its_leader_by_raft_address() -> None:
+    config = three_nodes()
+    node2 = config.members[1]
+    local = {
+        1: FakeReplica(False, f"{node2.host}:{node2.ports.raft(1)}"),
+        3: FakeReplica(True, None),
+    }
+    router = Router(config, lambda: local)
+    assert router.leader_of(1) == 2
+    assert router.leader_of(3) == 1
+    assert router.leader_of(2) is None  # not local, no peer report yet
+
+
+def test_peer_reports_fill_in_partitions_without_a_local_replica() -> None:
+    config = three_nodes()
+    router = Router(config, dict)
+    router.record(2, roles((2, "follower", 3, 5)))
+    assert router.leader_of(2) == 3  # a follower's hint
+    router.record(3, roles((2, "leader", 0, 6)))
+    assert router.leader_of(2) == 3
+    router.record(2, roles((2, "leader", 0, 4)))  # a stale leader (older term) loses
+    assert router.leader_of(2) == 3
+
+
+def test_stale_and_unreachable_peers_are_not_routed_to() -> None:
+    config = three_nodes()
+    router = Router(config, dict)
+    router.record(3, roles((2, "leader", 0, 6)))
+    assert router.leader_of(2) == 3
+    router.mark_unreachable(3)
+    assert router.leader_of(2) is None and not router.is_up(3)
+    router.record(3, roles((2, "leader", 0, 6)))
+    assert router.leader_of(2) == 3
+    router.peers[3].seen_at = time.monotonic() - REPORT_TTL_S - 1
+    assert router.leader_of(2) is None
+    router.record(3, None)  # a failed poll
+    assert not router.is_up(3)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotCommitted("not the leader", 2),
+        OutcomeUnknown("broke after sending", 3),
+        Backpressure("queue full", 1),
+        Unavailable("no leader", 2),
+        NotFound("job 5 not found"),
+        InvalidState("job 5 is completed"),
+    ],
+)
+def test_errors_keep_their_class_and_partition_across_the_wire(error: Any) -> None:
+    again = wire.error_from_wire(wire.loads(wire.dumps(wire.error_to_dict(error))))
+    assert type(again) is type(error)
+    assert again.message == error.message
+    assert http_status(again) == http_status(error)
+    assert getattr(again, "partition_id", None) == getattr(error, "partition_id", None)
+
+
+def test_topology_marks_silent_nodes_down_and_picks_the_highest_term_leader() -> None:
+    config = three_nodes()
+    report = SimpleNamespace
+    own = {1: report(role="leader", leader_node=1, term=3, applied_index=7, digest="a")}
+    peers = {
+        2: {
+            1: report(role="leader", leader_node=2, term=4, applied_index=7, digest="a"),
+            2: report(role="leader", leader_node=2, term=1, applied_index=2, digest="b"),
+        },
+        3: None,
+    }
+    topology = build_topology(config, own, peers)  # type: ignore[arg-type]
+    assert [(n["id"], n["up"]) for n in topology["nodes"]] == [(1, True), (2, True), (3, False)]
+    p1, p2, p3 = topology["partitions"]
+    assert (p1["leader"], p1["followers"]) == (2, [1])
+    assert p2["leader"] == 2 and p2["replicas"][1] == {"node": 3, "up": False}
+    assert p3["leader"] is None
+    table = format_topology(topology)
+    assert "DOWN" in table and "3:down" in table
