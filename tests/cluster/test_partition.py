@@ -577,3 +577,36 @@ def test_slow_snapshot_install_does_not_depose_the_leader(started, tmp_path, mon
     time.sleep(1.0)  # past the follower's next election deadline
     assert leader.is_leader and leader.status()["term"] == term
     assert late.status()["term"] == term
+
+
+def test_pipelined_acks_never_make_the_leader_send_an_entry_twice(started, tmp_path, monkeypatch):
+    """Stock PySyncObj 0.3.17 moves a follower's next index back on every late ack, so with
+    several AppendEntries in flight it sends the same entries again (and the follower
+    truncates and rewrites them). `_RaftGroup` only lets a success ack advance it."""
+    sent: dict[tuple[int, str], list[int]] = {}
+    recording = threading.Event()
+    original_send = TCPTransport.send
+
+    def recording_send(self, node, message):
+        if recording.is_set() and isinstance(message, dict):
+            if message.get("type") == "append_entries" and message.get("entries"):
+                key = (id(self), getattr(node, "address", str(node)))
+                sent.setdefault(key, []).extend(entry[1] for entry in message["entries"])
+        return original_send(self, node, message)
+
+    monkeypatch.setattr(TCPTransport, "send", recording_send)
+    group = Group(tmp_path, started, batch_max_items=5, batch_max_delay_ms=0.5)
+    for i in range(3):
+        group.start(i)
+    group.run([{"type": "inc"}])  # a leader, and every follower's next index learned
+    recording.set()
+    outcomes = group.run([{"type": "inc", "n": i} for i in range(3000)])
+    recording.clear()
+    assert sorted(o.result["count"] for o in outcomes) == list(range(2, 3002))
+    group.wait_converged()
+    leader = group.leader()
+    assert leader.status()["batches_sent"] > 300  # small batches: many entries in flight
+    assert sent, "no AppendEntries recorded"
+    for (_transport, follower), indexes in sent.items():
+        repeated = len(indexes) - len(set(indexes))
+        assert repeated == 0, f"{repeated} entries sent twice to {follower}"

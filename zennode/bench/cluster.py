@@ -58,7 +58,8 @@ def run(
             http_ports = [int(node["http"].rsplit(":", 1)[1]) for node in cluster["nodes"]]
             grpc = [node["grpc"] for node in cluster["nodes"]]
             worker_proc = start_workers(grpc, workers, concurrency, samples_file)
-            bench = NodeBench(http_ports, clients, seconds, paced_rate)
+            pids = [int(node["pid"]) for node in cluster["nodes"]]
+            bench = NodeBench(http_ports, clients, seconds, paced_rate, node_pids=pids)
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())

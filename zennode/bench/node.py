@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from zennode.bench.cpu import cpu_seconds, load_average
 from zennode.bench.models import one_task_model
 from zennode.bench.ports import free_port_base
 from zennode.bench.rawhttp import Connection
@@ -136,8 +137,10 @@ class NodeBench:
         clients: int,
         seconds: float,
         paced_rate: float | None = None,
+        node_pids: list[int] | None = None,
     ) -> None:
         self.targets = [targets] if isinstance(targets, int) else list(targets)
+        self.node_pids = list(node_pids or [])  # whose CPU time each phase reports
         self.paced_rate = paced_rate  # the second phase's rate; None: half of the first's
         self.clients = clients
         self.seconds = seconds
@@ -160,6 +163,8 @@ class NodeBench:
     async def _phase(self, http: httpx.AsyncClient, rate: float | None) -> dict[str, Any]:
         self.phase = phase = Phase()
         before = await self._scrape(http)
+        cpu_before = cpu_seconds(self.node_pids)
+        load = load_average()
         started = time.monotonic()
         phase.wall_start_ms = time.time() * 1000
         deadline = started + self.seconds
@@ -174,6 +179,7 @@ class NodeBench:
         completed -= before.total("zennode_process_instances_total", action="completed")
         drained = await self._drain(http, before, phase.created)
         durations = bucket_delta(before, drained, "zennode_process_instance_duration_seconds")
+        cpu_after = cpu_seconds(self.node_pids)
         return {
             "rate": "max" if rate is None else round(rate, 1),
             "seconds": round(window_s, 2),
@@ -189,6 +195,7 @@ class NodeBench:
             "create_p99_ms": _ms(percentile(phase.create_ms, 99)),
             "instance_p50_ms": _ms(histogram_quantile(0.5, durations) * 1000),
             "instance_p99_ms": _ms(histogram_quantile(0.99, durations) * 1000),
+            **_cpu_figures(cpu_before, cpu_after, phase.created, load),
         }
 
     async def _create(self, conn: Connection) -> None:
@@ -273,6 +280,19 @@ class NodeBench:
             if done >= created or time.monotonic() > deadline:
                 return scrape
             await asyncio.sleep(DRAIN_POLL_S)
+
+
+def _cpu_figures(
+    before: float | None, after: float | None, created: int, load: float | None
+) -> dict[str, float]:
+    """The nodes' CPU for the phase (its drain included) per instance, and the machine's
+    load average when it began: throughput on a shared machine is read against these."""
+    figures: dict[str, float] = {}
+    if load is not None:
+        figures["load_average"] = load
+    if before is not None and after is not None and created:
+        figures["node_cpu_ms_per_instance"] = round((after - before) * 1000 / created, 2)
+    return figures
 
 
 def push_latencies(samples: list[list[float]], phase: Phase) -> dict[str, float]:
@@ -470,7 +490,8 @@ def run(
             worker_proc = start_workers(
                 [f"127.0.0.1:{leader + 1}"], workers, concurrency, samples_file
             )
-            bench = NodeBench(leader, clients, seconds, paced_rate)
+            pids = [proc.pid for proc in procs]
+            bench = NodeBench(leader, clients, seconds, paced_rate, node_pids=pids)
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())

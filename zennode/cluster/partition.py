@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.monotonic import monotonic as _pysyncobj_monotonic
 from pysyncobj.syncobj import SyncObjException
 
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
@@ -56,8 +57,10 @@ class _ResendNoise(logging.Filter):
     """PySyncObj 0.3.17 logs CRITICAL "truncating already-applied log entries" whenever a
     follower's ack arrives after the leader already sent the next entry: the leader's next
     index goes back, the entries are sent again and the follower replaces them with the same
-    ones (pysyncobj-findings.md §6.2). Under load that is hundreds of lines a second for a
-    benign event; real divergence shows in the replicas' digests. Log it at DEBUG instead.
+    ones (pysyncobj-findings.md §6.2). `_RaftGroup` no longer lets a late ack do that, but a
+    leader running stock code (e.g. during a rolling upgrade) or a new leader re-sending what
+    a follower already has is still benign; real divergence shows in the replicas' digests.
+    Log it at DEBUG instead.
     (The one real danger, a compaction trimming the shortened journal, is guarded in
     `zennode.state.snapshot.SnapshotCodec.check`.)"""
 
@@ -158,6 +161,38 @@ class _RaftGroup(SyncObj):
         self._owner = owner
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
         super().__init__(self_address, peers, conf)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: dict[str, Any]) -> None:  # noqa: N802
+        """Keep the leader's next index for a follower from going back on a late ack.
+
+        PySyncObj 0.3.17 sets `nextIndex = ack + 1` on every successful `next_node_idx`
+        whose match index advances. With eager sends several AppendEntries are in flight, so
+        the ack of an older one moves the next index back behind entries already sent; the
+        next send repeats them, and the follower truncates its log back to that point and
+        appends the same entries again (logged as "truncating already-applied log entries").
+        Under load that re-sends each batch several times over (pickle, zlib and Fernet on
+        hundreds of KB per message on the leader, journal rewrites on the follower) and was
+        the source of the 80-300 ms stalls. Raft only needs to move the next index back on a
+        rejection (`reset`, which this leaves to PySyncObj); on success it may only advance.
+        A message lost with a dropped connection is caught by the follower's rejection of the
+        next AppendEntries (its log lacks the previous entry), as before.
+        """
+        if (
+            message.get("type") == "next_node_idx"
+            and message.get("success")
+            and not message.get("reset")
+            and self._SyncObj__raftState == _RAFT_LEADER_STATE  # pinned pysyncobj 0.3.17
+        ):
+            next_idx = message["next_node_idx"]
+            match_index = self._SyncObj__raftMatchIndex
+            if match_index.get(node, 0) < next_idx - 1:
+                match_index[node] = next_idx - 1
+            next_index = self._SyncObj__raftNextIndex
+            if next_index.get(node, 0) < next_idx:
+                next_index[node] = next_idx
+            self._SyncObj__lastResponseTime[node] = _pysyncobj_monotonic()
+            return
+        SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
 
     @replicated
     def apply_batch(self, payload: bytes) -> int:
