@@ -1,0 +1,77 @@
+"""Gateway RPCs across a three-node cluster: every node answers for every partition."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from pyzeebe.proto import gateway_pb2 as gw
+from zeebe_client import Gateway, eventually
+from zeebe_models import service_task, unique
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_every_node_reports_the_same_leaders(cluster3: dict) -> None:
+    async def leaders(index: int) -> dict[int, int]:
+        async with Gateway(cluster3, node_index=index) as g:
+            topology = await g.stub.Topology(gw.TopologyRequest(), timeout=10)
+        leader = gw.Partition.PartitionBrokerRole.LEADER
+        return {
+            p.partitionId: b.nodeId
+            for b in topology.brokers
+            for p in b.partitions
+            if p.role == leader
+        }
+
+    async def scenario() -> None:
+        seen = [await leaders(i) for i in range(3)]
+        assert sorted(seen[0]) == [1, 2, 3]
+        assert seen[0] == seen[1] == seen[2]
+
+    asyncio.run(scenario())
+
+
+def test_stream_and_poll_get_jobs_of_every_partition(cluster3: dict) -> None:
+    streamed_id, streamed_type = unique("c-stream"), unique("c-stream-job")
+    polled_id, polled_type = unique("c-poll"), unique("c-poll-job")
+
+    async def scenario() -> None:
+        async with (
+            Gateway(cluster3, node_index=0) as first,
+            Gateway(cluster3, node_index=2) as third,
+        ):
+            await first.deploy("s.bpmn", service_task(streamed_id, streamed_type))
+            await first.deploy("p.bpmn", service_task(polled_id, polled_type))
+            call = third.stub.StreamActivatedJobs(
+                gw.StreamActivatedJobsRequest(type=streamed_type, worker="w", timeout=30_000),
+                timeout=30,
+            )
+            await asyncio.sleep(0.5)  # the subscription reaches every partition's leader
+            streamed = {await first.create(streamed_id, {"i": i}) for i in range(6)}
+            assert {key >> 51 for key in streamed} == {1, 2, 3}
+            pushed = [await asyncio.wait_for(call.read(), 10) for _ in streamed]
+            assert {job.processInstanceKey for job in pushed} == streamed
+            for job in pushed:
+                await third.complete(job.key, {"streamed": True})
+            call.cancel()
+
+            polled = {await first.create(polled_id) for _ in range(6)}
+            jobs: list[gw.ActivatedJob] = []
+            for _ in range(5):  # a partition's jobs may come in a later poll
+                jobs += await third.activate(polled_type, max_jobs=6, request_timeout_ms=5_000)
+                if len(jobs) >= len(polled):
+                    break
+            assert {job.processInstanceKey for job in jobs} == polled
+            for job in jobs:
+                assert json.loads(job.customHeaders) == {"region": "eu"}
+                await third.complete(job.key)
+            for key in streamed | polled:
+                await eventually(lambda k=key: _completed(first, k), 10, f"instance {key}")
+
+    asyncio.run(scenario())
+
+
+async def _completed(g: Gateway, key: int) -> bool:
+    return (await g.instance(key))["state"] == "completed"
