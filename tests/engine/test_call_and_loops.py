@@ -339,3 +339,24 @@ def test_failed_output_element_stops_the_body_at_an_incident_and_resolving_conti
     h.ok("resolve_incident", incidentKey=again["key"])
     view = h.instance(key)
     assert view["state"] == "completed" and view["variables"]["results"] == [None, None]
+
+
+def test_multi_instance_call_activity_starts_one_child_per_item() -> None:
+    h = Harness()
+    h.deploy(definitions(CHILD))
+    parent = process(
+        start() + '<bpmn:callActivity id="c"><bpmn:extensionElements>'
+        '<zeebe:calledElement processId="child"/></bpmn:extensionElements>'
+        + loop(False, ' outputCollection="results" outputElement="=b"')
+        + "</bpmn:callActivity>"
+        + end()
+        + chain("start", "c", "end"),
+        "parent",
+    )
+    key = h.start(definitions(parent), {"items": ["x", "y"]})
+    child_jobs = [j for j in h.jobs() if j["type"] == "child-work"]
+    assert sorted(j["variables"]["item"] for j in child_jobs) == ["x", "y"]
+    for job in child_jobs:
+        h.ok("complete_job", jobKey=job["key"], variables={"b": job["variables"]["item"] * 2})
+    view = h.instance(key)
+    assert view["state"] == "completed" and view["variables"]["results"] == ["xx", "yy"]

@@ -266,3 +266,28 @@ def test_message_start_runs_one_instance_per_correlation_key_at_a_time() -> None
     assert len(ps.publish("order placed", "o-1")["startedInstances"]) == 1
     assert ps.publish("order placed", "")["startedInstances"] != []
     assert ps.publish("order placed", "")["startedInstances"] != []  # no key: no limit
+
+
+def test_interrupting_message_event_sub_process_ends_the_main_flow() -> None:
+    handler = (
+        '<bpmn:subProcess id="esp" triggeredByEvent="true">'
+        f'<bpmn:startEvent id="es">{message_def("C")}</bpmn:startEvent>'
+        + service("undo", "undo")
+        + end("ee")
+        + chain("es", "undo", "ee", prefix="x")
+        + "</bpmn:subProcess>"
+    )
+    xml = doc(
+        start() + service("t", "work") + end() + chain("start", "t", "end") + handler,
+        message("C", "cancel", "=id"),
+    )
+    ps = Partitions(3)
+    key = start_on(ps, 2, xml, {"id": "c1"})
+    job = ps[2].job(key, "t")
+    ps.publish("cancel", "c1", variables={"reason": "customer"})
+    assert ps[2].waiting_at(key) == ["esp", "undo"]
+    assert ps[2].instance(key)["variables"]["reason"] == "customer"
+    assert type(ps.apply(2, "complete_job", jobKey=job["key"]).error).__name__ == "InvalidState"
+    ps.ok(2, "complete_job", jobKey=ps[2].job(key, "undo")["key"], variables={})
+    assert ps[2].instance(key)["state"] == "completed"
+    assert ps.publish("cancel", "c1")["correlated"] == 0  # its subscription was closed
