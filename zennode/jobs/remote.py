@@ -16,7 +16,9 @@ already knows every worker of the cluster, and round robin runs over all of them
 stream ends (A died, or either side heard nothing for `SILENCE_S`), B forgets A's workers and
 the leaders among its managers free their jobs at once (`release_jobs {worker}`).
 
-Both directions send a heartbeat every `HEARTBEAT_S`; every queue is bounded. Calls carry the
+Jobs going down are batched: the writer takes whatever queued meanwhile (up to `BATCH_MAX`)
+into one message, so a burst costs one gRPC write, not one per job. Both directions send a
+heartbeat every `HEARTBEAT_S` when idle; every queue is bounded. Calls carry the
 cluster secret in `x-zennode-secret` like the cluster service's.
 """
 
@@ -48,6 +50,9 @@ DOWN_QUEUE_MAX = 8_192  # jobs waiting to go to one node
 RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 2.0
 MESSAGE_BYTES_MAX = 8 * 1024 * 1024  # a job with its variables, and the framing around it
+BATCH_MAX = 64  # jobs in one RelayDown message
+BATCH_BYTES_MAX = 1024 * 1024  # ... and their JSON at most this big (one job may exceed it)
+_HEARTBEAT = object()  # a queue marker: send a heartbeat
 
 
 def _channel_options() -> list[tuple[str, int]]:
@@ -89,7 +94,9 @@ class _IncomingRelay:
         # worker id -> partition id -> sink (one per local manager, reused on resubscribe)
         self._sinks: dict[str, dict[int, _RemoteSink]] = {}
         self.types: dict[str, set[str]] = {}  # worker id -> subscribed job types
-        self._queue: asyncio.Queue[pb.RelayDown | None] = asyncio.Queue(DOWN_QUEUE_MAX)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(DOWN_QUEUE_MAX)  # RelayJob | marker
+        self._sent_at = time.monotonic()
+        self._ended = False
 
     def push(self, partition_id: int, worker_id: str, job: dict[str, Any]) -> bool:
         if self.closed or worker_id not in self._sinks:
@@ -97,7 +104,7 @@ class _IncomingRelay:
         try:
             raw = json.dumps(job, separators=(",", ":")).encode()
             message = pb.RelayJob(partition_id=partition_id, worker_id=worker_id, job_json=raw)
-            self._queue.put_nowait(pb.RelayDown(job=message))
+            self._queue.put_nowait(message)
         except (asyncio.QueueFull, TypeError, ValueError):
             return False  # the manager frees the job at once
         self.service.stats["pushed"] += 1
@@ -152,14 +159,37 @@ class _IncomingRelay:
             RECONNECT_GRACE_S, self.service.remove_orphans, self, workers
         )
 
+    def tick(self) -> None:
+        """Once per HEARTBEAT_S: close a silent relay; queue a heartbeat if nothing went down."""
+        now = time.monotonic()
+        if now - self.last_heard > SILENCE_S:
+            log.warning("job relay from node %s went silent", self.from_node)
+            self.close()
+        elif now - self._sent_at >= HEARTBEAT_S and self._queue.empty():
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(_HEARTBEAT)
+
     async def next_message(self) -> pb.RelayDown | None:
-        """The next push, a heartbeat after HEARTBEAT_S of quiet, or None once closed."""
-        if self.closed:
+        """The jobs queued meanwhile (at least one, or a heartbeat); None once closed."""
+        if self._ended:
             return None
-        try:
-            return await asyncio.wait_for(self._queue.get(), HEARTBEAT_S)
-        except TimeoutError:
-            return pb.RelayDown(heartbeat=pb.RelayHeartbeat())
+        item = await self._queue.get()
+        jobs: list[pb.RelayJob] = []
+        size = 0
+        while True:
+            if item is None:
+                self._ended = True
+                break
+            if item is not _HEARTBEAT:
+                jobs.append(item)
+                size += len(item.job_json)
+            if len(jobs) >= BATCH_MAX or size >= BATCH_BYTES_MAX or self._queue.empty():
+                break
+            item = self._queue.get_nowait()
+        if self._ended and not jobs:
+            return None
+        self._sent_at = time.monotonic()
+        return pb.RelayDown(jobs=jobs)
 
 
 class RelayService(pb_grpc.JobRelayServicer):
@@ -218,20 +248,19 @@ class RelayService(pb_grpc.JobRelayServicer):
         self.relays[relay.from_node] = relay
         log.info("job relay from node %s opened", relay.from_node)
         reader = asyncio.ensure_future(self._read(relay, requests))
+        ticker = asyncio.ensure_future(_every(HEARTBEAT_S, relay.tick))
         try:
-            while not relay.closed:
-                if time.monotonic() - relay.last_heard > SILENCE_S:
-                    log.warning("job relay from node %s went silent", relay.from_node)
-                    break
+            while True:
                 message = await relay.next_message()
                 if message is None:
                     break
                 yield message
         finally:
             relay.close()
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            for task in (reader, ticker):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
             if self.relays.get(relay.from_node) is relay:
                 del self.relays[relay.from_node]
             log.info("job relay from node %s closed", relay.from_node)
@@ -246,6 +275,12 @@ class RelayService(pb_grpc.JobRelayServicer):
             log.exception("job relay from node %s: reading failed", relay.from_node)
         finally:
             relay.close()
+
+
+async def _every(interval_s: float, fn: Any) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        fn()
 
 
 def add_job_relay(server: grpc.aio.Server, node: Any) -> RelayService:
@@ -366,29 +401,41 @@ class PeerLink:
 
         async def requests() -> AsyncIterator[pb.RelayUp]:
             while True:
-                try:
-                    yield await asyncio.wait_for(out.get(), HEARTBEAT_S)
-                except TimeoutError:
-                    yield pb.RelayUp(heartbeat=pb.RelayHeartbeat())
+                yield await out.get()
 
         call = pb_grpc.JobRelayStub(self._channel).Relay(requests(), metadata=self._metadata)
         self._session_call = call
         self.stats["sessions"] += 1
-        reader = call.__aiter__()
-        while True:
-            try:
-                message = await asyncio.wait_for(reader.__anext__(), SILENCE_S)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
+        heard = [time.monotonic()]
+
+        def tick() -> None:
+            """Heartbeat up; drop a session that heard nothing for SILENCE_S."""
+            if time.monotonic() - heard[0] > SILENCE_S:
                 log.warning("job relay to node %s went silent", self.node_id)
                 call.cancel()
-                return
-            if not self.connected:
-                self.connected = True
-                log.info("job relay to node %s open", self.node_id)
-            if message.WhichOneof("message") == "job":
-                self._deliver(message.job)
+            elif out.empty():
+                with contextlib.suppress(asyncio.QueueFull):
+                    out.put_nowait(pb.RelayUp(heartbeat=pb.RelayHeartbeat()))
+
+        ticker = asyncio.ensure_future(_every(HEARTBEAT_S, tick))
+        try:
+            async for message in call:
+                heard[0] = time.monotonic()
+                if not self.connected:
+                    self.connected = True
+                    log.info("job relay to node %s open", self.node_id)
+                for job in message.jobs:
+                    self._deliver(job)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the link is stopping
+            # else: this session's call was cancelled (silent peer, full queue): reconnect
+        finally:
+            call.cancel()  # no-op once it ended; stops the request generator otherwise
+            ticker.cancel()
+            with contextlib.suppress(BaseException):
+                await ticker
 
     def _deliver(self, relayed: pb.RelayJob) -> None:
         try:

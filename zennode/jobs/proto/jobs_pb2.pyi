@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -56,12 +57,10 @@ class RelayHeartbeat(_message.Message):
     def __init__(self) -> None: ...
 
 class RelayDown(_message.Message):
-    __slots__ = ("job", "heartbeat")
-    JOB_FIELD_NUMBER: _ClassVar[int]
-    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
-    job: RelayJob
-    heartbeat: RelayHeartbeat
-    def __init__(self, job: _Optional[_Union[RelayJob, _Mapping]] = ..., heartbeat: _Optional[_Union[RelayHeartbeat, _Mapping]] = ...) -> None: ...
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[RelayJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[RelayJob, _Mapping]]] = ...) -> None: ...
 
 class RelayJob(_message.Message):
     __slots__ = ("partition_id", "worker_id", "job_json")
