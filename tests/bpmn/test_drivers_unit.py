@@ -1,0 +1,168 @@
+"""The leader-side drivers against a fake node: the relay applies a command on its target(s)
+and then the ack on the source, keeps one subscription's relays in order, leaves a failed relay
+to the sweep, and a new leader re-sends what is pending; the timer driver submits
+`trigger_timers` only while its partition leads and something is due."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+from engine.helpers import Partitions, bpmn, chain, end, start, timer_catch
+
+from zennode.cluster.interpartition import Relay
+from zennode.errors import Unavailable
+from zennode.jobs.timers import TimerDriver
+
+
+class FakePartition:
+    def __init__(self, ps: Partitions, pid: int) -> None:
+        self.ps, self.pid, self.is_leader = ps, pid, True
+
+    @contextmanager
+    def read(self):  # type: ignore[no-untyped-def]
+        with self.ps[self.pid].store.read() as txn:
+            yield txn
+
+
+class FakeNode:
+    """`submit` applies on in-memory partitions (no relay draining: the Relay under test does
+    that); `fail_next` makes the next submits raise Unavailable."""
+
+    def __init__(self, partitions: int) -> None:
+        self.ps = Partitions(partitions)
+        self.config = SimpleNamespace(partition_ids=range(1, partitions + 1))
+        self.local_partitions = {p: FakePartition(self.ps, p) for p in self.ps.parts}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.submitted: list[tuple[int, str]] = []
+        self.fail_next = 0
+        self.listeners: list[Any] = []
+        self.roles: list[Any] = []
+        self.lock = threading.Lock()
+
+    def add_event_listener(self, fn: Any) -> None:
+        self.listeners.append(fn)
+
+    def add_role_listener(self, fn: Any) -> None:
+        self.roles.append(fn)
+
+    async def submit(self, partition_id: int, command: dict[str, Any]) -> Any:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise Unavailable("no leader", partition_id=partition_id)
+        fields = {k: v for k, v in command.items() if k != "type"}
+        with self.lock:
+            outcome = self.ps[partition_id].apply(command["type"], **fields)
+        self.submitted.append((partition_id, command["type"]))
+        for fn in self.listeners:
+            fn(partition_id, outcome.events)
+        return outcome
+
+
+MESSAGE_MODEL = """<?xml version="1.0"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="w"/>
+    <bpmn:intermediateCatchEvent id="w"><bpmn:messageEventDefinition messageRef="m"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="w" targetRef="e"/><bpmn:endEvent id="e"/>
+  </bpmn:process>
+  <bpmn:message id="m" name="go"><bpmn:extensionElements>
+    <zeebe:subscription correlationKey="=k"/></bpmn:extensionElements></bpmn:message>
+</bpmn:definitions>"""
+
+
+async def _until(check: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None:
+    async def scenario() -> None:
+        node = FakeNode(3)
+        node.loop = asyncio.get_running_loop()
+        relay = Relay(node, sweep_s=0.2)
+        for p in node.ps.parts:
+            relay.on_role(p, True)
+        node.ps.deploy(MESSAGE_MODEL)
+        created = await node.submit(
+            1, {"type": "create_instance", "bpmnProcessId": "p", "variables": {"k": "abc"}}
+        )
+        key = created.unwrap()["processInstanceKey"]
+        await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
+        assert [c for _, c in node.submitted][1:3] == ["open_message_subscription", "ack_relay"]
+        from zennode.engine.relay import message_partition, pending_relays
+
+        target = message_partition("abc", 3)
+        await node.submit(
+            target, {"type": "publish_message", "messageName": "go", "correlationKey": "abc"}
+        )
+        node.fail_next = 1  # the correlation relay fails once: the sweep sends it again
+        await _until(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0)
+        assert node.fail_next == 0
+
+        def nothing_pending() -> bool:
+            for part in node.ps.parts.values():
+                with part.store.read() as txn:
+                    if pending_relays(txn):
+                        return False
+            return True
+
+        await _until(nothing_pending)
+        await relay.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_leader_resends_pending_relays() -> None:
+    async def scenario() -> None:
+        node = FakeNode(2)
+        node.loop = asyncio.get_running_loop()
+        node.ps.deploy(MESSAGE_MODEL)
+        # Applied while no relay ran (a leader that died before relaying).
+        node.ps[1].apply("create_instance", bpmnProcessId="p", variables={"k": "q"})
+        relay = Relay(node, sweep_s=60)
+        relay.on_role(1, True)
+        await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
+        assert relay.sent == 1
+        await relay.stop()
+
+    asyncio.run(scenario())
+
+
+def test_timer_driver_fires_due_timers_only_while_leading() -> None:
+    async def scenario() -> None:
+        node = FakeNode(1)
+        node.loop = asyncio.get_running_loop()
+        xml = bpmn(
+            start() + timer_catch("w", "duration", "PT0.2S") + end() + chain("start", "w", "end")
+        )
+        node.ps.deploy(xml)
+        now = int(time.time() * 1000)
+        key = node.ps[1].ok("create_instance", bpmnProcessId="p", now_ms=now)["processInstanceKey"]
+
+        async def submit(partition_id: int, command: dict[str, Any]) -> Any:
+            node.submitted.append((partition_id, command["type"]))
+            return node.ps[partition_id].apply(command["type"], now_ms=int(time.time() * 1000))
+
+        node.submit = submit  # type: ignore[method-assign]
+        driver = TimerDriver(node, poll_s=0.02)
+        node.local_partitions[1].is_leader = False
+        driver.on_role(1, False)
+        await asyncio.sleep(0.4)
+        assert node.submitted == []  # not the leader: nothing fires
+        node.local_partitions[1].is_leader = True
+        driver.on_role(1, True)
+        await _until(lambda: node.ps[1].instance(key)["state"] == "completed")
+        await asyncio.sleep(0.1)
+        assert node.submitted == [(1, "trigger_timers")]  # once: nothing else is due
+        await driver.stop()
+
+    asyncio.run(scenario())
