@@ -69,35 +69,8 @@ class GatewayService(gw_grpc.GatewayServicer):
 
     @unary
     async def Topology(self, request: gw.TopologyRequest, context: Any) -> gw.TopologyResponse:  # noqa: N802
-        return mapping.topology_response(await self._topology(), _version())
-
-    async def _topology(self) -> dict[str, Any]:
-        topology = getattr(self.node, "topology", None)
-        if topology is not None:
-            return await topology(with_digest=False)
-        return self._local_topology()
-
-    def _local_topology(self) -> dict[str, Any]:
-        """Single-node view from the local replicas (a node without cluster routing)."""
-        config = self.node.config
-        me = config.me
-        partitions = []
-        for pid in config.partition_ids:
-            partition = self.node.local_partitions.get(pid)
-            leader = config.node_id if partition is not None and partition.is_leader else None
-            partitions.append(
-                {
-                    "id": pid,
-                    "leader": leader,
-                    "replicas": [{"node": config.node_id, "up": partition is not None}],
-                }
-            )
-        return {
-            "partitionsCount": config.partitions,
-            "replicationFactor": config.replication_factor,
-            "nodes": [{"id": me.id, "grpc": f"{me.host}:{me.ports.grpc}", "up": True}],
-            "partitions": partitions,
-        }
+        topology = await self.node.topology(with_digest=False)  # asks every peer, bounded
+        return mapping.topology_response(topology, _version())
 
     # --------------------------------------------------------- deployment
 
