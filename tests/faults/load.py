@@ -157,4 +157,5 @@ async def _cancel_pending() -> None:
     tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     for task in tasks:
         task.cancel()
-    await asyncio.wait(tasks, timeout=5) if tasks else None
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
