@@ -38,6 +38,9 @@ def test_schedules() -> None:
     assert first == timers.Schedule(5_000, 1, 1_000)
     assert timers.next_after(5_000, 1, 1_000) == timers.Schedule(6_000, 0, 1_000)
     assert timers.next_after(6_000, 0, 1_000) is None
+    # behind (fired at 60 s for a 5 s due): once, then from now, not a burst of 55
+    assert timers.next_after(5_000, -1, 1_000, now_ms=60_000) == timers.Schedule(61_000, -1, 1_000)
+    assert timers.next_after(5_000, -1, 1_000, now_ms=5_040) == timers.Schedule(6_000, -1, 1_000)
     for kind, bad in (("duration", "soon"), ("cycle", "0 0 * * *"), ("date", "yesterday")):
         with pytest.raises(ExpressionFailed):
             timers.schedule(kind, bad, 0)

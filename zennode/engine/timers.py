@@ -101,9 +101,17 @@ def _cycle(text: str, now_ms: int) -> Schedule:
     return Schedule(first, left, interval)
 
 
-def next_after(due_ms: int, repetitions_left: int, interval_ms: int) -> Schedule | None:
-    """The next firing of a cycle that just fired at `due_ms`, or None when it is done."""
+def next_after(
+    due_ms: int, repetitions_left: int, interval_ms: int, now_ms: int | None = None
+) -> Schedule | None:
+    """The next firing of a cycle that was due at `due_ms` and fired at `now_ms`, or None when
+    it is done. On time, cycles keep their rhythm (`due + interval`, no drift); a cycle that
+    fell behind (no leader for a while) fires once and continues from now, instead of firing
+    every missed repetition in a burst (Zeebe does the same)."""
     if repetitions_left == 0 or interval_ms <= 0:
         return None
     left = repetitions_left if repetitions_left == REPEAT_FOREVER else repetitions_left - 1
-    return Schedule(due_ms + interval_ms, left, interval_ms)
+    following = due_ms + interval_ms
+    if now_ms is not None and following <= now_ms:
+        following = now_ms + interval_ms
+    return Schedule(following, left, interval_ms)
