@@ -280,7 +280,7 @@ def test_malformed_and_oversized_grpc_messages_get_errors_and_the_node_stays_up(
                 pb.JobStreamRequest(complete=pb.JobCompleteRequest(key=1, variables=b"{not json")),
                 pb.JobStreamRequest(
                     complete=pb.JobCompleteRequest(
-                        key=2, variables=json.dumps({"x": "a" * 100_000}).encode()
+                        key=2, variables=json.dumps({"x": "a" * 300_000}).encode()
                     )
                 ),
                 pb.JobStreamRequest(fail=pb.JobFailRequest(key=-5, variables=b"[1,2]")),
