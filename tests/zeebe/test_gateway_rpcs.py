@@ -203,6 +203,9 @@ def test_fail_job_retries_back_off_then_incident_and_resolve(single_node: dict) 
             await g.stub.ResolveIncident(
                 gw.ResolveIncidentRequest(incidentKey=int(incident["key"])), timeout=5
             )
+            resolve = gw.ResolveIncidentRequest(incidentKey=int(incident["key"]))
+            code = await status_of(g.stub.ResolveIncident(resolve, timeout=5))
+            assert code == grpc.StatusCode.NOT_FOUND  # resolved incidents are gone for Zeebe
             resolved = await g.activate_one(job_type)
             assert (resolved.key, resolved.retries) == (job.key, 1)
             await g.complete(resolved.key)
@@ -297,8 +300,11 @@ def test_publish_message_correlates_and_refuses_a_live_duplicate_id(single_node:
 def test_set_variables_update_timeout_and_cancel(single_node: dict) -> None:
     process_id, job_type = unique("misc"), unique("misc-job")
 
+    not_found = grpc.StatusCode.NOT_FOUND
+
     async def scenario() -> None:
         async with Gateway(single_node) as g:
+            s = g.stub
             await g.deploy("misc.bpmn", service_task(process_id, job_type))
             instance_key = await g.create(process_id)
             job = await g.activate_one(job_type, lock_ms=5_000)
@@ -321,8 +327,12 @@ def test_set_variables_update_timeout_and_cancel(single_node: dict) -> None:
                 gw.CancelProcessInstanceRequest(processInstanceKey=instance_key), timeout=5
             )
             assert (await g.instance(instance_key))["state"] == "terminated"
-            code = await status_of(g.complete(job.key))
-            assert code == grpc.StatusCode.FAILED_PRECONDITION  # terminated with its instance
+            # Ended instances and their jobs are gone for Zeebe clients: NOT_FOUND.
+            assert await status_of(g.complete(job.key)) == grpc.StatusCode.NOT_FOUND
+            cancel = gw.CancelProcessInstanceRequest(processInstanceKey=instance_key)
+            assert await status_of(s.CancelProcessInstance(cancel, timeout=5)) == not_found
+            again = gw.SetVariablesRequest(elementInstanceKey=instance_key, variables="{}")
+            assert await status_of(s.SetVariables(again, timeout=5)) == not_found
 
     run(scenario())
 
@@ -382,7 +392,8 @@ def test_status_codes_clients_act_on(single_node: dict) -> None:
             await g.create(process_id)
             job = await g.activate_one(job_type)
             await g.complete(job.key)
-            assert await status_of(g.complete(job.key)) == grpc.StatusCode.FAILED_PRECONDITION
+            # Zeebe deletes completed jobs: completing one again is NOT_FOUND there too.
+            assert await status_of(g.complete(job.key)) == grpc.StatusCode.NOT_FOUND
             for call in (
                 s.EvaluateDecision(gw.EvaluateDecisionRequest(decisionId="d"), timeout=5),
                 s.BroadcastSignal(gw.BroadcastSignalRequest(signalName="s"), timeout=5),

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 import grpc
 from pyzeebe.proto import gateway_pb2 as gw
@@ -24,7 +24,7 @@ from zennode.api.zeebe.results import InstanceResults
 from zennode.api.zeebe.status import GatewayStatus, status_of, unary, unimplemented
 from zennode.engine import keys
 from zennode.engine.relay import message_partition
-from zennode.errors import BadRequest, NotFound, ZennodeError
+from zennode.errors import AlreadyExists, BadRequest, InvalidState, NotFound, ZennodeError
 from zennode.jobs.streams import JobStreams, PushedJob
 
 LONG_POLL_DEFAULT_S = 10.0  # ActivateJobs with requestTimeout 0 (Zeebe's default long poll)
@@ -35,6 +35,14 @@ DEADLINE_MARGIN_S = 0.5  # an empty long poll ends this long before the client's
 JOBS_PER_CALL_MAX = 1000  # maxJobsToActivate is cut to this (the engine's own bound)
 BPMN_SUFFIXES = (".bpmn", ".xml")
 DEFAULT_WORKER = "default"  # Zeebe's worker name when a request names none
+# States in which Zeebe has deleted the record (so its clients get NOT_FOUND); zennode keeps them.
+ENDED_STATES = {
+    "job": frozenset({"completed", "terminated"}),
+    "process instance": frozenset({"completed", "terminated"}),
+    "incident": frozenset({"resolved"}),
+}
+
+T = TypeVar("T")
 
 
 def _version() -> str:
@@ -205,7 +213,8 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def CancelProcessInstance(  # noqa: N802
         self, request: gw.CancelProcessInstanceRequest, context: Any
     ) -> gw.CancelProcessInstanceResponse:
-        await self.node.cancel_instance(request.processInstanceKey)
+        key = request.processInstanceKey
+        await self._ended_is_not_found("process instance", key, self.node.cancel_instance(key))
         return gw.CancelProcessInstanceResponse()
 
     @unary
@@ -215,14 +224,16 @@ class GatewayService(gw_grpc.GatewayServicer):
         key = request.elementInstanceKey
         variables = self.node.check_variables(mapping.parse_variables(request.variables))
         command = {"type": "set_variables", "elementInstanceKey": key, "variables": variables}
-        result = await self.node.submit(self._partition_of(key, "element instance"), command)
-        return gw.SetVariablesResponse(key=result.unwrap()["processInstanceKey"])
+        call = self._run(self._partition_of(key, "element instance"), command)
+        result = await self._ended_is_not_found("process instance", key, call)
+        return gw.SetVariablesResponse(key=result["processInstanceKey"])
 
     @unary
     async def ResolveIncident(  # noqa: N802
         self, request: gw.ResolveIncidentRequest, context: Any
     ) -> gw.ResolveIncidentResponse:
-        await self.node.resolve_incident(request.incidentKey)
+        key = request.incidentKey
+        await self._ended_is_not_found("incident", key, self.node.resolve_incident(key))
         return gw.ResolveIncidentResponse()
 
     # ------------------------------------------------------------ messages
@@ -326,20 +337,22 @@ class GatewayService(gw_grpc.GatewayServicer):
     @unary
     async def CompleteJob(self, request: gw.CompleteJobRequest, context: Any) -> Any:  # noqa: N802
         variables = mapping.parse_variables(request.variables)
-        await self.node.complete_job(request.jobKey, variables)
+        call = self.node.complete_job(request.jobKey, variables)
+        await self._ended_is_not_found("job", request.jobKey, call)
         return gw.CompleteJobResponse()
 
     @unary
     async def FailJob(self, request: gw.FailJobRequest, context: Any) -> gw.FailJobResponse:  # noqa: N802
         if request.retryBackOff < 0:
             raise BadRequest("retryBackOff must not be negative")
-        await self.node.fail_job(
+        call = self.node.fail_job(
             request.jobKey,
             retries=max(request.retries, 0),  # Zeebe: the new count; <= 0 raises an incident
             message=request.errorMessage,
             variables=mapping.parse_variables(request.variables),
             retry_backoff_ms=request.retryBackOff or None,
         )
+        await self._ended_is_not_found("job", request.jobKey, call)
         return gw.FailJobResponse()
 
     @unary
@@ -356,7 +369,8 @@ class GatewayService(gw_grpc.GatewayServicer):
             "message": request.errorMessage,
             "variables": variables,
         }
-        (await self.node.submit(self._partition_of(request.jobKey, "job"), command)).unwrap()
+        partition_id = self._partition_of(request.jobKey, "job")
+        await self._ended_is_not_found("job", request.jobKey, self._run(partition_id, command))
         return gw.ThrowErrorResponse()
 
     @unary
@@ -365,7 +379,8 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.UpdateJobRetriesResponse:
         if request.retries < 1:
             raise BadRequest("retries must be at least 1")
-        await self.node.update_job_retries(request.jobKey, request.retries)
+        call = self.node.update_job_retries(request.jobKey, request.retries)
+        await self._ended_is_not_found("job", request.jobKey, call)
         return gw.UpdateJobRetriesResponse()
 
     @unary
@@ -380,9 +395,42 @@ class GatewayService(gw_grpc.GatewayServicer):
             "jobKey": request.jobKey,
             "timeoutMs": request.timeout,
         }
-        result = (await self.node.submit(partition_id, command)).unwrap()
+        call = self._run(partition_id, command)
+        result = await self._ended_is_not_found("job", request.jobKey, call)
         self.expiry.add(partition_id, int(result["deadline"]))
         return gw.UpdateJobTimeoutResponse()
+
+    async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
+        return (await self.node.submit(partition_id, command)).unwrap()
+
+    async def _ended_is_not_found(self, kind: str, key: int, call: Awaitable[T]) -> T:
+        """Run `call`; refused because the job / instance / incident has ended is NOT_FOUND.
+
+        Zeebe deletes completed jobs, ended instances and resolved incidents, so its clients
+        expect NOT_FOUND for them (pyzeebe: JobNotFoundError, ProcessInstanceNotFoundError);
+        zennode keeps them for the REST views and its engine answers InvalidState. A job
+        waiting in an incident stays FAILED_PRECONDITION, as in Zeebe.
+        """
+        try:
+            return await call
+        except InvalidState as exc:
+            if isinstance(exc, AlreadyExists):
+                raise
+            state = await self._state_of(kind, key)
+            if state in ENDED_STATES[kind]:
+                raise NotFound(f"{kind} {key} is {state}") from exc
+            raise
+
+    async def _state_of(self, kind: str, key: int) -> str | None:
+        read = {
+            "job": self.node.get_job,
+            "process instance": self.node.get_instance,
+            "incident": self.node.get_incident,
+        }[kind]
+        try:
+            return str((await read(key)).get("state"))
+        except ZennodeError:
+            return None
 
     def _partition_of(self, key: int, what: str) -> int:
         partition_id = keys.partition_of(key) if key > 0 else 0
