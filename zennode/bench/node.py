@@ -195,6 +195,7 @@ class NodeBench:
             "create_p99_ms": _ms(percentile(phase.create_ms, 99)),
             "instance_p50_ms": _ms(histogram_quantile(0.5, durations) * 1000),
             "instance_p99_ms": _ms(histogram_quantile(0.99, durations) * 1000),
+            "commands_per_batch": _per_batch(before, drained),
             **_cpu_figures(cpu_before, cpu_after, phase.created, load),
         }
 
@@ -282,6 +283,14 @@ class NodeBench:
             await asyncio.sleep(DRAIN_POLL_S)
 
 
+def _per_batch(before: Scrape, after: Scrape) -> float:
+    """Mean commands per applied Raft batch over the phase (every replica counts its own)."""
+    name = "zennode_batch_size_commands"
+    commands = after.total(f"{name}_sum") - before.total(f"{name}_sum")
+    batches = after.total(f"{name}_count") - before.total(f"{name}_count")
+    return round(commands / batches, 1) if batches else 0.0
+
+
 def _cpu_figures(
     before: float | None, after: float | None, created: int, load: float | None
 ) -> dict[str, float]:
@@ -353,7 +362,9 @@ def _port_bases(count: int, partitions: int) -> list[int]:
     raise RuntimeError("no free port ranges found")
 
 
-def node_yaml(node_id: int, bases: list[int], partitions: int, secret: str | None) -> str:
+def node_yaml(
+    node_id: int, bases: list[int], partitions: int, secret: str | None, fsync: bool = False
+) -> str:
     """A config of node `node_id` among members with the given port bases (quiet logs)."""
     members = "".join(
         f"""  - id: {i}
@@ -370,11 +381,13 @@ members:
 {members}log:
   level: WARNING
   format: text
+raft:
+  fsync_per_batch: {"true" if fsync else "false"}
 """
 
 
 def start_nodes(
-    data_dir: Path, partitions: int, replicas: int
+    data_dir: Path, partitions: int, replicas: int, fsync: bool = False
 ) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """`replicas` node processes (every partition on every node); their port bases."""
     bases = _port_bases(replicas, partitions)
@@ -385,7 +398,7 @@ def start_nodes(
             node_dir = data_dir / f"node{node_id}"
             node_dir.mkdir()
             config = node_dir / "node.yaml"
-            config.write_text(node_yaml(node_id, bases, partitions, secret))
+            config.write_text(node_yaml(node_id, bases, partitions, secret, fsync))
             with open(node_dir / "node.log", "wb") as log:
                 procs.append(
                     subprocess.Popen(
@@ -470,8 +483,11 @@ def run(
     concurrency: int = 16,
     replicas: int = 1,
     paced_rate: float | None = None,
+    fsync: bool = False,
 ) -> dict[str, Any]:
     """The whole node benchmark; the dict `scripts/bench node` prints.
+
+    `fsync`: the nodes fsync LMDB after every applied batch (`raft.fsync_per_batch`).
 
     With `replicas` > 1 it starts that many node processes, every partition replicated to
     all of them, and sends the load and the workers to the leader (requests are not
@@ -480,7 +496,7 @@ def run(
     if replicas > 1 and partitions != 1:
         raise ValueError("replicated runs use one partition until nodes forward requests")
     with tempfile.TemporaryDirectory(prefix="zennode-bench-node-") as tmp:
-        procs, bases = start_nodes(Path(tmp), partitions, replicas)
+        procs, bases = start_nodes(Path(tmp), partitions, replicas, fsync)
         worker_proc: subprocess.Popen[str] | None = None
         samples_file = Path(tmp) / "push-samples.json"
         try:
@@ -513,6 +529,7 @@ def run(
         "partitions": partitions,
         "replicas": replicas,
         "clients": clients,
+        "fsync_per_batch": fsync,
         "full": full,
         "half": half,
     }
