@@ -40,6 +40,7 @@ EXPIRIES_MAX = 10_000  # distinct (partition, deadline) expiries remembered
 EXPIRY_ROUND_MS = 100  # deadlines are grouped to this granularity
 TIMEOUT_ROUNDS_MAX = 100  # `timeout_jobs` repeated while the partition says there are more
 JOB_EVENTS = frozenset({"job_created", "job_activatable"})
+BACKOFF_WAKE_MAX_S = 3600.0  # a back-off wake further out is set this far (polls end sooner)
 
 
 def now_ms() -> int:
@@ -59,6 +60,7 @@ class JobArrivals:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._types: frozenset[str] = frozenset()
         self._count = 0
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # job type -> wake after a back-off
 
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
         types = self._types
@@ -82,15 +84,28 @@ class JobArrivals:
         self._waiters.clear()
         self._types = frozenset()
         self._count = 0
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     def _wake_at(self, job_type: str, at_ms: int) -> None:
+        """Wake the type's parked polls now, or when a retry back-off ends (one timer a type)."""
         delay_s = (at_ms - now_ms()) / 1000
-        if delay_s > 0:  # in retry back-off: wake when it ends (a parked poll waits anyway)
-            self._loop.call_later(min(delay_s, 3600.0), self._wake, job_type)
-        else:
+        if delay_s <= 0:
             self._wake(job_type)
+            return
+        if job_type not in self._waiters:
+            return
+        pending = self._timers.get(job_type)
+        when = self._loop.time() + min(delay_s, BACKOFF_WAKE_MAX_S)
+        if pending is not None and pending.when() <= when:
+            return  # an earlier wake is set; the polls look at every partition then
+        if pending is not None:
+            pending.cancel()
+        self._timers[job_type] = self._loop.call_at(when, self._wake, job_type)
 
     def _wake(self, job_type: str) -> None:
+        self._timers.pop(job_type, None)
         for event in self._waiters.get(job_type, ()):
             event.set()
 
@@ -115,6 +130,9 @@ class JobArrivals:
         if not waiting:
             del self._waiters[job_type]
             self._types = frozenset(self._waiters)
+            timer = self._timers.pop(job_type, None)
+            if timer is not None:
+                timer.cancel()
 
 
 class LockExpiry:

@@ -17,13 +17,14 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from zennode.errors import NotFound
+from zennode.errors import Backpressure, NotFound
 
 END_EVENTS = {"instance_completed": "completed", "instance_terminated": "terminated"}
 ENDED_STATES = frozenset({"completed", "terminated"})
 RECENT_MAX = 10_000  # ended instances remembered while someone waits
 POLL_MIN_S = 0.05  # first read of an instance's state (partition led elsewhere)
 POLL_MAX_S = 1.0  # reads never get rarer than this
+WAITERS_MAX = 10_000  # CreateProcessInstanceWithResult calls waiting on one node
 
 
 class InstanceResults:
@@ -66,6 +67,8 @@ class InstanceResults:
     @contextlib.contextmanager
     def expect(self) -> Any:
         """Remember ends from now on (enter before creating the instance)."""
+        if self._expecting >= WAITERS_MAX:
+            raise Backpressure(f"{WAITERS_MAX} calls already wait for instance results here")
         self._expecting += 1
         try:
             yield
