@@ -41,7 +41,7 @@ def test_schedules() -> None:
     # behind (fired at 60 s for a 5 s due): once, then from now, not a burst of 55
     assert timers.next_after(5_000, -1, 1_000, now_ms=60_000) == timers.Schedule(61_000, -1, 1_000)
     assert timers.next_after(5_000, -1, 1_000, now_ms=5_040) == timers.Schedule(6_000, -1, 1_000)
-    for kind, bad in (("duration", "soon"), ("cycle", "0 0 * * *"), ("date", "yesterday")):
+    for kind, bad in (("duration", "soon"), ("cycle", "every day"), ("date", "yesterday")):
         with pytest.raises(ExpressionFailed):
             timers.schedule(kind, bad, 0)
 
@@ -211,3 +211,38 @@ def test_cancel_closes_timers() -> None:
     key = h.start(_task_with_timer(False, "R/PT1S", kind="cycle"))
     h.ok("cancel_instance", processInstanceKey=key)
     assert not h.store.tables["timers"]
+
+
+def test_cron_cycles() -> None:
+    monday_9 = timers.parse_date("2024-01-01T09:00:00Z")  # a Monday
+    first = timers.schedule("cycle", "0 0 9 * * MON-FRI", monday_9)
+    assert first.due_ms == timers.parse_date("2024-01-02T09:00:00Z") and first.cron
+    record = {"due": first.due_ms, "cron": first.cron, "repetitionsLeft": -1, "interval": 0}
+    friday = timers.parse_date("2024-01-05T09:00:00Z")
+    after_friday = timers.following({**record, "due": friday}, friday)
+    assert after_friday is not None
+    assert after_friday.due_ms == timers.parse_date("2024-01-08T09:00:00Z")  # skips the weekend
+    every_15 = timers.schedule("cycle", "*/15 * * * *", timers.parse_date("2024-03-01T10:07:00Z"))
+    assert every_15.due_ms == timers.parse_date("2024-03-01T10:15:00Z")
+    nth = timers.schedule("cycle", "0 30 8 1,15 JAN ?", timers.parse_date("2024-01-02T00:00:00Z"))
+    assert nth.due_ms == timers.parse_date("2024-01-15T08:30:00Z")
+    for bad in ("0 0 L * * *", "0 0 9 * * MON#2", "61 * * * * *", "0 0 9 30 2 *"):
+        with pytest.raises(ExpressionFailed):
+            timers.schedule("cycle", bad, 0)
+
+
+def test_cron_timer_start_event_fires_on_schedule() -> None:
+    h = Harness()
+    h.now_ms = timers.parse_date("2024-01-01T00:00:00Z")
+    h.deploy(
+        bpmn(
+            f'<bpmn:startEvent id="start">{timer_def("cycle", "0 0 12 * * *")}</bpmn:startEvent>'
+            + end()
+            + chain("start", "end")
+        )
+    )
+    noon = timers.parse_date("2024-01-01T12:00:00Z")
+    assert tick(h, noon - 1)["fired"] == 0
+    assert tick(h, noon)["fired"] == 1
+    assert tick(h, noon + 3600 * S)["fired"] == 0
+    assert tick(h, noon + 24 * 3600 * S)["fired"] == 1

@@ -5,14 +5,17 @@ Supported forms, as in Zeebe:
 - date: `2025-01-01T10:00:00Z` (no offset means UTC), or a FEEL date and time;
 - duration: `PT15S`, `P1D`, `P1M` (months from now), or a FEEL duration;
 - cycle: `R3/PT10S` (three times, every ten seconds), `R/PT1M` (forever),
-  `R2/2025-01-01T10:00:00Z/PT1H` (start date, then every hour). Cron cycles are refused.
+  `R2/2025-01-01T10:00:00Z/PT1H` (start date, then every hour), or a cron expression
+  (`0 0 9 * * MON-FRI`, see `cron.py`), which repeats forever.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
+from zennode.engine import cron
 from zennode.engine.expressions import ExpressionFailed
 from zennode.feel import temporal
 
@@ -27,6 +30,7 @@ class Schedule:
     due_ms: int
     repetitions_left: int = 0
     interval_ms: int = 0
+    cron: str | None = None  # a cron cycle: the next due time comes from the expression
 
 
 def _to_ms(value: dt.datetime) -> int:
@@ -76,10 +80,14 @@ def schedule(kind: str, text: object, now_ms: int) -> Schedule:
 
 
 def _cycle(text: str, now_ms: int) -> Schedule:
+    if cron.looks_like_cron(text.strip()):
+        expression = cron.parse(text.strip())
+        due = expression.next_after(_from_ms(now_ms))
+        return Schedule(_to_ms(due), REPEAT_FOREVER, 0, text.strip())
     parts = text.strip().split("/")
     if not parts[0].startswith("R"):
         raise ExpressionFailed(
-            f"timer cycle '{text}' is not R<n>/<duration> (cron is not supported)"
+            f"timer cycle '{text}' is neither R<n>/<duration> nor a cron expression"
         )
     count_text = parts[0][1:]
     if count_text and not count_text.isdigit():
@@ -99,6 +107,15 @@ def _cycle(text: str, now_ms: int) -> Schedule:
         raise ExpressionFailed(f"timer cycle '{text}' has no interval")
     left = REPEAT_FOREVER if count == REPEAT_FOREVER else count - 1
     return Schedule(first, left, interval)
+
+
+def following(timer: dict[str, Any], now_ms: int) -> Schedule | None:
+    """The next firing of a stored timer record that just fired at `now_ms` (None: done)."""
+    expression = timer.get("cron")
+    if expression is not None:
+        due = cron.parse(expression).next_after(_from_ms(max(timer["due"], now_ms)))
+        return Schedule(_to_ms(due), REPEAT_FOREVER, 0, expression)
+    return next_after(timer["due"], timer["repetitionsLeft"], timer["interval"], now_ms)
 
 
 def next_after(

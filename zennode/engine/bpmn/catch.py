@@ -123,9 +123,7 @@ def _rearm(
         waits.consume_subscription(runner.ctx, owner, sub_key)
     if timer is None or event.interrupting:
         return
-    following = timers.next_after(
-        timer["due"], timer["repetitionsLeft"], timer["interval"], runner.ctx.now_ms
-    )
+    following = timers.following(timer, runner.ctx.now_ms)
     if following is None:
         return
     key = waits.put_timer(

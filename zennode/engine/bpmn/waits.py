@@ -125,6 +125,8 @@ def put_timer(ctx: Context, schedule: timers.Schedule, fields: dict[str, Any]) -
         "interval": schedule.interval_ms,
         **fields,
     }
+    if schedule.cron is not None:
+        record["cron"] = schedule.cron
     ctx.db.put("timers", records.timer_row(schedule.due_ms, key), records.dumps(record))
     ctx.db.put("index", records.timer_index_key(key), records.u64(schedule.due_ms))
     return key

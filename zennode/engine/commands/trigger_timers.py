@@ -65,9 +65,7 @@ def _fire_start_timer(ctx: Context, timer: dict[str, Any]) -> None:
     definition_key = timer["processDefinitionKey"]
     pid = ctx.deployed(definition_key).process.bpmn_process_id
     ctx.db.delete("index", records.timer_start_key(pid, timer["key"]))
-    following = timers.next_after(
-        timer["due"], timer["repetitionsLeft"], timer["interval"], ctx.now_ms
-    )
+    following = timers.following(timer, ctx.now_ms)
     if following is not None:
         open_start_timer(ctx, pid, definition_key, timer["elementId"], following)
     runner = start_instance(ctx, definition_key, {}, start_element=timer["elementId"])
