@@ -93,6 +93,7 @@ class Raft:
     max_timeout_s: float = 1.3
     compaction_bytes: int = 64 * 1024 * 1024  # journal bytes before a log compaction
     fsync_per_batch: bool = False  # fsync LMDB after every applied batch (docs/reliability.md)
+    balance_leaders: bool = True  # hand each partition's leadership to its first replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +229,7 @@ raft:
   max_timeout_s: 1.3
   compaction_bytes: 67108864
   fsync_per_batch: false   # true: fsync LMDB after each applied batch (power-loss safe state)
+  balance_leaders: true    # move each partition's leadership to its first replica
 log:
   level: INFO
   format: text             # text | json

@@ -347,6 +347,11 @@ class Node:
         self._tasks.append(
             asyncio.create_task(self.router.poll_forever(self.peers), name="router-poll")
         )
+        if self.config.raft.balance_leaders:
+            from zennode.cluster.balancer import LeaderBalancer
+
+            balancer = LeaderBalancer(self)
+            self._tasks.append(asyncio.create_task(balancer.run_forever(), name="balancer"))
 
     async def _start_grpc(self) -> None:
         try:

@@ -87,6 +87,9 @@ class Cluster:
         topology = launcher.wait_for_leaders(self.dir, 30, all_nodes=False)
         return next(p["leader"] for p in topology["partitions"] if p["id"] == partition_id)
 
+    def wait_balanced(self, timeout_s: float = 30.0) -> dict[int, int]:
+        return launcher.wait_balanced(self.dir, timeout_s)
+
     def wait_digests_equal(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """Until every replica of every partition is up with the same digest and index."""
         deadline = time.monotonic() + timeout_s

@@ -255,11 +255,12 @@ def drain_jobs(cluster: Cluster, timeout_s: float = 60.0) -> None:
 
 def test_leader_kill_under_load_loses_nothing_acknowledged(deployed: Cluster) -> None:
     victim_partition = 1
-    victim = deployed.leader_of(victim_partition)
+    deployed.wait_balanced()  # leadership no longer moves by itself
     load = Load(deployed, victim_partition)
     load.start()
     try:
         time.sleep(2.0)
+        victim = deployed.leader_of(victim_partition)  # now: a busy machine may re-elect
         killed_at = time.monotonic()
         launcher.kill_node(deployed.dir, victim)
         time.sleep(5.0)
@@ -307,9 +308,14 @@ def test_a_cut_short_snapshot_on_a_replica_is_refused_not_installed(deployed: Cl
     same digests as the others."""
     node = 3
     data = Path(launcher.read_cluster(deployed.dir)["nodes"][node - 1]["config"]).parent
+    node_data = data / f"node{node}" / "data"
+    deadline = time.monotonic() + 30
+    while not list(node_data.glob("partition-*/raft.dump")) and time.monotonic() < deadline:
+        for _ in range(50):  # more log, until this replica has compacted at least once
+            create(deployed, node % 3 + 1, process=PROCESS_WITHOUT_JOB)
     launcher.kill_node(deployed.dir, node)
     damaged = 0
-    for part in sorted((data / f"node{node}" / "data").glob("partition-*")):
+    for part in sorted(node_data.glob("partition-*")):
         dump = part / "raft.dump"
         if dump.exists() and dump.stat().st_size > 64:
             body = dump.read_bytes()

@@ -360,3 +360,22 @@ def wait_for_leaders(
                 return last
         time.sleep(POLL_S)
     raise TimeoutError(f"the cluster in {directory} has no leader for every partition: {last}")
+
+
+def wait_balanced(directory: str | Path, timeout_s: float = 30.0) -> dict[int, int]:
+    """Until each partition is led by its preferred replica (the leader balancer's goal, after
+    which leadership does not move by itself); partition id -> leader node id."""
+    deadline = time.monotonic() + timeout_s
+    leaders: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        try:
+            topology_now = topology(directory, digests=False)
+        except RuntimeError:
+            time.sleep(POLL_S)
+            continue
+        leaders = {p["id"]: p["leader"] for p in topology_now["partitions"]}
+        preferred = {p["id"]: p["replicas"][0]["node"] for p in topology_now["partitions"]}
+        if leaders == preferred:
+            return leaders
+        time.sleep(POLL_S)
+    raise TimeoutError(f"leaders of {directory} not balanced: {leaders}")

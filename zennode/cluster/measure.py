@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -129,7 +130,7 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         for i in range(kills):
             partition_id = i % 3 + 1
             time.sleep(1.5)
-            victim = _stable_leader(directory, urls, partition_id)
+            victim = launcher.wait_balanced(directory, 60)[partition_id]
             killed_at = time.monotonic()
             launcher.kill_node(directory, victim)
             deadline = killed_at + 30
@@ -165,25 +166,6 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         "instances_created": created[0],
         "unexpected_errors": len(errors),
     }
-
-
-def _stable_leader(directory: Path, urls: dict[int, str], partition_id: int) -> int:
-    """The leader of `partition_id` once two reads 0.5 s apart agree and it says so itself
-    (right after a restart leadership can still move, which would hide the gap)."""
-    import httpx
-
-    deadline = time.monotonic() + 30
-    previous = None
-    while time.monotonic() < deadline:
-        topology = launcher.wait_for_leaders(directory, 30)
-        leader = next(p["leader"] for p in topology["partitions"] if p["id"] == partition_id)
-        own = httpx.get(f"{urls[leader]}/v1/cluster/topology?digests=false", timeout=10).json()
-        says = next(p["leader"] for p in own["partitions"] if p["id"] == partition_id)
-        if leader == previous == says:
-            return leader
-        previous = leader
-        time.sleep(0.5)
-    raise TimeoutError(f"partition {partition_id} has no stable leader")
 
 
 # ---------------------------------------------------------------- throughput
@@ -235,11 +217,16 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
             )
             for _ in range(clients)
         ]
+        pids = [n["pid"] for n in info["nodes"]]
+        cpu_before = _cpu_seconds(pids)
+        load_before = os.getloadavg()[0]
         started = time.monotonic()
         for p in procs:
             p.start()
         results = [queue.get(timeout=seconds + 60) for _ in procs]
         elapsed = time.monotonic() - started
+        node_cpu = _cpu_seconds(pids) - cpu_before
+        load_after = os.getloadavg()[0]
         for p in procs:
             p.join(timeout=10)
         _wait_converged(directory)
@@ -260,7 +247,22 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
         "instances_per_s": round(done / seconds),
         "latency_ms_p50": pct(0.5) if latencies else None,
         "latency_ms_p99": pct(0.99) if latencies else None,
+        "node_cpu_ms_per_instance": round(node_cpu * 1000 / done, 2) if done else None,
+        "machine_load_avg": [round(load_before, 1), round(load_after, 1)],
     }
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by the given processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def main() -> int:
