@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zeebe_installs import install_dir
 
 from zennode.cluster import launcher
 from zennode.config import PORT_OFFSET_RAFT_BASE
@@ -117,7 +118,7 @@ def _works(binary: Path) -> bool:
 @pytest.fixture(scope="session")
 def zbctl(request: pytest.FixtureRequest) -> Path:
     """Path of a working zbctl 8.4 binary, installed from npm into the pytest cache once."""
-    directory = request.config.cache.mkdir("zbctl-8.4")
+    directory = install_dir(request, "zbctl-8.4")
     binary = directory / "node_modules" / "zbctl" / "bin" / "zbctl-cli.linux"
     if _works(binary):
         return binary

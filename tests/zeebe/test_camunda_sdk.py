@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from zeebe_installs import install_dir
 from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(300)
@@ -25,7 +26,7 @@ FLOW = Path(__file__).with_name("camunda_sdk_flow.js")
 @pytest.fixture(scope="session")
 def camunda_sdk(request: pytest.FixtureRequest) -> Path:
     """A folder whose node_modules holds the SDK (installed once into the pytest cache)."""
-    directory = request.config.cache.mkdir("camunda8-sdk-8.8.13")
+    directory = install_dir(request, "camunda8-sdk-8.8.13")
     if (directory / "node_modules" / "@camunda8" / "sdk" / "package.json").is_file():
         return directory
     npm, node = shutil.which("npm"), shutil.which("node")
