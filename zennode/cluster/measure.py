@@ -45,6 +45,7 @@ PROCESS_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>
 """
 PROBE_INTERVAL_S = 0.01
+IDLE_SAMPLE_S = 3.0
 
 
 def _deploy(url: str) -> None:
@@ -218,6 +219,9 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
             for _ in range(clients)
         ]
         pids = [n["pid"] for n in info["nodes"]]
+        idle_before = _cpu_seconds(pids)
+        time.sleep(IDLE_SAMPLE_S)  # what the nodes burn with no requests (polls, timers)
+        idle_cpu_per_s = (_cpu_seconds(pids) - idle_before) / IDLE_SAMPLE_S
         cpu_before = _cpu_seconds(pids)
         load_before = os.getloadavg()[0]
         started = time.monotonic()
@@ -248,6 +252,10 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
         "latency_ms_p50": pct(0.5) if latencies else None,
         "latency_ms_p99": pct(0.99) if latencies else None,
         "node_cpu_ms_per_instance": round(node_cpu * 1000 / done, 2) if done else None,
+        "node_cpu_ms_per_instance_minus_idle": (
+            round((node_cpu - idle_cpu_per_s * elapsed) * 1000 / done, 2) if done else None
+        ),
+        "nodes_idle_cpu_percent": round(idle_cpu_per_s * 100, 1),
         "machine_load_avg": [round(load_before, 1), round(load_after, 1)],
     }
 
