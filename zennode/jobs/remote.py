@@ -94,7 +94,8 @@ class _IncomingRelay:
         # worker id -> partition id -> sink (one per local manager, reused on resubscribe)
         self._sinks: dict[str, dict[int, _RemoteSink]] = {}
         self.types: dict[str, set[str]] = {}  # worker id -> subscribed job types
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(DOWN_QUEUE_MAX)  # RelayJob | marker
+        # (job key, RelayJob) | _HEARTBEAT | None (end)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(DOWN_QUEUE_MAX)
         self._sent_at = time.monotonic()
         self._ended = False
 
@@ -104,8 +105,8 @@ class _IncomingRelay:
         try:
             raw = json.dumps(job, separators=(",", ":")).encode()
             message = pb.RelayJob(partition_id=partition_id, worker_id=worker_id, job_json=raw)
-            self._queue.put_nowait(message)
-        except (asyncio.QueueFull, TypeError, ValueError):
+            self._queue.put_nowait((int(job["key"]), message))
+        except (asyncio.QueueFull, TypeError, ValueError, KeyError):
             return False  # the manager frees the job at once
         self.service.stats["pushed"] += 1
         return True
@@ -147,8 +148,8 @@ class _IncomingRelay:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)  # wake the writer
+        self._release_unsent()
+        self._queue.put_nowait(None)  # wake the writer (the queue is empty now)
         for worker_id, job_types in self.types.items():
             if self.service.owner.get(worker_id) is self:
                 for manager in self.streams.managers.values():
@@ -158,6 +159,18 @@ class _IncomingRelay:
         asyncio.get_running_loop().call_later(
             RECONNECT_GRACE_S, self.service.remove_orphans, self, workers
         )
+
+    def _release_unsent(self) -> None:
+        """Jobs still queued will never reach their worker: free them now (each only if still
+        locked to that worker), not when their lock runs out."""
+        unsent: dict[tuple[int, str], list[int]] = {}
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, tuple):
+                key, message = item
+                unsent.setdefault((message.partition_id, message.worker_id), []).append(key)
+        for (partition_id, worker_id), keys in unsent.items():
+            self.streams.release_undelivered(partition_id, worker_id, keys)
 
     def tick(self) -> None:
         """Once per HEARTBEAT_S: close a silent relay; queue a heartbeat if nothing went down."""
@@ -181,8 +194,8 @@ class _IncomingRelay:
                 self._ended = True
                 break
             if item is not _HEARTBEAT:
-                jobs.append(item)
-                size += len(item.job_json)
+                jobs.append(item[1])
+                size += len(item[1].job_json)
             if len(jobs) >= BATCH_MAX or size >= BATCH_BYTES_MAX or self._queue.empty():
                 break
             item = self._queue.get_nowait()

@@ -269,7 +269,13 @@ class JobStreams:
             self.relay_stats["relayed"] += 1
             return
         self.relay_stats["relay_undelivered"] += 1
-        command = {"type": "release_jobs", "jobKeys": [int(job["key"])], "worker": worker_id}
+        self.release_undelivered(partition_id, worker_id, [int(job["key"])])
+
+    def release_undelivered(self, partition_id: int, worker_id: str, job_keys: list[int]) -> None:
+        """Free jobs activated for a worker that will never see them (in the background)."""
+        if self._stopped or not job_keys:
+            return
+        command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker_id}
         task = asyncio.ensure_future(self._release(partition_id, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
