@@ -99,10 +99,23 @@ MAIN = process(
     + "</bpmn:startEvent>"
     + end("esp_e")
     + flow("d1", "esp_s", "esp_e")
+    + "</bpmn:subProcess>"
+    + '<bpmn:subProcess id="sig_esp" triggeredByEvent="true">'
+    '<bpmn:startEvent id="sig_s"><bpmn:signalEventDefinition signalRef="Halt"/>'
+    "</bpmn:startEvent>"
+    + '<bpmn:intermediateThrowEvent id="echo"><bpmn:signalEventDefinition signalRef="Echo"/>'
+    "</bpmn:intermediateThrowEvent>"
+    + end("sig_e")
+    + chain("sig_s", "echo", "sig_e", prefix="h")
     + "</bpmn:subProcess>",
     "main",
 )
-MODEL = definitions(CHILD, MAIN, errors=message("M", "pay", "=key") + message("X", "poke", "=key"))
+SIGNALS = '<bpmn:signal id="Halt" name="halt"/><bpmn:signal id="Echo" name="echo"/>'
+MODEL = definitions(
+    CHILD,
+    MAIN,
+    errors=message("M", "pay", "=key") + message("X", "poke", "=key") + SIGNALS,
+)
 STEPS = 400
 
 
@@ -167,6 +180,8 @@ def random_step(ps: Partitions, rng: random.Random) -> tuple[int, str, dict[str,
         name = rng.choice(["pay", "poke"])
         fields = {"messageName": name, "correlationKey": key, "timeToLive": rng.choice([0, 3 * S])}
         return message_partition(key, 2), "publish_message", fields
+    if roll < 0.78:
+        return rng.randrange(1, 3), "broadcast_signal", {"signalName": rng.choice(["halt", "x"])}
     if roll < 0.9:
         now = max(p.now_ms for p in ps.parts.values()) + rng.randrange(1, 4) * S
         return rng.randrange(1, 3), "trigger_timers", {"now_ms": now}
