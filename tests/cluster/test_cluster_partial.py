@@ -1,0 +1,96 @@
+"""3 nodes, 3 partitions, R=2: every node lacks one partition, so it must forward (no local
+replica, leader known only from its peers' reports); a partition that loses its majority
+answers 503 with its id after the bounded wait, while the others keep serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_helpers import JOB_XML, PROCESS_WITH_JOB, Cluster
+
+from zennode.cluster import launcher
+from zennode.engine.keys import make_key, partition_of
+
+pytestmark = pytest.mark.timeout(180)
+
+LEADER_WAIT_MS = 1500
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    directory: Path = tmp_path_factory.mktemp("partial")
+    started = None
+    try:
+        info = launcher.up(
+            directory,
+            nodes=3,
+            partitions=3,
+            replication=2,
+            base_port=launcher.free_base_port(3, 3),
+            timeout_s=60,
+            extra={"limits": {"leader_wait_ms": LEADER_WAIT_MS}},
+        )
+        started = Cluster(directory, info)
+        started.deploy(JOB_XML, node=3)
+        yield started
+    finally:
+        if started is not None:
+            started.close()
+        launcher.down(directory)
+
+
+def test_nodes_without_a_replica_forward_every_call(partial: Cluster) -> None:
+    topology = partial.topology()
+    hosted = {n: set() for n in (1, 2, 3)}
+    for p in topology["partitions"]:
+        assert len(p["replicas"]) == 2
+        for r in p["replicas"]:
+            hosted[r["node"]].add(p["id"])
+    assert all(len(parts) == 2 for parts in hosted.values())
+    for node in (1, 2, 3):
+        keys = []
+        for _ in range(3):
+            response = partial.call(
+                "POST", node, "/v1/process-instances", json={"bpmnProcessId": PROCESS_WITH_JOB}
+            )
+            assert response.status_code == 201, response.text
+            keys.append(int(response.json()["processInstanceKey"]))
+        assert {partition_of(k) for k in keys} == {1, 2, 3}  # incl. the one it lacks
+        for key in keys:
+            for reader in (1, 2, 3):
+                got = partial.call("GET", reader, f"/v1/process-instances/{key}")
+                assert got.status_code == 200, got.text
+            jobs = partial.call("GET", node, f"/v1/jobs?processInstanceKey={key}").json()
+            (job,) = [j for p in jobs["partitions"] for j in p["items"]]
+            done = partial.call("POST", node, f"/v1/jobs/{job['key']}/complete", json={})
+            assert done.status_code in (200, 204), done.text
+        listed = partial.call("GET", node, "/v1/jobs?size=1").json()
+        assert [p["partition"] for p in listed["partitions"]] == [1, 2, 3]
+
+
+def test_a_partition_without_a_majority_is_503_with_its_id_and_the_others_serve(
+    partial: Cluster,
+) -> None:
+    # Partition 2 lives on nodes 2 and 3; stopping node 3 leaves it 1 of 2: no majority.
+    config = launcher.read_cluster(partial.dir)
+    assert config["replication_factor"] == 2
+    launcher.kill_node(partial.dir, 3)
+    try:
+        missing_job = make_key(2, 2**40)
+        started = time.monotonic()
+        refused = partial.call("POST", 1, f"/v1/jobs/{missing_job}/complete", retry_s=0, json={})
+        waited = time.monotonic() - started
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["partition"] == 2
+        # The old leader (node 2) steps down after leader_fallback_s (3 s) without a
+        # majority; the request waits at most that plus leader_wait_ms (plus a busy machine).
+        assert waited < 3.0 + LEADER_WAIT_MS / 1000 + 4, waited
+        # Partition 1 (nodes 1, 2) still has its majority and serves through node 1.
+        served = partial.call("POST", 1, f"/v1/jobs/{make_key(1, 2**40)}/complete", json={})
+        assert served.status_code == 404, served.text
+    finally:
+        launcher.start_node(partial.dir, 3)
+        launcher.wait_for_leaders(partial.dir, 60)
