@@ -189,7 +189,9 @@ def up(
     directory.mkdir(parents=True, exist_ok=True)
     if any(_alive(pid) for pid in _pids(directory).values()):
         raise RuntimeError(f"a cluster is already running from {directory}; run down first")
-    secret = secrets.token_urlsafe(32)
+    secret = _existing_secret(directory, nodes, partitions, replication) or secrets.token_urlsafe(
+        32
+    )
     configs = node_configs(
         directory, nodes, partitions, replication, base_port, secret, host, extra
     )
@@ -220,6 +222,26 @@ def up(
         down(directory)
         raise
     return read_cluster(directory)
+
+
+def _existing_secret(directory: Path, nodes: int, partitions: int, replication: int) -> str:
+    """The secret of a cluster `up` started in DIR before, so its data stays usable ('' if
+    none). A different shape over existing data is refused: the journals would not fit."""
+    cluster_file = directory / "cluster.json"
+    config_file = directory / "node1.yaml"
+    if not cluster_file.exists() or not config_file.exists():
+        return ""
+    old = read_cluster(directory)
+    shape = (len(old["nodes"]), old["partitions"], old["replication_factor"])
+    has_data = any((directory / f"node{i}" / "data").exists() for i in range(1, shape[0] + 1))
+    if shape != (nodes, partitions, replication):
+        if has_data:
+            raise RuntimeError(
+                f"{directory} holds the data of a cluster with {shape[0]} nodes, "
+                f"{shape[1]} partitions, R={shape[2]}: use another --dir or remove it"
+            )
+        return ""
+    return str(yaml.safe_load(config_file.read_text()).get("secret") or "")
 
 
 def _pids(directory: Path) -> dict[int, int]:
