@@ -164,6 +164,7 @@ def status(config_path: str | None, as_json: bool, timeout: float) -> None:
     import urllib.error
     import urllib.request
 
+    from zennode.api.auth import api_request
     from zennode.cluster.topology import format_topology
 
     try:
@@ -174,9 +175,11 @@ def status(config_path: str | None, as_json: bool, timeout: float) -> None:
     members = sorted(config.members, key=lambda m: (m.id != config.node_id, m.id))
     errors = []
     for member in members:
-        url = f"http://{member.host}:{member.ports.http}/v1/cluster/topology"
+        # https and a bearer token when the config has them (docs/security.md)
+        request, tls = api_request(config, member.host, member.ports.http, "/v1/cluster/topology")
+        url = request.full_url
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout, context=tls) as response:  # noqa: S310
                 topology = json.loads(response.read())
         except (OSError, urllib.error.URLError, ValueError) as exc:
             errors.append(f"node {member.id} ({url}): {getattr(exc, 'reason', exc)}")

@@ -25,6 +25,8 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import ssl
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,23 @@ def uvicorn_ssl_options(config: Any) -> dict[str, str]:
         return {}
     cert, key = _readable(config.tls.cert_file), _readable(config.tls.key_file)
     return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
+def api_request(config: Any, host: str, port: int, path: str) -> tuple[Any, ssl.SSLContext | None]:
+    """A urllib request to a node's REST API as this config's own tools (`zennode status`)
+    make it: https when TLS is configured (trusting `tls.cert_file` besides the system CAs)
+    and the first API token, if any."""
+    scheme = "https" if config.tls.cert_file else "http"
+    headers = {}
+    tokens = api_tokens(config)
+    if tokens:
+        headers["authorization"] = f"Bearer {tokens[0]}"
+    context = None
+    if config.tls.cert_file:
+        context = ssl.create_default_context()
+        context.load_verify_locations(cafile=str(_readable(config.tls.cert_file)))
+    request = urllib.request.Request(f"{scheme}://{host}:{port}{path}", headers=headers)
+    return request, context
 
 
 # ---------------------------------------------------------------------------------- gRPC
