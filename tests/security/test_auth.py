@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import ssl
 
 import grpc
 import httpx
 import pytest
+import yaml
+from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
 from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
@@ -15,6 +19,7 @@ from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
 from zennode.api.auth import TOKENS_ENV, TokenChecker, api_tokens
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
+from zennode.cli import main
 from zennode.config import default_config, parse_config
 from zennode.errors import ConfigError
 from zennode.worker import Worker
@@ -232,3 +237,18 @@ async def _start_one_instance(runner) -> None:
         assert deployed.status_code in (200, 201), deployed.text
         created = await http.post("/v1/process-instances", json={"bpmnProcessId": "secure"})
         assert created.status_code == 201, created.text
+
+
+def test_status_command_uses_the_configs_token_and_certificate(secure_node, tmp_path) -> None:
+    runner = secure_node(tokens=(TOKEN,), tls=True)
+    doc = json.loads(json.dumps(dataclasses.asdict(runner.node.config)))
+    config_file = tmp_path / "status.yaml"
+    config_file.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(main, ["status", "--config", str(config_file), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["partitions"][0]["leader"] == 1
+    # Without the token the same command is refused (401), and says which node it asked.
+    doc["auth"]["tokens"] = []
+    config_file.write_text(yaml.safe_dump(doc))
+    refused = CliRunner().invoke(main, ["status", "--config", str(config_file)])
+    assert refused.exit_code == 1 and "Unauthorized" in refused.output, refused.output
