@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
 from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
 
-from zennode.api.auth import TOKENS_ENV, TokenChecker, api_tokens
+from zennode.api.auth import TOKENS_ENV, BearerAuthMiddleware, TokenChecker, api_tokens
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.cli import main
@@ -252,3 +252,26 @@ def test_status_command_uses_the_configs_token_and_certificate(secure_node, tmp_
     config_file.write_text(yaml.safe_dump(doc))
     refused = CliRunner().invoke(main, ["status", "--config", str(config_file)])
     assert refused.exit_code == 1 and "Unauthorized" in refused.output, refused.output
+
+
+def test_middleware_refuses_websockets_too_and_lets_lifespan_through() -> None:
+    reached: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        reached.append(scope["type"])
+
+    middleware = BearerAuthMiddleware(app, TokenChecker([TOKEN]))
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def scenario() -> None:
+        await middleware({"type": "websocket", "path": "/ws", "headers": []}, None, send)
+        good = [(b"authorization", f"Bearer {TOKEN}".encode())]
+        await middleware({"type": "websocket", "path": "/ws", "headers": good}, None, send)
+        await middleware({"type": "lifespan"}, None, send)
+
+    asyncio.run(scenario())
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert reached == ["websocket", "lifespan"]

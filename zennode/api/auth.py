@@ -89,8 +89,9 @@ class BearerAuthMiddleware:
         self.checker = checker
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("path") in REST_PUBLIC_PATHS:
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or scope.get("path") in REST_PUBLIC_PATHS:
+            await self.app(scope, receive, send)  # lifespan, and the health probes
             return
         header = None
         for name, value in scope.get("headers") or ():
@@ -100,6 +101,9 @@ class BearerAuthMiddleware:
         reason = self.checker.check(header)
         if reason is None:
             await self.app(scope, receive, send)
+            return
+        if kind == "websocket":  # none today; refused all the same (1008: policy violation)
+            await send({"type": "websocket.close", "code": 1008})
             return
         body = json.dumps({"code": "UNAUTHENTICATED", "message": reason}).encode()
         await send(
