@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import keys
-from zennode.errors import ZennodeError
+from zennode.errors import Backpressure, ZennodeError
 
 log = logging.getLogger("zennode.api.zeebe")
 
@@ -112,8 +112,6 @@ class JobArrivals:
     def park(self, job_type: str) -> asyncio.Event:
         """An event set when a job of `job_type` arrives; `unpark` it when done."""
         if self._count >= WAITERS_MAX:
-            from zennode.errors import Backpressure
-
             raise Backpressure(f"{self._count} ActivateJobs calls are already waiting here")
         event = asyncio.Event()
         self._waiters.setdefault(job_type, set()).add(event)
@@ -181,7 +179,10 @@ class LockExpiry:
                 continue
             heapq.heappop(self._heap)
             self._known.discard((due, partition_id))
-            await self._expire(partition_id)
+            try:
+                await self._expire(partition_id)
+            except Exception:  # never let one failure stop every later expiry
+                log.exception("partition %s: expiring locks failed", partition_id)
 
     async def _expire(self, partition_id: int) -> None:
         for _ in range(TIMEOUT_ROUNDS_MAX):
@@ -264,6 +265,7 @@ class JobActivator:
         partition_ids = partition_ids[start:] + partition_ids[:start]
         ready = await self._partitions_with_work(job_type, partition_ids)
         jobs: list[dict[str, Any]] = []
+        failed: ZennodeError | None = None
         for partition_id in ready:
             command = {
                 "type": "activate_jobs",
@@ -280,15 +282,16 @@ class JobActivator:
                 # The client went away while the jobs were being locked: give them back.
                 submitted.add_done_callback(lambda done: self._release_outcome(done, worker))
                 raise
-            except ZennodeError:
-                if jobs:  # keep what is locked already; the next poll asks again
-                    break
-                raise
+            except ZennodeError as exc:  # no leader, backpressure: the other partitions may do
+                failed = exc
+                continue
             for job in found:
                 self.expiry.add(partition_id, int(job.get("deadline") or 0))
             jobs.extend(found)
             if len(jobs) >= jobs_max:
                 break
+        if failed is not None and not jobs:
+            raise failed
         return jobs
 
     async def _partitions_with_work(self, job_type: str, partition_ids: list[int]) -> list[int]:
@@ -304,7 +307,12 @@ class JobActivator:
         if led_here:
             ready = await asyncio.to_thread(self._ready_here, job_type, led_here)
         if len(led_here) < len(partition_ids):
-            ready |= (await self._shared_look(job_type)) - led_here
+            try:
+                ready |= (await self._shared_look(job_type)) - led_here
+            except ZennodeError as exc:
+                if not led_here:
+                    raise  # nothing to offer: the client sees why (UNAVAILABLE, ...)
+                log.debug("looking for %s jobs on other nodes failed: %s", job_type, exc)
         return [pid for pid in partition_ids if pid in ready]
 
     def _leads(self, partition_id: int) -> bool:
