@@ -610,3 +610,37 @@ def test_pipelined_acks_never_make_the_leader_send_an_entry_twice(started, tmp_p
     for (_transport, follower), indexes in sent.items():
         repeated = len(indexes) - len(set(indexes))
         assert repeated == 0, f"{repeated} entries sent twice to {follower}"
+
+
+def test_leader_sends_no_commit_only_round_after_each_batch(started, tmp_path, monkeypatch):
+    """Stock PySyncObj (eager mode) follows every applied batch with an empty AppendEntries to
+    each follower just to carry the commit index; `_RaftGroup` leaves that to the next batch
+    or the periodic heartbeat, and the followers still catch up."""
+    empty_sends: list[float] = []
+    recording = threading.Event()
+    original_send = TCPTransport.send
+
+    def recording_send(self, node, message):
+        if recording.is_set() and isinstance(message, dict):
+            if message.get("type") == "append_entries" and not message.get("entries"):
+                if "prevLogIdx" in message:  # not a snapshot chunk
+                    empty_sends.append(time.monotonic())
+        return original_send(self, node, message)
+
+    monkeypatch.setattr(TCPTransport, "send", recording_send)
+    group = Group(tmp_path, started)
+    for i in range(3):
+        group.start(i)
+    group.run([{"type": "inc"}])
+    leader = group.leader()
+    recording.set()
+    began = time.monotonic()
+    for i in range(150):  # one command per batch: stock sends 2 empty rounds per command
+        leader.submit({"type": "inc", "n": i}).result(timeout=10)
+    elapsed = time.monotonic() - began
+    recording.clear()
+    period = leader.settings.append_entries_period_s
+    heartbeats_allowed = 2 * (elapsed / period + 2)  # two followers, periodic heartbeats only
+    assert len(empty_sends) <= heartbeats_allowed < 2 * 150
+    group.wait_converged(timeout_s=5)
+    assert all(read_counter(p) == 151 for p in group.replicas.values())
