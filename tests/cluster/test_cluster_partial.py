@@ -17,6 +17,7 @@ from zennode.engine.keys import make_key, partition_of
 pytestmark = pytest.mark.timeout(180)
 
 LEADER_WAIT_MS = 1500
+REQUEST_TIMEOUT_MS = 4000
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,12 @@ def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             replication=2,
             base_port=launcher.free_base_port(3, 3),
             timeout_s=60,
-            extra={"limits": {"leader_wait_ms": LEADER_WAIT_MS}},
+            extra={
+                "limits": {
+                    "leader_wait_ms": LEADER_WAIT_MS,
+                    "request_timeout_ms": REQUEST_TIMEOUT_MS,
+                }
+            },
         )
         started = Cluster(directory, info)
         started.deploy(JOB_XML, node=3)
@@ -85,9 +91,12 @@ def test_a_partition_without_a_majority_is_503_with_its_id_and_the_others_serve(
         waited = time.monotonic() - started
         assert refused.status_code == 503, refused.text
         assert refused.json()["partition"] == 2
-        # The old leader (node 2) steps down after leader_fallback_s (3 s) without a
-        # majority; the request waits at most that plus leader_wait_ms (plus a busy machine).
-        assert waited < 3.0 + LEADER_WAIT_MS / 1000 + 4, waited
+        # The old leader (node 2) steps down after leader_fallback_s (3 s) without a majority.
+        # A command it had already put in its log waits out request_timeout_ms; one still
+        # queued fails at the step-down and is re-routed until leader_wait_ms. Either way the
+        # answer is bounded (plus slack for a busy machine).
+        bound_s = max(3.0 + LEADER_WAIT_MS / 1000, REQUEST_TIMEOUT_MS / 1000) + 4
+        assert waited < bound_s, waited
         # Partition 1 (nodes 1, 2) still has its majority and serves through node 1.
         served = partial.call("POST", 1, f"/v1/jobs/{make_key(1, 2**40)}/complete", json={})
         assert served.status_code == 404, served.text
