@@ -581,6 +581,8 @@ def test_leader_kill_while_workers_stream_every_instance_completes_once(
         refused = [e for e in journal.errors if e[1] != grpc.StatusCode.UNAVAILABLE.value[0]]
         codes = Counter(e[1] for e in journal.errors)
         print(f"redeliveries {sum(delivered.values()) - count}, error codes {dict(codes)}")
+        for _, code, key, message in journal.errors[:5]:
+            print(f"  error {code} job {key}: {message[:160]}")
         assert all(e[1] == grpc.StatusCode.FAILED_PRECONDITION.value[0] for e in refused), refused
         return keys
 
