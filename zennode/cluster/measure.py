@@ -175,10 +175,11 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
 def _client_process(urls: list[str], seconds: float, concurrency: int, out: Any) -> None:
     import httpx
 
-    async def run() -> tuple[int, int, list[float]]:
+    async def run() -> tuple[int, int, list[float], list[str]]:
         done = 0
         refused = 0
         latencies: list[float] = []
+        samples: list[str] = []
         deadline = time.monotonic() + seconds
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -198,12 +199,13 @@ def _client_process(urls: list[str], seconds: float, concurrency: int, out: Any)
                         latencies.append(time.perf_counter() - started)
                     else:
                         refused += 1
+                        if len(samples) < 3:
+                            samples.append(f"{r.status_code} {r.text[:160]}")
 
             await asyncio.gather(*(worker(i) for i in range(concurrency)))
-        return done, refused, latencies
+        return done, refused, latencies, samples
 
-    done, refused, latencies = asyncio.run(run())
-    out.put((done, refused, latencies))
+    out.put(asyncio.run(run()))
 
 
 def throughput(directory: Path, clients: int, seconds: float, concurrency: int) -> dict[str, Any]:
@@ -211,6 +213,7 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
     urls = [n["http"] for n in info["nodes"]]
     try:
         _deploy(urls[0])
+        launcher.wait_balanced(directory, 60)  # leaders settled: no hand-over mid-run
         queue: Any = multiprocessing.Queue()
         procs = [
             multiprocessing.Process(
@@ -248,6 +251,7 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
         "seconds": round(elapsed, 1),
         "instances_created": done,
         "refused_503": sum(r[1] for r in results),
+        "refused_samples": [x for r in results for x in r[3]][:3],
         "instances_per_s": round(done / seconds),
         "latency_ms_p50": pct(0.5) if latencies else None,
         "latency_ms_p99": pct(0.99) if latencies else None,
