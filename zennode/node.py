@@ -449,7 +449,9 @@ class Node:
             partition_id, lambda p: self._submit_local(p, partition_id, command), remote
         )
 
-    async def _submit_local(self, partition: Any, partition_id: int, command: dict[str, Any]):
+    async def _submit_local(
+        self, partition: Any, partition_id: int, command: dict[str, Any]
+    ) -> Outcome:
         try:
             future = partition.submit(command)
         except Backpressure:
