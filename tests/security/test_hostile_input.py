@@ -12,6 +12,8 @@ import time
 import grpc
 import httpx
 import pytest
+from pyzeebe.proto import gateway_pb2 as gw
+from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
@@ -312,3 +314,35 @@ def test_malformed_and_oversized_grpc_messages_get_errors_and_the_node_stays_up(
             call.cancel()
 
     asyncio.run(scenario())
+
+
+def test_hostile_bpmn_through_the_zeebe_gateway_is_refused_the_same_way(node) -> None:
+    """DeployResource takes another path in than REST: the same parser limits apply."""
+    xxe = (
+        '<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+        + HEAD.split("\n", 1)[1]
+        + '<bpmn:process id="x" name="&x;"/>'
+        + TAIL
+    )
+    deep = process("deep", "<bpmn:task>" * 10_000 + "</bpmn:task>" * 10_000)
+    big = process("big", "<bpmn:documentation>" + "x" * (2 * 1024 * 1024) + "</bpmn:documentation>")
+    address = f"127.0.0.1:{node.node.config.ports.grpc}"
+
+    async def deploy_all() -> list[tuple[grpc.StatusCode, str]]:
+        results = []
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = gw_grpc.GatewayStub(channel)
+            for name, xml in (("xxe.bpmn", xxe), ("deep.bpmn", deep), ("big.bpmn", big)):
+                request = gw.DeployResourceRequest(
+                    resources=[gw.Resource(name=name, content=xml.encode())]
+                )
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.DeployResource(request, timeout=TIMEOUT_S)
+                results.append((refused.value.code(), refused.value.details()))
+        return results
+
+    started = time.monotonic()
+    results = asyncio.run(deploy_all())
+    assert time.monotonic() - started < 3 * FAST_S
+    assert [code for code, _ in results] == [grpc.StatusCode.INVALID_ARGUMENT] * 3, results
+    assert "root:" not in " ".join(details for _, details in results)
