@@ -48,11 +48,13 @@ class Exploit:
         return (open, (str(self.path), "w"))
 
 
-def write_configs(directory: Path, nodes: int, partitions: int, **extra: Any) -> dict[int, dict]:
-    base = launcher.free_base_port(nodes, partitions)
+def write_configs(
+    directory: Path, nodes: int, partitions: int, host: str = "127.0.0.1", **extra: Any
+) -> dict[int, dict]:
+    base = launcher.free_base_port(nodes, partitions, host)
     secret = "raft-port-test-secret-0123456789"
     configs = launcher.node_configs(
-        directory, nodes, partitions, nodes, base, secret, extra=extra or None
+        directory, nodes, partitions, nodes, base, secret, host, extra=extra or None
     )
     for node_id, doc in configs.items():
         (directory / f"node{node_id}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -60,8 +62,8 @@ def write_configs(directory: Path, nodes: int, partitions: int, **extra: Any) ->
 
 
 def http_url(doc: dict, node_id: int) -> str:
-    ports = next(m for m in doc["members"] if m["id"] == node_id)["ports"]
-    return f"http://127.0.0.1:{ports['http']}"
+    member = next(m for m in doc["members"] if m["id"] == node_id)
+    return f"http://{member['host']}:{member['ports']['http']}"
 
 
 def wait_ready(url: str) -> None:
@@ -228,3 +230,16 @@ def test_a_peer_with_the_wrong_secret_is_refused_and_sees_no_log(processes: Path
         assert member.applied, member.getStatus()
     finally:
         member.destroy()
+
+
+def test_every_port_follows_the_configured_host(processes: Path) -> None:
+    """A node configured on 127.0.0.2 listens there and nowhere else (not on 127.0.0.1)."""
+    configs = write_configs(processes, 1, 2, host="127.0.0.2", secret=None)
+    launcher.start_node(processes, 1)
+    wait_ready(http_url(configs[1], 1))
+    ports = node_ports(configs[1], 1, 2)
+    del ports["internal"]  # a single node serves no internal port
+    for name, port in ports.items():
+        assert listening(port) == ["127.0.0.2"], (name, port, listening(port))
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
