@@ -230,6 +230,7 @@ def test_stopped_leader_resumes_as_a_follower_without_acknowledging_alone(
         probe.stop()
         run.creators.down.discard(victim)
         run.creators.acked.update(probe.acked)  # checked like every other acknowledgement
+        SUMMARY["stopped_node_probe"] = {"acked": len(probe.acked), "unacked": probe.unacked}
         took = time.monotonic() - stopped_at
         # While it was stopped the others had elected new leaders for its partitions.
         new_leaders = {p["id"]: p["leader"] for p in during}
