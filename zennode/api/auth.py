@@ -22,6 +22,8 @@ both when the node is reachable from other hosts (docs/security.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -40,6 +42,8 @@ AUTH_HEADER = "authorization"
 REST_PUBLIC_PATHS = frozenset({"/system/health/live", "/system/health/ready"})
 GRPC_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/",)
 TOKEN_BYTES_MAX = 4096  # a longer header is refused before any comparison
+DRAIN_S = 0.05  # a refused stream takes what already arrived for this long ...
+DRAIN_REQUESTS_MAX = 16  # ... and at most this many requests
 
 
 def api_tokens(config: Any, environ: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -160,21 +164,45 @@ def api_request(config: Any, host: str, port: int, path: str) -> tuple[Any, ssl.
 def _abort_handler(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandler:
     """A handler of the same kind as `handler` that ends the call with UNAUTHENTICATED."""
 
-    async def abort(_request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
+    def refuse(context: grpc.aio.ServicerContext) -> None:
+        context.set_code(grpc.StatusCode.UNAUTHENTICATED)
+        context.set_details(reason)
 
-    async def abort_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
-        yield  # pragma: no cover - makes this an async generator, never reached
+    async def drain(requests: Any) -> None:
+        """Take the requests that already arrived (bounded, briefly) before closing: a client
+        whose write is in flight when the call ends otherwise sees INTERNAL ("Internal error
+        from Core") instead of UNAUTHENTICATED."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_S):
+                for _ in range(DRAIN_REQUESTS_MAX):
+                    await anext(requests)
+
+    async def unary(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        refuse(context)
+
+    async def unary_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        refuse(context)
+        return
+        yield  # pragma: no cover - makes this an async generator; it sends nothing
+
+    async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> None:
+        await drain(requests)
+        refuse(context)
+
+    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        await drain(requests)
+        refuse(context)
+        return
+        yield  # pragma: no cover - makes this an async generator; it sends nothing
 
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(abort, des, ser)
+        return grpc.unary_unary_rpc_method_handler(unary, des, ser)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(abort_stream, des, ser)
+        return grpc.unary_stream_rpc_method_handler(unary_stream, des, ser)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(abort, des, ser)
-    return grpc.stream_stream_rpc_method_handler(abort_stream, des, ser)
+        return grpc.stream_unary_rpc_method_handler(stream_unary, des, ser)
+    return grpc.stream_stream_rpc_method_handler(stream_stream, des, ser)
 
 
 class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
