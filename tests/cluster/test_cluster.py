@@ -28,6 +28,7 @@ from cluster_helpers import (
 )
 
 from zennode.cluster import launcher
+from zennode.cluster.measure import outage_s
 from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.engine.keys import make_key, partition_of
@@ -266,10 +267,8 @@ def test_leader_kill_under_load_loses_nothing_acknowledged(deployed: Cluster) ->
         time.sleep(5.0)
     finally:
         load.finish()
-    after = [t for t in load.probe_ok if t > killed_at]
-    before = [t for t in load.probe_ok if t <= killed_at]
-    assert before and after, "the probe never succeeded around the kill"
-    gap = after[0] - before[-1]
+    gap = outage_s(load.probe_ok, killed_at)
+    assert gap is not None, "the probe never succeeded around the kill"
     print(
         f"\nfailover gap {gap * 1000:.0f} ms; created {len(load.created)}, "
         f"completed {len(load.completed_jobs)}, unacknowledged {load.unacknowledged}"

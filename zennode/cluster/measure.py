@@ -73,7 +73,7 @@ def _wait_converged(directory: Path, timeout_s: float = 60) -> None:
         if ok:
             return
         time.sleep(0.3)
-    raise TimeoutError("replicas did not converge")
+    raise TimeoutError(f"replicas did not converge: {topology['partitions']}")
 
 
 # ------------------------------------------------------------------ failover
@@ -86,6 +86,8 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
     urls = {n["id"]: n["http"] for n in info["nodes"]}
     _deploy(urls[1])
     stop = threading.Event()
+    running = threading.Event()  # cleared while the replicas are compared (no new entries)
+    running.set()
     probe_ok: dict[int, list[float]] = {1: [], 2: [], 3: []}
     created = [0]
     errors: list[str] = []
@@ -95,6 +97,7 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         n = 0
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
+                running.wait(timeout=1)
                 n += 1
                 url = urls[n % 3 + 1]
                 try:
@@ -109,6 +112,7 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         n = worker
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
+                running.wait(timeout=1)
                 n += 1
                 try:
                     r = client.post(
@@ -136,15 +140,15 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
             launcher.kill_node(directory, victim)
             deadline = killed_at + 30
             while time.monotonic() < deadline:
-                after = [t for t in probe_ok[partition_id] if t > killed_at]
-                if after:
+                # an answer the dying leader sent just before SIGKILL may arrive after killed_at:
+                # wait for answers well after the kill, then take the longest silence
+                if any(t > killed_at + 0.3 for t in probe_ok[partition_id]):
                     break
                 time.sleep(0.05)
-            before = [t for t in probe_ok[partition_id] if t <= killed_at]
-            after = [t for t in probe_ok[partition_id] if t > killed_at]
-            if not before or not after:
+            time.sleep(0.5)
+            gap = outage_s(probe_ok[partition_id], killed_at)
+            if gap is None:
                 raise RuntimeError(f"partition {partition_id} did not serve around kill {i + 1}")
-            gap = after[0] - before[-1]
             gaps.append(gap)
             print(
                 f"kill {i + 1}: node {victim} (leader of partition {partition_id}): "
@@ -153,7 +157,11 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
             )
             launcher.start_node(directory, victim)
             launcher.wait_for_leaders(directory, 60)
-            _wait_converged(directory)
+            running.clear()
+            try:
+                _wait_converged(directory)
+            finally:
+                running.set()
     finally:
         stop.set()
         for t in threads:
@@ -167,6 +175,15 @@ def failover(directory: Path, kills: int) -> dict[str, Any]:
         "instances_created": created[0],
         "unexpected_errors": len(errors),
     }
+
+
+def outage_s(successes: list[float], killed_at: float, window_s: float = 15.0) -> float | None:
+    """The longest silence between consecutive successful probes from 1 s before the kill to
+    `window_s` after it (None without successes on both sides of the kill)."""
+    times = sorted(t for t in successes if killed_at - 1.0 <= t <= killed_at + window_s)
+    if not times or times[0] > killed_at or times[-1] <= killed_at:
+        return None
+    return max(b - a for a, b in zip(times, times[1:], strict=False))
 
 
 # ---------------------------------------------------------------- throughput
