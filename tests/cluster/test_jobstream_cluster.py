@@ -27,6 +27,7 @@ from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.cluster import launcher
 from zennode.config import default_config
 from zennode.engine.keys import make_key, partition_of
+from zennode.worker import JobError, Worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -47,6 +48,36 @@ def task_xml(process_id: str, job_type: str) -> str:
     </bpmn:serviceTask>
     <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
     <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def boundary_xml(process_id: str, job_type: str, error_code: str) -> str:
+    """A task of `job_type` whose error boundary (`error_code`) leads to `{job_type}-handled`."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://zennode.t">
+  <bpmn:error id="err" errorCode="{error_code}"/>
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <bpmn:serviceTask id="task">
+      <bpmn:extensionElements><zeebe:taskDefinition type="{job_type}"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:boundaryEvent id="caught" attachedToRef="task">
+      <bpmn:errorEventDefinition errorRef="err"/>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="caught" targetRef="handled"/>
+    <bpmn:serviceTask id="handled">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="{job_type}-handled"/>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="handled" targetRef="handled_end"/>
+    <bpmn:endEvent id="handled_end"/>
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -235,16 +266,19 @@ def addresses_from(cluster: Cluster, first: int) -> list[str]:
 
 
 async def create_instances(
-    cluster: Cluster, process: str, count: int, nodes: list[int]
+    cluster: Cluster,
+    process: str,
+    count: int,
+    nodes: list[int],
+    variables: Any = None,
 ) -> list[int]:
     """`count` instances through the REST APIs of `nodes` in turn (each node round robins the
     partitions); retried on 503 like a client would."""
 
     def one(i: int) -> int:
         node = nodes[i % len(nodes)]
-        response = cluster.call(
-            "POST", node, "/v1/process-instances", json={"bpmnProcessId": process}
-        )
+        body = {"bpmnProcessId": process, "variables": variables(i) if variables else {}}
+        response = cluster.call("POST", node, "/v1/process-instances", json=body)
         assert response.status_code == 201, response.text
         return int(response.json()["processInstanceKey"])
 
@@ -285,6 +319,7 @@ def run(coro: Any, timeout: float = 90) -> Any:
 def deployed(cluster: Cluster) -> Cluster:
     for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill"):
         cluster.deploy(task_xml(f"{PROCESS}-{job_type}", job_type), node=1)
+    cluster.deploy(boundary_xml(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
     return cluster
 
 
@@ -330,6 +365,62 @@ def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
             15,
             "every instance completed",
         )
+
+    run(scenario())
+
+
+def test_sdk_workers_on_two_nodes_drain_every_partition_and_fail_into_a_boundary(
+    deployed: Cluster,
+) -> None:
+    """The Python SDK across nodes: results travel back as completions to each job's leader;
+    a `JobError` thrown for a job led on another node takes the error boundary there."""
+    cluster = deployed
+    count = 30
+
+    async def scenario() -> None:
+        seen: Counter[str] = Counter()
+        handled: list[int] = []
+        partitions: set[int] = set()
+        workers = []
+        for node in (2, 3):
+            worker = Worker(addresses_from(cluster, node), client_id=f"sdk{node}")
+
+            @worker.handler("sdk")
+            def handle(job: Any, name: str = f"sdk{node}") -> dict[str, Any]:
+                seen[name] += 1
+                partitions.add(partition_of(job["key"]))
+                if job["variables"].get("fail"):
+                    raise JobError("NO", "refused")
+                return {"by": name}
+
+            @worker.handler("sdk-handled")
+            def after_boundary(job: Any) -> None:
+                handled.append(job["key"])
+
+            workers.append(worker)
+        tasks = [asyncio.ensure_future(w.run()) for w in workers]
+        try:
+            for worker in workers:
+                await worker.wait_connected(timeout=10)
+            await asyncio.sleep(0.5)
+            keys = await create_instances(
+                cluster, f"{PROCESS}-sdk", count, [1], variables=lambda i: {"fail": i % 5 == 0}
+            )
+            deadline = time.monotonic() + 20
+            while True:
+                states = await asyncio.to_thread(instance_states, cluster, keys)
+                if states["completed"] == count:
+                    break
+                assert time.monotonic() < deadline, states
+                await asyncio.sleep(0.2)
+        finally:
+            for worker in workers:
+                await worker.stop(timeout=5)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        print(f"\nSDK shares {dict(seen)}")
+        assert sum(seen.values()) == count and min(seen.values()) >= count // 4
+        assert partitions == {1, 2, 3}
+        assert len(handled) == count // 5, "each JobError took the boundary once"
 
     run(scenario())
 

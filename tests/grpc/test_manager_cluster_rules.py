@@ -40,7 +40,10 @@ class Sink:
 
 
 def recording_manager(
-    deadlines: list[int] | None = None, **settings: int
+    activated: list[tuple[int, str, int]] | None = None,
+    activatable: list[tuple[int, int]] | None = None,
+    read_delay_s: float = 0.0,
+    **settings: int,
 ) -> tuple[JobManager, list[dict[str, Any]]]:
     commands: list[dict[str, Any]] = []
 
@@ -51,17 +54,18 @@ def recording_manager(
         return Outcome(result={"released": 0, "more": False})
 
     async def load(job_type: str, limit: int) -> list[tuple[int, int]]:
-        return []
+        return list(activatable or [])
 
-    async def load_deadlines(limit: int) -> list[int]:
-        return list(deadlines or [])
+    async def load_activated(limit: int) -> list[tuple[int, str, int]]:
+        await asyncio.sleep(read_delay_s)  # a slow read: nothing may be handed out meanwhile
+        return list(activated or [])
 
     manager = JobManager(
         1,
         submit=submit,
         load_activatable=load,
         settings=Settings(tick_ms=20, **settings),
-        load_deadlines=load_deadlines,
+        load_activated=load_activated,
     )
     return manager, commands
 
@@ -95,7 +99,7 @@ def test_a_follower_frees_workers_that_ended_once_it_becomes_leader() -> None:
 def test_a_new_leader_expires_an_earlier_leaders_locks_at_their_deadline() -> None:
     async def scenario() -> None:
         soon = int(time.time() * 1000) + 300
-        manager, commands = recording_manager(deadlines=[soon])
+        manager, commands = recording_manager(activated=[(7, "w#1", soon)])
         manager.start(is_leader=True)
         try:
             await asyncio.sleep(0.1)
@@ -105,6 +109,52 @@ def test_a_new_leader_expires_an_earlier_leaders_locks_at_their_deadline() -> No
                 3,
                 "timeout_jobs at the loaded deadline (not only at the 30 s sweep)",
             )
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_leader_counts_jobs_an_earlier_leader_handed_out_against_the_limit() -> None:
+    async def scenario() -> None:
+        far = int(time.time() * 1000) + 60_000
+        manager, commands = recording_manager(activated=[(7, "w#1", far), (8, "w#1", far)])
+        manager.start(is_leader=True)
+        try:
+            await asyncio.sleep(0.05)  # the activated jobs are read
+            manager.subscribe(Sink("w#1"), "t", 1000, 2)
+            manager.on_events([{"event": "job_created", "jobKey": 9, "type": "t"}])
+            await asyncio.sleep(0.05)
+            activations = [c for c in commands if c["type"] == "activate_jobs"]
+            assert activations == [], "the worker already holds its limit"
+            manager.on_events([{"event": "job_completed", "jobKey": 7, "type": "t"}])
+            await wait_until(
+                lambda: [c for c in commands if c["type"] == "activate_jobs"], 3, "job 9 goes out"
+            )
+            assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_leader_hands_out_nothing_before_it_knows_who_holds_what() -> None:
+    async def scenario() -> None:
+        far = int(time.time() * 1000) + 60_000
+        manager, commands = recording_manager(
+            activated=[(7, "w#1", far), (8, "w#1", far)],
+            activatable=[(9, 0)],
+            read_delay_s=0.2,
+        )
+        manager.start(is_leader=False)
+        try:
+            manager.subscribe(Sink("w#1"), "t", 1000, 2)
+            manager.on_role(True)
+            manager.on_events([{"event": "job_created", "jobKey": 10, "type": "t"}])
+            await asyncio.sleep(0.5)
+            activations = [c for c in commands if c["type"] == "activate_jobs"]
+            assert activations == [], "jobs went out to a worker already at its limit"
+            assert manager.snapshot()["inFlight"] == 2
         finally:
             await manager.stop()
 

@@ -17,8 +17,9 @@ What it learns and from where:
 - When a worker's stream ends, `release_jobs {worker}` frees its jobs at once. A replica that
   is not leading then remembers the worker for a while and frees its jobs when it becomes
   leader (the leader may have died before its release committed).
-- On becoming leader it also reads the lock deadlines of the jobs activated in state (by an
-  earlier leader), so those locks expire on time, not only at the next sweep.
+- On becoming leader it also reads the jobs activated in state (by an earlier leader): their
+  lock deadlines, so those locks expire on time, not only at the next sweep, and their
+  workers, so each worker's in-flight count (its limit) includes them.
 
 In a cluster every replica of every partition knows every worker (`zennode.jobs.remote` relays
 the subscriptions of workers connected to other nodes); only the leader's manager acts.
@@ -94,8 +95,8 @@ class WorkerSink(Protocol):
 Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
 # load(job_type, limit) -> [(job key, activatable-at ms), ...], oldest first
 LoadActivatable = Callable[[str, int], Awaitable[list[tuple[int, int]]]]
-# load_deadlines(limit) -> lock deadlines (unix ms) of jobs activated in state
-LoadDeadlines = Callable[[int], Awaitable[list[int]]]
+# load_activated(limit) -> [(job key, worker id, lock deadline ms), ...] activated in state
+LoadActivated = Callable[[int], Awaitable[list[tuple[int, str, int]]]]
 
 
 def partition_share(jobs_max: int, partition_id: int, partition_ids: list[int]) -> int:
@@ -172,13 +173,16 @@ class JobManager:
         load_activatable: LoadActivatable,
         settings: Settings | None = None,
         clock_ms: Callable[[], int] | None = None,
-        load_deadlines: LoadDeadlines | None = None,
+        load_activated: LoadActivated | None = None,
     ) -> None:
         self.partition_id = partition_id
         self.settings = settings or Settings()
         self._submit = submit
         self._load_activatable = load_activatable
-        self._load_deadlines = load_deadlines
+        self._load_activated = load_activated
+        # Job keys that changed while activated jobs were being read (None: no read running).
+        self._changed_during_load: set[int] | None = None
+        self._ready = True  # False while a new leader reads the jobs activated before it
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._workers: dict[str, _Worker] = {}
         self._types: dict[str, _TypeQueue] = {}
@@ -239,11 +243,27 @@ class JobManager:
             # Locks handed out by an earlier leader are unknown here: a sweep every default
             # lock period lets the engine expire them (one cheap command per period).
             self._next_sweep_ms = self._clock_ms() + self.settings.lock_ms_default
-            for job_type in self._types:
-                self._schedule_load(job_type)
-            if self._load_deadlines is not None:
-                self._spawn(self._load_lock_deadlines())
+            if self._load_activated is not None:
+                # First learn who holds what, then hand out anything: otherwise a worker's
+                # jobs from the earlier leader would not count against its limit.
+                self._ready = False
+                self._spawn(self._become_ready())
+            else:
+                self._load_all_types()
             self._release_removed()
+
+    def _load_all_types(self) -> None:
+        for job_type in self._types:
+            self._schedule_load(job_type)
+
+    async def _become_ready(self) -> None:
+        epoch = self._epoch
+        try:
+            await self._load_activated_jobs()
+        finally:
+            if epoch == self._epoch and self._leader:
+                self._ready = True
+                self._load_all_types()
 
     def _release_removed(self) -> None:
         """Free the jobs of workers that ended while another replica led (it may have died
@@ -254,18 +274,34 @@ class JobManager:
         for worker_id in recent[: self.settings.removed_release_max]:
             self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
 
-    async def _load_lock_deadlines(self) -> None:
-        """Learn the locks an earlier leader handed out, so they expire at their deadline."""
+    async def _load_activated_jobs(self) -> None:
+        """Learn the locks an earlier leader handed out: their deadlines (so they expire on
+        time) and their workers (so the in-flight limits count them)."""
         epoch = self._epoch
-        assert self._load_deadlines is not None
+        assert self._load_activated is not None
+        self._changed_during_load = set()
         try:
-            deadlines = await self._load_deadlines(self.settings.load_page_max)
-        except Exception as exc:  # the sweep still catches them
-            log.warning("partition %s: reading lock deadlines failed: %s", self.partition_id, exc)
-            return
-        if epoch == self._epoch:
-            for deadline in deadlines:
+            try:
+                activated = await self._load_activated(self.settings.load_page_max)
+            except Exception as exc:  # the sweep still catches them
+                log.warning(
+                    "partition %s: reading activated jobs failed: %s", self.partition_id, exc
+                )
+                return
+            changed = self._changed_during_load
+            if epoch != self._epoch or changed is None:
+                return
+            for key, worker_id, deadline in activated:
                 self._add_deadline(deadline)
+                if key in changed or key in self._holder:
+                    continue  # finished or re-handed meanwhile: the read is stale for it
+                self._holder[key] = worker_id
+                worker = self._workers.get(worker_id)
+                if worker is not None:
+                    worker.in_flight.add(key)
+        finally:
+            if epoch == self._epoch:
+                self._changed_during_load = None
 
     # -------------------------------------------------------- subscriptions
 
@@ -275,6 +311,8 @@ class JobManager:
         worker = self._workers.get(sink.worker_id)
         if worker is None:
             worker = self._workers[sink.worker_id] = _Worker(sink=sink, jobs_max=jobs_max)
+            # Jobs it already holds (activated by an earlier leader) count against its limit.
+            worker.in_flight.update(k for k, w in self._holder.items() if w == sink.worker_id)
         worker.sink = sink
         worker.jobs_max = max(worker.jobs_max, jobs_max)
         worker.types[job_type] = lock_ms
@@ -332,8 +370,13 @@ class JobManager:
         if not self._leader:
             return
         touched: set[str] = set()
+        changed = self._changed_during_load
         for event in events:
             name = event.get("event")
+            if changed is not None and len(changed) < self.settings.pending_per_type_max:
+                key = job_key_of(event)
+                if key is not None:
+                    changed.add(key)
             if name in ACTIVATABLE_EVENTS:
                 key = job_key_of(event)
                 job_type = job_type_of(event)
@@ -380,7 +423,7 @@ class JobManager:
     def _dispatch(self, job_type: str) -> None:
         """Give pending jobs of `job_type` round robin to workers with room, then activate."""
         queue = self._types.get(job_type)
-        if not self._leader or queue is None or not queue.workers:
+        if not self._leader or not self._ready or queue is None or not queue.workers:
             return
         batches: dict[str, list[int]] = {}
         count = len(queue.workers)

@@ -156,13 +156,17 @@ class JobStreams:
     async def start(self) -> None:
         """Create a manager per local partition and hook it to the node's events and roles."""
         self._loop = asyncio.get_running_loop()
+        # A manager acts only while its own replica leads: its commands are never forwarded
+        # (`submit_here` answers NotCommitted elsewhere), so a manager that has just lost
+        # leadership cannot activate jobs on the new leader behind its manager's back.
+        submit = getattr(self.node, "submit_here", None) or self.node.submit
         for pid, partition in sorted(self.node.local_partitions.items()):
             manager = JobManager(
                 pid,
-                submit=lambda command, pid=pid: self.node.submit(pid, command),
+                submit=lambda command, pid=pid: submit(pid, command),
                 load_activatable=lambda job_type, limit, pid=pid: self._load(pid, job_type, limit),
                 settings=self.settings,
-                load_deadlines=lambda limit, pid=pid: self._load_deadlines(pid, limit),
+                load_activated=lambda limit, pid=pid: self._load_activated(pid, limit),
             )
             self.managers[pid] = manager
             self._links[pid] = manager
@@ -215,10 +219,10 @@ class JobStreams:
             raise Unavailable(f"partition {partition_id} is not local", partition_id)
         return await asyncio.to_thread(self._state.activatable, partition, job_type, limit)
 
-    async def _load_deadlines(self, partition_id: int, limit: int) -> list[int]:
-        """Lock deadlines of jobs activated in the local replica's state (an earlier leader's)."""
+    async def _load_activated(self, partition_id: int, limit: int) -> list[tuple[int, str, int]]:
+        """(key, worker, deadline) of jobs activated in the local replica's state."""
         partition = self.node.local_partitions.get(partition_id)
-        reader = getattr(self._state, "lock_deadlines", None)
+        reader = getattr(self._state, "activated", None)
         if partition is None or reader is None:
             return []
         return await asyncio.to_thread(reader, partition, limit)
@@ -430,12 +434,17 @@ class EngineStateReader:
                     break
         return found
 
-    def lock_deadlines(self, partition: Any, limit: int) -> list[int]:
+    def activated(self, partition: Any, limit: int) -> list[tuple[int, str, int]]:
+        """(key, worker, lock deadline ms) of activated jobs, up to `limit`."""
         from zennode.engine import queries
 
         with partition.read() as txn:
             items, _total = queries.list_jobs(txn, state="activated", offset=0, limit=limit)
-        return [int(i["deadline"]) for i in items if isinstance(i.get("deadline"), int)]
+        return [
+            (int(i["key"]), str(i.get("worker") or ""), int(i["deadline"]))
+            for i in items
+            if isinstance(i.get("deadline"), int)
+        ]
 
 
 def settings_from_config(config: Any) -> Settings:
