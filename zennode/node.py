@@ -341,8 +341,14 @@ class Node:
         from zennode.cluster.server import start_internal_server
 
         self.peers = Peers(self.config)
+        from zennode.jobs.remote import add_job_relay
+
+        # JobRelay (proto/jobs.proto): workers on one node, partition leaders on another.
         self._internal_server = await start_internal_server(
-            self, self.config.host, self.config.ports.internal
+            self,
+            self.config.host,
+            self.config.ports.internal,
+            services=[lambda server: add_job_relay(server, self)],
         )
         self._tasks.append(
             asyncio.create_task(self.router.poll_forever(self.peers), name="router-poll")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -20,7 +21,6 @@ from zennode.cluster.peers import MESSAGE_BYTES_MARGIN
 from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.errors import BadRequest, ConfigError, ZennodeError
-from zennode.jobs.remote import add_job_relay
 
 log = logging.getLogger("zennode.cluster.server")
 
@@ -87,8 +87,17 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-async def start_internal_server(node: Any, host: str, port: int) -> grpc.aio.Server:
-    """Serve `Cluster` on host:port (the member's own host only) on the running loop."""
+async def start_internal_server(
+    node: Any,
+    host: str,
+    port: int,
+    services: Sequence[Callable[[grpc.aio.Server], Any]] = (),
+) -> grpc.aio.Server:
+    """Serve `Cluster` on host:port (the member's own host only) on the running loop.
+
+    `services` add other node-to-node services to the same server before it starts (the
+    node wires the job relay in this way, so this layer does not import the jobs layer).
+    """
     size = node.config.limits.request_bytes_max + MESSAGE_BYTES_MARGIN
     server = grpc.aio.server(
         options=[
@@ -98,7 +107,8 @@ async def start_internal_server(node: Any, host: str, port: int) -> grpc.aio.Ser
         ]
     )
     pb_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
-    add_job_relay(server, node)  # proto/jobs.proto: workers on one node, leaders on another
+    for add_service in services:
+        add_service(server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
