@@ -149,7 +149,7 @@ class JobStreams:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.relay_stats = {"relayed": 0, "relay_undelivered": 0}
+        self.relay_stats = {"relayed": 0, "relay_undelivered": 0, "relay_expired": 0}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -271,6 +271,12 @@ class JobStreams:
     def deliver_relayed(self, partition_id: int, worker_id: str, job: dict[str, Any]) -> None:
         """A job another node's leader activated for a worker connected here: push it; if the
         stream is gone or full, free the job at once (only if still locked to that worker)."""
+        deadline = job.get("deadline")
+        if isinstance(deadline, int) and deadline <= time.time() * 1000:
+            # Its lock ran out on the way (a backlog): the leader expires it and hands it out
+            # again; giving it to the worker now could let two workers hold it at once.
+            self.relay_stats["relay_expired"] += 1
+            return
         stream = self._by_worker.get(worker_id)
         if stream is not None and stream.deliver(job):
             self.relay_stats["relayed"] += 1
