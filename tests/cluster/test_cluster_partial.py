@@ -5,9 +5,12 @@ answers 503 with its id after the bounded wait, while the others keep serving.""
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from cluster_helpers import JOB_XML, PROCESS_WITH_JOB, Cluster
 
@@ -18,6 +21,7 @@ pytestmark = pytest.mark.timeout(180)
 
 LEADER_WAIT_MS = 1500
 REQUEST_TIMEOUT_MS = 4000
+QUEUE_MAX = 1  # commands pending per partition: any two at once meet backpressure
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +40,7 @@ def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "limits": {
                     "leader_wait_ms": LEADER_WAIT_MS,
                     "request_timeout_ms": REQUEST_TIMEOUT_MS,
+                    "command_queue_max": QUEUE_MAX,
                 }
             },
         )
@@ -75,6 +80,36 @@ def test_nodes_without_a_replica_forward_every_call(partial: Cluster) -> None:
             assert done.status_code in (200, 204), done.text
         listed = partial.call("GET", node, "/v1/jobs?size=1").json()
         assert [p["partition"] for p in listed["partitions"]] == [1, 2, 3]
+
+
+def test_backpressure_crosses_forwarding_as_503_with_retry_after(partial: Cluster) -> None:
+    leaders = partial.wait_balanced()
+    forwarded = {p for p, leader in leaders.items() if leader != 1}
+    assert forwarded  # node 1 leads one partition at most; the burst goes through node 1
+
+    def burst(_: int) -> list[httpx.Response]:
+        with httpx.Client(timeout=30.0) as client:  # keep-alive: requests overlap more
+            return [
+                client.post(
+                    partial.urls[1] + "/v1/process-instances",
+                    json={"bpmnProcessId": PROCESS_WITH_JOB},
+                )
+                for _ in range(6)
+            ]
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        responses = [r for batch in pool.map(burst, range(32)) for r in batch]
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {201, 503}, statuses
+    refused = [r for r in responses if r.status_code == 503]
+    pushed_back = [r for r in refused if r.json()["code"] == "RESOURCE_EXHAUSTED"]
+    assert pushed_back, statuses
+    assert all(r.headers.get("retry-after") == "1" for r in pushed_back)
+    assert {r.json()["partition"] for r in pushed_back} & forwarded  # refused on another node
+    for r in responses:
+        if r.status_code == 201:  # acknowledged means it exists
+            key = r.json()["processInstanceKey"]
+            assert partial.call("GET", 2, f"/v1/process-instances/{key}").status_code == 200
 
 
 def test_a_partition_without_a_majority_is_503_with_its_id_and_the_others_serve(
