@@ -11,7 +11,10 @@ snapshot codec, eager append entries with application batching, compaction sized
 no waiting for a leader (callers fail fast and retry or forward), and entries always smaller
 than `appendEntriesBatchSizeBytes` so PySyncObj's broken chunked path for large entries is
 never used (a 1 MB deploy is a normal, if large, entry). Snapshots are written off the tick
-thread (see `zennode.state.snapshot`).
+thread (see `zennode.state.snapshot`). `_RaftGroup` changes two PySyncObj habits that cost
+messages (each ~150 us of pickle, zlib and Fernet per side, docs/benchmarks.md): a late ack
+no longer makes the leader re-send entries, and no commit-index-only round follows each
+applied batch.
 
 Failures tell the caller whether a retry is safe: `NotCommitted` (never in the log: retry on
 the leader) or `OutcomeUnknown` (may still commit: a blind retry could apply twice). Both
