@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, free_base_port
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
@@ -682,3 +682,46 @@ def test_leader_kill_while_workers_stream_every_instance_completes_once(
     finally:
         launcher.start_node(cluster.dir, victim)
         launcher.wait_for_leaders(cluster.dir, 60)
+
+
+def test_a_node_without_partitions_serves_workers_from_every_partition(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """3 nodes, 2 partitions, R = 1: node 3 hosts no replica and no job manager, so every job
+    its worker gets comes over a relay; round robin still includes it."""
+    directory = tmp_path_factory.mktemp("partial")
+    try:
+        info = launcher.up(
+            directory,
+            nodes=3,
+            partitions=2,
+            replication=1,
+            base_port=free_base_port(3, 2),
+            timeout_s=60,
+        )
+        partial = Cluster(directory, info)
+        partial.deploy(task_xml(f"{PROCESS}-partial", "partial"), node=3)
+
+        async def scenario() -> None:
+            journal = Journal()
+            workers = [
+                StreamWorker(f"p{n}", [grpc_address(partial, n)], "partial", journal).start()
+                for n in (3, 1)
+            ]
+            try:
+                for worker in workers:
+                    await asyncio.wait_for(worker.connected.wait(), 10)
+                await asyncio.sleep(0.5)
+                await create_instances(partial, f"{PROCESS}-partial", 20, [3, 2])
+                await wait_for(lambda: len(journal.holds) >= 20, 20, "every job delivered")
+            finally:
+                for worker in workers:
+                    await worker.stop()
+            assert journal.by_worker() == Counter({"p3": 10, "p1": 10}), journal.by_worker()
+            assert {partition_of(job.key) for job in workers[0].received} == {1, 2}
+            assert not journal.overlaps() and not journal.errors
+
+        run(scenario())
+        partial.close()
+    finally:
+        launcher.down(directory)
