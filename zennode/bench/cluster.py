@@ -59,7 +59,14 @@ def run(
             grpc = [node["grpc"] for node in cluster["nodes"]]
             worker_proc = start_workers(grpc, workers, concurrency, samples_file)
             pids = [int(node["pid"]) for node in cluster["nodes"]]
-            bench = NodeBench(http_ports, clients, seconds, paced_rate, node_pids=pids)
+            bench = NodeBench(
+                http_ports,
+                clients,
+                seconds,
+                paced_rate,
+                node_pids=pids,
+                client_pids=[worker_proc.pid],
+            )
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())

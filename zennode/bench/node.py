@@ -138,9 +138,12 @@ class NodeBench:
         seconds: float,
         paced_rate: float | None = None,
         node_pids: list[int] | None = None,
+        client_pids: list[int] | None = None,
     ) -> None:
         self.targets = [targets] if isinstance(targets, int) else list(targets)
         self.node_pids = list(node_pids or [])  # whose CPU time each phase reports
+        # The benchmark's own side: this process (load generator) and the workers' process.
+        self.client_pids = [os.getpid(), *(client_pids or [])]
         self.paced_rate = paced_rate  # the second phase's rate; None: half of the first's
         self.clients = clients
         self.seconds = seconds
@@ -164,6 +167,7 @@ class NodeBench:
         self.phase = phase = Phase()
         before = await self._scrape(http)
         cpu_before = cpu_seconds(self.node_pids)
+        client_before = cpu_seconds(self.client_pids)
         load = load_average()
         started = time.monotonic()
         phase.wall_start_ms = time.time() * 1000
@@ -180,6 +184,7 @@ class NodeBench:
         drained = await self._drain(http, before, phase.created)
         durations = bucket_delta(before, drained, "zennode_process_instance_duration_seconds")
         cpu_after = cpu_seconds(self.node_pids)
+        client_after = cpu_seconds(self.client_pids)
         return {
             "rate": "max" if rate is None else round(rate, 1),
             "seconds": round(window_s, 2),
@@ -197,6 +202,7 @@ class NodeBench:
             "instance_p99_ms": _ms(histogram_quantile(0.99, durations) * 1000),
             "commands_per_batch": _per_batch(before, drained),
             **_cpu_figures(cpu_before, cpu_after, phase.created, load),
+            **_per_instance("client_cpu_ms_per_instance", client_before, client_after, phase),
         }
 
     async def _create(self, conn: Connection) -> None:
@@ -302,6 +308,16 @@ def _cpu_figures(
     if before is not None and after is not None and created:
         figures["node_cpu_ms_per_instance"] = round((after - before) * 1000 / created, 2)
     return figures
+
+
+def _per_instance(
+    name: str, before: float | None, after: float | None, phase: Phase
+) -> dict[str, float]:
+    """CPU ms per created instance under `name` (the load generator and workers share the
+    machine with the nodes: what they use is not available to the cluster)."""
+    if before is None or after is None or not phase.created:
+        return {}
+    return {name: round((after - before) * 1000 / phase.created, 2)}
 
 
 def push_latencies(samples: list[list[float]], phase: Phase) -> dict[str, float]:
@@ -507,7 +523,9 @@ def run(
                 [f"127.0.0.1:{leader + 1}"], workers, concurrency, samples_file
             )
             pids = [proc.pid for proc in procs]
-            bench = NodeBench(leader, clients, seconds, paced_rate, node_pids=pids)
+            bench = NodeBench(
+                leader, clients, seconds, paced_rate, node_pids=pids, client_pids=[worker_proc.pid]
+            )
             full_phase, full, half_phase, half = asyncio.run(bench.run())
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())
