@@ -37,7 +37,7 @@ class Ports:
     """The TCP ports of one node, all bound on the member's `host`."""
 
     http: int = 8080  # REST, /metrics, health
-    grpc: int = 26500  # public gRPC: ZenBpm.JobStream (and later the Zeebe gateway)
+    grpc: int = 26500  # public gRPC: ZenBpm.JobStream and the Zeebe gateway
     internal: int = 26502  # node-to-node gRPC (forwarding, topology)
     raft_base: int = 26510  # Raft port of partition p = raft_base + p
 
@@ -205,7 +205,7 @@ members:
     host: 127.0.0.1        # every port of this node binds here
     ports:
       http: 8080           # REST API, /metrics, health
-      grpc: 26500          # public gRPC (ZenBpm.JobStream)
+      grpc: 26500          # public gRPC (ZenBpm.JobStream, Zeebe gateway)
       internal: 26502      # node-to-node gRPC
       raft_base: 26510     # Raft port of partition p = raft_base + p
 limits:
