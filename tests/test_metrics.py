@@ -181,6 +181,7 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
         assert value(first, "zennode_raft_term", partition="1") >= 1
         assert value(first, "zennode_lmdb_size_bytes", partition="1") > 0
         assert value(first, "zennode_job_streams_open") == 0
+        assert value(first, "zennode_internal_jobs_queued") == 0
         assert total(first, "zennode_job_events_total") == 0
         same = parse(http.get("/system/metrics").text)
         assert value(same, "zennode_raft_leader", partition="2") == 1

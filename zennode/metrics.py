@@ -328,14 +328,11 @@ class _ScrapeCollector(Collector):
                 gauges["snapshot_age_seconds"].add_metric(label, age)
         yield from gauges.values()
         yield from _job_stream_metrics(node)
-        handlers = getattr(node, "_handlers", None)
-        if handlers is not None:
-            stats = handlers.stats()
-            queued = GaugeMetricFamily(
-                "zennode_internal_jobs_queued", "Internal jobs waiting for a handler thread"
-            )
-            queued.add_metric([], stats.get("queued", 0))
-            yield queued
+        queued = GaugeMetricFamily(
+            "zennode_internal_jobs_queued", "Internal jobs waiting for a handler thread"
+        )
+        queued.add_metric([], node.handler_stats().get("queued", 0))
+        yield queued
 
 
 _PARTITION_GAUGES = {
@@ -374,8 +371,7 @@ def _snapshot_age_s(partition: Any) -> float | None:
 
 def _job_stream_metrics(node: Any) -> Iterator[Metric]:
     """Per-node job stream numbers, kept as plain counters by the job managers."""
-    server = getattr(node, "_grpc_server", None)
-    streams = getattr(server, "job_streams", None)
+    streams = node.job_streams
     if streams is None:
         return
     snapshot = streams.snapshot()

@@ -106,6 +106,9 @@ class Node:
         self._http_server: Any = None
         self._http_socket: socket.socket | None = None
         self._grpc_server: Any = None
+        # The JobStreams (`zennode.jobs.streams`) of the public gRPC server: it sets itself here
+        # when it starts (the job relay and /metrics read it); None without a gRPC server.
+        self.job_streams: Any = None
         self._lock_file: Any = None
         self._started = False
         self._stopping = False
@@ -130,6 +133,10 @@ class Node:
             return fn
 
         return register
+
+    def handler_stats(self) -> dict[str, Any]:
+        """The internal job handlers' counters: types, queued, completed, failed."""
+        return self._handlers.stats()
 
     # -------------------------------------------------------------- lifecycle
 
@@ -777,7 +784,7 @@ class Node:
             "nodeId": self.config.node_id,
             "ready": self.is_ready(),
             "partitions": partitions,
-            "handlers": self._handlers.stats(),
+            "handlers": self.handler_stats(),
         }
 
     # ------------------------------------------------------------- topology
