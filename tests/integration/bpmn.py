@@ -94,3 +94,21 @@ UNSUPPORTED = f"""{_HEADER}
   </bpmn:process>
 </bpmn:definitions>
 """
+
+
+def call_activity(process_id: str, called_process_id: str) -> str:
+    """start -> call activity (called_process_id) -> end."""
+    return f"""{_HEADER}
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <bpmn:callActivity id="call">
+      <bpmn:extensionElements>
+        <zeebe:calledElement processId="{called_process_id}"/>
+      </bpmn:extensionElements>
+    </bpmn:callActivity>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""

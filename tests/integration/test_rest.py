@@ -195,6 +195,33 @@ def test_start_with_variables_and_complete_job(api: httpx.Client) -> None:
     assert_error(api.post(f"/v1/jobs/{job['key']}/complete", json={}), 409)
 
 
+def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) -> None:
+    deploy(api, bpmn.one_task("rest-called", "rest-called-job"))
+    deploy(api, bpmn.call_activity("rest-caller", "rest-called"))
+    parent_key = start(api, "rest-caller")
+
+    def waiting_call() -> dict[str, Any] | None:
+        parent = api.get(f"/v1/process-instances/{parent_key}").json()
+        calls = [e for e in parent["activeElementInstances"] if e["elementId"] == "call"]
+        return calls[0] if calls and "childProcessInstanceKey" in calls[0] else None
+
+    call = wait_until(waiting_call, what="the call activity waiting for its child")
+    child_key = call["childProcessInstanceKey"]
+    child = api.get(f"/v1/process-instances/{child_key}").json()
+    assert child["bpmnProcessId"] == "rest-called"
+    assert child["parentProcessInstanceKey"] == parent_key
+    assert child["parentElementInstanceKey"] == call["elementInstanceKey"]
+    parent = api.get(f"/v1/process-instances/{parent_key}").json()
+    assert "parentProcessInstanceKey" not in parent  # a root instance: no nulls either
+
+    (job,) = jobs_of(api, child_key)
+    assert api.post(f"/v1/jobs/{job['key']}/complete", json={}).status_code == 204
+    wait_until(
+        lambda: api.get(f"/v1/process-instances/{parent_key}").json()["state"] == "completed",
+        what="the caller completed after its child",
+    )
+
+
 def test_post_jobs_completes_like_the_original_api(api: httpx.Client) -> None:
     deploy(api, bpmn.one_task("rest-post-jobs", "rest-post-jobs-job"))
     key = start(api, "rest-post-jobs")

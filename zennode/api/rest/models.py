@@ -90,6 +90,9 @@ class ElementInstance(_Response):
     elementId: str
     elementType: str | None = None
     state: str | None = None
+    childProcessInstanceKey: int | None = Field(
+        default=None, description="A call activity: the instance it waits for"
+    )
 
 
 class ProcessInstance(_Response):
@@ -103,6 +106,12 @@ class ProcessInstance(_Response):
     endedAt: str | None = Field(default=None, description="ISO 8601 UTC")
     incidents: int = Field(default=0, description="Open incidents")
     activeElementInstances: list[ElementInstance]
+    parentProcessInstanceKey: int | None = Field(
+        default=None, description="A called instance: the instance whose call activity started it"
+    )
+    parentElementInstanceKey: int | None = Field(
+        default=None, description="A called instance: the call activity's element instance"
+    )
 
 
 class InstancePartitionPage(_Response):
