@@ -619,6 +619,33 @@ class Node:
             },
         )
 
+    async def broadcast_signal(
+        self, name: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Trigger every signal event waiting for `name`, on every partition.
+
+        Partition 1 (the deployment partition, where signal start events listen) applies it
+        first and gives the signal its key; the other partitions get the same command with
+        that `signalKey`, so each applies one signal once. Returns `{key, triggered,
+        startedInstances}` summed over the partitions.
+        """
+        if not name:
+            raise BadRequest("a signal needs a name")
+        command: dict[str, Any] = {
+            "type": "broadcast_signal",
+            "signalName": name,
+            "variables": self.check_variables(variables),
+        }
+        first = await self._run(1, command)
+        command["signalKey"] = first["signalKey"]
+        others = [p for p in self.config.partition_ids if p != 1]
+        results = [first, *await asyncio.gather(*(self._run(p, command) for p in others))]
+        return {
+            "key": first["signalKey"],
+            "triggered": sum(r["triggered"] for r in results),
+            "startedInstances": [k for r in results for k in r["startedInstances"]],
+        }
+
     async def get_instance(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "process instance")
         return await self._read(pid, "get_instance", key=key)

@@ -111,5 +111,6 @@ def test_signal_broadcast_reaches_every_partition(start_node, client_for) -> Non
     assert len({key >> 51 for key in keys}) == 3
     sent = client.post("/v1/signals", json={"signalName": "go", "variables": {"x": 1}})
     assert sent.status_code == 201 and sent.json()["triggered"] == 3
+    assert sent.json()["signalKey"] >> 51 == 1  # keyed by partition 1, the deployment partition
     for key in keys:
         assert _state(client, key) == "completed"

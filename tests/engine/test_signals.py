@@ -44,6 +44,22 @@ def test_a_broadcast_wakes_waiting_instances_on_every_partition() -> None:
     assert broadcast(ps, "go") == 0
 
 
+def test_a_broadcast_gets_a_key_that_other_partitions_apply_once() -> None:
+    """Node.broadcast_signal: partition 1 keys the signal, the others get that key."""
+    ps = Partitions(2)
+    ps.deploy(CATCH)
+    waiting = ps.ok(2, "create_instance", bpmnProcessId="p")["processInstanceKey"]
+    first = ps.ok(1, "broadcast_signal", signalName="go")
+    key = first["signalKey"]
+    assert key > 0 and key >> 51 == 1  # a key of partition 1
+    assert ps.ok(1, "broadcast_signal", signalName="go")["signalKey"] != key  # a new signal
+    copy = ps.ok(2, "broadcast_signal", signalName="go", signalKey=key)
+    assert copy["signalKey"] == key and copy["triggered"] == 1
+    assert ps[2].instance(waiting)["state"] == "completed"
+    again = ps.ok(2, "broadcast_signal", signalName="go", signalKey=key)
+    assert again["duplicate"] and again["triggered"] == 0
+
+
 def test_thrown_signal_reaches_other_partitions_once_even_when_re_sent() -> None:
     thrower = doc(
         start()

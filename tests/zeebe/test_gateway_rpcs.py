@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
 from zeebe_client import Gateway, eventually, status_of
-from zeebe_models import error_boundary, message_wait, service_task, unique
+from zeebe_models import error_boundary, message_wait, service_task, signal_wait, unique
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -297,6 +297,33 @@ def test_publish_message_correlates_and_refuses_a_live_duplicate_id(single_node:
     run(scenario())
 
 
+def test_broadcast_signal_triggers_catch_events_on_every_partition(single_node: dict) -> None:
+    process_id, name = unique("sig"), unique("go")
+
+    async def scenario() -> None:
+        async with Gateway(single_node) as g:
+            await g.deploy("sig.bpmn", signal_wait(process_id, name))
+            waiting = [await g.create(process_id) for _ in range(2)]  # round robin: 2 partitions
+            assert {key >> 51 for key in waiting} == {1, 2}
+            for key in waiting:
+                await eventually(lambda key=key: _state_is(g, key, "active"), what="waiting")
+            signal = gw.BroadcastSignalRequest(signalName=name, variables='{"sent": 1}')
+            reply = await g.stub.BroadcastSignal(signal, timeout=5)
+            assert reply.key > 0 and reply.tenantId == "<default>"
+            for key in waiting:
+                done = await eventually(lambda key=key: _state_is(g, key, "completed"), what="end")
+                assert done["variables"]["sent"] == 1
+            invalid = grpc.StatusCode.INVALID_ARGUMENT
+            tenant = gw.BroadcastSignalRequest(signalName=name, tenantId="acme")
+            assert await status_of(g.stub.BroadcastSignal(tenant, timeout=5)) == invalid
+            unnamed = gw.BroadcastSignalRequest(signalName="")
+            assert await status_of(g.stub.BroadcastSignal(unnamed, timeout=5)) == invalid
+            not_object = gw.BroadcastSignalRequest(signalName=name, variables="[1]")
+            assert await status_of(g.stub.BroadcastSignal(not_object, timeout=5)) == invalid
+
+    run(scenario())
+
+
 def test_set_variables_update_timeout_and_cancel(single_node: dict) -> None:
     process_id, job_type = unique("misc"), unique("misc-job")
 
@@ -396,7 +423,6 @@ def test_status_codes_clients_act_on(single_node: dict) -> None:
             assert await status_of(g.complete(job.key)) == grpc.StatusCode.NOT_FOUND
             for call in (
                 s.EvaluateDecision(gw.EvaluateDecisionRequest(decisionId="d"), timeout=5),
-                s.BroadcastSignal(gw.BroadcastSignalRequest(signalName="s"), timeout=5),
                 s.DeleteResource(gw.DeleteResourceRequest(resourceKey=1), timeout=5),
                 s.ModifyProcessInstance(gw.ModifyProcessInstanceRequest(), timeout=5),
                 s.MigrateProcessInstance(gw.MigrateProcessInstanceRequest(), timeout=5),

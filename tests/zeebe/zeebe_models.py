@@ -79,3 +79,22 @@ def message_wait(process_id: str, message_name: str) -> str:
 </bpmn:definitions>
 """
     )
+
+
+def signal_wait(process_id: str, signal_name: str) -> str:
+    """start -> wait for signal `signal_name` -> end."""
+    return (
+        _HEAD
+        + f"""  <bpmn:signal id="sig" name="{signal_name}"/>
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:signalEventDefinition signalRef="sig"/>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,6 +14,7 @@ class BroadcastSignal(BaseModel):
 
 
 class BroadcastedSignal(BaseModel):
+    signalKey: int = Field(description="the signal's key (Zeebe's BroadcastSignal `key`)")
     triggered: int = Field(description="catch events, boundaries and event sub-processes woken")
     startedInstances: list[int] = Field(description="instances its signal start events created")
 
@@ -30,18 +30,11 @@ def router(node: Any) -> APIRouter:
         description="Every waiting signal event with this name is triggered, on all partitions.",
     )
     async def broadcast_signal(body: BroadcastSignal) -> dict[str, Any]:
-        command = {
-            "type": "broadcast_signal",
-            "signalName": body.signalName,
-            "variables": node.check_variables(body.variables or {}),
-        }
-        outcomes = await asyncio.gather(
-            *(node.submit(p, command) for p in node.config.partition_ids)
-        )
-        results = [outcome.unwrap() for outcome in outcomes]
+        result = await node.broadcast_signal(body.signalName, body.variables)
         return {
-            "triggered": sum(r["triggered"] for r in results),
-            "startedInstances": [k for r in results for k in r["startedInstances"]],
+            "signalKey": result["key"],
+            "triggered": result["triggered"],
+            "startedInstances": result["startedInstances"],
         }
 
     return api

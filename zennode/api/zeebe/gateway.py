@@ -236,7 +236,7 @@ class GatewayService(gw_grpc.GatewayServicer):
         await self._ended_is_not_found("incident", key, self.node.resolve_incident(key))
         return gw.ResolveIncidentResponse()
 
-    # ------------------------------------------------------------ messages
+    # --------------------------------------------------- messages, signals
 
     @unary
     async def PublishMessage(  # noqa: N802
@@ -262,6 +262,15 @@ class GatewayService(gw_grpc.GatewayServicer):
             command["messageId"] = request.messageId
         result = (await self.node.submit(partition_id, command)).unwrap()
         return gw.PublishMessageResponse(key=result["messageKey"], tenantId=mapping.DEFAULT_TENANT)
+
+    @unary
+    async def BroadcastSignal(  # noqa: N802
+        self, request: gw.BroadcastSignalRequest, context: Any
+    ) -> gw.BroadcastSignalResponse:
+        mapping.check_tenant(request.tenantId)
+        variables = self.node.check_variables(mapping.parse_variables(request.variables))
+        result = await self.node.broadcast_signal(request.signalName, variables)
+        return gw.BroadcastSignalResponse(key=result["key"], tenantId=mapping.DEFAULT_TENANT)
 
     # ---------------------------------------------------------------- jobs
 
@@ -455,7 +464,3 @@ class GatewayService(gw_grpc.GatewayServicer):
     @unary
     async def DeleteResource(self, request: Any, context: Any) -> Any:  # noqa: N802
         raise unimplemented("DeleteResource")
-
-    @unary
-    async def BroadcastSignal(self, request: Any, context: Any) -> Any:  # noqa: N802
-        raise unimplemented("BroadcastSignal (zennode has no signal events)")

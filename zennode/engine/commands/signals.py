@@ -1,4 +1,4 @@
-"""broadcast_signal {signalName, variables?, signalKey?} -> {triggered, startedInstances}
+"""broadcast_signal {signalName, variables?, signalKey?} -> {signalKey, triggered, startedInstances}
 
 Applied on every partition (`POST /v1/signals` submits it to each one; a signal thrown by a
 process is relayed to all of them). On this partition it triggers every signal catch event,
@@ -6,6 +6,8 @@ boundary event and event sub-process start waiting for `signalName`, and, on the
 partition only (so one signal starts one instance), the signal start events of the latest
 process versions. A relayed broadcast carries the thrower's `signalKey`: a re-sent copy of a
 broadcast this partition already applied (among the last `SEEN_MAX`) changes nothing.
+Without `signalKey` the partition gives the signal a new key (the `key` Zeebe's BroadcastSignal
+answers); `Node.broadcast_signal` sends that key with the copies for the other partitions.
 """
 
 from __future__ import annotations
@@ -39,8 +41,15 @@ def broadcast_signal(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
         raw = ctx.db.get("meta", records.SIGNALS_SEEN_KEY)
         seen: list[int] = records.loads(raw) if raw else []
         if signal_key in seen:
-            return {"triggered": 0, "startedInstances": [], "duplicate": True}
+            return {
+                "signalKey": signal_key,
+                "triggered": 0,
+                "startedInstances": [],
+                "duplicate": True,
+            }
         ctx.db.put("meta", records.SIGNALS_SEEN_KEY, records.dumps([*seen, signal_key][-SEEN_MAX:]))
+    else:
+        signal_key = ctx.next_key()
     triggered = 0
     rows = list(ctx.db.scan("subscriptions", records.SUB_SIGNAL + records.text(name)))[:SCAN_MAX]
     for row, raw_instance in rows:
@@ -69,7 +78,7 @@ def broadcast_signal(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
             child.save()
             started.append(child.key)
             break
-    return {"triggered": triggered, "startedInstances": started}
+    return {"signalKey": signal_key, "triggered": triggered, "startedInstances": started}
 
 
 def _runner(ctx: Context, instance_key: int) -> Runner | None:
