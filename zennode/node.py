@@ -451,12 +451,18 @@ class Node:
         """Replicate `command` on its partition's leader, wherever it is; the applied `Outcome`.
 
         Forwarded commands travel as JSON and come back as an `Outcome` without events (the
-        leader's node hands the events to its own listeners).
+        leader's node hands the events to its own listeners). A forwarded command that the
+        remote node answers with `NotCommitted` (it does not lead the partition any more, or
+        lost leadership before committing) is raised here, so `_route` re-routes and retries
+        it like a local one.
         """
         timeout = self.config.limits.request_timeout_ms / 1000
 
         async def remote(node_id: int) -> Outcome:
-            return await self.peers.submit(node_id, partition_id, command, timeout + 1.0)
+            outcome = await self.peers.submit(node_id, partition_id, command, timeout + 1.0)
+            if isinstance(outcome.error, NotCommitted):
+                raise outcome.error
+            return outcome
 
         return await self._route(
             partition_id, lambda p: self._submit_local(p, partition_id, command), remote

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.router import REPORT_TTL_S, Router
 from zennode.cluster.topology import build_topology, format_topology
 from zennode.config import Member, Ports, default_config
+from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, InvalidState, NotFound, Unavailable, http_status
 
 
@@ -131,3 +133,76 @@ def test_topology_marks_silent_nodes_down_and_picks_the_highest_term_leader() ->
     assert p3["leader"] is None
     table = format_topology(topology)
     assert "DOWN" in table and "3:down" in table
+
+
+class ScriptedPeers:
+    """`Peers.submit` answering from a script, one answer per call; records who was asked."""
+
+    def __init__(self, answers: list[Outcome], on_call: Any = None) -> None:
+        self.answers = answers
+        self.on_call = on_call
+        self.calls: list[int] = []
+
+    async def submit(
+        self, node_id: int, partition_id: int, command: Any, timeout: float
+    ) -> Outcome:
+        self.calls.append(node_id)
+        if self.on_call is not None:
+            self.on_call(node_id)
+        return self.answers[min(len(self.calls), len(self.answers)) - 1]  # the last repeats
+
+
+def routing_node(leader_wait_ms: int) -> Any:
+    """Node 1 of `three_nodes()` with no local replicas started: every command is forwarded."""
+    from zennode.node import Node
+
+    config = three_nodes()
+    config = replace(config, limits=replace(config.limits, leader_wait_ms=leader_wait_ms))
+    return Node(config, serve_http=False, serve_grpc=False)
+
+
+def test_a_forwarded_not_committed_is_re_routed_to_the_new_leader() -> None:
+    node = routing_node(leader_wait_ms=2_000)
+    node.router.record(2, roles((2, "leader", 0, 5)))  # node 2 leads partition 2 ...
+
+    def leadership_moves(node_id: int) -> None:  # ... and hands it to node 3 as it is asked
+        if node_id == 2:
+            node.router.record(3, roles((2, "leader", 0, 6)))
+
+    node.peers = ScriptedPeers(
+        [
+            Outcome(error=NotCommitted("node 2 does not lead partition 2", 2)),
+            Outcome(result={"done": True}),
+        ],
+        on_call=leadership_moves,
+    )
+    outcome = asyncio.run(node.submit(2, {"type": "noop"}))
+    assert outcome.result == {"done": True}
+    assert node.peers.calls == [2, 3]
+
+
+def test_forwarded_not_committed_is_retried_only_for_leader_wait_ms() -> None:
+    node = routing_node(leader_wait_ms=300)
+    node2 = node.config.members[1]
+    # Node 1's follower replica of partition 1 keeps pointing at node 2, which keeps refusing.
+    node.local_partitions[1] = FakeReplica(False, f"{node2.host}:{node2.ports.raft(1)}")
+    node.peers = ScriptedPeers([Outcome(error=NotCommitted("not committed", 1))])
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as refused:
+        asyncio.run(node.submit(1, {"type": "noop"}))
+    waited = time.monotonic() - started
+    assert not isinstance(refused.value, NotCommitted | OutcomeUnknown)  # the final 503
+    assert refused.value.partition_id == 1 and "not committed" in str(refused.value)
+    assert 0.3 <= waited < 2.0
+    assert 2 <= len(node.peers.calls) <= 30  # retried, at LEADER_POLL_S intervals
+    assert set(node.peers.calls) == {2}
+
+
+def test_other_forwarded_errors_are_not_retried() -> None:
+    node = routing_node(leader_wait_ms=2_000)
+    node.router.record(2, roles((2, "leader", 0, 5)))
+    unknown = OutcomeUnknown("leader changed after the command was appended", 2)
+    for error in (unknown, InvalidState("job 5 is completed")):
+        node.peers = ScriptedPeers([Outcome(error=error)])
+        outcome = asyncio.run(node.submit(2, {"type": "noop"}))
+        assert outcome.error is error and node.peers.calls == [2]
