@@ -28,7 +28,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from zennode.cluster.batcher import NotCommitted
 from zennode.engine import keys
 from zennode.errors import (
     AlreadyExists,
@@ -49,7 +48,6 @@ from zennode.jobs.manager import (
 log = logging.getLogger("zennode.jobs.streams")
 
 JOB_TYPE_CHARS_MAX = 255
-NOT_COMMITTED_RETRY_S = 0.05  # pause before re-sending a completion no leader took
 CLIENT_ID_CHARS_MAX = 255
 _JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
 
@@ -368,7 +366,7 @@ class JobStreams:
             "variables": variables,
             "worker": stream.worker_id,
         }
-        (await self._submit_job_command(pid, command)).unwrap()
+        (await self.node.submit(pid, command)).unwrap()
 
     async def fail(
         self,
@@ -397,18 +395,7 @@ class JobStreams:
             command["retries"] = retries
         if retry_backoff_ms is not None:
             command["retryBackoffMs"] = retry_backoff_ms
-        (await self._submit_job_command(pid, command)).unwrap()
-
-    async def _submit_job_command(self, partition_id: int, command: dict[str, Any]) -> Any:
-        """`node.submit`, retried while the answer is `NotCommitted` (certainly not applied: a
-        forwarded command reached a node that just stopped leading) for a bounded time."""
-        limits = getattr(getattr(self.node, "config", None), "limits", None)
-        deadline = time.monotonic() + getattr(limits, "leader_wait_ms", 2_000) / 1000
-        while True:
-            outcome = await self.node.submit(partition_id, command)
-            if not isinstance(outcome.error, NotCommitted) or time.monotonic() >= deadline:
-                return outcome
-            await asyncio.sleep(NOT_COMMITTED_RETRY_S)
+        (await self.node.submit(pid, command)).unwrap()
 
     def snapshot(self) -> dict[str, Any]:
         return {
