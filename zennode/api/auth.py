@@ -161,21 +161,23 @@ def api_request(config: Any, host: str, port: int, path: str) -> tuple[Any, ssl.
 # ---------------------------------------------------------------------------------- gRPC
 
 
+async def drain_requests(requests: Any) -> None:
+    """Take the requests that already arrived (bounded, briefly) before refusing a client
+    stream: a client whose write is in flight when the call ends otherwise sees INTERNAL
+    ("Internal error from Core") instead of the status the server set. Refuse with
+    `context.set_code` / `set_details` afterwards, not `context.abort`."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            for _ in range(DRAIN_REQUESTS_MAX):
+                await anext(requests)
+
+
 def _abort_handler(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandler:
     """A handler of the same kind as `handler` that ends the call with UNAUTHENTICATED."""
 
     def refuse(context: grpc.aio.ServicerContext) -> None:
         context.set_code(grpc.StatusCode.UNAUTHENTICATED)
         context.set_details(reason)
-
-    async def drain(requests: Any) -> None:
-        """Take the requests that already arrived (bounded, briefly) before closing: a client
-        whose write is in flight when the call ends otherwise sees INTERNAL ("Internal error
-        from Core") instead of UNAUTHENTICATED."""
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(DRAIN_S):
-                for _ in range(DRAIN_REQUESTS_MAX):
-                    await anext(requests)
 
     async def unary(_request: Any, context: grpc.aio.ServicerContext) -> None:
         refuse(context)
@@ -186,11 +188,11 @@ def _abort_handler(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMetho
         yield  # pragma: no cover - makes this an async generator; it sends nothing
 
     async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> None:
-        await drain(requests)
+        await drain_requests(requests)
         refuse(context)
 
     async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-        await drain(requests)
+        await drain_requests(requests)
         refuse(context)
         return
         yield  # pragma: no cover - makes this an async generator; it sends nothing

@@ -20,11 +20,11 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from zennode.api.auth import grpc_interceptors, grpc_server_credentials
+from zennode.api.auth import drain_requests, grpc_interceptors, grpc_server_credentials
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.api.zeebe import add_zeebe_gateway
-from zennode.errors import AlreadyExists, BadRequest, ConfigError, ZennodeError, grpc_code_name
+from zennode.errors import BadRequest, ConfigError, ZennodeError, grpc_code_name
 from zennode.jobs.streams import JobStreams, PushedJob, StreamError, WorkerStream
 
 log = logging.getLogger("zennode.api.grpc")
@@ -98,11 +98,12 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
         client_id = dict(context.invocation_metadata() or ()).get(CLIENT_ID_METADATA)
         try:
             stream = self.streams.open(client_id if isinstance(client_id, str) else None)
-        except AlreadyExists as exc:
-            await context.abort(grpc.StatusCode.ALREADY_EXISTS, exc.message)
-            return
-        except ZennodeError as exc:
-            await context.abort(grpc.StatusCode[grpc_code_name(exc)], exc.message)
+        except ZennodeError as exc:  # AlreadyExists: another stream holds this client_id
+            # A worker sends its subscriptions right away: take them first, or the refusal
+            # can reach it as INTERNAL instead of ALREADY_EXISTS (as for refused auth).
+            await drain_requests(request_iterator)
+            context.set_code(grpc.StatusCode[grpc_code_name(exc)])
+            context.set_details(exc.message)
             return
         reader = asyncio.ensure_future(self._read(stream, request_iterator))
         try:
