@@ -254,6 +254,18 @@ def test_pysyncobj_is_the_pinned_version():
     assert pysyncobj_version.VERSION == "0.3.17"
 
 
+def test_overridden_pysyncobj_internals_still_exist():
+    # `_RaftGroup` replaces two private methods of SyncObj; after an upgrade that renamed them
+    # the overrides would silently never run (the transport binds SyncObj's own names).
+    from pysyncobj import SyncObj
+
+    from zennode.cluster.partition import _RaftGroup
+
+    for name in ("_SyncObj__onMessageReceived", "_SyncObj__applyLogEntries"):
+        assert callable(getattr(SyncObj, name, None)), name
+        assert name in _RaftGroup.__dict__, name
+
+
 def test_contract_form_of_the_constructor(started, tmp_path):
     events: list[dict] = []
     settings = PartitionSettings(
