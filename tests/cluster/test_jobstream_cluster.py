@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from cluster_helpers import Cluster, free_base_port
+from integration.bpmn import task_with_error_boundary
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
@@ -48,36 +49,6 @@ def task_xml(process_id: str, job_type: str) -> str:
     </bpmn:serviceTask>
     <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
     <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
-
-
-def boundary_xml(process_id: str, job_type: str, error_code: str) -> str:
-    """A task of `job_type` whose error boundary (`error_code`) leads to `{job_type}-handled`."""
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://zennode.t">
-  <bpmn:error id="err" errorCode="{error_code}"/>
-  <bpmn:process id="{process_id}" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
-    <bpmn:serviceTask id="task">
-      <bpmn:extensionElements><zeebe:taskDefinition type="{job_type}"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-    <bpmn:boundaryEvent id="caught" attachedToRef="task">
-      <bpmn:errorEventDefinition errorRef="err"/>
-    </bpmn:boundaryEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="caught" targetRef="handled"/>
-    <bpmn:serviceTask id="handled">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{job_type}-handled"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f4" sourceRef="handled" targetRef="handled_end"/>
-    <bpmn:endEvent id="handled_end"/>
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -319,7 +290,7 @@ def run(coro: Any, timeout: float = 90) -> Any:
 def deployed(cluster: Cluster) -> Cluster:
     for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill"):
         cluster.deploy(task_xml(f"{PROCESS}-{job_type}", job_type), node=1)
-    cluster.deploy(boundary_xml(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
+    cluster.deploy(task_with_error_boundary(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
     return cluster
 
 

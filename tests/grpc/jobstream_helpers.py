@@ -232,31 +232,3 @@ def one_task_bpmn(process_id: str, job_type: str, retries: int = 3) -> str:
   </bpmn:process>
 </bpmn:definitions>
 """
-
-
-def error_boundary_bpmn(process_id: str, job_type: str, error_code: str) -> str:
-    """A task whose error boundary (error_code) leads to a task of type `{job_type}-handled`."""
-    return f"""{BPMN_HEADER}
-  <bpmn:error id="err" errorCode="{error_code}"/>
-  <bpmn:process id="{process_id}" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
-    <bpmn:serviceTask id="task">
-      <bpmn:extensionElements><zeebe:taskDefinition type="{job_type}"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="ok_end"/>
-    <bpmn:endEvent id="ok_end"/>
-    <bpmn:boundaryEvent id="caught" attachedToRef="task">
-      <bpmn:errorEventDefinition errorRef="err"/>
-    </bpmn:boundaryEvent>
-    <bpmn:sequenceFlow id="f3" sourceRef="caught" targetRef="handled"/>
-    <bpmn:serviceTask id="handled">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{job_type}-handled"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f4" sourceRef="handled" targetRef="handled_end"/>
-    <bpmn:endEvent id="handled_end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""

@@ -15,11 +15,11 @@ from typing import Any
 
 import grpc
 import pytest
+from integration.bpmn import task_with_error_boundary
 from jobstream_helpers import (
     NodeInThread,
     RawStream,
     complete,
-    error_boundary_bpmn,
     fail,
     one_task_bpmn,
     subscribe,
@@ -218,7 +218,7 @@ def test_duplicate_client_id_is_refused(tmp_path: Path) -> None:
 def test_error_code_takes_the_boundary_path(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(error_boundary_bpmn("p", "risky", "NOPE"))
+            await node.deploy(task_with_error_boundary("p", "risky", "NOPE"))
             handled: list[int] = []
             worker = Worker(node.address, client_id="sdk")
 
