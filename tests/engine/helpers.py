@@ -91,6 +91,11 @@ def gateway(gid: str, kind: str = "exclusive", default: str | None = None) -> st
     return f'<bpmn:{kind}Gateway id="{gid}"{extra}/>'
 
 
+def sub(sid: str, body: str) -> str:
+    """An embedded sub-process holding `body`."""
+    return f'<bpmn:subProcess id="{sid}">{body}</bpmn:subProcess>'
+
+
 def error_end(eid: str, error_ref: str) -> str:
     return (
         f'<bpmn:endEvent id="{eid}"><bpmn:errorEventDefinition errorRef="{error_ref}"/>'

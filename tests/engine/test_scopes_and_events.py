@@ -14,11 +14,8 @@ from .helpers import (
     gateway,
     service,
     start,
+    sub,
 )
-
-
-def sub(sid: str, body: str) -> str:
-    return f'<bpmn:subProcess id="{sid}">{body}</bpmn:subProcess>'
 
 
 def test_inclusive_join_waits_for_a_token_inside_a_nested_sub_process(h: Harness) -> None:

@@ -14,11 +14,8 @@ from .helpers import (
     gateway,
     service,
     start,
+    sub,
 )
-
-
-def sub(sid: str, body: str) -> str:
-    return f'<bpmn:subProcess id="{sid}">{body}</bpmn:subProcess>'
 
 
 def test_sub_process_runs_its_own_start_and_completes_into_the_parent(h: Harness) -> None:
