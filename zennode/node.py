@@ -35,6 +35,19 @@ from zennode.cluster.router import ReplicaReport, Router
 from zennode.cluster.wire import PeerUnreachable
 from zennode.config import Config, default_config
 from zennode.engine import keys
+from zennode.engine.commands import (
+    BroadcastSignal,
+    CancelInstance,
+    Command,
+    CompleteJob,
+    CreateInstance,
+    Deploy,
+    FailJob,
+    ResolveIncident,
+    SetVariables,
+    UpdateJobRetries,
+    to_wire,
+)
 from zennode.engine.outcome import Outcome
 from zennode.errors import (
     Backpressure,
@@ -447,7 +460,7 @@ class Node:
                 )
             await asyncio.sleep(LEADER_POLL_S)
 
-    async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
+    async def submit(self, partition_id: int, command: Command) -> Outcome:
         """Replicate `command` on its partition's leader, wherever it is; the applied `Outcome`.
 
         Forwarded commands travel as JSON and come back as an `Outcome` without events (the
@@ -457,22 +470,23 @@ class Node:
         it like a local one.
         """
         timeout = self.config.limits.request_timeout_ms / 1000
+        wire = to_wire(command)
 
         async def remote(node_id: int) -> Outcome:
-            outcome = await self.peers.submit(node_id, partition_id, command, timeout + 1.0)
+            outcome = await self.peers.submit(node_id, partition_id, wire, timeout + 1.0)
             if isinstance(outcome.error, NotCommitted):
                 raise outcome.error
             return outcome
 
         return await self._route(
-            partition_id, lambda p: self._submit_local(p, partition_id, command), remote
+            partition_id, lambda p: self._submit_local(p, partition_id, wire), remote
         )
 
     async def _submit_local(
-        self, partition: Any, partition_id: int, command: dict[str, Any]
+        self, partition: Any, partition_id: int, wire: dict[str, Any]
     ) -> Outcome:
         try:
-            future = partition.submit(command)
+            future = partition.submit(wire)
         except Backpressure:
             self.metrics.count_rejected(partition_id)
             raise
@@ -485,8 +499,12 @@ class Node:
                 partition_id=partition_id,
             ) from exc
 
-    async def submit_here(self, partition_id: int, command: dict[str, Any]) -> Outcome:
-        """A command forwarded by a peer: run it only if this node leads the partition now."""
+    async def submit_here(self, partition_id: int, command: Command) -> Outcome:
+        """Run `command` only if this node leads the partition now (else NotCommitted)."""
+        return await self.submit_wire_here(partition_id, to_wire(command))
+
+    async def submit_wire_here(self, partition_id: int, wire: dict[str, Any]) -> Outcome:
+        """A command in wire form forwarded by a peer: run it only as the current leader."""
         self._check_partition(partition_id)
         partition = self._local_leader(partition_id)
         if partition is None:
@@ -494,9 +512,9 @@ class Node:
                 f"node {self.config.node_id} does not lead partition {partition_id}",
                 partition_id,
             )
-        return await self._submit_local(partition, partition_id, command)
+        return await self._submit_local(partition, partition_id, wire)
 
-    async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
+    async def _run(self, partition_id: int, command: Command) -> dict[str, Any]:
         return (await self.submit(partition_id, command)).unwrap()
 
     async def _read(self, partition_id: int, query: str, **args: Any) -> Any:
@@ -564,19 +582,14 @@ class Node:
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
         engine.validate_deploy(xml)
-        first = await self._run(1, {"type": "deploy", "xml": text, "resourceName": resource_name})
+        first = await self._run(1, Deploy(xml=text, resource_name=resource_name))
         assigned = {
             p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
             for p in first.get("processes", [first])
         }
         others = [p for p in self.config.partition_ids if p != 1]
         if others:
-            command = {
-                "type": "deploy",
-                "xml": text,
-                "resourceName": resource_name,
-                "assigned": assigned,
-            }
+            command = Deploy(xml=text, resource_name=resource_name, assigned=assigned)
             await asyncio.gather(*(self._run(p, command) for p in others))
         return first
 
@@ -615,15 +628,12 @@ class Node:
             self._key_partition(process_definition_key, "process definition")
         variables = self.check_variables(variables)
         partition_id = next(self._round_robin)
-        return await self._run(
-            partition_id,
-            {
-                "type": "create_instance",
-                "processDefinitionKey": process_definition_key,
-                "bpmnProcessId": bpmn_process_id,
-                "variables": variables or {},
-            },
+        command = CreateInstance(
+            process_definition_key=process_definition_key,
+            bpmn_process_id=bpmn_process_id,
+            variables=variables,
         )
+        return await self._run(partition_id, command)
 
     async def broadcast_signal(
         self, name: str, variables: dict[str, Any] | None = None
@@ -637,15 +647,11 @@ class Node:
         """
         if not name:
             raise BadRequest("a signal needs a name")
-        command: dict[str, Any] = {
-            "type": "broadcast_signal",
-            "signalName": name,
-            "variables": self.check_variables(variables),
-        }
-        first = await self._run(1, command)
-        command["signalKey"] = first["signalKey"]
+        variables = self.check_variables(variables)
+        first = await self._run(1, BroadcastSignal(signal_name=name, variables=variables))
+        copy = BroadcastSignal(signal_name=name, variables=variables, signal_key=first["signalKey"])
         others = [p for p in self.config.partition_ids if p != 1]
-        results = [first, *await asyncio.gather(*(self._run(p, command) for p in others))]
+        results = [first, *await asyncio.gather(*(self._run(p, copy) for p in others))]
         return {
             "key": first["signalKey"],
             "triggered": sum(r["triggered"] for r in results),
@@ -665,7 +671,7 @@ class Node:
 
     async def cancel_instance(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "process instance")
-        return await self._run(pid, {"type": "cancel_instance", "processInstanceKey": key})
+        return await self._run(pid, CancelInstance(process_instance_key=key))
 
     async def list_jobs(
         self,
@@ -697,8 +703,7 @@ class Node:
     async def complete_job(self, key: int, variables: dict[str, Any] | None) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
         variables = self.check_variables(variables)
-        command = {"type": "complete_job", "jobKey": key, "variables": variables or {}}
-        return await self._run(pid, command)
+        return await self._run(pid, CompleteJob(job_key=key, variables=variables))
 
     async def fail_job(
         self,
@@ -711,30 +716,26 @@ class Node:
     ) -> dict[str, Any]:
         pid = self._key_partition(key, "job")
         variables = self.check_variables(variables)
-        command: dict[str, Any] = {
-            "type": "fail_job",
-            "jobKey": key,
-            "retries": retries,
-            "errorCode": error_code,
-            "message": message or "",
-            "variables": variables or {},
-        }
-        if retry_backoff_ms:
-            command["retryBackoffMs"] = retry_backoff_ms
+        command = FailJob(
+            job_key=key,
+            retries=retries,
+            error_code=error_code,
+            message=message or "",
+            variables=variables,
+            retry_backoff_ms=retry_backoff_ms or None,
+        )
         return await self._run(pid, command)
 
     async def update_job_retries(self, key: int, retries: int) -> dict[str, Any]:
         """Set the retries of a job (a failed job keeps them once its incident is resolved)."""
         pid = self._key_partition(key, "job")
-        return await self._run(
-            pid, {"type": "update_job_retries", "jobKey": key, "retries": retries}
-        )
+        return await self._run(pid, UpdateJobRetries(job_key=key, retries=retries))
 
     async def set_variables(self, key: int, variables: dict[str, Any]) -> dict[str, Any]:
         """Merge `variables` into a process instance's variables."""
         pid = self._key_partition(key, "process instance")
         variables = self.check_variables(variables)
-        command = {"type": "set_variables", "processInstanceKey": key, "variables": variables}
+        command = SetVariables(process_instance_key=key, variables=variables)
         return await self._run(pid, command)
 
     async def list_incidents(
@@ -785,7 +786,7 @@ class Node:
 
     async def resolve_incident(self, key: int) -> dict[str, Any]:
         pid = self._key_partition(key, "incident")
-        return await self._run(pid, {"type": "resolve_incident", "incidentKey": key})
+        return await self._run(pid, ResolveIncident(incident_key=key))
 
     def is_ready(self) -> bool:
         """True when every local partition has a leader (readiness probe)."""

@@ -15,6 +15,7 @@ from typing import Any
 from engine.helpers import Partitions, bpmn, chain, end, start, timer_catch
 
 from zennode.cluster.interpartition import Relay
+from zennode.engine.commands import Command, CreateInstance, PublishMessage, to_wire
 from zennode.errors import Unavailable
 from zennode.jobs.timers import TimerDriver
 
@@ -50,14 +51,14 @@ class FakeNode:
     def add_role_listener(self, fn: Any) -> None:
         self.roles.append(fn)
 
-    async def submit(self, partition_id: int, command: dict[str, Any]) -> Any:
+    async def submit(self, partition_id: int, command: Command) -> Any:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("no leader", partition_id=partition_id)
-        fields = {k: v for k, v in command.items() if k != "type"}
+        fields = {k: v for k, v in to_wire(command).items() if k != "type"}
         with self.lock:
-            outcome = self.ps[partition_id].apply(command["type"], **fields)
-        self.submitted.append((partition_id, command["type"]))
+            outcome = self.ps[partition_id].apply(command.TYPE, **fields)
+        self.submitted.append((partition_id, command.TYPE))
         for fn in self.listeners:
             fn(partition_id, outcome.events)
         return outcome
@@ -92,18 +93,14 @@ def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None
         for p in node.ps.parts:
             relay.on_role(p, True)
         node.ps.deploy(MESSAGE_MODEL)
-        created = await node.submit(
-            1, {"type": "create_instance", "bpmnProcessId": "p", "variables": {"k": "abc"}}
-        )
+        created = await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
         key = created.unwrap()["processInstanceKey"]
         await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
         assert [c for _, c in node.submitted][1:3] == ["open_message_subscription", "ack_relay"]
         from zennode.engine.relay import message_partition, pending_relays
 
         target = message_partition("abc", 3)
-        await node.submit(
-            target, {"type": "publish_message", "messageName": "go", "correlationKey": "abc"}
-        )
+        await node.submit(target, PublishMessage(message_name="go", correlation_key="abc"))
         node.fail_next = 1  # the correlation relay fails once: the sweep sends it again
         await _until(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0)
         assert node.fail_next == 0
@@ -148,9 +145,9 @@ def test_timer_driver_fires_due_timers_only_while_leading() -> None:
         now = int(time.time() * 1000)
         key = node.ps[1].ok("create_instance", bpmnProcessId="p", now_ms=now)["processInstanceKey"]
 
-        async def submit(partition_id: int, command: dict[str, Any]) -> Any:
-            node.submitted.append((partition_id, command["type"]))
-            return node.ps[partition_id].apply(command["type"], now_ms=int(time.time() * 1000))
+        async def submit(partition_id: int, command: Command) -> Any:
+            node.submitted.append((partition_id, command.TYPE))
+            return node.ps[partition_id].apply(command.TYPE, now_ms=int(time.time() * 1000))
 
         node.submit = submit  # type: ignore[method-assign]
         driver = TimerDriver(node, poll_s=0.02)

@@ -16,6 +16,7 @@ from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.router import REPORT_TTL_S, Router
 from zennode.cluster.topology import build_topology, format_topology
 from zennode.config import Member, Ports, default_config
+from zennode.engine.commands import TimeoutJobs
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, InvalidState, NotFound, Unavailable, http_status
 
@@ -176,7 +177,7 @@ def test_a_forwarded_not_committed_is_re_routed_to_the_new_leader() -> None:
         ],
         on_call=leadership_moves,
     )
-    outcome = asyncio.run(node.submit(2, {"type": "noop"}))
+    outcome = asyncio.run(node.submit(2, TimeoutJobs()))
     assert outcome.result == {"done": True}
     assert node.peers.calls == [2, 3]
 
@@ -189,7 +190,7 @@ def test_forwarded_not_committed_is_retried_only_for_leader_wait_ms() -> None:
     node.peers = ScriptedPeers([Outcome(error=NotCommitted("not committed", 1))])
     started = time.monotonic()
     with pytest.raises(Unavailable) as refused:
-        asyncio.run(node.submit(1, {"type": "noop"}))
+        asyncio.run(node.submit(1, TimeoutJobs()))
     waited = time.monotonic() - started
     assert not isinstance(refused.value, NotCommitted | OutcomeUnknown)  # the final 503
     assert refused.value.partition_id == 1 and "not committed" in str(refused.value)
@@ -204,5 +205,5 @@ def test_other_forwarded_errors_are_not_retried() -> None:
     unknown = OutcomeUnknown("leader changed after the command was appended", 2)
     for error in (unknown, InvalidState("job 5 is completed")):
         node.peers = ScriptedPeers([Outcome(error=error)])
-        outcome = asyncio.run(node.submit(2, {"type": "noop"}))
+        outcome = asyncio.run(node.submit(2, TimeoutJobs()))
         assert outcome.error is error and node.peers.calls == [2]

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
+from zennode.engine.commands import Command, to_wire
 from zennode.engine.keys import make_key
 from zennode.engine.outcome import Outcome
 from zennode.errors import InvalidState, NotFound
@@ -99,11 +100,11 @@ class FakeNode:
 
         threading.Thread(target=run, daemon=True).start()
 
-    async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
+    async def submit(self, partition_id: int, command: Command) -> Outcome:
         await asyncio.sleep(0.001)  # a commit is never synchronous
         now = int(time.time() * 1000)
         with self._lock:
-            outcome = self._apply(command, now)
+            outcome = self._apply(to_wire(command), now)
         # The partition resolves the future first, then hands the batch's events over.
         asyncio.get_running_loop().call_soon(self._emit, outcome.events)
         return outcome

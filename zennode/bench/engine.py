@@ -41,38 +41,36 @@ def run_engine(instances: int, batch: int = ENGINE_BATCH_COMMANDS) -> dict[str, 
     jobs they created (the handler runs in between, as the handler runner does).
     """
     from zennode.engine import Engine
+    from zennode.engine.commands import Command, CompleteJob, CreateInstance, Deploy, to_wire
     from zennode.engine.storage import MemoryStore
 
     engine = Engine(1)
     store = MemoryStore()
     clock = [1_000_000]
 
-    def apply_batch(commands: list[dict[str, Any]]) -> list[Any]:
+    def apply_batch(commands: list[Command]) -> list[Any]:
         clock[0] += 1
         outcomes = []
         with store.write() as txn:
             for command in commands:
-                command["now_ms"] = clock[0]
-                outcome = engine.apply(txn, command)
+                wire = to_wire(command)  # what a Raft batch carries
+                wire["now_ms"] = clock[0]
+                outcome = engine.apply(txn, wire)
                 if outcome.error is not None:
                     raise outcome.error
                 outcomes.append(outcome)
         return outcomes
 
-    apply_batch([{"type": "deploy", "xml": zennode_model()}])
+    apply_batch([Deploy(xml=zennode_model())])
     completed = 0
     started = time.perf_counter()
     for first in range(0, instances, batch):
-        creates = [
-            {"type": "create_instance", "bpmnProcessId": PROCESS_ID, "variables": {"n": i}}
+        creates: list[Command] = [
+            CreateInstance(bpmn_process_id=PROCESS_ID, variables={"n": i})
             for i in range(first, min(first + batch, instances))
         ]
-        completes = [
-            {
-                "type": "complete_job",
-                "jobKey": event["job"]["key"],
-                "variables": handler(event["job"]["variables"]),
-            }
+        completes: list[Command] = [
+            CompleteJob(job_key=event["job"]["key"], variables=handler(event["job"]["variables"]))
             for outcome in apply_batch(creates)
             for event in outcome.events
             if event["event"] == "job_created"

@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Any
 
+from zennode.engine.commands import from_wire
 from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partitions
 from zennode.errors import BadRequest, InvalidState, NotFound
 
@@ -112,16 +113,26 @@ class Relay:
                 log.debug("relay from partition %s failed: %s", source, exc)
 
     async def _send(self, source: int, relay: dict[str, Any]) -> None:
-        command = relay["command"]
-        for target in target_partitions(relay, self.partitions):
-            outcome = await self.node.submit(target, command)
-            if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
-                raise outcome.error
-            if outcome.error is not None:
-                log.warning("relay %s refused by %s: %s", command["type"], target, outcome.error)
-            self.sent += 1
+        """The relay's command and ack are stored in wire form (the engine wrote them)."""
+        try:
+            command = from_wire(relay["command"])
+        except BadRequest as exc:  # every target would refuse it: a final answer, as below
+            log.warning("relay from partition %s refused: %s", source, exc)
+        else:
+            for target in target_partitions(relay, self.partitions):
+                outcome = await self.node.submit(target, command)
+                if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
+                    raise outcome.error
+                if outcome.error is not None:
+                    log.warning("relay %s refused by %s: %s", command.TYPE, target, outcome.error)
+                self.sent += 1
         if relay.get("ack"):
-            ack = await self.node.submit(source, relay["ack"])
+            try:
+                ack_command = from_wire(relay["ack"])
+            except BadRequest as exc:
+                log.warning("relay ack to partition %s refused: %s", source, exc)
+                return
+            ack = await self.node.submit(source, ack_command)
             if ack.error is not None and not isinstance(ack.error, FINAL_ERRORS):
                 raise ack.error
 

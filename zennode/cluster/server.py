@@ -42,7 +42,7 @@ class ClusterService(pb_grpc.ClusterServicer):
         await self._authorize(context)
         try:
             command = _json_object(request.command_json, "command")
-            outcome = await self.node.submit_here(request.partition_id, command)
+            outcome = await self.node.submit_wire_here(request.partition_id, command)
         except ZennodeError as exc:
             return pb.Reply(error_json=wire.dumps(wire.error_to_dict(exc)))
         if outcome.error is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zennode.engine.commands import COMMANDS
+from zennode.engine.commands import COMMANDS, from_wire
 from zennode.engine.context import Context
 from zennode.engine.expressions import reset_command_time, set_command_time
 from zennode.engine.model import Definitions, Deployed
@@ -31,20 +31,17 @@ class Engine:
         self._models: dict[int, Deployed] = {}
 
     def apply(self, txn: KVWrite, command: dict[str, Any]) -> Outcome:
-        """Apply one command; never raises for bad input or execution problems."""
+        """Apply one command in its wire form (`commands.to_wire`, with the leader's `now_ms`);
+        never raises for bad input or execution problems."""
         try:
-            if not isinstance(command, dict):
-                raise BadRequest("a command must be an object")
-            handler = COMMANDS.get(command.get("type"))  # type: ignore[arg-type]
-            if handler is None:
-                raise BadRequest(f"unknown command type {command.get('type')!r}")
+            record = from_wire(command)  # BadRequest for an unknown type or a bad field
             now_ms = command.get("now_ms")
             if isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0:
                 raise BadRequest("now_ms must be a non-negative integer")
             ctx = Context(self.partition_id, txn, now_ms, self._models, self.activations_max)
             token = set_command_time(now_ms)
             try:
-                result = handler(ctx, command)
+                result = COMMANDS[type(record)](ctx, record)
             finally:
                 reset_command_time(token)
         except ZennodeError as exc:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from zennode.engine.commands import CompleteJob, FailJob, to_wire
 from zennode.engine.outcome import Outcome
 from zennode.errors import ZennodeError
 from zennode.jobs import JobError
@@ -307,49 +308,29 @@ class HandlerRunner:
             return _DELAYED
         command = self._call(handler, job)
         try:
-            return partition.submit(command), command["type"]
+            return partition.submit(to_wire(command)), command.TYPE
         except ZennodeError as exc:
-            log.debug("internal job %s: %s not submitted (%s)", key, command["type"], exc)
+            log.debug("internal job %s: %s not submitted (%s)", key, command.TYPE, exc)
             return None
 
-    def _call(self, handler: Handler, job: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, handler: Handler, job: dict[str, Any]) -> CompleteJob | FailJob:
         """Run the user's function and turn what happened into a complete/fail command."""
         key = int(job["key"])
         try:
             result = handler(job)
         except JobError as exc:
-            return {
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": None,
-                "errorCode": exc.code,
-                "message": exc.message,
-                "variables": {},
-            }
+            return FailJob(job_key=key, error_code=exc.code, message=exc.message)
         except Exception as exc:
             log.debug("internal job %s (%s) raised %s", key, job.get("type"), exc)
-            return {  # retries None: the engine takes one off and raises an incident at 0
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": None,
-                "errorCode": None,
-                "message": f"{type(exc).__name__}: {exc}"[:1000],
-                "variables": {},
-            }
+            # retries None: the engine takes one off and raises an incident at 0
+            return FailJob(job_key=key, message=f"{type(exc).__name__}: {exc}"[:1000])
         if result is None:
             result = {}
         try:
             self._node.check_variables(result, "handler result")
         except ZennodeError as exc:
-            return {
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": 0,
-                "errorCode": None,
-                "message": exc.message,
-                "variables": {},
-            }
-        return {"type": "complete_job", "jobKey": key, "variables": result}
+            return FailJob(job_key=key, retries=0, message=exc.message)
+        return CompleteJob(job_key=key, variables=result)
 
 
 def _job_key(event: dict[str, Any]) -> int | None:

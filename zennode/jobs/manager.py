@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from zennode.engine.commands import ActivateJobs, Command, ReleaseJobs, TimeoutJobs
 from zennode.engine.outcome import Outcome
 
 log = logging.getLogger("zennode.jobs.manager")
@@ -92,7 +93,7 @@ class WorkerSink(Protocol):
         ...
 
 
-Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
+Submit = Callable[[Command], Awaitable[Outcome]]
 # load(job_type, limit) -> [(job key, activatable-at ms), ...], oldest first
 LoadActivatable = Callable[[str, int], Awaitable[list[tuple[int, int]]]]
 # load_activated(limit) -> [(job key, worker id, lock deadline ms), ...] activated in state
@@ -272,7 +273,7 @@ class JobManager:
         recent = [w for w, at in reversed(self._removed.items()) if at >= horizon]
         self._removed.clear()
         for worker_id in recent[: self.settings.removed_release_max]:
-            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+            self._spawn(self._release(ReleaseJobs(worker=worker_id)))
 
     async def _load_activated_jobs(self) -> None:
         """Learn the locks an earlier leader handed out: their deadlines (so they expire on
@@ -347,7 +348,7 @@ class JobManager:
         worker.in_flight.clear()
         if self._leader:
             # Also frees jobs an earlier leader activated for this worker.
-            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+            self._spawn(self._release(ReleaseJobs(worker=worker_id)))
         else:
             self._removed[worker_id] = self._clock_ms()
             while len(self._removed) > self.settings.removed_workers_max:
@@ -452,14 +453,13 @@ class JobManager:
         self, job_type: str, worker_id: str, job_keys: list[int], lock_ms: int
     ) -> None:
         epoch = self._epoch
-        command = {
-            "type": "activate_jobs",
-            "jobType": job_type,
-            "worker": worker_id,
-            "timeoutMs": lock_ms,
-            "maxJobs": len(job_keys),
-            "jobKeys": job_keys,
-        }
+        command = ActivateJobs(
+            job_type=job_type,
+            worker=worker_id,
+            timeout_ms=lock_ms,
+            max_jobs=len(job_keys),
+            job_keys=job_keys,
+        )
         try:
             outcome = await self._submit(command)
         except Exception as exc:  # no leader, backpressure, shutdown: the jobs stay ours to retry
@@ -496,7 +496,7 @@ class JobManager:
         if undelivered:
             # The worker left (or its stream is full) while we activated: free the jobs now.
             self.stats["push_failed"] += len(undelivered)
-            command = {"type": "release_jobs", "jobKeys": undelivered, "worker": worker_id}
+            command = ReleaseJobs(worker=worker_id, job_keys=undelivered)
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
@@ -517,7 +517,7 @@ class JobManager:
         for other in touched - {job_type}:
             self._dispatch(other)
 
-    async def _release(self, command: dict[str, Any]) -> None:
+    async def _release(self, command: ReleaseJobs) -> None:
         try:
             outcome = await self._submit(command)
         except Exception as exc:
@@ -615,7 +615,7 @@ class JobManager:
         """Submit `timeout_jobs` until the engine says no expired lock is left (bounded)."""
         try:
             for _ in range(100):
-                outcome = await self._submit({"type": "timeout_jobs"})
+                outcome = await self._submit(TimeoutJobs())
                 if outcome.error is not None:
                     log.warning(
                         "partition %s: timeout_jobs refused: %s", self.partition_id, outcome.error

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from zennode.engine import keys
+from zennode.engine.commands import CompleteJob, FailJob, ReleaseJobs
 from zennode.errors import (
     AlreadyExists,
     BadRequest,
@@ -286,12 +287,12 @@ class JobStreams:
         """Free jobs activated for a worker that will never see them (in the background)."""
         if self._stopped or not job_keys:
             return
-        command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker_id}
+        command = ReleaseJobs(worker=worker_id, job_keys=job_keys)
         task = asyncio.ensure_future(self._release(partition_id, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+    async def _release(self, partition_id: int, command: ReleaseJobs) -> None:
         try:
             outcome = await self.node.submit(partition_id, command)
         except Exception as exc:  # the lock still expires
@@ -360,12 +361,7 @@ class JobStreams:
 
     async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
         pid = self._partition_of(key)
-        command = {
-            "type": "complete_job",
-            "jobKey": key,
-            "variables": variables,
-            "worker": stream.worker_id,
-        }
+        command = CompleteJob(job_key=key, variables=variables, worker=stream.worker_id)
         (await self.node.submit(pid, command)).unwrap()
 
     async def fail(
@@ -382,19 +378,15 @@ class JobStreams:
         pid = self._partition_of(key)
         if retry_backoff_ms is not None and retry_backoff_ms < 0:
             raise BadRequest(f"job {key}: retry_backoff_ms must not be negative")
-        command: dict[str, Any] = {
-            "type": "fail_job",
-            "jobKey": key,
-            "message": message,
-            "variables": variables or {},
-            "worker": stream.worker_id,
-        }
-        if error_code:
-            command["errorCode"] = error_code
-        if retries is not None:
-            command["retries"] = retries
-        if retry_backoff_ms is not None:
-            command["retryBackoffMs"] = retry_backoff_ms
+        command = FailJob(
+            job_key=key,
+            retries=retries,
+            error_code=error_code or None,
+            message=message,
+            variables=variables or {},
+            retry_backoff_ms=retry_backoff_ms,
+            worker=stream.worker_id,
+        )
         (await self.node.submit(pid, command)).unwrap()
 
     def snapshot(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from zennode.engine.commands import TriggerTimers
 from zennode.engine.commands.trigger_timers import next_wakeup
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class TimerDriver:
                 rounds = 0
                 while self._due(partition_id) and rounds < ROUNDS_PER_WAKE_MAX:
                     rounds += 1
-                    outcome = await self.node.submit(partition_id, {"type": "trigger_timers"})
+                    outcome = await self.node.submit(partition_id, TriggerTimers())
                     if outcome.error is not None:
                         log.warning("partition %s: trigger_timers: %s", partition_id, outcome.error)
                         break

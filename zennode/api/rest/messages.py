@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from zennode.engine.commands import PublishMessage as PublishMessageCommand
 from zennode.engine.relay import message_partition
 
 
@@ -42,15 +43,13 @@ def router(node: Any) -> APIRouter:
             else str(body.correlationKey)
         )
         partition = message_partition(key, len(node.config.partition_ids))
-        command: dict[str, Any] = {
-            "type": "publish_message",
-            "messageName": body.messageName,
-            "correlationKey": key,
-            "variables": node.check_variables(body.variables or {}),
-            "timeToLive": body.timeToLive,
-        }
-        if body.messageId is not None:
-            command["messageId"] = body.messageId
+        command = PublishMessageCommand(
+            message_name=body.messageName,
+            correlation_key=key,
+            variables=node.check_variables(body.variables or {}),
+            time_to_live=body.timeToLive,
+            message_id=body.messageId,
+        )
         result = (await node.submit(partition, command)).unwrap()
         return {**result, "partition": partition}
 

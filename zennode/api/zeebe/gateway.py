@@ -23,6 +23,14 @@ from zennode.api.zeebe.polling import JobActivator, JobArrivals, LockExpiry
 from zennode.api.zeebe.results import InstanceResults
 from zennode.api.zeebe.status import GatewayStatus, status_of, unary, unimplemented
 from zennode.engine import keys
+from zennode.engine.commands import (
+    Command,
+    CreateInstance,
+    PublishMessage,
+    SetVariables,
+    ThrowError,
+    UpdateJobTimeout,
+)
 from zennode.engine.relay import message_partition
 from zennode.errors import AlreadyExists, BadRequest, InvalidState, NotFound, ZennodeError
 from zennode.jobs.streams import JobStreams, PushedJob
@@ -199,12 +207,16 @@ class GatewayService(gw_grpc.GatewayServicer):
         if request.startInstructions:
             raise unimplemented("startInstructions (starting at a chosen element)")
         variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command: dict[str, Any] = {"type": "create_instance", "variables": variables}
         if request.processDefinitionKey > 0:
-            command["processDefinitionKey"] = request.processDefinitionKey
+            command = CreateInstance(
+                process_definition_key=request.processDefinitionKey, variables=variables
+            )
         elif request.bpmnProcessId:
-            command["bpmnProcessId"] = request.bpmnProcessId
-            command["version"] = request.version if request.version > 0 else -1
+            command = CreateInstance(
+                bpmn_process_id=request.bpmnProcessId,
+                version=request.version if request.version > 0 else -1,
+                variables=variables,
+            )
         else:
             raise BadRequest("give processDefinitionKey or bpmnProcessId")
         return (await self.node.submit(partition_id, command)).unwrap()
@@ -223,7 +235,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.SetVariablesResponse:
         key = request.elementInstanceKey
         variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command = {"type": "set_variables", "elementInstanceKey": key, "variables": variables}
+        command = SetVariables(element_instance_key=key, variables=variables)
         call = self._run(self._partition_of(key, "element instance"), command)
         result = await self._ended_is_not_found("process instance", key, call)
         return gw.SetVariablesResponse(key=result["processInstanceKey"])
@@ -251,15 +263,13 @@ class GatewayService(gw_grpc.GatewayServicer):
         partition_id = message_partition(
             request.correlationKey, len(self.node.config.partition_ids)
         )
-        command: dict[str, Any] = {
-            "type": "publish_message",
-            "messageName": request.name,
-            "correlationKey": request.correlationKey,
-            "variables": variables,
-            "timeToLive": request.timeToLive,
-        }
-        if request.messageId:
-            command["messageId"] = request.messageId
+        command = PublishMessage(
+            message_name=request.name,
+            correlation_key=request.correlationKey,
+            variables=variables,
+            time_to_live=request.timeToLive,
+            message_id=request.messageId or None,
+        )
         result = (await self.node.submit(partition_id, command)).unwrap()
         return gw.PublishMessageResponse(key=result["messageKey"], tenantId=mapping.DEFAULT_TENANT)
 
@@ -371,13 +381,12 @@ class GatewayService(gw_grpc.GatewayServicer):
         if not request.errorCode:
             raise BadRequest("ThrowError needs an errorCode")
         variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command = {
-            "type": "throw_error",
-            "jobKey": request.jobKey,
-            "errorCode": request.errorCode,
-            "message": request.errorMessage,
-            "variables": variables,
-        }
+        command = ThrowError(
+            job_key=request.jobKey,
+            error_code=request.errorCode,
+            message=request.errorMessage,
+            variables=variables,
+        )
         partition_id = self._partition_of(request.jobKey, "job")
         await self._ended_is_not_found("job", request.jobKey, self._run(partition_id, command))
         return gw.ThrowErrorResponse()
@@ -399,17 +408,13 @@ class GatewayService(gw_grpc.GatewayServicer):
         if request.timeout < 1:
             raise BadRequest("timeout must be at least 1 ms")
         partition_id = self._partition_of(request.jobKey, "job")
-        command = {
-            "type": "update_job_timeout",
-            "jobKey": request.jobKey,
-            "timeoutMs": request.timeout,
-        }
+        command = UpdateJobTimeout(job_key=request.jobKey, timeout_ms=request.timeout)
         call = self._run(partition_id, command)
         result = await self._ended_is_not_found("job", request.jobKey, call)
         self.expiry.add(partition_id, int(result["deadline"]))
         return gw.UpdateJobTimeoutResponse()
 
-    async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
+    async def _run(self, partition_id: int, command: Command) -> dict[str, Any]:
         return (await self.node.submit(partition_id, command)).unwrap()
 
     async def _ended_is_not_found(self, kind: str, key: int, call: Awaitable[T]) -> T:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import keys
+from zennode.engine.commands import ActivateJobs, Command, ReleaseJobs, TimeoutJobs
 from zennode.errors import Backpressure, ZennodeError
 
 log = logging.getLogger("zennode.api.zeebe")
@@ -136,7 +137,7 @@ class JobArrivals:
 class LockExpiry:
     """Submits `timeout_jobs` on a partition when a lock this gateway handed out runs out."""
 
-    def __init__(self, submit: Callable[[int, dict[str, Any]], Any]) -> None:
+    def __init__(self, submit: Callable[[int, Command], Any]) -> None:
         self._submit = submit
         self._heap: list[tuple[int, int]] = []  # (due ms, partition id)
         self._known: set[tuple[int, int]] = set()
@@ -187,7 +188,7 @@ class LockExpiry:
     async def _expire(self, partition_id: int) -> None:
         for _ in range(TIMEOUT_ROUNDS_MAX):
             try:
-                outcome = await self._submit(partition_id, {"type": "timeout_jobs"})
+                outcome = await self._submit(partition_id, TimeoutJobs())
                 result = outcome.unwrap()
             except ZennodeError as exc:
                 log.debug("partition %s: timeout_jobs failed: %s", partition_id, exc)
@@ -235,7 +236,7 @@ class JobActivator:
         for job in jobs:
             by_partition.setdefault(keys.partition_of(int(job["key"])), []).append(int(job["key"]))
         for partition_id, job_keys in by_partition.items():
-            command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker}
+            command = ReleaseJobs(worker=worker, job_keys=job_keys)
             task = asyncio.ensure_future(self._release(partition_id, command))
             self._releasing.add(task)
             task.add_done_callback(self._releasing.discard)
@@ -247,7 +248,7 @@ class JobActivator:
         if outcome.error is None and outcome.result:
             self.release(outcome.result.get("jobs", []), worker)
 
-    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+    async def _release(self, partition_id: int, command: ReleaseJobs) -> None:
         try:
             (await self.node.submit(partition_id, command)).unwrap()
         except ZennodeError as exc:  # the lock then runs out by itself
@@ -267,13 +268,12 @@ class JobActivator:
         jobs: list[dict[str, Any]] = []
         failed: ZennodeError | None = None
         for partition_id in ready:
-            command = {
-                "type": "activate_jobs",
-                "jobType": job_type,
-                "worker": worker,
-                "timeoutMs": lock_ms,
-                "maxJobs": jobs_max - len(jobs),
-            }
+            command = ActivateJobs(
+                job_type=job_type,
+                worker=worker,
+                timeout_ms=lock_ms,
+                max_jobs=jobs_max - len(jobs),
+            )
             submitted = asyncio.ensure_future(self.node.submit(partition_id, command))
             try:
                 outcome = await asyncio.shield(submitted)
