@@ -144,19 +144,21 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
                     if completed[0] >= instances:
                         done.set()
 
-        node.add_event_listener(on_events)
+        node.cluster.add_event_listener(on_events)
         logger = logging.getLogger("zennode")  # no start/stop lines between the results
         level = logger.level
         logger.setLevel(logging.WARNING)
         try:
             await node.start()
             await _wait_ready(node)
-            await node.deploy(zennode_model().encode())
+            await node.service.deploy(zennode_model().encode())
             gate = asyncio.Semaphore(NODE_IN_FLIGHT_MAX)
 
             async def create(i: int) -> None:
                 async with gate:
-                    await node.create_instance(bpmn_process_id=PROCESS_ID, variables={"n": i})
+                    await node.service.create_instance(
+                        bpmn_process_id=PROCESS_ID, variables={"n": i}
+                    )
 
             started = time.perf_counter()
             await asyncio.gather(*(create(i) for i in range(instances)))
@@ -164,7 +166,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
             if not await asyncio.to_thread(done.wait, NODE_TIMEOUT_S):
                 raise RuntimeError(f"node: {completed[0]} of {instances} instances completed")
             seconds = time.perf_counter() - started
-            status = await node.status()
+            status = await node.service.status()
         finally:
             await node.stop()
             logger.setLevel(level)
@@ -179,7 +181,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
 
 async def _wait_ready(node: Any, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not node.is_ready():
+    while not node.service.is_ready():
         if time.monotonic() > deadline:
             raise RuntimeError("node did not become ready")
         await asyncio.sleep(0.02)
