@@ -23,10 +23,13 @@ import logging
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zennode.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
 from zennode.bench.ports import free_port_base
+from zennode.tools.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
+
+if TYPE_CHECKING:
+    from zennode.node import Node
 
 ENGINE_BATCH_COMMANDS = 100  # commands per transaction (a partition's batch holds up to 200)
 NODE_IN_FLIGHT_MAX = 500  # create_instance calls awaiting their commit at once
@@ -179,7 +182,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
     return result
 
 
-async def _wait_ready(node: Any, timeout_s: float = 30.0) -> None:
+async def _wait_ready(node: Node, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not node.service.is_ready():
         if time.monotonic() > deadline:

@@ -1,4 +1,4 @@
-"""Instances per second of the bare engine: `python -m zennode.engine.bench [N]`.
+"""Instances per second of the bare engine: `python -m zennode.tools.engine_bench [N]`.
 
 The model is the benchmark's: start -> service task -> exclusive gateway (FEEL condition,
 default flow) -> end. Each instance is one `create_instance` and one `complete_job`, each in its
