@@ -1,12 +1,20 @@
 """Checks that keep the layout as docs/architecture.md describes it.
 
+- The import-linter contracts in pyproject.toml hold: layers import only downwards, runtime
+  modules never import `zennode.tools`, the engine core imports no sockets, threads, clocks,
+  randomness, storage or RPC.
+- mypy finds no error in the replicated core (`zennode/engine`, `cluster`, `state`).
 - Outside the engine, commands are built as typed records (`zennode.engine.commands`), never
   as dict literals: one module (`commands/wire.py`) owns the wire form.
+- No module takes an untyped `node: Any`: the layers depend on `ClusterClient`, `Service`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 from zennode.engine.commands.wire import RECORDS
@@ -14,6 +22,41 @@ from zennode.engine.commands.wire import RECORDS
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "zennode"
 ENGINE = PACKAGE / "engine"
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
+    """A checker from this environment's bin directory, run in the repository root."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / args[0]), *args[1:]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_import_contracts_hold() -> None:
+    result = run_tool("lint-imports", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broken" not in result.stdout.lower().replace("0 broken", "")
+
+
+def test_the_replicated_core_type_checks() -> None:
+    result = run_tool("mypy")  # files and settings: [tool.mypy] in pyproject.toml
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
+
+
+def test_no_module_takes_an_untyped_node() -> None:
+    untyped = re.compile(r"\bnode: Any\b")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in runtime_sources()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if untyped.search(line)
+    ]
+    assert not offenders, "depend on ClusterClient / Service, not on Node:\n" + "\n".join(offenders)
 
 
 def runtime_sources() -> list[Path]:

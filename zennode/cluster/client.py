@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import threading
@@ -158,9 +159,8 @@ class Cluster:
     def build_partitions(self) -> None:
         """Create the local replicas (blocking: run it in a thread)."""
         for pid in self.config.local_partition_ids:
-            engine, partition = self._factory(
-                self.config, pid, lambda events, pid=pid: self._dispatch_events(pid, events)
-            )
+            on_events = functools.partial(self._dispatch_events, pid)
+            engine, partition = self._factory(self.config, pid, on_events)
             self.engines[pid] = engine
             self.local_partitions[pid] = partition
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as _pysyncobj_monotonic
+from pysyncobj.node import Node as RaftPeer
 from pysyncobj.syncobj import SyncObjException
 
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
@@ -168,7 +169,7 @@ class _RaftGroup(SyncObj):
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
         super().__init__(self_address, peers, conf)
 
-    def _SyncObj__onMessageReceived(self, node: Any, message: dict[str, Any]) -> None:  # noqa: N802
+    def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
         """Keep the leader's next index for a follower from going back on a late ack.
 
         PySyncObj 0.3.17 sets `nextIndex = ack + 1` on every successful `next_node_idx`
@@ -242,10 +243,11 @@ class Partition:
         if isinstance(settings, int):
             if not positional or not isinstance(positional[0], PartitionSettings):
                 raise TypeError("Partition(partition_id, settings, ...) needs PartitionSettings")
-            settings = replace(positional.pop(0), partition_id=settings)
+            given: PartitionSettings = positional.pop(0)
+            settings = replace(given, partition_id=settings)
         if len(positional) > 3:
             raise TypeError("Partition takes settings, apply_fn, on_events, on_role_change")
-        named = [apply_fn, on_events, on_role_change]
+        named: list[Any] = [apply_fn, on_events, on_role_change]
         for i, value in enumerate(positional):
             if named[i] is not None:
                 raise TypeError("Partition got an argument twice")

@@ -141,13 +141,17 @@ def _assigned(
     entry = assigned.get(pid)
     if not isinstance(entry, dict):
         raise BadRequest(f"no assigned key and version for process {pid}")
-    key, version = entry.get("key"), entry.get("version")
-    for name, value in (("key", key), ("version", version)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BadRequest(f"assigned {name} of {pid} must be a positive integer")
+    key = _positive(entry.get("key"), f"assigned key of {pid}")
+    version = _positive(entry.get("version"), f"assigned version of {pid}")
     existing = state.get_definition(ctx.db, key)
     if existing is not None:
         if existing["bpmnProcessId"] != pid or existing["checksum"] != checksum:
             raise InvalidState(f"definition key {key} is already used by other content")
         return key, existing["version"], True
     return key, version, False
+
+
+def _positive(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"{what} must be a positive integer")
+    return value

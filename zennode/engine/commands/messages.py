@@ -59,7 +59,7 @@ def publish_message(ctx: Context, cmd: PublishMessage) -> dict[str, Any]:
             if old is not None:
                 _delete_message(ctx, old)
     key = ctx.next_key()
-    message = {
+    message: dict[str, Any] = {
         "key": key,
         "messageName": name,
         "correlationKey": correlation_key,
@@ -88,7 +88,7 @@ def publish_message(ctx: Context, cmd: PublishMessage) -> dict[str, Any]:
 
 def open_message_subscription(ctx: Context, cmd: OpenMessageSubscription) -> dict[str, Any]:
     sub_key = cmd.sub_key
-    sub = {  # stored: the same fields, in the same order, as the wire form
+    sub: dict[str, Any] = {  # stored: the same fields, in the same order, as the wire form
         "subKey": sub_key,
         "partitionId": cmd.partition_id,
         "processInstanceKey": cmd.process_instance_key,
@@ -218,7 +218,7 @@ def _delete_message(ctx: Context, message: dict[str, Any]) -> None:
 
 def expire_messages(ctx: Context, limit: int) -> int:
     """Remove buffered messages whose time to live has passed (oldest first, bounded)."""
-    expired = []
+    expired: list[int] = []
     for row, _ in ctx.db.scan("messages", records.MSG_BY_EXPIRY):
         expires_at = records.from_u64(row[2:10])
         if expires_at > ctx.now_ms or len(expired) >= limit:
