@@ -336,6 +336,7 @@ class _ScrapeCollector(Collector):
             role = ROLE_VALUES.get(str(status.get("role")), 0)
             gauges["raft_role"].add_metric(label, role)
             gauges["raft_leader"].add_metric(label, 1 if role == 2 else 0)
+            gauges["partition_halted"].add_metric(label, 1 if status.get("halted") else 0)
             for name, field in _STATUS_FIELDS.items():
                 value = status.get(field)
                 if isinstance(value, int | float):
@@ -356,6 +357,7 @@ class _ScrapeCollector(Collector):
 _PARTITION_GAUGES = {
     "raft_role": "Raft role of the local replica: 0 follower, 1 candidate, 2 leader",
     "raft_leader": "1 when the local replica leads its partition",
+    "partition_halted": "1 when the local replica stopped applying: a violated engine invariant",
     "raft_term": "Current Raft term",
     "raft_commit_index": "Raft commit index",
     "raft_applied_index": "Raft index of the last batch applied to LMDB",

@@ -3,6 +3,14 @@
 Pure: no clock (the leader stamps `now_ms` into each command), no randomness, no I/O but the
 transaction it is given. A command writes through an overlay that is flushed only when the
 command succeeds, so a rejected command leaves the state byte-for-byte as it was.
+
+Two kinds of failure, handled differently:
+- a bad command (malformed, unknown key, wrong state) is refused: an `Outcome` with an error,
+  the state unchanged, every replica refusing it alike;
+- a violated invariant (`assert` in the engine: the state itself is inconsistent) is raised.
+  The partition then halts this replica (`Partition._halt`): it stops applying, loudly,
+  rather than build on a state that may make it drift from the others (TigerBeetle). So the
+  engine must never run under `python -O`, which strips assertions.
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ class Engine:
         except ZennodeError as exc:
             return Outcome(error=exc)
         except AssertionError:
-            raise  # a broken invariant: stop this replica loudly rather than drift
+            raise  # a violated invariant: the partition halts this replica (see above)
         except (RecursionError, TypeError, ValueError, KeyError) as exc:
             # Malformed input that slipped past validation: reject the command, change nothing.
             return Outcome(error=BadRequest(f"command rejected: {type(exc).__name__}: {exc}"))
