@@ -1,8 +1,9 @@
 """Checks that keep the layout as docs/architecture.md describes it.
 
 - The import-linter contracts in pyproject.toml hold: layers import only downwards, runtime
-  modules never import `zennode.tools`, the engine core imports no sockets, threads, clocks,
-  randomness, storage or RPC.
+  modules never import `zennode.tools`, API modules import no command records, queries or
+  storage (they call the service façade), the engine core imports no sockets, threads,
+  clocks, randomness, storage or RPC.
 - mypy finds no error in the replicated core (`zennode/engine`, `cluster`, `state`).
 - Outside the engine, commands are built as typed records (`zennode.engine.commands`), never
   as dict literals: one module (`commands/wire.py`) owns the wire form.
