@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.fixtures import client_for, start_node  # noqa: F401 - fixtures for every folder
+from support.ports import release_test_ports  # noqa: F401 - autouse: every test
 
 # Folders whose tests start servers or processes.
 _SERVER_TEST_DIRS = {

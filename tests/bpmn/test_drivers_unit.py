@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from engine.helpers import Partitions, bpmn, chain, end, start, timer_catch
+from engine.helpers import Partitions
+from support.bpmn import bpmn, chain, end, start, timer_catch
 
 from zennode.cluster.interpartition import Relay
 from zennode.errors import Unavailable
