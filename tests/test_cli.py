@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.nodes import NodeProcess
+from support.ports import reserve_node
 
 from zennode.cli import main
 
@@ -60,8 +61,8 @@ def test_wrong_type_exits_2(tmp_path: Path) -> None:
 def test_unwritable_data_dir_exits_2(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    # The data dir is checked before any port is bound.
-    result = run_cli("start", "--data-dir", str(blocker / "data"), "--port-base", "40000")
+    base = str(reserve_node(1).base)  # the data dir is checked before any port is bound
+    result = run_cli("start", "--data-dir", str(blocker / "data"), "--port-base", base)
     assert_one_line_exit_2(result, "data_dir")
 
 
