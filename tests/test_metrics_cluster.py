@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.cluster import LocalCluster
 from support.waits import eventually
 
-from zennode.bench.models import one_task_model
+from zennode.tools.bench.models import one_task_model
 from zennode.worker import Worker
 
 NODES = 3

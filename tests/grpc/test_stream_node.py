@@ -251,7 +251,9 @@ def test_fail_with_back_off_comes_back_then_no_retries_makes_an_incident(tmp_pat
             await stream.send(fail(job.key, "give up", retries=0))
 
             async def open_incidents() -> list[Any]:
-                page = await node.acall(node.node.list_incidents(process_instance_key=instance))
+                page = await node.acall(
+                    node.node.service.list_incidents(process_instance_key=instance)
+                )
                 return [i for p in page["partitions"] for i in p["items"]]
 
             incidents = await eventually(open_incidents, 4.0, "an incident")

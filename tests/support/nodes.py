@@ -75,11 +75,11 @@ class NodeThread:
         return self
 
     def _ready(self) -> bool:
-        if not self.node.is_ready():
+        if not self.node.service.is_ready():
             return False
         if len(self.node.config.members) > 1:
             return True
-        return all(p.is_leader for p in self.node.local_partitions.values())
+        return all(p.is_leader for p in self.node.cluster.local_partitions.values())
 
     def call(self, coro: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -99,20 +99,20 @@ class NodeThread:
     # Shortcuts for tests that drive the node from their own loop.
 
     async def deploy(self, xml: str) -> dict[str, Any]:
-        return await self.acall(self.node.deploy(xml.encode()))
+        return await self.acall(self.node.service.deploy(xml.encode()))
 
     async def start_instance(self, process_id: str, variables: Any = None) -> int:
         result = await self.acall(
-            self.node.create_instance(bpmn_process_id=process_id, variables=variables or {})
+            self.node.service.create_instance(bpmn_process_id=process_id, variables=variables or {})
         )
         return int(result["processInstanceKey"])
 
     async def jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        result = await self.acall(self.node.list_jobs(page=1, size=100, **filters))
+        result = await self.acall(self.node.service.list_jobs(page=1, size=100, **filters))
         return [job for part in result["partitions"] for job in part["items"]]
 
     async def instance(self, key: int) -> dict[str, Any]:
-        return await self.acall(self.node.get_instance(key))
+        return await self.acall(self.node.service.get_instance(key))
 
 
 class NodeProcess:
