@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+from support.bpmn import bpmn, chain, end, service, start
 
 from zennode.worker import Worker
 
@@ -25,30 +26,14 @@ JOB_TYPES = ("fault-a", "fault-b")
 REQUEST_TIMEOUT_S = 5.0
 CREATE_PAUSE_S = 0.03  # per client thread: a steady, not saturating, load
 
-MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="faults">
-  <bpmn:process id="{PROCESS_ID}" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
-    <bpmn:serviceTask id="a">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{JOB_TYPES[0]}" retries="100"/>
-        <zeebe:ioMapping><zeebe:output source="=steps + 1" target="steps"/></zeebe:ioMapping>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
-    <bpmn:serviceTask id="b">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{JOB_TYPES[1]}" retries="100"/>
-        <zeebe:ioMapping><zeebe:output source="=steps + 1" target="steps"/></zeebe:ioMapping>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+MODEL = bpmn(
+    start()
+    + service("a", JOB_TYPES[0], outputs={"steps": "=steps + 1"}, retries="100")
+    + service("b", JOB_TYPES[1], outputs={"steps": "=steps + 1"}, retries="100")
+    + end()
+    + chain("start", "a", "b", "end"),
+    PROCESS_ID,
+)
 # Each completion adds 1 to `steps` through an output mapping: an instance that ends with
 # steps != 2 had a job completion applied twice (or lost one).
 

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-import random
 import secrets
-import socket
 import struct
 import threading
 import time
@@ -720,31 +718,3 @@ def _fail_reason_name(code: int) -> str:
         if not name.startswith("_") and getattr(FAIL_REASON, name) == code:
             return name
     return str(code)
-
-
-def free_port_address(host: str = "127.0.0.1") -> str:
-    """A "host:port" that is free now, for tests and local tools.
-
-    The port comes from below the kernel's ephemeral range: a port the OS hands out for
-    `bind(0)` is also handed to outgoing connections (Raft peers dialling a replica that is not
-    up yet), which then steal it before the replica binds.
-    """
-    low = _ephemeral_low()
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12_000), low)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return f"{host}:{port}"
-    raise OSError(f"no free port below {low} on {host}")
-
-
-def _ephemeral_low() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768

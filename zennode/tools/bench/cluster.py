@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zennode.bench.ports import free_cluster_base
 from zennode.tools.bench.node import NodeBench, push_latencies, start_workers, stop_process
+from zennode.tools.ports import reserve_cluster
 
 
 def run(
@@ -49,7 +49,7 @@ def run(
                 nodes=nodes,
                 partitions=partitions,
                 replication=replication,
-                base_port=free_cluster_base(nodes, partitions),
+                base_port=reserve_cluster(nodes, partitions).base,
                 extra=quiet,
             )
             http_ports = [int(node["http"].rsplit(":", 1)[1]) for node in cluster["nodes"]]

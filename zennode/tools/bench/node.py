@@ -43,10 +43,10 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.bench.ports import free_port_base
 from zennode.tools.bench.cpu import cpu_seconds, load_average
 from zennode.tools.bench.models import one_task_model
 from zennode.tools.bench.rawhttp import Connection
+from zennode.tools.ports import reserve_node
 
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0  # after a phase, wait at most this long for the backlog to finish
@@ -372,7 +372,7 @@ def _port_bases(count: int, partitions: int) -> list[int]:
     for _ in range(100):
         if len(bases) == count:
             return bases
-        base = free_port_base(partitions)
+        base = reserve_node(partitions).base
         if all(abs(base - other) > PORT_SPAN for other in bases):
             bases.append(base)
     raise RuntimeError("no free port ranges found")
