@@ -29,13 +29,22 @@ class CompiledExpression:
     with that reading.
     """
 
-    __slots__ = ("source", "_run", "_variants", "_known")
+    __slots__ = ("source", "_run", "_variants", "_known", "constant")
 
-    def __init__(self, source: str, run: Evaluator, known: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        source: str,
+        run: Evaluator,
+        known: frozenset[str] = frozenset(),
+        constant: tuple[Any] | None = None,
+    ) -> None:
         self.source = source
         self._run = run
         self._known = known
         self._variants: dict[frozenset[str], Evaluator | None] = {}
+        #: `(value,)` when the expression is a literal (`"Approved"`, `10`): callers may skip
+        #: evaluating it
+        self.constant = constant
 
     def evaluate(
         self, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
@@ -163,7 +172,8 @@ def compile(  # noqa: A001 - the public name
         raise exc.with_source(expression) from None
     except RecursionError:
         raise FeelError("expression nested too deeply", 0) from None
-    return CompiledExpression(expression, run, known)
+    constant = (node.value,) if isinstance(node, A.Literal) else None
+    return CompiledExpression(expression, run, known, constant)
 
 
 def evaluate(expression: str, variables: Mapping[str, Any] | None = None, **kw: Any) -> Any:

@@ -58,6 +58,13 @@ class UnaryTests:
             return None if result is None else not result
         return result
 
+    def parts(self) -> list[UnaryTests]:
+        """One `UnaryTests` per test (`"high", "medium", "low"` -> three): DMN's output values
+        give priorities in this order."""
+        if self.any or self.negated:
+            return [self]
+        return [UnaryTests(self.source, False, [t], self.uses) for t in self._tests]
+
     def __repr__(self) -> str:
         return f"UnaryTests({self.source!r})"
 

@@ -94,7 +94,7 @@ def compile_regex(pattern: Any, flags: Any = MISSING) -> re.Pattern[str] | None:
     if "q" in flags:
         pattern = re.escape(pattern)
     else:
-        translated = _translate(pattern, "x" in flags)
+        translated = _translate(pattern, "x" in flags, "s" in flags)
         if translated is None:
             return None
         pattern = translated
@@ -170,12 +170,27 @@ def _prop(name: str, negate: bool, in_class: bool) -> str | None:
     return f"[^{body}]" if negate else f"[{body}]"
 
 
-def _translate(pattern: str, extended: bool) -> str | None:
-    """XML Schema / XPath regex -> Python: `\\p{..}` classes, class subtraction, `x` flag."""
+def _translate(pattern: str, extended: bool, dotall: bool = False) -> str | None:
+    """XML Schema / XPath regex -> Python: `\\p{..}` classes, class subtraction, `x` flag.
+
+    XPath's `.` matches neither newline nor carriage return (Python's only spares `\\n`), and
+    its `x` flag removes every whitespace character outside classes, escaped ones too.
+    """
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
+        if c == "\\" and extended and i + 1 < n and pattern[i + 1].isspace():
+            j = i + 1
+            while j < n and pattern[j].isspace():
+                j += 1
+            pattern = pattern[: i + 1] + pattern[j:]
+            n = len(pattern)
+            continue
+        if c == "." and not dotall:
+            out.append("[^\\n\\r]")
+            i += 1
+            continue
         if c == "\\" and i + 1 < n:
             if pattern[i + 1] in "pP" and i + 2 < n and pattern[i + 2] == "{":
                 j = pattern.find("}", i)

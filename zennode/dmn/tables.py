@@ -1,0 +1,267 @@
+"""Decision tables: inputs, rules of unary tests, outputs, and the eleven hit policies.
+
+Evaluation: every input expression once; each rule matches when all its input entries do
+(`-` entries are skipped at compile time); the hit policy turns the matched rules' outputs
+into the result. A table with one output gives that output's value, with several a context
+per rule. No rule matched: the default output entries if any, else null (an empty list for
+COLLECT, 0 for COLLECT COUNT). UNIQUE with several matches, ANY with differing outputs, an
+input outside its input values and an output outside its output values are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from zennode.feel import CompiledExpression, FeelError
+from zennode.feel.builtins.lists import occurrences
+from zennode.feel.numbers import CTX
+from zennode.feel.scope import Scope, State
+from zennode.feel.unary import UnaryTests
+from zennode.feel.values import compare, equal, to_string
+
+from .boxed import Expr
+from .run import Run
+from .types import ANY, DmnType
+
+HIT_POLICIES = {
+    "UNIQUE": "UNIQUE",
+    "U": "UNIQUE",
+    "FIRST": "FIRST",
+    "F": "FIRST",
+    "PRIORITY": "PRIORITY",
+    "P": "PRIORITY",
+    "ANY": "ANY",
+    "A": "ANY",
+    "COLLECT": "COLLECT",
+    "C": "COLLECT",
+    "RULE ORDER": "RULE ORDER",
+    "R": "RULE ORDER",
+    "OUTPUT ORDER": "OUTPUT ORDER",
+    "O": "OUTPUT ORDER",
+}
+AGGREGATIONS = {"SUM", "COUNT", "MIN", "MAX"}
+
+#: a scope for tests on literals only (output values)
+_STATIC = Scope({}, None, State())
+
+
+@dataclass(slots=True)
+class Input:
+    id: str
+    label: str
+    expression: CompiledExpression
+    values: UnaryTests | None = None
+    #: Camunda 7's `camunda:inputVariable` (default `cellInput`): the input's name in entries
+    variable: str | None = None
+
+
+@dataclass(slots=True)
+class Output:
+    id: str
+    name: str
+    type: DmnType = ANY
+    values: UnaryTests | None = None
+    #: the output values one by one, for PRIORITY / OUTPUT ORDER (first = highest)
+    priorities: list[UnaryTests] = field(default_factory=list)
+    default: CompiledExpression | None = None
+
+
+@dataclass(slots=True)
+class Rule:
+    id: str
+    index: int  # 1-based, as users count rules
+    #: (input index, tests) for every entry that is not `-`
+    tests: list[tuple[int, UnaryTests]]
+    outputs: list[CompiledExpression]
+
+
+@dataclass(slots=True)
+class MatchedRule:
+    """A rule that matched, with its output values (for the evaluation trace)."""
+
+    rule_id: str
+    rule_index: int
+    outputs: list[Any]
+
+
+@dataclass(slots=True)
+class TableTrace:
+    inputs: list[Any] = field(default_factory=list)
+    matched: list[MatchedRule] = field(default_factory=list)
+
+
+class DecisionTable(Expr):
+    kind = "DECISION_TABLE"
+
+    def __init__(
+        self,
+        inputs: list[Input],
+        outputs: list[Output],
+        rules: list[Rule],
+        hit_policy: str,
+        aggregation: str | None,
+        type_: DmnType = ANY,
+    ) -> None:
+        self.inputs = inputs
+        self.outputs = outputs
+        self.rules = rules
+        self.hit_policy = hit_policy
+        self.aggregation = aggregation
+        self.type = type_
+        self._single = len(outputs) == 1
+        self._all_literal_tests = all(not t.uses for r in rules for _, t in r.tests)
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, run: Run, scope: Scope, trace: TableTrace | None = None) -> Any:
+        value = self.value(run, scope, trace)
+        if self.type is ANY:
+            return value
+        return self.type.coerce(value)
+
+    def value(self, run: Run, scope: Scope, trace: TableTrace | None = None) -> Any:
+        values = [self._input(i, inp, scope) for i, inp in enumerate(self.inputs)]
+        if trace is not None:
+            trace.inputs = values
+        scopes = self._entry_scopes(values, scope)
+        matched: list[Rule] = []
+        for rule in self.rules:
+            for i, tests in rule.tests:
+                if tests.matches(values[i], scopes[i]) is not True:
+                    break
+            else:
+                matched.append(rule)
+                if self.hit_policy == "FIRST":
+                    break
+        if not matched:
+            return self._no_match(scope)
+        policy = self.hit_policy
+        if policy == "UNIQUE" and len(matched) > 1:
+            rules = ", ".join(str(r.index) for r in matched)
+            raise FeelError(f"hit policy UNIQUE: rules {rules} all matched")
+        rows = [self._outputs(rule, scope) for rule in matched]
+        if trace is not None:
+            trace.matched = [
+                MatchedRule(r.id, r.index, row) for r, row in zip(matched, rows, strict=True)
+            ]
+        if policy in ("UNIQUE", "FIRST"):
+            return self._result(rows[0])
+        if policy == "ANY":
+            first = rows[0]
+            for row in rows[1:]:
+                if not all(equal(a, b) is True for a, b in zip(first, row, strict=True)):
+                    rules = ", ".join(str(r.index) for r in matched)
+                    raise FeelError(f"hit policy ANY: rules {rules} matched with different outputs")
+            return self._result(first)
+        if policy == "PRIORITY":
+            return self._result(self._by_priority(rows)[0])
+        if policy == "OUTPUT ORDER":
+            return [self._result(row) for row in self._by_priority(rows)]
+        if policy == "COLLECT" and self.aggregation:
+            return self._aggregate(rows)
+        return [self._result(row) for row in rows]
+
+    def _input(self, index: int, inp: Input, scope: Scope) -> Any:
+        v = inp.expression.run(scope)
+        if inp.values is not None and v is not None:
+            if inp.values.matches(v, scope) is not True:
+                raise FeelError(
+                    f"input {index + 1} ({inp.label}) is {_show(v)}, "
+                    f"not one of its input values {inp.values.source}"
+                )
+        return v
+
+    def _entry_scopes(self, values: list[Any], scope: Scope) -> list[Scope]:
+        """Scopes the input entries see: Camunda 7's `cellInput` binds the input's value."""
+        out = []
+        for inp, v in zip(self.inputs, values, strict=True):
+            out.append(scope.child({inp.variable: v}) if inp.variable else scope)
+        return out
+
+    def _outputs(self, rule: Rule, scope: Scope) -> list[Any]:
+        row = []
+        for out, expr in zip(self.outputs, rule.outputs, strict=True):
+            c = expr.constant
+            v = c[0] if c is not None else expr.run(scope)
+            if out.values is not None and v is not None:
+                if out.values.matches(v, scope) is not True:
+                    raise FeelError(
+                        f"rule {rule.index}: output {out.name or '1'} is {_show(v)}, "
+                        f"not one of its output values {out.values.source}"
+                    )
+            row.append(v if out.type is ANY else out.type.coerce(v))
+        return row
+
+    def _result(self, row: list[Any]) -> Any:
+        if self._single:
+            return row[0]
+        return {out.name: v for out, v in zip(self.outputs, row, strict=True)}
+
+    def _no_match(self, scope: Scope) -> Any:
+        if any(o.default is not None for o in self.outputs):
+            row = [
+                None if o.default is None else o.type.coerce(o.default.run(scope))
+                for o in self.outputs
+            ]
+            return self._result(row)
+        if self.hit_policy == "COLLECT":
+            if self.aggregation == "COUNT":
+                return Decimal(0)
+            if self.aggregation:
+                return None
+            return []
+        return None
+
+    def _by_priority(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """Rows ordered by their outputs' positions in the output values (stable)."""
+        ranked = [o for o in self.outputs if o.priorities]
+
+        def key(row: list[Any]) -> tuple[int, ...]:
+            ranks = []
+            for out in ranked:
+                v = row[self.outputs.index(out)]
+                rank = len(out.priorities)
+                for k, tests in enumerate(out.priorities):
+                    if tests.matches(v, _STATIC) is True:
+                        rank = k
+                        break
+                ranks.append(rank)
+            return tuple(ranks)
+
+        return sorted(rows, key=key)
+
+    def _aggregate(self, rows: list[list[Any]]) -> Any:
+        columns = list(zip(*rows, strict=True))
+        results = [self._aggregate_one(list(col)) for col in columns]
+        return self._result(results)
+
+    def _aggregate_one(self, values: list[Any]) -> Any:
+        agg = self.aggregation
+        if agg == "COUNT":
+            return Decimal(len(occurrences(values)))
+        present = [v for v in values if v is not None]
+        if not present:
+            return None
+        if agg == "SUM":
+            total = Decimal(0)
+            for v in present:
+                if type(v) is not Decimal:
+                    return None
+                total = CTX.add(total, v)
+            return total
+        best = present[0]
+        for v in present[1:]:
+            c = compare(v, best)
+            if c is None:
+                return None
+            if (agg == "MIN" and c < 0) or (agg == "MAX" and c > 0):
+                best = v
+        return best
+
+
+def _show(v: Any) -> str:
+    try:
+        return to_string(v) if not isinstance(v, str) else f'"{v}"'
+    except Exception:  # noqa: BLE001 - only for a message
+        return repr(v)

@@ -1,0 +1,1 @@
+"""Tooling that is not part of the running node: conformance runners and benchmarks."""
