@@ -10,6 +10,7 @@ input outside its input values and an output outside its output values are error
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from zennode.feel.builtins.lists import occurrences
 from zennode.feel.numbers import CTX
 from zennode.feel.scope import Scope, State
 from zennode.feel.unary import UnaryTests
-from zennode.feel.values import compare, equal, to_string
+from zennode.feel.values import MISSING, compare, equal, to_string
 
 from .boxed import Expr
 from .run import Run
@@ -111,7 +112,9 @@ class DecisionTable(Expr):
         self.aggregation = aggregation
         self.type = type_
         self._single = len(outputs) == 1
-        self._all_literal_tests = all(not t.uses for r in rules for _, t in r.tests)
+        self._bound_inputs = any(i.variable for i in inputs)
+        self._all = (1 << len(rules)) - 1
+        self._columns = _columns(len(inputs), rules)
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, run: Run, scope: Scope, trace: TableTrace | None = None) -> Any:
@@ -124,16 +127,7 @@ class DecisionTable(Expr):
         values = [self._input(i, inp, scope) for i, inp in enumerate(self.inputs)]
         if trace is not None:
             trace.inputs = values
-        scopes = self._entry_scopes(values, scope)
-        matched: list[Rule] = []
-        for rule in self.rules:
-            for i, tests in rule.tests:
-                if tests.matches(values[i], scopes[i]) is not True:
-                    break
-            else:
-                matched.append(rule)
-                if self.hit_policy == "FIRST":
-                    break
+        matched = self._match(values, scope)
         if not matched:
             return self._no_match(scope)
         policy = self.hit_policy
@@ -163,7 +157,10 @@ class DecisionTable(Expr):
         return [self._result(row) for row in rows]
 
     def _input(self, index: int, inp: Input, scope: Scope) -> Any:
-        v = inp.expression.run(scope)
+        expr = inp.expression
+        v = MISSING if expr.name is None else scope.lookup(expr.name, False)
+        if v is MISSING:
+            v = expr.run(scope)
         if inp.values is not None and v is not None:
             if inp.values.matches(v, scope) is not True:
                 raise FeelError(
@@ -172,11 +169,39 @@ class DecisionTable(Expr):
                 )
         return v
 
-    def _entry_scopes(self, values: list[Any], scope: Scope) -> list[Scope]:
-        """Scopes the input entries see: Camunda 7's `cellInput` binds the input's value."""
+    def _match(self, values: list[Any], scope: Scope) -> list[Rule]:
+        """The rules whose every input entry holds, in rule order.
+
+        Column by column, narrowing a bit set of candidate rules: entries that are plain
+        string or number literals are looked up in a per-column index (one dict lookup for
+        all of them), the other entries are evaluated only for rules still in the running.
+        """
+        candidates = self._all
+        for col in self._columns:
+            v = values[col.index]
+            bits = col.free
+            if col.eq:
+                k = _key(v)
+                if k is not None:
+                    bits |= col.eq.get(k, 0)
+            if col.tests:
+                entry_scope = scope
+                if self._bound_inputs and self.inputs[col.index].variable:
+                    entry_scope = scope.child({self.inputs[col.index].variable: v})
+                for bit, test in col.tests:
+                    if candidates & bit and test(v, entry_scope) is True:
+                        bits |= bit
+            candidates &= bits
+            if not candidates:
+                return []
         out = []
-        for inp, v in zip(self.inputs, values, strict=True):
-            out.append(scope.child({inp.variable: v}) if inp.variable else scope)
+        rules = self.rules
+        while candidates:
+            low = candidates & -candidates
+            out.append(rules[low.bit_length() - 1])
+            if self.hit_policy == "FIRST":
+                break
+            candidates ^= low
         return out
 
     def _outputs(self, rule: Rule, scope: Scope) -> list[Any]:
@@ -258,6 +283,50 @@ class DecisionTable(Expr):
             if (agg == "MIN" and c < 0) or (agg == "MAX" and c > 0):
                 best = v
         return best
+
+
+@dataclass(slots=True)
+class _Column:
+    """One input's entries over all rules, as bit sets of rule positions."""
+
+    index: int
+    free: int = 0  # rules whose entry is `-`
+    eq: dict[tuple[str, Any], int] = field(default_factory=dict)  # literal -> rules
+    #: the other entries: (rule bit, test(value, scope) -> True / False / None)
+    tests: list[tuple[int, Callable[[Any, Scope], bool | None]]] = field(default_factory=list)
+
+
+def _columns(count: int, rules: list[Rule]) -> list[_Column]:
+    columns = [_Column(i) for i in range(count)]
+    for n, rule in enumerate(rules):
+        bit = 1 << n
+        tested = {i for i, _ in rule.tests}
+        for i, tests in rule.tests:
+            keys = [_key(v) for v in tests.equals] if tests.equals is not None else [None]
+            if all(k is not None for k in keys):
+                for k in keys:
+                    columns[i].eq[k] = columns[i].eq.get(k, 0) | bit  # type: ignore[index]
+            else:
+                columns[i].tests.append((bit, tests.predicate() or tests.matches))
+        for col in columns:
+            if col.index not in tested:
+                col.free |= bit
+    # indexed columns first: they narrow the candidates for one lookup each; a column of
+    # `-` only narrows nothing
+    everyone = (1 << len(rules)) - 1
+    used = [c for c in columns if c.free != everyone]
+    return sorted(used, key=lambda c: (len(c.tests), c.index))
+
+
+def _key(v: Any) -> tuple[str, Any] | None:
+    """A hash key that agrees with FEEL equality (strings with strings, numbers with
+    numbers; Python would let `True == 1`)."""
+    t = type(v)
+    if t is str:
+        return ("s", v)
+    if t is Decimal:
+        return ("n", v)
+    return None
 
 
 def _show(v: Any) -> str:

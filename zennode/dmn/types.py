@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from zennode.feel import FeelError
@@ -62,6 +63,9 @@ class DmnType:
 ANY = DmnType()
 
 
+_PYTHON_TYPES = {("name", "number"): Decimal, ("name", "string"): str, ("name", "boolean"): bool}
+
+
 class FeelType(DmnType):
     """A FEEL type: `number`, `list<string>`, `context<a: number>`, ..."""
 
@@ -69,8 +73,12 @@ class FeelType(DmnType):
         self.name = name
         self.feel_type = feel_type
         self.is_collection = feel_type[0] == "list"
+        #: the Python type of a plain number / string / boolean type (a quick check)
+        self._py = _PYTHON_TYPES.get(feel_type) if feel_type[0] == "name" else None
 
     def conforms(self, value: Any, partial: bool = False) -> bool:
+        if self._py is not None and type(value) is self._py:
+            return True
         return value is None or feel_types.is_instance(value, self.feel_type)
 
     def coerce(self, value: Any, partial: bool = False) -> Any:

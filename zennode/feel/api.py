@@ -29,7 +29,7 @@ class CompiledExpression:
     with that reading.
     """
 
-    __slots__ = ("source", "_run", "_variants", "_known", "constant")
+    __slots__ = ("source", "_run", "_variants", "_known", "constant", "name")
 
     def __init__(
         self,
@@ -45,6 +45,9 @@ class CompiledExpression:
         #: `(value,)` when the expression is a literal (`"Approved"`, `10`): callers may skip
         #: evaluating it
         self.constant = constant
+        #: the variable when the expression is only a name (`amount`): a caller may look it
+        #: up itself, falling back to `run` when it is not bound
+        self.name: str | None = None
 
     def evaluate(
         self, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
@@ -173,7 +176,10 @@ def compile(  # noqa: A001 - the public name
     except RecursionError:
         raise FeelError("expression nested too deeply", 0) from None
     constant = (node.value,) if isinstance(node, A.Literal) else None
-    return CompiledExpression(expression, run, known, constant)
+    compiled = CompiledExpression(expression, run, known, constant)
+    if isinstance(node, A.Name):
+        compiled.name = node.name
+    return compiled
 
 
 def evaluate(expression: str, variables: Mapping[str, Any] | None = None, **kw: Any) -> Any:

@@ -29,9 +29,16 @@ _EMPTY_STATE = State()
 class UnaryTests:
     """One compiled input entry; shareable between threads (no state of its own)."""
 
-    __slots__ = ("source", "any", "negated", "_tests", "uses")
+    __slots__ = ("source", "any", "negated", "_tests", "uses", "equals")
 
-    def __init__(self, source: str, negated: bool, tests: list[Test] | None, uses: bool) -> None:
+    def __init__(
+        self,
+        source: str,
+        negated: bool,
+        tests: list[Test] | None,
+        uses: bool,
+        equals: tuple[Any, ...] | None = None,
+    ) -> None:
         self.source = source
         #: `-`: every value matches, the entry need not be evaluated at all
         self.any = tests is None
@@ -39,6 +46,9 @@ class UnaryTests:
         self._tests = tests or []
         #: some test reads a name (other than `?`) or calls a function: needs a real scope
         self.uses = uses
+        #: `"a", "b"`, `10`: the literals the value must equal (a table can index rules by
+        #: them); None when any test is something else
+        self.equals = equals
 
     def matches(self, value: Any, scope: Scope) -> bool | None:
         if self.any:
@@ -65,6 +75,12 @@ class UnaryTests:
             return [self]
         return [UnaryTests(self.source, False, [t], self.uses) for t in self._tests]
 
+    def predicate(self) -> Test | None:
+        """The single test as a plain function, when there is exactly one and no `not`."""
+        if self.any or self.negated or len(self._tests) != 1:
+            return None
+        return self._tests[0]
+
     def __repr__(self) -> str:
         return f"UnaryTests({self.source!r})"
 
@@ -87,7 +103,22 @@ def compile_unary_tests(text: str, known_names: Iterable[str] = ()) -> UnaryTest
     except RecursionError:
         raise FeelError("unary tests nested too deeply", 0) from None
     uses = not all(_literal(n.operand) for n in nodes)
-    return UnaryTests(source, negated, tests, uses)
+    equals = None
+    if not negated and all(_equality(n) for n in nodes):
+        equals = tuple(n.operand.value for n in nodes)  # type: ignore[attr-defined]
+    return UnaryTests(source, negated, tests, uses, equals)
+
+
+def _equality(test: A.UnaryTest) -> bool:
+    """`"a"`, `10`, `= 5`: equality with a string or number literal (a boolean literal also
+    matches a non-boolean input that it is true for, so it is not a plain equality)."""
+    node = test.operand
+    return (
+        test.op in ("", "=")
+        and not test.uses_input
+        and isinstance(node, A.Literal)
+        and type(node.value) in (str, Decimal)
+    )
 
 
 def _literal(node: A.Node) -> bool:
@@ -142,8 +173,28 @@ def _fast(test: A.UnaryTest) -> Test | None:
             return same_string
         return lambda v, scope: equal(v, target)
     if isinstance(target, Range):
-        return lambda v, scope: in_range(v, target)
+        return _in_range(target)
     return lambda v, scope: matches(v, target)
+
+
+def _in_range(r: Range) -> Test:
+    """A range with number endpoints (`[100..500)`, the usual table cell) compares numbers
+    directly; anything else goes through FEEL's ordering."""
+    lo, hi = r.start, r.end
+    if (lo is None or type(lo) is Decimal) and (hi is None or type(hi) is Decimal) and not r.single:
+        lo_in, hi_in = r.start_included, r.end_included
+
+        def numbers(v: Any, scope: Scope) -> bool | None:
+            if type(v) is not Decimal:
+                return in_range(v, r)
+            if lo is not None and (v < lo or (v == lo and not lo_in)):
+                return False
+            if hi is not None and (v > hi or (v == hi and not hi_in)):
+                return False
+            return True
+
+        return numbers
+    return lambda v, scope: in_range(v, r)
 
 
 def _ordered(op: str, target: Any) -> Test:
