@@ -134,24 +134,22 @@ class DecisionTable(Expr):
         if policy == "UNIQUE" and len(matched) > 1:
             rules = ", ".join(str(r.index) for r in matched)
             raise FeelError(f"hit policy UNIQUE: rules {rules} all matched")
-        rows = [self._outputs(rule, scope) for rule in matched]
-        if trace is not None:
-            trace.matched = [
-                MatchedRule(r.id, r.index, row) for r, row in zip(matched, rows, strict=True)
-            ]
-        if policy in ("UNIQUE", "FIRST"):
-            return self._result(rows[0])
+        hits = [MatchedRule(r.id, r.index, self._outputs(r, scope)) for r in matched]
         if policy == "ANY":
-            first = rows[0]
-            for row in rows[1:]:
-                if not all(equal(a, b) is True for a, b in zip(first, row, strict=True)):
+            first = hits[0].outputs
+            for hit in hits[1:]:
+                if not all(equal(a, b) is True for a, b in zip(first, hit.outputs, strict=True)):
                     rules = ", ".join(str(r.index) for r in matched)
                     raise FeelError(f"hit policy ANY: rules {rules} matched with different outputs")
-            return self._result(first)
-        if policy == "PRIORITY":
-            return self._result(self._by_priority(rows)[0])
-        if policy == "OUTPUT ORDER":
-            return [self._result(row) for row in self._by_priority(rows)]
+        elif policy in ("PRIORITY", "OUTPUT ORDER"):
+            hits = self._by_priority(hits)
+            if policy == "PRIORITY":
+                hits = hits[:1]
+        if trace is not None:
+            trace.matched = hits
+        if policy in ("UNIQUE", "FIRST", "ANY", "PRIORITY"):
+            return self._result(hits[0].outputs)
+        rows = [h.outputs for h in hits]
         if policy == "COLLECT" and self.aggregation:
             return self._aggregate(rows)
         return [self._result(row) for row in rows]
@@ -238,14 +236,14 @@ class DecisionTable(Expr):
             return []
         return None
 
-    def _by_priority(self, rows: list[list[Any]]) -> list[list[Any]]:
-        """Rows ordered by their outputs' positions in the output values (stable)."""
-        ranked = [o for o in self.outputs if o.priorities]
+    def _by_priority(self, hits: list[MatchedRule]) -> list[MatchedRule]:
+        """Hits ordered by their outputs' positions in the output values (stable)."""
+        ranked = [(n, o) for n, o in enumerate(self.outputs) if o.priorities]
 
-        def key(row: list[Any]) -> tuple[int, ...]:
+        def key(hit: MatchedRule) -> tuple[int, ...]:
             ranks = []
-            for out in ranked:
-                v = row[self.outputs.index(out)]
+            for n, out in ranked:
+                v = hit.outputs[n]
                 rank = len(out.priorities)
                 for k, tests in enumerate(out.priorities):
                     if tests.matches(v, _STATIC) is True:
@@ -254,7 +252,7 @@ class DecisionTable(Expr):
                 ranks.append(rank)
             return tuple(ranks)
 
-        return sorted(rows, key=key)
+        return sorted(hits, key=key)
 
     def _aggregate(self, rows: list[list[Any]]) -> Any:
         columns = list(zip(*rows, strict=True))

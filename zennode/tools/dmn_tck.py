@@ -224,65 +224,101 @@ def _run_test_case(
     name = _model_name(tc, model_name)
     nodes = list(children(tc, "resultNode"))
     made = [Case(folder, file, test_id, n.get("name", "?"), labels) for n in nodes]
-    if name in problems:
-        for c in made:
-            c.detail = f"model not read: {problems[name]}"
-        return made
     defs = models.get(name) or (next(iter(models.values())) if len(models) == 1 else None)
-    if defs is None:
-        for c in made:
-            c.detail = f"no model {name!r}"
-        return made
-    try:
-        inputs = {n.get("name", ""): decode(n) for n in children(tc, "inputNode")}
-    except Exception as exc:  # noqa: BLE001
-        for c in made:
-            c.detail = f"bad input: {exc}"
-        return made
-    kind = tc.get("type", "decision")
-    service_outputs: Any = None
-    service_error: str | None = None
-    if kind == "decisionService":
+    problem = None
+    if name in problems:
+        problem = f"model not read: {problems[name]}"
+    elif defs is None:
+        problem = f"no model {name!r}"
+    else:
         try:
-            result = evaluate_service(defs, tc.get("invocableName", ""), inputs, now=TCK_NOW)
-            service_outputs = result
-        except (FeelError, ZennodeError) as exc:
-            service_error = getattr(exc, "message", str(exc))
-        except Exception as exc:  # noqa: BLE001 - a crash is one error, not a dead run
-            service_error = f"{type(exc).__name__}: {exc}"
+            inputs = _inputs(tc, defs)
+        except Exception as exc:  # noqa: BLE001 - a bad input is this test's error only
+            problem = f"bad input: {exc}"
+    if problem is not None or defs is None:
+        for c in made:
+            c.detail = problem or ""
+        return made
+    service: Any = None
+    if tc.get("type") == "decisionService":
+        service = _attempt(
+            lambda: evaluate_service(defs, tc.get("invocableName", ""), inputs, now=TCK_NOW)
+        )
     for node, case in zip(nodes, made, strict=True):
-        error_expected = node.get("errorResult") == "true"
         case.expected = decode(child(node, "expected"))
-        error: str | None = None
-        actual: Any = None
-        if kind == "decisionService":
-            if service_error is not None:
-                error = service_error
-            elif len(service_outputs.outputs) == 1:
-                actual = service_outputs.output
-            else:
-                actual = service_outputs.outputs.get(case.node)
+        if service is not None:
+            outcome = service if isinstance(service, _Failure) else _service_output(service, case)
         else:
-            try:
-                actual = evaluate(defs, case.node, inputs, now=TCK_NOW, given_decisions=True).output
-            except (FeelError, ZennodeError) as exc:
-                error = getattr(exc, "message", str(exc))
-            except Exception as exc:  # noqa: BLE001
-                error = f"{type(exc).__name__}: {exc}"
-        case.actual = actual
-        if error_expected:
-            ok = error is not None or actual is None or same(case.expected, actual)
-            case.status = "passed" if ok else "failed"
-            if not ok:
-                case.detail = "expected an error or null"
-        elif error is not None:
-            case.status, case.detail = "error", error
-        else:
-            try:
-                case.status = "passed" if same(case.expected, actual) else "failed"
-            except Exception as exc:  # noqa: BLE001
-                case.status, case.detail = "error", f"cannot compare: {exc}"
+            outcome = _attempt(lambda n=node: _decision_output(defs, n, inputs))
+        _judge(case, outcome, node.get("errorResult") == "true")
     return made
+
+
+class _Failure:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _attempt(fn: Any) -> Any:
+    """fn() or a _Failure: any exception is one case's error, never the end of the run."""
+    try:
+        return fn()
+    except (FeelError, ZennodeError) as exc:
+        return _Failure(getattr(exc, "message", str(exc)))
+    except Exception as exc:  # noqa: BLE001
+        return _Failure(f"{type(exc).__name__}: {exc}")
+
+
+def _inputs(tc: Element, defs: DecisionDefinitions) -> dict[str, Any]:
+    """The test's inputs; one of an imported model (`namespace=`) goes under its import."""
+    inputs: dict[str, Any] = {}
+    for node in children(tc, "inputNode"):
+        target = inputs
+        ns = node.get("namespace")
+        if ns and ns != defs.namespace:
+            found = defs.model_of(ns)
+            if found is None:
+                raise ValueError(f"no imported model with namespace {ns}")
+            for prefix in found[0]:
+                target = target.setdefault(prefix, {})
+        target[node.get("name", "")] = decode(node)
+    return inputs
+
+
+def _decision_output(defs: DecisionDefinitions, node: Element, inputs: dict[str, Any]) -> Any:
+    name = node.get("name", "")
+    ns = node.get("namespace")
+    if ns and ns != defs.namespace:
+        found = defs.model_of(ns)
+        if found is None:
+            raise ValueError(f"no imported model with namespace {ns}")
+        for prefix in found[0]:
+            inputs = inputs.get(prefix) or {}
+        defs = found[1]
+    return evaluate(defs, name, inputs, now=TCK_NOW, given_decisions=True).output
+
+
+def _service_output(result: Any, case: Case) -> Any:
+    """A service with one output decision gives that value; else the named decision's."""
+    if len(result.outputs) == 1:
+        return result.output
+    return result.outputs.get(case.node)
+
+
+def _judge(case: Case, outcome: Any, error_expected: bool) -> None:
+    failed = isinstance(outcome, _Failure)
+    case.actual = None if failed else outcome
+    if error_expected:
+        ok = failed or case.actual is None or same(case.expected, case.actual)
+        case.status = "passed" if ok else "failed"
+        case.detail = "" if ok else "expected an error or null"
+    elif failed:
+        case.status, case.detail = "error", outcome.message
+    else:
+        try:
+            case.status = "passed" if same(case.expected, case.actual) else "failed"
+        except Exception as exc:  # noqa: BLE001
+            case.status, case.detail = "error", f"cannot compare: {exc}"
 
 
 def folders(root: Path) -> list[Path]:
