@@ -9,8 +9,8 @@ from typing import Any
 from ..errors import FeelError
 from ..functions import builtin
 from ..limits import STRING_CHARS_MAX
-from ..values import MISSING, Function
-from ._util import as_int, is_str, unwrap
+from ..values import MISSING
+from ._util import as_int, is_str, unwrapping
 
 
 @builtin("substring", ("string", "start position", "length?"))
@@ -321,28 +321,18 @@ def string_join(items: Any, delimiter: Any) -> Any:
     return delimiter.join(parts)
 
 
-def _unwrapping(fn: Function) -> Function:
-    impl = fn.call
-
-    def call(*args: Any) -> Any:
-        return impl(*(unwrap(a) for a in args))
-
-    fn.call = call
-    return fn
-
-
 FUNCTIONS = [
-    _unwrapping(substring),
-    _unwrapping(string_length),
-    _unwrapping(upper_case),
-    _unwrapping(lower_case),
-    _unwrapping(substring_before),
-    _unwrapping(substring_after),
-    _unwrapping(contains),
-    _unwrapping(starts_with),
-    _unwrapping(ends_with),
-    _unwrapping(matches),
-    _unwrapping(replace),
-    _unwrapping(split),
+    unwrapping(substring),
+    unwrapping(string_length),
+    unwrapping(upper_case),
+    unwrapping(lower_case),
+    unwrapping(substring_before),
+    unwrapping(substring_after),
+    unwrapping(contains),
+    unwrapping(starts_with),
+    unwrapping(ends_with),
+    unwrapping(matches),
+    unwrapping(replace),
+    unwrapping(split),
     string_join,
 ]

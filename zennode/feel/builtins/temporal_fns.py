@@ -27,7 +27,7 @@ from ..temporal import (
     timedelta_seconds,
 )
 from ..values import MISSING
-from ._util import is_int, is_num, is_str
+from ._util import is_int, is_num, is_str, unwrapping
 
 NOW: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("feel_now", default=None)
 
@@ -162,15 +162,15 @@ def today() -> Any:
 
 
 FUNCTIONS = [
-    date,
-    date_and_time,
-    time,
-    duration,
-    years_and_months_duration,
-    day_of_year,
-    day_of_week,
-    month_of_year,
-    week_of_year,
+    unwrapping(date),
+    unwrapping(date_and_time),
+    unwrapping(time),
+    unwrapping(duration),
+    unwrapping(years_and_months_duration),
+    unwrapping(day_of_year),
+    unwrapping(day_of_week),
+    unwrapping(month_of_year),
+    unwrapping(week_of_year),
     now,
     today,
 ]
