@@ -8,7 +8,9 @@ DMN13 = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 DMN15 = "https://www.omg.org/spec/DMN/20230324/MODEL/"
 
 
-def definitions(body: str, ns: str = DMN15, namespace: str = "urn:test", name: str = "test") -> bytes:
+def definitions(
+    body: str, ns: str = DMN15, namespace: str = "urn:test", name: str = "test"
+) -> bytes:
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<definitions xmlns="{ns}" id="defs" name="{name}" namespace="{namespace}">'

@@ -85,7 +85,21 @@ def test_dmn_1_1_qualified_type_references() -> None:
             "decision 'd' rule 1: has 2 input entries for 1 inputs",
         ),
         (
-            decision("d", table(["x"], ["r"], [(["[1..", ], ["1"])])),
+            decision(
+                "d",
+                table(
+                    ["x"],
+                    ["r"],
+                    [
+                        (
+                            [
+                                "[1..",
+                            ],
+                            ["1"],
+                        )
+                    ],
+                ),
+            ),
             "decision 'd' rule 1 input entry 1: invalid unary tests",
         ),
         (decision("d", literal("1"), decisions=("ghost",)), "requires 'ghost'"),
@@ -103,8 +117,10 @@ def test_dmn_1_1_qualified_type_references() -> None:
             "aggregation SUM needs hit policy COLLECT",
         ),
         (
-            decision("d", '<literalExpression expressionLanguage="juel"><text>1</text>'
-                     "</literalExpression>"),
+            decision(
+                "d",
+                '<literalExpression expressionLanguage="juel"><text>1</text></literalExpression>',
+            ),
             "expression language juel is not supported",
         ),
         (decision("d", literal("1")) + decision("d", literal("2")), "two elements have the id"),

@@ -119,16 +119,12 @@ def test_collect_with_several_outputs_gives_contexts() -> None:
 
 
 def test_default_output_entries_apply_when_nothing_matches() -> None:
-    tbl = table(
-        ["x"], ["label", "rank"], SCORES, "FIRST", defaults={0: '"none"', 1: "0"}
-    )
+    tbl = table(["x"], ["label", "rank"], SCORES, "FIRST", defaults={0: '"none"', 1: "0"})
     assert run_table(tbl, {"x": 1}).output == {"label": "none", "rank": Decimal(0)}
 
 
 def test_input_outside_its_input_values_is_an_error() -> None:
-    tbl = table(
-        ["color"], ["r"], [(['"red"'], ["1"])], input_values={0: '"red", "green"'}
-    )
+    tbl = table(["color"], ["r"], [(['"red"'], ["1"])], input_values={0: '"red", "green"'})
     assert run_table(tbl, {"color": "red"}).output == Decimal(1)
     with pytest.raises(dmn.DecisionError, match="input values"):
         run_table(tbl, {"color": "blue"})

@@ -42,3 +42,68 @@ if __name__ == "__main__" and "--write" in sys.argv:
     data = {"summary": r.summary(), "passing": r.passed_ids()}
     BASELINE.write_text(json.dumps(data, indent=0, ensure_ascii=False) + "\n")
     print(r.summary())
+
+
+MODEL = b"""<?xml version="1.0"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20230324/MODEL/" id="m" name="m"
+    namespace="urn:m">
+  <inputData id="x" name="x"><variable name="x" typeRef="number"/></inputData>
+  <decision id="double" name="double"><variable name="double"/>
+    <informationRequirement><requiredInput href="#x"/></informationRequirement>
+    <literalExpression><text>x * 2</text></literalExpression></decision>
+  <decision id="broken" name="broken"><variable name="broken"/>
+    <literalExpression><text>1 +</text></literalExpression></decision>
+</definitions>"""
+
+TESTS = b"""<?xml version="1.0"?>
+<testCases xmlns="http://www.omg.org/spec/DMN/20160719/testcase"
+    xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    xmlns:xsd="http://www.w3.org/2001/XMLSchema">
+  <modelName>m.dmn</modelName>
+  <labels><label>Literal Expression</label></labels>
+  <testCase id="1">
+    <inputNode name="x"><value xsi:type="xsd:decimal">2</value></inputNode>
+    <resultNode name="double"><expected><value xsi:type="xsd:decimal">4</value></expected>
+    </resultNode>
+    <resultNode name="double"><expected><value xsi:type="xsd:decimal">5</value></expected>
+    </resultNode>
+    <resultNode name="broken" errorResult="true"><expected><value xsi:nil="true"/></expected>
+    </resultNode>
+    <resultNode name="broken"><expected><value xsi:type="xsd:decimal">1</value></expected>
+    </resultNode>
+    <resultNode name="missing"><expected><value xsi:type="xsd:decimal">1</value></expected>
+    </resultNode>
+  </testCase>
+  <testCase id="2">
+    <inputNode name="x"><list><item><value xsi:type="xsd:decimal">3</value></item></list>
+    </inputNode>
+    <resultNode name="double"><expected><value xsi:type="xsd:decimal">6</value></expected>
+    </resultNode>
+  </testCase>
+</testCases>"""
+
+
+def test_runner_counts_each_result_node_and_survives_bad_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "level" / "m"
+    folder.mkdir(parents=True)
+    (folder / "m.dmn").write_bytes(MODEL)
+    (folder / "m-test-01.xml").write_bytes(TESTS)
+    (tmp_path / "level" / "broken").mkdir()
+    (tmp_path / "level" / "broken" / "b.dmn").write_bytes(b"<notdmn/>")
+    (tmp_path / "level" / "broken" / "b-test-01.xml").write_bytes(TESTS.replace(b"m.dmn", b"b.dmn"))
+    report = dmn_tck.run(tmp_path)
+    statuses = [(c.folder, c.test_id, c.status) for c in report.cases]
+    assert statuses[6:] == [
+        ("level/m", "1", "passed"),
+        ("level/m", "1", "failed"),
+        ("level/m", "1", "passed"),
+        ("level/m", "1", "error"),
+        ("level/m", "1", "error"),
+        ("level/m", "2", "passed"),
+    ]
+    assert all(c.status == "error" for c in report.cases if c.folder == "level/broken")
+    assert report.summary() == {"total": 12, "passed": 3, "failed": 1, "errors": 8}
+    assert report.cases[0].detail.startswith("model not read: not a DMN document")
+    text = dmn_tck.format_report(report, verbose=True)
+    assert text.splitlines()[-1] == json.dumps(report.summary())
+    assert "| level/m | 6 | 3 | 1 | 2 |" in text
