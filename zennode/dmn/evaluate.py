@@ -156,7 +156,12 @@ def evaluate(
     run = Run(_variables(variables), now, given_decisions)
     token = NOW.set(now) if now is not None else None
     try:
-        value = _guarded(run, lambda: decision_value(run, defs, (), target, root=True))
+        value = decision_value(run, defs, (), target, root=True)
+    except DecisionError as exc:
+        exc.evaluated = list(run.trace)
+        raise
+    except RecursionError:
+        raise DecisionError("decisions nested too deeply", target.id, target.name) from None
     finally:
         if token is not None:
             NOW.reset(token)
@@ -227,9 +232,9 @@ def decision_value(
         raise DecisionError(f"decision '{d.id}' requires itself", d.id, d.name)
     run.active.add(key)
     try:
-        scope = requirement_scope(run, defs, path, d.information + d.knowledge, run.root)
+        scope = requirement_scope(run, defs, path, d.requires, run.root) if d.requires else run.root
         expr = d.expression
-        trace = TableTrace() if isinstance(expr, DecisionTable) else None
+        trace = TableTrace() if type(expr) is DecisionTable else None
         try:
             if trace is not None:
                 value = expr.evaluate(run, scope, trace)  # type: ignore[call-arg]

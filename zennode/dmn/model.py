@@ -40,6 +40,11 @@ class Decision:
     knowledge: list[Ref] = field(default_factory=list)
     #: Zeebe / Camunda `versionTag`, if the model sets one
     version_tag: str | None = None
+    #: information then knowledge requirements (what the decision's scope binds)
+    requires: list[Ref] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.requires = self.information + self.knowledge
 
 
 @dataclass(slots=True)

@@ -112,9 +112,11 @@ class DecisionTable(Expr):
         self.aggregation = aggregation
         self.type = type_
         self._single = len(outputs) == 1
-        self._bound_inputs = any(i.variable for i in inputs)
         self._all = (1 << len(rules)) - 1
-        self._columns = _columns(len(inputs), rules)
+        self._columns = [
+            (c.index, c.free, c.eq, c.tests, inputs[c.index].variable)
+            for c in _columns(len(inputs), rules)
+        ]
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, run: Run, scope: Scope, trace: TableTrace | None = None) -> Any:
@@ -124,7 +126,15 @@ class DecisionTable(Expr):
         return self.type.coerce(value)
 
     def value(self, run: Run, scope: Scope, trace: TableTrace | None = None) -> Any:
-        values = [self._input(i, inp, scope) for i, inp in enumerate(self.inputs)]
+        values = []
+        for i, inp in enumerate(self.inputs):
+            expr = inp.expression
+            v = MISSING if expr.name is None else scope.lookup(expr.name, False)
+            if v is MISSING:
+                v = expr.run(scope)
+            if inp.values is not None and v is not None:
+                self._check_input(i, inp, v, scope)
+            values.append(v)
         if trace is not None:
             trace.inputs = values
         matched = self._match(values, scope)
@@ -154,18 +164,13 @@ class DecisionTable(Expr):
             return self._aggregate(rows)
         return [self._result(row) for row in rows]
 
-    def _input(self, index: int, inp: Input, scope: Scope) -> Any:
-        expr = inp.expression
-        v = MISSING if expr.name is None else scope.lookup(expr.name, False)
-        if v is MISSING:
-            v = expr.run(scope)
-        if inp.values is not None and v is not None:
-            if inp.values.matches(v, scope) is not True:
-                raise FeelError(
-                    f"input {index + 1} ({inp.label}) is {_show(v)}, "
-                    f"not one of its input values {inp.values.source}"
-                )
-        return v
+    def _check_input(self, index: int, inp: Input, v: Any, scope: Scope) -> None:
+        assert inp.values is not None
+        if inp.values.matches(v, scope) is not True:
+            raise FeelError(
+                f"input {index + 1} ({inp.label}) is {_show(v)}, "
+                f"not one of its input values {inp.values.source}"
+            )
 
     def _match(self, values: list[Any], scope: Scope) -> list[Rule]:
         """The rules whose every input entry holds, in rule order.
@@ -175,18 +180,18 @@ class DecisionTable(Expr):
         all of them), the other entries are evaluated only for rules still in the running.
         """
         candidates = self._all
-        for col in self._columns:
-            v = values[col.index]
-            bits = col.free
-            if col.eq:
-                k = _key(v)
-                if k is not None:
-                    bits |= col.eq.get(k, 0)
-            if col.tests:
-                entry_scope = scope
-                if self._bound_inputs and self.inputs[col.index].variable:
-                    entry_scope = scope.child({self.inputs[col.index].variable: v})
-                for bit, test in col.tests:
+        for index, free, eq, tests, variable in self._columns:
+            v = values[index]
+            bits = free
+            if eq:
+                t = type(v)
+                if t is str:
+                    bits |= eq.get(("s", v), 0)
+                elif t is Decimal:
+                    bits |= eq.get(("n", v), 0)
+            if tests:
+                entry_scope = scope if variable is None else scope.child({variable: v})
+                for bit, test in tests:
                     if candidates & bit and test(v, entry_scope) is True:
                         bits |= bit
             candidates &= bits

@@ -174,6 +174,14 @@ def _fast(test: A.UnaryTest) -> Test | None:
         return lambda v, scope: equal(v, target)
     if isinstance(target, Range):
         return _in_range(target)
+    if isinstance(target, bool):
+
+        def flag(v: Any, scope: Scope) -> bool | None:
+            if type(v) is bool:
+                return v is target
+            return matches(v, target)
+
+        return flag
     return lambda v, scope: matches(v, target)
 
 
