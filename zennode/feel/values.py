@@ -23,6 +23,7 @@ from .temporal import (
     difference,
     format_date,
     format_datetime,
+    nanos_of,
 )
 
 
@@ -213,6 +214,9 @@ def _date_order(a: dt.date, b: dt.date) -> int:
         return (a > b) - (a < b)
     if isinstance(a, dt.datetime):
         delta = difference(a, b)  # type: ignore[arg-type]
+        if not delta:
+            na, nb = nanos_of(a), nanos_of(b)
+            return (na > nb) - (na < nb)
         return (delta > dt.timedelta(0)) - (delta < dt.timedelta(0))
     days = days_between(b, a)
     return (days > 0) - (days < 0)

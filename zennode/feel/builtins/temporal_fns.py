@@ -20,6 +20,7 @@ from ..temporal import (
     make_date,
     make_datetime,
     months_between,
+    nanos_of,
     parse_date,
     parse_datetime,
     parse_duration,
@@ -77,7 +78,7 @@ def time(*args: Any) -> Any:
         if is_str(v):
             return parse_time(v)
         if isinstance(v, dt.datetime):
-            return FeelTime(v.hour, v.minute, v.second, v.microsecond, v.tzinfo)
+            return FeelTime(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, nanos_of(v))
         if _is_date(v):
             return FeelTime(0, 0, 0, 0, dt.UTC)
         if isinstance(v, FeelTime):
@@ -93,9 +94,7 @@ def time(*args: Any) -> Any:
         if not isinstance(offset, DayTime) or abs(offset.seconds) >= 86400:
             return None
         tz = dt.timezone(offset.to_timedelta())
-    whole = int(s)
-    micro = int(((s - whole) * 1_000_000).to_integral_value())
-    return FeelTime(int(h), int(m), whole, micro, tz)
+    return FeelTime.from_seconds(int(h) * 3600 + int(m) * 60 + s, tz)
 
 
 @builtin("duration", ("from",))
