@@ -211,6 +211,12 @@ def _guarded(run: Run, fn: Any) -> Any:
         raise
     except RecursionError:
         raise DecisionError("decisions nested too deeply", "", "") from None
+    except FeelError as exc:
+        raise DecisionError(str(exc), "", "") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in decision_value
+        raise DecisionError(f"cannot evaluate: {type(exc).__name__}: {exc}", "", "") from exc
 
 
 # ---------------------------------------------------------------- the DRG
@@ -249,6 +255,11 @@ def decision_value(
             if not text.startswith(f"decision '{d.id}'"):
                 text = f"decision '{d.id}' ({d.name}): {text}"
             raise DecisionError(text, d.id, d.name) from None
+        except (RecursionError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a value nobody foresaw must not crash the caller
+            message = f"decision '{d.id}' ({d.name}): cannot evaluate: {type(exc).__name__}: {exc}"
+            raise DecisionError(message, d.id, d.name) from exc
     finally:
         run.active.discard(key)
     run.results[key] = value

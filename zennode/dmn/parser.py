@@ -156,6 +156,9 @@ class _Reader:
                 self.item_elements[name] = el
         for name, el in self.item_elements.items():
             self.defs.types[name] = TypeRef(name, lambda el=el, name=name: self.item_type(el, name))
+        # resolved now, so a bad definition is refused here and the model is immutable after
+        for t in self.defs.types.values():
+            t.target()  # type: ignore[attr-defined]
 
     def type_ref(self, ref: str | None) -> DmnType:
         if ref is None or not ref.strip():
