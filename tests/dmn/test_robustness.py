@@ -61,7 +61,7 @@ JUNK = [
     "every x in [] satisfies x",
     'date("2020-13-45")',
     "𝔘",
-    "\x00" if False else "\u0000".replace("\u0000", ""),
+    "\u2028",
     "1/0",
     "[1,2][3]",
     "]1..2[",
