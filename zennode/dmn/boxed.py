@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zennode.feel import CompiledExpression, FeelError
+from zennode.feel import CompiledExpression, FeelError, java
 from zennode.feel import types as feel_types
 from zennode.feel.functions import bind
 from zennode.feel.iteration import iteration_values
@@ -178,6 +178,21 @@ class FunctionDefinition(Expr):
 
     def value(self, run: Run, scope: Scope) -> Any:
         return make_function("anonymous", self.params, self.body, scope, run)
+
+
+class JavaCall(Expr):
+    """The body of a `functionDefinition kind="Java"`: its context names a class and a method
+    signature (see zennode.feel.java); the call passes the parameters in order."""
+
+    def __init__(self, mapping: Expr, params: list[str]) -> None:
+        self.mapping = mapping
+        self.params = params
+
+    def value(self, run: Run, scope: Scope) -> Any:
+        method, where = java.resolve({"java": self.mapping.evaluate(run, scope)})
+        if method is None:
+            raise FeelError(where)
+        return method(*(scope.lookup(p, False) for p in self.params))
 
 
 class Invocation(Expr):

@@ -297,12 +297,7 @@ class _Reader:
         if logic is not None:
             params = self.params(logic)
             names = self.requirement_names(knowledge) | {p for p, _ in params} | {_name(el)}
-            inner = _logic(logic)
-            kind = logic.get("kind", "FEEL")
-            if kind.upper() != "FEEL":
-                body = self.fail(where, f"functions of kind {kind} are not supported")
-            elif inner is not None:
-                body = self.expression(inner, where, names)
+            body = self.function_body(logic, where, names, params)
         return BusinessKnowledgeModel(eid, _name(el), params, body, result_type, knowledge)
 
     def service(self, el: Element, eid: str) -> DecisionService:
@@ -392,13 +387,8 @@ class _Reader:
         if kind == "relation":
             return self.relation(el, where, names, t)
         if kind in ("functionDefinition", "encapsulatedLogic"):
-            fn_kind = el.get("kind", "FEEL")
-            if fn_kind.upper() != "FEEL":
-                return self.fail(where, f"functions of kind {fn_kind} are not supported")
             params = self.params(el)
-            body_el = _logic(el)
-            inner = names | {p for p, _ in params}
-            body = B.Empty() if body_el is None else self.expression(body_el, where, inner)
+            body = self.function_body(el, where, names | {p for p, _ in params}, params)
             return B.FunctionDefinition(params, body, t)
         if kind == "invocation":
             return self.invocation(el, where, names, t)
@@ -419,6 +409,19 @@ class _Reader:
             match = self.child_expression(el, "match", where, names | {"item"})
             return B.Filter(source, match, t)
         return self.fail(where, f"<{kind}> is not a supported expression")
+
+    def function_body(
+        self, fn: Element, where: str, names: frozenset[str], params: list[tuple[str, DmnType]]
+    ) -> B.Expr:
+        """The logic of a function definition; kind Java: a call of the method it names."""
+        kind = (fn.get("kind") or "FEEL").upper()
+        body_el = _logic(fn)
+        body = B.Empty() if body_el is None else self.expression(body_el, where, names)
+        if kind == "JAVA":
+            return B.JavaCall(body, [p for p, _ in params])
+        if kind != "FEEL":
+            return self.fail(where, f"functions of kind {fn.get('kind')} are not supported")
+        return body
 
     def child_expression(self, el: Element, part: str, where: str, names: frozenset[str]):
         holder = child(el, part)

@@ -497,8 +497,9 @@ class Parser:
                     break
                 self.advance()
         self.expect_op(")")
-        if self.is_word("external"):
-            raise self.error("external functions are not supported")
+        if self.tok.kind == NAME and self.tok.value == "external":
+            self.advance()
+            return A.FunctionDef(t.pos, params, self.expression(), external=True)
         return A.FunctionDef(t.pos, params, self.expression())
 
     # ------------------------------------------------------------ unary tests
