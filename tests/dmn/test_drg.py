@@ -301,3 +301,15 @@ def test_now_is_the_callers_instant_and_absent_otherwise() -> None:
     assert dmn.evaluate(defs, "d").output is None
     now = dt.datetime(2024, 5, 6, 7, 8, tzinfo=dt.UTC)
     assert dmn.evaluate(defs, "d", now=now).output == dt.date(2024, 5, 6)
+
+
+def test_a_required_decision_is_named_by_its_name_and_by_its_id() -> None:
+    defs = dmn.parse_dmn(
+        definitions(
+            decision("Base Rate", literal("2"), id_="base-rate")
+            + decision("Other", literal("3"), id_="Base Rate")  # an id equal to a name
+            + decision("d", literal("[Base Rate, base-rate]"), decisions=("base-rate", "Base Rate"))
+        )
+    )
+    # the name wins over another decision's id
+    assert dmn.evaluate(defs, "d").output == [Decimal(2), Decimal(2)]

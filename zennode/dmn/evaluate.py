@@ -279,6 +279,7 @@ def requirement_scope(
     if not refs:
         return parent
     bindings: dict[str, Any] = {}
+    aliases: list[tuple[dict[str, Any], str, Any]] = []
     for ref in refs:
         found = defs.model_of(ref.namespace)
         if found is None:
@@ -295,6 +296,11 @@ def requirement_scope(
                 inner = target[prefix] = {}
             target = inner
         target[el.name] = value
+        if isinstance(el, Decision) and el.id != el.name:
+            aliases.append((target, el.id, value))
+    # Camunda 8 (dmn-scala) also names a required decision's result by the decision's id
+    for target, key, value in aliases:
+        target.setdefault(key, value)
     return parent.child(bindings)
 
 

@@ -247,10 +247,13 @@ class _Reader:
             if path:
                 names.add(path[0])
             el = model.elements.get(ref.id)
+            if isinstance(el, Decision):
+                names.add(ref.id)  # also bound by id (see evaluate.requirement_scope)
             if el is not None:
                 names.add(el.name)
             elif model is self.defs and ref.id in self.by_id:
                 names.add(_name(self.by_id[ref.id]))
+                names.add(ref.id)
         return frozenset(names)
 
     def decision(self, el: Element, eid: str) -> Decision:
