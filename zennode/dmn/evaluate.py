@@ -181,14 +181,16 @@ def evaluate_service(
         raise NotFound(f"no decision service '{service}' in '{defs.name or defs.id}'")
     run = Run(_variables(variables), now)
     token = NOW.set(now) if now is not None else None
-    try:
+    outputs: dict[str, Any] = {}
+
+    def invoke() -> Any:
         fn = service_function(run, defs, (), target)
-        args = []
-        for name in fn.signatures[0]:
-            args.append(run.root.lookup(name, False))
+        args = [run.root.lookup(name, False) for name in fn.signatures[0]]
         args = [None if a is MISSING else a for a in args]
-        outputs: dict[str, Any] = {}
-        value = _guarded(run, lambda: _invoke_service(run, defs, target, args, outputs))
+        return _invoke_service(run, defs, target, args, outputs)
+
+    try:
+        value = _guarded(run, invoke)
     finally:
         if token is not None:
             NOW.reset(token)

@@ -44,9 +44,6 @@ HIT_POLICIES = {
 }
 AGGREGATIONS = {"SUM", "COUNT", "MIN", "MAX"}
 
-#: a scope for tests on literals only (output values)
-_STATIC = Scope({}, None, State())
-
 
 @dataclass(slots=True)
 class Input:
@@ -244,6 +241,7 @@ class DecisionTable(Expr):
     def _by_priority(self, hits: list[MatchedRule]) -> list[MatchedRule]:
         """Hits ordered by their outputs' positions in the output values (stable)."""
         ranked = [(n, o) for n, o in enumerate(self.outputs) if o.priorities]
+        static = Scope({}, None, State())  # output values are literals: no names to see
 
         def key(hit: MatchedRule) -> tuple[int, ...]:
             ranks = []
@@ -251,7 +249,7 @@ class DecisionTable(Expr):
                 v = hit.outputs[n]
                 rank = len(out.priorities)
                 for k, tests in enumerate(out.priorities):
-                    if tests.matches(v, _STATIC) is True:
+                    if tests.matches(v, static) is True:
                         rank = k
                         break
                 ranks.append(rank)
