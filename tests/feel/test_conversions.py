@@ -62,3 +62,25 @@ def test_times_keep_nanoseconds(expression: str, expected: object) -> None:
 )
 def test_xpath_regular_expressions(expression: str, expected: bool) -> None:
     assert feel.evaluate(expression) is expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        # the same zone on both sides: instants, not wall clocks (an hour less in spring)
+        ('@"2021-03-28T03:00:00@Europe/Paris" - @"2021-03-28T01:00:00@Europe/Paris"', "PT1H"),
+        ('@"2021-10-31T03:00:00@Europe/Paris" - @"2021-10-30T03:00:00@Europe/Paris"', "P1DT1H"),
+        ('@"2021-03-28T03:00:00@Europe/Paris" - @"2021-03-28T01:00:00+01:00"', "PT1H"),
+        ('@"2021-06-01T10:00:00Z" - @"2021-06-01T10:00:00@Europe/Paris"', "PT2H"),
+    ],
+)
+def test_durations_between_zoned_date_times(expression: str, expected: str) -> None:
+    assert feel.to_json(feel.evaluate(expression)) == expected
+
+
+def test_ordering_of_zoned_date_times_across_a_clock_change() -> None:
+    # 01:30 in winter time (00:30Z) is before 03:00 in summer time (01:00Z)
+    assert feel.evaluate(
+        '@"2021-03-28T03:00:00@Europe/Paris" > @"2021-03-28T01:30:00@Europe/Paris"'
+    )
+    assert feel.evaluate('@"2021-03-28T03:00:00@Europe/Paris" = @"2021-03-28T01:00:00Z"')

@@ -282,8 +282,14 @@ def date_part(v: dt.date) -> dt.date:
 
 
 def difference(a: dt.datetime, b: dt.datetime) -> dt.timedelta:
-    """a - b for two date-times of the same kind (both zoned or both local), any years."""
+    """a - b for two date-times of the same kind (both zoned or both local), any years.
+
+    Zoned values are compared as instants: Python subtracts two values with the *same* zone
+    on their wall clocks, which is an hour off across a daylight-saving change.
+    """
     (ba, ka), (bb, kb) = split(a), split(b)
+    if ba.tzinfo is not None and bb.tzinfo is not None:  # type: ignore[attr-defined]
+        ba, bb = ba.astimezone(dt.UTC), bb.astimezone(dt.UTC)  # type: ignore[attr-defined]
     return (ba - bb) + dt.timedelta(days=CYCLE_DAYS * (ka - kb))  # type: ignore[operator]
 
 
