@@ -217,7 +217,7 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
         )
 
         assert ("zennode_snapshot_age_seconds", (("partition", "1"),)) not in first
-        node.node.local_partitions[1].force_compaction()  # writes the first snapshot
+        node.node.cluster.local_partitions[1].force_compaction()  # writes the first snapshot
         wait_until(
             lambda: (
                 value(
@@ -297,8 +297,8 @@ def test_rejected_commands_are_counted(tmp_path: Path) -> None:
 
         async def flood() -> list[Any]:
             node = runner.node
-            await node.deploy(one_task("p", "nobody").encode())
-            calls = [node.create_instance(bpmn_process_id="p") for _ in range(50)]
+            await node.service.deploy(one_task("p", "nobody").encode())
+            calls = [node.service.create_instance(bpmn_process_id="p") for _ in range(50)]
             return await asyncio.gather(*calls, return_exceptions=True)
 
         results = runner.call(flood(), timeout=30)

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.bench.models import one_task_model
 from zennode.bench.ports import free_cluster_base
 from zennode.cluster import launcher
+from zennode.tools.bench.models import one_task_model
 from zennode.worker import Worker
 
 NODES = 3

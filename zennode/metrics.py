@@ -22,14 +22,18 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from zennode.cluster.client import Cluster
+    from zennode.jobs.streams import JobStreams
 
 log = logging.getLogger("zennode.metrics")
 
@@ -79,7 +83,14 @@ class NodeMetrics:
     - `render()`: the text exposition, for `/metrics`.
     """
 
-    def __init__(self, node: Any | None = None) -> None:
+    def __init__(
+        self,
+        cluster: Cluster | None = None,
+        job_streams: JobStreams | None = None,
+        handler_stats: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """`cluster`: the local replicas to read at scrape time and the events and roles to
+        listen to (None: a bare registry, for tests)."""
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self.job_events = Counter(
@@ -163,11 +174,11 @@ class NodeMetrics:
         self._job_children: dict[tuple[int, str, str], Any] = {}
         self._job_types: set[str] = set()
         self._per_partition: dict[int, _PartitionChildren] = {}
-        self._node = node
-        if node is not None:
-            reg.register(_ScrapeCollector(node))
-            node.add_event_listener(self.on_events)
-            node.add_role_listener(self.on_role)
+        self._cluster = cluster
+        if cluster is not None:
+            reg.register(_ScrapeCollector(cluster, job_streams, handler_stats or dict))
+            cluster.add_event_listener(self.on_events)
+            cluster.add_role_listener(self.on_role)
 
     # ----------------------------------------------------------- public hooks
 
@@ -185,9 +196,9 @@ class NodeMetrics:
 
     def on_role(self, partition_id: int, is_leader: bool) -> None:
         """Hook the partition's per-batch callback (once per replica object)."""
-        if self._node is None:
+        if self._cluster is None:
             return
-        partition = self._node.local_partitions.get(partition_id)
+        partition = self._cluster.local_partitions.get(partition_id)
         if partition is not None and hasattr(partition, "on_batch_applied"):
             children = self._children(partition_id)
             if partition.on_batch_applied is None:
@@ -297,19 +308,25 @@ def _observe_ms(histogram: Any, end_ms: Any, start_ms: Any) -> None:
 class _ScrapeCollector(Collector):
     """Numbers read when Prometheus scrapes: partition status and job streams."""
 
-    def __init__(self, node: Any) -> None:
-        self._node = node
+    def __init__(
+        self,
+        cluster: Cluster,
+        job_streams: JobStreams | None,
+        handler_stats: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._cluster = cluster
+        self._job_streams = job_streams
+        self._handler_stats = handler_stats
 
     def describe(self) -> list[Metric]:
         return []  # dynamic: nothing to check for name clashes at registration
 
     def collect(self) -> Iterator[Metric]:
-        node = self._node
         gauges = {
             name: GaugeMetricFamily(f"zennode_{name}", doc, labels=["partition"])
             for name, doc in _PARTITION_GAUGES.items()
         }
-        for pid, partition in sorted(dict(node.local_partitions).items()):
+        for pid, partition in sorted(dict(self._cluster.local_partitions).items()):
             try:
                 status = partition.status()
             except Exception:  # noqa: BLE001 - a stopping partition must not break the scrape
@@ -319,6 +336,7 @@ class _ScrapeCollector(Collector):
             role = ROLE_VALUES.get(str(status.get("role")), 0)
             gauges["raft_role"].add_metric(label, role)
             gauges["raft_leader"].add_metric(label, 1 if role == 2 else 0)
+            gauges["partition_halted"].add_metric(label, 1 if status.get("halted") else 0)
             for name, field in _STATUS_FIELDS.items():
                 value = status.get(field)
                 if isinstance(value, int | float):
@@ -327,17 +345,19 @@ class _ScrapeCollector(Collector):
             if age is not None:
                 gauges["snapshot_age_seconds"].add_metric(label, age)
         yield from gauges.values()
-        yield from _job_stream_metrics(node)
+        if self._job_streams is not None:
+            yield from _job_stream_metrics(self._job_streams)
         queued = GaugeMetricFamily(
             "zennode_internal_jobs_queued", "Internal jobs waiting for a handler thread"
         )
-        queued.add_metric([], node.handler_stats().get("queued", 0))
+        queued.add_metric([], self._handler_stats().get("queued", 0))
         yield queued
 
 
 _PARTITION_GAUGES = {
     "raft_role": "Raft role of the local replica: 0 follower, 1 candidate, 2 leader",
     "raft_leader": "1 when the local replica leads its partition",
+    "partition_halted": "1 when the local replica stopped applying: a violated engine invariant",
     "raft_term": "Current Raft term",
     "raft_commit_index": "Raft commit index",
     "raft_applied_index": "Raft index of the last batch applied to LMDB",
@@ -369,11 +389,8 @@ def _snapshot_age_s(partition: Any) -> float | None:
     return age if math.isfinite(age) else None
 
 
-def _job_stream_metrics(node: Any) -> Iterator[Metric]:
+def _job_stream_metrics(streams: JobStreams) -> Iterator[Metric]:
     """Per-node job stream numbers, kept as plain counters by the job managers."""
-    streams = node.job_streams
-    if streams is None:
-        return
     snapshot = streams.snapshot()
     open_streams = GaugeMetricFamily("zennode_job_streams_open", "Worker streams open on this node")
     open_streams.add_metric([], snapshot.get("streams", 0))

@@ -1,7 +1,7 @@
-"""The leader-side drivers against a fake node: the relay applies a command on its target(s)
-and then the ack on the source, keeps one subscription's relays in order, leaves a failed relay
-to the sweep, and a new leader re-sends what is pending; the timer driver submits
-`trigger_timers` only while its partition leads and something is due."""
+"""The leader-side drivers against a fake cluster client: the cross-partition relay applies a
+command on its target(s) and then the ack on the source, keeps one subscription's relays in
+order, leaves a failed relay to the sweep, and a new leader re-sends what is pending; the timer
+driver submits `trigger_timers` only while its partition leads and something is due."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from typing import Any
 
 from engine.helpers import Partitions, bpmn, chain, end, start, timer_catch
 
-from zennode.cluster.interpartition import Relay
+from zennode.cluster.reads import run_read
+from zennode.drivers.partition_relay import PartitionRelay
+from zennode.drivers.timers import TimerDriver
+from zennode.engine.commands import Command, CreateInstance, PublishMessage, to_wire
 from zennode.errors import Unavailable
-from zennode.jobs.timers import TimerDriver
 
 
 class FakePartition:
@@ -30,8 +32,8 @@ class FakePartition:
 
 
 class FakeNode:
-    """`submit` applies on in-memory partitions (no relay draining: the Relay under test does
-    that); `fail_next` makes the next submits raise Unavailable."""
+    """A `ClusterClient` whose `submit` applies on in-memory partitions (no relay draining: the
+    relay under test does that); `fail_next` makes the next submits raise Unavailable."""
 
     def __init__(self, partitions: int) -> None:
         self.ps = Partitions(partitions)
@@ -44,20 +46,31 @@ class FakeNode:
         self.roles: list[Any] = []
         self.lock = threading.Lock()
 
+    @property
+    def partition_ids(self) -> list[int]:
+        return list(self.config.partition_ids)
+
+    def leads(self, partition_id: int) -> bool:
+        return bool(self.local_partitions[partition_id].is_leader)
+
+    def read_replica(self, partition_id: int, query: str, **args: Any) -> Any:
+        with self.local_partitions[partition_id].read() as txn:
+            return run_read(txn, query, args)
+
     def add_event_listener(self, fn: Any) -> None:
         self.listeners.append(fn)
 
     def add_role_listener(self, fn: Any) -> None:
         self.roles.append(fn)
 
-    async def submit(self, partition_id: int, command: dict[str, Any]) -> Any:
+    async def submit(self, partition_id: int, command: Command) -> Any:
         if self.fail_next:
             self.fail_next -= 1
             raise Unavailable("no leader", partition_id=partition_id)
-        fields = {k: v for k, v in command.items() if k != "type"}
+        fields = {k: v for k, v in to_wire(command).items() if k != "type"}
         with self.lock:
-            outcome = self.ps[partition_id].apply(command["type"], **fields)
-        self.submitted.append((partition_id, command["type"]))
+            outcome = self.ps[partition_id].apply(command.TYPE, **fields)
+        self.submitted.append((partition_id, command.TYPE))
         for fn in self.listeners:
             fn(partition_id, outcome.events)
         return outcome
@@ -88,22 +101,18 @@ def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None
     async def scenario() -> None:
         node = FakeNode(3)
         node.loop = asyncio.get_running_loop()
-        relay = Relay(node, sweep_s=0.2)
+        relay = PartitionRelay(node, sweep_s=0.2)  # type: ignore[arg-type]
         for p in node.ps.parts:
             relay.on_role(p, True)
         node.ps.deploy(MESSAGE_MODEL)
-        created = await node.submit(
-            1, {"type": "create_instance", "bpmnProcessId": "p", "variables": {"k": "abc"}}
-        )
+        created = await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
         key = created.unwrap()["processInstanceKey"]
         await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
         assert [c for _, c in node.submitted][1:3] == ["open_message_subscription", "ack_relay"]
         from zennode.engine.relay import message_partition, pending_relays
 
         target = message_partition("abc", 3)
-        await node.submit(
-            target, {"type": "publish_message", "messageName": "go", "correlationKey": "abc"}
-        )
+        await node.submit(target, PublishMessage(message_name="go", correlation_key="abc"))
         node.fail_next = 1  # the correlation relay fails once: the sweep sends it again
         await _until(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0)
         assert node.fail_next == 0
@@ -128,7 +137,7 @@ def test_a_new_leader_resends_pending_relays() -> None:
         node.ps.deploy(MESSAGE_MODEL)
         # Applied while no relay ran (a leader that died before relaying).
         node.ps[1].apply("create_instance", bpmnProcessId="p", variables={"k": "q"})
-        relay = Relay(node, sweep_s=60)
+        relay = PartitionRelay(node, sweep_s=60)  # type: ignore[arg-type]
         relay.on_role(1, True)
         await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
         assert relay.sent == 1
@@ -148,12 +157,12 @@ def test_timer_driver_fires_due_timers_only_while_leading() -> None:
         now = int(time.time() * 1000)
         key = node.ps[1].ok("create_instance", bpmnProcessId="p", now_ms=now)["processInstanceKey"]
 
-        async def submit(partition_id: int, command: dict[str, Any]) -> Any:
-            node.submitted.append((partition_id, command["type"]))
-            return node.ps[partition_id].apply(command["type"], now_ms=int(time.time() * 1000))
+        async def submit(partition_id: int, command: Command) -> Any:
+            node.submitted.append((partition_id, command.TYPE))
+            return node.ps[partition_id].apply(command.TYPE, now_ms=int(time.time() * 1000))
 
         node.submit = submit  # type: ignore[method-assign]
-        driver = TimerDriver(node, poll_s=0.02)
+        driver = TimerDriver(node, poll_s=0.02)  # type: ignore[arg-type]
         node.local_partitions[1].is_leader = False
         driver.on_role(1, False)
         await asyncio.sleep(0.4)

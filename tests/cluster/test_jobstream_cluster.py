@@ -1,7 +1,7 @@
 """The gRPC job stream on a real 3-node cluster (3 partitions, R=3) of `zennode` processes.
 
 Workers connect to DIFFERENT nodes; instances land on all partitions, whose leaders are spread
-over the nodes, so jobs travel over the node-to-node relay (`zennode.jobs.remote`). Every
+over the nodes, so jobs travel over the node-to-node relay (`zennode.jobs.job_relay`). Every
 delivery is recorded as (job key, worker, when, lock deadline) and every hold ends when the
 worker sends its completion, its stream breaks or the lock runs out; no two holds of one job
 may overlap. One cluster for the module (the `cluster` fixture); the test that kills a leader

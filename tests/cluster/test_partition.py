@@ -39,12 +39,15 @@ pytestmark = pytest.mark.timeout(60)
 
 def counter_apply(txn: KVWrite, command: dict) -> Outcome:
     """Toy engine: `inc` bumps a counter and records the command; `bad` fails cleanly;
-    `boom` raises (a bug); `blob` stores a payload."""
+    `boom` raises (a bug); `broken` fails an assertion (a violated invariant); `blob` stores
+    a payload."""
     kind = command["type"]
     if kind == "bad":
         return Outcome(error=InvalidState("refused"))
     if kind == "boom":
         raise RuntimeError("bug in the engine")
+    if kind == "broken":
+        raise AssertionError("an engine invariant does not hold")
     raw = txn.get("meta", b"counter")
     count = (int.from_bytes(raw, "big") if raw else 0) + 1
     txn.put("meta", b"counter", count.to_bytes(8, "big"))
@@ -656,3 +659,23 @@ def test_leader_sends_no_commit_only_round_after_each_batch(started, tmp_path, m
     assert len(empty_sends) <= heartbeats_allowed < 2 * 150
     group.wait_converged(timeout_s=5)
     assert all(read_counter(p) == 151 for p in group.replicas.values())
+
+
+def test_a_violated_invariant_halts_the_replica_loudly(started, tmp_path, caplog) -> None:
+    """An AssertionError in apply is not a refused command: the replica stops applying (it
+    leaves Raft, fails what waits, refuses new commands, says why in its status)."""
+    partition = start_single(started, tmp_path)
+    assert partition.submit({"type": "inc", "n": 1}).result(timeout=5).ok
+    with caplog.at_level(logging.CRITICAL, logger="zennode.cluster.partition"):
+        broken = partition.submit({"type": "broken"})
+        with pytest.raises(Unavailable) as waited:
+            broken.result(timeout=10)
+    assert "halted" in str(waited.value) and "invariant" in str(waited.value)
+    assert any("invariant" in r.getMessage() for r in caplog.records if r.levelname == "CRITICAL")
+    wait_until(lambda: not partition.status()["tick_thread_alive"], 10, "the tick thread ends")
+    status = partition.status()
+    assert "an engine invariant does not hold" in status["halted"]
+    assert not partition.is_leader and partition.leader_address is None
+    assert read_counter(partition) == 1  # the broken command's batch changed nothing
+    with pytest.raises(NotCommitted, match="halted"):
+        partition.submit({"type": "inc", "n": 2})

@@ -16,6 +16,7 @@ from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.router import REPORT_TTL_S, Router
 from zennode.cluster.topology import build_topology, format_topology
 from zennode.config import Member, Ports, default_config
+from zennode.engine.commands import TimeoutJobs
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, InvalidState, NotFound, Unavailable, http_status
 
@@ -163,46 +164,46 @@ def routing_node(leader_wait_ms: int) -> Any:
 
 def test_a_forwarded_not_committed_is_re_routed_to_the_new_leader() -> None:
     node = routing_node(leader_wait_ms=2_000)
-    node.router.record(2, roles((2, "leader", 0, 5)))  # node 2 leads partition 2 ...
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))  # node 2 leads partition 2 ...
 
     def leadership_moves(node_id: int) -> None:  # ... and hands it to node 3 as it is asked
         if node_id == 2:
-            node.router.record(3, roles((2, "leader", 0, 6)))
+            node.cluster.router.record(3, roles((2, "leader", 0, 6)))
 
-    node.peers = ScriptedPeers(
+    node.cluster.peers = ScriptedPeers(
         [
             Outcome(error=NotCommitted("node 2 does not lead partition 2", 2)),
             Outcome(result={"done": True}),
         ],
         on_call=leadership_moves,
     )
-    outcome = asyncio.run(node.submit(2, {"type": "noop"}))
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
     assert outcome.result == {"done": True}
-    assert node.peers.calls == [2, 3]
+    assert node.cluster.peers.calls == [2, 3]
 
 
 def test_forwarded_not_committed_is_retried_only_for_leader_wait_ms() -> None:
     node = routing_node(leader_wait_ms=300)
     node2 = node.config.members[1]
     # Node 1's follower replica of partition 1 keeps pointing at node 2, which keeps refusing.
-    node.local_partitions[1] = FakeReplica(False, f"{node2.host}:{node2.ports.raft(1)}")
-    node.peers = ScriptedPeers([Outcome(error=NotCommitted("not committed", 1))])
+    node.cluster.local_partitions[1] = FakeReplica(False, f"{node2.host}:{node2.ports.raft(1)}")
+    node.cluster.peers = ScriptedPeers([Outcome(error=NotCommitted("not committed", 1))])
     started = time.monotonic()
     with pytest.raises(Unavailable) as refused:
-        asyncio.run(node.submit(1, {"type": "noop"}))
+        asyncio.run(node.cluster.submit(1, TimeoutJobs()))
     waited = time.monotonic() - started
     assert not isinstance(refused.value, NotCommitted | OutcomeUnknown)  # the final 503
     assert refused.value.partition_id == 1 and "not committed" in str(refused.value)
     assert 0.3 <= waited < 2.0
-    assert 2 <= len(node.peers.calls) <= 30  # retried, at LEADER_POLL_S intervals
-    assert set(node.peers.calls) == {2}
+    assert 2 <= len(node.cluster.peers.calls) <= 30  # retried, at LEADER_POLL_S intervals
+    assert set(node.cluster.peers.calls) == {2}
 
 
 def test_other_forwarded_errors_are_not_retried() -> None:
     node = routing_node(leader_wait_ms=2_000)
-    node.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
     unknown = OutcomeUnknown("leader changed after the command was appended", 2)
     for error in (unknown, InvalidState("job 5 is completed")):
-        node.peers = ScriptedPeers([Outcome(error=error)])
-        outcome = asyncio.run(node.submit(2, {"type": "noop"}))
-        assert outcome.error is error and node.peers.calls == [2]
+        node.cluster.peers = ScriptedPeers([Outcome(error=error)])
+        outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+        assert outcome.error is error and node.cluster.peers.calls == [2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zennode.cluster.replicas import partition_settings
 from zennode.config import default_config, parse_config
-from zennode.node import partition_settings
 
 
 def test_fsync_per_batch_is_off_by_default_and_reachable_from_the_config(tmp_path: Path) -> None:

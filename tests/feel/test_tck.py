@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from zennode.feel import tck
+from zennode.tools import feel_tck as tck
 
 BASELINE = Path(__file__).with_name("tck_baseline.json")
 

@@ -1,10 +1,11 @@
 """A node with an in-memory job table, for testing the job stream without Raft or BPMN.
 
 It implements the job commands of the engine contract (`activate_jobs`, `complete_job`,
-`fail_job`, `timeout_jobs`, `release_jobs`) and emits the same events, through the same node
-hooks (`submit`, `add_event_listener`, `add_role_listener`, `local_partitions`). Events are
-delivered from another thread, as a partition's tick thread does. The real-node tests in this
-folder run the same scenarios end to end.
+`fail_job`, `timeout_jobs`, `release_jobs`) and emits the same events, through the same
+`ClusterClient` calls the job layer uses (`submit`, `submit_here`, `leads`,
+`add_event_listener`, `add_role_listener`, ...). Events are delivered from another thread, as
+a partition's tick thread does. The real-node tests in this folder run the same scenarios end
+to end.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
+from zennode.config import Limits
+from zennode.engine.commands import Command, to_wire
 from zennode.engine.keys import make_key
 from zennode.engine.outcome import Outcome
 from zennode.errors import InvalidState, NotFound
+from zennode.jobs.manager import Settings
+from zennode.jobs.streams import JobStreams
+from zennode.service import Service
 
 
 class FakePartition:
@@ -34,14 +40,27 @@ class FakePartition:
 class FakeState:
     """The `StateReader` over the fake node's job table."""
 
-    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
-        with partition.read() as node:
-            return [(key, 0) for key in node.activatable(job_type)[:limit]]
+    def __init__(self, node: FakeNode) -> None:
+        self.node = node
+
+    def activatable(self, partition_id: int, job_type: str, limit: int) -> list[tuple[int, int]]:
+        return [(key, 0) for key in self.node.activatable(job_type)[:limit]]
+
+    def activated(self, partition_id: int, limit: int) -> list[tuple[int, str, int]]:
+        return []
+
+
+def fake_job_streams(node: FakeNode, settings: Settings) -> JobStreams:
+    """The job streams of a node, over the fake node instead of a cluster."""
+    service = Service(node, Limits())  # type: ignore[arg-type]
+    return JobStreams(node, service, settings, state=FakeState(node))  # type: ignore[arg-type]
 
 
 class FakeNode:
     def __init__(self) -> None:
-        self.config = SimpleNamespace(partition_ids=range(1, 2), limits=SimpleNamespace())
+        self.config = SimpleNamespace(
+            partition_ids=range(1, 2), limits=Limits(), members=(), node_id=1
+        )
         self.local_partitions = {1: FakePartition(self)}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -50,6 +69,24 @@ class FakeNode:
         self._lock = threading.Lock()
         self._event_listeners: list[Any] = []
         self._role_listeners: list[Any] = []
+
+    @property
+    def partition_ids(self) -> list[int]:
+        return [1]
+
+    def local_partition_ids(self) -> list[int]:
+        return [1]
+
+    def leads(self, partition_id: int) -> bool:
+        return bool(self.local_partitions[partition_id].is_leader)
+
+    def partition_of(self, key: int, what: str) -> int:
+        if key <= 0 or key >> 51 != 1:
+            raise NotFound(f"{what} {key} not found")
+        return 1
+
+    async def submit_here(self, partition_id: int, command: Command) -> Outcome:
+        return await self.submit(partition_id, command)
 
     def add_event_listener(self, fn: Any) -> None:
         self._event_listeners.append(fn)
@@ -99,11 +136,11 @@ class FakeNode:
 
         threading.Thread(target=run, daemon=True).start()
 
-    async def submit(self, partition_id: int, command: dict[str, Any]) -> Outcome:
+    async def submit(self, partition_id: int, command: Command) -> Outcome:
         await asyncio.sleep(0.001)  # a commit is never synchronous
         now = int(time.time() * 1000)
         with self._lock:
-            outcome = self._apply(command, now)
+            outcome = self._apply(to_wire(command), now)
         # The partition resolves the future first, then hands the batch's events over.
         asyncio.get_running_loop().call_soon(self._emit, outcome.events)
         return outcome

@@ -174,7 +174,7 @@ class NodeInThread:
         future = asyncio.run_coroutine_threadsafe(self.node.start(), self.loop)
         future.result(READY_TIMEOUT_S)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not all(p.is_leader for p in self.node.local_partitions.values()):
+        while not all(p.is_leader for p in self.node.cluster.local_partitions.values()):
             if time.monotonic() > deadline:
                 raise TimeoutError("node did not elect its leaders")
             time.sleep(0.02)
@@ -193,20 +193,20 @@ class NodeInThread:
             self.loop.close()
 
     async def deploy(self, xml: str) -> dict[str, Any]:
-        return await self.call(self.node.deploy(xml.encode()))
+        return await self.call(self.node.service.deploy(xml.encode()))
 
     async def start_instance(self, process_id: str, variables: Any = None) -> int:
         result = await self.call(
-            self.node.create_instance(bpmn_process_id=process_id, variables=variables or {})
+            self.node.service.create_instance(bpmn_process_id=process_id, variables=variables or {})
         )
         return int(result["processInstanceKey"])
 
     async def jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        result = await self.call(self.node.list_jobs(page=1, size=100, **filters))
+        result = await self.call(self.node.service.list_jobs(page=1, size=100, **filters))
         return [job for part in result["partitions"] for job in part["items"]]
 
     async def instance(self, key: int) -> dict[str, Any]:
-        return await self.call(self.node.get_instance(key))
+        return await self.call(self.node.service.get_instance(key))
 
 
 BPMN_HEADER = """<?xml version="1.0" encoding="UTF-8"?>

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jobstream_helpers import wait_until
 
+from zennode.engine.commands import Command, to_wire
 from zennode.engine.outcome import Outcome
 from zennode.jobs.manager import JobManager, Settings, partition_share
 
@@ -47,7 +48,8 @@ def recording_manager(
 ) -> tuple[JobManager, list[dict[str, Any]]]:
     commands: list[dict[str, Any]] = []
 
-    async def submit(command: dict[str, Any]) -> Outcome:
+    async def submit(record: Command) -> Outcome:
+        command = to_wire(record)
         commands.append(command)
         if command["type"] == "activate_jobs":
             return Outcome(result={"jobs": []})

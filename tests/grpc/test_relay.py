@@ -1,4 +1,4 @@
-"""The node-to-node job relay (`zennode.jobs.remote`) over a real gRPC server on 127.0.0.1,
+"""The node-to-node job relay (`zennode.jobs.job_relay`) over a real gRPC server on 127.0.0.1,
 with fake job managers on the serving side and a fake client side: subscriptions travel up
 (also as a resync on reconnect), jobs come down, a relay break frees its workers only after
 the grace and not at all when the node comes back in time, and the cluster secret is checked.
@@ -16,7 +16,7 @@ import grpc
 import pytest
 from jobstream_helpers import free_port, wait_until
 
-from zennode.jobs import remote
+from zennode.jobs import job_relay
 from zennode.jobs.manager import Settings, partition_share
 
 pytestmark = pytest.mark.timeout(30)
@@ -62,7 +62,7 @@ class ServingStreams:
 
 
 class HoldingStreams:
-    """The node holding worker streams, as its `PeerLink` sees it."""
+    """The node holding worker streams, as its `JobRelayLink` sees it."""
 
     def __init__(self, subscriptions: list[tuple[str, str, int, int]]) -> None:
         self._subscriptions = subscriptions
@@ -78,9 +78,8 @@ class HoldingStreams:
 @contextlib.asynccontextmanager
 async def serving_node() -> AsyncIterator[tuple[ServingStreams, Any, int]]:
     streams = ServingStreams()
-    node = SimpleNamespace(config=SimpleNamespace(secret=SECRET), job_streams=streams)
     server = grpc.aio.server()
-    service = remote.add_job_relay(server, node)
+    service = job_relay.add_job_relay(server, streams, SECRET)  # type: ignore[arg-type]
     port = free_port()
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -90,10 +89,10 @@ async def serving_node() -> AsyncIterator[tuple[ServingStreams, Any, int]]:
         await server.stop(grace=0.2)
 
 
-def link_to(port: int, holding: HoldingStreams, secret: str = SECRET) -> remote.PeerLink:
+def link_to(port: int, holding: HoldingStreams, secret: str = SECRET) -> job_relay.JobRelayLink:
     member = SimpleNamespace(id=2, host="127.0.0.1", ports=SimpleNamespace(internal=port))
     config = SimpleNamespace(node_id=1, secret=secret)
-    link = remote.PeerLink(holding, member, config)
+    link = job_relay.JobRelayLink(holding, member, config)  # type: ignore[arg-type]
     link.start()
     return link
 
@@ -136,7 +135,7 @@ def test_subscriptions_go_up_jobs_come_down_and_a_remove_frees_the_worker() -> N
 def test_a_broken_relay_stops_new_jobs_at_once_and_frees_its_workers_after_the_grace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(remote, "RECONNECT_GRACE_S", 0.3)
+    monkeypatch.setattr(job_relay, "RECONNECT_GRACE_S", 0.3)
 
     async def scenario() -> None:
         async with serving_node() as (serving, service, port):
@@ -158,7 +157,7 @@ def test_a_broken_relay_stops_new_jobs_at_once_and_frees_its_workers_after_the_g
 def test_a_node_that_reconnects_within_the_grace_keeps_its_workers_jobs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(remote, "RECONNECT_GRACE_S", 1.0)
+    monkeypatch.setattr(job_relay, "RECONNECT_GRACE_S", 1.0)
 
     async def scenario() -> None:
         async with serving_node() as (serving, service, port):
@@ -201,11 +200,10 @@ def test_a_relay_without_the_cluster_secret_is_refused() -> None:
 def test_jobs_still_queued_when_a_relay_closes_are_freed_at_once() -> None:
     async def scenario() -> None:
         serving = ServingStreams()
-        node = SimpleNamespace(config=SimpleNamespace(secret=SECRET), job_streams=serving)
-        service = remote.RelayService(node)
-        relay = remote._IncomingRelay(service, serving, from_node=3)
-        subscribe = remote.pb.RelayUp(
-            subscribe=remote.pb.RelaySubscribe(worker_id="w#1", job_type="pay", jobs_max=4)
+        service = job_relay.JobRelayService(serving, SECRET)  # type: ignore[arg-type]
+        relay = job_relay._IncomingRelay(service, serving, from_node=3)
+        subscribe = job_relay.pb.RelayUp(
+            subscribe=job_relay.pb.RelaySubscribe(worker_id="w#1", job_type="pay", jobs_max=4)
         )
         relay.handle(subscribe)
         assert relay.push(1, "w#1", {"key": 11}) and relay.push(2, "w#1", {"key": 21})

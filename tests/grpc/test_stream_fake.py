@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from jobstream_fake_node import FakeNode, FakeState
+from jobstream_fake_node import FakeNode, fake_job_streams
 from jobstream_helpers import RawStream, complete, free_port, subscribe, wait_until
 
 from zennode.api.grpc_server import ZenBpmService
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(30)
 async def fake_server(**settings: int) -> AsyncIterator[tuple[FakeNode, str, JobStreams]]:
     node = FakeNode()
     node.loop = asyncio.get_running_loop()
-    streams = JobStreams(node, Settings(**settings), state=FakeState())
+    streams = fake_job_streams(node, Settings(**settings))
     await streams.start()
     server = grpc.aio.server()
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
@@ -260,7 +260,7 @@ def test_worker_sdk_reconnects_after_the_server_goes_away() -> None:
     async def scenario() -> None:
         node = FakeNode()
         node.loop = asyncio.get_running_loop()
-        streams = JobStreams(node, Settings(), state=FakeState())
+        streams = fake_job_streams(node, Settings())
         await streams.start()
         port = free_port()
 

@@ -251,7 +251,9 @@ def test_fail_with_back_off_comes_back_then_no_retries_makes_an_incident(tmp_pat
             await stream.send(fail(job.key, "give up", retries=0))
             incidents: list[Any] = []
             for _ in range(200):
-                page = await node.call(node.node.list_incidents(process_instance_key=instance))
+                page = await node.call(
+                    node.node.service.list_incidents(process_instance_key=instance)
+                )
                 incidents = [i for p in page["partitions"] for i in p["items"]]
                 if incidents:
                     break

@@ -65,7 +65,7 @@ class NodeThread:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self.node.start(), self.loop).result(READY_TIMEOUT_S)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not self.node.is_ready():
+        while not self.node.service.is_ready():
             if time.monotonic() > deadline:
                 raise TimeoutError("node did not become ready")
             time.sleep(0.05)

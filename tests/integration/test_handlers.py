@@ -14,13 +14,13 @@ from zennode import JobError, Node
 
 
 def instance_state(runner: NodeThread, key: int) -> str:
-    return runner.call(runner.node.get_instance(key))["state"]
+    return runner.call(runner.node.service.get_instance(key))["state"]
 
 
 def deploy_and_start(runner: NodeThread, xml: str, process_id: str, **variables: Any) -> int:
-    runner.call(runner.node.deploy(xml.encode()))
+    runner.call(runner.node.service.deploy(xml.encode()))
     result = runner.call(
-        runner.node.create_instance(bpmn_process_id=process_id, variables=variables)
+        runner.node.service.create_instance(bpmn_process_id=process_id, variables=variables)
     )
     return result["processInstanceKey"]
 
@@ -41,7 +41,9 @@ def test_handler_result_completes_the_job_and_the_process_runs_to_the_end(
     keys = [deploy_and_start(runner, xml, "handled-order", price=60, quantity=q) for q in (1, 2)]
     for key in keys:
         wait_until(lambda key=key: instance_state(runner, key) == "completed", what="completion")
-    totals = sorted(runner.call(runner.node.get_instance(k))["variables"]["total"] for k in keys)
+    totals = sorted(
+        runner.call(runner.node.service.get_instance(k))["variables"]["total"] for k in keys
+    )
     assert totals == [60, 120]
     assert {job["type"] for job in seen} == {"compute-total"}
     assert {job["processInstanceKey"] for job in seen} == set(keys)
@@ -64,13 +66,13 @@ def test_job_error_code_is_caught_by_the_error_boundary(
 
     def handled_job() -> list[dict[str, Any]]:
         page = runner.call(
-            runner.node.list_jobs(process_instance_key=key, job_type="risky-handled")
+            runner.node.service.list_jobs(process_instance_key=key, job_type="risky-handled")
         )
         return [job for part in page["partitions"] for job in part["items"]]
 
     (job,) = wait_until(handled_job, what="the boundary path's job")
     assert job["state"] == "active" and job["elementId"] == "handled"
-    runner.call(runner.node.complete_job(job["key"], {}))
+    runner.call(runner.node.service.complete_job(job["key"], {}))
     assert instance_state(runner, key) == "completed"
 
 
@@ -89,7 +91,7 @@ def test_plain_exception_uses_retries_then_raises_an_incident(
     key = deploy_and_start(runner, bpmn.one_task("flaky-order", "flaky", retries=2), "flaky-order")
 
     def incidents() -> list[dict[str, Any]]:
-        page = runner.call(runner.node.list_incidents(process_instance_key=key))
+        page = runner.call(runner.node.service.list_incidents(process_instance_key=key))
         return [i for part in page["partitions"] for i in part["items"]]
 
     (incident,) = wait_until(incidents, what="an incident")
@@ -121,7 +123,7 @@ def test_a_new_leader_runs_jobs_that_were_waiting_before_it_started(tmp_path: Pa
     try:
         assert ran.wait(10), "the handler did not pick up the waiting job"
         wait_until(lambda: instance_state(second, key) == "completed", what="completion")
-        assert second.call(second_node.get_instance(key))["variables"]["late"] is True
+        assert second.call(second_node.service.get_instance(key))["variables"]["late"] is True
     finally:
         second.stop()
 
@@ -132,10 +134,10 @@ def test_a_job_in_retry_back_off_runs_only_when_the_back_off_ends(
     runner = start_node()
     node = runner.node
     key = deploy_and_start(runner, bpmn.one_task("backoff-order", "backoff-type"), "backoff-order")
-    page = runner.call(node.list_jobs(process_instance_key=key))
+    page = runner.call(node.service.list_jobs(process_instance_key=key))
     (job,) = [j for part in page["partitions"] for j in part["items"]]
     failed_at = time.monotonic()
-    runner.call(node.fail_job(job["key"], retries=2, message="later", retry_backoff_ms=800))
+    runner.call(node.service.fail_job(job["key"], retries=2, message="later", retry_backoff_ms=800))
 
     ran_at: list[float] = []
 

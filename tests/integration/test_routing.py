@@ -19,6 +19,7 @@ import pytest
 
 from integration.nodes import NodeThread, node_config, wait_until
 from zennode.config import Member
+from zennode.engine.commands import CompleteJob
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, ConfigError, Unavailable
 from zennode.node import Node
@@ -80,7 +81,7 @@ def start_with_stand_ins(tmp_path: Any, partitions: int = 2) -> tuple[NodeThread
 def test_no_leader_is_503_with_the_partition_after_a_bounded_wait(tmp_path: Any) -> None:
     runner, stand_ins = start_with_stand_ins(tmp_path)
     roles: list[tuple[int, bool]] = []
-    runner.node.add_role_listener(lambda pid, leader: roles.append((pid, leader)))
+    runner.node.cluster.add_role_listener(lambda pid, leader: roles.append((pid, leader)))
     try:
         with httpx.Client(base_url=runner.url, timeout=10) as api:
             assert api.get("/system/health/live").status_code == 200
@@ -118,13 +119,13 @@ def test_submit_to_a_partition_that_does_not_exist_is_not_found_at_once(tmp_path
     try:
         began = time.monotonic()
         try:
-            runner.call(runner.node.submit(5, {"type": "complete_job", "jobKey": 5 << 51}))
+            runner.call(runner.node.cluster.submit(5, CompleteJob(job_key=5 << 51)))
         except Exception as exc:  # noqa: BLE001 - the type is what is checked
             error = exc
         assert type(error).__name__ == "NotFound"
         assert time.monotonic() - began < 0.2
         try:
-            runner.call(runner.node.submit(1, {"type": "complete_job", "jobKey": 1 << 51}))
+            runner.call(runner.node.cluster.submit(1, CompleteJob(job_key=1 << 51)))
         except Unavailable as exc:
             assert exc.partition_id == 1
         else:

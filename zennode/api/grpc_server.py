@@ -24,8 +24,11 @@ from zennode.api.auth import drain_requests, grpc_interceptors, grpc_server_cred
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.api.zeebe import add_zeebe_gateway
+from zennode.cluster.client import ClusterClient
+from zennode.config import Config
 from zennode.errors import BadRequest, ConfigError, ZennodeError, grpc_code_name
 from zennode.jobs.streams import JobStreams, PushedJob, StreamError, WorkerStream
+from zennode.service import Service
 
 log = logging.getLogger("zennode.api.grpc")
 
@@ -201,18 +204,19 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
             raise
 
 
-async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
-    """Start `ZenBpm`, Zeebe's `Gateway` and gRPC health on host:port; return the server.
+async def start_grpc_server(
+    config: Config, service: Service, cluster: ClusterClient, streams: JobStreams
+) -> grpc.aio.Server:
+    """Start `ZenBpm`, Zeebe's `Gateway` and gRPC health on the configured host and public
+    gRPC port, on the running loop (the node's); return the server.
 
-    It runs on the running loop (the node's).
-
-    The job managers live as long as the server: when it is stopped, they stop too.
+    The node owns `streams` (the job managers live as long as the node, not the server); the
+    Zeebe gateway is closed when the server stops.
     """
-    streams = JobStreams(node)
-    await streams.start()
+    host, port = config.host, config.ports.grpc
     size = streams.settings.message_bytes_max
     server = grpc.aio.server(
-        interceptors=grpc_interceptors(node.config),  # bearer tokens when configured
+        interceptors=grpc_interceptors(config),  # bearer tokens when configured
         options=[
             ("grpc.max_receive_message_length", size),
             ("grpc.max_send_message_length", size),
@@ -221,10 +225,10 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
     )
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
     # Zeebe's gateway_protocol.Gateway and the standard health service on the same port.
-    gateway = await add_zeebe_gateway(server, node, streams)
+    gateway = await add_zeebe_gateway(server, service, cluster, streams)
     try:
         try:
-            credentials = grpc_server_credentials(node.config)  # TLS when configured
+            credentials = grpc_server_credentials(config)  # TLS when configured
             if credentials is None:
                 bound = server.add_insecure_port(f"{host}:{port}")
             else:
@@ -236,16 +240,13 @@ async def start_grpc_server(node: Any, host: str, port: int) -> grpc.aio.Server:
         await server.start()
     except BaseException:
         await gateway.close()
-        await streams.stop()
         raise
-    server.job_streams = streams  # type: ignore[attr-defined]  # for status pages and tests
 
-    async def stop_streams_after_server() -> None:
+    async def close_gateway_after_server() -> None:
         with contextlib.suppress(BaseException):
             await server.wait_for_termination()
         await gateway.close()
-        await streams.stop()
 
-    task = asyncio.ensure_future(stop_streams_after_server())
+    task = asyncio.ensure_future(close_gateway_after_server())
     server._zennode_cleanup = task  # type: ignore[attr-defined]  # keep a reference
     return server

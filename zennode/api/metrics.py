@@ -6,17 +6,17 @@ Both paths serve the same registry: `/metrics` is where Prometheus looks by defa
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from zennode.metrics import NodeMetrics
 
-def router(node: Any) -> APIRouter:
+
+def router(node_metrics: NodeMetrics) -> APIRouter:
     api = APIRouter(tags=["system"])
 
     async def metrics() -> Response:
-        body, content_type = node.metrics.render()
+        body, content_type = node_metrics.render()
         return Response(content=body, media_type=content_type)
 
     for path in ("/metrics", "/system/metrics"):

@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zennode.cluster.client import Cluster
 
 log = logging.getLogger("zennode.cluster.balancer")
 
@@ -28,8 +31,8 @@ STABLE_S = 5.0
 
 
 class LeaderBalancer:
-    def __init__(self, node: Any) -> None:
-        self.node = node
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
         self._requests: dict[int, str] = {}  # partition -> Raft address to hand leadership to
         self._leading_since: dict[int, float] = {}
         self._hooked: set[int] = set()
@@ -50,9 +53,9 @@ class LeaderBalancer:
 
     def check(self) -> None:
         """One pass over the local partitions (on the node's loop)."""
-        config = self.node.config
+        config = self.cluster.config
         now = time.monotonic()
-        for pid, partition in list(self.node.local_partitions.items()):
+        for pid, partition in list(self.cluster.local_partitions.items()):
             if pid not in self._hooked:
                 self._hook(pid, partition)
             if not partition.is_leader:
@@ -62,7 +65,7 @@ class LeaderBalancer:
             preferred = config.replicas_of(pid)[0]
             if preferred == config.node_id or now - since < STABLE_S:
                 continue
-            if not self.node.router.is_up(preferred):
+            if not self.cluster.router.is_up(preferred):
                 continue
             member = next(m for m in config.members if m.id == preferred)
             self._requests[pid] = f"{member.host}:{member.ports.raft(pid)}"

@@ -44,6 +44,7 @@ from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic as _pysyncobj_monotonic
+from pysyncobj.node import Node as RaftPeer
 from pysyncobj.syncobj import SyncObjException
 
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
@@ -168,7 +169,7 @@ class _RaftGroup(SyncObj):
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
         super().__init__(self_address, peers, conf)
 
-    def _SyncObj__onMessageReceived(self, node: Any, message: dict[str, Any]) -> None:  # noqa: N802
+    def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
         """Keep the leader's next index for a follower from going back on a late ack.
 
         PySyncObj 0.3.17 sets `nextIndex = ack + 1` on every successful `next_node_idx`
@@ -242,10 +243,11 @@ class Partition:
         if isinstance(settings, int):
             if not positional or not isinstance(positional[0], PartitionSettings):
                 raise TypeError("Partition(partition_id, settings, ...) needs PartitionSettings")
-            settings = replace(positional.pop(0), partition_id=settings)
+            given: PartitionSettings = positional.pop(0)
+            settings = replace(given, partition_id=settings)
         if len(positional) > 3:
             raise TypeError("Partition takes settings, apply_fn, on_events, on_role_change")
-        named = [apply_fn, on_events, on_role_change]
+        named: list[Any] = [apply_fn, on_events, on_role_change]
         for i, value in enumerate(positional):
             if named[i] is not None:
                 raise TypeError("Partition got an argument twice")
@@ -262,6 +264,8 @@ class Partition:
         self._on_role_change = on_role_change
         self._is_leader_flag = False
         self._stopped = False
+        # Why this replica stopped applying (a violated engine invariant), or None.
+        self.halted: str | None = None
         self._stop_lock = threading.Lock()
         self._entries_applied = 0  # Raft entries this process applied (not skipped)
         self._entries_skipped = 0
@@ -366,8 +370,9 @@ class Partition:
         Raises Unavailable on a non-leader (the node forwards), Backpressure when the queue
         is full, TooLarge over `command_max_bytes`. Never blocks.
         """
-        if self._stopped:
-            raise NotCommitted("partition is stopped", partition_id=self.partition_id)
+        if self._stopped or self.halted is not None:
+            why = "halted" if self.halted is not None else "stopped"
+            raise NotCommitted(f"partition is {why}", partition_id=self.partition_id)
         if not self._group._isLeader():
             leader = self.leader_address
             raise NotCommitted(
@@ -422,6 +427,9 @@ class Partition:
                 break
             except StoreFull:
                 self.store.grow()  # the txn was aborted; retry the whole batch
+            except AssertionError as exc:  # the txn was aborted: nothing of the batch is stored
+                self._halt(index, exc)
+                raise
         else:
             raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
         if outcomes is None:
@@ -466,8 +474,8 @@ class Partition:
         command["now_ms"] = now_ms
         try:
             return self._apply_fn(txn, command)
-        except StoreFull:
-            raise
+        except (StoreFull, AssertionError):
+            raise  # StoreFull: grow and retry the batch; AssertionError: halt (_apply_entry)
         except ZennodeError as exc:  # an engine that raises instead of returning an error
             return Outcome(error=exc)
         except Exception as exc:  # noqa: BLE001 - one bad command must not stop the partition
@@ -477,6 +485,30 @@ class Partition:
                 "partition %d: applying %r failed", self.partition_id, command.get("type")
             )
             return Outcome(error=ZennodeError(f"internal error in {command.get('type')}: {exc}"))
+
+    def _halt(self, index: int, exc: AssertionError) -> None:
+        """A violated engine invariant while applying entry `index`: stop this replica.
+
+        An ordinary bad command is refused (an error outcome, state unchanged). A failed
+        assertion says the state itself breaks an invariant, and building on it would let this
+        replica drift from the others, so, as TigerBeetle does, the replica stops applying,
+        loudly: it fails what waits on it, leaves Raft (it neither leads nor votes any more),
+        refuses new commands, and reports `halted` in its status while its node goes on
+        serving the other partitions. Apply is deterministic, so every replica that applies
+        the entry halts on it; restart the node after a fix (the entry is applied again).
+        """
+        self.halted = f"invariant violated applying entry {index}: {exc!r}"
+        log.critical(
+            "partition %d: %s; this replica stops applying (LMDB stays at entry %d)",
+            self.partition_id,
+            self.halted,
+            index - 1,
+            exc_info=exc,
+        )
+        error = f"partition {self.partition_id} halted: {self.halted}"
+        self._batcher.fail_queued(NotCommitted(error, self.partition_id))
+        self._batcher.fail_in_flight(OutcomeUnknown(error, self.partition_id))
+        self._group.destroy()  # the tick thread ends after this tick (PySyncObj logs the raise)
 
     def _answer(self, batch_id: Any, items: list[tuple[int, bytes]], outcomes: list[Outcome]):
         """After commit: resolve our own futures, then (on the leader) hand out the events."""
@@ -564,10 +596,12 @@ class Partition:
 
     @property
     def is_leader(self) -> bool:
-        return not self._stopped and self._group._isLeader()
+        return not self._stopped and self.halted is None and self._group._isLeader()
 
     @property
     def leader_address(self) -> str | None:
+        if self.halted is not None:
+            return None  # a halted replica follows no one: its node is not ready
         leader = self._group._getLeader()
         return getattr(leader, "address", None) if leader is not None else None
 
@@ -615,6 +649,7 @@ class Partition:
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
             "tick_thread_alive": group.tick_thread_alive(),
+            "halted": self.halted,
             "peers": self._peer_status(),
         }
 

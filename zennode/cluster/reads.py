@@ -12,10 +12,29 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import queries
+from zennode.engine.commands.trigger_timers import next_wakeup
+from zennode.engine.relay import pending_relays
 from zennode.engine.storage import KVRead
 from zennode.errors import BadRequest
 
 ReadFn = Callable[..., Any]
+ACTIVATABLE_PAGE_SIZE = 500  # jobs per list_jobs call inside `activatable_jobs`
+
+
+def activatable_jobs(txn: KVRead, job_type: str, limit: int) -> list[tuple[int, int]]:
+    """(key, activatable-at ms) of active jobs of `job_type`, oldest first, up to `limit`, in
+    one read transaction (the job manager's load)."""
+    found: list[tuple[int, int]] = []
+    while len(found) < limit:
+        size = min(ACTIVATABLE_PAGE_SIZE, limit - len(found))
+        items, _total = queries.list_jobs(
+            txn, state="active", job_type=job_type, offset=len(found), limit=size
+        )
+        found.extend((int(i["key"]), int(i.get("activatableAt") or 0)) for i in items)
+        if len(items) < size:
+            break
+    return found
+
 
 READS: dict[str, ReadFn] = {
     "get_definition": queries.get_definition,
@@ -26,6 +45,10 @@ READS: dict[str, ReadFn] = {
     "list_jobs": queries.list_jobs,
     "get_incident": queries.get_incident,
     "list_incidents": queries.list_incidents,
+    # for the job manager and the leader-side drivers (timers, cross-partition relay)
+    "activatable_jobs": activatable_jobs,
+    "next_wakeup": next_wakeup,
+    "pending_relays": pending_relays,
 }
 
 

@@ -12,7 +12,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -22,13 +22,16 @@ from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.errors import BadRequest, ConfigError, ZennodeError
 
+if TYPE_CHECKING:
+    from zennode.cluster.client import Cluster
+
 log = logging.getLogger("zennode.cluster.server")
 
 
 class ClusterService(pb_grpc.ClusterServicer):
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        self._secret = (node.config.secret or "").encode()
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._secret = (cluster.config.secret or "").encode()
 
     async def _authorize(self, context: grpc.aio.ServicerContext) -> None:
         given = ""
@@ -42,7 +45,7 @@ class ClusterService(pb_grpc.ClusterServicer):
         await self._authorize(context)
         try:
             command = _json_object(request.command_json, "command")
-            outcome = await self.node.submit_here(request.partition_id, command)
+            outcome = await self.cluster.submit_wire_here(request.partition_id, command)
         except ZennodeError as exc:
             return pb.Reply(error_json=wire.dumps(wire.error_to_dict(exc)))
         if outcome.error is not None:
@@ -53,16 +56,16 @@ class ClusterService(pb_grpc.ClusterServicer):
         await self._authorize(context)
         try:
             args = _json_object(request.args_json, "args")
-            result = await self.node.read_here(request.partition_id, request.query, args)
+            result = await self.cluster.read_here(request.partition_id, request.query, args)
         except ZennodeError as exc:
             return pb.Reply(error_json=wire.dumps(wire.error_to_dict(exc)))
         return pb.Reply(result_json=wire.dumps(result))
 
     async def Roles(self, request: pb.RolesRequest, context: Any) -> pb.RolesReply:  # noqa: N802
         await self._authorize(context)
-        replicas = await self.node.replica_roles(with_digest=request.with_digest)
+        replicas = await self.cluster.replica_roles(with_digest=request.with_digest)
         return pb.RolesReply(
-            node_id=self.node.config.node_id,
+            node_id=self.cluster.config.node_id,
             replicas=[
                 pb.ReplicaRole(
                     partition_id=pid,
@@ -88,17 +91,15 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 
 
 async def start_internal_server(
-    node: Any,
-    host: str,
-    port: int,
-    services: Sequence[Callable[[grpc.aio.Server], Any]] = (),
+    cluster: Cluster, services: Sequence[Callable[[grpc.aio.Server], Any]] = ()
 ) -> grpc.aio.Server:
-    """Serve `Cluster` on host:port (the member's own host only) on the running loop.
+    """Serve `Cluster` on the member's own host and internal port, on the running loop.
 
     `services` add other node-to-node services to the same server before it starts (the
     node wires the job relay in this way, so this layer does not import the jobs layer).
     """
-    size = node.config.limits.request_bytes_max + MESSAGE_BYTES_MARGIN
+    host, port = cluster.config.host, cluster.config.ports.internal
+    size = cluster.config.limits.request_bytes_max + MESSAGE_BYTES_MARGIN
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", size),
@@ -106,7 +107,7 @@ async def start_internal_server(
             ("grpc.so_reuseport", 0),
         ]
     )
-    pb_grpc.add_ClusterServicer_to_server(ClusterService(node), server)
+    pb_grpc.add_ClusterServicer_to_server(ClusterService(cluster), server)
     for add_service in services:
         add_service(server)
     try:

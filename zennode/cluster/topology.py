@@ -35,7 +35,7 @@ def build_topology(
     ]
     partitions = []
     for pid in config.partition_ids:
-        replicas = []
+        replicas: list[dict[str, Any]] = []
         leader: tuple[int, int] | None = None
         for node_id in config.replicas_of(pid):
             node_reports = reports.get(node_id)

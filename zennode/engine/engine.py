@@ -3,13 +3,21 @@
 Pure: no clock (the leader stamps `now_ms` into each command), no randomness, no I/O but the
 transaction it is given. A command writes through an overlay that is flushed only when the
 command succeeds, so a rejected command leaves the state byte-for-byte as it was.
+
+Two kinds of failure, handled differently:
+- a bad command (malformed, unknown key, wrong state) is refused: an `Outcome` with an error,
+  the state unchanged, every replica refusing it alike;
+- a violated invariant (`assert` in the engine: the state itself is inconsistent) is raised.
+  The partition then halts this replica (`Partition._halt`): it stops applying, loudly,
+  rather than build on a state that may make it drift from the others (TigerBeetle). So the
+  engine must never run under `python -O`, which strips assertions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from zennode.engine.commands import COMMANDS
+from zennode.engine.commands import COMMANDS, from_wire
 from zennode.engine.context import Context
 from zennode.engine.expressions import reset_command_time, set_command_time
 from zennode.engine.model import Definitions, Deployed
@@ -31,26 +39,23 @@ class Engine:
         self._models: dict[int, Deployed] = {}
 
     def apply(self, txn: KVWrite, command: dict[str, Any]) -> Outcome:
-        """Apply one command; never raises for bad input or execution problems."""
+        """Apply one command in its wire form (`commands.to_wire`, with the leader's `now_ms`);
+        never raises for bad input or execution problems."""
         try:
-            if not isinstance(command, dict):
-                raise BadRequest("a command must be an object")
-            handler = COMMANDS.get(command.get("type"))  # type: ignore[arg-type]
-            if handler is None:
-                raise BadRequest(f"unknown command type {command.get('type')!r}")
+            record = from_wire(command)  # BadRequest for an unknown type or a bad field
             now_ms = command.get("now_ms")
             if isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0:
                 raise BadRequest("now_ms must be a non-negative integer")
             ctx = Context(self.partition_id, txn, now_ms, self._models, self.activations_max)
             token = set_command_time(now_ms)
             try:
-                result = handler(ctx, command)
+                result = COMMANDS[type(record)](ctx, record)
             finally:
                 reset_command_time(token)
         except ZennodeError as exc:
             return Outcome(error=exc)
         except AssertionError:
-            raise  # a broken invariant: stop this replica loudly rather than drift
+            raise  # a violated invariant: the partition halts this replica (see above)
         except (RecursionError, TypeError, ValueError, KeyError) as exc:
             # Malformed input that slipped past validation: reject the command, change nothing.
             return Outcome(error=BadRequest(f"command rejected: {type(exc).__name__}: {exc}"))

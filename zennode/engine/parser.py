@@ -637,12 +637,12 @@ class _Builder:
             elif len(scope.starts) > 1:
                 problems.append(f"{where} has more than one none start event")
         for flow in self.flows.values():
-            scope = self.flow_scope[flow.id]
+            flow_scope = self.flow_scope[flow.id]
             for end, ref in (("source", flow.source), ("target", flow.target)):
                 info = self.raw.get(ref)
                 if info is None:
                     problems.append(f"sequence flow {flow.id} has unknown {end} '{ref}'")
-                elif info["scope"] != scope:
+                elif info["scope"] != flow_scope:
                     problems.append(f"sequence flow {flow.id} crosses a sub-process boundary")
             source = self.raw.get(flow.source)
             if (
@@ -668,8 +668,8 @@ class _Builder:
                     problems.append(f"boundary event {info['id']} has incoming flows")
             default = info.get("default_flow")
             if default:
-                flow = self.flows.get(default)
-                if flow is None or flow.source != info["id"]:
+                default_flow = self.flows.get(default)
+                if default_flow is None or default_flow.source != info["id"]:
                     problems.append(
                         f"default flow {default} of {info['id']} is not one of its outgoing flows"
                     )

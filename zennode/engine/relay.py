@@ -3,7 +3,7 @@
 The engine is pure and knows neither how many partitions exist nor who leads them, so a
 cross-partition step is written twice: as a pending row in the sending partition's state
 (replicated, so it survives a leader change) and as a `relay` event that the leader's relay
-(`zennode.cluster.interpartition`) turns into a command on the target partition. Once the
+(`zennode.drivers.partition_relay`) turns into a command on the target partition. Once the
 target has applied it, the relay submits the `ack` command back to the sender, which deletes
 the pending row. A new leader re-sends every pending row (`pending_relays`), so the targets'
 commands are written to be idempotent.

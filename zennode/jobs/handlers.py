@@ -14,7 +14,10 @@ again. Handlers should be idempotent, as with any job worker. A job in its retry
 (`activatableAt` in the future) waits in a small heap until the back-off ends.
 
 Internal jobs are completed straight from `active`, without an `activate_jobs` lock: one
-replicated command per job instead of two. A job type is meant to be served either by an
+replicated command per job instead of two. The runner is a leader-side driver like the job
+manager: it reads and submits on the local leader only (`ClusterClient.read_replica` /
+`submit_local`, callable from its threads), never forwarded, so the event loop stays out of
+the one-command-per-job path. A job type is meant to be served either by an
 internal handler or by external workers; if both exist, whichever completes first wins and
 the other gets a clean "wrong state" refusal.
 """
@@ -28,14 +31,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from zennode.cluster.client import ClusterClient
+from zennode.engine.commands import CompleteJob, FailJob
 from zennode.engine.outcome import Outcome
 from zennode.errors import ZennodeError
 from zennode.jobs import JobError
-
-if TYPE_CHECKING:
-    from zennode.node import Node
+from zennode.service import check_variables
 
 log = logging.getLogger("zennode.jobs.handlers")
 
@@ -52,8 +55,11 @@ IDLE_WAKE_S = 0.1  # how often an idle handler thread looks for jobs whose back-
 class HandlerRunner:
     """Runs registered handlers for internal jobs; one instance per node."""
 
-    def __init__(self, node: Node, threads: int, queue_max: int) -> None:
-        self._node = node
+    def __init__(
+        self, cluster: ClusterClient, threads: int, queue_max: int, variables_bytes_max: int
+    ) -> None:
+        self._cluster = cluster
+        self._variables_bytes_max = variables_bytes_max
         self._threads_max = threads
         self._queue: queue.Queue[tuple[int, int]] = queue.Queue(maxsize=queue_max)
         self._handlers: dict[str, Handler] = {}
@@ -79,8 +85,8 @@ class HandlerRunner:
                 raise ValueError(f"a handler for job type {job_type!r} is already registered")
             self._handlers[job_type] = fn
         if self._running:  # registered on a running node: pick up what already waits
-            for pid, partition in list(self._node.local_partitions.items()):
-                if partition.is_leader:
+            for pid in self._cluster.local_partition_ids():
+                if self._cluster.leads(pid):
                     self._request_rescan(pid)
 
     @property
@@ -253,22 +259,19 @@ class HandlerRunner:
                 log.exception("partition %s: scanning for internal jobs failed", partition_id)
 
     def _scan(self, partition_id: int) -> None:
-        from zennode.engine import queries
-
-        partition = self._node.local_partitions.get(partition_id)
-        if partition is None or not partition.is_leader:
+        if not self._cluster.leads(partition_id):
             return
         for job_type in self.job_types:
             offset = 0
             while self._running:
-                with partition.read() as txn:
-                    items, _total = queries.list_jobs(
-                        txn,
-                        state="active",
-                        job_type=job_type,
-                        offset=offset,
-                        limit=RECOVERY_PAGE_SIZE,
-                    )
+                items, _total = self._cluster.read_replica(
+                    partition_id,
+                    "list_jobs",
+                    state="active",
+                    job_type=job_type,
+                    offset=offset,
+                    limit=RECOVERY_PAGE_SIZE,
+                )
                 for job in items:
                     if self._queue.full():
                         with self._lock:
@@ -284,14 +287,10 @@ class HandlerRunner:
     def _run_one(self, partition_id: int, key: int) -> tuple[Future[Outcome], str] | str | None:
         """Run the handler of job `key`: the submitted complete/fail future, `_DELAYED` when
         the job is still in its retry back-off, or None when there is nothing to do."""
-        from zennode.engine import queries
-
-        partition = self._node.local_partitions.get(partition_id)
-        if partition is None or not partition.is_leader:
+        if not self._cluster.leads(partition_id):
             return None  # the new leader picks it up
         try:
-            with partition.read() as txn:
-                job = queries.get_job(txn, key)
+            job = self._cluster.read_replica(partition_id, "get_job", key=key)
         except ZennodeError:
             return None  # gone (completed, cancelled) since the event
         if job.get("state") not in RUNNABLE_STATES:
@@ -307,49 +306,29 @@ class HandlerRunner:
             return _DELAYED
         command = self._call(handler, job)
         try:
-            return partition.submit(command), command["type"]
+            return self._cluster.submit_local(partition_id, command), command.TYPE
         except ZennodeError as exc:
-            log.debug("internal job %s: %s not submitted (%s)", key, command["type"], exc)
+            log.debug("internal job %s: %s not submitted (%s)", key, command.TYPE, exc)
             return None
 
-    def _call(self, handler: Handler, job: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, handler: Handler, job: dict[str, Any]) -> CompleteJob | FailJob:
         """Run the user's function and turn what happened into a complete/fail command."""
         key = int(job["key"])
         try:
             result = handler(job)
         except JobError as exc:
-            return {
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": None,
-                "errorCode": exc.code,
-                "message": exc.message,
-                "variables": {},
-            }
+            return FailJob(job_key=key, error_code=exc.code, message=exc.message)
         except Exception as exc:
             log.debug("internal job %s (%s) raised %s", key, job.get("type"), exc)
-            return {  # retries None: the engine takes one off and raises an incident at 0
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": None,
-                "errorCode": None,
-                "message": f"{type(exc).__name__}: {exc}"[:1000],
-                "variables": {},
-            }
+            # retries None: the engine takes one off and raises an incident at 0
+            return FailJob(job_key=key, message=f"{type(exc).__name__}: {exc}"[:1000])
         if result is None:
             result = {}
         try:
-            self._node.check_variables(result, "handler result")
+            check_variables(result, self._variables_bytes_max, "handler result")
         except ZennodeError as exc:
-            return {
-                "type": "fail_job",
-                "jobKey": key,
-                "retries": 0,
-                "errorCode": None,
-                "message": exc.message,
-                "variables": {},
-            }
-        return {"type": "complete_job", "jobKey": key, "variables": result}
+            return FailJob(job_key=key, retries=0, message=exc.message)
+        return CompleteJob(job_key=key, variables=result)
 
 
 def _job_key(event: dict[str, Any]) -> int | None:

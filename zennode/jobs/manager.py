@@ -12,8 +12,9 @@ What it learns and from where:
 - On the first subscription to a type, and on becoming leader, it reads the activatable jobs of
   that type from the partition's state, so jobs that waited before a worker came are delivered.
 - `job_completed` / `job_failed` / ... events free the worker's slot.
-- A timer submits `timeout_jobs` when a lock it handed out may have expired; the engine makes
-  such jobs activatable again (an event), and they are handed out anew.
+- Its `LockExpiry` (`expiry.py`) submits `timeout_jobs` when a lock it handed out may have
+  expired; the engine makes such jobs activatable again (an event), and they are handed out
+  anew.
 - When a worker's stream ends, `release_jobs {worker}` frees its jobs at once. A replica that
   is not leading then remembers the worker for a while and frees its jobs when it becomes
   leader (the leader may have died before its release committed).
@@ -21,7 +22,7 @@ What it learns and from where:
   lock deadlines, so those locks expire on time, not only at the next sweep, and their
   workers, so each worker's in-flight count (its limit) includes them.
 
-In a cluster every replica of every partition knows every worker (`zennode.jobs.remote` relays
+In a cluster every replica of every partition knows every worker (`zennode.jobs.job_relay` relays
 the subscriptions of workers connected to other nodes); only the leader's manager acts.
 
 Everything here runs on the node's asyncio loop (callers hop from the Raft tick thread with
@@ -40,7 +41,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from zennode.engine.commands import ActivateJobs, Command, ReleaseJobs
 from zennode.engine.outcome import Outcome
+from zennode.jobs.expiry import LockExpiry
 
 log = logging.getLogger("zennode.jobs.manager")
 
@@ -92,7 +95,7 @@ class WorkerSink(Protocol):
         ...
 
 
-Submit = Callable[[dict[str, Any]], Awaitable[Outcome]]
+Submit = Callable[[Command], Awaitable[Outcome]]
 # load(job_type, limit) -> [(job key, activatable-at ms), ...], oldest first
 LoadActivatable = Callable[[str, int], Awaitable[list[tuple[int, int]]]]
 # load_activated(limit) -> [(job key, worker id, lock deadline ms), ...] activated in state
@@ -187,14 +190,18 @@ class JobManager:
         self._workers: dict[str, _Worker] = {}
         self._types: dict[str, _TypeQueue] = {}
         self._holder: dict[int, str] = {}  # job key -> worker id holding it
-        self._deadlines: list[int] = []  # heap of lock deadlines (whole ms) we handed out
-        self._deadline_set: set[int] = set()
+        # Lock deadlines we handed out (or an earlier leader did): expired while we lead.
+        self._expiry = LockExpiry(
+            lambda _pid, command: self._submit(command),
+            grace_ms=self.settings.timeout_grace_ms,
+            retry_failed=True,
+            clock_ms=self._clock_ms,
+        )
         self._delayed: list[tuple[int, int, str]] = []  # heap of (activatable-at, key, type)
         self._leader = False
         self._epoch = 0  # bumped on every role change; stale async results are ignored
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.Task[None] | None = None
-        self._timeout_in_flight = False
         self._next_sweep_ms = 0  # when to expire locks we did not hand out (older terms)
         self._closed = False
         # Workers whose stream ended while this replica did not lead: worker id -> when (ms).
@@ -219,6 +226,7 @@ class JobManager:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks.clear()
+        await self._expiry.close()
 
     @property
     def is_leader(self) -> bool:
@@ -231,8 +239,7 @@ class JobManager:
         self._leader = is_leader
         self._epoch += 1
         self._holder.clear()
-        self._deadlines.clear()
-        self._deadline_set.clear()
+        self._expiry.clear()
         self._delayed.clear()
         for worker in self._workers.values():
             worker.in_flight.clear()
@@ -272,7 +279,7 @@ class JobManager:
         recent = [w for w, at in reversed(self._removed.items()) if at >= horizon]
         self._removed.clear()
         for worker_id in recent[: self.settings.removed_release_max]:
-            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+            self._spawn(self._release(ReleaseJobs(worker=worker_id)))
 
     async def _load_activated_jobs(self) -> None:
         """Learn the locks an earlier leader handed out: their deadlines (so they expire on
@@ -347,7 +354,7 @@ class JobManager:
         worker.in_flight.clear()
         if self._leader:
             # Also frees jobs an earlier leader activated for this worker.
-            self._spawn(self._release({"type": "release_jobs", "worker": worker_id}))
+            self._spawn(self._release(ReleaseJobs(worker=worker_id)))
         else:
             self._removed[worker_id] = self._clock_ms()
             while len(self._removed) > self.settings.removed_workers_max:
@@ -452,14 +459,13 @@ class JobManager:
         self, job_type: str, worker_id: str, job_keys: list[int], lock_ms: int
     ) -> None:
         epoch = self._epoch
-        command = {
-            "type": "activate_jobs",
-            "jobType": job_type,
-            "worker": worker_id,
-            "timeoutMs": lock_ms,
-            "maxJobs": len(job_keys),
-            "jobKeys": job_keys,
-        }
+        command = ActivateJobs(
+            job_type=job_type,
+            worker=worker_id,
+            timeout_ms=lock_ms,
+            max_jobs=len(job_keys),
+            job_keys=job_keys,
+        )
         try:
             outcome = await self._submit(command)
         except Exception as exc:  # no leader, backpressure, shutdown: the jobs stay ours to retry
@@ -496,7 +502,7 @@ class JobManager:
         if undelivered:
             # The worker left (or its stream is full) while we activated: free the jobs now.
             self.stats["push_failed"] += len(undelivered)
-            command = {"type": "release_jobs", "jobKeys": undelivered, "worker": worker_id}
+            command = ReleaseJobs(worker=worker_id, job_keys=undelivered)
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
@@ -517,7 +523,7 @@ class JobManager:
         for other in touched - {job_type}:
             self._dispatch(other)
 
-    async def _release(self, command: dict[str, Any]) -> None:
+    async def _release(self, command: ReleaseJobs) -> None:
         try:
             outcome = await self._submit(command)
         except Exception as exc:
@@ -572,14 +578,11 @@ class JobManager:
     # ------------------------------------------------------------- timeouts
 
     def _add_deadline(self, deadline_ms: int) -> None:
-        """Remember a lock deadline, rounded up to 100 ms so the heap stays small."""
-        bucket = -(-deadline_ms // 100) * 100
-        if bucket not in self._deadline_set:
-            self._deadline_set.add(bucket)
-            heapq.heappush(self._deadlines, bucket)
+        """Remember a lock deadline: its lock is expired soon after it passes."""
+        self._expiry.add(self.partition_id, deadline_ms)
 
     async def _tick_loop(self) -> None:
-        """Every tick: queue jobs whose back-off ended; expire locks whose deadline passed."""
+        """Every tick: queue jobs whose back-off ended; sweep once per default lock period."""
         interval = self.settings.tick_ms / 1000
         while not self._closed:
             await asyncio.sleep(interval)
@@ -589,15 +592,6 @@ class JobManager:
             if self._clock_ms() >= self._next_sweep_ms:
                 self._next_sweep_ms = self._clock_ms() + self.settings.lock_ms_default
                 self._add_deadline(self._clock_ms())
-            if self._timeout_in_flight or not self._deadlines:
-                continue
-            now = self._clock_ms() - self.settings.timeout_grace_ms
-            if self._deadlines[0] > now:
-                continue
-            while self._deadlines and self._deadlines[0] <= now:
-                self._deadline_set.discard(heapq.heappop(self._deadlines))
-            self._timeout_in_flight = True
-            self._spawn(self._expire())
 
     def _release_delayed(self) -> None:
         now = self._clock_ms()
@@ -610,24 +604,6 @@ class JobManager:
                 touched.add(job_type)
         for job_type in touched:
             self._dispatch(job_type)
-
-    async def _expire(self) -> None:
-        """Submit `timeout_jobs` until the engine says no expired lock is left (bounded)."""
-        try:
-            for _ in range(100):
-                outcome = await self._submit({"type": "timeout_jobs"})
-                if outcome.error is not None:
-                    log.warning(
-                        "partition %s: timeout_jobs refused: %s", self.partition_id, outcome.error
-                    )
-                    return
-                if not (outcome.result or {}).get("more"):
-                    return
-        except Exception as exc:
-            log.debug("partition %s: timeout_jobs failed: %s", self.partition_id, exc)
-            self._add_deadline(self._clock_ms())  # try again on the next tick
-        finally:
-            self._timeout_in_flight = False
 
     # -------------------------------------------------------------- helpers
 

@@ -1,18 +1,19 @@
 """Job manager, client side: the worker streams connected to this node.
 
-One `JobStreams` per node. It holds every open worker stream (`WorkerStream`), forwards each
-subscription to the job manager of every partition, routes completions and failures to the
-partition that owns the job key (`keys.partition_of`, through `node.submit`, which forwards to
-the leader wherever it is), and is the sink the managers push activated jobs into. It also
-builds and wires the server-side `JobManager` of each local partition (events and role changes
-from the node, hopped onto the loop).
+One `JobStreams` per node, created by the node whether or not it serves gRPC. It holds every
+open worker stream (`WorkerStream`), forwards each subscription to the job manager of every
+partition, sends completions and failures through the service façade (which routes them to
+the leader of the partition that owns the job key, wherever it is), and is the sink the
+managers push activated jobs into. It also builds and wires the server-side `JobManager` of
+each local partition (events and role changes from the cluster client, hopped onto the loop).
 
 Where subscriptions go: `_links` maps each local partition to its `JobManager` (whatever its
 role: only a leading manager acts, and a replica that becomes leader already knows every
-worker). In a cluster, `_peers` holds one `PeerLink` (`zennode.jobs.remote`) per other member:
-one relay stream that carries every subscription to that member's managers and brings back the
-jobs its leaders activate for workers connected here (`deliver_relayed`). So every replica of
-every partition knows every worker, and a leader change needs no re-subscription.
+worker). In a cluster, `_peers` holds one `JobRelayLink` (`zennode.jobs.job_relay`) per other
+member: one job relay stream that carries every subscription to that member's managers and
+brings back the jobs its leaders activate for workers connected here (`deliver_relayed`). So
+every replica of every partition knows every worker, and a leader change needs no
+re-subscription.
 
 The in-flight limit of a worker counts over the whole cluster: each partition's manager gets
 its `partition_share` of it.
@@ -26,16 +27,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from zennode.engine import keys
-from zennode.errors import (
-    AlreadyExists,
-    BadRequest,
-    NotFound,
-    TooLarge,
-    Unavailable,
-)
+from zennode.cluster.client import ClusterClient
+from zennode.config import Config
+from zennode.engine.commands import ReleaseJobs
+from zennode.errors import AlreadyExists, BadRequest, TooLarge, Unavailable
 from zennode.jobs.manager import (
     ACTIVATABLE_EVENTS,
     FINISHED_EVENTS,
@@ -45,6 +42,10 @@ from zennode.jobs.manager import (
     partition_share,
 )
 
+if TYPE_CHECKING:
+    from zennode.jobs.job_relay import JobRelayLink
+    from zennode.service import Service
+
 log = logging.getLogger("zennode.jobs.streams")
 
 JOB_TYPE_CHARS_MAX = 255
@@ -53,10 +54,14 @@ _JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
 
 
 class StateReader(Protocol):
-    """What the job stream reads from a local replica's state."""
+    """What the job stream reads from a local replica's state (in a worker thread)."""
 
-    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
+    def activatable(self, partition_id: int, job_type: str, limit: int) -> list[tuple[int, int]]:
         """(key, activatable-at ms) of active jobs of `job_type`, oldest first."""
+        ...
+
+    def activated(self, partition_id: int, limit: int) -> list[tuple[int, str, int]]:
+        """(key, worker, lock deadline ms) of activated jobs, up to `limit`."""
         ...
 
 
@@ -132,16 +137,19 @@ class JobStreams:
 
     def __init__(
         self,
-        node: Any,
+        cluster: ClusterClient,
+        service: Service,
         settings: Settings | None = None,
         state: StateReader | None = None,
     ) -> None:
-        self.node = node
-        self._state = state or EngineStateReader()  # tests without an engine pass their own
-        self.settings = settings or settings_from_config(getattr(node, "config", None))
+        self.cluster = cluster
+        self.service = service
+        # Tests without an engine pass their own state reader.
+        self._state = state or EngineStateReader(cluster)
+        self.settings = settings or settings_from_config(cluster.config)
         self.managers: dict[int, JobManager] = {}
         self._links: dict[int, PartitionLink] = {}
-        self._peers: dict[int, Any] = {}  # member id -> zennode.jobs.remote.PeerLink
+        self._peers: dict[int, JobRelayLink] = {}  # member id -> its job relay link
         self._streams: dict[str, WorkerStream] = {}  # client id -> stream
         self._by_worker: dict[str, WorkerStream] = {}  # worker id -> stream
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -157,8 +165,8 @@ class JobStreams:
         # A manager acts only while its own replica leads: its commands are never forwarded
         # (`submit_here` answers NotCommitted elsewhere), so a manager that has just lost
         # leadership cannot activate jobs on the new leader behind its manager's back.
-        submit = getattr(self.node, "submit_here", None) or self.node.submit
-        for pid, partition in sorted(self.node.local_partitions.items()):
+        submit = self.cluster.submit_here
+        for pid in self.cluster.local_partition_ids():
             manager = JobManager(
                 pid,
                 submit=lambda command, pid=pid: submit(pid, command),
@@ -168,18 +176,16 @@ class JobStreams:
             )
             self.managers[pid] = manager
             self._links[pid] = manager
-            manager.start(bool(partition.is_leader))
-        self.node.add_event_listener(self._on_events)
-        self.node.add_role_listener(self._on_role)
-        # The internal relay service (zennode.jobs.remote) finds this node's managers here.
-        self.node.job_streams = self
-        config = getattr(self.node, "config", None)
-        if config is not None and len(getattr(config, "members", ())) > 1:
-            from zennode.jobs.remote import PeerLink
+            manager.start(self.cluster.leads(pid))
+        self.cluster.add_event_listener(self._on_events)
+        self.cluster.add_role_listener(self._on_role)
+        config: Config = self.cluster.config
+        if len(config.members) > 1:
+            from zennode.jobs.job_relay import JobRelayLink
 
             for member in config.members:
                 if member.id != config.node_id:
-                    link = PeerLink(self, member, config)
+                    link = JobRelayLink(self, member, config)
                     self._peers[member.id] = link
                     link.start()
 
@@ -212,18 +218,11 @@ class JobStreams:
 
     async def _load(self, partition_id: int, job_type: str, limit: int) -> list[tuple[int, int]]:
         """Keys of activatable jobs of `job_type`, oldest first, read on the local replica."""
-        partition = self.node.local_partitions.get(partition_id)
-        if partition is None:
-            raise Unavailable(f"partition {partition_id} is not local", partition_id)
-        return await asyncio.to_thread(self._state.activatable, partition, job_type, limit)
+        return await asyncio.to_thread(self._state.activatable, partition_id, job_type, limit)
 
     async def _load_activated(self, partition_id: int, limit: int) -> list[tuple[int, str, int]]:
         """(key, worker, deadline) of jobs activated in the local replica's state."""
-        partition = self.node.local_partitions.get(partition_id)
-        reader = getattr(self._state, "activated", None)
-        if partition is None or reader is None:
-            return []
-        return await asyncio.to_thread(reader, partition, limit)
+        return await asyncio.to_thread(self._state.activated, partition_id, limit)
 
     # -------------------------------------------------------------- streams
 
@@ -286,14 +285,14 @@ class JobStreams:
         """Free jobs activated for a worker that will never see them (in the background)."""
         if self._stopped or not job_keys:
             return
-        command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker_id}
+        command = ReleaseJobs(worker=worker_id, job_keys=job_keys)
         task = asyncio.ensure_future(self._release(partition_id, command))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+    async def _release(self, partition_id: int, command: ReleaseJobs) -> None:
         try:
-            outcome = await self.node.submit(partition_id, command)
+            outcome = await self.cluster.submit(partition_id, command)
         except Exception as exc:  # the lock still expires
             log.warning("partition %s: releasing an undelivered job failed: %s", partition_id, exc)
             return
@@ -320,8 +319,7 @@ class JobStreams:
 
     def share(self, jobs_max: int, partition_id: int) -> int:
         """The part of a worker's in-flight limit partition `partition_id` may fill."""
-        ids = getattr(getattr(self.node, "config", None), "partition_ids", None)
-        return partition_share(jobs_max, partition_id, list(ids or self._links))
+        return partition_share(jobs_max, partition_id, self.cluster.partition_ids)
 
     def unsubscribe(self, stream: WorkerStream, job_type: str) -> None:
         job_type = job_type.strip()
@@ -334,13 +332,6 @@ class JobStreams:
             peer.unsubscribe(stream.worker_id, job_type)
 
     # ------------------------------------------------------ complete / fail
-
-    def _partition_of(self, key: int) -> int:
-        partition_id = keys.partition_of(key) if key > 0 else 0
-        known = getattr(self.node.config, "partition_ids", None)
-        if key <= 0 or (known is not None and partition_id not in known):
-            raise NotFound(f"job {key} not found")
-        return partition_id
 
     def variables_of(self, raw: bytes) -> dict[str, Any]:
         """Decode a request's JSON variables (empty means {}), within the size limit."""
@@ -359,14 +350,7 @@ class JobStreams:
         return value
 
     async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
-        pid = self._partition_of(key)
-        command = {
-            "type": "complete_job",
-            "jobKey": key,
-            "variables": variables,
-            "worker": stream.worker_id,
-        }
-        (await self.node.submit(pid, command)).unwrap()
+        await self.service.complete_job(key, variables, worker=stream.worker_id)
 
     async def fail(
         self,
@@ -379,23 +363,18 @@ class JobStreams:
         retries: int | None = None,
         retry_backoff_ms: int | None = None,
     ) -> None:
-        pid = self._partition_of(key)
+        self.cluster.partition_of(key, "job")
         if retry_backoff_ms is not None and retry_backoff_ms < 0:
             raise BadRequest(f"job {key}: retry_backoff_ms must not be negative")
-        command: dict[str, Any] = {
-            "type": "fail_job",
-            "jobKey": key,
-            "message": message,
-            "variables": variables or {},
-            "worker": stream.worker_id,
-        }
-        if error_code:
-            command["errorCode"] = error_code
-        if retries is not None:
-            command["retries"] = retries
-        if retry_backoff_ms is not None:
-            command["retryBackoffMs"] = retry_backoff_ms
-        (await self.node.submit(pid, command)).unwrap()
+        await self.service.fail_job(
+            key,
+            retries=retries,
+            error_code=error_code,
+            message=message,
+            variables=variables,
+            retry_backoff_ms=retry_backoff_ms,
+            worker=stream.worker_id,
+        )
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -406,33 +385,22 @@ class JobStreams:
         }
 
 
-READ_PAGE_SIZE = 500  # jobs per list_jobs call when loading activatable jobs
-
-
 class EngineStateReader:
-    """`StateReader` on the engine's queries (the production one)."""
+    """`StateReader` on the engine's queries, read on this node's replicas (production)."""
 
-    def activatable(self, partition: Any, job_type: str, limit: int) -> list[tuple[int, int]]:
-        from zennode.engine import queries
+    def __init__(self, cluster: ClusterClient) -> None:
+        self.cluster = cluster
 
-        found: list[tuple[int, int]] = []
-        with partition.read() as txn:
-            while len(found) < limit:
-                size = min(READ_PAGE_SIZE, limit - len(found))
-                items, _total = queries.list_jobs(
-                    txn, state="active", job_type=job_type, offset=len(found), limit=size
-                )
-                found.extend((int(i["key"]), int(i.get("activatableAt") or 0)) for i in items)
-                if len(items) < size:
-                    break
+    def activatable(self, partition_id: int, job_type: str, limit: int) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = self.cluster.read_replica(
+            partition_id, "activatable_jobs", job_type=job_type, limit=limit
+        )
         return found
 
-    def activated(self, partition: Any, limit: int) -> list[tuple[int, str, int]]:
-        """(key, worker, lock deadline ms) of activated jobs, up to `limit`."""
-        from zennode.engine import queries
-
-        with partition.read() as txn:
-            items, _total = queries.list_jobs(txn, state="activated", offset=0, limit=limit)
+    def activated(self, partition_id: int, limit: int) -> list[tuple[int, str, int]]:
+        items, _total = self.cluster.read_replica(
+            partition_id, "list_jobs", state="activated", offset=0, limit=limit
+        )
         return [
             (int(i["key"]), str(i.get("worker") or ""), int(i["deadline"]))
             for i in items
@@ -440,7 +408,7 @@ class EngineStateReader:
         ]
 
 
-def settings_from_config(config: Any) -> Settings:
+def settings_from_config(config: Config | None) -> Settings:
     """Stream settings with the node's configured limits where it has them."""
     limits = getattr(config, "limits", None)
     if limits is None:

@@ -153,6 +153,7 @@ class LmdbTxn:
         self, db: object, prefix: bytes, start: bytes | None
     ) -> Iterator[tuple[bytes, bytes]]:
         end = _prefix_end(prefix)  # exclusive upper bound of the prefix range
+        upper: bytes | None
         if start is not None and (end is None or start < end):
             upper, inclusive = start, True
         else:

@@ -28,7 +28,7 @@ from zennode.dmn.parser import document_namespace, imported_namespaces
 from zennode.dmn.xml import child, children, local
 from zennode.errors import ZennodeError
 from zennode.feel import FeelError
-from zennode.feel.tck import TCK_NOW, same, show
+from zennode.tools.feel_tck import TCK_NOW, same, show
 
 __all__ = ["Report", "default_dir", "format_report", "run", "show"]
 from zennode.feel.temporal import parse_date, parse_datetime, parse_duration, parse_time

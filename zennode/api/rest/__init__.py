@@ -1,12 +1,12 @@
 """The REST API (FastAPI): `/v1/...`, OpenAPI at `/v1/openapi.json`, docs at `/v1/docs`.
 
-`create_app(node)` builds the app around a `Node`; the node serves it with uvicorn on its own
-asyncio loop. Handlers only translate HTTP to `Node` calls; errors are mapped in `errors.py`.
+`create_app(service, config, metrics)` builds the app around the service façade; the node
+serves it with uvicorn on its own asyncio loop. Handlers only translate HTTP to calls of
+`zennode.service.Service`; errors are mapped in `errors.py`. A new route: a handler in the
+module of its resource, calling one façade method.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -23,6 +23,9 @@ from zennode.api.rest import (
 )
 from zennode.api.rest.errors import BodyLimitMiddleware, install_error_handlers
 from zennode.api.rest.models import ErrorBody
+from zennode.config import Config
+from zennode.metrics import NodeMetrics
+from zennode.service import Service
 
 API_VERSION = "1.0.0"
 
@@ -35,8 +38,8 @@ _ERRORS = {
 }
 
 
-def create_app(node: Any) -> FastAPI:
-    limits = node.config.limits
+def create_app(service: Service, config: Config, metrics: NodeMetrics | None = None) -> FastAPI:
+    limits = config.limits
     app = FastAPI(
         title="zennode",
         version=API_VERSION,
@@ -51,17 +54,17 @@ def create_app(node: Any) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
-    install_rest_auth(app, node.config)  # outermost: refuse before reading a body
-    app.include_router(definitions.router(node, limits.page_size_max))
-    app.include_router(instances.router(node, limits.page_size_max))
-    app.include_router(jobs.router(node, limits.page_size_max))
-    app.include_router(incidents.router(node, limits.page_size_max))
-    app.include_router(system.router(node))
-    app.include_router(messages.router(node))
-    app.include_router(signals.router(node))
-    app.include_router(cluster.router(node))
-    if getattr(node, "metrics", None) is not None:
-        from zennode.api import metrics
+    install_rest_auth(app, config)  # outermost: refuse before reading a body
+    app.include_router(definitions.router(service, limits.page_size_max))
+    app.include_router(instances.router(service, limits.page_size_max))
+    app.include_router(jobs.router(service, limits.page_size_max))
+    app.include_router(incidents.router(service, limits.page_size_max))
+    app.include_router(system.router(service))
+    app.include_router(messages.router(service))
+    app.include_router(signals.router(service))
+    app.include_router(cluster.router(service))
+    if metrics is not None:
+        from zennode.api import metrics as metrics_api
 
-        app.include_router(metrics.router(node))
+        app.include_router(metrics_api.router(metrics))
     return app

@@ -4,8 +4,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from zennode.service import Service
 
-def router(node: Any) -> APIRouter:
+
+def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1/cluster", tags=["cluster"])
 
     @api.get(
@@ -15,6 +17,6 @@ def router(node: Any) -> APIRouter:
     )
     async def topology(digests: bool = True) -> dict[str, Any]:
         """`digests=false` skips the state digests (each is a scan of the replica's state)."""
-        return await node.topology(with_digest=digests)
+        return await service.topology(with_digest=digests)
 
     return api

@@ -8,6 +8,7 @@ from starlette.datastructures import UploadFile
 from zennode.api.rest.models import DeployResult, ProcessDefinitionDetail, ProcessDefinitionPage
 from zennode.api.rest.shapes import with_iso_times
 from zennode.errors import BadRequest
+from zennode.service import Service
 
 _DEPLOY_BODY = {
     "required": True,
@@ -38,7 +39,7 @@ async def _resource(request: Request) -> tuple[bytes, str]:
     return await request.body(), ""
 
 
-def router(node: Any, page_size_max: int) -> APIRouter:
+def router(service: Service, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/process-definitions", tags=["process definitions"])
 
     @api.post(
@@ -55,7 +56,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         xml, resource_name = await _resource(request)
         if not xml.strip():
             raise BadRequest("the BPMN resource is empty")
-        result = await node.deploy(xml, resource_name=resource_name)
+        result = await service.deploy(xml, resource_name=resource_name)
         if result.get("duplicate"):
             response.status_code = 200
         return result
@@ -71,7 +72,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
         bpmnProcessId: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any]:
-        result = await node.list_definitions(page=page, size=size, bpmn_process_id=bpmnProcessId)
+        result = await service.list_definitions(page=page, size=size, bpmn_process_id=bpmnProcessId)
         return {**result, "items": [with_iso_times(d) for d in result["items"]]}
 
     @api.get(
@@ -81,6 +82,6 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="One process definition, with its XML",
     )
     async def get_definition(processDefinitionKey: int) -> dict[str, Any]:
-        return with_iso_times(await node.get_definition(processDefinitionKey))
+        return with_iso_times(await service.get_definition(processDefinitionKey))
 
     return api

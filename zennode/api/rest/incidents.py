@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query, Response
 
 from zennode.api.rest.models import Incident, IncidentPage, IncidentState
 from zennode.api.rest.shapes import paged, with_iso_times
+from zennode.service import Service
 
 
-def router(node: Any, page_size_max: int) -> APIRouter:
+def router(service: Service, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
     @api.get(
@@ -23,7 +24,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
     ) -> dict[str, Any]:
-        result = await node.list_incidents(
+        result = await service.list_incidents(
             page=page, size=size, process_instance_key=processInstanceKey, state=state
         )
         return paged(result)
@@ -35,7 +36,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="One incident",
     )
     async def get_incident(incidentKey: int) -> dict[str, Any]:
-        return with_iso_times(await node.get_incident(incidentKey))
+        return with_iso_times(await service.get_incident(incidentKey))
 
     @api.post(
         "/{incidentKey}/resolve",
@@ -44,7 +45,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="Resolve an incident (its job becomes active again)",
     )
     async def resolve_incident(incidentKey: int) -> Response:
-        await node.resolve_incident(incidentKey)
+        await service.resolve_incident(incidentKey)
         return Response(status_code=204)
 
     return api

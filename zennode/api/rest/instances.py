@@ -12,9 +12,10 @@ from zennode.api.rest.models import (
     SetVariablesRequest,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
+from zennode.service import Service
 
 
-def router(node: Any, page_size_max: int) -> APIRouter:
+def router(service: Service, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/process-instances", tags=["process instances"])
 
     @api.post(
@@ -25,7 +26,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         description="Give processDefinitionKey, or bpmnProcessId for its latest version.",
     )
     async def create_instance(body: CreateInstanceRequest) -> dict[str, Any]:
-        return await node.create_instance(
+        return await service.create_instance(
             process_definition_key=body.processDefinitionKey,
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
@@ -41,7 +42,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
     ) -> dict[str, Any]:
-        return paged(await node.list_instances(page=page, size=size))
+        return paged(await service.list_instances(page=page, size=size))
 
     @api.get(
         "/{processInstanceKey}",
@@ -50,7 +51,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="State, variables and active elements of an instance",
     )
     async def get_instance(processInstanceKey: int) -> dict[str, Any]:
-        return with_iso_times(await node.get_instance(processInstanceKey))
+        return with_iso_times(await service.get_instance(processInstanceKey))
 
     @api.post(
         "/{processInstanceKey}/cancel",
@@ -59,7 +60,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="Cancel an active instance (its jobs are terminated)",
     )
     async def cancel_instance(processInstanceKey: int) -> Response:
-        await node.cancel_instance(processInstanceKey)
+        await service.cancel_instance(processInstanceKey)
         return Response(status_code=204)
 
     @api.patch(
@@ -69,7 +70,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="Merge variables into an active instance",
     )
     async def set_variables(processInstanceKey: int, body: SetVariablesRequest) -> Response:
-        await node.set_variables(processInstanceKey, body.variables)
+        await service.set_variables(processInstanceKey, body.variables)
         return Response(status_code=204)
 
     return api

@@ -14,9 +14,10 @@ from zennode.api.rest.models import (
     JobState,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
+from zennode.service import Service
 
 
-def router(node: Any, page_size_max: int) -> APIRouter:
+def router(service: Service, page_size_max: int) -> APIRouter:
     api = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
     @api.get(
@@ -34,7 +35,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
     ) -> dict[str, Any]:
-        result = await node.list_jobs(
+        result = await service.list_jobs(
             page=page,
             size=size,
             state=state,
@@ -50,12 +51,12 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="Complete a job (the original ZenBPM form)",
     )
     async def complete_by_body(body: CompleteJobByKeyRequest) -> Response:
-        await node.complete_job(body.jobKey, body.variables)
+        await service.complete_job(body.jobKey, body.variables)
         return Response(status_code=204)
 
     @api.get("/{jobKey}", response_model_exclude_none=True, response_model=Job, summary="One job")
     async def get_job(jobKey: int) -> dict[str, Any]:
-        return with_iso_times(await node.get_job(jobKey))
+        return with_iso_times(await service.get_job(jobKey))
 
     @api.post(
         "/{jobKey}/complete",
@@ -64,7 +65,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         summary="Complete a job; its variables merge into the instance",
     )
     async def complete_job(jobKey: int, body: CompleteJobRequest | None = None) -> Response:
-        await node.complete_job(jobKey, body.variables if body else {})
+        await service.complete_job(jobKey, body.variables if body else {})
         return Response(status_code=204)
 
     @api.post(
@@ -77,7 +78,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
     )
     async def fail_job(jobKey: int, body: FailJobRequest | None = None) -> Response:
         body = body or FailJobRequest()
-        await node.fail_job(
+        await service.fail_job(
             jobKey,
             retries=body.retries,
             error_code=body.errorCode,
@@ -95,7 +96,7 @@ def router(node: Any, page_size_max: int) -> APIRouter:
         description="For a failed job the new retries apply once its incident is resolved.",
     )
     async def update_retries(jobKey: int, body: JobRetriesRequest) -> Response:
-        await node.update_job_retries(jobKey, body.retries)
+        await service.update_job_retries(jobKey, body.retries)
         return Response(status_code=204)
 
     return api

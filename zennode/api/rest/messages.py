@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from zennode.engine.relay import message_partition
+from zennode.service import Service
 
 
 class PublishMessage(BaseModel):
@@ -25,7 +25,7 @@ class PublishedMessage(BaseModel):
     startedInstances: list[int] = Field(description="instances its message start events created")
 
 
-def router(node: Any) -> APIRouter:
+def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1/messages", tags=["messages"])
 
     @api.post(
@@ -41,17 +41,12 @@ def router(node: Any) -> APIRouter:
             if isinstance(body.correlationKey, str)
             else str(body.correlationKey)
         )
-        partition = message_partition(key, len(node.config.partition_ids))
-        command: dict[str, Any] = {
-            "type": "publish_message",
-            "messageName": body.messageName,
-            "correlationKey": key,
-            "variables": node.check_variables(body.variables or {}),
-            "timeToLive": body.timeToLive,
-        }
-        if body.messageId is not None:
-            command["messageId"] = body.messageId
-        result = (await node.submit(partition, command)).unwrap()
-        return {**result, "partition": partition}
+        return await service.publish_message(
+            body.messageName,
+            correlation_key=key,
+            variables=body.variables,
+            time_to_live_ms=body.timeToLive,
+            message_id=body.messageId,
+        )
 
     return api

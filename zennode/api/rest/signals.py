@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from zennode.service import Service
+
 
 class BroadcastSignal(BaseModel):
     signalName: str = Field(min_length=1, max_length=255)
@@ -19,7 +21,7 @@ class BroadcastedSignal(BaseModel):
     startedInstances: list[int] = Field(description="instances its signal start events created")
 
 
-def router(node: Any) -> APIRouter:
+def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/v1/signals", tags=["signals"])
 
     @api.post(
@@ -30,7 +32,7 @@ def router(node: Any) -> APIRouter:
         description="Every waiting signal event with this name is triggered, on all partitions.",
     )
     async def broadcast_signal(body: BroadcastSignal) -> dict[str, Any]:
-        result = await node.broadcast_signal(body.signalName, body.variables)
+        result = await service.broadcast_signal(body.signalName, body.variables)
         return {
             "signalKey": result["key"],
             "triggered": result["triggered"],

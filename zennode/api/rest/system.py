@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from zennode.api.rest.models import Health, NodeStatus
+from zennode.service import Service
 
 
-def router(node: Any) -> APIRouter:
+def router(service: Service) -> APIRouter:
     api = APIRouter(prefix="/system", tags=["system"])
 
     @api.get("/health/live", response_model=Health, summary="The process serves HTTP")
@@ -22,12 +23,12 @@ def router(node: Any) -> APIRouter:
         responses={503: {"model": Health}},
     )
     async def ready() -> Any:
-        if node.is_ready():
+        if service.is_ready():
             return {"status": "UP"}
         return JSONResponse({"status": "DOWN"}, status_code=503)
 
     @api.get("/status", response_model=NodeStatus, summary="Node and partition roles")
     async def status() -> dict[str, Any]:
-        return await node.status()
+        return await service.status()
 
     return api

@@ -10,23 +10,23 @@ reports SERVING for `gateway_protocol.Gateway`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
 
 from zennode.api.zeebe.gateway import GatewayService
+from zennode.cluster.client import ClusterClient
 from zennode.jobs.streams import JobStreams
+from zennode.service import Service
 
 GATEWAY_SERVICE = "gateway_protocol.Gateway"
 
 
 async def add_zeebe_gateway(
-    server: grpc.aio.Server, node: Any, streams: JobStreams
+    server: grpc.aio.Server, service: Service, cluster: ClusterClient, streams: JobStreams
 ) -> GatewayService:
     """Register the Gateway and the health service on `server` (before it starts)."""
-    gateway = GatewayService.create(node, streams)
+    gateway = GatewayService.create(service, cluster, streams)
     gw_grpc.add_GatewayServicer_to_server(gateway, server)
     checker = health.aio.HealthServicer()
     serving = health_pb2.HealthCheckResponse.SERVING

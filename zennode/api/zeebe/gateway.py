@@ -1,14 +1,14 @@
-"""`gateway_protocol.Gateway`: Zeebe's gateway API on top of the `Node` façade.
+"""`gateway_protocol.Gateway`: Zeebe's gateway API on top of the service façade.
 
-Each RPC turns its request into node calls or engine commands (routed by `node.submit` to
-the partition that owns the key) and maps the result back; errors become the status codes
-Zeebe clients expect (`status.py`). What differs from Zeebe is listed in docs/zeebe-compat.md.
+Each RPC turns its request into a call of the façade (`zennode.service.Service`), or of the
+job layer for job activation (`jobs.activation.JobActivator`, `jobs.streams.JobStreams`), and
+maps the result back; errors become the status codes Zeebe clients expect (`status.py`). What
+differs from Zeebe is listed in docs/zeebe-compat.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
@@ -19,13 +19,14 @@ from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
 
 import zennode
 from zennode.api.zeebe import mapping
-from zennode.api.zeebe.polling import JobActivator, JobArrivals, LockExpiry
 from zennode.api.zeebe.results import InstanceResults
 from zennode.api.zeebe.status import GatewayStatus, status_of, unary, unimplemented
+from zennode.cluster.client import ClusterClient
 from zennode.engine import keys
-from zennode.engine.relay import message_partition
 from zennode.errors import AlreadyExists, BadRequest, InvalidState, NotFound, ZennodeError
+from zennode.jobs.activation import JobActivator
 from zennode.jobs.streams import JobStreams, PushedJob
+from zennode.service import Service
 
 LONG_POLL_DEFAULT_S = 10.0  # ActivateJobs with requestTimeout 0 (Zeebe's default long poll)
 LONG_POLL_MAX_S = 3600.0  # a longer requestTimeout is cut to this
@@ -33,7 +34,6 @@ RESULT_TIMEOUT_DEFAULT_S = 15.0  # CreateProcessInstanceWithResult without reque
 RESULT_TIMEOUT_MAX_S = 3600.0
 DEADLINE_MARGIN_S = 0.5  # an empty long poll ends this long before the client's deadline
 JOBS_PER_CALL_MAX = 1000  # maxJobsToActivate is cut to this (the engine's own bound)
-BPMN_SUFFIXES = (".bpmn", ".xml")
 DEFAULT_WORKER = "default"  # Zeebe's worker name when a request names none
 # States in which Zeebe has deleted the record (so its clients get NOT_FOUND); zennode keeps them.
 ENDED_STATES = {
@@ -50,34 +50,38 @@ def _version() -> str:
 
 
 class GatewayService(gw_grpc.GatewayServicer):
-    """The Zeebe Gateway RPCs. Create with `GatewayService.create(node, streams)` on the loop."""
+    """The Zeebe Gateway RPCs. Create with `GatewayService.create(...)` on the loop."""
 
-    def __init__(self, node: Any, streams: JobStreams, loop: asyncio.AbstractEventLoop) -> None:
-        self.node = node
+    def __init__(
+        self,
+        service: Service,
+        cluster: ClusterClient,
+        streams: JobStreams,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.service = service
+        self.cluster = cluster
         self.streams = streams
-        self.arrivals = JobArrivals(loop)
-        self.expiry = LockExpiry(node.submit)
-        self.activator = JobActivator(node, self.arrivals, self.expiry)
-        self.results = InstanceResults(node, loop)
-        self._round_robin = itertools.count()
-        node.add_event_listener(self.arrivals.on_events)
-        node.add_event_listener(self.results.on_events)
+        self.activator = JobActivator(cluster, service, loop)
+        self.results = InstanceResults(service, loop)
+        cluster.add_event_listener(self.results.on_events)
 
     @classmethod
-    def create(cls, node: Any, streams: JobStreams) -> GatewayService:
-        return cls(node, streams, asyncio.get_running_loop())
+    def create(
+        cls, service: Service, cluster: ClusterClient, streams: JobStreams
+    ) -> GatewayService:
+        return cls(service, cluster, streams, asyncio.get_running_loop())
 
     async def close(self) -> None:
-        """The server stopped: stop expiring locks and stop listening to the node's events."""
-        self.arrivals.close()
+        """The server stopped: stop expiring locks and stop listening to the cluster's events."""
         self.results.close()
-        await self.expiry.close()
+        await self.activator.close()
 
     # ------------------------------------------------------------ cluster
 
     @unary
     async def Topology(self, request: gw.TopologyRequest, context: Any) -> gw.TopologyResponse:  # noqa: N802
-        topology = await self.node.topology(with_digest=False)  # asks every peer, bounded
+        topology = await self.service.topology(with_digest=False)  # asks every peer, bounded
         return mapping.topology_response(topology, _version())
 
     # --------------------------------------------------------- deployment
@@ -109,24 +113,9 @@ class GatewayService(gw_grpc.GatewayServicer):
 
     async def _deploy(self, resources: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:
         """Check every resource first (a bad one deploys nothing), then deploy them in order."""
-        if not resources:
-            raise BadRequest("the deployment has no resources")
-        from zennode.engine import Engine
-
-        checker = Engine(1)
-        for name, content in resources:
-            if not name.lower().endswith(BPMN_SUFFIXES):
-                raise BadRequest(
-                    f"resource '{name}': zennode deploys BPMN only (a name ending in .bpmn or "
-                    ".xml); DMN decisions and forms are not supported"
-                )
-            try:
-                checker.validate_deploy(content)
-            except BadRequest as exc:
-                raise BadRequest(f"resource '{name}': {exc.message}") from exc
+        results = await self.service.deploy_resources(resources)
         deployed: list[tuple[str, dict]] = []
-        for name, content in resources:
-            result = await self.node.deploy(content, resource_name=name)
+        for (name, _content), result in zip(resources, results, strict=True):
             deployed.extend((name, p) for p in mapping.deployed_processes(result))
         return deployed
 
@@ -136,7 +125,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def CreateProcessInstance(  # noqa: N802
         self, request: gw.CreateProcessInstanceRequest, context: Any
     ) -> gw.CreateProcessInstanceResponse:
-        created = await self._create(request, self._next_partition())
+        created = await self._create(request)
         return gw.CreateProcessInstanceResponse(
             processDefinitionKey=created["processDefinitionKey"],
             bpmnProcessId=created["bpmnProcessId"],
@@ -155,11 +144,11 @@ class GatewayService(gw_grpc.GatewayServicer):
         remaining = context.time_remaining()
         if remaining is not None:
             timeout_s = min(timeout_s, max(remaining - DEADLINE_MARGIN_S, 0.0))
-        partition_id = self._next_partition()
         with self.results.expect():
-            created = await self._create(request.request, partition_id)
+            created = await self._create(request.request)
             key = created["processInstanceKey"]
-            how = await self.results.wait(key, timeout_s, self._leads(partition_id))
+            led_here = self.cluster.leads(keys.partition_of(key))
+            how = await self.results.wait(key, timeout_s, led_here)
         if how is None:
             raise GatewayStatus(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -171,7 +160,7 @@ class GatewayService(gw_grpc.GatewayServicer):
                 grpc.StatusCode.ABORTED,
                 f"process instance {key} was {how} before it completed",
             )
-        instance = await self.node.get_instance(key)
+        instance = await self.service.get_instance(key)
         return gw.CreateProcessInstanceWithResultResponse(
             processDefinitionKey=created["processDefinitionKey"],
             bpmnProcessId=created["bpmnProcessId"],
@@ -183,38 +172,30 @@ class GatewayService(gw_grpc.GatewayServicer):
             tenantId=mapping.DEFAULT_TENANT,
         )
 
-    def _next_partition(self) -> int:
+    async def _create(self, request: gw.CreateProcessInstanceRequest) -> dict[str, Any]:
         """New instances go round robin over all partitions (as in Zeebe)."""
-        partition_ids = list(self.node.config.partition_ids)
-        return partition_ids[next(self._round_robin) % len(partition_ids)]
-
-    def _leads(self, partition_id: int) -> bool:
-        partition = self.node.local_partitions.get(partition_id)
-        return partition is not None and bool(partition.is_leader)
-
-    async def _create(
-        self, request: gw.CreateProcessInstanceRequest, partition_id: int
-    ) -> dict[str, Any]:
         mapping.check_tenant(request.tenantId)
         if request.startInstructions:
             raise unimplemented("startInstructions (starting at a chosen element)")
-        variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command: dict[str, Any] = {"type": "create_instance", "variables": variables}
+        variables = mapping.parse_variables(request.variables)
         if request.processDefinitionKey > 0:
-            command["processDefinitionKey"] = request.processDefinitionKey
-        elif request.bpmnProcessId:
-            command["bpmnProcessId"] = request.bpmnProcessId
-            command["version"] = request.version if request.version > 0 else -1
-        else:
-            raise BadRequest("give processDefinitionKey or bpmnProcessId")
-        return (await self.node.submit(partition_id, command)).unwrap()
+            return await self.service.create_instance(
+                process_definition_key=request.processDefinitionKey, variables=variables
+            )
+        if request.bpmnProcessId:
+            return await self.service.create_instance(
+                bpmn_process_id=request.bpmnProcessId,
+                version=request.version if request.version > 0 else -1,
+                variables=variables,
+            )
+        raise BadRequest("give processDefinitionKey or bpmnProcessId")
 
     @unary
     async def CancelProcessInstance(  # noqa: N802
         self, request: gw.CancelProcessInstanceRequest, context: Any
     ) -> gw.CancelProcessInstanceResponse:
         key = request.processInstanceKey
-        await self._ended_is_not_found("process instance", key, self.node.cancel_instance(key))
+        await self._ended_is_not_found("process instance", key, self.service.cancel_instance(key))
         return gw.CancelProcessInstanceResponse()
 
     @unary
@@ -222,9 +203,8 @@ class GatewayService(gw_grpc.GatewayServicer):
         self, request: gw.SetVariablesRequest, context: Any
     ) -> gw.SetVariablesResponse:
         key = request.elementInstanceKey
-        variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command = {"type": "set_variables", "elementInstanceKey": key, "variables": variables}
-        call = self._run(self._partition_of(key, "element instance"), command)
+        variables = mapping.parse_variables(request.variables)
+        call = self.service.set_element_variables(key, variables)
         result = await self._ended_is_not_found("process instance", key, call)
         return gw.SetVariablesResponse(key=result["processInstanceKey"])
 
@@ -233,7 +213,7 @@ class GatewayService(gw_grpc.GatewayServicer):
         self, request: gw.ResolveIncidentRequest, context: Any
     ) -> gw.ResolveIncidentResponse:
         key = request.incidentKey
-        await self._ended_is_not_found("incident", key, self.node.resolve_incident(key))
+        await self._ended_is_not_found("incident", key, self.service.resolve_incident(key))
         return gw.ResolveIncidentResponse()
 
     # --------------------------------------------------- messages, signals
@@ -243,24 +223,13 @@ class GatewayService(gw_grpc.GatewayServicer):
         self, request: gw.PublishMessageRequest, context: Any
     ) -> gw.PublishMessageResponse:
         mapping.check_tenant(request.tenantId)
-        if not request.name:
-            raise BadRequest("a message needs a name")
-        if request.timeToLive < 0:
-            raise BadRequest("timeToLive must not be negative")
-        variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        partition_id = message_partition(
-            request.correlationKey, len(self.node.config.partition_ids)
+        result = await self.service.publish_message(
+            request.name,
+            correlation_key=request.correlationKey,
+            variables=mapping.parse_variables(request.variables),
+            time_to_live_ms=request.timeToLive,
+            message_id=request.messageId or None,
         )
-        command: dict[str, Any] = {
-            "type": "publish_message",
-            "messageName": request.name,
-            "correlationKey": request.correlationKey,
-            "variables": variables,
-            "timeToLive": request.timeToLive,
-        }
-        if request.messageId:
-            command["messageId"] = request.messageId
-        result = (await self.node.submit(partition_id, command)).unwrap()
         return gw.PublishMessageResponse(key=result["messageKey"], tenantId=mapping.DEFAULT_TENANT)
 
     @unary
@@ -268,8 +237,8 @@ class GatewayService(gw_grpc.GatewayServicer):
         self, request: gw.BroadcastSignalRequest, context: Any
     ) -> gw.BroadcastSignalResponse:
         mapping.check_tenant(request.tenantId)
-        variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        result = await self.node.broadcast_signal(request.signalName, variables)
+        variables = mapping.parse_variables(request.variables)
+        result = await self.service.broadcast_signal(request.signalName, variables)
         return gw.BroadcastSignalResponse(key=result["key"], tenantId=mapping.DEFAULT_TENANT)
 
     # ---------------------------------------------------------------- jobs
@@ -346,7 +315,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     @unary
     async def CompleteJob(self, request: gw.CompleteJobRequest, context: Any) -> Any:  # noqa: N802
         variables = mapping.parse_variables(request.variables)
-        call = self.node.complete_job(request.jobKey, variables)
+        call = self.service.complete_job(request.jobKey, variables)
         await self._ended_is_not_found("job", request.jobKey, call)
         return gw.CompleteJobResponse()
 
@@ -354,7 +323,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def FailJob(self, request: gw.FailJobRequest, context: Any) -> gw.FailJobResponse:  # noqa: N802
         if request.retryBackOff < 0:
             raise BadRequest("retryBackOff must not be negative")
-        call = self.node.fail_job(
+        call = self.service.fail_job(
             request.jobKey,
             retries=max(request.retries, 0),  # Zeebe: the new count; <= 0 raises an incident
             message=request.errorMessage,
@@ -368,18 +337,13 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def ThrowError(  # noqa: N802
         self, request: gw.ThrowErrorRequest, context: Any
     ) -> gw.ThrowErrorResponse:
-        if not request.errorCode:
-            raise BadRequest("ThrowError needs an errorCode")
-        variables = self.node.check_variables(mapping.parse_variables(request.variables))
-        command = {
-            "type": "throw_error",
-            "jobKey": request.jobKey,
-            "errorCode": request.errorCode,
-            "message": request.errorMessage,
-            "variables": variables,
-        }
-        partition_id = self._partition_of(request.jobKey, "job")
-        await self._ended_is_not_found("job", request.jobKey, self._run(partition_id, command))
+        call = self.service.throw_error(
+            request.jobKey,
+            request.errorCode,
+            message=request.errorMessage,
+            variables=mapping.parse_variables(request.variables),
+        )
+        await self._ended_is_not_found("job", request.jobKey, call)
         return gw.ThrowErrorResponse()
 
     @unary
@@ -388,7 +352,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.UpdateJobRetriesResponse:
         if request.retries < 1:
             raise BadRequest("retries must be at least 1")
-        call = self.node.update_job_retries(request.jobKey, request.retries)
+        call = self.service.update_job_retries(request.jobKey, request.retries)
         await self._ended_is_not_found("job", request.jobKey, call)
         return gw.UpdateJobRetriesResponse()
 
@@ -398,19 +362,10 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.UpdateJobTimeoutResponse:
         if request.timeout < 1:
             raise BadRequest("timeout must be at least 1 ms")
-        partition_id = self._partition_of(request.jobKey, "job")
-        command = {
-            "type": "update_job_timeout",
-            "jobKey": request.jobKey,
-            "timeoutMs": request.timeout,
-        }
-        call = self._run(partition_id, command)
+        call = self.service.update_job_timeout(request.jobKey, request.timeout)
         result = await self._ended_is_not_found("job", request.jobKey, call)
-        self.expiry.add(partition_id, int(result["deadline"]))
+        self.activator.watch_lock(keys.partition_of(request.jobKey), int(result["deadline"]))
         return gw.UpdateJobTimeoutResponse()
-
-    async def _run(self, partition_id: int, command: dict[str, Any]) -> dict[str, Any]:
-        return (await self.node.submit(partition_id, command)).unwrap()
 
     async def _ended_is_not_found(self, kind: str, key: int, call: Awaitable[T]) -> T:
         """Run `call`; refused because the job / instance / incident has ended is NOT_FOUND.
@@ -432,20 +387,14 @@ class GatewayService(gw_grpc.GatewayServicer):
 
     async def _state_of(self, kind: str, key: int) -> str | None:
         read = {
-            "job": self.node.get_job,
-            "process instance": self.node.get_instance,
-            "incident": self.node.get_incident,
+            "job": self.service.get_job,
+            "process instance": self.service.get_instance,
+            "incident": self.service.get_incident,
         }[kind]
         try:
             return str((await read(key)).get("state"))
         except ZennodeError:
             return None
-
-    def _partition_of(self, key: int, what: str) -> int:
-        partition_id = keys.partition_of(key) if key > 0 else 0
-        if partition_id not in self.node.config.partition_ids:
-            raise NotFound(f"{what} {key} not found")
-        return partition_id
 
     # ------------------------------------------------------- unsupported
 

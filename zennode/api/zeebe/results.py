@@ -15,9 +15,12 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.errors import Backpressure, NotFound
+
+if TYPE_CHECKING:
+    from zennode.service import Service
 
 END_EVENTS = {"instance_completed": "completed", "instance_terminated": "terminated"}
 ENDED_STATES = frozenset({"completed", "terminated"})
@@ -30,8 +33,8 @@ WAITERS_MAX = 10_000  # CreateProcessInstanceWithResult calls waiting on one nod
 class InstanceResults:
     """Tells a waiting caller how an instance ended ("completed" / "terminated")."""
 
-    def __init__(self, node: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.node = node
+    def __init__(self, service: Service, loop: asyncio.AbstractEventLoop) -> None:
+        self.service = service
         self._loop = loop
         self._expecting = 0  # callers between `expect()` and the end of their wait
         self._recent: OrderedDict[int, str] = OrderedDict()
@@ -39,7 +42,7 @@ class InstanceResults:
         self._closed = False
 
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
-        """Node event listener (a partition's tick thread): hop the ends onto the loop."""
+        """Cluster event listener (a partition's tick thread): hop the ends onto the loop."""
         if self._expecting <= 0 or self._closed:
             return
         ends = [
@@ -109,7 +112,7 @@ class InstanceResults:
 
     async def _state(self, instance_key: int) -> str | None:
         try:
-            instance = await self.node.get_instance(instance_key)
+            instance = await self.service.get_instance(instance_key)
         except NotFound:
             return None
         return str(instance.get("state"))

@@ -149,7 +149,7 @@ def delete_timer(ctx: Context, key: int) -> None:
 
 
 def due_timers(ctx: Context, now_ms: int, limit: int) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for _, raw in ctx.db.scan("timers"):
         record = records.loads(raw)
         if record["due"] > now_ms or len(found) >= limit:

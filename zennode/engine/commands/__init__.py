@@ -1,6 +1,8 @@
-"""One module per command, all with the signature `(ctx, command) -> result dict`.
+"""One module per command, each a handler `(ctx, record) -> result dict`; the records, their
+wire form and the checks of their fields are in `wire.py`.
 
-Each module's docstring documents the command's fields and its result.
+Each handler module's docstring documents its command's fields and result. Callers outside
+the engine import the records from here: `from zennode.engine.commands import CompleteJob`.
 """
 
 from __future__ import annotations
@@ -28,29 +30,81 @@ from zennode.engine.commands.signals import broadcast_signal
 from zennode.engine.commands.timeout_jobs import timeout_jobs
 from zennode.engine.commands.trigger_timers import trigger_timers
 from zennode.engine.commands.update_job import update_job_retries, update_job_timeout
+from zennode.engine.commands.wire import (
+    AckRelay,
+    ActivateJobs,
+    BroadcastSignal,
+    CancelInstance,
+    CloseMessageSubscription,
+    Command,
+    CompleteJob,
+    CorrelateMessage,
+    CreateInstance,
+    Deploy,
+    FailJob,
+    OpenMessageSubscription,
+    PublishMessage,
+    ReleaseJobs,
+    ResolveIncident,
+    SetVariables,
+    ThrowError,
+    TimeoutJobs,
+    TriggerTimers,
+    UpdateJobRetries,
+    UpdateJobTimeout,
+    from_wire,
+    to_wire,
+)
 from zennode.engine.context import Context
 
-CommandFn = Callable[[Context, dict[str, Any]], dict[str, Any]]
+CommandFn = Callable[[Context, Any], dict[str, Any]]
 
-COMMANDS: dict[str, CommandFn] = {
-    "deploy": deploy,
-    "create_instance": create_instance,
-    "cancel_instance": cancel_instance,
-    "complete_job": complete_job,
-    "fail_job": fail_job,
-    "resolve_incident": resolve_incident,
-    "activate_jobs": activate_jobs,
-    "timeout_jobs": timeout_jobs,
-    "release_jobs": release_jobs,
-    "throw_error": fail_job,  # Zeebe's ThrowError: fail_job with an errorCode
-    "update_job_retries": update_job_retries,
-    "update_job_timeout": update_job_timeout,
-    "set_variables": set_variables,
-    "trigger_timers": trigger_timers,
-    "publish_message": publish_message,
-    "open_message_subscription": open_message_subscription,
-    "close_message_subscription": close_message_subscription,
-    "correlate_message": correlate_message,
-    "ack_relay": ack_relay,
-    "broadcast_signal": broadcast_signal,
+COMMANDS: dict[type[Command], CommandFn] = {
+    Deploy: deploy,
+    CreateInstance: create_instance,
+    CancelInstance: cancel_instance,
+    CompleteJob: complete_job,
+    FailJob: fail_job,
+    ThrowError: fail_job,  # Zeebe's ThrowError: fail_job with an errorCode
+    ResolveIncident: resolve_incident,
+    ActivateJobs: activate_jobs,
+    TimeoutJobs: timeout_jobs,
+    ReleaseJobs: release_jobs,
+    UpdateJobRetries: update_job_retries,
+    UpdateJobTimeout: update_job_timeout,
+    SetVariables: set_variables,
+    TriggerTimers: trigger_timers,
+    PublishMessage: publish_message,
+    OpenMessageSubscription: open_message_subscription,
+    CloseMessageSubscription: close_message_subscription,
+    CorrelateMessage: correlate_message,
+    AckRelay: ack_relay,
+    BroadcastSignal: broadcast_signal,
 }
+
+__all__ = [
+    "COMMANDS",
+    "AckRelay",
+    "ActivateJobs",
+    "BroadcastSignal",
+    "CancelInstance",
+    "CloseMessageSubscription",
+    "Command",
+    "CompleteJob",
+    "CorrelateMessage",
+    "CreateInstance",
+    "Deploy",
+    "FailJob",
+    "OpenMessageSubscription",
+    "PublishMessage",
+    "ReleaseJobs",
+    "ResolveIncident",
+    "SetVariables",
+    "ThrowError",
+    "TimeoutJobs",
+    "TriggerTimers",
+    "UpdateJobRetries",
+    "UpdateJobTimeout",
+    "from_wire",
+    "to_wire",
+]

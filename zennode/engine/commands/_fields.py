@@ -33,6 +33,14 @@ def str_field(cmd: dict[str, Any], name: str, *, required: bool = True) -> str |
     return value
 
 
+def required_str(cmd: dict[str, Any], name: str) -> str:
+    """A non-empty string field (BadRequest when missing, empty or not a string)."""
+    value = cmd.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name} must be a non-empty string")
+    return value
+
+
 def key_list(cmd: dict[str, Any], name: str, limit: int) -> list[int] | None:
     value = cmd.get(name)
     if value is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zennode.engine import state
 from zennode.engine.bpmn.runner import Runner
 from zennode.engine.context import Context
-from zennode.errors import BadRequest, InvalidState, NotFound
+from zennode.errors import InvalidState, NotFound
 
 
 def runner_for(ctx: Context, instance_key: int) -> Runner:
@@ -23,19 +23,17 @@ def runner_for(ctx: Context, instance_key: int) -> Runner:
     return Runner(ctx, deployed.process, instance)
 
 
-def load_job(ctx: Context, cmd_key: object, states: tuple[str, ...]) -> dict:
-    """The job with `cmd_key`, which must be in one of `states`."""
-    if isinstance(cmd_key, bool) or not isinstance(cmd_key, int):
-        raise BadRequest("jobKey must be an integer")
-    job = state.get_job(ctx.db, cmd_key)
+def load_job(ctx: Context, job_key: int, states: tuple[str, ...]) -> dict:
+    """The job with `job_key`, which must be in one of `states`."""
+    job = state.get_job(ctx.db, job_key)
     if job is None:
-        raise NotFound(f"job {cmd_key} not found")
+        raise NotFound(f"job {job_key} not found")
     if job["state"] not in states:
-        raise InvalidState(f"job {cmd_key} is {job['state']}, expected {' or '.join(states)}")
+        raise InvalidState(f"job {job_key} is {job['state']}, expected {' or '.join(states)}")
     return job
 
 
-def check_lock(job: dict, worker: object) -> None:
+def check_lock(job: dict, worker: str | None) -> None:
     """With a `worker` in the command, an activated job must be locked by that worker.
 
     Done here, in the replicated apply, so a worker whose lock expired and was handed to
@@ -43,8 +41,6 @@ def check_lock(job: dict, worker: object) -> None:
     """
     if worker is None:
         return
-    if not isinstance(worker, str):
-        raise BadRequest("worker must be a string")
     holder = job.get("worker")
     if holder is not None and holder != worker:
         raise InvalidState(f"job {job['key']} is locked by another worker")

@@ -8,36 +8,32 @@ current variables. Each activated job emits `job_activated` (activation latency 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state
 from zennode.engine.bpmn.runner import scope_variables
 from zennode.engine.bpmn.tasks import job_variables
-from zennode.engine.commands._fields import int_field, key_list, str_field
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
 
-JOBS_PER_ACTIVATION_MAX = 1000
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import ActivateJobs
+
 SCAN_MAX = 10_000  # jobs looked at per activation (jobs in back-off are skipped)
 
 
-def activate_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    job_type = str_field(cmd, "jobType")
-    worker = str_field(cmd, "worker")
-    timeout_ms = int_field(cmd, "timeoutMs", minimum=1)
-    max_jobs = min(int_field(cmd, "maxJobs", minimum=1), JOBS_PER_ACTIVATION_MAX)
-    job_keys = key_list(cmd, "jobKeys", JOBS_PER_ACTIVATION_MAX)
+def activate_jobs(ctx: Context, cmd: ActivateJobs) -> dict[str, Any]:
+    job_type, worker, timeout_ms, max_jobs = cmd.job_type, cmd.worker, cmd.timeout_ms, cmd.max_jobs
     now = ctx.now_ms
     chosen: list[dict[str, Any]] = []
-    if job_keys is not None:
-        for key in job_keys:
+    if cmd.job_keys is not None:
+        for key in cmd.job_keys:
             job = state.get_job(ctx.db, key)
             if job is not None and job["type"] == job_type and _activatable(job, now):
                 chosen.append(job)
                 if len(chosen) >= max_jobs:
                     break
     else:
-        assert job_type is not None
         prefix = records.job_state_prefix(state.JOB_ACTIVE, job_type)
         for scanned, (index_key, _) in enumerate(ctx.db.scan("jobs_by_state", prefix)):
             if scanned >= SCAN_MAX or len(chosen) >= max_jobs:

@@ -5,17 +5,19 @@ Terminates every token: jobs become `terminated`, open incidents are resolved.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
-from zennode.engine.commands._fields import int_field
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
 from zennode.errors import InvalidState
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import CancelInstance
 
-def cancel_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    key = int_field(cmd, "processInstanceKey", minimum=1)
+
+def cancel_instance(ctx: Context, cmd: CancelInstance) -> dict[str, Any]:
+    key = cmd.process_instance_key
     runner = runner_for(ctx, key)
     parent = runner.instance.get("parent")
     if parent:

@@ -7,19 +7,21 @@ go through the task's output mappings (or all of them into the scope) and the to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
 from zennode.engine.bpmn.tasks import complete_job_task
 from zennode.engine.commands._instance import check_lock, load_job, runner_for
 from zennode.engine.context import Context
-from zennode.engine.variables import check_variables
+
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import CompleteJob
 
 
-def complete_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED))
-    check_lock(job, cmd.get("worker"))
-    variables = check_variables(cmd.get("variables"))
+def complete_job(ctx: Context, cmd: CompleteJob) -> dict[str, Any]:
+    job = load_job(ctx, cmd.job_key, (state.JOB_ACTIVE, state.JOB_ACTIVATED))
+    check_lock(job, cmd.worker)
+    variables = cmd.variables
     runner = runner_for(ctx, job["processInstanceKey"])
     ei_key = job["elementInstanceKey"]
     record = runner.elements.get(str(ei_key))

@@ -8,37 +8,34 @@ until every token waits (a job, an incident) or it ends, all inside this command
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
 from zennode.engine.bpmn.instances import start_instance
-from zennode.engine.commands._fields import int_field, str_field
 from zennode.engine.context import Context
-from zennode.engine.variables import check_variables
 from zennode.errors import BadRequest, NotFound
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import CreateInstance
 
-def create_instance(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    variables = dict(check_variables(cmd.get("variables")))
-    if cmd.get("processDefinitionKey") is not None:
-        definition_key = int_field(cmd, "processDefinitionKey", minimum=1)
+
+def create_instance(ctx: Context, cmd: CreateInstance) -> dict[str, Any]:
+    variables = dict(cmd.variables)
+    if cmd.process_definition_key is not None:
+        definition_key = cmd.process_definition_key
         if not state.definition_exists(ctx.db, definition_key):
             raise NotFound(f"process definition {definition_key} not found")
-    elif cmd.get("bpmnProcessId") is not None:
-        pid = str_field(cmd, "bpmnProcessId")
-        assert pid is not None
-        version = cmd.get("version")
+    elif cmd.bpmn_process_id is not None:
+        pid, version = cmd.bpmn_process_id, cmd.version
         if version is None or version == -1:  # -1: Zeebe's "latest"
             found = state.latest_definition_key(ctx.db, pid)
         else:
-            found = state.definition_key_of_version(
-                ctx.db, pid, int_field(cmd, "version", minimum=1)
-            )
+            found = state.definition_key_of_version(ctx.db, pid, version)
         if found is None:
             which = "" if version in (None, -1) else f" version {version}"
             raise NotFound(f"no process definition with bpmnProcessId '{pid}'{which}")
         definition_key = found
-    else:
+    else:  # decode refuses this already; a record built in code may still be empty
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
     deployed = ctx.deployed(definition_key)
     if deployed.process.start is None:

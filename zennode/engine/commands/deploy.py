@@ -12,11 +12,10 @@ partitions) exactly the given keys and versions are stored; a key already stored
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state, timers
 from zennode.engine.bpmn.waits import delete_timer
-from zennode.engine.commands._fields import str_field
 from zennode.engine.commands.trigger_timers import open_start_timer
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed, evaluate
@@ -24,20 +23,15 @@ from zennode.engine.model import Deployed, Process
 from zennode.engine.parser import parse_definitions
 from zennode.errors import BadRequest, InvalidState
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import Deploy
 
-def deploy(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    xml = cmd.get("xml")
-    if isinstance(xml, bytes):
-        xml = xml.decode("utf-8", errors="strict")
-    if not isinstance(xml, str) or not xml:
-        raise BadRequest("xml must be a non-empty string")
-    resource_name = str_field(cmd, "resourceName", required=False) or ""
+
+def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
+    xml, resource_name, assigned = cmd.xml, cmd.resource_name, cmd.assigned
     data = xml.encode()
     definitions = parse_definitions(data)
     checksum = hashlib.sha256(data).hexdigest()
-    assigned = cmd.get("assigned")
-    if assigned is not None and not isinstance(assigned, dict):
-        raise BadRequest("assigned must map bpmnProcessId to {key, version}")
     processes = []
     duplicates = []
     for process in definitions.processes:
@@ -147,13 +141,17 @@ def _assigned(
     entry = assigned.get(pid)
     if not isinstance(entry, dict):
         raise BadRequest(f"no assigned key and version for process {pid}")
-    key, version = entry.get("key"), entry.get("version")
-    for name, value in (("key", key), ("version", version)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BadRequest(f"assigned {name} of {pid} must be a positive integer")
+    key = _positive(entry.get("key"), f"assigned key of {pid}")
+    version = _positive(entry.get("version"), f"assigned version of {pid}")
     existing = state.get_definition(ctx.db, key)
     if existing is not None:
         if existing["bpmnProcessId"] != pid or existing["checksum"] != checksum:
             raise InvalidState(f"definition key {key} is already used by other content")
         return key, existing["version"], True
     return key, version, False
+
+
+def _positive(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"{what} must be a positive integer")
+    return value

@@ -14,26 +14,23 @@ The job must be active or activated; with `worker`, locked by that worker (as co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
 from zennode.engine.bpmn.runner import JOB_NO_RETRIES, UNHANDLED_ERROR_EVENT, Runner
-from zennode.engine.commands._fields import optional_int, str_field
 from zennode.engine.commands._instance import check_lock, load_job, runner_for
 from zennode.engine.context import Context
-from zennode.engine.variables import check_variables
 
-MESSAGE_CHARS_MAX = 4096
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import FailJob
 
 
-def fail_job(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED))
-    check_lock(job, cmd.get("worker"))
-    retries = optional_int(cmd, "retries")
-    backoff_ms = optional_int(cmd, "retryBackoffMs") or 0
-    error_code = str_field(cmd, "errorCode", required=False) or None
-    message = (str_field(cmd, "message", required=False) or "")[:MESSAGE_CHARS_MAX]
-    variables = check_variables(cmd.get("variables"))
+def fail_job(ctx: Context, cmd: FailJob) -> dict[str, Any]:
+    """Also the handler of `throw_error` (a `ThrowError` is a `FailJob`)."""
+    job = load_job(ctx, cmd.job_key, (state.JOB_ACTIVE, state.JOB_ACTIVATED))
+    check_lock(job, cmd.worker)
+    retries, backoff_ms = cmd.retries, cmd.retry_backoff_ms or 0
+    error_code, message, variables = cmd.error_code, cmd.message, cmd.variables
     runner = runner_for(ctx, job["processInstanceKey"])
     if error_code is not None:
         result = _throw(runner, job, error_code, message, variables)

@@ -26,51 +26,31 @@ from zennode.engine import records, state
 from zennode.engine.bpmn import waits
 from zennode.engine.bpmn.catch import fire
 from zennode.engine.bpmn.instances import start_instance
-from zennode.engine.commands._fields import int_field, str_field
 from zennode.engine.commands._instance import runner_for
+from zennode.engine.commands.wire import (
+    AckRelay,
+    CloseMessageSubscription,
+    CorrelateMessage,
+    OpenMessageSubscription,
+    PublishMessage,
+    to_wire,
+)
 from zennode.engine.context import Context
-from zennode.engine.expressions import ExpressionFailed, evaluate, name_problem
+from zennode.engine.expressions import evaluate
 from zennode.engine.relay import make_relay, send
-from zennode.engine.variables import check_variables
-from zennode.errors import AlreadyExists, BadRequest, InvalidState
+from zennode.errors import AlreadyExists, InvalidState
 
 SCAN_MAX = 10_000
-TTL_MS_MAX = 366 * 24 * 3600 * 1000
 SEEN_MAX = 64  # message keys a repeating subscription remembers (re-sent deliveries)
-
-
-def _name(cmd: dict[str, Any], field: str) -> str:
-    value = str_field(cmd, field)
-    assert value is not None
-    problem = name_problem(value, field)
-    if problem:
-        raise BadRequest(problem)
-    return value
-
-
-def _correlation_key(cmd: dict[str, Any]) -> str:
-    value = cmd.get("correlationKey")
-    if value is None:
-        return ""
-    try:
-        return waits.correlation_text(value, "correlationKey")
-    except ExpressionFailed as exc:
-        raise BadRequest(exc.message) from None
 
 
 # ------------------------------------------------------------------ message partition
 
 
-def publish_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    name = _name(cmd, "messageName")
-    correlation_key = _correlation_key(cmd)
-    variables = dict(check_variables(cmd.get("variables")))
-    ttl = int_field(cmd, "timeToLive", minimum=0, default=0)
-    if ttl > TTL_MS_MAX:
-        raise BadRequest(f"timeToLive must be at most {TTL_MS_MAX} ms")
-    message_id = cmd.get("messageId")
+def publish_message(ctx: Context, cmd: PublishMessage) -> dict[str, Any]:
+    name, correlation_key, ttl = cmd.message_name, cmd.correlation_key, cmd.time_to_live
+    variables, message_id = cmd.variables, cmd.message_id
     if message_id is not None:
-        message_id = _name(cmd, "messageId")
         existing = ctx.db.get("messages", records.MSG_BY_ID + records.text(message_id))
         if existing is not None:
             old = _get_message(ctx, records.from_u64(existing))
@@ -79,7 +59,7 @@ def publish_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
             if old is not None:
                 _delete_message(ctx, old)
     key = ctx.next_key()
-    message = {
+    message: dict[str, Any] = {
         "key": key,
         "messageName": name,
         "correlationKey": correlation_key,
@@ -106,17 +86,17 @@ def publish_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"messageKey": key, "correlated": correlated, "startedInstances": started}
 
 
-def open_message_subscription(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    sub_key = int_field(cmd, "subKey", minimum=1)
-    sub = {
+def open_message_subscription(ctx: Context, cmd: OpenMessageSubscription) -> dict[str, Any]:
+    sub_key = cmd.sub_key
+    sub: dict[str, Any] = {  # stored: the same fields, in the same order, as the wire form
         "subKey": sub_key,
-        "partitionId": int_field(cmd, "partitionId", minimum=1),
-        "processInstanceKey": int_field(cmd, "processInstanceKey", minimum=1),
-        "bpmnProcessId": str_field(cmd, "bpmnProcessId"),
-        "elementId": str_field(cmd, "elementId"),
-        "messageName": _name(cmd, "messageName"),
-        "correlationKey": _correlation_key(cmd),
-        "repeat": bool(cmd.get("repeat")),
+        "partitionId": cmd.partition_id,
+        "processInstanceKey": cmd.process_instance_key,
+        "bpmnProcessId": cmd.bpmn_process_id,
+        "elementId": cmd.element_id,
+        "messageName": cmd.message_name,
+        "correlationKey": cmd.correlation_key,
+        "repeat": cmd.repeat,
     }
     if ctx.db.get("subscriptions", records.SUB_ROW_OF + records.u64(sub_key)) is not None:
         return {"subKey": sub_key, "duplicate": True, "correlated": False}
@@ -143,8 +123,8 @@ def open_message_subscription(ctx: Context, cmd: dict[str, Any]) -> dict[str, An
     return {"subKey": sub_key, "duplicate": False, "correlated": correlated}
 
 
-def close_message_subscription(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    sub_key = int_field(cmd, "subKey", minimum=1)
+def close_message_subscription(ctx: Context, cmd: CloseMessageSubscription) -> dict[str, Any]:
+    sub_key = cmd.sub_key
     row = ctx.db.get("subscriptions", records.SUB_ROW_OF + records.u64(sub_key))
     if row is not None:
         ctx.db.delete("subscriptions", row)
@@ -155,21 +135,15 @@ def close_message_subscription(ctx: Context, cmd: dict[str, Any]) -> dict[str, A
 def _deliver(ctx: Context, sub: dict[str, Any], message: dict[str, Any]) -> None:
     """Record and relay a correlation to the subscription's instance partition."""
     message["instances"].append(sub["processInstanceKey"])
-    command = {
-        "type": "correlate_message",
-        "subKey": sub["subKey"],
-        "processInstanceKey": sub["processInstanceKey"],
-        "messageKey": message["key"],
-        "messageName": message["messageName"],
-        "variables": message["variables"],
-    }
-    ack = {
-        "type": "ack_relay",
-        "kind": "delivery",
-        "subKey": sub["subKey"],
-        "messageKey": message["key"],
-    }
-    relay = make_relay(command, ack, to=sub["partitionId"])
+    command = CorrelateMessage(
+        sub_key=sub["subKey"],
+        process_instance_key=sub["processInstanceKey"],
+        message_key=message["key"],
+        message_name=message["messageName"],
+        variables=message["variables"],
+    )
+    ack = AckRelay(kind="delivery", sub_key=sub["subKey"], message_key=message["key"])
+    relay = make_relay(to_wire(command), to_wire(ack), to=sub["partitionId"])
     send(ctx, records.SUB_PENDING_DELIVERY + records.pair_key(sub["subKey"], message["key"]), relay)
 
 
@@ -244,7 +218,7 @@ def _delete_message(ctx: Context, message: dict[str, Any]) -> None:
 
 def expire_messages(ctx: Context, limit: int) -> int:
     """Remove buffered messages whose time to live has passed (oldest first, bounded)."""
-    expired = []
+    expired: list[int] = []
     for row, _ in ctx.db.scan("messages", records.MSG_BY_EXPIRY):
         expires_at = records.from_u64(row[2:10])
         if expires_at > ctx.now_ms or len(expired) >= limit:
@@ -266,10 +240,8 @@ def next_message_expiry(ctx: Context) -> int | None:
 # ------------------------------------------------------------------ instance partition
 
 
-def correlate_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    sub_key = int_field(cmd, "subKey", minimum=1)
-    message_key = int_field(cmd, "messageKey", minimum=1)
-    variables = dict(check_variables(cmd.get("variables")))
+def correlate_message(ctx: Context, cmd: CorrelateMessage) -> dict[str, Any]:
+    sub_key, message_key, variables = cmd.sub_key, cmd.message_key, cmd.variables
     sub = waits.get_subscription(ctx, sub_key)
     refused = {"subKey": sub_key, "accepted": False}
     if sub is None:
@@ -293,22 +265,16 @@ def correlate_message(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
     return {"subKey": sub_key, "accepted": True, "processInstanceKey": runner.key}
 
 
-def ack_relay(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    kind = cmd.get("kind")
-    sub_key = 0 if kind == "signal" else int_field(cmd, "subKey", minimum=1)
+def ack_relay(ctx: Context, cmd: AckRelay) -> dict[str, Any]:
+    kind, sub_key = cmd.kind, cmd.sub_key or 0
     if kind == "open":
         row = records.SUB_PENDING_OPEN + records.u64(sub_key)
     elif kind == "close":
         row = records.SUB_PENDING_CLOSE + records.u64(sub_key)
     elif kind == "signal":
-        row = records.SIGNAL_PENDING + records.u64(int_field(cmd, "signalKey", minimum=1))
-        sub_key = 0
-    elif kind == "delivery":
-        row = records.SUB_PENDING_DELIVERY + records.pair_key(
-            sub_key, int_field(cmd, "messageKey", minimum=1)
-        )
-    else:
-        raise BadRequest("kind must be open, close or delivery")
+        row = records.SIGNAL_PENDING + records.u64(cmd.signal_key or 0)
+    else:  # "delivery" (decode accepts no other kind)
+        row = records.SUB_PENDING_DELIVERY + records.pair_key(sub_key, cmd.message_key or 0)
     found = ctx.db.get("subscriptions", row) is not None
     if found:
         ctx.db.delete("subscriptions", row)

@@ -6,21 +6,17 @@ activatable again. With `worker`, every job locked by that worker; with `jobKeys
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state
-from zennode.engine.commands._fields import key_list, str_field
 from zennode.engine.context import Context
-from zennode.errors import BadRequest
 
-RELEASE_KEYS_MAX = 10_000
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import ReleaseJobs
 
 
-def release_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    worker = str_field(cmd, "worker", required=False)
-    job_keys = key_list(cmd, "jobKeys", RELEASE_KEYS_MAX)
-    if worker is None and job_keys is None:
-        raise BadRequest("give worker or jobKeys")
+def release_jobs(ctx: Context, cmd: ReleaseJobs) -> dict[str, Any]:
+    worker, job_keys = cmd.worker, cmd.job_keys
     if job_keys is None:
         job_keys = [
             records.from_u64(index_key[-8:])

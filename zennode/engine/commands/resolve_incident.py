@@ -6,7 +6,7 @@ retries what failed: the element's activation, or its completion (output mapping
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import model as m
 from zennode.engine import state
@@ -14,14 +14,16 @@ from zennode.engine.bpmn.multi_instance import resume_body
 from zennode.engine.bpmn.runner import EI_ACTIVE, Runner
 from zennode.engine.bpmn.sub_process import complete_sub_process
 from zennode.engine.bpmn.tasks import complete_job_task
-from zennode.engine.commands._fields import int_field
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
 from zennode.errors import InvalidState, NotFound
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import ResolveIncident
 
-def resolve_incident(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    key = int_field(cmd, "incidentKey", minimum=1)
+
+def resolve_incident(ctx: Context, cmd: ResolveIncident) -> dict[str, Any]:
+    key = cmd.incident_key
     incident = state.get_incident(ctx.db, key)
     if incident is None:
         raise NotFound(f"incident {key} not found")

@@ -8,26 +8,26 @@ variables yet.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
-from zennode.engine.commands._fields import int_field
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
-from zennode.engine.variables import check_variables
 from zennode.errors import BadRequest, NotFound
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import SetVariables
 
-def set_variables(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    variables = check_variables(cmd.get("variables"))
-    if cmd.get("processInstanceKey") is not None:
-        key = int_field(cmd, "processInstanceKey", minimum=1)
-    elif cmd.get("elementInstanceKey") is not None:
-        key = _instance_of(ctx, int_field(cmd, "elementInstanceKey", minimum=1))
-    else:
+
+def set_variables(ctx: Context, cmd: SetVariables) -> dict[str, Any]:
+    if cmd.process_instance_key is not None:
+        key = cmd.process_instance_key
+    elif cmd.element_instance_key is not None:
+        key = _instance_of(ctx, cmd.element_instance_key)
+    else:  # decode refuses this already; a record built in code may still be empty
         raise BadRequest("give processInstanceKey or elementInstanceKey")
     runner = runner_for(ctx, key)
-    runner.variables.update(variables)
+    runner.variables.update(cmd.variables)
     runner.save()
     return {"processInstanceKey": key}
 

@@ -12,31 +12,25 @@ answers); `Node.broadcast_signal` sends that key with the copies for the other p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state
 from zennode.engine.bpmn import waits
 from zennode.engine.bpmn.catch import fire
 from zennode.engine.bpmn.instances import start_instance
 from zennode.engine.bpmn.runner import Runner
-from zennode.engine.commands._fields import optional_int, str_field
 from zennode.engine.context import Context
-from zennode.engine.expressions import evaluate, name_problem
-from zennode.engine.variables import check_variables
-from zennode.errors import BadRequest
+from zennode.engine.expressions import evaluate
+
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import BroadcastSignal
 
 SCAN_MAX = 10_000
 SEEN_MAX = 1_000
 
 
-def broadcast_signal(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    name = str_field(cmd, "signalName")
-    assert name is not None
-    problem = name_problem(name, "signalName")
-    if problem:
-        raise BadRequest(problem)
-    variables = dict(check_variables(cmd.get("variables")))
-    signal_key = optional_int(cmd, "signalKey", minimum=1)
+def broadcast_signal(ctx: Context, cmd: BroadcastSignal) -> dict[str, Any]:
+    name, variables, signal_key = cmd.signal_name, cmd.variables, cmd.signal_key
     if signal_key is not None:
         raw = ctx.db.get("meta", records.SIGNALS_SEEN_KEY)
         seen: list[int] = records.loads(raw) if raw else []

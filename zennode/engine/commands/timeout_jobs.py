@@ -7,16 +7,19 @@ with `reason: "timeout"`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state
 from zennode.engine.commands.release_jobs import make_activatable
 from zennode.engine.context import Context
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import TimeoutJobs
+
 TIMEOUTS_MAX = 1000
 
 
-def timeout_jobs(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
+def timeout_jobs(ctx: Context, cmd: TimeoutJobs) -> dict[str, Any]:
     due: list[int] = []
     more = False
     for index_key, _ in ctx.db.scan("jobs_by_deadline"):

@@ -10,22 +10,22 @@ element that waits for it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, state, timers
 from zennode.engine.bpmn import waits
 from zennode.engine.bpmn.catch import fire
 from zennode.engine.bpmn.instances import start_instance
-from zennode.engine.commands._fields import int_field
 from zennode.engine.commands.messages import expire_messages
 from zennode.engine.context import Context
 from zennode.engine.storage import KVRead
 
-LIMIT_MAX = 10_000
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import TriggerTimers
 
 
-def trigger_timers(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    limit = min(int_field(cmd, "limit", minimum=1, default=1000), LIMIT_MAX)
+def trigger_timers(ctx: Context, cmd: TriggerTimers) -> dict[str, Any]:
+    limit = cmd.limit
     fired = 0
     for timer in waits.due_timers(ctx, ctx.now_ms, limit):
         waits.delete_timer(ctx, timer["key"])

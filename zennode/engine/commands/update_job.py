@@ -8,28 +8,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode.engine import state
-from zennode.engine.commands._fields import int_field
 from zennode.engine.commands._instance import load_job
 from zennode.engine.context import Context
 
+if TYPE_CHECKING:
+    from zennode.engine.commands.wire import UpdateJobRetries, UpdateJobTimeout
 
-def update_job_retries(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    job = load_job(
-        ctx, cmd.get("jobKey"), (state.JOB_ACTIVE, state.JOB_ACTIVATED, state.JOB_FAILED)
-    )
-    retries = int_field(cmd, "retries", minimum=1)
+
+def update_job_retries(ctx: Context, cmd: UpdateJobRetries) -> dict[str, Any]:
+    job = load_job(ctx, cmd.job_key, (state.JOB_ACTIVE, state.JOB_ACTIVATED, state.JOB_FAILED))
+    retries = cmd.retries
     previous = dict(job)
     job["retries"] = retries
     state.put_job(ctx, job, previous)
     return {"jobKey": job["key"], "retries": retries}
 
 
-def update_job_timeout(ctx: Context, cmd: dict[str, Any]) -> dict[str, Any]:
-    job = load_job(ctx, cmd.get("jobKey"), (state.JOB_ACTIVATED,))
-    timeout_ms = int_field(cmd, "timeoutMs", minimum=1)
+def update_job_timeout(ctx: Context, cmd: UpdateJobTimeout) -> dict[str, Any]:
+    job = load_job(ctx, cmd.job_key, (state.JOB_ACTIVATED,))
+    timeout_ms = cmd.timeout_ms
     previous = dict(job)
     job["deadline"] = ctx.now_ms + timeout_ms
     state.put_job(ctx, job, previous)

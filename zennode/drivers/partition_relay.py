@@ -1,12 +1,17 @@
-"""Leader-side relay of commands between partitions (message subscriptions, correlations).
+"""The cross-partition command relay: commands one partition sends another (message
+subscriptions and correlations, signal broadcasts), driven by the sending partition's leader.
+
+Not to be confused with the node-to-node job relay (`zennode.jobs.job_relay`, worker jobs
+between nodes) or with forwarding (`zennode.cluster.client`, a request sent to its
+partition's leader).
 
 The engine writes each cross-partition step as a pending row plus a `relay` event
 (`zennode.engine.relay`). On the sending partition's leader this relay submits the command to
-its target partition (through `node.submit`, which forwards to the target's leader wherever it
-is), then submits the `ack` back to the sender, which deletes the pending row. A leader that
-takes over re-sends every pending row, and a periodic sweep re-sends rows older than a sweep
-period (their relay failed); the target commands are idempotent, so a relay sent twice does no
-harm.
+its target partition (through `ClusterClient.submit`, which forwards to the target's leader
+wherever it is), then submits the `ack` back to the sender, which deletes the pending row. A
+leader that takes over re-sends every pending row, and a periodic sweep re-sends rows older
+than a sweep period (their relay failed); the target commands are idempotent, so a relay sent
+twice does no harm.
 
 Relays for one subscription stay in order (open before close): each goes to one of a few
 worker queues chosen by its subscription key.
@@ -19,7 +24,9 @@ import logging
 import time
 from typing import Any
 
-from zennode.engine.relay import RELAY_EVENT, pending_relays, target_partitions
+from zennode.cluster.client import ClusterClient
+from zennode.engine.commands import from_wire
+from zennode.engine.relay import RELAY_EVENT, target_partitions
 from zennode.errors import BadRequest, InvalidState, NotFound
 
 log = logging.getLogger(__name__)
@@ -30,20 +37,21 @@ SWEEP_S = 5.0
 FINAL_ERRORS = (BadRequest, NotFound, InvalidState)  # retrying would not change the answer
 
 
-class Relay:
-    """Registers itself as an event and role listener of `node`; `await stop()` on shutdown."""
+class PartitionRelay:
+    """Registers itself as an event and role listener of the cluster; `await stop()` on
+    shutdown."""
 
-    def __init__(self, node: Any, sweep_s: float = SWEEP_S) -> None:
-        self.node = node
+    def __init__(self, cluster: ClusterClient, sweep_s: float = SWEEP_S) -> None:
+        self.cluster = cluster
         self.sweep_s = sweep_s
-        self.partitions = len(node.config.partition_ids)
+        self.partitions = len(cluster.partition_ids)
         self._queues: list[asyncio.Queue[tuple[int, dict[str, Any]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._leading: set[int] = set()
         self.sent = 0
         self.dropped = 0
-        node.add_event_listener(self.on_events)
-        node.add_role_listener(self.on_role)
+        cluster.add_event_listener(self.on_events)
+        cluster.add_role_listener(self.on_role)
 
     def _ensure_started(self) -> None:
         if self._tasks:
@@ -58,8 +66,9 @@ class Relay:
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
         """Tick thread: hand relay events to the node's loop."""
         relays = [e["relay"] for e in events if e.get("event") == RELAY_EVENT]
-        if relays and self.node.loop is not None:
-            self.node.loop.call_soon_threadsafe(self._enqueue_all, partition_id, relays)
+        loop = self.cluster.loop
+        if relays and loop is not None:
+            loop.call_soon_threadsafe(self._enqueue_all, partition_id, relays)
 
     def on_role(self, partition_id: int, is_leader: bool) -> None:
         """Node loop: a new leader re-sends what its partition still waits for."""
@@ -82,11 +91,11 @@ class Relay:
                 self.dropped += 1  # its pending row stays; the sweep sends it later
 
     def _resend(self, partition_id: int, sent_before_ms: int | None = None) -> None:
-        partition = self.node.local_partitions.get(partition_id)
-        if partition is None or not partition.is_leader:
+        if not self.cluster.leads(partition_id):
             return
-        with partition.read() as txn:
-            relays = pending_relays(txn, sent_before_ms=sent_before_ms)
+        relays = self.cluster.read_replica(
+            partition_id, "pending_relays", sent_before_ms=sent_before_ms
+        )
         if relays:
             log.debug("partition %s: re-sending %d pending relays", partition_id, len(relays))
             self._enqueue_all(partition_id, relays)
@@ -112,16 +121,26 @@ class Relay:
                 log.debug("relay from partition %s failed: %s", source, exc)
 
     async def _send(self, source: int, relay: dict[str, Any]) -> None:
-        command = relay["command"]
-        for target in target_partitions(relay, self.partitions):
-            outcome = await self.node.submit(target, command)
-            if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
-                raise outcome.error
-            if outcome.error is not None:
-                log.warning("relay %s refused by %s: %s", command["type"], target, outcome.error)
-            self.sent += 1
+        """The relay's command and ack are stored in wire form (the engine wrote them)."""
+        try:
+            command = from_wire(relay["command"])
+        except BadRequest as exc:  # every target would refuse it: a final answer, as below
+            log.warning("relay from partition %s refused: %s", source, exc)
+        else:
+            for target in target_partitions(relay, self.partitions):
+                outcome = await self.cluster.submit(target, command)
+                if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
+                    raise outcome.error
+                if outcome.error is not None:
+                    log.warning("relay %s refused by %s: %s", command.TYPE, target, outcome.error)
+                self.sent += 1
         if relay.get("ack"):
-            ack = await self.node.submit(source, relay["ack"])
+            try:
+                ack_command = from_wire(relay["ack"])
+            except BadRequest as exc:
+                log.warning("relay ack to partition %s refused: %s", source, exc)
+                return
+            ack = await self.cluster.submit(source, ack_command)
             if ack.error is not None and not isinstance(ack.error, FINAL_ERRORS):
                 raise ack.error
 

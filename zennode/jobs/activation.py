@@ -1,4 +1,4 @@
-"""ActivateJobs with Zeebe's long polling, and lock expiry for the jobs it hands out.
+"""Pull activation: Zeebe's ActivateJobs with long polling (the push side is `manager.py`).
 
 A poll looks for activatable jobs of the type on every partition (a read on each leader, no
 Raft round), and only where some exist submits the replicated `activate_jobs` command, which
@@ -9,25 +9,30 @@ other nodes do not reach it: then it looks again every `RECHECK_REMOTE_S`; other
 as in Zeebe.
 
 Jobs activated here are not the job manager's (it only knows the locks it pushed itself and
-sweeps the others once per default lock period), so `LockExpiry` submits `timeout_jobs` on
-the job's partition when one of these locks runs out: a job whose worker vanished is back
-within about `EXPIRY_GRACE_MS` of its deadline, as in Zeebe.
+sweeps the others once per default lock period), so the activator's own `LockExpiry`
+(`expiry.py`) submits `timeout_jobs` on the job's partition when one of these locks runs out:
+a job whose worker vanished is back within about `EXPIRY_GRACE_MS` of its deadline, as in
+Zeebe. The Zeebe gateway (`api/zeebe/gateway.py`) calls `JobActivator.activate`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from zennode.cluster.client import ClusterClient
 from zennode.engine import keys
+from zennode.engine.commands import ActivateJobs, ReleaseJobs
 from zennode.errors import Backpressure, ZennodeError
+from zennode.jobs.expiry import LockExpiry, now_ms
 
-log = logging.getLogger("zennode.api.zeebe")
+if TYPE_CHECKING:
+    from zennode.service import Service
+
+log = logging.getLogger("zennode.jobs.activation")
 
 RECHECK_S = 1.0  # a parked poll looks again at least this often
 RECHECK_REMOTE_S = 0.1  # ... and this often while another node leads some partition
@@ -36,15 +41,8 @@ SHARED_READS_MAX = 1_000  # job types whose last look is kept for sharing
 CANDIDATES_MAX = 100  # activatable jobs read per partition when looking for work
 WAITERS_MAX = 10_000  # parked polls on one node
 EXPIRY_GRACE_MS = 50  # after a lock deadline, before asking the partition to expire it
-EXPIRIES_MAX = 10_000  # distinct (partition, deadline) expiries remembered
-EXPIRY_ROUND_MS = 100  # deadlines are grouped to this granularity
-TIMEOUT_ROUNDS_MAX = 100  # `timeout_jobs` repeated while the partition says there are more
 JOB_EVENTS = frozenset({"job_created", "job_activatable"})
 BACKOFF_WAKE_MAX_S = 3600.0  # a back-off wake further out is set this far (polls end sooner)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class JobArrivals:
@@ -133,76 +131,17 @@ class JobArrivals:
                 timer.cancel()
 
 
-class LockExpiry:
-    """Submits `timeout_jobs` on a partition when a lock this gateway handed out runs out."""
-
-    def __init__(self, submit: Callable[[int, dict[str, Any]], Any]) -> None:
-        self._submit = submit
-        self._heap: list[tuple[int, int]] = []  # (due ms, partition id)
-        self._known: set[tuple[int, int]] = set()
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def add(self, partition_id: int, deadline_ms: int) -> None:
-        due = -(-(deadline_ms + EXPIRY_GRACE_MS) // EXPIRY_ROUND_MS) * EXPIRY_ROUND_MS
-        entry = (due, partition_id)
-        if entry in self._known:
-            return
-        if len(self._heap) >= EXPIRIES_MAX:
-            # Full: the job manager's periodic sweep still expires these locks, later.
-            log.warning("lock expiry queue full; a lock will expire at the next sweep")
-            return
-        heapq.heappush(self._heap, entry)
-        self._known.add(entry)
-        self._changed.set()
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            self._changed.clear()
-            if not self._heap:
-                await self._changed.wait()
-                continue
-            due, partition_id = self._heap[0]
-            wait_s = (due - now_ms()) / 1000
-            if wait_s > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), wait_s)
-                continue
-            heapq.heappop(self._heap)
-            self._known.discard((due, partition_id))
-            try:
-                await self._expire(partition_id)
-            except Exception:  # never let one failure stop every later expiry
-                log.exception("partition %s: expiring locks failed", partition_id)
-
-    async def _expire(self, partition_id: int) -> None:
-        for _ in range(TIMEOUT_ROUNDS_MAX):
-            try:
-                outcome = await self._submit(partition_id, {"type": "timeout_jobs"})
-                result = outcome.unwrap()
-            except ZennodeError as exc:
-                log.debug("partition %s: timeout_jobs failed: %s", partition_id, exc)
-                return
-            if not result.get("more"):
-                return
-
-
 class JobActivator:
     """Finds and locks activatable jobs of a type across the partitions (Zeebe's ActivateJobs)."""
 
-    def __init__(self, node: Any, arrivals: JobArrivals, expiry: LockExpiry) -> None:
-        self.node = node
-        self.arrivals = arrivals
-        self.expiry = expiry
+    def __init__(
+        self, cluster: ClusterClient, service: Service, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.cluster = cluster
+        self.service = service
+        self.arrivals = JobArrivals(loop)
+        self.expiry = LockExpiry(cluster.submit, grace_ms=EXPIRY_GRACE_MS)
+        cluster.add_event_listener(self.arrivals.on_events)
         self._next = 0  # first partition asked, rotated so no partition is always first
         self._releasing: set[asyncio.Task[None]] = set()
         # job type -> (when, the look at the partitions started then)
@@ -235,7 +174,7 @@ class JobActivator:
         for job in jobs:
             by_partition.setdefault(keys.partition_of(int(job["key"])), []).append(int(job["key"]))
         for partition_id, job_keys in by_partition.items():
-            command = {"type": "release_jobs", "jobKeys": job_keys, "worker": worker}
+            command = ReleaseJobs(worker=worker, job_keys=job_keys)
             task = asyncio.ensure_future(self._release(partition_id, command))
             self._releasing.add(task)
             task.add_done_callback(self._releasing.discard)
@@ -247,19 +186,28 @@ class JobActivator:
         if outcome.error is None and outcome.result:
             self.release(outcome.result.get("jobs", []), worker)
 
-    async def _release(self, partition_id: int, command: dict[str, Any]) -> None:
+    async def close(self) -> None:
+        """The gateway stopped: wake no more polls, expire no more locks."""
+        self.arrivals.close()
+        await self.expiry.close()
+
+    def watch_lock(self, partition_id: int, deadline_ms: int) -> None:
+        """A lock handed out (or extended) outside this activator: expire it on time too."""
+        self.expiry.add(partition_id, deadline_ms)
+
+    async def _release(self, partition_id: int, command: ReleaseJobs) -> None:
         try:
-            (await self.node.submit(partition_id, command)).unwrap()
+            (await self.cluster.submit(partition_id, command)).unwrap()
         except ZennodeError as exc:  # the lock then runs out by itself
             log.debug("partition %s: release_jobs failed: %s", partition_id, exc)
 
     def _leads_all(self) -> bool:
-        return all(self._leads(pid) for pid in self.node.config.partition_ids)
+        return all(self.cluster.leads(pid) for pid in self.cluster.partition_ids)
 
     async def activate_once(
         self, job_type: str, worker: str, lock_ms: int, jobs_max: int
     ) -> list[dict[str, Any]]:
-        partition_ids = list(self.node.config.partition_ids)
+        partition_ids = self.cluster.partition_ids
         start = self._next % len(partition_ids)
         self._next += 1
         partition_ids = partition_ids[start:] + partition_ids[:start]
@@ -267,14 +215,13 @@ class JobActivator:
         jobs: list[dict[str, Any]] = []
         failed: ZennodeError | None = None
         for partition_id in ready:
-            command = {
-                "type": "activate_jobs",
-                "jobType": job_type,
-                "worker": worker,
-                "timeoutMs": lock_ms,
-                "maxJobs": jobs_max - len(jobs),
-            }
-            submitted = asyncio.ensure_future(self.node.submit(partition_id, command))
+            command = ActivateJobs(
+                job_type=job_type,
+                worker=worker,
+                timeout_ms=lock_ms,
+                max_jobs=jobs_max - len(jobs),
+            )
+            submitted = asyncio.ensure_future(self.cluster.submit(partition_id, command))
             try:
                 outcome = await asyncio.shield(submitted)
                 found = outcome.unwrap().get("jobs", [])
@@ -302,7 +249,7 @@ class JobActivator:
         are read through the node (forwarded to their leaders); parked polls of one type
         share one such look per `READ_SHARE_S` instead of each reading every partition.
         """
-        led_here = {pid for pid in partition_ids if self._leads(pid)}
+        led_here = {pid for pid in partition_ids if self.cluster.leads(pid)}
         ready: set[int] = set()
         if led_here:
             ready = await asyncio.to_thread(self._ready_here, job_type, led_here)
@@ -315,24 +262,16 @@ class JobActivator:
                 log.debug("looking for %s jobs on other nodes failed: %s", job_type, exc)
         return [pid for pid in partition_ids if pid in ready]
 
-    def _leads(self, partition_id: int) -> bool:
-        partition = self.node.local_partitions.get(partition_id)
-        return partition is not None and bool(partition.is_leader)
-
     def _ready_here(self, job_type: str, partition_ids: set[int]) -> set[int]:
         """(In a worker thread.) Local leader replicas with an activatable job of the type."""
-        from zennode.engine import queries
-
         now = now_ms()
         found = set()
         for pid in partition_ids:
-            partition = self.node.local_partitions.get(pid)
-            if partition is None:
+            if pid not in self.cluster.local_partition_ids():
                 continue
-            with partition.read() as txn:
-                items, _total = queries.list_jobs(
-                    txn, state="active", job_type=job_type, limit=CANDIDATES_MAX
-                )
+            items, _total = self.cluster.read_replica(
+                pid, "list_jobs", state="active", job_type=job_type, limit=CANDIDATES_MAX
+            )
             if any(int(item.get("activatableAt") or 0) <= now for item in items):
                 found.add(pid)
         return found
@@ -347,7 +286,7 @@ class JobActivator:
         return await asyncio.shield(shared[1])
 
     async def _look(self, job_type: str) -> set[int]:
-        page = await self.node.list_jobs(
+        page = await self.service.list_jobs(
             page=1, size=CANDIDATES_MAX, state="active", job_type=job_type
         )
         now = now_ms()

@@ -1,6 +1,6 @@
 """SDK workers in their own process for `scripts/bench node`.
 
-    python -m zennode.bench.workers --address 127.0.0.1:26501 [--address ...] --workers 4 \
+    python -m zennode.tools.bench.workers --address 127.0.0.1:26501 [--address ...] --workers 4 \
         --out samples.json
 
 Why a process of their own: workers and the load generator in one process share one GIL, and
@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from zennode.bench.models import JOB_TYPE
+from zennode.tools.bench.models import JOB_TYPE
 
 SAMPLES_MAX = 2_000_000  # bounded memory on long runs
 CONNECT_TIMEOUT_S = 30.0

@@ -1,4 +1,4 @@
-"""Evaluations per second of compiled FEEL expressions: `python -m zennode.feel.bench`.
+"""Evaluations per second of compiled FEEL expressions: `python -m zennode.tools.feel_bench`.
 
 The numbers in docs/feel.md come from this module, so they can be re-measured on any machine.
 """
@@ -9,7 +9,7 @@ import time
 import timeit
 from typing import Any
 
-from .api import compile
+from zennode.feel.api import compile
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [
     (

@@ -3,7 +3,7 @@
 What it does:
 1. Starts `python -m zennode.cli start` (its own temp data dir, free ports on 127.0.0.1),
    deploys start -> service task -> end, and starts M `Worker`s (the SDK) in a second process
-   (`zennode.bench.workers`), so the load generator and the workers do not share a GIL.
+   (`zennode.tools.bench.workers`), so the load generator and the workers do not share a GIL.
 2. **Full rate**: C concurrent keep-alive connections create instances over REST as fast as
    the node accepts them for T seconds (a 503 backpressure answer is counted and retried after
    a short pause). Completed instances per second is the node's own
@@ -43,10 +43,10 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.bench.cpu import cpu_seconds, load_average
-from zennode.bench.models import one_task_model
 from zennode.bench.ports import free_port_base
-from zennode.bench.rawhttp import Connection
+from zennode.tools.bench.cpu import cpu_seconds, load_average
+from zennode.tools.bench.models import one_task_model
+from zennode.tools.bench.rawhttp import Connection
 
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0  # after a phase, wait at most this long for the backlog to finish
@@ -448,7 +448,7 @@ def start_workers(
         [
             sys.executable,
             "-m",
-            "zennode.bench.workers",
+            "zennode.tools.bench.workers",
             *address_args,
             "--workers",
             str(workers),

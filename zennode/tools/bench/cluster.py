@@ -2,7 +2,7 @@
 
 Starts N nodes (P partitions, replication R) with `zennode.cluster.launcher.up` in a temp
 directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/bench node`
-(`zennode.bench.node`): the load generator's connections and the workers are spread over all
+(`zennode.tools.bench.node`): the load generator's connections and the workers are spread over all
 nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
 would cause. Completed instances and instance durations are summed over every node's
 `/metrics` (each partition's events are counted on its leader). The cluster is always stopped
@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zennode.bench.node import NodeBench, push_latencies, start_workers, stop_process
 from zennode.bench.ports import free_cluster_base
+from zennode.tools.bench.node import NodeBench, push_latencies, start_workers, stop_process
 
 
 def run(

@@ -23,10 +23,13 @@ import logging
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zennode.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
 from zennode.bench.ports import free_port_base
+from zennode.tools.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
+
+if TYPE_CHECKING:
+    from zennode.node import Node
 
 ENGINE_BATCH_COMMANDS = 100  # commands per transaction (a partition's batch holds up to 200)
 NODE_IN_FLIGHT_MAX = 500  # create_instance calls awaiting their commit at once
@@ -41,38 +44,36 @@ def run_engine(instances: int, batch: int = ENGINE_BATCH_COMMANDS) -> dict[str, 
     jobs they created (the handler runs in between, as the handler runner does).
     """
     from zennode.engine import Engine
+    from zennode.engine.commands import Command, CompleteJob, CreateInstance, Deploy, to_wire
     from zennode.engine.storage import MemoryStore
 
     engine = Engine(1)
     store = MemoryStore()
     clock = [1_000_000]
 
-    def apply_batch(commands: list[dict[str, Any]]) -> list[Any]:
+    def apply_batch(commands: list[Command]) -> list[Any]:
         clock[0] += 1
         outcomes = []
         with store.write() as txn:
             for command in commands:
-                command["now_ms"] = clock[0]
-                outcome = engine.apply(txn, command)
+                wire = to_wire(command)  # what a Raft batch carries
+                wire["now_ms"] = clock[0]
+                outcome = engine.apply(txn, wire)
                 if outcome.error is not None:
                     raise outcome.error
                 outcomes.append(outcome)
         return outcomes
 
-    apply_batch([{"type": "deploy", "xml": zennode_model()}])
+    apply_batch([Deploy(xml=zennode_model())])
     completed = 0
     started = time.perf_counter()
     for first in range(0, instances, batch):
-        creates = [
-            {"type": "create_instance", "bpmnProcessId": PROCESS_ID, "variables": {"n": i}}
+        creates: list[Command] = [
+            CreateInstance(bpmn_process_id=PROCESS_ID, variables={"n": i})
             for i in range(first, min(first + batch, instances))
         ]
-        completes = [
-            {
-                "type": "complete_job",
-                "jobKey": event["job"]["key"],
-                "variables": handler(event["job"]["variables"]),
-            }
+        completes: list[Command] = [
+            CompleteJob(job_key=event["job"]["key"], variables=handler(event["job"]["variables"]))
             for outcome in apply_batch(creates)
             for event in outcome.events
             if event["event"] == "job_created"
@@ -146,19 +147,21 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
                     if completed[0] >= instances:
                         done.set()
 
-        node.add_event_listener(on_events)
+        node.cluster.add_event_listener(on_events)
         logger = logging.getLogger("zennode")  # no start/stop lines between the results
         level = logger.level
         logger.setLevel(logging.WARNING)
         try:
             await node.start()
             await _wait_ready(node)
-            await node.deploy(zennode_model().encode())
+            await node.service.deploy(zennode_model().encode())
             gate = asyncio.Semaphore(NODE_IN_FLIGHT_MAX)
 
             async def create(i: int) -> None:
                 async with gate:
-                    await node.create_instance(bpmn_process_id=PROCESS_ID, variables={"n": i})
+                    await node.service.create_instance(
+                        bpmn_process_id=PROCESS_ID, variables={"n": i}
+                    )
 
             started = time.perf_counter()
             await asyncio.gather(*(create(i) for i in range(instances)))
@@ -166,7 +169,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
             if not await asyncio.to_thread(done.wait, NODE_TIMEOUT_S):
                 raise RuntimeError(f"node: {completed[0]} of {instances} instances completed")
             seconds = time.perf_counter() - started
-            status = await node.status()
+            status = await node.service.status()
         finally:
             await node.stop()
             logger.setLevel(level)
@@ -179,9 +182,9 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
     return result
 
 
-async def _wait_ready(node: Any, timeout_s: float = 30.0) -> None:
+async def _wait_ready(node: Node, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not node.is_ready():
+    while not node.service.is_ready():
         if time.monotonic() > deadline:
             raise RuntimeError("node did not become ready")
         await asyncio.sleep(0.02)

@@ -16,12 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from . import types as T
-from .api import compile
-from .errors import FeelError
-from .parser import Parser
-from .temporal import parse_date, parse_datetime, parse_duration, parse_time
-from .values import equal, from_json, to_string
+from zennode.feel import types as T
+from zennode.feel.api import compile
+from zennode.feel.errors import FeelError
+from zennode.feel.parser import Parser
+from zennode.feel.temporal import parse_date, parse_datetime, parse_duration, parse_time
+from zennode.feel.values import equal, from_json, to_string
 
 
 def default_cases_path() -> Path:

@@ -1,4 +1,4 @@
-"""Instances per second of the bare engine: `python -m zennode.engine.bench [N]`.
+"""Instances per second of the bare engine: `python -m zennode.tools.engine_bench [N]`.
 
 The model is the benchmark's: start -> service task -> exclusive gateway (FEEL condition,
 default flow) -> end. Each instance is one `create_instance` and one `complete_job`, each in its
@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from zennode.engine.commands import CompleteJob, CreateInstance, Deploy, to_wire
 from zennode.engine.engine import Engine
 from zennode.engine.storage import MemoryStore
 
@@ -42,25 +43,16 @@ def run(instances: int) -> float:
     store = MemoryStore()
     engine = Engine(partition_id=1)
     with store.write() as txn:
-        deployed = engine.apply(txn, {"type": "deploy", "now_ms": 0, "xml": MODEL}).unwrap()
+        deployed = engine.apply(txn, {**to_wire(Deploy(xml=MODEL)), "now_ms": 0}).unwrap()
     definition_key = deployed["processDefinitionKey"]
     began = time.perf_counter()
     for i in range(instances):
         with store.write() as txn:
-            created = engine.apply(
-                txn,
-                {
-                    "type": "create_instance",
-                    "now_ms": i,
-                    "processDefinitionKey": definition_key,
-                    "variables": {"x": i % 10},
-                },
-            )
+            command = CreateInstance(process_definition_key=definition_key, variables={"x": i % 10})
+            created = engine.apply(txn, {**to_wire(command), "now_ms": i})
         job_key = created.events[-1]["jobKey"]
         with store.write() as txn:
-            done = engine.apply(
-                txn, {"type": "complete_job", "now_ms": i, "jobKey": job_key, "variables": {}}
-            )
+            done = engine.apply(txn, {**to_wire(CompleteJob(job_key=job_key)), "now_ms": i})
         if done.events[-1]["event"] != "instance_completed":
             raise RuntimeError(f"instance did not complete: {done}")
     return time.perf_counter() - began

@@ -1,8 +1,14 @@
-"""The job stream across nodes: the `JobRelay` internal gRPC service (`proto/jobs.proto`).
+"""The node-to-node job relay: the job stream across nodes, the internal gRPC service
+`JobRelay` (`proto/jobs.proto`).
+
+Not to be confused with the cross-partition command relay (`zennode.drivers.partition_relay`,
+commands between partitions) or with forwarding (`zennode.cluster.client`, a request sent to
+its partition's leader): this one carries worker subscriptions and activated jobs between
+nodes.
 
 Node A holds worker streams; partition p may be led by node B. A keeps ONE relay stream open
-to every other member (`PeerLink`, client side), so the number of relay streams is bounded by
-the cluster size, not by workers or partitions:
+to every other member (`JobRelayLink`, client side), so the number of relay streams is bounded
+by the cluster size, not by workers or partitions:
 
 - up (A → B): every subscription, unsubscription and ended worker of A's streams. On (re)connect
   A first sends all its current subscriptions, so B's view is rebuilt after any break.
@@ -10,7 +16,7 @@ the cluster size, not by workers or partitions:
   puts on the worker's stream (or frees at once with `release_jobs {jobKeys, worker}` when that
   stream is gone).
 
-B (`RelayService`, server side) registers A's workers with the managers of ALL its local
+B (`JobRelayService`, server side) registers A's workers with the managers of ALL its local
 replicas, leader or not: whichever replica leads a partition, now or after a leader change,
 already knows every worker of the cluster, and round robin runs over all of them. When the relay
 stream ends (A died, or either side heard nothing for `SILENCE_S`), B forgets A's workers and
@@ -32,14 +38,18 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from zennode.config import Config, Member
 from zennode.jobs.proto import jobs_pb2 as pb
 from zennode.jobs.proto import jobs_pb2_grpc as pb_grpc
 
-log = logging.getLogger("zennode.jobs.remote")
+if TYPE_CHECKING:
+    from zennode.jobs.streams import JobStreams
+
+log = logging.getLogger("zennode.jobs.job_relay")
 
 SECRET_HEADER = "x-zennode-secret"  # the same header as zennode.cluster.wire
 HEARTBEAT_S = 1.0  # each side sends at least this often
@@ -85,7 +95,7 @@ class _RemoteSink:
 class _IncomingRelay:
     """One node's relay stream into this node: its workers and the bounded queue of pushes."""
 
-    def __init__(self, service: RelayService, streams: Any, from_node: int) -> None:
+    def __init__(self, service: JobRelayService, streams: JobStreams, from_node: int) -> None:
         self.service = service
         self.streams = streams
         self.from_node = from_node
@@ -205,12 +215,12 @@ class _IncomingRelay:
         return pb.RelayDown(jobs=jobs)
 
 
-class RelayService(pb_grpc.JobRelayServicer):
+class JobRelayService(pb_grpc.JobRelayServicer):
     """`JobRelay` on the internal gRPC server: members only (the cluster secret)."""
 
-    def __init__(self, node: Any) -> None:
-        self.node = node
-        self._secret = (getattr(node.config, "secret", "") or "").encode()
+    def __init__(self, streams: JobStreams, secret: str) -> None:
+        self.streams = streams
+        self._secret = (secret or "").encode()
         self.relays: dict[int, _IncomingRelay] = {}  # member id -> its open relay
         self.owner: dict[str, _IncomingRelay] = {}  # worker id -> the relay that brought it
         self.stats = {"pushed": 0, "orphans_freed": 0}
@@ -218,8 +228,7 @@ class RelayService(pb_grpc.JobRelayServicer):
     def remove_worker(self, worker_id: str) -> None:
         """Forget the worker on every local manager; the leaders free its jobs."""
         self.owner.pop(worker_id, None)
-        streams = getattr(self.node, "job_streams", None)
-        for manager in getattr(streams, "managers", {}).values():
+        for manager in self.streams.managers.values():
             manager.remove_worker(worker_id)
 
     def remove_orphans(self, relay: _IncomingRelay, workers: list[str]) -> None:
@@ -242,10 +251,7 @@ class RelayService(pb_grpc.JobRelayServicer):
         if not self._authorized(context):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "not a member of this cluster")
             return
-        streams = getattr(self.node, "job_streams", None)
-        if streams is None:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "job streams are not started yet")
-            return
+        streams = self.streams
         requests = request_iterator.__aiter__()
         try:
             first = await asyncio.wait_for(requests.__anext__(), SILENCE_S)
@@ -296,9 +302,9 @@ async def _every(interval_s: float, fn: Any) -> None:
         fn()
 
 
-def add_job_relay(server: grpc.aio.Server, node: Any) -> RelayService:
+def add_job_relay(server: grpc.aio.Server, streams: JobStreams, secret: str) -> JobRelayService:
     """Serve `JobRelay` on the node's internal gRPC server (call before it starts)."""
-    service = RelayService(node)
+    service = JobRelayService(streams, secret)
     pb_grpc.add_JobRelayServicer_to_server(service, server)
     return service
 
@@ -306,10 +312,10 @@ def add_job_relay(server: grpc.aio.Server, node: Any) -> RelayService:
 # ------------------------------------------------------- client side (nodes with workers)
 
 
-class PeerLink:
-    """This node's relay stream to one other member; reconnects with back-off forever."""
+class JobRelayLink:
+    """This node's job relay stream to one other member; reconnects with back-off forever."""
 
-    def __init__(self, streams: Any, member: Any, config: Any) -> None:
+    def __init__(self, streams: JobStreams, member: Member, config: Config) -> None:
         self.streams = streams
         self.node_id = int(member.id)
         self.address = f"{member.host}:{member.ports.internal}"

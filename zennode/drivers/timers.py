@@ -1,4 +1,4 @@
-"""Leader-side timer driver: fires due timers and expires buffered messages, as commands.
+"""Leader-side BPMN timer driver: fires due timers and expires buffered messages, as commands.
 
 The engine has no clock. On every partition this node leads, one task polls the local
 replica for its next wake-up (earliest timer or message expiry, a cheap first-key read) and,
@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-from zennode.engine.commands.trigger_timers import next_wakeup
+from zennode.cluster.client import ClusterClient
+from zennode.engine.commands import TriggerTimers
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,13 @@ ROUNDS_PER_WAKE_MAX = 100  # trigger commands in a row while more is due (1000 t
 
 
 class TimerDriver:
-    """Registers itself as a role listener of `node`; `await stop()` on shutdown."""
+    """Registers itself as a role listener of the cluster; `await stop()` on shutdown."""
 
-    def __init__(self, node: Any, poll_s: float = POLL_S) -> None:
-        self.node = node
+    def __init__(self, cluster: ClusterClient, poll_s: float = POLL_S) -> None:
+        self.cluster = cluster
         self.poll_s = poll_s
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        node.add_role_listener(self.on_role)
+        cluster.add_role_listener(self.on_role)
 
     def on_role(self, partition_id: int, is_leader: bool) -> None:
         """Called on the node's loop when a local replica gains or loses leadership."""
@@ -55,11 +55,9 @@ class TimerDriver:
                 pass
 
     def _due(self, partition_id: int) -> bool:
-        partition = self.node.local_partitions.get(partition_id)
-        if partition is None or not partition.is_leader:
+        if not self.cluster.leads(partition_id):
             return False
-        with partition.read() as txn:
-            wake = next_wakeup(txn)
+        wake = self.cluster.read_replica(partition_id, "next_wakeup")
         return wake is not None and wake <= time.time() * 1000
 
     async def _drive(self, partition_id: int) -> None:
@@ -68,7 +66,7 @@ class TimerDriver:
                 rounds = 0
                 while self._due(partition_id) and rounds < ROUNDS_PER_WAKE_MAX:
                     rounds += 1
-                    outcome = await self.node.submit(partition_id, {"type": "trigger_timers"})
+                    outcome = await self.cluster.submit(partition_id, TriggerTimers())
                     if outcome.error is not None:
                         log.warning("partition %s: trigger_timers: %s", partition_id, outcome.error)
                         break

@@ -1,7 +1,7 @@
 """Measure a local cluster: failover gap and command throughput (numbers for docs/cluster.md).
 
-    python -m zennode.cluster.measure failover [--kills 5] [--dir DIR]
-    python -m zennode.cluster.measure throughput [--clients 4] [--seconds 10] [--dir DIR]
+    python -m zennode.tools.measure failover [--kills 5] [--dir DIR]
+    python -m zennode.tools.measure throughput [--clients 4] [--seconds 10] [--dir DIR]
 
 Both start their own 3-node cluster (P=3, R=3) with the launcher behind `scripts/cluster`, on
 free ports of 127.0.0.1, and always stop it. They print a table and one JSON line.

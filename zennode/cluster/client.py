@@ -1,0 +1,465 @@
+"""The cluster client: how everything above the cluster layer reaches the partitions.
+
+`ClusterClient` (a `typing.Protocol`) is the whole surface the service façade, the job layer
+and the leader-side drivers use: submit a command record to its partition's leader wherever it
+is, run a named read there, map a key to its partition, hear the events and role changes of
+the local replicas. `Cluster` implements it on this node's replicas (a Raft `Partition` + an
+`Engine` each), the leader table (`router.py`) and the internal gRPC clients (`peers.py`).
+
+Routing: every command and every read runs on the partition's leader. A local leader runs it
+here; otherwise it is forwarded over the internal gRPC service to the node the router names.
+An answer that proves nothing was applied (`NotCommitted`: no leader, not the leader any more,
+peer unreachable) is re-routed and retried for at most `leader_wait_ms`, then `Unavailable`
+(503) with the partition id; `OutcomeUnknown` (the call broke after it was sent) goes to the
+caller, who must decide.
+
+Threads: partitions apply and emit events on their own tick threads (listeners must not
+block); everything else here runs on `loop`. Commits are awaited through
+`asyncio.wrap_future`; `submit_local` and `read_replica` are the two calls that may also be
+made from other threads (the internal job handler runner).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
+
+from zennode.cluster.batcher import NotCommitted
+from zennode.cluster.reads import run_read
+from zennode.cluster.replicas import ReplicaFactory, build_replica
+from zennode.cluster.router import ReplicaReport, Router
+from zennode.cluster.wire import PeerUnreachable
+from zennode.config import Config
+from zennode.engine import keys
+from zennode.engine.commands import Command, to_wire
+from zennode.engine.outcome import Outcome
+from zennode.errors import Backpressure, NotFound, Unavailable
+
+log = logging.getLogger("zennode.cluster.client")
+
+EventListener = Callable[[int, list[dict[str, Any]]], None]
+RoleListener = Callable[[int, bool], None]
+T = TypeVar("T")
+
+ROLE_POLL_S = 0.05  # how often the role watcher looks at each local partition
+LEADER_POLL_S = 0.02  # how often a request waiting for a leader looks again
+
+
+class ClusterClient(Protocol):
+    """What the layers above use of the cluster (see the module docstring)."""
+
+    config: Config
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop the APIs and drivers run on (hop onto it with call_soon_threadsafe)."""
+        ...
+
+    @property
+    def partition_ids(self) -> list[int]: ...
+
+    def local_partition_ids(self) -> list[int]:
+        """The partitions this node holds a replica of."""
+        ...
+
+    def leads(self, partition_id: int) -> bool:
+        """Whether this node's replica of the partition leads it now."""
+        ...
+
+    def partition_of(self, key: int, what: str) -> int:
+        """The partition that owns `key`, or NotFound ("{what} {key} not found")."""
+        ...
+
+    def next_partition(self) -> int:
+        """Where the next new instance goes (round robin over all partitions)."""
+        ...
+
+    async def submit(self, partition_id: int, command: Command) -> Outcome:
+        """Replicate `command` on the partition's leader, wherever it is (retried, forwarded)."""
+        ...
+
+    async def submit_here(self, partition_id: int, command: Command) -> Outcome:
+        """Replicate `command` only if this node leads the partition now (else NotCommitted):
+        for drivers whose decisions are only valid while they lead."""
+        ...
+
+    def submit_local(self, partition_id: int, command: Command) -> Future[Outcome]:
+        """`submit_here` for any thread: the local leader's commit future (raises
+        NotCommitted when this node does not lead, Backpressure when its queue is full)."""
+        ...
+
+    async def read(self, partition_id: int, query: str, **args: Any) -> Any:
+        """Run a named read (`cluster.reads.READS`) on the partition's leader, wherever it is."""
+        ...
+
+    def read_replica(self, partition_id: int, query: str, **args: Any) -> Any:
+        """Run a named read on this node's replica now, whatever its role, in the calling
+        thread (Unavailable when there is no local replica)."""
+        ...
+
+    def add_event_listener(self, fn: EventListener) -> None:
+        """`fn(partition_id, events)` after each batch a local leader applied, on its tick
+        thread (it must not block)."""
+        ...
+
+    def add_role_listener(self, fn: RoleListener) -> None:
+        """`fn(partition_id, is_leader)` on the loop when a local replica's role changes."""
+        ...
+
+    def is_ready(self) -> bool:
+        """Serving, and every local partition has a leader (the readiness probe)."""
+        ...
+
+    def partition_statuses(self) -> list[dict[str, Any]]:
+        """Role, leader and Raft/LMDB numbers of every partition's local replica (if any)."""
+        ...
+
+    async def topology(self, with_digest: bool = True) -> dict[str, Any]:
+        """Nodes (up/down) and partitions (leaders, replicas, applied indexes, digests)."""
+        ...
+
+
+class Cluster:
+    """This node's part of the cluster: local replicas, routing, forwarding (`ClusterClient`)."""
+
+    def __init__(self, config: Config, replica_factory: ReplicaFactory | None = None) -> None:
+        self.config = config
+        self.local_partitions: dict[int, Any] = {}  # partition id -> Partition
+        self.engines: dict[int, Any] = {}
+        self.router = Router(config, lambda: self.local_partitions)
+        self.peers: Any = None  # zennode.cluster.peers.Peers when there is more than one member
+        # Set by the node's wiring to count forwarded requests / commands refused before Raft.
+        self.on_forwarded: Callable[[int], None] | None = None
+        self.on_rejected: Callable[[int], None] | None = None
+        self._factory = replica_factory or build_replica
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event_listeners: list[EventListener] = []
+        self._role_listeners: list[RoleListener] = []
+        self._listeners_lock = threading.Lock()
+        self._roles: dict[int, bool] = {}
+        self._round_robin = itertools.cycle(list(config.partition_ids))
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+        self._stopping = False
+
+    # ------------------------------------------------------------- lifecycle
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._loop
+
+    def build_partitions(self) -> None:
+        """Create the local replicas (blocking: run it in a thread)."""
+        for pid in self.config.local_partition_ids:
+            on_events = functools.partial(self._dispatch_events, pid)
+            engine, partition = self._factory(self.config, pid, on_events)
+            self.engines[pid] = engine
+            self.local_partitions[pid] = partition
+
+    async def start(self) -> None:
+        """Watch the local replicas' roles; with peers, poll their roles and balance leaders."""
+        self._loop = asyncio.get_running_loop()
+        self._started, self._stopping = True, False
+        self._tasks.append(asyncio.create_task(self._watch_roles(), name="role-watcher"))
+        if len(self.config.members) > 1:
+            from zennode.cluster.peers import Peers
+
+            self.peers = Peers(self.config)
+            poll = self.router.poll_forever(self.peers)
+            self._tasks.append(asyncio.create_task(poll, name="router-poll"))
+            if self.config.raft.balance_leaders:
+                from zennode.cluster.balancer import LeaderBalancer
+
+                balancer = LeaderBalancer(self)
+                self._tasks.append(asyncio.create_task(balancer.run_forever(), name="balancer"))
+
+    def stop_serving(self) -> None:
+        """Refuse new requests (Unavailable) from now on; the node is shutting down."""
+        self._stopping = True
+
+    async def stop(self) -> None:
+        """Stop the background tasks, close the peer channels, stop the local replicas."""
+        self._stopping = True
+        self._started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        if self.peers is not None:
+            await self.peers.close()
+            self.peers = None
+        partitions = list(self.local_partitions.values())
+        self.local_partitions = {}
+        for partition in partitions:
+            try:
+                await asyncio.to_thread(partition.stop)
+            except Exception:
+                log.exception("stopping a partition failed")
+        self.engines = {}
+        self._roles = {}
+
+    # ------------------------------------------------------- events, roles
+
+    def add_event_listener(self, fn: EventListener) -> None:
+        with self._listeners_lock:
+            self._event_listeners = [*self._event_listeners, fn]
+
+    def add_role_listener(self, fn: RoleListener) -> None:
+        with self._listeners_lock:
+            self._role_listeners = [*self._role_listeners, fn]
+
+    def _dispatch_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
+        for fn in self._event_listeners:
+            try:
+                fn(partition_id, events)
+            except Exception:
+                log.exception("event listener %r failed", fn)
+
+    async def _watch_roles(self) -> None:
+        """Tell role listeners when a local replica gains or loses leadership."""
+        while True:
+            for pid, partition in list(self.local_partitions.items()):
+                leader = bool(partition.is_leader)
+                if self._roles.get(pid) != leader:
+                    self._roles[pid] = leader
+                    # DEBUG: the partition itself logs each role change at INFO (one line each)
+                    log.debug("partition %s: %s", pid, "leader" if leader else "follower")
+                    for fn in self._role_listeners:
+                        try:
+                            fn(pid, leader)
+                        except Exception:
+                            log.exception("role listener %r failed", fn)
+            await asyncio.sleep(ROLE_POLL_S)
+
+    # ------------------------------------------------------------ lookups
+
+    @property
+    def partition_ids(self) -> list[int]:
+        return list(self.config.partition_ids)
+
+    def local_partition_ids(self) -> list[int]:
+        return sorted(self.local_partitions)
+
+    def leads(self, partition_id: int) -> bool:
+        return self._local_leader(partition_id) is not None
+
+    def partition_of(self, key: int, what: str) -> int:
+        if key <= 0:
+            raise NotFound(f"{what} {key} not found")
+        partition_id = keys.partition_of(key)
+        if partition_id not in self.config.partition_ids:
+            raise NotFound(f"{what} {key} not found (no partition {partition_id})")
+        return partition_id
+
+    def next_partition(self) -> int:
+        return next(self._round_robin)
+
+    def is_ready(self) -> bool:
+        """Serving, and every local partition has a leader (the readiness probe)."""
+        if not self._started or self._stopping or not self.local_partitions:
+            return False
+        return all(
+            p.is_leader or p.leader_address is not None for p in self.local_partitions.values()
+        )
+
+    def _check_partition(self, partition_id: int) -> None:
+        if partition_id not in self.config.partition_ids:
+            raise NotFound(f"partition {partition_id} does not exist")
+
+    def _local_leader(self, partition_id: int) -> Any | None:
+        partition = self.local_partitions.get(partition_id)
+        return partition if partition is not None and partition.is_leader else None
+
+    def _leader_here(self, partition_id: int) -> Any:
+        self._check_partition(partition_id)
+        partition = self._local_leader(partition_id)
+        if partition is None:
+            raise NotCommitted(
+                f"node {self.config.node_id} does not lead partition {partition_id}",
+                partition_id,
+            )
+        return partition
+
+    # ------------------------------------------------------------- routing
+
+    async def _route(
+        self,
+        partition_id: int,
+        local: Callable[[Any], Awaitable[T]],
+        remote: Callable[[int], Awaitable[T]],
+    ) -> T:
+        """Run `local(partition)` on a local leader or `remote(node_id)` on the leader's node.
+
+        Retries while the answer is `NotCommitted` (no leader, leader just changed, leader
+        unreachable: certainly not applied) for at most `leader_wait_ms`, then 503 with the
+        partition id. Any other error, `OutcomeUnknown` included, goes to the caller.
+        """
+        self._check_partition(partition_id)
+        wait_ms = self.config.limits.leader_wait_ms
+        deadline = time.monotonic() + wait_ms / 1000
+        last: Exception | None = None
+        while True:
+            if self._stopping:
+                raise Unavailable("node is shutting down", partition_id=partition_id)
+            partition = self._local_leader(partition_id)
+            leader = self.config.node_id if partition is not None else None
+            try:
+                if partition is not None:
+                    return await local(partition)
+                leader = self.router.leader_of(partition_id)
+                if leader is not None and leader != self.config.node_id and self.peers:
+                    if self.on_forwarded is not None:
+                        self.on_forwarded(partition_id)
+                    return await remote(leader)
+            except PeerUnreachable as exc:
+                last = exc
+                self.router.mark_unreachable(exc.node_id)
+            except NotCommitted as exc:  # not the leader (any more): ask the router again
+                last = exc
+                if leader is not None and leader != self.config.node_id:
+                    self.router.forget(leader, partition_id)
+            if time.monotonic() >= deadline:
+                why = f" (last: {last})" if last is not None else ""
+                raise Unavailable(
+                    f"partition {partition_id} has no reachable leader (waited {wait_ms} ms){why}",
+                    partition_id=partition_id,
+                )
+            await asyncio.sleep(LEADER_POLL_S)
+
+    async def submit(self, partition_id: int, command: Command) -> Outcome:
+        """Forwarded commands travel as JSON and come back as an `Outcome` without events (the
+        leader's node hands the events to its own listeners). A forwarded command that the
+        remote node answers with `NotCommitted` is raised here, so `_route` re-routes and
+        retries it like a local one."""
+        timeout = self.config.limits.request_timeout_ms / 1000
+        wire = to_wire(command)
+
+        async def remote(node_id: int) -> Outcome:
+            outcome: Outcome = await self.peers.submit(node_id, partition_id, wire, timeout + 1.0)
+            if isinstance(outcome.error, NotCommitted):
+                raise outcome.error
+            return outcome
+
+        return await self._route(
+            partition_id, lambda p: self._commit(p, partition_id, wire), remote
+        )
+
+    async def submit_here(self, partition_id: int, command: Command) -> Outcome:
+        return await self.submit_wire_here(partition_id, to_wire(command))
+
+    async def submit_wire_here(self, partition_id: int, wire: dict[str, Any]) -> Outcome:
+        """A command in wire form forwarded by a peer: run it only as the current leader."""
+        return await self._commit(self._leader_here(partition_id), partition_id, wire)
+
+    def submit_local(self, partition_id: int, command: Command) -> Future[Outcome]:
+        partition = self.local_partitions.get(partition_id)
+        if partition is None:
+            raise Unavailable(f"partition {partition_id} is not local", partition_id)
+        future: Future[Outcome] = partition.submit(to_wire(command))
+        return future
+
+    async def _commit(self, partition: Any, partition_id: int, wire: dict[str, Any]) -> Outcome:
+        try:
+            future = partition.submit(wire)
+        except Backpressure:
+            if self.on_rejected is not None:
+                self.on_rejected(partition_id)
+            raise
+        timeout = self.config.limits.request_timeout_ms / 1000
+        try:
+            outcome: Outcome = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"partition {partition_id} did not commit the command within {timeout:g} s",
+                partition_id=partition_id,
+            ) from exc
+        return outcome
+
+    async def read(self, partition_id: int, query: str, **args: Any) -> Any:
+        timeout = self.config.limits.request_timeout_ms / 1000
+
+        async def local(partition: Any) -> Any:
+            with partition.read() as txn:
+                return run_read(txn, query, args)
+
+        async def remote(node_id: int) -> Any:
+            return await self.peers.read(node_id, partition_id, query, args, timeout)
+
+        return await self._route(partition_id, local, remote)
+
+    async def read_here(self, partition_id: int, query: str, args: dict[str, Any]) -> Any:
+        """A read forwarded by a peer: answer only as the partition's current leader."""
+        with self._leader_here(partition_id).read() as txn:
+            return run_read(txn, query, args)
+
+    def read_replica(self, partition_id: int, query: str, **args: Any) -> Any:
+        partition = self.local_partitions.get(partition_id)
+        if partition is None:
+            raise Unavailable(f"partition {partition_id} is not local", partition_id)
+        with partition.read() as txn:
+            return run_read(txn, query, args)
+
+    # ------------------------------------------------------------ topology
+
+    def partition_statuses(self) -> list[dict[str, Any]]:
+        """Role, leader and Raft/LMDB numbers of every partition's local replica (if any)."""
+        partitions = []
+        for pid in self.config.partition_ids:
+            partition = self.local_partitions.get(pid)
+            if partition is None:
+                partitions.append({"partition": pid, "local": False})
+                continue
+            entry: dict[str, Any] = {
+                "partition": pid,
+                "local": True,
+                "role": "leader" if partition.is_leader else "follower",
+                "leader": partition.leader_address,
+            }
+            try:
+                entry.update(partition.status())
+            except Exception as exc:  # status is diagnostics; never fail the endpoint on it
+                entry["statusError"] = str(exc)
+            partitions.append(entry)
+        return partitions
+
+    async def replica_roles(self, with_digest: bool = False) -> dict[int, ReplicaReport]:
+        """Role, leader, term, applied index (and digest) of every local replica."""
+        reports: dict[int, ReplicaReport] = {}
+        for pid, partition in sorted(self.local_partitions.items()):
+            try:
+                report = self.router.local_report(partition)
+                if with_digest:
+                    report.digest = await asyncio.to_thread(partition.digest)
+            except Exception as exc:  # a replica that is stopping: report it without data
+                log.debug("partition %s: no role report: %s", pid, exc)
+                continue
+            reports[pid] = report
+        return reports
+
+    async def topology(self, with_digest: bool = True) -> dict[str, Any]:
+        """Nodes (up/down) and partitions (leader, followers, replicas' applied index, digest).
+
+        Asks every peer now (bounded), so the digests can be compared across replicas.
+        """
+        from zennode.cluster.topology import build_topology
+
+        own = await self.replica_roles(with_digest=with_digest)
+        peers: dict[int, Any] = {}
+        if self.peers is not None:
+            replies = await self.peers.roles_of_all(with_digest=with_digest, timeout_s=3.0)
+            for node_id, reply in replies.items():
+                self.router.record(node_id, reply)
+                peers[node_id] = (
+                    None if reply is None else dict(self.router.peers[node_id].replicas)
+                )
+        return build_topology(self.config, own, peers)

@@ -1,0 +1,60 @@
+"""Building this node's partition replicas from the config: an `Engine` and a Raft `Partition`.
+
+A factory `(config, partition_id, on_events) -> (engine, partition)` is what `Cluster` calls
+for each local partition; tests pass their own (stand-in partitions) to `Node`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zennode.config import Config
+
+if TYPE_CHECKING:
+    from zennode.cluster.partition import PartitionSettings
+
+OnEvents = Callable[[list[dict[str, Any]]], None]
+ReplicaFactory = Callable[[Config, int, OnEvents], tuple[Any, Any]]
+
+
+def build_replica(config: Config, partition_id: int, on_events: OnEvents) -> tuple[Any, Any]:
+    """An `Engine` and a Raft `Partition` for one local replica (the production factory)."""
+    from zennode.cluster.partition import Partition
+    from zennode.engine import Engine
+
+    engine = Engine(partition_id, activations_max=config.limits.loop_iterations_max)
+    partition = Partition(
+        partition_settings(config, partition_id), apply_fn=engine.apply, on_events=on_events
+    )
+    return engine, partition
+
+
+def partition_settings(config: Config, partition_id: int) -> PartitionSettings:
+    """The `PartitionSettings` of this node's replica of `partition_id`, from the config."""
+    from zennode.cluster.partition import PartitionSettings
+
+    replicas = config.replicas_of(partition_id)
+    peers = [
+        f"{m.host}:{m.ports.raft(partition_id)}"
+        for m in config.members
+        if m.id != config.node_id and m.id in replicas
+    ]
+    limits = config.limits
+    return PartitionSettings(
+        partition_id=partition_id,
+        self_address=f"{config.host}:{config.ports.raft(partition_id)}",
+        data_dir=Path(config.data_dir) / f"partition-{partition_id}",
+        peer_addresses=peers,
+        secret=config.secret,
+        raft_min_timeout_s=config.raft.min_timeout_s,
+        raft_max_timeout_s=config.raft.max_timeout_s,
+        batch_max_items=limits.batch_items_max,
+        batch_max_bytes=limits.batch_bytes_max,
+        batch_max_delay_ms=float(limits.batch_wait_ms),
+        queue_max=limits.command_queue_max,
+        command_max_bytes=limits.request_bytes_max,
+        compaction_bytes=config.raft.compaction_bytes,
+        fsync_per_batch=config.raft.fsync_per_batch,
+    )

@@ -1,0 +1,545 @@
+"""The engine's commands as typed records, and the one place a record becomes a dict and back.
+
+Callers (the service façade, the job manager, the drivers, the engine's own cross-partition
+steps) build a record — `CompleteJob(job_key=k, variables=v)` — never a dict. A record travels
+in its *wire form*, the dict `{"type": "complete_job", "jobKey": k, "variables": v}`: that is
+what Raft batches carry (pickled), what the internal gRPC service forwards (JSON), and what
+`Engine.apply` receives (with `now_ms` stamped in by the partition leader). The wire form is
+the contract with logs already written, so it does not change: field `job_key` is wire name
+`jobKey` (camelCase of the field name), and a field that is None is left out.
+
+`to_wire(record)` and `from_wire(dict)` are the only translations. `from_wire` is also where
+the engine checks a command's fields (types, bounds, names): input from the wire is untrusted
+(a peer, a replayed log), so a malformed field is a `BadRequest`, never a crash, and the
+command handlers in this package only see well-typed records and deal with state.
+
+Adding a command: a record here (its `TYPE`, fields, `decode`), a handler module beside this
+one `(ctx, record) -> result dict`, and one line in `COMMANDS` in `__init__.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from zennode.engine.bpmn.waits import correlation_text
+from zennode.engine.commands._fields import (
+    int_field,
+    key_list,
+    optional_int,
+    required_str,
+    str_field,
+)
+from zennode.engine.expressions import ExpressionFailed, name_problem
+from zennode.engine.variables import check_variables
+from zennode.errors import BadRequest
+
+# Bounds checked when a command is decoded (the handlers rely on them).
+JOBS_PER_ACTIVATION_MAX = 1000  # jobs one activate_jobs locks (and jobKeys it may name)
+RELEASE_KEYS_MAX = 10_000  # jobKeys of one release_jobs
+FAIL_MESSAGE_CHARS_MAX = 4096  # a fail_job message is cut to this
+TTL_MS_MAX = 366 * 24 * 3600 * 1000  # a published message is buffered at most a year
+TRIGGER_LIMIT_DEFAULT = 1000  # timers one trigger_timers fires when it names no limit
+TRIGGER_LIMIT_MAX = 10_000
+ACK_KINDS = ("open", "close", "delivery", "signal")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base of every command record; `TYPE` is the wire form's `"type"`."""
+
+    TYPE: ClassVar[str] = ""
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        """The record from its wire form; raises BadRequest for a malformed field."""
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------- deployments
+
+
+@dataclass(frozen=True, slots=True)
+class Deploy(Command):
+    """Deploy a BPMN document. Partition 1 assigns keys and versions; the other partitions
+    get the same document with `assigned` {bpmnProcessId: {key, version}} (see deploy.py)."""
+
+    TYPE: ClassVar[str] = "deploy"
+    xml: str
+    resource_name: str = ""
+    assigned: dict[str, Any] | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        xml = wire.get("xml")
+        if isinstance(xml, bytes):
+            xml = xml.decode("utf-8", errors="strict")
+        if not isinstance(xml, str) or not xml:
+            raise BadRequest("xml must be a non-empty string")
+        resource_name = str_field(wire, "resourceName", required=False) or ""
+        assigned = wire.get("assigned")
+        if assigned is not None and not isinstance(assigned, dict):
+            raise BadRequest("assigned must map bpmnProcessId to {key, version}")
+        return cls(xml=xml, resource_name=resource_name, assigned=assigned)
+
+
+# ----------------------------------------------------------------------- instances
+
+
+@dataclass(frozen=True, slots=True)
+class CreateInstance(Command):
+    """Start an instance of a definition key, or of the latest (or a given) version of a
+    process id (`version` -1 or None: the latest)."""
+
+    TYPE: ClassVar[str] = "create_instance"
+    process_definition_key: int | None = None
+    bpmn_process_id: str | None = None
+    version: int | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        variables = dict(check_variables(wire.get("variables")))
+        if wire.get("processDefinitionKey") is not None:
+            key = int_field(wire, "processDefinitionKey", minimum=1)
+            return cls(process_definition_key=key, variables=variables)
+        if wire.get("bpmnProcessId") is not None:
+            pid = required_str(wire, "bpmnProcessId")
+            version = wire.get("version")
+            if version is not None and version != -1:  # -1: Zeebe's "latest"
+                version = int_field(wire, "version", minimum=1)
+            return cls(bpmn_process_id=pid, version=version, variables=variables)
+        raise BadRequest("give processDefinitionKey or bpmnProcessId")
+
+
+@dataclass(frozen=True, slots=True)
+class CancelInstance(Command):
+    TYPE: ClassVar[str] = "cancel_instance"
+    process_instance_key: int
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(process_instance_key=int_field(wire, "processInstanceKey", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariables(Command):
+    """Merge variables into an instance, named by its key or (Zeebe) an element instance's."""
+
+    TYPE: ClassVar[str] = "set_variables"
+    process_instance_key: int | None = None
+    element_instance_key: int | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        variables = check_variables(wire.get("variables"))
+        if wire.get("processInstanceKey") is not None:
+            key = int_field(wire, "processInstanceKey", minimum=1)
+            return cls(process_instance_key=key, variables=variables)
+        if wire.get("elementInstanceKey") is not None:
+            key = int_field(wire, "elementInstanceKey", minimum=1)
+            return cls(element_instance_key=key, variables=variables)
+        raise BadRequest("give processInstanceKey or elementInstanceKey")
+
+
+# ---------------------------------------------------------------------------- jobs
+
+
+def _job_key(wire: dict[str, Any]) -> int:
+    value = wire.get("jobKey")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("jobKey must be an integer")
+    return value
+
+
+def _worker(wire: dict[str, Any]) -> str | None:
+    value = wire.get("worker")
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("worker must be a string")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteJob(Command):
+    """With `worker`, an activated job must be locked by that worker."""
+
+    TYPE: ClassVar[str] = "complete_job"
+    job_key: int
+    variables: dict[str, Any] = field(default_factory=dict)
+    worker: str | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(
+            job_key=_job_key(wire),
+            worker=_worker(wire),
+            variables=check_variables(wire.get("variables")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FailJob(Command):
+    """`error_code`: throw a BPMN error; otherwise retry (`retries`, default current - 1)
+    after `retry_backoff_ms`, or raise an incident at 0 retries."""
+
+    TYPE: ClassVar[str] = "fail_job"
+    job_key: int
+    retries: int | None = None
+    error_code: str | None = None
+    message: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    retry_backoff_ms: int | None = None
+    worker: str | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        job_key = _job_key(wire)
+        worker = _worker(wire)
+        retries = optional_int(wire, "retries")
+        backoff_ms = optional_int(wire, "retryBackoffMs")
+        error_code = str_field(wire, "errorCode", required=False) or None
+        message = str_field(wire, "message", required=False) or ""
+        return cls(
+            job_key=job_key,
+            retries=retries,
+            error_code=error_code,
+            message=message[:FAIL_MESSAGE_CHARS_MAX],
+            variables=check_variables(wire.get("variables")),
+            retry_backoff_ms=backoff_ms,
+            worker=worker,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ThrowError(FailJob):
+    """Zeebe's ThrowError: a `FailJob` with an `error_code` (the same handler)."""
+
+    TYPE: ClassVar[str] = "throw_error"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateJobRetries(Command):
+    TYPE: ClassVar[str] = "update_job_retries"
+    job_key: int
+    retries: int
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(job_key=_job_key(wire), retries=int_field(wire, "retries", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateJobTimeout(Command):
+    """A new lock deadline for an activated job: now + `timeout_ms`."""
+
+    TYPE: ClassVar[str] = "update_job_timeout"
+    job_key: int
+    timeout_ms: int
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(job_key=_job_key(wire), timeout_ms=int_field(wire, "timeoutMs", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateJobs(Command):
+    """Lock up to `max_jobs` activatable jobs of `job_type` for `worker` for `timeout_ms`;
+    with `job_keys`, only those."""
+
+    TYPE: ClassVar[str] = "activate_jobs"
+    job_type: str
+    worker: str
+    timeout_ms: int
+    max_jobs: int
+    job_keys: list[int] | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        job_type = required_str(wire, "jobType")
+        worker = required_str(wire, "worker")
+        timeout_ms = int_field(wire, "timeoutMs", minimum=1)
+        max_jobs = min(int_field(wire, "maxJobs", minimum=1), JOBS_PER_ACTIVATION_MAX)
+        job_keys = key_list(wire, "jobKeys", JOBS_PER_ACTIVATION_MAX)
+        return cls(job_type, worker, timeout_ms, max_jobs, job_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutJobs(Command):
+    """Free the activated jobs whose lock deadline has passed (bounded per command)."""
+
+    TYPE: ClassVar[str] = "timeout_jobs"
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseJobs(Command):
+    """Unlock the jobs of `worker`, or the `job_keys` (only those locked by `worker` if given)."""
+
+    TYPE: ClassVar[str] = "release_jobs"
+    worker: str | None = None
+    job_keys: list[int] | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        worker = str_field(wire, "worker", required=False)
+        job_keys = key_list(wire, "jobKeys", RELEASE_KEYS_MAX)
+        if worker is None and job_keys is None:
+            raise BadRequest("give worker or jobKeys")
+        return cls(worker=worker, job_keys=job_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveIncident(Command):
+    TYPE: ClassVar[str] = "resolve_incident"
+    incident_key: int
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(incident_key=int_field(wire, "incidentKey", minimum=1))
+
+
+# -------------------------------------------------------------------------- timers
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerTimers(Command):
+    """Fire the timers due at the command's time (at most `limit`), expire old messages."""
+
+    TYPE: ClassVar[str] = "trigger_timers"
+    limit: int = TRIGGER_LIMIT_DEFAULT
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        limit = int_field(wire, "limit", minimum=1, default=TRIGGER_LIMIT_DEFAULT)
+        return cls(limit=min(limit, TRIGGER_LIMIT_MAX))
+
+
+# ------------------------------------------------------------------------ messages
+
+
+def _name(wire: dict[str, Any], name: str) -> str:
+    value = required_str(wire, name)
+    problem = name_problem(value, name)
+    if problem:
+        raise BadRequest(problem)
+    return value
+
+
+def _correlation_key(wire: dict[str, Any]) -> str:
+    value = wire.get("correlationKey")
+    if value is None:
+        return ""
+    try:
+        return correlation_text(value, "correlationKey")
+    except ExpressionFailed as exc:
+        raise BadRequest(exc.message) from None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishMessage(Command):
+    """Sent to the partition that owns `correlation_key` (`engine.relay.message_partition`)."""
+
+    TYPE: ClassVar[str] = "publish_message"
+    message_name: str
+    correlation_key: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    time_to_live: int = 0
+    message_id: str | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        name = _name(wire, "messageName")
+        correlation_key = _correlation_key(wire)
+        variables = dict(check_variables(wire.get("variables")))
+        ttl = int_field(wire, "timeToLive", minimum=0, default=0)
+        if ttl > TTL_MS_MAX:
+            raise BadRequest(f"timeToLive must be at most {TTL_MS_MAX} ms")
+        message_id = None if wire.get("messageId") is None else _name(wire, "messageId")
+        return cls(name, correlation_key, variables, ttl, message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMessageSubscription(Command):
+    """Relayed from an instance's partition to the message partition of its correlation key."""
+
+    TYPE: ClassVar[str] = "open_message_subscription"
+    sub_key: int
+    partition_id: int
+    process_instance_key: int
+    bpmn_process_id: str
+    element_id: str
+    message_name: str
+    correlation_key: str
+    repeat: bool = False
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        sub_key = int_field(wire, "subKey", minimum=1)
+        partition_id = int_field(wire, "partitionId", minimum=1)
+        instance_key = int_field(wire, "processInstanceKey", minimum=1)
+        bpmn_process_id = required_str(wire, "bpmnProcessId")
+        element_id = required_str(wire, "elementId")
+        return cls(
+            sub_key=sub_key,
+            partition_id=partition_id,
+            process_instance_key=instance_key,
+            bpmn_process_id=bpmn_process_id,
+            element_id=element_id,
+            message_name=_name(wire, "messageName"),
+            correlation_key=_correlation_key(wire),
+            repeat=bool(wire.get("repeat")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CloseMessageSubscription(Command):
+    TYPE: ClassVar[str] = "close_message_subscription"
+    sub_key: int
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        return cls(sub_key=int_field(wire, "subKey", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelateMessage(Command):
+    """Relayed from the message partition to the waiting instance's partition.
+    `process_instance_key` and `message_name` are carried for readers; apply uses the rest."""
+
+    TYPE: ClassVar[str] = "correlate_message"
+    sub_key: int
+    process_instance_key: int | None
+    message_key: int
+    message_name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        sub_key = int_field(wire, "subKey", minimum=1)
+        message_key = int_field(wire, "messageKey", minimum=1)
+        variables = dict(check_variables(wire.get("variables")))
+        instance_key = wire.get("processInstanceKey")
+        name = wire.get("messageName")
+        return cls(
+            sub_key=sub_key,
+            process_instance_key=instance_key if isinstance(instance_key, int) else None,
+            message_key=message_key,
+            message_name=name if isinstance(name, str) else None,
+            variables=variables,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AckRelay(Command):
+    """The other side applied a relayed command: delete its pending row. `kind` says which
+    row: open/close (`sub_key`), delivery (`sub_key` + `message_key`), signal (`signal_key`)."""
+
+    TYPE: ClassVar[str] = "ack_relay"
+    kind: str
+    sub_key: int | None = None
+    message_key: int | None = None
+    signal_key: int | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        kind = wire.get("kind")
+        if kind == "signal":
+            return cls(kind="signal", signal_key=int_field(wire, "signalKey", minimum=1))
+        sub_key = int_field(wire, "subKey", minimum=1)
+        if kind in ("open", "close"):
+            return cls(kind=str(kind), sub_key=sub_key)
+        if kind == "delivery":
+            message_key = int_field(wire, "messageKey", minimum=1)
+            return cls(kind="delivery", sub_key=sub_key, message_key=message_key)
+        raise BadRequest("kind must be open, close or delivery")
+
+
+# ------------------------------------------------------------------------- signals
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastSignal(Command):
+    """Applied on every partition; a copy carrying `signal_key` is applied once."""
+
+    TYPE: ClassVar[str] = "broadcast_signal"
+    signal_name: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    signal_key: int | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        name = _name(wire, "signalName")
+        variables = dict(check_variables(wire.get("variables")))
+        return cls(name, variables, optional_int(wire, "signalKey", minimum=1))
+
+
+# ------------------------------------------------------------------ the translation
+
+RECORDS: dict[str, type[Command]] = {
+    cls.TYPE: cls
+    for cls in (
+        Deploy,
+        CreateInstance,
+        CancelInstance,
+        SetVariables,
+        CompleteJob,
+        FailJob,
+        ThrowError,
+        UpdateJobRetries,
+        UpdateJobTimeout,
+        ActivateJobs,
+        TimeoutJobs,
+        ReleaseJobs,
+        ResolveIncident,
+        TriggerTimers,
+        PublishMessage,
+        OpenMessageSubscription,
+        CloseMessageSubscription,
+        CorrelateMessage,
+        AckRelay,
+        BroadcastSignal,
+    )
+}
+
+_WIRE_NAMES: dict[type[Command], tuple[tuple[str, str], ...]] = {}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _wire_names(cls: type[Command]) -> tuple[tuple[str, str], ...]:
+    names = _WIRE_NAMES.get(cls)
+    if names is None:
+        names = tuple((f.name, _camel(f.name)) for f in dataclasses.fields(cls))
+        _WIRE_NAMES[cls] = names
+    return names
+
+
+def to_wire(command: Command) -> dict[str, Any]:
+    """The dict that travels: `{"type": TYPE, <camelCase field>: value, ...}`, Nones left out."""
+    wire: dict[str, Any] = {"type": command.TYPE}
+    for attr, name in _wire_names(type(command)):
+        value = getattr(command, attr)
+        if value is not None:
+            wire[name] = value
+    return wire
+
+
+def from_wire(wire: Any) -> Command:
+    """The record a wire dict stands for; BadRequest when it is not a well-formed command.
+
+    Unknown extra keys (`now_ms`, fields of newer versions) are ignored.
+    """
+    if not isinstance(wire, dict):
+        raise BadRequest("a command must be an object")
+    cls = RECORDS.get(wire.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        raise BadRequest(f"unknown command type {wire.get('type')!r}")
+    return cls.decode(wire)

@@ -1,0 +1,405 @@
+"""The service façade: one method per operation, for every API of the node.
+
+REST (`api/rest/*`), the Zeebe gateway (`api/zeebe/*`) and the job stream call these methods;
+they never build a command or read the state themselves. A method checks its input, builds
+the command record (`zennode.engine.commands`) or names the read (`cluster.reads`), sends it
+to the partition that owns the key through the cluster client, and returns the JSON-ready
+result. Every method is `async` and raises `ZennodeError`s, which the API layers map to
+statuses through `errors.http_status()` / `errors.grpc_code_name()`.
+
+Adding an operation: a method here (grouped by resource below); a new command also needs its
+record and handler in `zennode/engine/commands/`, a new read a query in `engine/queries.py`
+and a line in `cluster/reads.py`. Then the REST route (`api/rest/<resource>.py`) or RPC calls
+the method.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from zennode.cluster.client import ClusterClient
+from zennode.config import Limits
+from zennode.engine.commands import (
+    BroadcastSignal,
+    CancelInstance,
+    Command,
+    CompleteJob,
+    CreateInstance,
+    Deploy,
+    FailJob,
+    PublishMessage,
+    ResolveIncident,
+    SetVariables,
+    ThrowError,
+    UpdateJobRetries,
+    UpdateJobTimeout,
+)
+from zennode.engine.engine import Engine
+from zennode.engine.relay import message_partition
+from zennode.errors import BadRequest, TooLarge
+
+DEPLOYMENT_PARTITION = 1  # assigns definition keys and versions; answers definition reads
+BPMN_SUFFIXES = (".bpmn", ".xml")  # resource names deploy_resources accepts
+
+
+def check_variables(variables: Any, limit_bytes: int, what: str = "variables") -> dict[str, Any]:
+    """A JSON object of at most `limit_bytes` (compact JSON), or BadRequest / TooLarge."""
+    if variables is None:
+        return {}
+    if not isinstance(variables, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    try:
+        size = len(json.dumps(variables, allow_nan=False, separators=(",", ":")))
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{what} are not JSON: {exc}") from exc
+    if size > limit_bytes:
+        raise TooLarge(f"{what} are {size} bytes of JSON, the limit is {limit_bytes}")
+    return variables
+
+
+class Service:
+    """The operations of one node (see the module docstring)."""
+
+    def __init__(
+        self,
+        cluster: ClusterClient,
+        limits: Limits,
+        handler_stats: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.limits = limits
+        self._handler_stats = handler_stats or dict
+
+    def check_variables(self, variables: Any, what: str = "variables") -> dict[str, Any]:
+        """A JSON object within `limits.variables_bytes_max`, or BadRequest / TooLarge."""
+        return check_variables(variables, self.limits.variables_bytes_max, what)
+
+    async def _run(self, partition_id: int, command: Command) -> dict[str, Any]:
+        return (await self.cluster.submit(partition_id, command)).unwrap()
+
+    async def _per_partition_page(
+        self, partition_ids: list[int], query: str, args: dict[str, Any], page: int, size: int
+    ) -> dict[str, Any]:
+        """Run a paged query on each partition's leader: `{partitions: [{partition, items}]}`."""
+        read = self.cluster.read
+        results = await asyncio.gather(*(read(p, query, **args) for p in partition_ids))
+        partitions = [
+            {"partition": pid, "items": items}
+            for pid, (items, _total) in zip(partition_ids, results, strict=True)
+        ]
+        return {
+            "partitions": partitions,
+            "page": page,
+            "size": size,
+            "count": sum(len(items) for items, _ in results),
+            "totalCount": sum(total for _, total in results),
+        }
+
+    def _instance_partitions(self, process_instance_key: int | None) -> list[int]:
+        if process_instance_key is None:
+            return self.cluster.partition_ids
+        return [self.cluster.partition_of(process_instance_key, "process instance")]
+
+    # ------------------------------------------------------------ definitions
+
+    async def deploy(self, xml: bytes, resource_name: str = "") -> dict[str, Any]:
+        """Deploy on partition 1 (it assigns key and version), then on every other partition."""
+        limit = self.limits.bpmn_bytes_max
+        if len(xml) > limit:
+            raise TooLarge(f"BPMN resource is {len(xml)} bytes, the limit is {limit}")
+        try:
+            text = xml.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
+        Engine(DEPLOYMENT_PARTITION).validate_deploy(xml)  # a bad document never reaches Raft
+        first = await self._run(DEPLOYMENT_PARTITION, Deploy(xml=text, resource_name=resource_name))
+        assigned = {
+            p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
+            for p in first.get("processes", [first])
+        }
+        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
+        if others:
+            command = Deploy(xml=text, resource_name=resource_name, assigned=assigned)
+            await asyncio.gather(*(self._run(p, command) for p in others))
+        return first
+
+    async def deploy_resources(self, resources: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Deploy several named resources: all are checked first (a bad one deploys nothing),
+        then each is deployed in order; the `deploy` result of each."""
+        if not resources:
+            raise BadRequest("the deployment has no resources")
+        checker = Engine(DEPLOYMENT_PARTITION)
+        for name, content in resources:
+            if not name.lower().endswith(BPMN_SUFFIXES):
+                raise BadRequest(
+                    f"resource '{name}': zennode deploys BPMN only (a name ending in .bpmn or "
+                    ".xml); DMN decisions and forms are not supported"
+                )
+            try:
+                checker.validate_deploy(content)
+            except BadRequest as exc:
+                raise BadRequest(f"resource '{name}': {exc.message}") from exc
+        return [await self.deploy(content, resource_name=name) for name, content in resources]
+
+    async def list_definitions(
+        self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
+    ) -> dict[str, Any]:
+        """Definitions are on every partition; the deployment partition answers."""
+        items, total = await self.cluster.read(
+            DEPLOYMENT_PARTITION,
+            "list_definitions",
+            bpmn_process_id=bpmn_process_id,
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        return {
+            "items": items,
+            "page": page,
+            "size": size,
+            "count": len(items),
+            "totalCount": total,
+        }
+
+    async def get_definition(self, key: int) -> dict[str, Any]:
+        self.cluster.partition_of(key, "process definition")
+        definition: dict[str, Any] = await self.cluster.read(
+            DEPLOYMENT_PARTITION, "get_definition", key=key
+        )
+        return definition
+
+    # -------------------------------------------------------------- instances
+
+    async def create_instance(
+        self,
+        process_definition_key: int | None = None,
+        bpmn_process_id: str | None = None,
+        variables: dict[str, Any] | None = None,
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Start an instance on the next partition (round robin). `version` goes with a
+        `bpmn_process_id` (None or -1: the latest)."""
+        if (process_definition_key is None) == (bpmn_process_id is None):
+            raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
+        if process_definition_key is not None:
+            self.cluster.partition_of(process_definition_key, "process definition")
+        command = CreateInstance(
+            process_definition_key=process_definition_key,
+            bpmn_process_id=bpmn_process_id,
+            version=version,
+            variables=self.check_variables(variables),
+        )
+        return await self._run(self.cluster.next_partition(), command)
+
+    async def get_instance(self, key: int) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "process instance")
+        instance: dict[str, Any] = await self.cluster.read(pid, "get_instance", key=key)
+        return instance
+
+    async def list_instances(self, page: int = 1, size: int = 10) -> dict[str, Any]:
+        """Instances of every partition, paged per partition (like `list_jobs`)."""
+        args = {"offset": (page - 1) * size, "limit": size}
+        return await self._per_partition_page(
+            self.cluster.partition_ids, "list_instances", args, page, size
+        )
+
+    async def cancel_instance(self, key: int) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "process instance")
+        return await self._run(pid, CancelInstance(process_instance_key=key))
+
+    async def set_variables(self, key: int, variables: dict[str, Any]) -> dict[str, Any]:
+        """Merge `variables` into a process instance's variables."""
+        pid = self.cluster.partition_of(key, "process instance")
+        command = SetVariables(process_instance_key=key, variables=self.check_variables(variables))
+        return await self._run(pid, command)
+
+    async def set_element_variables(
+        self, element_instance_key: int, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Zeebe's SetVariables: the key of an instance or of one of its element instances."""
+        pid = self.cluster.partition_of(element_instance_key, "element instance")
+        command = SetVariables(
+            element_instance_key=element_instance_key, variables=self.check_variables(variables)
+        )
+        return await self._run(pid, command)
+
+    # ------------------------------------------------------------------- jobs
+
+    async def list_jobs(
+        self,
+        page: int = 1,
+        size: int = 10,
+        state: str | None = None,
+        job_type: str | None = None,
+        process_instance_key: int | None = None,
+    ) -> dict[str, Any]:
+        """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
+        args = {
+            "state": state,
+            "job_type": job_type,
+            "instance_key": process_instance_key,
+            "offset": (page - 1) * size,
+            "limit": size,
+        }
+        partition_ids = self._instance_partitions(process_instance_key)
+        return await self._per_partition_page(partition_ids, "list_jobs", args, page, size)
+
+    async def get_job(self, key: int) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "job")
+        job: dict[str, Any] = await self.cluster.read(pid, "get_job", key=key)
+        return job
+
+    async def complete_job(
+        self, key: int, variables: dict[str, Any] | None, worker: str | None = None
+    ) -> dict[str, Any]:
+        """With `worker` (a job stream), an activated job must be locked by that worker."""
+        pid = self.cluster.partition_of(key, "job")
+        command = CompleteJob(job_key=key, variables=self.check_variables(variables), worker=worker)
+        return await self._run(pid, command)
+
+    async def fail_job(
+        self,
+        key: int,
+        retries: int | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        variables: dict[str, Any] | None = None,
+        retry_backoff_ms: int | None = None,
+        worker: str | None = None,
+    ) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "job")
+        command = FailJob(
+            job_key=key,
+            retries=retries,
+            error_code=error_code or None,
+            message=message or "",
+            variables=self.check_variables(variables),
+            retry_backoff_ms=retry_backoff_ms,
+            worker=worker,
+        )
+        return await self._run(pid, command)
+
+    async def throw_error(
+        self, key: int, error_code: str, message: str = "", variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Zeebe's ThrowError: fail the job with a BPMN error code."""
+        if not error_code:
+            raise BadRequest("ThrowError needs an errorCode")
+        pid = self.cluster.partition_of(key, "job")
+        command = ThrowError(
+            job_key=key,
+            error_code=error_code,
+            message=message,
+            variables=self.check_variables(variables),
+        )
+        return await self._run(pid, command)
+
+    async def update_job_retries(self, key: int, retries: int) -> dict[str, Any]:
+        """Set the retries of a job (a failed job keeps them once its incident is resolved)."""
+        pid = self.cluster.partition_of(key, "job")
+        return await self._run(pid, UpdateJobRetries(job_key=key, retries=retries))
+
+    async def update_job_timeout(self, key: int, timeout_ms: int) -> dict[str, Any]:
+        """A new lock deadline for an activated job: now + `timeout_ms` (`{jobKey, deadline}`)."""
+        pid = self.cluster.partition_of(key, "job")
+        return await self._run(pid, UpdateJobTimeout(job_key=key, timeout_ms=timeout_ms))
+
+    # -------------------------------------------------------------- incidents
+
+    async def list_incidents(
+        self,
+        page: int = 1,
+        size: int = 10,
+        process_instance_key: int | None = None,
+        state: str | None = None,
+    ) -> dict[str, Any]:
+        args = {
+            "instance_key": process_instance_key,
+            "offset": (page - 1) * size,
+            "limit": size,
+            "incident_state": state,
+        }
+        partition_ids = self._instance_partitions(process_instance_key)
+        return await self._per_partition_page(partition_ids, "list_incidents", args, page, size)
+
+    async def get_incident(self, key: int) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "incident")
+        incident: dict[str, Any] = await self.cluster.read(pid, "get_incident", key=key)
+        return incident
+
+    async def resolve_incident(self, key: int) -> dict[str, Any]:
+        pid = self.cluster.partition_of(key, "incident")
+        return await self._run(pid, ResolveIncident(incident_key=key))
+
+    # ------------------------------------------------------- messages, signals
+
+    async def publish_message(
+        self,
+        name: str,
+        correlation_key: str = "",
+        variables: dict[str, Any] | None = None,
+        time_to_live_ms: int = 0,
+        message_id: str | None = None,
+    ) -> dict[str, Any]:
+        """On the partition that owns the correlation key: `{messageKey, correlated,
+        startedInstances, partition}`."""
+        if not name:
+            raise BadRequest("a message needs a name")
+        if time_to_live_ms < 0:
+            raise BadRequest("timeToLive must not be negative")
+        partition_id = message_partition(correlation_key, len(self.cluster.partition_ids))
+        command = PublishMessage(
+            message_name=name,
+            correlation_key=correlation_key,
+            variables=self.check_variables(variables),
+            time_to_live=time_to_live_ms,
+            message_id=message_id or None,
+        )
+        return {**await self._run(partition_id, command), "partition": partition_id}
+
+    async def broadcast_signal(
+        self, name: str, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Trigger every signal event waiting for `name`, on every partition.
+
+        The deployment partition (where signal start events listen) applies it first and gives
+        the signal its key; the other partitions get the same command with that `signalKey`, so
+        each applies one signal once. Returns `{key, triggered, startedInstances}` summed over
+        the partitions.
+        """
+        if not name:
+            raise BadRequest("a signal needs a name")
+        variables = self.check_variables(variables)
+        first = await self._run(
+            DEPLOYMENT_PARTITION, BroadcastSignal(signal_name=name, variables=variables)
+        )
+        copy = BroadcastSignal(signal_name=name, variables=variables, signal_key=first["signalKey"])
+        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
+        results = [first, *await asyncio.gather(*(self._run(p, copy) for p in others))]
+        return {
+            "key": first["signalKey"],
+            "triggered": sum(r["triggered"] for r in results),
+            "startedInstances": [k for r in results for k in r["startedInstances"]],
+        }
+
+    # ------------------------------------------------------------ the cluster
+
+    def is_ready(self) -> bool:
+        """Every local partition has a leader (the readiness probe)."""
+        return self.cluster.is_ready()
+
+    async def status(self) -> dict[str, Any]:
+        """This node: its partitions' local replicas and the internal job handlers."""
+        return {
+            "nodeId": self.cluster.config.node_id,
+            "ready": self.is_ready(),
+            "partitions": self.cluster.partition_statuses(),
+            "handlers": self._handler_stats(),
+        }
+
+    async def topology(self, with_digest: bool = True) -> dict[str, Any]:
+        """Nodes (up/down) and partitions (leader, followers, replicas' applied index, digest)."""
+        topology: dict[str, Any] = await self.cluster.topology(with_digest=with_digest)
+        return topology
