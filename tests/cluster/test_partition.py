@@ -123,8 +123,8 @@ def test_many_commands_are_batched_and_answered_in_order(started, tmp_path):
     assert [e["count"] for e in partition.test_events] == list(range(1, count + 1))
 
 
-def test_fsync_per_batch_still_batches(started, tmp_path):
-    partition = start_single(started, tmp_path, fsync_per_batch=True)
+def test_durable_partition_still_batches(started, tmp_path):
+    partition = start_single(started, tmp_path, fsync=True)
     outcomes = [
         f.result(timeout=10) for f in [partition.submit({"type": "inc"}) for _ in range(500)]
     ]

@@ -56,5 +56,5 @@ def partition_settings(config: Config, partition_id: int) -> PartitionSettings:
         queue_max=limits.command_queue_max,
         command_max_bytes=limits.request_bytes_max,
         compaction_bytes=config.raft.compaction_bytes,
-        fsync_per_batch=config.raft.fsync_per_batch,
+        fsync=config.raft.fsync,
     )
