@@ -1,6 +1,6 @@
 """A disk that can lose power, for tests: one lazyfs (tests/power/lazyfs.py) FUSE mount.
 
-    disk = PowerDisk(tmp_path / "node1")
+    disk = PowerDisk(tmp_path / "node1", mountpoint=data_dir)   # or tmp_path/node1/mnt
     disk.mount()                 # disk.path is the mount point: put a node's data dir there
     ...                          # SIGKILL every process using it, then:
     disk.lose_power()            # drop what was not fsync'd, unmount, mount again
@@ -27,11 +27,11 @@ COMMAND_TIMEOUT_S = 30.0
 
 
 class PowerDisk:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, mountpoint: Path | None = None) -> None:
         self.base = Path(base)
         self.backing = self.base / "disk"
         self.trash = self.base / "trash"
-        self.path = self.base / "mnt"
+        self.path = Path(mountpoint) if mountpoint is not None else self.base / "mnt"
         self.log = self.base / "lazyfs.log"
         self.power_losses: list[dict[str, int]] = []
         self._proc: subprocess.Popen[str] | None = None
