@@ -83,6 +83,8 @@ class Limits:
     job_lock_timeout_ms: int = 30_000  # default lock of an activated job
     worker_jobs_max: int = 32  # jobs in flight per external worker
     loop_iterations_max: int = 10_000  # engine steps per command (endless gateway loops)
+    idempotency_window_s: int = 86_400  # how long an Idempotency-Key's first answer is kept
+    idempotency_keys_max: int = 100_000  # Idempotency-Keys kept per partition (oldest go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,8 @@ limits:
   job_lock_timeout_ms: 30000
   worker_jobs_max: 32
   loop_iterations_max: 10000
+  idempotency_window_s: 86400   # an Idempotency-Key's first answer is kept this long
+  idempotency_keys_max: 100000  # ... and at most this many keys per partition
 raft:
   min_timeout_s: 0.45
   max_timeout_s: 1.3

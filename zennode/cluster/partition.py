@@ -47,6 +47,7 @@ from pysyncobj.monotonic import monotonic as _pysyncobj_monotonic
 from pysyncobj.node import Node as RaftPeer
 from pysyncobj.syncobj import SyncObjException
 
+from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.cluster.journal import DurableRaft, RaftJournal
 from zennode.engine.outcome import Outcome
@@ -139,6 +140,8 @@ class PartitionSettings:
     # Durable Raft log and LMDB (`raft.fsync`): nothing is acknowledged before it is on disk
     # on a majority (zennode.cluster.journal); False keeps it all in the page cache.
     fsync: bool = True
+    # Idempotency records (zennode.cluster.idempotency): window and count per kind.
+    idempotency_limits: idempotency.Limits = field(default_factory=idempotency.Limits)
     map_size_bytes: int = 1 << 30
     stop_drain_s: float = 1.0  # on stop, how long in-flight batches may still commit
     stop_tick_timeout_s: float = 30.0  # on stop, how long the Raft tick thread may take to end
@@ -290,6 +293,7 @@ class Partition:
         self.on_batch_applied: Callable[[int, float], None] | None = None
         self._compaction_counter = 0
         self._compaction_threshold = self._staggered_compaction_bytes()
+        self._idempotency = idempotency.Table(settings.idempotency_limits)
 
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -489,6 +493,7 @@ class Partition:
             raw_last = txn.raft_get(_LAST_NOW_MS)
             now = max(now_ms, _U64.unpack(raw_last)[0] if raw_last else 0)
             outcomes = [self._apply_command(txn, payload, now) for _rid, payload in items]
+            self._idempotency.prune(txn, now)
             txn.raft_put(_LAST_NOW_MS, _U64.pack(now))
             txn.set_applied_index(index)
         return outcomes
@@ -496,6 +501,17 @@ class Partition:
     def _apply_command(self, txn: LmdbTxn, payload: bytes, now_ms: int) -> Outcome:
         command = pickle.loads(payload)
         command["now_ms"] = now_ms
+        key = idempotency.detach(command)
+        if key is None:
+            return self._apply_engine(txn, command)
+        first = self._idempotency.lookup(txn, key)
+        if first is not None:
+            return first  # applied before (or a conflict): nothing is applied again
+        outcome = self._apply_engine(txn, command)
+        self._idempotency.record(txn, key, outcome, now_ms)
+        return outcome
+
+    def _apply_engine(self, txn: LmdbTxn, command: dict[str, Any]) -> Outcome:
         try:
             return self._apply_fn(txn, command)
         except (StoreFull, AssertionError):

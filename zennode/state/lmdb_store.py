@@ -180,7 +180,7 @@ class LmdbTxn:
                 return
             upper, inclusive = chunk[-1][0], False
 
-    # Raft bookkeeping, private to the partition layer.
+    # Raft bookkeeping and the idempotency records, private to the partition layer.
 
     def raft_get(self, key: bytes) -> bytes | None:
         return self._txn.get(key, db=self._raft_db)
@@ -192,6 +192,27 @@ class LmdbTxn:
             self._txn.put(key, value, db=self._raft_db)
         except lmdb.Error as exc:
             raise self._store_failure(exc) from exc
+
+    def raft_delete(self, key: bytes) -> None:
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.delete(key, db=self._raft_db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def raft_first(self, prefix: bytes, limit: int) -> list[bytes]:
+        """Up to `limit` keys starting with `prefix`, in key order (a bounded scan)."""
+        keys: list[bytes] = []
+        with self._txn.cursor(db=self._raft_db) as cur:
+            ok = cur.set_range(prefix)
+            while ok and len(keys) < limit:
+                key = cur.key()
+                if not key.startswith(prefix):
+                    break
+                keys.append(key)
+                ok = cur.next()
+        return keys
 
     def applied_index(self) -> int:
         raw = self.raft_get(_APPLIED_INDEX)
