@@ -102,7 +102,9 @@ class Service:
         if idempotency_key is None:
             return (await self.cluster.submit(partition_id, command)).unwrap()
         check_idempotency_key(idempotency_key)
-        wire = to_wire(command)
+        # The job stream's `worker` names the stream, not the request: a result re-sent on a
+        # new stream after the old one broke is the same request.
+        wire = {k: v for k, v in to_wire(command).items() if k != "worker"}
         key = Idempotency(idempotency_key, request_digest(str(wire["type"]), **wire))
         return (await self.cluster.submit(partition_id, command, idempotency=key)).unwrap()
 
