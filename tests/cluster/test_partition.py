@@ -116,8 +116,8 @@ def test_many_commands_are_batched_and_answered_in_order(started, tmp_path):
     assert [e["count"] for e in partition.test_events] == list(range(1, count + 1))
 
 
-def test_fsync_per_batch_still_batches(started, tmp_path):
-    partition = start_single(started, tmp_path, fsync_per_batch=True)
+def test_durable_partition_still_batches(started, tmp_path):
+    partition = start_single(started, tmp_path, fsync=True)
     outcomes = [
         f.result(timeout=10) for f in [partition.submit({"type": "inc"}) for _ in range(500)]
     ]
@@ -255,11 +255,17 @@ def test_overridden_pysyncobj_internals_still_exist():
     # the overrides would silently never run (the transport binds SyncObj's own names).
     from pysyncobj import SyncObj
 
+    from zennode.cluster.journal import DurableRaft
     from zennode.cluster.partition import _RaftGroup
 
     for name in ("_SyncObj__onMessageReceived", "_SyncObj__applyLogEntries"):
         assert callable(getattr(SyncObj, name, None)), name
         assert name in _RaftGroup.__dict__, name
+    # The durable log's overrides live in the DurableRaft mixin (zennode/cluster/journal.py);
+    # tests/cluster/test_journal.py checks the PySyncObj code they rely on in detail.
+    for name in ("_SyncObj__sendNextNodeIdx", "_SyncObj__raftLog", "_SyncObj__raftCommitIndex"):
+        assert name in DurableRaft.__dict__ and hasattr(_RaftGroup, name), name
+    assert callable(getattr(SyncObj, "_SyncObj__sendNextNodeIdx", None))
 
 
 def test_contract_form_of_the_constructor(started, tmp_path):

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -39,10 +40,23 @@ MODEL = bpmn(
 
 
 class Creators:
-    """`threads` REST clients creating instances on random live nodes until stopped."""
+    """`threads` REST clients creating instances on random live nodes until stopped.
 
-    def __init__(self, urls: dict[int, str], threads: int = 2, seed: int = 0) -> None:
+    `variables()` makes each instance's variables (kept in `variables_of` once acknowledged).
+    """
+
+    def __init__(
+        self,
+        urls: dict[int, str],
+        threads: int = 2,
+        seed: int = 0,
+        process_id: str = PROCESS_ID,
+        variables: Callable[[], dict[str, Any]] = lambda: {"steps": 0},
+    ) -> None:
         self.urls = urls
+        self.process_id = process_id
+        self.variables = variables
+        self.variables_of: dict[int, dict[str, Any]] = {}
         self.down: set[int] = set()  # nodes the fault driver has stopped (skipped, mostly)
         self.acked: dict[int, float] = {}  # instance key -> monotonic time of the 201
         self.unacked = 0
@@ -73,7 +87,8 @@ class Creators:
             while not self._stop.is_set():
                 live = [n for n in self.urls if n not in self.down] or list(self.urls)
                 node = rng.choice(live)
-                body = {"bpmnProcessId": PROCESS_ID, "variables": {"steps": 0}}
+                variables = self.variables()
+                body = {"bpmnProcessId": self.process_id, "variables": variables}
                 try:
                     response = http.post(f"{self.urls[node]}/v1/process-instances", json=body)
                 except httpx.HTTPError as exc:
@@ -84,7 +99,9 @@ class Creators:
                     continue
                 with self._lock:
                     if response.status_code == 201:
-                        self.acked[int(response.json()["processInstanceKey"])] = time.monotonic()
+                        key = int(response.json()["processInstanceKey"])
+                        self.acked[key] = time.monotonic()
+                        self.variables_of[key] = variables
                     else:
                         self.unacked += 1
                         self.errors[str(response.status_code)] += 1
@@ -94,7 +111,7 @@ class Creators:
 class Workers:
     """One SDK worker per node (its own node first, the others to fail over to), one thread."""
 
-    def __init__(self, grpc_addresses: list[str]) -> None:
+    def __init__(self, grpc_addresses: list[str], job_types: Sequence[str] = JOB_TYPES) -> None:
         self.deliveries: Counter[int] = Counter()  # job key -> times pushed to a handler
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -109,7 +126,7 @@ class Workers:
                 reconnect_max_s=1.0,
                 lock_duration_ms=5_000,  # a job held by a dead stream comes back soon
             )
-            for job_type in JOB_TYPES:
+            for job_type in job_types:
                 worker.handler(job_type)(self._handle)
             self.workers.append(worker)
         self._runs: list[Any] = []

@@ -379,7 +379,7 @@ def _port_bases(count: int, partitions: int) -> list[int]:
 
 
 def node_yaml(
-    node_id: int, bases: list[int], partitions: int, secret: str | None, fsync: bool = False
+    node_id: int, bases: list[int], partitions: int, secret: str | None, fsync: bool = True
 ) -> str:
     """A config of node `node_id` among members with the given port bases (quiet logs)."""
     members = "".join(
@@ -398,12 +398,12 @@ members:
   level: WARNING
   format: text
 raft:
-  fsync_per_batch: {"true" if fsync else "false"}
+  fsync: {"true" if fsync else "false"}
 """
 
 
 def start_nodes(
-    data_dir: Path, partitions: int, replicas: int, fsync: bool = False
+    data_dir: Path, partitions: int, replicas: int, fsync: bool = True
 ) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """`replicas` node processes (every partition on every node); their port bases."""
     bases = _port_bases(replicas, partitions)
@@ -499,11 +499,11 @@ def run(
     concurrency: int = 16,
     replicas: int = 1,
     paced_rate: float | None = None,
-    fsync: bool = False,
+    fsync: bool = True,
 ) -> dict[str, Any]:
     """The whole node benchmark; the dict `scripts/bench node` prints.
 
-    `fsync`: the nodes fsync LMDB after every applied batch (`raft.fsync_per_batch`).
+    `fsync`: `raft.fsync` of the nodes (the durable default; False: page cache only).
 
     With `replicas` > 1 it starts that many node processes, every partition replicated to
     all of them, and sends the load and the workers to the leader (requests are not
@@ -547,7 +547,7 @@ def run(
         "partitions": partitions,
         "replicas": replicas,
         "clients": clients,
-        "fsync_per_batch": fsync,
+        "fsync": fsync,
         "full": full,
         "half": half,
     }
