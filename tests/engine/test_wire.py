@@ -20,6 +20,7 @@ from zennode.engine.commands import (
     CorrelateMessage,
     CreateInstance,
     Deploy,
+    DeployDecisions,
     FailJob,
     OpenMessageSubscription,
     PublishMessage,
@@ -39,6 +40,11 @@ from zennode.errors import BadRequest
 
 SAMPLES: list[Command] = [
     Deploy(xml="<x/>", resource_name="a.bpmn", assigned={"p": {"key": 5, "version": 2}}),
+    DeployDecisions(
+        xml="<x/>",
+        resource_name="a.dmn",
+        assigned={"requirements": {"key": 6, "version": 1}, "decisions": {"d": {"key": 7}}},
+    ),
     CreateInstance(process_definition_key=7, variables={"a": 1}),
     CreateInstance(bpmn_process_id="p", version=-1),
     CancelInstance(process_instance_key=9),

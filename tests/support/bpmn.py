@@ -101,6 +101,31 @@ def service(
     return f'<bpmn:{tag} id="{tid}"{named}>{ext}</bpmn:{tag}>'
 
 
+def business_rule(
+    tid: str,
+    decision_id: str,
+    result: str,
+    binding: str | None = None,
+    version_tag: str | None = None,
+    outputs: dict[str, str] | None = None,
+    ns: str = "zeebe",
+) -> str:
+    """A business rule task calling a DMN decision (`decision_id` may be `=FEEL`)."""
+    ext = f'<{ns}:calledDecision decisionId="{attr(decision_id)}" resultVariable="{result}"'
+    if binding is not None:
+        ext += f' bindingType="{binding}"'
+    if version_tag is not None:
+        ext += f' versionTag="{attr(version_tag)}"'
+    ext += "/>"
+    if outputs:
+        ext += f"<{ns}:ioMapping>"
+        for target, source in outputs.items():
+            ext += f'<{ns}:output source="{attr(source)}" target="{target}"/>'
+        ext += f"</{ns}:ioMapping>"
+    ext = f"<bpmn:extensionElements>{ext}</bpmn:extensionElements>"
+    return f'<bpmn:businessRuleTask id="{tid}">{ext}</bpmn:businessRuleTask>'
+
+
 def gateway(gid: str, kind: str = "exclusive", default: str | None = None) -> str:
     extra = f' default="{default}"' if default else ""
     return f'<bpmn:{kind}Gateway id="{gid}"{extra}/>'
@@ -265,6 +290,12 @@ def signal_wait(process_id: str, signal_name: str) -> str:
     """start -> wait for signal `signal_name` -> end."""
     body = start() + signal_catch("wait", "sig") + end() + chain("start", "wait", "end")
     return bpmn(body, process_id, errors=signal("sig", signal_name))
+
+
+def decision_task(process_id: str, decision_id: str, result: str = "result") -> str:
+    """start -> business rule task `decide` (decision_id into `result`) -> end."""
+    body = start() + business_rule("decide", decision_id, result) + end()
+    return bpmn(body + chain("start", "decide", "end"), process_id)
 
 
 UNSUPPORTED = bpmn(

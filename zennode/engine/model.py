@@ -20,6 +20,7 @@ ERROR_END = "error_end"
 PASS = "pass"  # task, manualTask, intermediateThrowEvent (none): nothing to wait for
 JOB_TASK = "job_task"
 SCRIPT = "script"  # zeebe:script with a FEEL expression evaluated in place
+BUSINESS_RULE = "business_rule"  # zeebe:calledDecision: a DMN decision evaluated in place
 EXCLUSIVE = "exclusive"
 PARALLEL = "parallel"
 INCLUSIVE = "inclusive"
@@ -107,6 +108,16 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionCall:
+    """A business rule task's decision: its id (literal or FEEL) and how it binds a version
+    (`latest`, `deployment`, `versionTag`; see engine/decisions.py)."""
+
+    decision_id: Expr
+    binding: str = "latest"
+    version_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     id: str
     source: str
@@ -128,7 +139,8 @@ class Element:
     inputs: tuple[Mapping, ...] = ()
     outputs: tuple[Mapping, ...] = ()
     script: Expr | None = None  # SCRIPT: the expression
-    result_variable: str | None = None  # SCRIPT: where its value goes
+    result_variable: str | None = None  # SCRIPT, BUSINESS_RULE: where its value goes
+    decision: DecisionCall | None = None  # BUSINESS_RULE: the decision it evaluates
     error_code: str | None = None  # ERROR_END: code thrown; ERROR_BOUNDARY: code caught
     attached_to: str | None = None  # ERROR_BOUNDARY: the activity it sits on
     boundaries: tuple[str, ...] = ()  # ids of boundary events attached to this element

@@ -521,6 +521,9 @@ class _Builder:
             info["script"] = compile_value(expression, f"script of {el_id}")
             info["result_variable"] = target
             return
+        if definition is None and tag == "businessRuleTask" and "calledDecision" in ext:
+            self._called_decision(el_id, info, ext["calledDecision"])
+            return
         if definition is None:
             detail = "calledDecision" if "calledDecision" in ext else "no taskDefinition"
             self.unsupported.append(f"{el_id} ({tag}/{detail})")
@@ -537,6 +540,26 @@ class _Builder:
             retries=compile_value(retries, f"retries of {el_id}"),
             headers=tuple(ext.get("headers", ())),
         )
+
+    def _called_decision(self, el_id: str, info: dict[str, Any], called: dict[str, str]) -> None:
+        decision_id = called.get("decisionId") or ""
+        target = called.get("resultVariable") or ""
+        binding = called.get("bindingType") or "latest"
+        version_tag = called.get("versionTag") or None
+        if not decision_id or not target:
+            self.problems.append(f"{el_id}: calledDecision needs decisionId and resultVariable")
+            return
+        if binding not in ("latest", "deployment", "versionTag"):
+            self.problems.append(f"{el_id}: calledDecision bindingType '{binding}' is unknown")
+            return
+        if binding == "versionTag" and not version_tag:
+            self.problems.append(f"{el_id}: calledDecision binding versionTag needs a versionTag")
+            return
+        info["kind"] = m.BUSINESS_RULE
+        info["decision"] = m.DecisionCall(
+            compile_value(decision_id, f"decisionId of {el_id}"), binding, version_tag
+        )
+        info["result_variable"] = target
 
     def _mappings(self, el_id: str, info: dict[str, Any], ext: dict[str, Any]) -> None:
         for direction in ("inputs", "outputs"):
@@ -688,7 +711,7 @@ class _Builder:
 
 
 ACTIVITIES = frozenset(
-    {m.JOB_TASK, m.SUB_PROCESS, m.PASS, m.SCRIPT, m.CALL_ACTIVITY, m.MESSAGE_CATCH}
+    {m.JOB_TASK, m.SUB_PROCESS, m.PASS, m.SCRIPT, m.BUSINESS_RULE, m.CALL_ACTIVITY, m.MESSAGE_CATCH}
 )
 
 

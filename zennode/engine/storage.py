@@ -30,6 +30,7 @@ TABLES: tuple[str, ...] = (
     "messages",  # message records (later issues)
     "subscriptions",  # message subscriptions (later issues)
     "index",  # free-form secondary indexes owned by the engine
+    "decisions",  # deployed DMN decisions and their documents (engine/decisions.py)
 )
 
 

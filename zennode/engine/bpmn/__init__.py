@@ -15,6 +15,7 @@ ACTIVATE: dict[str, ActivateFn] = {
     m.LINK_THROW: events.activate_link_throw,
     m.PASS: tasks.activate_pass,
     m.SCRIPT: tasks.activate_script,
+    m.BUSINESS_RULE: tasks.activate_business_rule,
     m.JOB_TASK: tasks.activate_job_task,
     m.EXCLUSIVE: gateways.activate_exclusive,
     m.PARALLEL: gateways.activate_parallel,

@@ -1,12 +1,21 @@
-"""Tasks: pass-through tasks, FEEL script tasks and tasks that wait for a job."""
+"""Tasks: pass-through tasks, FEEL script tasks, business rule tasks (DMN decisions) and
+tasks that wait for a job."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from zennode import dmn
+from zennode.dmn.evaluate import json_value
+from zennode.engine import decisions, state
 from zennode.engine import model as m
-from zennode.engine import state
-from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, IO_MAPPING_ERROR, Runner
+from zennode.engine.bpmn.runner import (
+    CALLED_DECISION_ERROR,
+    DECISION_EVALUATION_ERROR,
+    EXTRACT_VALUE_ERROR,
+    IO_MAPPING_ERROR,
+    Runner,
+)
 from zennode.engine.expressions import (
     ExpressionFailed,
     evaluate,
@@ -14,6 +23,7 @@ from zennode.engine.expressions import (
     evaluate_string,
 )
 from zennode.engine.variables import assign, map_into
+from zennode.errors import NotFound
 
 
 def activate_pass(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
@@ -29,6 +39,49 @@ def activate_script(runner: Runner, element: m.Element, scope: int, flow: str | 
         map_into(element.outputs, runner.context(scope), runner.variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
+        return
+    runner.leave(element, scope)
+
+
+def activate_business_rule(
+    runner: Runner, element: m.Element, scope: int, flow: str | None
+) -> None:
+    """Evaluate the called decision in place: its output goes to the result variable (local
+    to the task when it has output mappings, which then apply). A missing decision or a
+    failed evaluation is an incident; resolving it activates the task again, so the decision
+    is evaluated again."""
+    call = element.decision
+    assert call is not None and element.result_variable is not None
+    ctx = runner.ctx
+    try:
+        map_into(element.inputs, runner.context(scope), runner.variables)
+        decision_id = evaluate_string(call.decision_id, runner.context(scope), "decision id")
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
+        return
+    try:
+        process = state.get_definition(ctx.db, runner.instance["processDefinitionKey"])
+        deployed_at = process["deployedAt"] if process else None
+        record = decisions.resolve(ctx.db, decision_id, call.binding, call.version_tag, deployed_at)
+    except NotFound as exc:
+        runner.incident_at(element, scope, flow, CALLED_DECISION_ERROR, exc.message)
+        return
+    try:
+        result = decisions.evaluate(ctx.db, record, runner.context(scope), ctx.now_ms)
+    except dmn.DecisionError as exc:
+        message = f"failed to evaluate decision '{exc.decision_id}': {exc}"
+        runner.incident_at(element, scope, flow, DECISION_EVALUATION_ERROR, message)
+        return
+    try:
+        value = json_value(result.output)
+        if element.outputs:  # as in Zeebe: the result is then local, only mappings leave
+            local = dict(runner.context(scope))
+            assign(local, element.result_variable, value)
+            map_into(element.outputs, local, runner.variables)
+        else:
+            assign(runner.variables, element.result_variable, value)
+    except ExpressionFailed as exc:
+        runner.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
         return
     runner.leave(element, scope)
 

@@ -15,6 +15,7 @@ from zennode.engine.commands.cancel_instance import cancel_instance
 from zennode.engine.commands.complete_job import complete_job
 from zennode.engine.commands.create_instance import create_instance
 from zennode.engine.commands.deploy import deploy
+from zennode.engine.commands.deploy_decisions import deploy_decisions
 from zennode.engine.commands.fail_job import fail_job
 from zennode.engine.commands.messages import (
     ack_relay,
@@ -41,6 +42,7 @@ from zennode.engine.commands.wire import (
     CorrelateMessage,
     CreateInstance,
     Deploy,
+    DeployDecisions,
     FailJob,
     OpenMessageSubscription,
     PublishMessage,
@@ -61,6 +63,7 @@ CommandFn = Callable[[Context, Any], dict[str, Any]]
 
 COMMANDS: dict[type[Command], CommandFn] = {
     Deploy: deploy,
+    DeployDecisions: deploy_decisions,
     CreateInstance: create_instance,
     CancelInstance: cancel_instance,
     CompleteJob: complete_job,
@@ -94,6 +97,7 @@ __all__ = [
     "CorrelateMessage",
     "CreateInstance",
     "Deploy",
+    "DeployDecisions",
     "FailJob",
     "OpenMessageSubscription",
     "PublishMessage",

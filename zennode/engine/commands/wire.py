@@ -85,6 +85,31 @@ class Deploy(Command):
         return cls(xml=xml, resource_name=resource_name, assigned=assigned)
 
 
+@dataclass(frozen=True, slots=True)
+class DeployDecisions(Command):
+    """Deploy a DMN document. Partition 1 assigns keys and versions; the other partitions get
+    the same document with `assigned` {requirements: {key, version}, decisions: {decisionId:
+    {key, version}}} (see deploy_decisions.py)."""
+
+    TYPE: ClassVar[str] = "deploy_decisions"
+    xml: str
+    resource_name: str = ""
+    assigned: dict[str, Any] | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        xml = wire.get("xml")
+        if isinstance(xml, bytes):
+            xml = xml.decode("utf-8", errors="strict")
+        if not isinstance(xml, str) or not xml:
+            raise BadRequest("xml must be a non-empty string")
+        resource_name = str_field(wire, "resourceName", required=False) or ""
+        assigned = wire.get("assigned")
+        if assigned is not None and not isinstance(assigned, dict):
+            raise BadRequest("assigned must be {requirements, decisions}")
+        return cls(xml=xml, resource_name=resource_name, assigned=assigned)
+
+
 # ----------------------------------------------------------------------- instances
 
 
@@ -485,6 +510,7 @@ RECORDS: dict[str, type[Command]] = {
     cls.TYPE: cls
     for cls in (
         Deploy,
+        DeployDecisions,
         CreateInstance,
         CancelInstance,
         SetVariables,
