@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
 
+from zennode import dmn
 from zennode.cluster.client import ClusterClient
 from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_digest
 from zennode.config import Limits
@@ -31,6 +33,7 @@ from zennode.engine.commands import (
     CompleteJob,
     CreateInstance,
     Deploy,
+    DeployDecisions,
     FailJob,
     PublishMessage,
     ResolveIncident,
@@ -45,7 +48,8 @@ from zennode.engine.relay import message_partition
 from zennode.errors import BadRequest, TooLarge
 
 DEPLOYMENT_PARTITION = 1  # assigns definition keys and versions; answers definition reads
-BPMN_SUFFIXES = (".bpmn", ".xml")  # resource names deploy_resources accepts
+BPMN_SUFFIXES = (".bpmn", ".xml")  # resource names deploy_resources deploys as BPMN
+DMN_SUFFIXES = (".dmn",)  # ... and as DMN decisions
 
 
 def check_variables(variables: Any, limit_bytes: int, what: str = "variables") -> dict[str, Any]:
@@ -133,17 +137,20 @@ class Service:
 
     # ------------------------------------------------------------ definitions
 
+    def _resource_text(self, data: bytes, what: str) -> str:
+        limit = self.limits.bpmn_bytes_max
+        if len(data) > limit:
+            raise TooLarge(f"{what} resource is {len(data)} bytes, the limit is {limit}")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the {what} resource is not UTF-8 ({exc.reason})") from exc
+
     async def deploy(
         self, xml: bytes, resource_name: str = "", idempotency_key: str | None = None
     ) -> dict[str, Any]:
         """Deploy on partition 1 (it assigns key and version), then on every other partition."""
-        limit = self.limits.bpmn_bytes_max
-        if len(xml) > limit:
-            raise TooLarge(f"BPMN resource is {len(xml)} bytes, the limit is {limit}")
-        try:
-            text = xml.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
+        text = self._resource_text(xml, "BPMN")
         Engine(DEPLOYMENT_PARTITION).validate_deploy(xml)  # a bad document never reaches Raft
         first = await self._run(
             DEPLOYMENT_PARTITION, Deploy(xml=text, resource_name=resource_name), idempotency_key
@@ -158,23 +165,58 @@ class Service:
             await asyncio.gather(*(self._run(p, command) for p in others))
         return first
 
+    async def deploy_decisions(
+        self, xml: bytes, resource_name: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Deploy a DMN document as processes are deployed: partition 1 assigns the keys and
+        versions, every other partition stores the same, so any partition can evaluate."""
+        text = self._resource_text(xml, "DMN")
+        dmn.parse_dmn(xml)  # a bad document never reaches Raft
+        record = DeployDecisions(xml=text, resource_name=resource_name)
+        first = await self._run(DEPLOYMENT_PARTITION, record, idempotency_key)
+        assigned = {
+            "requirements": {"key": first["decisionRequirementsKey"], "version": first["version"]},
+            "decisions": {
+                d["decisionId"]: {"key": d["decisionKey"], "version": d["version"]}
+                for d in first["decisions"]
+            },
+        }
+        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
+        if others:
+            command = DeployDecisions(xml=text, resource_name=resource_name, assigned=assigned)
+            await asyncio.gather(*(self._run(p, command) for p in others))
+        return first
+
     async def deploy_resources(self, resources: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """Deploy several named resources: all are checked first (a bad one deploys nothing),
-        then each is deployed in order; the `deploy` result of each."""
+        then the DMN documents (so a business rule task bound to `deployment` finds them),
+        then the BPMN documents; the `deploy` / `deploy_decisions` result of each, in the
+        order given."""
         if not resources:
             raise BadRequest("the deployment has no resources")
         checker = Engine(DEPLOYMENT_PARTITION)
         for name, content in resources:
-            if not name.lower().endswith(BPMN_SUFFIXES):
+            lower = name.lower()
+            if not lower.endswith(BPMN_SUFFIXES + DMN_SUFFIXES):
                 raise BadRequest(
-                    f"resource '{name}': zennode deploys BPMN only (a name ending in .bpmn or "
-                    ".xml); DMN decisions and forms are not supported"
+                    f"resource '{name}': zennode deploys BPMN (.bpmn, .xml) and DMN (.dmn); "
+                    "forms are not supported"
                 )
             try:
-                checker.validate_deploy(content)
-            except BadRequest as exc:
-                raise BadRequest(f"resource '{name}': {exc.message}") from exc
-        return [await self.deploy(content, resource_name=name) for name, content in resources]
+                if lower.endswith(DMN_SUFFIXES):
+                    dmn.parse_dmn(content)
+                else:
+                    checker.validate_deploy(content)
+            except (BadRequest, TooLarge) as exc:
+                raise type(exc)(f"resource '{name}': {exc.message}") from exc
+        results: dict[int, dict[str, Any]] = {}
+        for index, (name, content) in enumerate(resources):
+            if name.lower().endswith(DMN_SUFFIXES):
+                results[index] = await self.deploy_decisions(content, resource_name=name)
+        for index, (name, content) in enumerate(resources):
+            if index not in results:
+                results[index] = await self.deploy(content, resource_name=name)
+        return [results[i] for i in range(len(resources))]
 
     async def list_definitions(
         self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
@@ -201,6 +243,59 @@ class Service:
             DEPLOYMENT_PARTITION, "get_definition", key=key
         )
         return definition
+
+    # -------------------------------------------------------------- decisions
+
+    async def list_decisions(
+        self, page: int = 1, size: int = 10, decision_id: str | None = None
+    ) -> dict[str, Any]:
+        """Decisions are on every partition; the deployment partition answers."""
+        items, total = await self.cluster.read(
+            DEPLOYMENT_PARTITION,
+            "list_decisions",
+            decision_id=decision_id,
+            offset=(page - 1) * size,
+            limit=size,
+        )
+        return {
+            "items": items,
+            "page": page,
+            "size": size,
+            "count": len(items),
+            "totalCount": total,
+        }
+
+    async def get_decision(self, key: int) -> dict[str, Any]:
+        self.cluster.partition_of(key, "decision definition")
+        decision: dict[str, Any] = await self.cluster.read(
+            DEPLOYMENT_PARTITION, "get_decision", key=key
+        )
+        return decision
+
+    async def evaluate_decision(
+        self,
+        variables: Any,
+        decision_id: str | None = None,
+        decision_key: int | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate the latest version of `decision_id` (or the decision `decision_key`) on
+        the next partition, round robin: every partition holds every decision. The result
+        names each evaluated decision with its matched rules; a failing decision is answered
+        with `failedDecisionId` and `failureMessage`."""
+        checked = self.check_variables(variables)
+        if decision_key is not None:
+            self.cluster.partition_of(decision_key, "decision definition")
+        elif not decision_id:
+            raise BadRequest("give decisionId or decisionKey")
+        result: dict[str, Any] = await self.cluster.read(
+            self.cluster.next_partition(),
+            "evaluate_decision",
+            now_ms=int(time.time() * 1000),
+            variables=checked,
+            decision_id=decision_id,
+            decision_key=decision_key,
+        )
+        return result
 
     # -------------------------------------------------------------- instances
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from zennode import dmn
+from zennode.engine import decisions as ds
 from zennode.engine import records
 from zennode.engine import state as st
 from zennode.engine.storage import KVRead
@@ -83,6 +85,55 @@ def list_definitions(
                 items.append(_definition_view(record, with_xml=False))
         total += 1
     return items, total
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def get_decision(txn: KVRead, key: int) -> dict[str, Any]:
+    """A deployed decision with its document's XML."""
+    record = ds.get_decision(txn, key)
+    if record is None:
+        raise NotFound(f"decision definition {key} not found")
+    drg = ds.get_drg(txn, record["decisionRequirementsKey"])
+    assert drg is not None, f"decision {key} without its requirements"
+    return {**record, "xml": drg["xml"]}
+
+
+def list_decisions(
+    txn: KVRead, decision_id: str | None = None, offset: int = 0, limit: int = PAGE_SIZE_MAX
+) -> tuple[list[dict[str, Any]], int]:
+    """Decisions ordered by decisionId then version; returns (page, total count)."""
+    _page(offset, limit)
+    return ds.list_decisions(txn, decision_id, offset, limit)
+
+
+def evaluate_decision(
+    txn: KVRead,
+    now_ms: int,
+    variables: dict[str, Any],
+    decision_id: str | None = None,
+    decision_key: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate the latest version of `decision_id`, or the decision `decision_key`.
+
+    A failing decision is not an error of the request: the answer names it
+    (`failedDecisionId`, `failureMessage`), as Zeebe's EvaluateDecision does."""
+    if not isinstance(variables, dict):
+        raise BadRequest("variables must be a JSON object")
+    if decision_key is not None:
+        record = ds.get_decision(txn, decision_key)
+        if record is None:
+            raise NotFound(f"decision definition {decision_key} not found")
+    elif decision_id:
+        record = ds.resolve(txn, decision_id)
+    else:
+        raise BadRequest("give decisionId or decisionKey")
+    try:
+        result = ds.evaluate(txn, record, variables, now_ms)
+    except dmn.DecisionError as exc:
+        return ds.failure_view(txn, record, exc)
+    return ds.result_view(txn, record, result)
 
 
 # ---------------------------------------------------------------- instances

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from zennode.api.auth import install_rest_auth
 from zennode.api.rest import (
     cluster,
+    decisions,
     definitions,
     incidents,
     instances,
@@ -56,6 +57,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
     install_rest_auth(app, config)  # outermost: refuse before reading a body
     app.include_router(definitions.router(service, limits.page_size_max))
+    app.include_router(decisions.router(service, limits.page_size_max))
     app.include_router(instances.router(service, limits.page_size_max))
     app.include_router(jobs.router(service, limits.page_size_max))
     app.include_router(incidents.router(service, limits.page_size_max))

@@ -30,8 +30,9 @@ _DEPLOY_BODY = {
 }
 
 
-async def _resource(request: Request) -> tuple[bytes, str]:
-    """The BPMN bytes and, from a multipart upload, its file name."""
+async def read_resource(request: Request) -> tuple[bytes, str]:
+    """The resource's bytes (raw body or multipart `resource`) and, from a multipart
+    upload, its file name."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         async with request.form(max_files=1, max_fields=10) as form:
@@ -60,7 +61,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
     async def deploy(
         request: Request, response: Response, idempotency_key: IdempotencyKey = None
     ) -> dict[str, Any]:
-        xml, resource_name = await _resource(request)
+        xml, resource_name = await read_resource(request)
         if not xml.strip():
             raise BadRequest("the BPMN resource is empty")
         result = await service.deploy(

@@ -75,6 +75,91 @@ class ProcessDefinitionPage(_Response):
     totalCount: int
 
 
+# -------------------------------------------------------------------- decisions
+
+
+class DecisionDefinition(_Response):
+    decisionKey: int
+    decisionId: str
+    decisionName: str
+    version: int
+    versionTag: str | None = None
+    decisionRequirementsKey: int
+    decisionRequirementsId: str
+    resourceName: str | None = None
+    deployedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+
+
+class DecisionDefinitionDetail(DecisionDefinition):
+    xml: str = Field(description="The DMN document the decision belongs to")
+
+
+class DecisionDefinitionPage(_Response):
+    items: list[DecisionDefinition]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+class DecisionDeployResult(_Response):
+    decisionRequirementsKey: int
+    decisionRequirementsId: str
+    decisionRequirementsName: str
+    version: int
+    resourceName: str | None = None
+    duplicate: bool
+    decisions: list[DecisionDefinition]
+
+
+class EvaluateDecisionRequest(_Request):
+    variables: dict[str, Any] = Field(default_factory=dict, description="The decision's input")
+
+
+class EvaluatedOutput(_Response):
+    outputId: str
+    outputName: str
+    outputValue: Any = None
+
+
+class MatchedRule(_Response):
+    ruleId: str
+    ruleIndex: int
+    evaluatedOutputs: list[EvaluatedOutput]
+
+
+class EvaluatedInput(_Response):
+    inputId: str
+    inputName: str
+    inputValue: Any = None
+
+
+class EvaluatedDecision(_Response):
+    decisionId: str
+    decisionName: str
+    decisionKey: int | None = None
+    decisionVersion: int | None = None
+    decisionType: str
+    output: Any = None
+    evaluatedInputs: list[EvaluatedInput] | None = None
+    matchedRules: list[MatchedRule] | None = None
+
+
+class EvaluateDecisionResult(_Response):
+    decisionKey: int
+    decisionId: str
+    decisionName: str
+    decisionVersion: int
+    decisionRequirementsKey: int
+    decisionRequirementsId: str
+    output: Any = Field(default=None, description="The decision's result (null on failure)")
+    evaluatedDecisions: list[EvaluatedDecision] = Field(
+        description="Every decision evaluated, required decisions first, with matched rules"
+    )
+    failedDecisionId: str | None = Field(default=None, description="Set when a decision failed")
+    failureMessage: str | None = None
+
+
 # -------------------------------------------------------------------- instances
 
 
