@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support import bpmn
+from support.nodes import NodeThread, node_config
 
-from integration import bpmn
-from integration.nodes import NodeThread, node_config
 from zennode.engine.keys import make_key
 from zennode.node import Node
 

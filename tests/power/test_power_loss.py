@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from faults.checks import check
 from faults.load import Creators, Workers
-from faults.test_faults import Cluster
+from support.cluster import LocalCluster
 
 from power import load
 from power.disk import PowerDisk
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3
@@ -55,23 +55,20 @@ class PowerCluster:
             self.disks[node] = PowerDisk(base / f"disk{node}", mountpoint=data)
         for disk in self.disks.values():
             disk.mount()
-        info = launcher.up(
-            self.dir,
-            nodes=NODES,
-            partitions=PARTITIONS,
-            replication=3,
-            base_port=launcher.free_base_port(NODES, PARTITIONS),
-            timeout_s=READY_S,
-            extra={"raft": {"compaction_bytes": compaction_bytes, "fsync": fsync}},
-        )
-        self.cluster = Cluster(self.dir, info)
+        try:
+            self.cluster = LocalCluster(
+                self.dir,
+                nodes=NODES,
+                partitions=PARTITIONS,
+                replication=3,
+                timeout_s=READY_S,
+                extra={"raft": {"compaction_bytes": compaction_bytes, "fsync": fsync}},
+            )
+        except BaseException:
+            self._unmount()
+            raise
         self.urls = self.cluster.urls
-        deployed = self.cluster.http.post(
-            f"{self.cluster.any_url()}/v1/process-definitions",
-            content=load.MODEL,
-            headers={"content-type": "application/xml"},
-        )
-        assert deployed.status_code in (200, 201), deployed.text
+        self.cluster.deploy(load.MODEL)
 
     def lose_power(self, nodes: list[int]) -> dict[int, dict[str, int]]:
         """Cut the power of `nodes` at once (SIGKILL, then drop what is not durable), then
@@ -91,10 +88,13 @@ class PowerCluster:
 
     def close(self) -> None:
         try:
-            launcher.down(self.dir)
+            self.cluster.close()
         finally:
-            for disk in self.disks.values():
-                disk.unmount()
+            self._unmount()
+
+    def _unmount(self) -> None:
+        for disk in self.disks.values():
+            disk.unmount()
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ class Load:
             process_id=load.PROCESS_ID,
             variables=self.publisher.variables,
         )
-        self.workers = Workers(cluster.cluster.grpc, job_types=(load.JOB_A,))
+        self.workers = Workers(list(cluster.cluster.grpc.values()), job_types=(load.JOB_A,))
         self.loops = [self.creators, self.publisher, self.completer]
 
     def start(self) -> None:
@@ -148,7 +148,7 @@ class Load:
 
 
 def verify(cluster: PowerCluster, work: Load, name: str, started: float, ended: float) -> None:
-    http, url = cluster.cluster.http, cluster.cluster.any_url()
+    http, url = cluster.cluster.rest, cluster.cluster.urls[1]
     for node in cluster.urls:
         cluster.cluster.wait_ready(node)
     load.wait_until_done(http, url, DRAIN_S)
@@ -236,7 +236,7 @@ def test_without_fsync_a_power_loss_loses_acknowledged_instances(tmp_path: Path)
         acked = set(creators.acked)
         everyone = sorted(cluster.urls)
         cluster.lose_power(everyone)
-        report = check(cluster.cluster.http, cluster.cluster.any_url(), acked, load.PROCESS_ID)
+        report = check(cluster.cluster.rest, cluster.cluster.urls[1], acked, load.PROCESS_ID)
         SUMMARY["fsync-off"] = {"instances_acknowledged": len(acked), "lost": len(report.lost)}
         print(f"\nfsync-off: {SUMMARY['fsync-off']}")
         assert len(acked) > 20
