@@ -21,6 +21,7 @@ _SERVER_TEST_DIRS = {
     "fuzz",
     "grpc",
     "integration",
+    "partitions",
     "security",
     "zeebe",
 }

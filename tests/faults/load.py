@@ -10,6 +10,7 @@ which is allowed; an acknowledged one that is missing later is data loss.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import threading
 import time
@@ -56,10 +57,18 @@ MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
 class Creators:
     """`threads` REST clients creating instances on random live nodes until stopped."""
 
-    def __init__(self, urls: dict[int, str], threads: int = 2, seed: int = 0) -> None:
+    def __init__(
+        self,
+        urls: dict[int, str],
+        threads: int = 2,
+        seed: int = 0,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> None:
         self.urls = urls
+        self.timeout_s = timeout_s
         self.down: set[int] = set()  # nodes the fault driver has stopped (skipped, mostly)
         self.acked: dict[int, float] = {}  # instance key -> monotonic time of the 201
+        self.sent_at: dict[int, float] = {}  # instance key -> when its acknowledged POST was sent
         self.unacked = 0
         self.errors: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -76,19 +85,25 @@ class Creators:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=2 * REQUEST_TIMEOUT_S)
+            thread.join(timeout=2 * self.timeout_s)
 
     def ack_times(self) -> list[float]:
         with self._lock:
             return sorted(self.acked.values())
 
+    def recent(self, count: int) -> list[tuple[int, float]]:
+        """The last `count` acknowledged (key, acknowledged at), newest first."""
+        with self._lock:
+            return list(itertools.islice(reversed(self.acked.items()), count))
+
     def _run(self, seed: int) -> None:
         rng = random.Random(seed)
-        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as http:
+        with httpx.Client(timeout=self.timeout_s) as http:
             while not self._stop.is_set():
                 live = [n for n in self.urls if n not in self.down] or list(self.urls)
                 node = rng.choice(live)
                 body = {"bpmnProcessId": PROCESS_ID, "variables": {"steps": 0}}
+                sent = time.monotonic()
                 try:
                     response = http.post(f"{self.urls[node]}/v1/process-instances", json=body)
                 except httpx.HTTPError as exc:
@@ -99,7 +114,9 @@ class Creators:
                     continue
                 with self._lock:
                     if response.status_code == 201:
-                        self.acked[int(response.json()["processInstanceKey"])] = time.monotonic()
+                        key = int(response.json()["processInstanceKey"])
+                        self.acked[key] = time.monotonic()
+                        self.sent_at[key] = sent
                     else:
                         self.unacked += 1
                         self.errors[str(response.status_code)] += 1
