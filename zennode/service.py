@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from zennode.cluster.client import ClusterClient
+from zennode.cluster.client import ClusterClient, Consistency
 from zennode.config import Limits
 from zennode.engine.commands import (
     BroadcastSignal,
@@ -81,11 +81,19 @@ class Service:
         return (await self.cluster.submit(partition_id, command)).unwrap()
 
     async def _per_partition_page(
-        self, partition_ids: list[int], query: str, args: dict[str, Any], page: int, size: int
+        self,
+        partition_ids: list[int],
+        query: str,
+        args: dict[str, Any],
+        page: int,
+        size: int,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Run a paged query on each partition's leader: `{partitions: [{partition, items}]}`."""
         read = self.cluster.read
-        results = await asyncio.gather(*(read(p, query, **args) for p in partition_ids))
+        results = await asyncio.gather(
+            *(read(p, query, consistency=consistency, **args) for p in partition_ids)
+        )
         partitions = [
             {"partition": pid, "items": items}
             for pid, (items, _total) in zip(partition_ids, results, strict=True)
@@ -145,12 +153,17 @@ class Service:
         return [await self.deploy(content, resource_name=name) for name, content in resources]
 
     async def list_definitions(
-        self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
+        self,
+        page: int = 1,
+        size: int = 10,
+        bpmn_process_id: str | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Definitions are on every partition; the deployment partition answers."""
         items, total = await self.cluster.read(
             DEPLOYMENT_PARTITION,
             "list_definitions",
+            consistency=consistency,
             bpmn_process_id=bpmn_process_id,
             offset=(page - 1) * size,
             limit=size,
@@ -163,10 +176,12 @@ class Service:
             "totalCount": total,
         }
 
-    async def get_definition(self, key: int) -> dict[str, Any]:
+    async def get_definition(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         self.cluster.partition_of(key, "process definition")
         definition: dict[str, Any] = await self.cluster.read(
-            DEPLOYMENT_PARTITION, "get_definition", key=key
+            DEPLOYMENT_PARTITION, "get_definition", consistency=consistency, key=key
         )
         return definition
 
@@ -193,16 +208,22 @@ class Service:
         )
         return await self._run(self.cluster.next_partition(), command)
 
-    async def get_instance(self, key: int) -> dict[str, Any]:
+    async def get_instance(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
-        instance: dict[str, Any] = await self.cluster.read(pid, "get_instance", key=key)
+        instance: dict[str, Any] = await self.cluster.read(
+            pid, "get_instance", consistency=consistency, key=key
+        )
         return instance
 
-    async def list_instances(self, page: int = 1, size: int = 10) -> dict[str, Any]:
+    async def list_instances(
+        self, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         """Instances of every partition, paged per partition (like `list_jobs`)."""
         args = {"offset": (page - 1) * size, "limit": size}
         return await self._per_partition_page(
-            self.cluster.partition_ids, "list_instances", args, page, size
+            self.cluster.partition_ids, "list_instances", args, page, size, consistency
         )
 
     async def cancel_instance(self, key: int) -> dict[str, Any]:
@@ -234,6 +255,7 @@ class Service:
         state: str | None = None,
         job_type: str | None = None,
         process_instance_key: int | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
         args = {
@@ -244,11 +266,15 @@ class Service:
             "limit": size,
         }
         partition_ids = self._instance_partitions(process_instance_key)
-        return await self._per_partition_page(partition_ids, "list_jobs", args, page, size)
+        return await self._per_partition_page(
+            partition_ids, "list_jobs", args, page, size, consistency
+        )
 
-    async def get_job(self, key: int) -> dict[str, Any]:
+    async def get_job(self, key: int, consistency: Consistency = "linearizable") -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "job")
-        job: dict[str, Any] = await self.cluster.read(pid, "get_job", key=key)
+        job: dict[str, Any] = await self.cluster.read(
+            pid, "get_job", consistency=consistency, key=key
+        )
         return job
 
     async def complete_job(
@@ -314,6 +340,7 @@ class Service:
         size: int = 10,
         process_instance_key: int | None = None,
         state: str | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         args = {
             "instance_key": process_instance_key,
@@ -322,11 +349,17 @@ class Service:
             "incident_state": state,
         }
         partition_ids = self._instance_partitions(process_instance_key)
-        return await self._per_partition_page(partition_ids, "list_incidents", args, page, size)
+        return await self._per_partition_page(
+            partition_ids, "list_incidents", args, page, size, consistency
+        )
 
-    async def get_incident(self, key: int) -> dict[str, Any]:
+    async def get_incident(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "incident")
-        incident: dict[str, Any] = await self.cluster.read(pid, "get_incident", key=key)
+        incident: dict[str, Any] = await self.cluster.read(
+            pid, "get_incident", consistency=consistency, key=key
+        )
         return incident
 
     async def resolve_incident(self, key: int) -> dict[str, Any]:

@@ -19,8 +19,12 @@ plain functions (run in a thread pool) or `async def` (run on the worker's loop)
 
 At most `max_concurrency` handlers run at once; further pushed jobs wait in gRPC flow control.
 The worker connects to one address at a time, and on a lost stream reconnects with exponential
-back-off, trying the next address each time. Jobs it held when the stream broke are freed by
-the node at once and pushed again (possibly to another worker).
+back-off, trying the next address each time. A node that goes silent (frozen, or the network
+to it cut: no reset, no refusal) is noticed by gRPC keepalive pings within
+`KEEPALIVE_S + KEEPALIVE_TIMEOUT_S` (about twice the cluster's maximum election timeout, the
+time its partitions take to fail over), and the worker moves on to the next address. Jobs it
+held when the stream broke are freed by the node at once and pushed again (possibly to
+another worker).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ Handler = Callable[["Job"], dict[str, Any] | None | Awaitable[dict[str, Any] | N
 OUTGOING_MAX = 1_024  # requests waiting to be written to the stream
 ERRORS_KEPT = 100  # last ErrorResults kept for inspection
 MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+KEEPALIVE_S = 1.0  # ping the node this often (the node allows it: api/grpc_server.py)...
+KEEPALIVE_TIMEOUT_S = 2.0  # ... and give up on the stream when a ping is not answered in this
 
 
 class Job(dict[str, Any]):
@@ -262,16 +268,13 @@ class Worker:
                 )
             )
 
-        async def requests() -> Any:
-            while True:
-                item = await outgoing.get()
-                if item is None:
-                    return
-                yield item
-
         options = [
             ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
+            ("grpc.keepalive_time_ms", int(KEEPALIVE_S * 1000)),
+            ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
         ]
         worked = False
         if self._credentials is None:
@@ -279,9 +282,12 @@ class Worker:
         else:
             channel_cm = grpc.aio.secure_channel(address, self._credentials, options=options)
         async with channel_cm as channel:
-            call = pb_grpc.ZenBpmStub(channel).JobStream(requests(), metadata=self._metadata)
+            # Reader/writer style with a writer task this session owns (a request generator
+            # would leave gRPC's consumer task pending in it when the stream ends by itself).
+            call = pb_grpc.ZenBpmStub(channel).JobStream(metadata=self._metadata)
             self._call = call
             self._outgoing = outgoing
+            writer = asyncio.ensure_future(_write_all(call, outgoing))
             try:
                 await call.wait_for_connection()
                 self.stats["connects"] += 1
@@ -307,6 +313,8 @@ class Worker:
                 self._outgoing = None
                 self._call = None
                 call.cancel()
+                writer.cancel()
+                await asyncio.wait({writer})
         return worked
 
     def _record_error(self, response: pb.JobStreamResponse) -> None:
@@ -385,3 +393,13 @@ class Worker:
             log.debug("worker %s: job %s result dropped: stream closed", self.client_id, job.key)
             return
         await outgoing.put(request)
+
+
+async def _write_all(call: Any, outgoing: asyncio.Queue[pb.JobStreamRequest | None]) -> None:
+    """Write what the session queues until None (half-close) or the end of the call."""
+    try:
+        while (item := await outgoing.get()) is not None:
+            await call.write(item)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        return  # the stream ended: the session's read loop ends with it

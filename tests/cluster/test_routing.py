@@ -207,3 +207,112 @@ def test_other_forwarded_errors_are_not_retried() -> None:
         node.cluster.peers = ScriptedPeers([Outcome(error=error)])
         outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
         assert outcome.error is error and node.cluster.peers.calls == [2]
+
+
+class HangingPeers:
+    """`Peers` whose calls to `silent` never answer (a leader cut off or frozen: no reset, no
+    refusal); the others answer `answer` after `delay_s`. Records calls and cancellations."""
+
+    def __init__(self, silent: set[int], answer: Any, delay_s: float = 0.0) -> None:
+        self.silent = silent
+        self.answer = answer
+        self.delay_s = delay_s
+        self.calls: list[int] = []
+        self.cancelled: list[int] = []
+
+    async def _call(self, node_id: int) -> Any:
+        self.calls.append(node_id)
+        try:
+            if node_id in self.silent:
+                await asyncio.Event().wait()
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled.append(node_id)
+            raise
+        return self.answer
+
+    async def submit(self, node_id: int, partition_id: int, command: Any, timeout: float) -> Any:
+        return await self._call(node_id)
+
+    async def read(self, node_id: int, partition_id: int, query: str, args: Any, timeout: float):
+        return await self._call(node_id)
+
+
+def fast_raft_node() -> Any:
+    """`routing_node` with short election timeouts (forwarding deadlines follow them)."""
+    node = routing_node(leader_wait_ms=5_000)
+    raft = replace(node.config.raft, min_timeout_s=0.3, max_timeout_s=0.6)
+    node.cluster.config = replace(node.cluster.config, raft=raft)
+    return node
+
+
+async def _move_leadership_soon(node: Any, to: int) -> None:
+    await asyncio.sleep(0.2)
+    node.cluster.router.record(2, None)  # node 2 stops answering role polls
+    node.cluster.router.record(to, roles((2, "leader", 0, 6)))
+
+
+def test_a_command_forwarded_to_a_leader_that_went_silent_ends_once_another_leads() -> None:
+    node = fast_raft_node()
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={"done": True}))
+
+    async def scenario() -> Outcome:
+        mover = asyncio.ensure_future(_move_leadership_soon(node, to=3))
+        try:
+            # bounded far below request_timeout_ms (10 s), which it used to wait for
+            return await asyncio.wait_for(node.cluster.submit(2, TimeoutJobs()), 5.0)
+        finally:
+            await mover
+
+    with pytest.raises(OutcomeUnknown) as unknown:
+        asyncio.run(scenario())
+    assert unknown.value.partition_id == 2 and "node 2 lost the lead to node 3" in str(
+        unknown.value
+    )
+    assert node.cluster.peers.calls == [2] and node.cluster.peers.cancelled == [2]
+
+
+def test_a_read_forwarded_to_a_leader_that_went_silent_is_answered_by_the_new_one() -> None:
+    node = fast_raft_node()
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer={"key": 7})
+
+    async def scenario() -> Any:
+        mover = asyncio.ensure_future(_move_leadership_soon(node, to=3))
+        try:
+            return await asyncio.wait_for(node.cluster.read(2, "get_job", key=7), 5.0)
+        finally:
+            await mover
+
+    assert asyncio.run(scenario()) == {"key": 7}
+    assert node.cluster.peers.calls == [2, 3] and node.cluster.peers.cancelled == [2]
+
+
+def test_a_slow_leader_that_still_leads_is_waited_for() -> None:
+    node = fast_raft_node()  # forwarding deadline: 2 x 0.6 s
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent=set(), answer=Outcome(result={"done": 1}), delay_s=1.5)
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.result == {"done": 1} and node.cluster.peers.cancelled == []
+
+
+def test_a_silent_target_is_given_up_after_the_deadline_when_no_leader_is_known() -> None:
+    node = fast_raft_node()
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={}))
+
+    async def scenario() -> Outcome:
+        async def silence() -> None:
+            await asyncio.sleep(0.2)
+            node.cluster.router.record(2, None)  # no answer to polls; nobody else known
+
+        quiet = asyncio.ensure_future(silence())
+        try:
+            return await asyncio.wait_for(node.cluster.submit(2, TimeoutJobs()), 5.0)
+        finally:
+            await quiet
+
+    with pytest.raises(OutcomeUnknown, match="did not answer"):
+        asyncio.run(scenario())
+    assert node.cluster.peers.cancelled == [2]

@@ -25,6 +25,7 @@ PROCESS_ID = "fault-flow"
 JOB_TYPES = ("fault-a", "fault-b")
 REQUEST_TIMEOUT_S = 5.0
 CREATE_PAUSE_S = 0.03  # per client thread: a steady, not saturating, load
+SAMPLES_KEPT = 5
 
 MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -71,6 +72,7 @@ class Creators:
         self.sent_at: dict[int, float] = {}  # instance key -> when its acknowledged POST was sent
         self.unacked = 0
         self.errors: Counter[str] = Counter()
+        self.samples: list[str] = []  # the first few refusals' bodies (diagnostics)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -120,6 +122,8 @@ class Creators:
                     else:
                         self.unacked += 1
                         self.errors[str(response.status_code)] += 1
+                        if len(self.samples) < SAMPLES_KEPT:
+                            self.samples.append(f"{response.status_code} {response.text[:300]}")
                 time.sleep(CREATE_PAUSE_S)
 
 

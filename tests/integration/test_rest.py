@@ -302,6 +302,34 @@ def test_cancel_instance_terminates_its_job(api: httpx.Client) -> None:
     assert_error(api.post(f"/v1/jobs/{job['key']}/complete", json={}), 409)
 
 
+def test_every_read_takes_a_consistency(api: httpx.Client) -> None:
+    """linearizable (the default) and local answer the same on a healthy node."""
+    deploy(api, bpmn.one_task("consistency-flow", "consistency-work"))
+    key = start(api, "consistency-flow")
+
+    def first_job() -> dict[str, Any] | None:
+        pages = api.get(f"/v1/jobs?processInstanceKey={key}").json()["partitions"]
+        return next((job for page in pages for job in page["items"]), None)
+
+    job = wait_until(first_job, 10, "the job")
+    paths = [
+        f"/v1/process-instances/{key}",
+        "/v1/process-instances",
+        f"/v1/jobs/{job['key']}",
+        f"/v1/jobs?processInstanceKey={key}",
+        "/v1/incidents",
+        "/v1/process-definitions",
+    ]
+    for path in paths:
+        sep = "&" if "?" in path else "?"
+        default = api.get(path)
+        assert default.status_code == 200, (path, default.text)
+        for level in ("linearizable", "local"):
+            response = api.get(f"{path}{sep}consistency={level}")
+            assert response.status_code == 200, (path, level, response.text)
+            assert response.json() == default.json(), (path, level)
+
+
 # ------------------------------------------------------------------- errors
 
 
@@ -338,6 +366,7 @@ def test_unknown_keys_are_404(api: httpx.Client) -> None:
         ("get", "/v1/jobs?size=1000", None),
         ("get", "/v1/jobs?state=sleeping", None),
         ("get", "/v1/process-instances/12x", None),
+        ("get", "/v1/process-instances?consistency=eventual", None),
     ],
 )
 def test_bad_input_is_400(api: httpx.Client, method: str, path: str, body: Any) -> None:

@@ -155,7 +155,8 @@ class Helper:
     """
 
     def __init__(self, netns: str, module: str, args: list[str], log_path: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "PYTHONUNBUFFERED": "1"}
+        path = os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in finish/kill
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", netns, sys.executable, "-m", module, *args],

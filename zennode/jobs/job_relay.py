@@ -53,7 +53,10 @@ log = logging.getLogger("zennode.jobs.job_relay")
 
 SECRET_HEADER = "x-zennode-secret"  # the same header as zennode.cluster.wire
 HEARTBEAT_S = 1.0  # each side sends at least this often
-SILENCE_S = 10.0  # a relay that heard nothing for this long is closed (a hung or cut-off peer)
+# A relay that heard nothing for this long is closed (a hung, frozen or cut-off peer): three
+# missed heartbeats, about twice the maximum election timeout, so a silent leader's relay goes
+# about when its partitions fail over (docs/cluster.md, "forwarding follows leadership").
+SILENCE_S = 3.0
 RECONNECT_GRACE_S = 1.5  # a closed relay's workers are freed after this unless they come back
 UP_QUEUE_MAX = 20_000  # subscription messages waiting to go to one peer
 DOWN_QUEUE_MAX = 8_192  # jobs waiting to go to one node
@@ -296,6 +299,16 @@ class JobRelayService(pb_grpc.JobRelayServicer):
             relay.close()
 
 
+async def _write_all(call: Any, out: asyncio.Queue[pb.RelayUp]) -> None:
+    """Write what the session queues on `call` until the call ends (or this is cancelled)."""
+    try:
+        while True:
+            message = await out.get()
+            await call.write(message)
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        return  # the call ended: the session's read loop ends with it
+
+
 async def _every(interval_s: float, fn: Any) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -418,13 +431,14 @@ class JobRelayLink:
             )
         self._out = out
 
-        async def requests() -> AsyncIterator[pb.RelayUp]:
-            while True:
-                yield await out.get()
-
-        call = pb_grpc.JobRelayStub(self._channel).Relay(requests(), metadata=self._metadata)
+        # Reader/writer style with a writer task this session owns: with a request generator,
+        # gRPC's own consumer task stays blocked in it when the call ends by itself (cancel()
+        # of a finished call does not stop it), and is later destroyed pending ("Task was
+        # destroyed but it is pending!", "aclose(): asynchronous generator is already running").
+        call = pb_grpc.JobRelayStub(self._channel).Relay(metadata=self._metadata)
         self._session_call = call
         self.stats["sessions"] += 1
+        writer = asyncio.ensure_future(_write_all(call, out))
         heard = [time.monotonic()]
 
         def tick() -> None:
@@ -451,10 +465,10 @@ class JobRelayLink:
                 raise  # the link is stopping
             # else: this session's call was cancelled (silent peer, full queue): reconnect
         finally:
-            call.cancel()  # no-op once it ended; stops the request generator otherwise
-            ticker.cancel()
-            with contextlib.suppress(BaseException):
-                await ticker
+            call.cancel()  # no-op once it ended
+            for task in (writer, ticker):
+                task.cancel()
+            await asyncio.wait({writer, ticker})  # both end now: nothing is left pending
 
     def _deliver(self, relayed: pb.RelayJob) -> None:
         try:

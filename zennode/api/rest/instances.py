@@ -9,6 +9,7 @@ from zennode.api.rest.models import (
     CreateInstanceResult,
     ProcessInstance,
     ProcessInstancePage,
+    ReadConsistency,
     SetVariablesRequest,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
@@ -41,8 +42,9 @@ def router(service: Service, page_size_max: int) -> APIRouter:
     async def list_instances(
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
-        return paged(await service.list_instances(page=page, size=size))
+        return paged(await service.list_instances(page=page, size=size, consistency=consistency))
 
     @api.get(
         "/{processInstanceKey}",
@@ -50,8 +52,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_model=ProcessInstance,
         summary="State, variables and active elements of an instance",
     )
-    async def get_instance(processInstanceKey: int) -> dict[str, Any]:
-        return with_iso_times(await service.get_instance(processInstanceKey))
+    async def get_instance(
+        processInstanceKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        return with_iso_times(await service.get_instance(processInstanceKey, consistency))
 
     @api.post(
         "/{processInstanceKey}/cancel",

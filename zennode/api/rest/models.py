@@ -8,13 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
+
+from zennode.service import Consistency
 
 INT64_MAX = 2**63 - 1
 # A key in a request body: a positive int64 (partition id in the high bits).
 Key = Annotated[int, Field(ge=1, le=INT64_MAX)]
 
 JobState = Literal["active", "activated", "completed", "failed", "terminated"]
+# `?consistency=` of every GET: linearizable (the default) sees every write acknowledged before
+# the request; local answers from the receiving node's replica as it is (docs/cluster.md).
+ReadConsistency = Annotated[
+    Consistency, Query(description="linearizable (default) or local: see docs/cluster.md")
+]
 InstanceState = Literal["active", "completed", "terminated", "failed"]
 IncidentState = Literal["active", "resolved"]
 
