@@ -24,7 +24,9 @@ to it cut: no reset, no refusal) is noticed by gRPC keepalive pings within
 `KEEPALIVE_S + KEEPALIVE_TIMEOUT_S` (about twice the cluster's maximum election timeout, the
 time its partitions take to fail over), and the worker moves on to the next address. Jobs it
 held when the stream broke are freed by the node at once and pushed again (possibly to
-another worker).
+another worker). Every result (complete or fail) carries an idempotency key, so results that
+the broken stream may have lost are sent again on the next one: a result the node already
+applied gets its first answer, never a second effect.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ log = logging.getLogger("zennode.worker")
 Handler = Callable[["Job"], dict[str, Any] | None | Awaitable[dict[str, Any] | None]]
 
 OUTGOING_MAX = 1_024  # requests waiting to be written to the stream
+RESULTS_RESENT_MAX = 256  # results re-sent on the next stream after one broke
 ERRORS_KEPT = 100  # last ErrorResults kept for inspection
 MESSAGE_BYTES_MAX = 4 * 1024 * 1024
 KEEPALIVE_S = 1.0  # ping the node this often (the node allows it: api/grpc_server.py)...
@@ -157,6 +160,9 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._outgoing: asyncio.Queue[pb.JobStreamRequest | None] | None = None
+        # Results (complete / fail) that a broken stream may have lost: each carries an
+        # idempotency key, so re-sending them on the next stream applies each at most once.
+        self._resend: deque[pb.JobStreamRequest] = deque(maxlen=RESULTS_RESENT_MAX)
         self._call: Any = None
         self._connected: asyncio.Event | None = None
 
@@ -268,6 +274,10 @@ class Worker:
                 )
             )
 
+        while self._resend:
+            outgoing.put_nowait(self._resend.popleft())
+        written: deque[pb.JobStreamRequest] = deque(maxlen=RESULTS_RESENT_MAX)
+
         options = [
             ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
@@ -287,7 +297,7 @@ class Worker:
             call = pb_grpc.ZenBpmStub(channel).JobStream(metadata=self._metadata)
             self._call = call
             self._outgoing = outgoing
-            writer = asyncio.ensure_future(_write_all(call, outgoing))
+            writer = asyncio.ensure_future(_write_all(call, outgoing, written))
             try:
                 await call.wait_for_connection()
                 self.stats["connects"] += 1
@@ -315,7 +325,22 @@ class Worker:
                 call.cancel()
                 writer.cancel()
                 await asyncio.wait({writer})
+                if not self._stop.is_set():
+                    self._keep_for_resend(written, outgoing)
         return worked
+
+    def _keep_for_resend(
+        self,
+        written: deque[pb.JobStreamRequest],
+        outgoing: asyncio.Queue[pb.JobStreamRequest | None],
+    ) -> None:
+        """After a broken stream: results written to it (maybe lost in transit) and those
+        never written go out again on the next stream, with their idempotency keys."""
+        self._resend.extend(written)
+        while not outgoing.empty():
+            item = outgoing.get_nowait()
+            if item is not None and item.WhichOneof("request") in ("complete", "fail"):
+                self._resend.append(item)
 
     def _record_error(self, response: pb.JobStreamResponse) -> None:
         entry = (response.error.code, response.error.message, response.job.key)
@@ -373,32 +398,55 @@ class Worker:
                 raise TypeError(f"handler returned {type(result).__name__}, expected a dict")
             request = pb.JobStreamRequest(
                 complete=pb.JobCompleteRequest(
-                    key=job.key, variables=json.dumps(result or {}).encode()
+                    key=job.key,
+                    variables=json.dumps(result or {}).encode(),
+                    idempotency_key=uuid.uuid4().hex,
                 )
             )
             self.stats["completed"] += 1
         except JobError as exc:
             request = pb.JobStreamRequest(
-                fail=pb.JobFailRequest(key=job.key, error_code=exc.code, message=exc.message)
+                fail=pb.JobFailRequest(
+                    key=job.key,
+                    error_code=exc.code,
+                    message=exc.message,
+                    idempotency_key=uuid.uuid4().hex,
+                )
             )
             self.stats["failed"] += 1
         except Exception as exc:
             log.debug("worker %s: job %s (%s) failed: %r", self.client_id, job.key, job.type, exc)
             request = pb.JobStreamRequest(
-                fail=pb.JobFailRequest(key=job.key, message=f"{type(exc).__name__}: {exc}")
+                fail=pb.JobFailRequest(
+                    key=job.key,
+                    message=f"{type(exc).__name__}: {exc}",
+                    idempotency_key=uuid.uuid4().hex,
+                )
             )
             self.stats["failed"] += 1
         if outgoing is not self._outgoing:
-            # The stream this job came on is gone; the node freed the job and will push it again.
-            log.debug("worker %s: job %s result dropped: stream closed", self.client_id, job.key)
+            # The stream this job came on is gone (the node freed the job): send the result on
+            # the next stream; its idempotency key makes a repeat harmless.
+            current = self._outgoing
+            if current is None:
+                self._resend.append(request)
+            else:
+                await current.put(request)
             return
         await outgoing.put(request)
 
 
-async def _write_all(call: Any, outgoing: asyncio.Queue[pb.JobStreamRequest | None]) -> None:
-    """Write what the session queues until None (half-close) or the end of the call."""
+async def _write_all(
+    call: Any,
+    outgoing: asyncio.Queue[pb.JobStreamRequest | None],
+    written: deque[pb.JobStreamRequest],
+) -> None:
+    """Write what the session queues until None (half-close) or the end of the call; results
+    go to `written` first (they may be lost if the stream breaks now: resent on the next)."""
     try:
         while (item := await outgoing.get()) is not None:
+            if item.WhichOneof("request") in ("complete", "fail"):
+                written.append(item)
             await call.write(item)
         await call.done_writing()
     except (grpc.aio.AioRpcError, asyncio.InvalidStateError):

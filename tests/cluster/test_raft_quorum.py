@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from test_partition import Group, read_counter, wait_until
+from support.waits import wait_until
+from test_partition import Group, read_counter
 
 from zennode.cluster import NotCommitted
 from zennode.cluster.partition import Partition

@@ -143,11 +143,13 @@ class ScriptedPeers:
         self.answers = answers
         self.on_call = on_call
         self.calls: list[int] = []
+        self.commands: list[Any] = []
 
     async def submit(
         self, node_id: int, partition_id: int, command: Any, timeout: float
     ) -> Outcome:
         self.calls.append(node_id)
+        self.commands.append(command)
         if self.on_call is not None:
             self.on_call(node_id)
         return self.answers[min(len(self.calls), len(self.answers)) - 1]  # the last repeats
@@ -202,11 +204,32 @@ def test_forwarded_not_committed_is_retried_only_for_leader_wait_ms() -> None:
 def test_other_forwarded_errors_are_not_retried() -> None:
     node = routing_node(leader_wait_ms=2_000)
     node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    error = InvalidState("job 5 is completed")
+    node.cluster.peers = ScriptedPeers([Outcome(error=error)])
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.error is error and node.cluster.peers.calls == [2]
+
+
+def test_a_forwarded_command_whose_answer_was_lost_is_sent_again_with_the_same_key() -> None:
+    # The node gives every forwarded command an idempotency key: after OutcomeUnknown it can
+    # ask again, and the partition answers a repeat with the first outcome (applied once).
+    node = routing_node(leader_wait_ms=2_000)
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
     unknown = OutcomeUnknown("leader changed after the command was appended", 2)
-    for error in (unknown, InvalidState("job 5 is completed")):
-        node.cluster.peers = ScriptedPeers([Outcome(error=error)])
-        outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
-        assert outcome.error is error and node.cluster.peers.calls == [2]
+    node.cluster.peers = ScriptedPeers([Outcome(error=unknown), Outcome(result={"ok": 1})])
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.result == {"ok": 1} and node.cluster.peers.calls == [2, 2]
+    first, again = node.cluster.peers.commands
+    assert first == again and first["idempotency"]["kind"] == "node"
+
+
+def test_a_lost_answer_without_a_key_is_reported_after_leader_wait_ms() -> None:
+    node = routing_node(leader_wait_ms=300)
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = ScriptedPeers([Outcome(error=OutcomeUnknown("lost", 2))])
+    with pytest.raises(OutcomeUnknown):
+        asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert len(set(map(str, node.cluster.peers.commands))) == 1  # always the same key
 
 
 class HangingPeers:
@@ -218,6 +241,7 @@ class HangingPeers:
         self.answer = answer
         self.delay_s = delay_s
         self.calls: list[int] = []
+        self.commands: list[Any] = []
         self.cancelled: list[int] = []
 
     async def _call(self, node_id: int) -> Any:
@@ -232,6 +256,7 @@ class HangingPeers:
         return self.answer
 
     async def submit(self, node_id: int, partition_id: int, command: Any, timeout: float) -> Any:
+        self.commands.append(command)
         return await self._call(node_id)
 
     async def read(self, node_id: int, partition_id: int, query: str, args: Any, timeout: float):
@@ -252,7 +277,7 @@ async def _move_leadership_soon(node: Any, to: int) -> None:
     node.cluster.router.record(to, roles((2, "leader", 0, 6)))
 
 
-def test_a_command_forwarded_to_a_leader_that_went_silent_ends_once_another_leads() -> None:
+def test_a_command_forwarded_to_a_leader_that_went_silent_is_sent_to_the_new_one() -> None:
     node = fast_raft_node()
     node.cluster.router.record(2, roles((2, "leader", 0, 5)))
     node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={"done": True}))
@@ -265,12 +290,12 @@ def test_a_command_forwarded_to_a_leader_that_went_silent_ends_once_another_lead
         finally:
             await mover
 
-    with pytest.raises(OutcomeUnknown) as unknown:
-        asyncio.run(scenario())
-    assert unknown.value.partition_id == 2 and "node 2 lost the lead to node 3" in str(
-        unknown.value
-    )
-    assert node.cluster.peers.calls == [2] and node.cluster.peers.cancelled == [2]
+    assert asyncio.run(scenario()).result == {"done": True}
+    peers = node.cluster.peers
+    assert peers.calls == [2, 3] and peers.cancelled == [2]
+    # The outcome at node 2 is unknown: the repeat carries the same key (applied at most once).
+    first, again = peers.commands
+    assert first == again and first["idempotency"]["kind"] == "node"
 
 
 def test_a_read_forwarded_to_a_leader_that_went_silent_is_answered_by_the_new_one() -> None:
@@ -298,7 +323,10 @@ def test_a_slow_leader_that_still_leads_is_waited_for() -> None:
 
 
 def test_a_silent_target_is_given_up_after_the_deadline_when_no_leader_is_known() -> None:
-    node = fast_raft_node()
+    node = fast_raft_node()  # forwarding deadline: 2 x 0.6 s
+    node.cluster.config = replace(
+        node.cluster.config, limits=replace(node.cluster.config.limits, leader_wait_ms=1_500)
+    )
     node.cluster.router.record(2, roles((2, "leader", 0, 5)))
     node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={}))
 
@@ -313,6 +341,7 @@ def test_a_silent_target_is_given_up_after_the_deadline_when_no_leader_is_known(
         finally:
             await quiet
 
+    # Abandoned after its deadline; no leader to re-send it to within leader_wait_ms.
     with pytest.raises(OutcomeUnknown, match="did not answer"):
         asyncio.run(scenario())
-    assert node.cluster.peers.cancelled == [2]
+    assert node.cluster.peers.calls == [2] and node.cluster.peers.cancelled == [2]

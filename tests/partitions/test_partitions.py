@@ -42,8 +42,8 @@ from typing import Any
 import httpx
 import pytest
 from faults.checks import check, wait_all_completed
-from faults.cluster import Cluster
 from faults.load import MODEL
+from support.cluster import LocalCluster
 
 from partitions import netlab
 from partitions.netlab import Lab, entered
@@ -79,7 +79,7 @@ SUMMARY: dict[str, Any] = {"seed": SEED, "rounds": ROUNDS, "fault_s": FAULT_S}
 @dataclass
 class Net:
     lab: Lab
-    cluster: Cluster
+    cluster: LocalCluster
     dir: Path
     proxy: Helper
     workers: Helper
@@ -129,28 +129,23 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         pytest.fail(f"the partition suite needs network namespaces (run as root): {exc}")
     directory = tmp_path_factory.mktemp("partitions")
     helpers: list[Helper] = []
+    cluster: LocalCluster | None = None
     try:
         with entered(lab.hub):  # this thread is the control plane: it reaches every member
-            info = launcher.up(
+            cluster = LocalCluster(
                 directory,
-                nodes=NODES,
-                partitions=PARTITIONS,
-                replication=3,
-                base_port=BASE_PORT,
-                hosts=lab.node_hosts(),
-                prefixes=lab.node_prefixes(),
+                NODES,
+                PARTITIONS,
+                3,
                 # No leader balancing: its deliberate hand-overs a few seconds after a heal
                 # would count as term churn, which is meant to show disruption by a returning
                 # node (tests/cluster covers the balancer).
-                extra={"raft": {"compaction_bytes": 256 * 1024, "balance_leaders": False}},
+                {"raft": {"compaction_bytes": 256 * 1024, "balance_leaders": False}},
+                hosts=lab.node_hosts(),
+                prefixes=lab.node_prefixes(),
+                base_port=BASE_PORT,
             )
-            cluster = Cluster(directory, info)
-            deployed = cluster.http.post(
-                f"{cluster.any_url()}/v1/process-definitions",
-                content=MODEL,
-                headers={"content-type": "application/xml"},
-            )
-            assert deployed.status_code in (200, 201), deployed.text
+            cluster.deploy(MODEL)
             proxy = Helper(
                 lab.hub,
                 "partitions.proxy",
@@ -162,7 +157,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             workers = Helper(
                 lab.client("ca").netns,
                 "partitions.worker_process",
-                cluster.grpc,
+                list(cluster.grpc.values()),
                 directory / "workers.log",
             )
             helpers.append(workers)
@@ -171,11 +166,11 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             delivered = workers.finish().get("deliveries", {})
             SUMMARY["jobs_redelivered"] = sum(1 for n in delivered.values() if n > 1)
             SUMMARY["proxy"] = proxy.finish()
-            cluster.http.close()
     finally:
         for helper in helpers:
             helper.kill()
-        launcher.down(directory)
+        if cluster is not None:
+            cluster.close()
         lab.destroy()
         print(f"\nPARTITION SUMMARY {json.dumps(SUMMARY)}")
         if REPORT:
@@ -289,14 +284,14 @@ class Scenario:
         cluster = self.net.cluster
         for node in cluster.urls:
             cluster.wait_ready(node)
-        wait_all_completed(cluster.http, cluster.any_url(), DRAIN_S)
+        wait_all_completed(cluster.rest, cluster.urls[1], DRAIN_S)
         acked = set(self.creators.acked) | set(self.witness.acked)
         minority_acks: list[int] = []
         for creators in self.minority:
             acked |= set(creators.acked)
             for cut, healed in self.windows:
                 minority_acks += creators.acked_between(cut, healed, sent_after=cut)
-        report = check(cluster.http, cluster.any_url(), acked)
+        report = check(cluster.rest, cluster.urls[1], acked)
         cluster.wait_converged()
         gap, gap_partition = self.longest_gap()
         stale = [s for st in stats for s in st.stale]

@@ -21,6 +21,7 @@ from pathlib import Path
 import lmdb
 
 from zennode.engine.storage import TABLES, KVRead
+from zennode.state.files import fsync_dir, fsync_file
 from zennode.state.rwlock import RWLock
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ class LmdbTxn:
                 return
             upper, inclusive = chunk[-1][0], False
 
-    # Raft bookkeeping, private to the partition layer.
+    # Raft bookkeeping and the idempotency records, private to the partition layer.
 
     def raft_get(self, key: bytes) -> bytes | None:
         return self._txn.get(key, db=self._raft_db)
@@ -191,6 +192,27 @@ class LmdbTxn:
             self._txn.put(key, value, db=self._raft_db)
         except lmdb.Error as exc:
             raise self._store_failure(exc) from exc
+
+    def raft_delete(self, key: bytes) -> None:
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.delete(key, db=self._raft_db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def raft_first(self, prefix: bytes, limit: int) -> list[bytes]:
+        """Up to `limit` keys starting with `prefix`, in key order (a bounded scan)."""
+        keys: list[bytes] = []
+        with self._txn.cursor(db=self._raft_db) as cur:
+            ok = cur.set_range(prefix)
+            while ok and len(keys) < limit:
+                key = cur.key()
+                if not key.startswith(prefix):
+                    break
+                keys.append(key)
+                ok = cur.next()
+        return keys
 
     def applied_index(self) -> int:
         raw = self.raft_get(_APPLIED_INDEX)
@@ -235,6 +257,10 @@ class LmdbStore:
         map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
         sync: bool = False,
     ) -> None:
+        """`sync=True`: every commit is on disk before it returns (one `fdatasync`, LMDB's
+        `MDB_NOMETASYNC`), so a power loss can undo at most the last commit and never leaves
+        the environment corrupted. `sync=False` (`MDB_NOSYNC`): commits stay in the page cache;
+        a process kill loses nothing, a power loss can lose or corrupt the environment."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _recover_swap(self.path)
@@ -253,9 +279,14 @@ class LmdbStore:
             map_size=self._map_size,
             max_dbs=len(TABLES) + 1,
             sync=self._sync,
-            metasync=self._sync,
+            # The meta page is synced by the next commit: integrity is kept (LMDB writes the
+            # meta page only after the data pages are synced), only the last commit may be
+            # undone by a power loss, and the Raft log holds it.
+            metasync=False,
             readahead=False,
         )
+        if self._sync:
+            env.sync(True)  # what a killed process left in the page cache, before we build on it
         # The map may have been grown by an earlier run: never open it smaller than the file.
         if env.info()["map_size"] > self._map_size:
             self._map_size = env.info()["map_size"]
@@ -358,16 +389,16 @@ class LmdbStore:
                 shutil.rmtree(leftover)
         incoming.mkdir()
         os.rename(data_file, incoming / "data.mdb")
-        _fsync_file(incoming / "data.mdb")
+        fsync_file(incoming / "data.mdb")
         (incoming / _COMPLETE_MARK).write_bytes(b"")
-        _fsync_dir(incoming)
+        fsync_dir(incoming)
         with self._lock.exclusive():
             self._require_env().close()
             self._env = None
             os.rename(self.path, old)
             os.rename(incoming, self.path)
             os.remove(self.path / _COMPLETE_MARK)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             self._open()
         shutil.rmtree(old)
 
@@ -377,19 +408,3 @@ class LmdbStore:
                 self._env.sync(True)
                 self._env.close()
                 self._env = None
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,6 +7,7 @@ from starlette.datastructures import UploadFile
 
 from zennode.api.rest.models import (
     DeployResult,
+    IdempotencyKey,
     ProcessDefinitionDetail,
     ProcessDefinitionPage,
     ReadConsistency,
@@ -57,11 +58,15 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         openapi_extra={"requestBody": _DEPLOY_BODY},
         responses={200: {"model": DeployResult, "description": "Identical content, same key"}},
     )
-    async def deploy(request: Request, response: Response) -> dict[str, Any]:
+    async def deploy(
+        request: Request, response: Response, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
         xml, resource_name = await _resource(request)
         if not xml.strip():
             raise BadRequest("the BPMN resource is empty")
-        result = await service.deploy(xml, resource_name=resource_name)
+        result = await service.deploy(
+            xml, resource_name=resource_name, idempotency_key=idempotency_key
+        )
         if result.get("duplicate"):
             response.status_code = 200
         return result

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from zennode.api.rest.models import (
     CreateInstanceRequest,
     CreateInstanceResult,
+    IdempotencyKey,
     ProcessInstance,
     ProcessInstancePage,
     ReadConsistency,
@@ -26,8 +27,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         summary="Start a process instance",
         description="Give processDefinitionKey, or bpmnProcessId for its latest version.",
     )
-    async def create_instance(body: CreateInstanceRequest) -> dict[str, Any]:
+    async def create_instance(
+        body: CreateInstanceRequest, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
         return await service.create_instance(
+            idempotency_key=idempotency_key,
             process_definition_key=body.processDefinitionKey,
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
@@ -64,8 +68,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Cancel an active instance (its jobs are terminated)",
     )
-    async def cancel_instance(processInstanceKey: int) -> Response:
-        await service.cancel_instance(processInstanceKey)
+    async def cancel_instance(
+        processInstanceKey: int, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.cancel_instance(processInstanceKey, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     @api.patch(
@@ -74,8 +80,12 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Merge variables into an active instance",
     )
-    async def set_variables(processInstanceKey: int, body: SetVariablesRequest) -> Response:
-        await service.set_variables(processInstanceKey, body.variables)
+    async def set_variables(
+        processInstanceKey: int, body: SetVariablesRequest, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.set_variables(
+            processInstanceKey, body.variables, idempotency_key=idempotency_key
+        )
         return Response(status_code=204)
 
     return api
