@@ -48,8 +48,8 @@ from support.cluster import LocalCluster
 from partitions import netlab
 from partitions.netlab import Lab, entered
 from partitions.probes import Helper, NsCreators, StaleReader
-from zennode.cluster import launcher
 from zennode.engine.keys import partition_of
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3

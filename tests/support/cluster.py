@@ -6,7 +6,7 @@ PID (`close`, or the end of a `with` block) — also when starting fails half-wa
 suite runs each node in its own network namespace (an address and an `ip netns exec` prefix per
 node), where ports cannot clash, so nothing is reserved.
 
-Tests kill and restart single nodes with `zennode.cluster.launcher` (`kill_node`,
+Tests kill and restart single nodes with `zennode.tools.launcher` (`kill_node`,
 `start_node`, `wait_for_leaders`) on `cluster.dir`; the ports stay reserved while a node is
 down, so it comes back on them.
 """
@@ -21,7 +21,7 @@ import httpx
 from support.ports import reserve_cluster
 from support.rest import RETRY_S, RestClient
 from support.waits import wait_until
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 UP_TIMEOUT_S = 60.0
 CONVERGE_S = 30.0

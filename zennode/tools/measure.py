@@ -35,8 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zennode.cluster import launcher
 from zennode.engine.keys import make_key
+from zennode.tools import launcher
 from zennode.tools.ports import reserve_cluster
 
 PROCESS_ID = "measure-straight"
@@ -329,7 +329,7 @@ def reads(
 ) -> dict[str, Any]:
     import httpx
 
-    info = launcher.up(directory, base_port=launcher.free_base_port(3, 3))
+    info = launcher.up(directory, base_port=reserve_cluster(3, 3).base)
     urls = [n["http"] for n in info["nodes"]]
     per_level: dict[str, list[float]] = {"linearizable": [], "local": []}
     failed = dict.fromkeys(per_level, 0)
