@@ -414,16 +414,17 @@ class LmdbStore:
         log.info("LMDB %s map grown to %d bytes", self.path, new_size)
 
     def copy_to_fd(self, fd: int) -> int:
-        """Write a consistent copy of the environment at fd's offset; return the applied index.
+        """Write a compacting copy of the environment at fd's offset; return its applied index.
 
-        The applied index and the copy come from the same moment because the copy runs
-        under the shared lock on the thread that applies batches (the Raft tick thread).
+        Compacting (`MDB_CP_COMPACT`): free pages are left out and the pages renumbered, so
+        the copy's size follows the live data, not what retention already deleted. The
+        applied index and the copy come from the same read transaction.
         """
         with self._lock.shared():
             env = self._require_env()
             with env.begin(write=False) as raw:
                 index = LmdbTxn(raw, self._dbs, self._raft_db, write=False).applied_index()
-            env.copyfd(fd)
+                env.copyfd(fd, compact=True, txn=raw)
             return index
 
     def replace_from(self, data_file: str | os.PathLike[str]) -> None:
