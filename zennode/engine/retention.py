@@ -121,12 +121,15 @@ def next_due(db: KVRead, default_ttl_ms: int | None) -> int | None:
 def delete_root(ctx: Context, root_key: int) -> int:
     """Delete a root instance, its call-activity descendants and all they own; rows deleted."""
     deleted = 0
-    children = [row for row, _ in ctx.db.scan("index", CHILD_PREFIX + records.u64(root_key))]
-    for row in children:
-        deleted += delete_instance_rows(ctx, records.second_of_pair(row[3:]))
-        ctx.db.delete("index", row)
-        deleted += 1
-    return deleted + delete_instance_rows(ctx, root_key)
+    stack = [root_key]
+    while stack:  # children are listed under the root; a tree is walked all the same
+        key = stack.pop()
+        for row, _ in list(ctx.db.scan("index", CHILD_PREFIX + records.u64(key))):
+            stack.append(records.second_of_pair(row[3:]))
+            ctx.db.delete("index", row)
+            deleted += 1
+        deleted += delete_instance_rows(ctx, key)
+    return deleted
 
 
 def delete_instance_rows(ctx: Context, instance_key: int) -> int:
