@@ -143,7 +143,6 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
     return {
         "benchmark": "rebuild",
         "state_mb_target": state_mb,
-        "compaction_bytes": compaction_bytes,
         "fill_instances": created,
         "fill_seconds": round(fill_s, 1),
         "leader_lmdb_bytes": state,
@@ -179,6 +178,7 @@ def run(state_mb: float = 100.0, compaction_bytes: int = 16 * 1024 * 1024) -> di
                 extra=extra,
             )
             result = asyncio.run(_measure(directory, cluster, state_mb))
+            result["compaction_bytes"] = compaction_bytes
         except BaseException:
             for log in sorted(directory.glob("node*.log")):
                 tail = log.read_text(errors="replace")[-1500:]
