@@ -254,6 +254,10 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
         first, "zennode_batch_size_commands_count"
     )
     assert total(after, "zennode_batch_apply_seconds_sum") > 0
+    # raft.fsync is on by default: the work above was group-committed to disk.
+    assert total(after, "zennode_raft_fsync_seconds_count") > total(
+        first, "zennode_raft_fsync_seconds_count"
+    )
     assert value(after, "zennode_raft_applied_index", partition="1") > value(
         first, "zennode_raft_applied_index", partition="1"
     )

@@ -29,7 +29,7 @@ from support.cluster import LocalCluster
 from support.rest import RestClient
 from support.waits import wait_until
 
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3

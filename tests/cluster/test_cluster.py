@@ -28,10 +28,10 @@ from cluster_helpers import (
 )
 from support.cluster import LocalCluster
 
-from zennode.cluster import launcher
 from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 from zennode.tools.measure import outage_s
 
 pytestmark = pytest.mark.timeout(240)

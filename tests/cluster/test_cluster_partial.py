@@ -14,8 +14,8 @@ import pytest
 from cluster_helpers import JOB_XML, PROCESS_WITH_JOB
 from support.cluster import LocalCluster
 
-from zennode.cluster import launcher
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 
 pytestmark = pytest.mark.timeout(180)
 

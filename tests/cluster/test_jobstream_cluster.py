@@ -26,9 +26,9 @@ from support.waits import eventually
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
-from zennode.cluster import launcher
 from zennode.config import default_config
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 from zennode.worker import JobError, Worker
 
 pytestmark = pytest.mark.timeout(120)

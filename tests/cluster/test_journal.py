@@ -24,7 +24,7 @@ from pysyncobj.journal import FileJournal
 from test_partition import Group, read_counter, start_single, wait_until
 
 from zennode.cluster import journal as journal_module
-from zennode.cluster.journal import LOG_FILE, META_FILE, DurableRaft, RaftJournal
+from zennode.cluster.journal import LOG_FILE, META_FILE, DurableRaft, JournalFailed, RaftJournal
 from zennode.cluster.partition import _RaftGroup
 
 pytestmark = pytest.mark.timeout(60)
@@ -187,6 +187,56 @@ def test_durable_index_follows_the_syncer(tmp_path, opened, monkeypatch):
     assert journal.durable_index() == 0 and not journal.is_synced(journal.write_seq)
     gate.set()
     wait_until(lambda: journal.durable_index() == 1, 5, "the entry synced")
+
+
+class FailingOs:
+    """`os` for the journal module whose fdatasync (or pwritev) fails like a full disk."""
+
+    def __init__(self, fail_sync: bool = False, short_write: bool = False) -> None:
+        self.fail_sync, self.short_write = fail_sync, short_write
+        self.syncs = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def fdatasync(self, fd: int) -> None:
+        if self.fail_sync and threading.current_thread().name.endswith("-fsync"):
+            self.syncs += 1
+            raise OSError(28, "No space left on device")
+        os.fdatasync(fd)
+
+    def pwritev(self, fd: int, buffers: list[bytes], offset: int) -> int:
+        if self.short_write:
+            return os.pwrite(fd, buffers[0][:5], offset)  # the disk filled up mid-record
+        return os.pwritev(fd, buffers, offset)
+
+
+def test_a_failed_fsync_is_never_retried_and_nothing_more_counts_as_durable(
+    tmp_path, opened, monkeypatch
+):
+    failing = FailingOs(fail_sync=True)
+    monkeypatch.setattr(journal_module, "os", failing)
+    journal = opened(tmp_path)
+    journal.add(*entries(1)[0])
+    wait_until(lambda: journal.failed is not None, 5, "the journal to fail")
+    time.sleep(0.3)
+    # A retried fsync may report success for pages the kernel already dropped: never again.
+    assert failing.syncs == 1
+    assert journal.durable_index() == 0 and not journal.is_synced(journal.write_seq)
+    assert "No space left" in journal.failed
+    with pytest.raises(JournalFailed):
+        journal.add(*entries(1, start=2)[0])
+    with pytest.raises(JournalFailed):
+        journal.setCurrentTerm(5, "peer")  # no vote without the term on disk
+
+
+def test_a_short_write_fails_the_journal_instead_of_leaving_a_hole(tmp_path, opened, monkeypatch):
+    journal = opened(tmp_path)
+    journal.add(*entries(1)[0])
+    monkeypatch.setattr(journal_module, "os", FailingOs(short_write=True))
+    with pytest.raises(JournalFailed, match="5 of"):
+        journal.add(*entries(1, start=2)[0])
+    assert len(journal) == 1 and journal.failed is not None
 
 
 def test_unsynced_mode_never_syncs_and_never_waits(tmp_path, opened):

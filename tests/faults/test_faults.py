@@ -24,7 +24,7 @@ from support.cluster import LocalCluster
 
 from faults.checks import check, wait_all_completed
 from faults.load import MODEL, Creators, Workers
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3

@@ -228,7 +228,7 @@ def main() -> int:
 
 def run_cluster(args: argparse.Namespace) -> dict:
 
-    from zennode.cluster import launcher
+    from zennode.tools import launcher
 
     quiet = {"log": {"level": "WARNING", "format": "text"}}
     with tempfile.TemporaryDirectory(prefix="zn-bench-cluster-") as tmp:

@@ -29,7 +29,7 @@ from support.cluster import LocalCluster
 
 from power import load
 from power.disk import PowerDisk
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3

@@ -29,7 +29,7 @@ from support.bpmn import bpmn, flow, start
 from support.ports import reserve_cluster
 from support.waits import wait_until
 
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 WAIT_S = 60.0
 REST_TIMEOUT_S = 15.0

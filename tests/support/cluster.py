@@ -2,7 +2,7 @@
 same launcher as `scripts/cluster up` on reserved free ports of 127.0.0.1, always stopped by
 PID (`close`, or the end of a `with` block) — also when starting fails half-way.
 
-Tests kill and restart single nodes with `zennode.cluster.launcher` (`kill_node`,
+Tests kill and restart single nodes with `zennode.tools.launcher` (`kill_node`,
 `start_node`, `wait_for_leaders`) on `cluster.dir`; the ports stay reserved while a node is
 down, so it comes back on them.
 """
@@ -17,7 +17,7 @@ import httpx
 from support.ports import reserve_cluster
 from support.rest import RETRY_S, RestClient
 from support.waits import wait_until
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 UP_TIMEOUT_S = 60.0
 CONVERGE_S = 30.0

@@ -1,6 +1,6 @@
 """Fixtures for the Zeebe gateway tests: real node processes and real, unmodified clients.
 
-- `single_node`: one node with two partitions (`zennode.cluster.launcher`, as
+- `single_node`: one node with two partitions (`zennode.tools.launcher`, as
   `scripts/cluster up --nodes 1` starts it).
 - `cluster3`: three nodes, three partitions, each replicated to all three.
 - `zbctl`: the `zbctl` binary from the npm package `zbctl@8.4`, installed once into the

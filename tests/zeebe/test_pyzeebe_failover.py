@@ -20,7 +20,7 @@ from support.cluster import LocalCluster
 from zeebe_client import Gateway
 from zeebe_models import service_task, unique
 
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -80,6 +80,14 @@ def _crc(length: int, index: int, term: int, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(_CRC_FIELDS.pack(length, index, term)))
 
 
+class JournalFailed(OSError):
+    """The disk refused a journal write or sync (ENOSPC, EIO, ...). The journal takes no
+    more writes: after a failed fsync the kernel may have dropped the dirty pages and report
+    the next fsync as a success (PostgreSQL's "fsyncgate"), so retrying could acknowledge
+    entries that are not on disk. The replica stops instead (`DurableRaft`); restarting the
+    node after the disk is fixed reads back what is really there."""
+
+
 class RaftJournal(Journal):
     """PySyncObj's `Journal` on a file of our own, with group-committed `fdatasync`.
 
@@ -107,6 +115,7 @@ class RaftJournal(Journal):
         self._synced_seq = 0  # every write up to this one is on disk
         self._epoch = 0  # bumped when the file is replaced or cut (a running sync is stale)
         self._closed = False
+        self.failed: str | None = None  # why the disk refused us; set once, never cleared
         self.on_synced: Callable[[], None] | None = None
         self.on_fsync: Callable[[float], None] | None = None  # latency observer (metrics)
         self.fsyncs = 0
@@ -225,6 +234,16 @@ class RaftJournal(Journal):
 
     def _write_new_file(self, path: Path, entries: list[tuple[bytes, int, int]]) -> list[int]:
         """Write `entries` to a fresh file that replaces `path` atomically; return the ends."""
+        if self.failed is not None:
+            raise JournalFailed(self.failed)
+        try:
+            return self._write_new_file_unchecked(path, entries)
+        except OSError as exc:
+            raise self._fail(f"rewriting {path.name}: {exc}") from exc
+
+    def _write_new_file_unchecked(
+        self, path: Path, entries: list[tuple[bytes, int, int]]
+    ) -> list[int]:
         tmp = path.with_name(path.name + ".new")
         ends: list[int] = []
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -237,7 +256,9 @@ class RaftJournal(Journal):
                 chunks.append(command)
                 offset += _RECORD.size + length
                 ends.append(offset)
-            os.write(fd, b"".join(chunks))
+            data = b"".join(chunks)
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write to {tmp.name}")
             if self.durable:
                 os.fsync(fd)
         finally:
@@ -248,6 +269,8 @@ class RaftJournal(Journal):
         return ends
 
     def add(self, command: Any, idx: int, term: int) -> None:
+        if self.failed is not None:
+            raise JournalFailed(self.failed)
         command = bytes(command)
         if self._shadow:
             (old, old_end, old_seq) = self._shadow[0]
@@ -261,8 +284,14 @@ class RaftJournal(Journal):
             self._cut_file()
         length = len(command)
         header = _RECORD.pack(length, _crc(length, idx, term, command), idx, term)
-        os.pwritev(self._fd, [header, command], self._end)
-        self._end += _RECORD.size + length
+        record = _RECORD.size + length
+        try:
+            written = os.pwritev(self._fd, [header, command], self._end)
+        except OSError as exc:
+            raise self._fail(f"writing entry {idx}: {exc}") from exc
+        if written != record:  # e.g. the disk filled up part-way through the record
+            raise self._fail(f"writing entry {idx}: {written} of {record} bytes written")
+        self._end += record
         with self._cond:
             self._write_seq += 1
             seq = self._write_seq
@@ -352,14 +381,20 @@ class RaftJournal(Journal):
         body = (head + vote).ljust(_SLOT_BYTES - 4, b"\0")
         slot = body + struct.pack("<I", zlib.crc32(body))
         created = not self._meta_path.exists()
-        fd = os.open(self._meta_path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self.failed is not None:
+            raise JournalFailed(self.failed)
         try:
-            os.pwrite(fd, slot, (self._meta_seq % 2) * _SLOT_BYTES)
-            self._sync_fd(fd)
-        finally:
-            os.close(fd)
-        if created and self.durable:
-            fsync_dir(self.directory)
+            fd = os.open(self._meta_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.pwrite(fd, slot, (self._meta_seq % 2) * _SLOT_BYTES) != len(slot):
+                    raise OSError("short write of the term and vote slot")
+                self._sync_fd(fd)
+            finally:
+                os.close(fd)
+            if created and self.durable:
+                fsync_dir(self.directory)
+        except OSError as exc:  # no vote and no term without them on disk
+            raise self._fail(f"writing term and vote: {exc}") from exc
         self._saved_commit = self._commit
 
     # Durability queries (tick thread).
@@ -404,10 +439,9 @@ class RaftJournal(Journal):
                 started = time.perf_counter()
                 try:
                     os.fdatasync(self._fd)
-                except OSError:
-                    log.exception("%s: fdatasync failed; retrying", self._path)
-                    time.sleep(0.1)
-                    continue
+                except OSError as exc:
+                    self._fail(f"fdatasync: {exc}")
+                    return  # never retried: see JournalFailed
                 elapsed = time.perf_counter() - started
             self.fsyncs += 1
             self.fsync_seconds += elapsed
@@ -421,6 +455,14 @@ class RaftJournal(Journal):
                 if epoch == self._epoch and target > self._synced_seq:
                     self._synced_seq = target
             self._wake()
+
+    def _fail(self, why: str) -> JournalFailed:
+        """Refuse every later write and wake the tick thread, which stops the replica."""
+        if self.failed is None:
+            self.failed = f"{self._path}: {why}"
+            log.critical("Raft journal failed: %s", self.failed)
+        self._wake()
+        return JournalFailed(self.failed)
 
     def _wake(self) -> None:
         callback = self.on_synced
@@ -531,12 +573,21 @@ class DurableRaft:
         if not self._wakeup_attached:
             self._wakeup_attached = True
             self._wakeup.attach(self._poller)  # type: ignore[attr-defined]
+        if self._journal.failed is not None:
+            self._held_acks.clear()  # never sent: those entries may not be on disk
+            self._on_journal_failed(self._journal.failed)
+            return
         held = self._held_acks
         while held and self._journal.is_synced(held[0][0]):
             _seq, node, reset, next_idx, success = held.popleft()
             SyncObj._SyncObj__sendNextNodeIdx(  # type: ignore[attr-defined]
                 self, node, reset=reset, nextNodeIdx=next_idx, success=success
             )
+
+    def _on_journal_failed(self, why: str) -> None:
+        """The disk refused the journal (tick thread, every tick until the replica stops):
+        the subclass stops this replica."""
+        raise NotImplementedError
 
     def _durable_close(self) -> None:
         self._held_acks.clear()

@@ -51,7 +51,7 @@ from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
-from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFull
+from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFailed, StoreFull
 from zennode.state.snapshot import SnapshotCodec
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,9 @@ class _RaftGroup(DurableRaft, SyncObj):
         self._durable_init(journal)
         super().__init__(self_address, peers, conf)
         self._durable_attach()
+
+    def _on_journal_failed(self, why: str) -> None:
+        self._owner.halt(f"the Raft journal cannot be written ({why})")
 
     def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
         """Keep the leader's next index for a follower from going back on a late ack.
@@ -456,7 +459,10 @@ class Partition:
             except StoreFull:
                 self.store.grow()  # the txn was aborted; retry the whole batch
             except AssertionError as exc:  # the txn was aborted: nothing of the batch is stored
-                self._halt(index, exc)
+                self.halt(f"invariant violated applying entry {index}: {exc!r}", index, exc)
+                raise
+            except StoreFailed as exc:  # the disk refused LMDB's commit; the txn was aborted
+                self.halt(f"LMDB cannot be written applying entry {index}: {exc}", index, exc)
                 raise
         else:
             raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
@@ -512,11 +518,13 @@ class Partition:
     def _apply_engine(self, txn: LmdbTxn, command: dict[str, Any]) -> Outcome:
         try:
             return self._apply_fn(txn, command)
-        except (StoreFull, AssertionError):
-            raise  # StoreFull: grow and retry the batch; AssertionError: halt (_apply_entry)
+        except (StoreFull, StoreFailed, AssertionError):
+            raise  # StoreFull: grow and retry the batch; the others halt (_apply_entry)
         except ZennodeError as exc:  # an engine that raises instead of returning an error
             return Outcome(error=exc)
         except Exception as exc:  # noqa: BLE001 - one bad command must not stop the partition
+            if txn.store_failed is not None:
+                raise StoreFailed(str(txn.store_failed)) from exc
             if txn.store_error is not None:
                 raise StoreFull(str(txn.store_error)) from exc
             log.exception(
@@ -524,8 +532,9 @@ class Partition:
             )
             return Outcome(error=ZennodeError(f"internal error in {command.get('type')}: {exc}"))
 
-    def _halt(self, index: int, exc: AssertionError) -> None:
-        """A violated engine invariant while applying entry `index`: stop this replica.
+    def halt(self, why: str, index: int | None = None, exc: BaseException | None = None) -> None:
+        """Stop this replica, loudly: a violated engine invariant, or a disk that refuses
+        writes (the Raft journal or LMDB: ENOSPC, EIO).
 
         An ordinary bad command is refused (an error outcome, state unchanged). A failed
         assertion says the state itself breaks an invariant, and building on it would let this
@@ -534,13 +543,19 @@ class Partition:
         refuses new commands, and reports `halted` in its status while its node goes on
         serving the other partitions. Apply is deterministic, so every replica that applies
         the entry halts on it; restart the node after a fix (the entry is applied again).
+        A disk that refused a write is treated the same way (retrying an fsync that failed
+        can report success for data the kernel dropped): free the space or replace the disk,
+        then restart the node; it reads back what the disk really holds, and the others, if a
+        majority is left, serve meanwhile. Idempotent (called on every tick until Raft stops).
         """
-        self.halted = f"invariant violated applying entry {index}: {exc!r}"
+        if self.halted is not None:
+            return
+        self.halted = why
         log.critical(
-            "partition %d: %s; this replica stops applying (LMDB stays at entry %d)",
+            "partition %d: %s; this replica stops (LMDB stays at entry %s)",
             self.partition_id,
-            self.halted,
-            index - 1,
+            why,
+            "?" if index is None else index - 1,
             exc_info=exc,
         )
         error = f"partition {self.partition_id} halted: {self.halted}"

@@ -54,6 +54,20 @@ class StoreFull(Exception):
     """The LMDB map is full; the batch must be retried after `LmdbStore.grow()`."""
 
 
+class StoreFailed(Exception):
+    """The disk refused an LMDB write or sync (ENOSPC, EIO, ...): unlike a full map this is
+    not retried here; the partition stops its replica (`Partition.halt`)."""
+
+
+def _is_disk_error(exc: lmdb.Error) -> bool:
+    """An LMDB error that comes from the file system, not from a key or a size limit."""
+    return (
+        isinstance(exc, (lmdb.DiskError, lmdb.PanicError))
+        or "No space left" in str(exc)
+        or ("Input/output error" in str(exc))
+    )
+
+
 def _check_table(table: str) -> None:
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}")
@@ -78,6 +92,7 @@ class LmdbTxn:
         # Set when LMDB runs out of map space, even if a caller swallowed the exception:
         # the whole transaction is then unusable and must be aborted and retried.
         self.store_error: BaseException | None = None
+        self.store_failed: BaseException | None = None  # the disk refused a write
         self.digest_delta = 0  # this transaction's change to the running digest
 
     def _db(self, table: str) -> object:
@@ -114,11 +129,15 @@ class LmdbTxn:
             self.digest_delta -= row_hash(table, key, old)
 
     def _store_failure(self, exc: lmdb.Error) -> Exception:
-        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too."""
+        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too;
+        a refusing disk (spilled dirty pages hit it) stops the replica."""
         if isinstance(exc, lmdb.MapFullError) or self.store_error is not None:
             if self.store_error is None:
                 self.store_error = exc
             return StoreFull(str(exc))
+        if _is_disk_error(exc):
+            self.store_failed = exc
+            return StoreFailed(str(exc))
         return exc
 
     def scan(
@@ -366,6 +385,8 @@ class LmdbStore:
                 raw.commit()
             except lmdb.MapFullError as exc:
                 raise StoreFull(str(exc)) from exc
+            except lmdb.Error as exc:  # written or synced pages refused by the disk
+                raise StoreFailed(str(exc)) from exc
 
     @contextmanager
     def read(self) -> Iterator[LmdbTxn]:

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zennode.cluster import launcher
 from zennode.engine.keys import make_key
+from zennode.tools import launcher
 from zennode.tools.ports import reserve_cluster
 
 PROCESS_ID = "measure-straight"

@@ -29,8 +29,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from zennode.cluster.launcher import NODE_PORT_STRIDE
 from zennode.config import PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, PORT_OFFSET_RAFT_BASE
+from zennode.tools.launcher import NODE_PORT_STRIDE
 
 LOCK_DIR_ENV = "ZENNODE_PORT_LOCK_DIR"
 DEFAULT_LOCK_DIR = "/tmp/zennode-ports"
@@ -108,7 +108,7 @@ def reserve_node(partitions: int, host: str = "127.0.0.1") -> Reservation:
 
 
 def reserve_cluster(nodes: int, partitions: int, host: str = "127.0.0.1") -> Reservation:
-    """Every port of a local cluster (`zennode.cluster.launcher` layout); `.base` is its base."""
+    """Every port of a local cluster (`zennode.tools.launcher` layout); `.base` is its base."""
     return reserve(cluster_offsets(nodes, partitions), host)
 
 

@@ -1,6 +1,6 @@
 """`scripts/bench cluster`: a local cluster (`scripts/cluster`'s launcher), SDK workers, load.
 
-Starts N nodes (P partitions, replication R) with `zennode.cluster.launcher.up` in a temp
+Starts N nodes (P partitions, replication R) with `zennode.tools.launcher.up` in a temp
 directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/bench node`
 (`zennode.tools.bench.node`): the load generator's connections and the workers are spread over all
 nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
@@ -97,7 +97,7 @@ def _run_once(
     paced_rate: float | None,
     fsync: bool,
 ) -> dict[str, Any]:
-    from zennode.cluster import launcher
+    from zennode.tools import launcher
 
     quiet = {"log": {"level": "WARNING", "format": "text"}, "raft": {"fsync": fsync}}
     with tempfile.TemporaryDirectory(prefix="zennode-bench-cluster-") as tmp:
