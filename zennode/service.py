@@ -42,6 +42,7 @@ from zennode.engine.commands import (
 )
 from zennode.engine.engine import Engine
 from zennode.engine.relay import message_partition
+from zennode.engine.retention import parse_ttl
 from zennode.errors import BadRequest, TooLarge
 
 DEPLOYMENT_PARTITION = 1  # assigns definition keys and versions; answers definition reads
@@ -226,9 +227,12 @@ class Service:
         variables: dict[str, Any] | None = None,
         version: int | None = None,
         idempotency_key: str | None = None,
+        history_ttl: str | None = None,
     ) -> dict[str, Any]:
         """Start an instance on the next partition (round robin; with an idempotency key, the
-        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest)."""
+        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest).
+        `history_ttl` (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None:
+        the configured `retention.history_ttl`."""
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
         if process_definition_key is not None:
@@ -238,6 +242,7 @@ class Service:
             bpmn_process_id=bpmn_process_id,
             version=version,
             variables=self.check_variables(variables),
+            history_ttl_ms=None if history_ttl is None else parse_ttl(history_ttl),
         )
         if idempotency_key is None:
             return await self._run(self.cluster.next_partition(), command)

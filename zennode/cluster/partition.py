@@ -47,7 +47,7 @@ from pysyncobj.syncobj import SyncObjException
 
 from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
-from zennode.cluster.journal import DurableRaft, RaftJournal
+from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
 from zennode.cluster.raft_quorum import QuorumGuards
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
@@ -727,6 +727,9 @@ class Partition:
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
+            "lmdb_file_bytes": _file_bytes(self.store.path / "data.mdb"),
+            "journal_bytes": _file_bytes(self.settings.data_dir / LOG_FILE),
+            "snapshot_bytes": _file_bytes(self.settings.data_dir / "raft.dump"),
             "fsync": self.settings.fsync,
             "log_durable_index": self._durable_index(),
             "fsyncs": self.journal.fsyncs,
@@ -815,3 +818,11 @@ def _fail_reason_name(code: int) -> str:
         if not name.startswith("_") and getattr(FAIL_REASON, name) == code:
             return name
     return str(code)
+
+
+def _file_bytes(path: Path) -> int:
+    """Size of a file on disk now (0 when it does not exist yet): a stat, never a scan."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -35,6 +35,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             process_definition_key=body.processDefinitionKey,
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
+            history_ttl=body.historyTimeToLive,
         )
 
     @api.get(

@@ -96,6 +96,13 @@ class CreateInstanceRequest(_Request):
         description="Start the latest version of this process id",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
+    historyTimeToLive: str | None = Field(
+        default=None,
+        max_length=64,
+        description="How long the instance stays readable once it ended, then it is deleted: "
+        "an ISO 8601 duration (P30D) or 30d / 12h / 15m / 90s, 0 = at once. "
+        "Default: the node's retention.history_ttl",
+    )
 
 
 class CreateInstanceResult(_Response):

@@ -11,7 +11,7 @@ an error the child does not catch is thrown at the call activity in the parent.
 from __future__ import annotations
 
 from zennode.engine import model as m
-from zennode.engine import state
+from zennode.engine import retention, state
 from zennode.engine.bpmn.runner import (
     CALLED_ELEMENT_ERROR,
     EXTRACT_VALUE_ERROR,
@@ -56,9 +56,16 @@ def activate_call_activity(
     assert definition_key is not None
     ei_key = runner.new_element_instance(element, scope)
     runner.open_waits(ei_key, prepared)
-    parent = {"processInstanceKey": runner.key, "elementInstanceKey": ei_key, "depth": depth}
+    root_key = retention.root_of(runner.instance)
+    parent = {
+        "processInstanceKey": runner.key,
+        "elementInstanceKey": ei_key,
+        "depth": depth,
+        "rootKey": root_key,
+    }
     child_key = ctx.next_key()  # reserved so the record names its child before the child runs
     runner.elements[str(ei_key)]["childKey"] = child_key
+    retention.register_child(ctx, root_key, child_key)  # deleted with its root
     child = start_instance(ctx, definition_key, child_variables, parent=parent, key=child_key)
     child.save()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import records, state
+from zennode.engine import records, retention, state
 from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -375,6 +375,7 @@ class Runner:
         self._end_waits()
         self.instance["state"] = state.INSTANCE_COMPLETED
         self.instance["endedAt"] = self.ctx.now_ms
+        retention.instance_ended(self.ctx, self.instance)
         self.ctx.emit(
             "instance_completed",
             processInstanceKey=self.key,
@@ -394,6 +395,7 @@ class Runner:
         self._end_waits()
         self.instance["state"] = state.INSTANCE_TERMINATED
         self.instance["endedAt"] = self.ctx.now_ms
+        retention.instance_ended(self.ctx, self.instance)
         self.ctx.emit(
             "instance_terminated",
             processInstanceKey=self.key,
