@@ -151,6 +151,16 @@ def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> No
     assert {body["processDefinitionKey"], changed.json()["processDefinitionKey"]} <= keys
 
 
+def test_deploy_answers_the_parser_warnings(api: httpx.Client) -> None:
+    xml = bpmn.one_task("rest-warned", "rest-warned-job").replace(
+        "</bpmn:process>", '<bpmn:sequenceFlow id="dangling"/></bpmn:process>'
+    )
+    body = deploy(api, xml)
+    assert body["warnings"] == [
+        "process rest-warned: sequence flow dangling has no source and no target: ignored"
+    ]
+
+
 def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
     assert_error(
         api.post("/v1/process-definitions", content=b"<not-xml", headers={"content-type": "a/b"}),

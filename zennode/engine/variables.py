@@ -40,7 +40,8 @@ def map_into(
 ) -> None:
     """Evaluate each mapping against `context` and assign into `target` (may be the same dict)."""
     for mapping in mappings:
-        assign(target, mapping.target, evaluate(mapping.source, context))
+        value = None if mapping.source is None else evaluate(mapping.source, context)
+        assign(target, mapping.target, value)
 
 
 VARIABLES_DEPTH_MAX = 64

@@ -39,6 +39,9 @@ class DeployResult(_Response):
     processDefinitionKey: int
     bpmnProcessId: str
     version: int
+    warnings: list[str] | None = Field(
+        default=None, description="What the parser ignored (e.g. a flow without source/target)"
+    )
 
 
 class ProcessDefinition(_Response):

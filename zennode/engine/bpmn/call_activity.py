@@ -104,7 +104,7 @@ def terminate_child(parent: Runner, child_key: int) -> None:
         child.save()
 
 
-def throw_to_parent(child: Runner, code: str) -> bool:
+def throw_to_parent(child: Runner, code: str | None) -> bool:
     """An error the child did not catch: thrown at the call activity in the parent."""
     parent_info = child.instance["parent"]
     parent = _runner(child, parent_info["processInstanceKey"])

@@ -37,15 +37,19 @@ def activate_terminate_end(
 
 
 def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
-    """Throw the event's error code to the closest catching boundary, else an incident."""
-    code = element.error_code or ""
+    """Throw the event's error code to the closest catcher, else an incident.
+
+    An error end event without an error code throws an error only catch-all boundary events
+    and event sub-processes (those without a code) catch."""
+    code = element.error_code
     if not runner.throw_error(code, scope, None):
+        what = f"error '{code}'" if code is not None else "an error without a code"
         runner.incident_at(
             element,
             scope,
             flow,
             UNHANDLED_ERROR_EVENT,
-            f"error '{code}' thrown by {element.id} was not caught by any error boundary event",
+            f"{what} thrown by {element.id} was not caught by any error boundary event",
         )
 
 

@@ -450,7 +450,9 @@ class Runner:
 
     # ------------------------------------------------------------------ errors
 
-    def throw_error(self, code: str, scope: int, raiser: tuple[m.Element, int] | None) -> bool:
+    def throw_error(
+        self, code: str | None, scope: int, raiser: tuple[m.Element, int] | None
+    ) -> bool:
         """Find the closest catcher for `code`, interrupt up to it and take it.
 
         `raiser` is the (element, element instance key) of a task whose job threw the error;
@@ -501,7 +503,7 @@ class Runner:
             return throw_to_parent(self, code)
         return False
 
-    def _catch_in_event_sub_process(self, code: str, scope: int) -> bool:
+    def _catch_in_event_sub_process(self, code: str | None, scope: int) -> bool:
         if scope == self.key:
             starts = self.process.event_starts
         else:
@@ -529,7 +531,7 @@ class Runner:
         return True
 
     def _catching_boundary(
-        self, element: m.Element, code: str, kind: str = m.ERROR_BOUNDARY
+        self, element: m.Element, code: str | None, kind: str = m.ERROR_BOUNDARY
     ) -> m.Element | None:
         catch_all = None
         for boundary_id in element.boundaries:
