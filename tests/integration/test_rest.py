@@ -232,6 +232,24 @@ def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) ->
     )
 
 
+def test_variables_per_scope_and_the_local_flag(api: httpx.Client) -> None:
+    deploy(api, bpmn.one_task("rest-scopes", "rest-scopes-job"))
+    key = start(api, "rest-scopes", {"x": 1})
+    (task,) = api.get(f"/v1/process-instances/{key}").json()["activeElementInstances"]
+    assert task["scopeKey"] == key
+    url = f"/v1/process-instances/{key}/variables"
+    local = {"variables": {"x": 2}, "elementInstanceKey": task["elementInstanceKey"], "local": True}
+    assert api.patch(url, json=local).status_code == 204
+    propagated = {"variables": {"x": 3, "y": 4}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert api.patch(url, json=propagated).status_code == 204  # x: the task's own, y: new
+    view = api.get(f"/v1/process-instances/{key}").json()
+    assert view["variables"] == {"x": 1, "y": 4}
+    assert view["activeElementInstances"][0]["variables"] == {"x": 3}
+    other = start(api, "rest-scopes")
+    wrong = {"variables": {"a": 1}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert_error(api.patch(f"/v1/process-instances/{other}/variables", json=wrong), 404)
+
+
 def test_post_jobs_completes_like_the_original_api(api: httpx.Client) -> None:
     deploy(api, bpmn.one_task("rest-post-jobs", "rest-post-jobs-job"))
     key = start(api, "rest-post-jobs")

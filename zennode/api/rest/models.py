@@ -96,6 +96,13 @@ class ElementInstance(_Response):
     childProcessInstanceKey: int | None = Field(
         default=None, description="A call activity: the instance it waits for"
     )
+    scopeKey: int | None = Field(
+        default=None,
+        description="The element instance it runs in (the process instance key at top level)",
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="The local variables of this element instance's scope"
+    )
 
 
 class ProcessInstance(_Response):
@@ -196,6 +203,15 @@ class JobRetriesRequest(_Request):
 
 class SetVariablesRequest(_Request):
     variables: dict[str, Any]
+    elementInstanceKey: int | None = Field(
+        default=None,
+        description="The scope: one of the instance's element instances (default: the instance)",
+    )
+    local: bool = Field(
+        default=False,
+        description="Set the variables in that scope itself; otherwise each one updates the "
+        "nearest scope that has it, else the process scope",
+    )
 
 
 # -------------------------------------------------------------------- incidents

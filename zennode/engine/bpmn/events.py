@@ -5,7 +5,6 @@ from __future__ import annotations
 from zennode.engine import model as m
 from zennode.engine.bpmn.runner import UNHANDLED_ERROR_EVENT, Runner
 from zennode.engine.expressions import ExpressionFailed
-from zennode.engine.variables import map_into
 
 
 def activate_start(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
@@ -26,11 +25,7 @@ def activate_terminate_end(
     runner: Runner, element: m.Element, scope: int, flow: str | None
 ) -> None:
     """End every other token of the flow scope; the scope then completes normally."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     runner.terminate_within(scope)
     runner.dirty[scope] = None
@@ -57,11 +52,7 @@ def activate_escalation_throw(
     runner: Runner, element: m.Element, scope: int, flow: str | None
 ) -> None:
     """Escalate to the closest catcher; go on unless an interrupting catcher ended us."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     _, interrupted = runner.throw_escalation(element.escalation_code or "", scope)
     if not interrupted:
@@ -71,7 +62,8 @@ def activate_escalation_throw(
 def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Broadcast the signal to every partition (relayed, acknowledged), then move on.
 
-    The signal's variables are the event's input mappings (none without them).
+    The signal's variables are the event's input mappings (none without them); its output
+    mappings see them and propagate from its scope.
     """
     from zennode.engine import records
     from zennode.engine.expressions import evaluate_string
@@ -79,11 +71,10 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
 
     assert element.signal is not None
     context = runner.context(scope)
-    variables: dict = {}
     try:
         name = evaluate_string(element.signal, context, "signal name")
-        map_into(element.inputs, context, variables)
-        map_into(element.outputs, context, runner.variables)
+        variables = runner.inputs(element, scope)
+        runner.finish(element, scope, scope, {}, overlay=variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, "EXTRACT_VALUE_ERROR", exc.message)
         return
@@ -98,11 +89,7 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
 
 def activate_link_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Continue at the link catch event of the same name (the parser resolved it)."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     assert element.link_target is not None
     runner.enqueue(element.link_target, scope, None)
