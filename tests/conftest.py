@@ -1,40 +1,11 @@
-"""Suite-wide test policy.
+"""Suite-wide fixtures and policy.
 
-Tests that start real servers (Raft ports, node processes, gRPC and HTTP on 127.0.0.1) can lose
-a race for a free port or a scheduling slot on a shared 2-core machine. Those tests are re-run
-once on failure, and the rerun is reported in pytest's summary (`R` / "N rerun"), so a flake is
-visible and never hidden. Pure tests (engine, FEEL, storage codecs, corpus) are never re-run:
-they are deterministic and any failure there is a real one.
+No test is re-run on failure: a flaky test is a bug to find, not a retry to add. The one-off
+Raft port race that once justified re-running server tests was two test runs on one machine
+picking the same free port; ports are now reserved machine-wide (docs/testing.md).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-# Folders whose tests start servers or processes.
-_SERVER_TEST_DIRS = {
-    "bpmn",
-    "cluster",
-    "faults",
-    "fuzz",
-    "grpc",
-    "integration",
-    "security",
-    "zeebe",
-}
-_TESTS_ROOT = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        parts = Path(str(item.fspath)).relative_to(_TESTS_ROOT).parts
-        starts_servers = parts[0] in _SERVER_TEST_DIRS or parts[0] in {
-            "test_cli.py",
-            "test_metrics.py",
-            "test_metrics_cluster.py",
-            "test_bench.py",
-        }
-        if starts_servers:
-            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+from support.fixtures import client_for, start_node  # noqa: F401 - fixtures for every folder
+from support.ports import release_test_ports  # noqa: F401 - autouse: every test

@@ -64,9 +64,22 @@ def test_cluster_bench_runs_against_three_nodes() -> None:
 
     Two workers for three nodes: the job relay brings every leader's jobs to them."""
     results = run_bench(
-        "cluster", "--seconds", "0.5", "--workers", "2", "--clients", "4", "--partitions", "2"
+        "cluster",
+        "--seconds",
+        "0.5",
+        "--workers",
+        "2",
+        "--clients",
+        "4",
+        "--partitions",
+        "2",
+        "--compare-unsynced",
     )
     assert results["benchmark"] == "cluster" and results["replication"] == 3
+    # The durable default and the unsynced variant in one run, with their ratio.
+    assert results["fsync"] is True and results["fsync_ms"]["fsyncs"] > 0
+    assert results["unsynced"]["full"]["created"] > 0
+    assert results["durable_vs_unsynced"] > 0
     for phase in ("full", "half"):
         assert results[phase]["created"] > 0 and results[phase]["jobs_pushed"] > 0
     assert results["full"]["forwarded"] > 0  # creates reach nodes that do not lead

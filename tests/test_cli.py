@@ -7,13 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
-from integration.nodes import free_port_base
+from support.nodes import NodeProcess
+from support.ports import reserve_node
 
 from zennode.cli import main
 
@@ -62,8 +61,8 @@ def test_wrong_type_exits_2(tmp_path: Path) -> None:
 def test_unwritable_data_dir_exits_2(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    # The data dir is checked before any port is bound.
-    result = run_cli("start", "--data-dir", str(blocker / "data"), "--port-base", "40000")
+    base = str(reserve_node(1).base)  # the data dir is checked before any port is bound
+    result = run_cli("start", "--data-dir", str(blocker / "data"), "--port-base", base)
     assert_one_line_exit_2(result, "data_dir")
 
 
@@ -84,42 +83,10 @@ def test_bad_port_base_is_a_usage_error(value: str) -> None:
 
 def test_json_logs_and_clean_exit_on_sigint(tmp_path: Path) -> None:
     """`--log-format json` logs one JSON object per line; Ctrl-C (SIGINT) exits 0."""
-    base = free_port_base(1)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zennode.cli",
-            "start",
-            "--data-dir",
-            str(tmp_path / "d"),
-            "--port-base",
-            str(base),
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.communicate(timeout=5)
-            try:
-                if httpx.get(f"http://127.0.0.1:{base}/system/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "node did not become ready"
-            time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-    assert process.returncode == 0, stderr
-    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    with NodeProcess(tmp_path / "d", tmp_path / "node.log", "--log-format", "json") as node:
+        returncode = node.stop(signal.SIGINT, timeout_s=20)
+    output = node.output()  # `zennode start` writes only logs (stderr), nothing to stdout
+    assert returncode == 0, output
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(e) for e in lines)
     assert any("stopped" in e["message"] for e in lines)

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from integration.bpmn import one_task
-from integration.nodes import NodeThread, node_config, wait_until
 from prometheus_client.parser import text_string_to_metric_families
+from support.bpmn import one_task
+from support.nodes import NodeThread, node_config
+from support.waits import wait_until
 
 from zennode.engine import Engine
 from zennode.engine.storage import MemoryStore
@@ -202,18 +203,20 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
                     lambda key=key: (
                         http.get(f"/v1/process-instances/{key}").json()["state"] == "completed"
                     ),
-                    what=f"instance {key} completed",
+                    10.0,
+                    f"instance {key} completed",
                 )
             mid = parse(http.get("/metrics").text)
             assert value(mid, "zennode_job_streams_open") == 1
         bad = http.post("/v1/process-instances", json={"bpmnProcessId": "p_bad"}).json()
         incident = wait_until(
-            lambda: _open_incident(http, bad["processInstanceKey"]), what="an incident"
+            lambda: _open_incident(http, bad["processInstanceKey"]), 10.0, "an incident"
         )
         assert http.post(f"/v1/incidents/{incident}/resolve").status_code < 300
         wait_until(
             lambda: _open_incident(http, bad["processInstanceKey"]) not in (None, incident),
-            what="the incident raised again",
+            10.0,
+            "the incident raised again",
         )
 
         assert ("zennode_snapshot_age_seconds", (("partition", "1"),)) not in first
@@ -225,7 +228,8 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
                 )
                 > 0
             ),
-            what="a snapshot age",
+            10.0,
+            "a snapshot age",
         )
         after_text = http.get("/metrics").text
         after = parse(after_text)
@@ -250,6 +254,10 @@ def test_scrape_moves_as_work_is_done(node: NodeThread) -> None:
         first, "zennode_batch_size_commands_count"
     )
     assert total(after, "zennode_batch_apply_seconds_sum") > 0
+    # raft.fsync is on by default: the work above was group-committed to disk.
+    assert total(after, "zennode_raft_fsync_seconds_count") > total(
+        first, "zennode_raft_fsync_seconds_count"
+    )
     assert value(after, "zennode_raft_applied_index", partition="1") > value(
         first, "zennode_raft_applied_index", partition="1"
     )

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.cluster import LocalCluster
+from support.waits import eventually
 
-from zennode.bench.ports import free_cluster_base
-from zennode.cluster import launcher
 from zennode.tools.bench.models import one_task_model
 from zennode.worker import Worker
 
@@ -43,30 +41,17 @@ def total(samples: list[Sample], name: str, **labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    directory: Path = tmp_path_factory.mktemp("metrics-cluster")
-    try:
-        yield launcher.up(
-            directory,
-            nodes=NODES,
-            partitions=PARTITIONS,
-            replication=3,
-            base_port=free_cluster_base(NODES, PARTITIONS),
-            timeout_s=60,
-        )
-    finally:
-        launcher.down(directory)
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    directory = tmp_path_factory.mktemp("metrics-cluster")
+    with LocalCluster(directory, NODES, PARTITIONS, 3) as started:
+        yield started
 
 
-def post(url: str, path: str, **kwargs: Any) -> httpx.Response:
+def post(cluster: LocalCluster, node: int, path: str, **kwargs: Any) -> httpx.Response:
     """POST, retrying 503 (no leader yet, backpressure) for a bounded time, like a client."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        reply = httpx.post(f"{url}{path}", timeout=15, **kwargs)
-        if reply.status_code != 503 or time.monotonic() > deadline:
-            reply.raise_for_status()
-            return reply
-        time.sleep(0.2)
+    reply = cluster.call("POST", node, path, retry_s=WAIT_S, **kwargs)
+    reply.raise_for_status()
+    return reply
 
 
 async def run_workers_until(grpc_addresses: list[str], done: Any) -> None:
@@ -80,11 +65,7 @@ async def run_workers_until(grpc_addresses: list[str], done: Any) -> None:
     try:
         for worker in workers:
             await worker.wait_connected(timeout=15)
-        deadline = time.monotonic() + WAIT_S
-        while not await asyncio.to_thread(done):
-            if time.monotonic() > deadline:
-                raise TimeoutError("instances did not complete")
-            await asyncio.sleep(0.2)
+        await eventually(lambda: asyncio.to_thread(done), WAIT_S, "instances to complete", 0.2)
     finally:
         for worker in workers:
             await worker.stop(timeout=5)
@@ -92,8 +73,8 @@ async def run_workers_until(grpc_addresses: list[str], done: Any) -> None:
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
 
 
-def test_every_node_reports_and_the_numbers_move(cluster: dict[str, Any]) -> None:
-    urls = [node["http"] for node in cluster["nodes"]]
+def test_every_node_reports_and_the_numbers_move(cluster: LocalCluster) -> None:
+    urls = list(cluster.urls.values())
     before = {url: scrape(url) for url in urls}
     for pid in map(str, range(1, PARTITIONS + 1)):
         # Every node hosts a replica of every partition (R=3) and says so; one of them leads.
@@ -104,10 +85,13 @@ def test_every_node_reports_and_the_numbers_move(cluster: dict[str, Any]) -> Non
             assert len(terms) == 1 and terms[0] >= 1
         assert sum(total(s, "zennode_raft_leader", partition=pid) for s in before.values()) == 1
 
-    post(urls[0], "/v1/process-definitions", content=one_task_model("metrics_cluster", JOB_TYPE))
+    post(cluster, 1, "/v1/process-definitions", content=one_task_model("metrics_cluster", JOB_TYPE))
     keys = [
         post(
-            urls[i % NODES], "/v1/process-instances", json={"bpmnProcessId": "metrics_cluster"}
+            cluster,
+            i % NODES + 1,
+            "/v1/process-instances",
+            json={"bpmnProcessId": "metrics_cluster"},
         ).json()["processInstanceKey"]
         for i in range(INSTANCES)
     ]
@@ -119,7 +103,7 @@ def test_every_node_reports_and_the_numbers_move(cluster: dict[str, Any]) -> Non
         ]
         return all(state == "completed" for state in states)
 
-    asyncio.run(run_workers_until([node["grpc"] for node in cluster["nodes"]], all_completed))
+    asyncio.run(run_workers_until(list(cluster.grpc.values()), all_completed))
     after = {url: scrape(url) for url in urls}
 
     def moved(name: str, **labels: str) -> float:

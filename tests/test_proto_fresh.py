@@ -75,7 +75,8 @@ def test_wire_numbers_are_zenbpm_compatible() -> None:
     }
     kind = pb.StreamSubscriptionRequest.Type
     assert (kind.TYPE_UNDEFINED, kind.TYPE_SUBSCRIBE, kind.TYPE_UNSUBSCRIBE) == (0, 1, 2)
-    assert numbers(pb.JobCompleteRequest) == {"key": 1, "variables": 2}
+    # zennode's additions (the idempotency key of a result) take numbers far from ZenBPM's.
+    assert numbers(pb.JobCompleteRequest) == {"key": 1, "variables": 2, "idempotency_key": 100}
     fail = numbers(pb.JobFailRequest)
     assert {k: fail[k] for k in ("key", "message", "error_code", "variables")} == {
         "key": 1,
@@ -83,7 +84,7 @@ def test_wire_numbers_are_zenbpm_compatible() -> None:
         "error_code": 3,
         "variables": 4,
     }
-    assert (fail["retries"], fail["retry_backoff_ms"]) == (5, 6)
+    assert (fail["retries"], fail["retry_backoff_ms"], fail["idempotency_key"]) == (5, 6, 100)
     assert numbers(pb.JobStreamResponse) == {"error": 1, "job": 2}
     waiting = numbers(pb.WaitingJob)
     zenbpm = ("key", "instance_key", "input_variables", "type", "element_id", "created_at")

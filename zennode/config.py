@@ -83,6 +83,8 @@ class Limits:
     job_lock_timeout_ms: int = 30_000  # default lock of an activated job
     worker_jobs_max: int = 32  # jobs in flight per external worker
     loop_iterations_max: int = 10_000  # engine steps per command (endless gateway loops)
+    idempotency_window_s: int = 86_400  # how long an Idempotency-Key's first answer is kept
+    idempotency_keys_max: int = 100_000  # Idempotency-Keys kept per partition (oldest go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,10 @@ class Raft:
     min_timeout_s: float = 0.45  # must exceed 3 x the append-entries period (0.1 s)
     max_timeout_s: float = 1.3
     compaction_bytes: int = 64 * 1024 * 1024  # journal bytes before a log compaction
-    fsync_per_batch: bool = False  # fsync LMDB after every applied batch (docs/reliability.md)
+    # Nothing is acknowledged before it is on disk on a majority: the Raft log is fsync'd
+    # with group commit and LMDB syncs every commit. false: page cache only, a power loss can
+    # lose acknowledged commands (docs/reliability.md says exactly what).
+    fsync: bool = True
     balance_leaders: bool = True  # hand each partition's leadership to its first replica
 
 
@@ -224,11 +229,13 @@ limits:
   job_lock_timeout_ms: 30000
   worker_jobs_max: 32
   loop_iterations_max: 10000
+  idempotency_window_s: 86400   # an Idempotency-Key's first answer is kept this long
+  idempotency_keys_max: 100000  # ... and at most this many keys per partition
 raft:
   min_timeout_s: 0.45
   max_timeout_s: 1.3
   compaction_bytes: 67108864
-  fsync_per_batch: false   # true: fsync LMDB after each applied batch (power-loss safe state)
+  fsync: true              # acknowledge only what is fsync'd on a majority (docs/reliability.md)
   balance_leaders: true    # move each partition's leadership to its first replica
 log:
   level: INFO
@@ -273,6 +280,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     return config
 
 
+# Keys that were renamed: a clear message instead of "unknown key".
+_RENAMED = {"raft.fsync_per_batch": "raft.fsync (on by default, covers the Raft log and LMDB)"}
+
+
 def _build(cls: type, data: Any, path: str) -> Any:
     """Build dataclass `cls` from a YAML mapping, rejecting unknown keys and wrong types."""
     if not isinstance(data, dict):
@@ -282,6 +293,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
     values: dict[str, Any] = {}
     for key, raw in data.items():
         name = f"{path}.{key}" if path else str(key)
+        if name in _RENAMED:
+            raise ConfigError(f"{name}: replaced by {_RENAMED[name]} (docs/reliability.md)")
         if key not in fields:
             raise ConfigError(f"{name}: unknown key (allowed: {', '.join(fields)})")
         values[key] = _convert(hints[key], raw, name)

@@ -67,6 +67,12 @@ class Backpressure(Unavailable):
     code = "RESOURCE_EXHAUSTED"
 
 
+class IdempotencyConflict(ZennodeError):
+    """An `Idempotency-Key` reused for a different request (HTTP 422, gRPC INVALID_ARGUMENT)."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 class ConfigError(ZennodeError):
     """A configuration problem found at start-up; the CLI prints it and exits with status 2."""
 
@@ -82,6 +88,7 @@ HTTP_STATUS: dict[type[ZennodeError], int] = {
     TooLarge: 413,
     Unavailable: 503,
     Backpressure: 503,
+    IdempotencyConflict: 422,
     ConfigError: 500,
     ZennodeError: 500,
 }
@@ -94,6 +101,7 @@ GRPC_CODE: dict[type[ZennodeError], str] = {
     TooLarge: "INVALID_ARGUMENT",
     Unavailable: "UNAVAILABLE",
     Backpressure: "RESOURCE_EXHAUSTED",
+    IdempotencyConflict: "INVALID_ARGUMENT",
     ConfigError: "INTERNAL",
     ZennodeError: "INTERNAL",
 }
@@ -124,6 +132,7 @@ _BY_CODE: dict[str, type[ZennodeError]] = {
         TooLarge,
         Unavailable,
         Backpressure,
+        IdempotencyConflict,
         ConfigError,
         ZennodeError,
     )

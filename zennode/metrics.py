@@ -158,6 +158,13 @@ class NodeMetrics:
             buckets=APPLY_BUCKETS_S,
             registry=reg,
         )
+        self.raft_fsync = Histogram(
+            "zennode_raft_fsync_seconds",
+            "Time of one group-commit fsync of the partition's Raft journal (raft.fsync: true)",
+            ["partition"],
+            buckets=APPLY_BUCKETS_S,
+            registry=reg,
+        )
         self.commands_rejected = Counter(
             "zennode_commands_rejected",
             "Commands refused before replication (backpressure: the command queue was full)",
@@ -203,6 +210,9 @@ class NodeMetrics:
             children = self._children(partition_id)
             if partition.on_batch_applied is None:
                 partition.on_batch_applied = children.on_batch
+            journal = getattr(partition, "journal", None)
+            if journal is not None and journal.on_fsync is None:
+                journal.on_fsync = children.fsync.observe
 
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
         """After each batch on a leader (tick thread): counters and histograms only."""
@@ -286,6 +296,7 @@ class _PartitionChildren:
         self.incidents_open = metrics.incidents_open.labels(partition)
         self.batch_size = metrics.batch_size.labels(partition)
         self.apply_duration = metrics.apply_duration.labels(partition)
+        self.fsync = metrics.raft_fsync.labels(partition)
 
     def on_batch(self, commands: int, apply_s: float) -> None:
         """`Partition.on_batch_applied`: every replica, on its tick thread."""

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 from zennode.cluster.client import ClusterClient
+from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_digest
 from zennode.config import Limits
 from zennode.engine.commands import (
     BroadcastSignal,
@@ -36,6 +38,7 @@ from zennode.engine.commands import (
     ThrowError,
     UpdateJobRetries,
     UpdateJobTimeout,
+    to_wire,
 )
 from zennode.engine.engine import Engine
 from zennode.engine.relay import message_partition
@@ -60,8 +63,21 @@ def check_variables(variables: Any, limit_bytes: int, what: str = "variables") -
     return variables
 
 
+def check_idempotency_key(key: str) -> None:
+    if not key or len(key.encode()) > KEY_BYTES_MAX or not key.isprintable():
+        raise BadRequest(f"Idempotency-Key must be 1 to {KEY_BYTES_MAX} printable characters")
+
+
+def key_partition(key: str, partition_ids: list[int]) -> int:
+    """The partition that keeps a new instance's Idempotency-Key: a repeat of the request
+    must reach the same partition (round robin would not)."""
+    return partition_ids[zlib.crc32(key.encode()) % len(partition_ids)]
+
+
 class Service:
-    """The operations of one node (see the module docstring)."""
+    """The operations of one node (see the module docstring).
+
+    Every method that changes state takes `idempotency_key` (the REST `Idempotency-Key`)."""
 
     def __init__(
         self,
@@ -77,8 +93,20 @@ class Service:
         """A JSON object within `limits.variables_bytes_max`, or BadRequest / TooLarge."""
         return check_variables(variables, self.limits.variables_bytes_max, what)
 
-    async def _run(self, partition_id: int, command: Command) -> dict[str, Any]:
-        return (await self.cluster.submit(partition_id, command)).unwrap()
+    async def _run(
+        self, partition_id: int, command: Command, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Submit and unwrap. With an `Idempotency-Key` the partition applies the command once
+        for that key and answers a repeat with the first outcome; the same key with another
+        request is a 422 (zennode/cluster/idempotency.py)."""
+        if idempotency_key is None:
+            return (await self.cluster.submit(partition_id, command)).unwrap()
+        check_idempotency_key(idempotency_key)
+        # The job stream's `worker` names the stream, not the request: a result re-sent on a
+        # new stream after the old one broke is the same request.
+        wire = {k: v for k, v in to_wire(command).items() if k != "worker"}
+        key = Idempotency(idempotency_key, request_digest(str(wire["type"]), **wire))
+        return (await self.cluster.submit(partition_id, command, idempotency=key)).unwrap()
 
     async def _per_partition_page(
         self, partition_ids: list[int], query: str, args: dict[str, Any], page: int, size: int
@@ -105,7 +133,9 @@ class Service:
 
     # ------------------------------------------------------------ definitions
 
-    async def deploy(self, xml: bytes, resource_name: str = "") -> dict[str, Any]:
+    async def deploy(
+        self, xml: bytes, resource_name: str = "", idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """Deploy on partition 1 (it assigns key and version), then on every other partition."""
         limit = self.limits.bpmn_bytes_max
         if len(xml) > limit:
@@ -115,7 +145,9 @@ class Service:
         except UnicodeDecodeError as exc:
             raise BadRequest(f"the BPMN resource is not UTF-8 ({exc.reason})") from exc
         Engine(DEPLOYMENT_PARTITION).validate_deploy(xml)  # a bad document never reaches Raft
-        first = await self._run(DEPLOYMENT_PARTITION, Deploy(xml=text, resource_name=resource_name))
+        first = await self._run(
+            DEPLOYMENT_PARTITION, Deploy(xml=text, resource_name=resource_name), idempotency_key
+        )
         assigned = {
             p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
             for p in first.get("processes", [first])
@@ -178,9 +210,10 @@ class Service:
         bpmn_process_id: str | None = None,
         variables: dict[str, Any] | None = None,
         version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Start an instance on the next partition (round robin). `version` goes with a
-        `bpmn_process_id` (None or -1: the latest)."""
+        """Start an instance on the next partition (round robin; with an idempotency key, the
+        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest)."""
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
         if process_definition_key is not None:
@@ -191,7 +224,10 @@ class Service:
             version=version,
             variables=self.check_variables(variables),
         )
-        return await self._run(self.cluster.next_partition(), command)
+        if idempotency_key is None:
+            return await self._run(self.cluster.next_partition(), command)
+        partition_id = key_partition(idempotency_key, self.cluster.partition_ids)
+        return await self._run(partition_id, command, idempotency_key)
 
     async def get_instance(self, key: int) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
@@ -205,12 +241,16 @@ class Service:
             self.cluster.partition_ids, "list_instances", args, page, size
         )
 
-    async def cancel_instance(self, key: int) -> dict[str, Any]:
+    async def cancel_instance(self, key: int, idempotency_key: str | None = None) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
-        return await self._run(pid, CancelInstance(process_instance_key=key))
+        return await self._run(pid, CancelInstance(process_instance_key=key), idempotency_key)
 
     async def set_variables(
-        self, key: int, variables: dict[str, Any], local: bool = False
+        self,
+        key: int,
+        variables: dict[str, Any],
+        local: bool = False,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Set `variables` in a process instance: they propagate (each updates the nearest scope
         that has it, else the process scope; `local`: the process scope itself)."""
@@ -220,7 +260,7 @@ class Service:
             variables=self.check_variables(variables),
             local=local or None,
         )
-        return await self._run(pid, command)
+        return await self._run(pid, command, idempotency_key)
 
     async def set_element_variables(
         self,
@@ -268,12 +308,16 @@ class Service:
         return job
 
     async def complete_job(
-        self, key: int, variables: dict[str, Any] | None, worker: str | None = None
+        self,
+        key: int,
+        variables: dict[str, Any] | None,
+        worker: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """With `worker` (a job stream), an activated job must be locked by that worker."""
         pid = self.cluster.partition_of(key, "job")
         command = CompleteJob(job_key=key, variables=self.check_variables(variables), worker=worker)
-        return await self._run(pid, command)
+        return await self._run(pid, command, idempotency_key)
 
     async def fail_job(
         self,
@@ -284,6 +328,7 @@ class Service:
         variables: dict[str, Any] | None = None,
         retry_backoff_ms: int | None = None,
         worker: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "job")
         command = FailJob(
@@ -295,7 +340,7 @@ class Service:
             retry_backoff_ms=retry_backoff_ms,
             worker=worker,
         )
-        return await self._run(pid, command)
+        return await self._run(pid, command, idempotency_key)
 
     async def throw_error(
         self, key: int, error_code: str, message: str = "", variables: dict[str, Any] | None = None
@@ -312,10 +357,13 @@ class Service:
         )
         return await self._run(pid, command)
 
-    async def update_job_retries(self, key: int, retries: int) -> dict[str, Any]:
+    async def update_job_retries(
+        self, key: int, retries: int, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         """Set the retries of a job (a failed job keeps them once its incident is resolved)."""
         pid = self.cluster.partition_of(key, "job")
-        return await self._run(pid, UpdateJobRetries(job_key=key, retries=retries))
+        command = UpdateJobRetries(job_key=key, retries=retries)
+        return await self._run(pid, command, idempotency_key)
 
     async def update_job_timeout(self, key: int, timeout_ms: int) -> dict[str, Any]:
         """A new lock deadline for an activated job: now + `timeout_ms` (`{jobKey, deadline}`)."""
@@ -345,9 +393,11 @@ class Service:
         incident: dict[str, Any] = await self.cluster.read(pid, "get_incident", key=key)
         return incident
 
-    async def resolve_incident(self, key: int) -> dict[str, Any]:
+    async def resolve_incident(
+        self, key: int, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "incident")
-        return await self._run(pid, ResolveIncident(incident_key=key))
+        return await self._run(pid, ResolveIncident(incident_key=key), idempotency_key)
 
     # ------------------------------------------------------- messages, signals
 
@@ -358,6 +408,7 @@ class Service:
         variables: dict[str, Any] | None = None,
         time_to_live_ms: int = 0,
         message_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """On the partition that owns the correlation key: `{messageKey, correlated,
         startedInstances, partition}`."""
@@ -373,10 +424,11 @@ class Service:
             time_to_live=time_to_live_ms,
             message_id=message_id or None,
         )
-        return {**await self._run(partition_id, command), "partition": partition_id}
+        result = await self._run(partition_id, command, idempotency_key)
+        return {**result, "partition": partition_id}
 
     async def broadcast_signal(
-        self, name: str, variables: dict[str, Any] | None = None
+        self, name: str, variables: dict[str, Any] | None = None, idempotency_key: str | None = None
     ) -> dict[str, Any]:
         """Trigger every signal event waiting for `name`, on every partition.
 
@@ -389,7 +441,9 @@ class Service:
             raise BadRequest("a signal needs a name")
         variables = self.check_variables(variables)
         first = await self._run(
-            DEPLOYMENT_PARTITION, BroadcastSignal(signal_name=name, variables=variables)
+            DEPLOYMENT_PARTITION,
+            BroadcastSignal(signal_name=name, variables=variables),
+            idempotency_key,  # the copies below are idempotent by their signalKey
         )
         copy = BroadcastSignal(signal_name=name, variables=variables, signal_key=first["signalKey"])
         others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]

@@ -20,7 +20,9 @@ plain functions (run in a thread pool) or `async def` (run on the worker's loop)
 At most `max_concurrency` handlers run at once; further pushed jobs wait in gRPC flow control.
 The worker connects to one address at a time, and on a lost stream reconnects with exponential
 back-off, trying the next address each time. Jobs it held when the stream broke are freed by
-the node at once and pushed again (possibly to another worker).
+the node at once and pushed again (possibly to another worker). Every result (complete or fail)
+carries an idempotency key, so results that the broken stream may have lost are sent again on
+the next one: a result the node already applied gets its first answer, never a second effect.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ log = logging.getLogger("zennode.worker")
 Handler = Callable[["Job"], dict[str, Any] | None | Awaitable[dict[str, Any] | None]]
 
 OUTGOING_MAX = 1_024  # requests waiting to be written to the stream
+RESULTS_RESENT_MAX = 256  # results re-sent on the next stream after one broke
 ERRORS_KEPT = 100  # last ErrorResults kept for inspection
 MESSAGE_BYTES_MAX = 4 * 1024 * 1024
 
@@ -151,6 +154,9 @@ class Worker:
         self._running: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._outgoing: asyncio.Queue[pb.JobStreamRequest | None] | None = None
+        # Results (complete / fail) that a broken stream may have lost: each carries an
+        # idempotency key, so re-sending them on the next stream applies each at most once.
+        self._resend: deque[pb.JobStreamRequest] = deque(maxlen=RESULTS_RESENT_MAX)
         self._call: Any = None
         self._connected: asyncio.Event | None = None
 
@@ -262,11 +268,17 @@ class Worker:
                 )
             )
 
+        while self._resend:
+            outgoing.put_nowait(self._resend.popleft())
+        written: deque[pb.JobStreamRequest] = deque(maxlen=RESULTS_RESENT_MAX)
+
         async def requests() -> Any:
             while True:
                 item = await outgoing.get()
                 if item is None:
                     return
+                if item.WhichOneof("request") in ("complete", "fail"):
+                    written.append(item)  # may be lost if the stream breaks now
                 yield item
 
         options = [
@@ -307,7 +319,22 @@ class Worker:
                 self._outgoing = None
                 self._call = None
                 call.cancel()
+                if not self._stop.is_set():
+                    self._keep_for_resend(written, outgoing)
         return worked
+
+    def _keep_for_resend(
+        self,
+        written: deque[pb.JobStreamRequest],
+        outgoing: asyncio.Queue[pb.JobStreamRequest | None],
+    ) -> None:
+        """After a broken stream: results written to it (maybe lost in transit) and those
+        never written go out again on the next stream, with their idempotency keys."""
+        self._resend.extend(written)
+        while not outgoing.empty():
+            item = outgoing.get_nowait()
+            if item is not None and item.WhichOneof("request") in ("complete", "fail"):
+                self._resend.append(item)
 
     def _record_error(self, response: pb.JobStreamResponse) -> None:
         entry = (response.error.code, response.error.message, response.job.key)
@@ -365,23 +392,39 @@ class Worker:
                 raise TypeError(f"handler returned {type(result).__name__}, expected a dict")
             request = pb.JobStreamRequest(
                 complete=pb.JobCompleteRequest(
-                    key=job.key, variables=json.dumps(result or {}).encode()
+                    key=job.key,
+                    variables=json.dumps(result or {}).encode(),
+                    idempotency_key=uuid.uuid4().hex,
                 )
             )
             self.stats["completed"] += 1
         except JobError as exc:
             request = pb.JobStreamRequest(
-                fail=pb.JobFailRequest(key=job.key, error_code=exc.code, message=exc.message)
+                fail=pb.JobFailRequest(
+                    key=job.key,
+                    error_code=exc.code,
+                    message=exc.message,
+                    idempotency_key=uuid.uuid4().hex,
+                )
             )
             self.stats["failed"] += 1
         except Exception as exc:
             log.debug("worker %s: job %s (%s) failed: %r", self.client_id, job.key, job.type, exc)
             request = pb.JobStreamRequest(
-                fail=pb.JobFailRequest(key=job.key, message=f"{type(exc).__name__}: {exc}")
+                fail=pb.JobFailRequest(
+                    key=job.key,
+                    message=f"{type(exc).__name__}: {exc}",
+                    idempotency_key=uuid.uuid4().hex,
+                )
             )
             self.stats["failed"] += 1
         if outgoing is not self._outgoing:
-            # The stream this job came on is gone; the node freed the job and will push it again.
-            log.debug("worker %s: job %s result dropped: stream closed", self.client_id, job.key)
+            # The stream this job came on is gone (the node freed the job): send the result on
+            # the next stream; its idempotency key makes a repeat harmless.
+            current = self._outgoing
+            if current is None:
+                self._resend.append(request)
+            else:
+                await current.put(request)
             return
         await outgoing.put(request)

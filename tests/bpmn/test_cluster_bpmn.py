@@ -8,16 +8,13 @@ that were waiting on a killed leader fire on the new leader, once.
 
 from __future__ import annotations
 
-import random
-import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from engine.helpers import (
+from support.bpmn import (
     bpmn,
     chain,
     definitions,
@@ -28,9 +25,11 @@ from engine.helpers import (
     start,
     timer_catch,
 )
+from support.cluster import LocalCluster
+from support.rest import RestClient
+from support.waits import wait_until
 
-from zennode.cluster import launcher
-from zennode.config import PORT_OFFSET_RAFT_BASE
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3
@@ -46,75 +45,30 @@ TIMER = bpmn(
 )
 
 
-def _free_base() -> int:
-    for _ in range(300):
-        base = random.randrange(12_000, 30_000, 10)
-        ports = []
-        for i in range(1, NODES + 1):
-            b = launcher.node_port_base(base, i)
-            ports += [b, b + 1, b + 2] + [
-                b + PORT_OFFSET_RAFT_BASE + p for p in range(1, PARTITIONS + 1)
-            ]
-        ok = True
-        for port in ports:
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    directory = tmp_path_factory.mktemp("bpmn-cluster")
-    try:
-        info = launcher.up(
-            directory,
-            nodes=NODES,
-            partitions=PARTITIONS,
-            replication=3,
-            base_port=_free_base(),
-            timeout_s=60,
-        )
-        yield directory, info
-    finally:
-        launcher.down(directory)
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("bpmn-cluster"), NODES, PARTITIONS, 3) as started:
+        yield started
 
 
-def _call(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+def _call(client: RestClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """Retried on 503 and on a node that is gone, for at most WAIT_S."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        try:
-            response = client.request(method, url, **kwargs)
-            if response.status_code != 503:
-                return response
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{method} {url} kept failing")
-        time.sleep(0.2)
+    return client.call(method, url, retry_s=WAIT_S, retry_gone=True, **kwargs)
 
 
-def _wait_state(client: httpx.Client, url: str, key: int, state: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        response = _call(client, "GET", f"{url}/v1/process-instances/{key}")
-        if response.status_code == 200 and response.json()["state"] == state:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"instance {key} is not {state}: {response.text}")
-        time.sleep(0.1)
+def _wait_state(client: RestClient, url: str, key: int, state: str) -> None:
+    last: list[httpx.Response] = []
+
+    def reached() -> bool:
+        last[:] = [_call(client, "GET", f"{url}/v1/process-instances/{key}")]
+        return last[0].status_code == 200 and last[0].json()["state"] == state
+
+    wait_until(reached, WAIT_S, lambda: f"instance {key} to be {state}: {last[0].text}", 0.1)
 
 
-def test_messages_and_timers_across_nodes_and_a_leader_kill(cluster) -> None:
-    directory, info = cluster
-    urls = {n["id"]: n["http"] for n in info["nodes"]}
-    with httpx.Client(timeout=20.0) as client:
+def test_messages_and_timers_across_nodes_and_a_leader_kill(cluster: LocalCluster) -> None:
+    directory, urls = cluster.dir, cluster.urls
+    with RestClient(timeout=20.0) as client:
         for xml in (MESSAGE, TIMER):
             deployed = _call(client, "POST", f"{urls[1]}/v1/process-definitions", content=xml)
             assert deployed.status_code in (200, 201), deployed.text

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from engine.helpers import Partitions, bpmn, chain, end, start, timer_catch
+from engine.helpers import Partitions
+from support.bpmn import bpmn, chain, end, start, timer_catch
+from support.waits import eventually
 
 from zennode.cluster.reads import run_read
 from zennode.drivers.partition_relay import PartitionRelay
@@ -90,13 +92,6 @@ MESSAGE_MODEL = """<?xml version="1.0"?>
 </bpmn:definitions>"""
 
 
-async def _until(check: Any, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None:
     async def scenario() -> None:
         node = FakeNode(3)
@@ -107,14 +102,14 @@ def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None
         node.ps.deploy(MESSAGE_MODEL)
         created = await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
         key = created.unwrap()["processInstanceKey"]
-        await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
+        await eventually(lambda: "ack_relay" in [c for _, c in node.submitted], 5.0, "an ack")
         assert [c for _, c in node.submitted][1:3] == ["open_message_subscription", "ack_relay"]
         from zennode.engine.relay import message_partition, pending_relays
 
         target = message_partition("abc", 3)
         await node.submit(target, PublishMessage(message_name="go", correlation_key="abc"))
         node.fail_next = 1  # the correlation relay fails once: the sweep sends it again
-        await _until(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0)
+        await eventually(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0, "the end")
         assert node.fail_next == 0
 
         def nothing_pending() -> bool:
@@ -124,7 +119,7 @@ def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None
                         return False
             return True
 
-        await _until(nothing_pending)
+        await eventually(nothing_pending, 5.0, "no pending relays")
         await relay.stop()
 
     asyncio.run(scenario())
@@ -139,7 +134,7 @@ def test_a_new_leader_resends_pending_relays() -> None:
         node.ps[1].apply("create_instance", bpmnProcessId="p", variables={"k": "q"})
         relay = PartitionRelay(node, sweep_s=60)  # type: ignore[arg-type]
         relay.on_role(1, True)
-        await _until(lambda: "ack_relay" in [c for _, c in node.submitted])
+        await eventually(lambda: "ack_relay" in [c for _, c in node.submitted], 5.0, "an ack")
         assert relay.sent == 1
         await relay.stop()
 
@@ -169,7 +164,7 @@ def test_timer_driver_fires_due_timers_only_while_leading() -> None:
         assert node.submitted == []  # not the leader: nothing fires
         node.local_partitions[1].is_leader = True
         driver.on_role(1, True)
-        await _until(lambda: node.ps[1].instance(key)["state"] == "completed")
+        await eventually(lambda: node.ps[1].instance(key)["state"] == "completed", 5.0, "the end")
         await asyncio.sleep(0.1)
         assert node.submitted == [(1, "trigger_timers")]  # once: nothing else is due
         await driver.stop()

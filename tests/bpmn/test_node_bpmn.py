@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from engine.helpers import (
+from support.bpmn import (
     chain,
     definitions,
     end,
@@ -15,7 +15,7 @@ from engine.helpers import (
     start,
     timer_catch,
 )
-from integration.nodes import wait_until
+from support.waits import wait_until
 
 TIMER = definitions(
     process(

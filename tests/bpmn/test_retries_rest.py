@@ -3,7 +3,7 @@ resolving the incident makes the job active again with them."""
 
 from __future__ import annotations
 
-from engine.helpers import bpmn, chain, end, service, start
+from support.bpmn import bpmn, chain, end, service, start
 
 MODEL = bpmn(start() + service("t", "work", retries="2") + end() + chain("start", "t", "end"))
 

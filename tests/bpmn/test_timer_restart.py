@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 import httpx
-from engine.helpers import bpmn, chain, end, service, start, timer_catch
-from integration.nodes import NodeThread, node_config, wait_until
+from support.bpmn import bpmn, chain, end, service, start, timer_catch
+from support.nodes import NodeThread, node_config
+from support.waits import wait_until
 
 from zennode.node import Node
 

@@ -4,12 +4,9 @@ same launcher as `scripts/cluster up`, always stopped with `down` (also when a t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, free_base_port
-
-from zennode.cluster import launcher
+from support.cluster import LocalCluster
 
 NODES = 3
 PARTITIONS = 3
@@ -19,22 +16,7 @@ SMALL_COMPACTION = {"raft": {"compaction_bytes": 64 * 1024}}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    directory: Path = tmp_path_factory.mktemp("cluster")
-    started = None
-    try:
-        info = launcher.up(
-            directory,
-            nodes=NODES,
-            partitions=PARTITIONS,
-            replication=3,
-            base_port=free_base_port(NODES, PARTITIONS),
-            timeout_s=60,
-            extra=SMALL_COMPACTION,
-        )
-        started = Cluster(directory, info)
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    directory = tmp_path_factory.mktemp("cluster")
+    with LocalCluster(directory, NODES, PARTITIONS, 3, extra=SMALL_COMPACTION) as started:
         yield started
-    finally:
-        if started is not None:
-            started.close()
-        launcher.down(directory)

@@ -24,26 +24,29 @@ from cluster_helpers import (
     PROCESS_WITH_JOB,
     PROCESS_WITHOUT_JOB,
     STRAIGHT_XML,
-    Cluster,
+    active_jobs,
 )
+from support.cluster import LocalCluster
 
-from zennode.cluster import launcher
 from zennode.cluster.proto import cluster_pb2 as pb
 from zennode.cluster.proto import cluster_pb2_grpc as pb_grpc
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 from zennode.tools.measure import outage_s
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def deployed(cluster: Cluster) -> Cluster:
+def deployed(cluster: LocalCluster) -> LocalCluster:
     cluster.deploy(JOB_XML, node=2)
     cluster.deploy(STRAIGHT_XML, node=3)
     return cluster
 
 
-def create(cluster: Cluster, node: int, process: str = PROCESS_WITH_JOB, **variables: Any) -> int:
+def create(
+    cluster: LocalCluster, node: int, process: str = PROCESS_WITH_JOB, **variables: Any
+) -> int:
     response = cluster.call(
         "POST",
         node,
@@ -54,7 +57,7 @@ def create(cluster: Cluster, node: int, process: str = PROCESS_WITH_JOB, **varia
     return int(response.json()["processInstanceKey"])
 
 
-def test_up_writes_cluster_json_and_one_config_per_node(cluster: Cluster) -> None:
+def test_up_writes_cluster_json_and_one_config_per_node(cluster: LocalCluster) -> None:
     info = launcher.read_cluster(cluster.dir)
     assert (info["partitions"], info["replication_factor"]) == (3, 3)
     assert [n["id"] for n in info["nodes"]] == [1, 2, 3]
@@ -65,7 +68,7 @@ def test_up_writes_cluster_json_and_one_config_per_node(cluster: Cluster) -> Non
         assert Path(entry["config"]).read_text().count("secret:") == 1
 
 
-def test_new_instances_spread_round_robin_over_partitions(deployed: Cluster) -> None:
+def test_new_instances_spread_round_robin_over_partitions(deployed: LocalCluster) -> None:
     keys = [create(deployed, 1, n=i) for i in range(30)]
     assert Counter(partition_of(k) for k in keys) == {1: 10, 2: 10, 3: 10}
     listed = deployed.call("GET", 3, f"/v1/jobs?jobType={JOB_TYPE}&size=100").json()
@@ -73,7 +76,7 @@ def test_new_instances_spread_round_robin_over_partitions(deployed: Cluster) -> 
     assert all(len(p["items"]) >= 10 for p in listed["partitions"])
 
 
-def test_every_call_works_from_every_node(deployed: Cluster) -> None:
+def test_every_call_works_from_every_node(deployed: LocalCluster) -> None:
     for node in (1, 2, 3):
         key = create(deployed, node, origin=node)
         for reader in (1, 2, 3):
@@ -101,8 +104,8 @@ def test_every_call_works_from_every_node(deployed: Cluster) -> None:
         assert unknown.status_code == 404, unknown.text
 
 
-def test_topology_endpoint_and_status_command(deployed: Cluster) -> None:
-    topology = deployed.wait_digests_equal()
+def test_topology_endpoint_and_status_command(deployed: LocalCluster) -> None:
+    topology = deployed.wait_converged()
     assert [(n["id"], n["up"]) for n in topology["nodes"]] == [(1, True), (2, True), (3, True)]
     for partition in topology["partitions"]:
         assert partition["leader"] in (1, 2, 3)
@@ -121,7 +124,7 @@ def test_topology_endpoint_and_status_command(deployed: Cluster) -> None:
     assert set(leaders) == {1, 2, 3}
 
 
-def test_internal_service_needs_the_cluster_secret(cluster: Cluster) -> None:
+def test_internal_service_needs_the_cluster_secret(cluster: LocalCluster) -> None:
     import yaml
 
     config = yaml.safe_load(Path(cluster.info["nodes"][0]["config"]).read_text())
@@ -148,7 +151,7 @@ def test_internal_service_needs_the_cluster_secret(cluster: Cluster) -> None:
 class Load:
     """Creators and a completer on their own threads; records only acknowledged work."""
 
-    def __init__(self, cluster: Cluster, probe_partition: int) -> None:
+    def __init__(self, cluster: LocalCluster, probe_partition: int) -> None:
         self.cluster = cluster
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -242,10 +245,10 @@ class Load:
                 time.sleep(0.02)
 
 
-def drain_jobs(cluster: Cluster, timeout_s: float = 60.0) -> None:
+def drain_jobs(cluster: LocalCluster, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        jobs = cluster.active_jobs(1)
+        jobs = active_jobs(cluster, 1)
         if not jobs:
             return
         for job in jobs:
@@ -254,7 +257,7 @@ def drain_jobs(cluster: Cluster, timeout_s: float = 60.0) -> None:
     raise AssertionError("active jobs remain")
 
 
-def test_leader_kill_under_load_loses_nothing_acknowledged(deployed: Cluster) -> None:
+def test_leader_kill_under_load_loses_nothing_acknowledged(deployed: LocalCluster) -> None:
     victim_partition = 1
     deployed.wait_balanced()  # leadership no longer moves by itself
     load = Load(deployed, victim_partition)
@@ -295,11 +298,11 @@ def test_leader_kill_under_load_loses_nothing_acknowledged(deployed: Cluster) ->
     for job_key in load.completed_jobs:
         job = deployed.call("GET", 3, f"/v1/jobs/{job_key}").json()
         assert job["state"] == "completed", job
-    topology = deployed.wait_digests_equal(timeout_s=60)
+    topology = deployed.wait_converged(timeout_s=60)
     assert all(n["up"] for n in topology["nodes"])
 
 
-def test_a_cut_short_snapshot_on_a_replica_is_refused_not_installed(deployed: Cluster) -> None:
+def test_a_cut_short_snapshot_on_a_replica_is_refused_not_installed(deployed: LocalCluster) -> None:
     """A replica killed while snapshots were being sent to it restarts with what a transfer
     cut short leaves: a partial incoming file, and a short snapshot renamed over its dump (the
     PySyncObj transfer has no offsets, so a lost chunk gives a short file). It must refuse the
@@ -328,14 +331,14 @@ def test_a_cut_short_snapshot_on_a_replica_is_refused_not_installed(deployed: Cl
     launcher.wait_for_leaders(deployed.dir, 60)
     key = create(deployed, node, process=PROCESS_WITHOUT_JOB)
     assert deployed.call("GET", node, f"/v1/process-instances/{key}").status_code == 200
-    deployed.wait_digests_equal(timeout_s=60)
+    deployed.wait_converged(timeout_s=60)
     assert launcher.node_pid(deployed.dir, node) is not None
     log = (data / f"node{node}.log").read_text()
     assert "refused snapshot" in log
 
 
-def test_full_cluster_stop_and_start_keeps_state(deployed: Cluster) -> None:
-    before = deployed.wait_digests_equal()
+def test_full_cluster_stop_and_start_keeps_state(deployed: LocalCluster) -> None:
+    before = deployed.wait_converged()
     instances = deployed.call("GET", 1, "/v1/process-instances?size=5").json()
     sample = [i["processInstanceKey"] for p in instances["partitions"] for i in p["items"]]
     assert sample
@@ -343,7 +346,7 @@ def test_full_cluster_stop_and_start_keeps_state(deployed: Cluster) -> None:
     for node in (1, 2, 3):
         launcher.start_node(deployed.dir, node)
     launcher.wait_for_leaders(deployed.dir, 60)
-    after = deployed.wait_digests_equal()
+    after = deployed.wait_converged()
     digests = {p["id"]: p["replicas"][0]["digest"] for p in before["partitions"]}
     assert {p["id"]: p["replicas"][0]["digest"] for p in after["partitions"]} == digests
     for key in sample:

@@ -8,14 +8,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-from cluster_helpers import JOB_XML, PROCESS_WITH_JOB, Cluster
+from cluster_helpers import JOB_XML, PROCESS_WITH_JOB
+from support.cluster import LocalCluster
 
-from zennode.cluster import launcher
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -25,35 +25,19 @@ QUEUE_MAX = 1  # commands pending per partition: any two at once meet backpressu
 
 
 @pytest.fixture(scope="module")
-def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    directory: Path = tmp_path_factory.mktemp("partial")
-    started = None
-    try:
-        info = launcher.up(
-            directory,
-            nodes=3,
-            partitions=3,
-            replication=2,
-            base_port=launcher.free_base_port(3, 3),
-            timeout_s=60,
-            extra={
-                "limits": {
-                    "leader_wait_ms": LEADER_WAIT_MS,
-                    "request_timeout_ms": REQUEST_TIMEOUT_MS,
-                    "command_queue_max": QUEUE_MAX,
-                }
-            },
-        )
-        started = Cluster(directory, info)
+def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    limits = {
+        "leader_wait_ms": LEADER_WAIT_MS,
+        "request_timeout_ms": REQUEST_TIMEOUT_MS,
+        "command_queue_max": QUEUE_MAX,
+    }
+    directory = tmp_path_factory.mktemp("partial")
+    with LocalCluster(directory, 3, 3, replication=2, extra={"limits": limits}) as started:
         started.deploy(JOB_XML, node=3)
         yield started
-    finally:
-        if started is not None:
-            started.close()
-        launcher.down(directory)
 
 
-def test_nodes_without_a_replica_forward_every_call(partial: Cluster) -> None:
+def test_nodes_without_a_replica_forward_every_call(partial: LocalCluster) -> None:
     topology = partial.topology()
     hosted = {n: set() for n in (1, 2, 3)}
     for p in topology["partitions"]:
@@ -82,7 +66,7 @@ def test_nodes_without_a_replica_forward_every_call(partial: Cluster) -> None:
         assert [p["partition"] for p in listed["partitions"]] == [1, 2, 3]
 
 
-def test_backpressure_crosses_forwarding_as_503_with_retry_after(partial: Cluster) -> None:
+def test_backpressure_crosses_forwarding_as_503_with_retry_after(partial: LocalCluster) -> None:
     leaders = partial.wait_balanced()
     forwarded = {p for p, leader in leaders.items() if leader != 1}
     assert forwarded  # node 1 leads one partition at most; the burst goes through node 1
@@ -118,7 +102,7 @@ def test_backpressure_crosses_forwarding_as_503_with_retry_after(partial: Cluste
 
 
 def test_a_partition_without_a_majority_is_503_with_its_id_and_the_others_serve(
-    partial: Cluster,
+    partial: LocalCluster,
 ) -> None:
     # Partition 2 lives on nodes 2 and 3; stopping node 3 leaves it 1 of 2: no majority.
     config = launcher.read_cluster(partial.dir)

@@ -20,38 +20,20 @@ from typing import Any
 
 import grpc
 import pytest
-from cluster_helpers import Cluster, free_base_port
-from integration.bpmn import task_with_error_boundary
+from support.bpmn import one_task, task_with_error_boundary
+from support.cluster import LocalCluster
+from support.waits import eventually
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
-from zennode.cluster import launcher
 from zennode.config import default_config
 from zennode.engine.keys import make_key, partition_of
+from zennode.tools import launcher
 from zennode.worker import JobError, Worker
 
 pytestmark = pytest.mark.timeout(120)
 
 PROCESS = "relay-job"
-
-
-def task_xml(process_id: str, job_type: str) -> str:
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://zennode.t">
-  <bpmn:process id="{process_id}" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
-    <bpmn:serviceTask id="task">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{job_type}" retries="3"/>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
 
 
 def now_ms() -> float:
@@ -226,18 +208,18 @@ class StreamWorker:
 # ---------------------------------------------------------------------------- helpers
 
 
-def grpc_address(cluster: Cluster, node: int) -> str:
-    return next(n["grpc"] for n in cluster.info["nodes"] if n["id"] == node)
+def grpc_address(cluster: LocalCluster, node: int) -> str:
+    return cluster.grpc[node]
 
 
-def addresses_from(cluster: Cluster, first: int) -> list[str]:
+def addresses_from(cluster: LocalCluster, first: int) -> list[str]:
     ids = sorted(cluster.urls)
     order = [first] + [i for i in ids if i != first]
     return [grpc_address(cluster, i) for i in order]
 
 
 async def create_instances(
-    cluster: Cluster,
+    cluster: LocalCluster,
     process: str,
     count: int,
     nodes: list[int],
@@ -256,16 +238,8 @@ async def create_instances(
     return [await asyncio.to_thread(one, i) for i in range(count)]
 
 
-async def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s: {what}")
-        await asyncio.sleep(0.02)
-
-
 def instance_states(
-    cluster: Cluster, keys: list[int], nodes: list[int] | None = None
+    cluster: LocalCluster, keys: list[int], nodes: list[int] | None = None
 ) -> Counter[str]:
     """How many of the instances are in each state, read through `nodes` in turn."""
     nodes = nodes or sorted(cluster.urls)
@@ -287,9 +261,9 @@ def run(coro: Any, timeout: float = 90) -> Any:
 
 
 @pytest.fixture(scope="module")
-def deployed(cluster: Cluster) -> Cluster:
+def deployed(cluster: LocalCluster) -> LocalCluster:
     for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill", "dup"):
-        cluster.deploy(task_xml(f"{PROCESS}-{job_type}", job_type), node=1)
+        cluster.deploy(one_task(f"{PROCESS}-{job_type}", job_type), node=1)
     cluster.deploy(task_with_error_boundary(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
     return cluster
 
@@ -298,7 +272,7 @@ def deployed(cluster: Cluster) -> Cluster:
 
 
 def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
-    deployed: Cluster,
+    deployed: LocalCluster,
 ) -> None:
     cluster = deployed
     count = 90
@@ -314,7 +288,7 @@ def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
                 await asyncio.wait_for(worker.connected.wait(), 10)
             await asyncio.sleep(0.5)  # the subscriptions reach every node's managers
             keys = await create_instances(cluster, f"{PROCESS}-rr", count, sorted(cluster.urls))
-            await wait_for(lambda: len(journal.holds) >= count, 30, "every job delivered")
+            await eventually(lambda: len(journal.holds) >= count, 30, "every job delivered")
             await asyncio.sleep(0.3)
         finally:
             for worker in workers:
@@ -331,7 +305,7 @@ def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
             assert partitions == {1, 2, 3}, (worker.name, partitions)
         assert not journal.errors, journal.errors
         assert not journal.overlaps()
-        await wait_for(
+        await eventually(
             lambda: instance_states(cluster, keys) == Counter({"completed": count}),
             15,
             "every instance completed",
@@ -341,7 +315,7 @@ def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
 
 
 def test_sdk_workers_on_two_nodes_drain_every_partition_and_fail_into_a_boundary(
-    deployed: Cluster,
+    deployed: LocalCluster,
 ) -> None:
     """The Python SDK across nodes: results travel back as completions to each job's leader;
     a `JobError` thrown for a job led on another node takes the error boundary there."""
@@ -396,7 +370,7 @@ def test_sdk_workers_on_two_nodes_drain_every_partition_and_fail_into_a_boundary
     run(scenario())
 
 
-def test_an_expired_lock_redelivers_to_a_worker_on_another_node(deployed: Cluster) -> None:
+def test_an_expired_lock_redelivers_to_a_worker_on_another_node(deployed: LocalCluster) -> None:
     cluster = deployed
 
     async def scenario() -> None:
@@ -409,13 +383,15 @@ def test_an_expired_lock_redelivers_to_a_worker_on_another_node(deployed: Cluste
             await asyncio.wait_for(holder.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-expiry", 3, [1])
-            await wait_for(lambda: len(holder.received) == 3, 15, "the holder got 3 jobs")
+            await eventually(lambda: len(holder.received) == 3, 15, "the holder got 3 jobs")
             unsubscribe = pb.StreamSubscriptionRequest(
                 job_type="expiry", type=pb.StreamSubscriptionRequest.TYPE_UNSUBSCRIBE
             )
             await holder.send(pb.JobStreamRequest(subscription=unsubscribe))
             taker = StreamWorker("taker", [grpc_address(cluster, 3)], "expiry", journal).start()
-            await wait_for(lambda: len(taker.received) == 3, 15, "the taker got them after expiry")
+            await eventually(
+                lambda: len(taker.received) == 3, 15, "the taker got them after expiry"
+            )
         finally:
             for worker in (holder, taker):
                 if worker is not None:
@@ -431,7 +407,7 @@ def test_an_expired_lock_redelivers_to_a_worker_on_another_node(deployed: Cluste
 
 
 def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
-    deployed: Cluster,
+    deployed: LocalCluster,
 ) -> None:
     cluster = deployed
 
@@ -445,7 +421,7 @@ def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
             await asyncio.wait_for(leaver.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-leave", 3, [2])
-            await wait_for(lambda: len(leaver.received) == 3, 15, "the leaver got 3 jobs")
+            await eventually(lambda: len(leaver.received) == 3, 15, "the leaver got 3 jobs")
             assert {partition_of(job.key) for job in leaver.received} == {1, 2, 3}
             stayer = StreamWorker("stayer", [grpc_address(cluster, 1)], "leave", journal).start()
             await asyncio.wait_for(stayer.connected.wait(), 10)
@@ -453,7 +429,7 @@ def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
             assert not stayer.received, "a job locked for 60 s went to a second worker"
             left = time.monotonic()
             await leaver.stop()
-            await wait_for(lambda: len(stayer.received) == 3, 10, "the stayer got the jobs")
+            await eventually(lambda: len(stayer.received) == 3, 10, "the stayer got the jobs")
             took = time.monotonic() - left
             print(f"\nredelivered {took * 1000:.0f} ms after the disconnect (lock 60 s)")
             assert took < 5
@@ -501,7 +477,7 @@ async def refused_elsewhere(address: str, client_id: str) -> bool:
         await channel.close()
 
 
-def test_a_client_id_streaming_on_one_node_is_refused_on_the_others(deployed: Cluster) -> None:
+def test_a_client_id_streaming_on_one_node_is_refused_on_the_others(deployed: LocalCluster) -> None:
     cluster = deployed
 
     async def scenario() -> None:
@@ -545,7 +521,7 @@ def test_a_client_id_streaming_on_one_node_is_refused_on_the_others(deployed: Cl
 
 
 def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
-    deployed: Cluster,
+    deployed: LocalCluster,
 ) -> None:
     cluster = deployed
     codes = {c.name: c.value[0] for c in grpc.StatusCode}
@@ -560,7 +536,7 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
             await asyncio.wait_for(other.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-bad", 3, [3])
-            await wait_for(lambda: len(owner.received) == 3, 15, "the owner got 3 jobs")
+            await eventually(lambda: len(owner.received) == 3, 15, "the owner got 3 jobs")
             job_keys = [job.key for job in owner.received]
             unknown = [make_key(p, 10**12 + p) for p in (1, 2, 3)]
             big = json.dumps({"x": "y" * default_config().limits.variables_bytes_max}).encode()
@@ -581,7 +557,7 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
             ]
             for request in bad:
                 await other.send(request)
-            await wait_for(lambda: len(journal.errors) >= len(bad), 15, "an error per request")
+            await eventually(lambda: len(journal.errors) >= len(bad), 15, "an error per request")
             got = Counter(code for _, code, _, _ in journal.errors)
             expected = {"NOT_FOUND": 3, "FAILED_PRECONDITION": 3, "INVALID_ARGUMENT": 3}
             assert got == Counter({codes[name]: n for name, n in expected.items()}), journal.errors
@@ -598,7 +574,7 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
                     )
                 )
             )
-            await wait_for(lambda: len(other.received) == 3, 10, "the erring stream still works")
+            await eventually(lambda: len(other.received) == 3, 10, "the erring stream still works")
         finally:
             await owner.stop()
             await other.stop()
@@ -606,7 +582,7 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
     run(scenario())
 
 
-def test_in_flight_limit_counts_over_the_whole_cluster(deployed: Cluster) -> None:
+def test_in_flight_limit_counts_over_the_whole_cluster(deployed: LocalCluster) -> None:
     cluster = deployed
 
     async def scenario() -> None:
@@ -618,7 +594,7 @@ def test_in_flight_limit_counts_over_the_whole_cluster(deployed: Cluster) -> Non
             await asyncio.wait_for(capped.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-cap", 12, [1, 3])
-            await wait_for(lambda: len(capped.received) >= 4, 15, "the worker got 4 jobs")
+            await eventually(lambda: len(capped.received) >= 4, 15, "the worker got 4 jobs")
             await asyncio.sleep(1.0)  # more would have come by now
             assert len(capped.received) == 4, [partition_of(j.key) for j in capped.received]
         finally:
@@ -627,7 +603,7 @@ def test_in_flight_limit_counts_over_the_whole_cluster(deployed: Cluster) -> Non
     run(scenario())
 
 
-def test_a_node_that_dies_with_worker_streams_has_their_jobs_freed(deployed: Cluster) -> None:
+def test_a_node_that_dies_with_worker_streams_has_their_jobs_freed(deployed: LocalCluster) -> None:
     """Node 3 holds a worker's stream (jobs locked for 60 s) and is killed: the leaders notice
     the broken relay and free that worker's jobs within seconds, on every partition."""
     cluster = deployed
@@ -648,14 +624,14 @@ def test_a_node_that_dies_with_worker_streams_has_their_jobs_freed(deployed: Clu
             await asyncio.wait_for(doomed.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-doom", 3, [1])
-            await wait_for(lambda: len(doomed.received) == 3, 15, "the doomed worker got 3 jobs")
+            await eventually(lambda: len(doomed.received) == 3, 15, "the doomed worker got 3 jobs")
             heir = StreamWorker("heir", [grpc_address(cluster, 1)], "doom", journal).start()
             await asyncio.wait_for(heir.connected.wait(), 10)
             await asyncio.sleep(0.5)
             assert not heir.received
             killed = time.monotonic()
             await asyncio.to_thread(launcher.kill_node, cluster.dir, victim)
-            await wait_for(lambda: len(heir.received) == 3, 20, "the heir got the jobs")
+            await eventually(lambda: len(heir.received) == 3, 20, "the heir got the jobs")
             took = time.monotonic() - killed
             print(f"\nfreed {took:.1f} s after the node died (lock 60 s)")
         finally:
@@ -672,7 +648,7 @@ def test_a_node_that_dies_with_worker_streams_has_their_jobs_freed(deployed: Clu
 
 
 def test_leader_kill_while_workers_stream_every_instance_completes_once(
-    deployed: Cluster,
+    deployed: LocalCluster,
 ) -> None:
     cluster = deployed
     count = 60
@@ -739,17 +715,8 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
     """3 nodes, 2 partitions, R = 1: node 3 hosts no replica and no job manager, so every job
     its worker gets comes over a relay; round robin still includes it."""
     directory = tmp_path_factory.mktemp("partial")
-    try:
-        info = launcher.up(
-            directory,
-            nodes=3,
-            partitions=2,
-            replication=1,
-            base_port=free_base_port(3, 2),
-            timeout_s=60,
-        )
-        partial = Cluster(directory, info)
-        partial.deploy(task_xml(f"{PROCESS}-partial", "partial"), node=3)
+    with LocalCluster(directory, 3, 2, replication=1) as partial:
+        partial.deploy(one_task(f"{PROCESS}-partial", "partial"), node=3)
 
         async def scenario() -> None:
             journal = Journal()
@@ -762,7 +729,7 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
                     await asyncio.wait_for(worker.connected.wait(), 10)
                 await asyncio.sleep(0.5)
                 await create_instances(partial, f"{PROCESS}-partial", 20, [3, 2])
-                await wait_for(lambda: len(journal.holds) >= 20, 20, "every job delivered")
+                await eventually(lambda: len(journal.holds) >= 20, 20, "every job delivered")
             finally:
                 for worker in workers:
                     await worker.stop()
@@ -771,6 +738,3 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
             assert not journal.overlaps() and not journal.errors
 
         run(scenario())
-        partial.close()
-    finally:
-        launcher.down(directory)

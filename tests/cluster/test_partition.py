@@ -13,15 +13,17 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 
 import pytest
 from pysyncobj import version as pysyncobj_version
 from pysyncobj.transport import TCPTransport
+from support.ports import reserve_port
+from support.waits import wait_until
 
 from zennode.cluster import NotCommitted
-from zennode.cluster.partition import Partition, PartitionSettings, free_port_address
+from zennode.cluster.partition import Partition, PartitionSettings
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVWrite
 from zennode.errors import (
@@ -65,15 +67,6 @@ def read_counter(partition: Partition) -> int:
     return int.from_bytes(raw, "big") if raw else 0
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
 def wait_leader(partition: Partition, timeout_s: float = 10.0) -> None:
     wait_until(lambda: partition.is_leader, timeout_s, "leadership")
 
@@ -90,7 +83,7 @@ def started() -> Iterator[list[Partition]]:
 def start_single(started, tmp_path, address: str | None = None, **overrides) -> Partition:
     settings = PartitionSettings(
         partition_id=1,
-        self_address=address or free_port_address(),
+        self_address=address or reserve_port().address(),
         data_dir=tmp_path / "p1",
         **overrides,
     )
@@ -123,8 +116,8 @@ def test_many_commands_are_batched_and_answered_in_order(started, tmp_path):
     assert [e["count"] for e in partition.test_events] == list(range(1, count + 1))
 
 
-def test_fsync_per_batch_still_batches(started, tmp_path):
-    partition = start_single(started, tmp_path, fsync_per_batch=True)
+def test_durable_partition_still_batches(started, tmp_path):
+    partition = start_single(started, tmp_path, fsync=True)
     outcomes = [
         f.result(timeout=10) for f in [partition.submit({"type": "inc"}) for _ in range(500)]
     ]
@@ -139,7 +132,7 @@ def test_futures_resolve_before_events_are_handed_out(started, tmp_path):
     def on_events(events):
         seen.append(all(f.done() for f in futures))
 
-    settings = PartitionSettings(1, free_port_address(), tmp_path / "p1")
+    settings = PartitionSettings(1, reserve_port().address(), tmp_path / "p1")
     partition = Partition(settings, counter_apply, on_events)
     started.append(partition)
     wait_leader(partition)
@@ -163,7 +156,7 @@ def test_single_replica_commits_without_waiting_for_the_tick_period(started, tmp
 
 def test_partition_built_in_a_short_lived_thread_keeps_running(started, tmp_path):
     built: list[Partition] = []
-    settings = PartitionSettings(1, free_port_address(), tmp_path / "p1")
+    settings = PartitionSettings(1, reserve_port().address(), tmp_path / "p1")
     builder = threading.Thread(target=lambda: built.append(Partition(settings, counter_apply)))
     builder.start()
     builder.join(timeout=10)
@@ -185,7 +178,7 @@ def test_failed_and_crashing_commands_change_nothing_and_do_not_stop_the_batch(s
 
 
 def test_restart_applies_nothing_twice(started, tmp_path):
-    address = free_port_address()
+    address = reserve_port().address()
     first = start_single(started, tmp_path, address=address)
     for f in [first.submit({"type": "inc", "n": i}) for i in range(500)]:
         f.result(timeout=10)
@@ -202,7 +195,7 @@ def test_restart_applies_nothing_twice(started, tmp_path):
 
 
 def test_restart_after_compaction_loads_own_snapshot(started, tmp_path):
-    address = free_port_address()
+    address = reserve_port().address()
     first = start_single(started, tmp_path, address=address)
     for f in [first.submit({"type": "inc"}) for _ in range(300)]:
         f.result(timeout=10)
@@ -262,17 +255,23 @@ def test_overridden_pysyncobj_internals_still_exist():
     # the overrides would silently never run (the transport binds SyncObj's own names).
     from pysyncobj import SyncObj
 
+    from zennode.cluster.journal import DurableRaft
     from zennode.cluster.partition import _RaftGroup
 
     for name in ("_SyncObj__onMessageReceived", "_SyncObj__applyLogEntries"):
         assert callable(getattr(SyncObj, name, None)), name
         assert name in _RaftGroup.__dict__, name
+    # The durable log's overrides live in the DurableRaft mixin (zennode/cluster/journal.py);
+    # tests/cluster/test_journal.py checks the PySyncObj code they rely on in detail.
+    for name in ("_SyncObj__sendNextNodeIdx", "_SyncObj__raftLog", "_SyncObj__raftCommitIndex"):
+        assert name in DurableRaft.__dict__ and hasattr(_RaftGroup, name), name
+    assert callable(getattr(SyncObj, "_SyncObj__sendNextNodeIdx", None))
 
 
 def test_contract_form_of_the_constructor(started, tmp_path):
     events: list[dict] = []
     settings = PartitionSettings(
-        data_dir=str(tmp_path / "p7"), self_address=free_port_address(), peers=[]
+        data_dir=str(tmp_path / "p7"), self_address=reserve_port().address(), peers=[]
     )
     partition = Partition(7, settings, apply_fn=counter_apply, on_events=events.extend)
     started.append(partition)
@@ -341,7 +340,7 @@ class Group:
     """Three replica slots of partition 1; any may be started, stopped or left out."""
 
     def __init__(self, tmp_path, started: list[Partition], **overrides) -> None:
-        self.addresses = [free_port_address() for _ in range(3)]
+        self.addresses = [reserve_port().address() for _ in range(3)]
         self.tmp_path = tmp_path
         self.started = started
         self.overrides = overrides

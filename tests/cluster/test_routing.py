@@ -143,11 +143,13 @@ class ScriptedPeers:
         self.answers = answers
         self.on_call = on_call
         self.calls: list[int] = []
+        self.commands: list[Any] = []
 
     async def submit(
         self, node_id: int, partition_id: int, command: Any, timeout: float
     ) -> Outcome:
         self.calls.append(node_id)
+        self.commands.append(command)
         if self.on_call is not None:
             self.on_call(node_id)
         return self.answers[min(len(self.calls), len(self.answers)) - 1]  # the last repeats
@@ -202,8 +204,29 @@ def test_forwarded_not_committed_is_retried_only_for_leader_wait_ms() -> None:
 def test_other_forwarded_errors_are_not_retried() -> None:
     node = routing_node(leader_wait_ms=2_000)
     node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    error = InvalidState("job 5 is completed")
+    node.cluster.peers = ScriptedPeers([Outcome(error=error)])
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.error is error and node.cluster.peers.calls == [2]
+
+
+def test_a_forwarded_command_whose_answer_was_lost_is_sent_again_with_the_same_key() -> None:
+    # The node gives every forwarded command an idempotency key: after OutcomeUnknown it can
+    # ask again, and the partition answers a repeat with the first outcome (applied once).
+    node = routing_node(leader_wait_ms=2_000)
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
     unknown = OutcomeUnknown("leader changed after the command was appended", 2)
-    for error in (unknown, InvalidState("job 5 is completed")):
-        node.cluster.peers = ScriptedPeers([Outcome(error=error)])
-        outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
-        assert outcome.error is error and node.cluster.peers.calls == [2]
+    node.cluster.peers = ScriptedPeers([Outcome(error=unknown), Outcome(result={"ok": 1})])
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.result == {"ok": 1} and node.cluster.peers.calls == [2, 2]
+    first, again = node.cluster.peers.commands
+    assert first == again and first["idempotency"]["kind"] == "node"
+
+
+def test_a_lost_answer_without_a_key_is_reported_after_leader_wait_ms() -> None:
+    node = routing_node(leader_wait_ms=300)
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = ScriptedPeers([Outcome(error=OutcomeUnknown("lost", 2))])
+    with pytest.raises(OutcomeUnknown):
+        asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert len(set(map(str, node.cluster.peers.commands))) == 1  # always the same key

@@ -1,4 +1,5 @@
-"""Test helpers: a small BPMN writer and a harness that applies commands to a MemoryStore."""
+"""Engine test harnesses: one engine on a MemoryStore (`Harness`), or several partitions with
+the relays applied in-line (`Partitions`). BPMN builders are in `support.bpmn`."""
 
 from __future__ import annotations
 
@@ -7,112 +8,6 @@ from typing import Any
 from zennode.engine import Engine, queries
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import MemoryStore
-
-HEAD = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-    'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
-    'xmlns:zenbpm="http://zenbpm.pbinitiative.org/1.0" id="defs">\n'
-)
-
-
-def definitions(*processes: str, errors: str = "") -> str:
-    return HEAD + "".join(processes) + errors + "</bpmn:definitions>\n"
-
-
-def process(body: str, pid: str = "p", executable: bool = True) -> str:
-    flag = "true" if executable else "false"
-    return f'<bpmn:process id="{pid}" isExecutable="{flag}">{body}</bpmn:process>\n'
-
-
-def bpmn(body: str, pid: str = "p", errors: str = "") -> str:
-    return definitions(process(body, pid), errors=errors)
-
-
-def flow(fid: str, source: str, target: str, condition: str | None = None) -> str:
-    if condition is None:
-        return f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}"/>'
-    cond = condition.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (
-        f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}">'
-        f"<bpmn:conditionExpression>{cond}</bpmn:conditionExpression></bpmn:sequenceFlow>"
-    )
-
-
-def chain(*ids: str, prefix: str = "f") -> str:
-    """Unconditional flows a -> b -> c named f_a_b, ..."""
-    return "".join(flow(f"{prefix}_{a}_{b}", a, b) for a, b in zip(ids, ids[1:], strict=False))
-
-
-def service(
-    tid: str,
-    job_type: str,
-    inputs: dict[str, str] | None = None,
-    outputs: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    retries: str | None = None,
-    tag: str = "serviceTask",
-    ns: str = "zeebe",
-) -> str:
-    ext = f'<{ns}:taskDefinition type="{_attr(job_type)}"'
-    ext += f' retries="{_attr(retries)}"/>' if retries is not None else "/>"
-    if inputs or outputs:
-        ext += f"<{ns}:ioMapping>"
-        for target, source in (inputs or {}).items():
-            ext += f'<{ns}:input source="{_attr(source)}" target="{target}"/>'
-        for target, source in (outputs or {}).items():
-            ext += f'<{ns}:output source="{_attr(source)}" target="{target}"/>'
-        ext += f"</{ns}:ioMapping>"
-    if headers:
-        ext += f"<{ns}:taskHeaders>"
-        for key, value in headers.items():
-            ext += f'<{ns}:header key="{key}" value="{value}"/>'
-        ext += f"</{ns}:taskHeaders>"
-    ext = f"<bpmn:extensionElements>{ext}</bpmn:extensionElements>"
-    return f'<bpmn:{tag} id="{tid}">{ext}</bpmn:{tag}>'
-
-
-def _attr(value: str) -> str:
-    return (
-        value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
-    )
-
-
-def start(sid: str = "start") -> str:
-    return f'<bpmn:startEvent id="{sid}"/>'
-
-
-def end(eid: str = "end") -> str:
-    return f'<bpmn:endEvent id="{eid}"/>'
-
-
-def gateway(gid: str, kind: str = "exclusive", default: str | None = None) -> str:
-    extra = f' default="{default}"' if default else ""
-    return f'<bpmn:{kind}Gateway id="{gid}"{extra}/>'
-
-
-def sub(sid: str, body: str) -> str:
-    """An embedded sub-process holding `body`."""
-    return f'<bpmn:subProcess id="{sid}">{body}</bpmn:subProcess>'
-
-
-def error_end(eid: str, error_ref: str) -> str:
-    return (
-        f'<bpmn:endEvent id="{eid}"><bpmn:errorEventDefinition errorRef="{error_ref}"/>'
-        "</bpmn:endEvent>"
-    )
-
-
-def error_boundary(bid: str, attached: str, error_ref: str | None = None) -> str:
-    ref = f' errorRef="{error_ref}"' if error_ref else ""
-    return (
-        f'<bpmn:boundaryEvent id="{bid}" attachedToRef="{attached}">'
-        f"<bpmn:errorEventDefinition{ref}/></bpmn:boundaryEvent>"
-    )
-
-
-def error(eid: str, code: str) -> str:
-    return f'<bpmn:error id="{eid}" name="{eid}" errorCode="{code}"/>'
 
 
 class Harness:
@@ -183,48 +78,6 @@ class Harness:
 
     def snapshot(self) -> dict[str, dict[bytes, bytes]]:
         return {name: dict(table) for name, table in self.store.tables.items()}
-
-
-# ---------------------------------------------------------------- timers and messages
-
-
-def timer_def(kind: str, value: str) -> str:
-    tag = {"date": "timeDate", "duration": "timeDuration", "cycle": "timeCycle"}[kind]
-    inner = f"<bpmn:{tag}>{_attr(value)}</bpmn:{tag}>"
-    return f"<bpmn:timerEventDefinition>{inner}</bpmn:timerEventDefinition>"
-
-
-def timer_catch(cid: str, kind: str, value: str) -> str:
-    definition = timer_def(kind, value)
-    return f'<bpmn:intermediateCatchEvent id="{cid}">{definition}</bpmn:intermediateCatchEvent>'
-
-
-def message(mid: str, name: str, key: str | None = "=key") -> str:
-    """A bpmn:message (goes after the processes, like errors)."""
-    sub = (
-        f'<bpmn:extensionElements><zeebe:subscription correlationKey="{_attr(key)}"/>'
-        "</bpmn:extensionElements>"
-        if key
-        else ""
-    )
-    return f'<bpmn:message id="{mid}" name="{name}">{sub}</bpmn:message>'
-
-
-def message_catch(cid: str, message_ref: str) -> str:
-    return (
-        f'<bpmn:intermediateCatchEvent id="{cid}">'
-        f'<bpmn:messageEventDefinition messageRef="{message_ref}"/></bpmn:intermediateCatchEvent>'
-    )
-
-
-def boundary(bid: str, attached: str, definition: str, interrupting: bool = True) -> str:
-    flag = "" if interrupting else ' cancelActivity="false"'
-    head = f'<bpmn:boundaryEvent id="{bid}" attachedToRef="{attached}"{flag}>'
-    return f"{head}{definition}</bpmn:boundaryEvent>"
-
-
-def message_def(message_ref: str) -> str:
-    return f'<bpmn:messageEventDefinition messageRef="{message_ref}"/>'
 
 
 class Partitions:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .helpers import (
-    Harness,
+from support.bpmn import (
     boundary,
     bpmn,
+    call_activity,
     chain,
     definitions,
     end,
@@ -19,24 +19,12 @@ from .helpers import (
     timer_def,
 )
 
+from .helpers import Harness
+
 S = 1000
 
 
-def call(cid: str, target: str, extra: str = "", outputs: dict[str, str] | None = None) -> str:
-    io = ""
-    if outputs:
-        io = (
-            "<zeebe:ioMapping>"
-            + "".join(f'<zeebe:output source="{s}" target="{t}"/>' for t, s in outputs.items())
-            + "</zeebe:ioMapping>"
-        )
-    return (
-        f'<bpmn:callActivity id="{cid}"><bpmn:extensionElements>'
-        f'<zeebe:calledElement processId="{target}"{extra}/>{io}'
-        "</bpmn:extensionElements></bpmn:callActivity>"
-    )
-
-
+CALL_FLOWS = chain("start", "c", "end")
 CHILD = process(
     start() + service("ct", "child-work") + end() + chain("start", "ct", "end"), "child"
 )
@@ -46,7 +34,9 @@ def test_call_activity_runs_the_latest_child_and_returns_its_variables() -> None
     h = Harness()
     h.deploy(definitions(CHILD))
     parent_xml = definitions(
-        process(start() + call("c", "child") + end() + chain("start", "c", "end"), "parent")
+        process(
+            start() + call_activity("c", "child") + end() + chain("start", "c", "end"), "parent"
+        )
     )
     key = h.start(parent_xml, {"a": 1})
     [child_job] = [j for j in h.jobs() if j["type"] == "child-work"]
@@ -63,7 +53,7 @@ def test_call_activity_output_mappings_and_feel_process_id() -> None:
     parent_xml = definitions(
         process(
             start()
-            + call("c", "=which", ' propagateAllChildVariables="false"', {"got": "=b"})
+            + call_activity("c", "=which", ' propagateAllChildVariables="false"', {"got": "=b"})
             + end()
             + chain("start", "c", "end"),
             "parent",
@@ -80,7 +70,9 @@ def test_cancelling_the_parent_cancels_the_child_and_its_job() -> None:
     h.deploy(definitions(CHILD))
     key = h.start(
         definitions(
-            process(start() + call("c", "child") + end() + chain("start", "c", "end"), "parent")
+            process(
+                start() + call_activity("c", "child") + end() + chain("start", "c", "end"), "parent"
+            )
         )
     )
     [child_job] = [j for j in h.jobs() if j["type"] == "child-work"]
@@ -102,7 +94,7 @@ def test_timer_boundary_on_call_activity_terminates_the_child() -> None:
         definitions(
             process(
                 start()
-                + call("c", "child")
+                + call_activity("c", "child")
                 + boundary("late", "c", timer_def("duration", "PT1M"))
                 + end()
                 + end("end2")
@@ -122,7 +114,9 @@ def test_missing_called_process_is_an_incident_and_child_errors_reach_the_parent
     h = Harness()
     key = h.start(
         definitions(
-            process(start() + call("c", "nope") + end() + chain("start", "c", "end"), "parent")
+            process(
+                start() + call_activity("c", "nope") + end() + chain("start", "c", "end"), "parent"
+            )
         )
     )
     [incident] = h.open_incidents(key)
@@ -130,7 +124,7 @@ def test_missing_called_process_is_an_incident_and_child_errors_reach_the_parent
     failing_child = process(start() + error_end("boom", "E") + chain("start", "boom"), "failing")
     parent = process(
         start()
-        + call("c", "failing")
+        + call_activity("c", "failing")
         + error_boundary("caught", "c", "E")
         + end()
         + end("end2")

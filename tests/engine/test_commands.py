@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from support.bpmn import bpmn, chain, definitions, end, process, service, start
 
 from zennode.engine import queries
 from zennode.engine.keys import make_key, partition_of
 from zennode.errors import BadRequest, InvalidState, NotFound
 
-from .helpers import Harness, bpmn, chain, definitions, end, process, service, start
+from .helpers import Harness
 
 ONE_TASK = bpmn(start() + service("t", "work") + end() + chain("start", "t", "end"))
 

@@ -3,7 +3,9 @@ event sub-processes; uncaught ones are no incident."""
 
 from __future__ import annotations
 
-from .helpers import Harness, bpmn, chain, end, flow, service, start
+from support.bpmn import bpmn, chain, end, flow, service, start
+
+from .helpers import Harness
 
 ESC = '<bpmn:escalation id="Esc" escalationCode="late"/>'
 

@@ -4,12 +4,7 @@ nothing; a cold engine (empty model cache) fires timers and messages exactly as 
 from __future__ import annotations
 
 import pytest
-
-from zennode.engine import Engine
-from zennode.errors import BadRequest
-
-from .helpers import (
-    Harness,
+from support.bpmn import (
     boundary,
     chain,
     definitions,
@@ -21,6 +16,11 @@ from .helpers import (
     start,
     timer_def,
 )
+
+from zennode.engine import Engine
+from zennode.errors import BadRequest
+
+from .helpers import Harness
 
 BAD = [
     ("publish_message", {}),

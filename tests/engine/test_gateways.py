@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .helpers import Harness, bpmn, chain, end, flow, gateway, service, start
+from support.bpmn import bpmn, chain, end, flow, gateway, service, start
+
+from .helpers import Harness
 
 
 def exclusive_model(default: bool = True) -> str:

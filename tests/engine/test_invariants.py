@@ -13,10 +13,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from zennode.engine import records
-
-from .helpers import (
-    Harness,
+from support.bpmn import (
     bpmn,
     chain,
     end,
@@ -28,6 +25,10 @@ from .helpers import (
     service,
     start,
 )
+
+from zennode.engine import records
+
+from .helpers import Harness
 
 INNER = (
     start("s_in")

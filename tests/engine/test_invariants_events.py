@@ -12,11 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from zennode.engine import records
-from zennode.engine.relay import pending_relays
-
-from .helpers import (
-    Partitions,
+from support.bpmn import (
     boundary,
     chain,
     definitions,
@@ -32,6 +28,11 @@ from .helpers import (
     timer_catch,
     timer_def,
 )
+
+from zennode.engine import records
+from zennode.engine.relay import pending_relays
+
+from .helpers import Partitions
 from .test_invariants import check
 
 S = 1000

@@ -3,9 +3,11 @@ ThrowError and SetVariables."""
 
 from __future__ import annotations
 
+from support.bpmn import bpmn, chain, end, error, error_boundary, service, start
+
 from zennode.errors import BadRequest, InvalidState, NotFound
 
-from .helpers import Harness, bpmn, chain, end, error, error_boundary, service, start
+from .helpers import Harness
 
 ONE_TASK = bpmn(start() + service("t", "work") + end() + chain("start", "t", "end"))
 

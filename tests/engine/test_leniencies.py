@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-from zennode.engine.parser import NO_TASK_DEFINITION_JOB_TYPE, parse_definitions
-
-from .helpers import (
+from support.bpmn import (
     HEAD,
-    Harness,
     bpmn,
     chain,
     end,
@@ -19,6 +16,9 @@ from .helpers import (
     start,
     sub,
 )
+
+from engine.helpers import Harness
+from zennode.engine.parser import NO_TASK_DEFINITION_JOB_TYPE, parse_definitions
 
 
 def test_service_and_send_tasks_without_task_definition_make_jobs_of_the_documented_type(

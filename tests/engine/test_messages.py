@@ -3,10 +3,7 @@ and the event-based gateway (first trigger wins, once)."""
 
 from __future__ import annotations
 
-from zennode.engine.relay import message_partition, pending_relays
-
-from .helpers import (
-    Partitions,
+from support.bpmn import (
     boundary,
     chain,
     definitions,
@@ -21,6 +18,10 @@ from .helpers import (
     start,
     timer_catch,
 )
+
+from zennode.engine.relay import message_partition, pending_relays
+
+from .helpers import Partitions
 
 S = 1000
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.bpmn import HEAD, bpmn, chain, end, error, error_end, flow, gateway, service, start
 
 from zennode.engine import Engine, model
 from zennode.engine.parser import XML_BYTES_MAX, parse_definitions
 from zennode.errors import BadRequest, TooLarge
-
-from .helpers import HEAD, bpmn, chain, end, error, error_end, flow, gateway, service, start
 
 
 def parse(xml: str) -> model.Definitions:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support.bpmn import bpmn, chain, end, service, start
 
 from zennode.engine import queries
 from zennode.errors import BadRequest, NotFound
 
-from .helpers import Harness, bpmn, chain, end, service, start
+from .helpers import Harness
 
 ONE_TASK = bpmn(start() + service("t", "work") + end() + chain("start", "t", "end"))
 OTHER = bpmn(start() + service("t", "other") + end() + chain("start", "t", "end"), pid="q")

@@ -5,20 +5,12 @@ from __future__ import annotations
 
 import math
 
+from support.bpmn import bpmn, chain, end, error_boundary, flow, gateway, service, start
+
 from zennode.engine import Engine
 from zennode.errors import BadRequest
 
-from .helpers import (
-    Harness,
-    bpmn,
-    chain,
-    end,
-    error_boundary,
-    flow,
-    gateway,
-    service,
-    start,
-)
+from .helpers import Harness
 
 MODEL = bpmn(
     start()

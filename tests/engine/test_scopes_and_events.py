@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import (
-    Harness,
+from support.bpmn import (
     bpmn,
     chain,
     end,
@@ -16,6 +15,8 @@ from .helpers import (
     start,
     sub,
 )
+
+from .helpers import Harness
 
 
 def test_inclusive_join_waits_for_a_token_inside_a_nested_sub_process(h: Harness) -> None:

@@ -3,7 +3,9 @@ sub-processes and (on the deployment partition only) start events."""
 
 from __future__ import annotations
 
-from .helpers import Partitions, boundary, chain, definitions, end, flow, process, service, start
+from support.bpmn import boundary, chain, definitions, end, flow, process, service, start
+
+from .helpers import Partitions
 
 SIGNALS = '<bpmn:signal id="S" name="go"/><bpmn:signal id="T" name="stop"/>'
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import (
-    Harness,
+from support.bpmn import (
     bpmn,
     chain,
     end,
@@ -16,6 +15,8 @@ from .helpers import (
     start,
     sub,
 )
+
+from .helpers import Harness
 
 
 def test_sub_process_runs_its_own_start_and_completes_into_the_parent(h: Harness) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .helpers import Harness, bpmn, chain, end, service, start
+from support.bpmn import bpmn, chain, end, service, start
+
+from .helpers import Harness
 
 
 def one_task(task: str, tid: str = "t") -> str:

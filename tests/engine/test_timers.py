@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from support.bpmn import boundary, bpmn, chain, end, flow, service, start, timer_catch, timer_def
 
 from zennode.engine import timers
 from zennode.engine.expressions import ExpressionFailed
 
-from .helpers import (
-    Harness,
-    boundary,
-    bpmn,
-    chain,
-    end,
-    flow,
-    service,
-    start,
-    timer_catch,
-    timer_def,
-)
+from .helpers import Harness
 
 S = 1000  # ms
 

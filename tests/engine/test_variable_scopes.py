@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .helpers import (
-    Harness,
-    Partitions,
-    _attr,
+from support.bpmn import (
+    attr as _attr,
+)
+from support.bpmn import (
     bpmn,
     chain,
     definitions,
@@ -27,6 +27,8 @@ from .helpers import (
     service,
     start,
 )
+
+from engine.helpers import Harness, Partitions
 
 
 def io(inputs: dict[str, str | None] | None = None, outputs: dict[str, str] | None = None) -> str:

@@ -56,7 +56,15 @@ def wait_all_completed(http: httpx.Client, url: str, timeout_s: float) -> None:
         time.sleep(0.5)
 
 
-def check(http: httpx.Client, url: str, acked: set[int]) -> Report:
+def check(
+    http: httpx.Client,
+    url: str,
+    acked: set[int],
+    process_id: str = PROCESS_ID,
+    elements: tuple[str, ...] = ("a", "b"),
+) -> Report:
+    """Every instance of `process_id`: completed, `steps` == one per job, exactly the jobs of
+    `elements` all completed (nothing applied twice), and every acknowledged one present."""
     report = Report()
     instances = _all_pages(http, f"{url}/v1/process-instances", {})
     jobs = _all_pages(http, f"{url}/v1/jobs", {})
@@ -65,7 +73,7 @@ def check(http: httpx.Client, url: str, acked: set[int]) -> Report:
         jobs_by_instance[int(job["processInstanceKey"])].append(job)
     seen = set()
     for instance in instances:
-        if instance.get("bpmnProcessId") != PROCESS_ID:
+        if instance.get("bpmnProcessId") != process_id:
             continue
         key = int(instance["processInstanceKey"])
         seen.add(key)
@@ -75,11 +83,11 @@ def check(http: httpx.Client, url: str, acked: set[int]) -> Report:
             continue
         report.completed += 1
         own = jobs_by_instance.get(key, [])
-        elements = sorted(job["elementId"] for job in own)
+        own_elements = sorted(job["elementId"] for job in own)
         states = {job["state"] for job in own}
         if (
-            instance["variables"].get("steps") != 2
-            or elements != ["a", "b"]
+            instance["variables"].get("steps") != len(elements)
+            or own_elements != sorted(elements)
             or states != {"completed"}
         ):
             report.double_applied.append(key)

@@ -14,9 +14,11 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+from support.bpmn import bpmn, chain, end, service, start
 
 from zennode.worker import Worker
 
@@ -25,39 +27,36 @@ JOB_TYPES = ("fault-a", "fault-b")
 REQUEST_TIMEOUT_S = 5.0
 CREATE_PAUSE_S = 0.03  # per client thread: a steady, not saturating, load
 
-MODEL = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="faults">
-  <bpmn:process id="{PROCESS_ID}" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
-    <bpmn:serviceTask id="a">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{JOB_TYPES[0]}" retries="100"/>
-        <zeebe:ioMapping><zeebe:output source="=steps + 1" target="steps"/></zeebe:ioMapping>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
-    <bpmn:serviceTask id="b">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="{JOB_TYPES[1]}" retries="100"/>
-        <zeebe:ioMapping><zeebe:output source="=steps + 1" target="steps"/></zeebe:ioMapping>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+MODEL = bpmn(
+    start()
+    + service("a", JOB_TYPES[0], outputs={"steps": "=steps + 1"}, retries="100")
+    + service("b", JOB_TYPES[1], outputs={"steps": "=steps + 1"}, retries="100")
+    + end()
+    + chain("start", "a", "b", "end"),
+    PROCESS_ID,
+)
 # Each completion adds 1 to `steps` through an output mapping: an instance that ends with
 # steps != 2 had a job completion applied twice (or lost one).
 
 
 class Creators:
-    """`threads` REST clients creating instances on random live nodes until stopped."""
+    """`threads` REST clients creating instances on random live nodes until stopped.
 
-    def __init__(self, urls: dict[int, str], threads: int = 2, seed: int = 0) -> None:
+    `variables()` makes each instance's variables (kept in `variables_of` once acknowledged).
+    """
+
+    def __init__(
+        self,
+        urls: dict[int, str],
+        threads: int = 2,
+        seed: int = 0,
+        process_id: str = PROCESS_ID,
+        variables: Callable[[], dict[str, Any]] = lambda: {"steps": 0},
+    ) -> None:
         self.urls = urls
+        self.process_id = process_id
+        self.variables = variables
+        self.variables_of: dict[int, dict[str, Any]] = {}
         self.down: set[int] = set()  # nodes the fault driver has stopped (skipped, mostly)
         self.acked: dict[int, float] = {}  # instance key -> monotonic time of the 201
         self.unacked = 0
@@ -88,7 +87,8 @@ class Creators:
             while not self._stop.is_set():
                 live = [n for n in self.urls if n not in self.down] or list(self.urls)
                 node = rng.choice(live)
-                body = {"bpmnProcessId": PROCESS_ID, "variables": {"steps": 0}}
+                variables = self.variables()
+                body = {"bpmnProcessId": self.process_id, "variables": variables}
                 try:
                     response = http.post(f"{self.urls[node]}/v1/process-instances", json=body)
                 except httpx.HTTPError as exc:
@@ -99,7 +99,9 @@ class Creators:
                     continue
                 with self._lock:
                     if response.status_code == 201:
-                        self.acked[int(response.json()["processInstanceKey"])] = time.monotonic()
+                        key = int(response.json()["processInstanceKey"])
+                        self.acked[key] = time.monotonic()
+                        self.variables_of[key] = variables
                     else:
                         self.unacked += 1
                         self.errors[str(response.status_code)] += 1
@@ -109,7 +111,7 @@ class Creators:
 class Workers:
     """One SDK worker per node (its own node first, the others to fail over to), one thread."""
 
-    def __init__(self, grpc_addresses: list[str]) -> None:
+    def __init__(self, grpc_addresses: list[str], job_types: Sequence[str] = JOB_TYPES) -> None:
         self.deliveries: Counter[int] = Counter()  # job key -> times pushed to a handler
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -124,7 +126,7 @@ class Workers:
                 reconnect_max_s=1.0,
                 lock_duration_ms=5_000,  # a job held by a dead stream comes back soon
             )
-            for job_type in JOB_TYPES:
+            for job_type in job_types:
                 worker.handler(job_type)(self._handle)
             self.workers.append(worker)
         self._runs: list[Any] = []

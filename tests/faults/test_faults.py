@@ -17,15 +17,14 @@ import random
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from support.cluster import LocalCluster
 
 from faults.checks import check, wait_all_completed
 from faults.load import MODEL, Creators, Workers
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 NODES = 3
 PARTITIONS = 3
@@ -40,98 +39,27 @@ CONVERGE_S = 60.0
 SUMMARY: dict[str, Any] = {"seed": SEED, "kills": 0, "stops": 0, "full_restarts": 0}
 
 
-class Cluster:
-    def __init__(self, directory: Path, info: dict[str, Any]) -> None:
-        self.dir = directory
-        self.urls = {n["id"]: n["http"] for n in info["nodes"]}
-        self.grpc = [n["grpc"] for n in info["nodes"]]
-        self.http = httpx.Client(timeout=15.0)
-
-    def topology(self, node: int | None = None) -> dict[str, Any]:
-        last: Exception | None = None
-        for n in [node] if node is not None else sorted(self.urls):
-            try:
-                return self.http.get(f"{self.urls[n]}/v1/cluster/topology").json()
-            except (httpx.HTTPError, ValueError) as exc:
-                last = exc
-        raise RuntimeError(f"no node answers the topology: {last}")
-
-    def leaders(self) -> dict[int, int | None]:
-        return {p["id"]: p["leader"] for p in self.topology()["partitions"]}
-
-    def any_url(self) -> str:
-        return self.urls[1]
-
-    def wait_ready(self, node: int) -> None:
-        deadline = time.monotonic() + READY_S
-        while time.monotonic() < deadline:
-            try:
-                if self.http.get(f"{self.urls[node]}/system/health/ready").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"node {node} not ready after {READY_S} s")
-
-    def wait_converged(self) -> dict[str, Any]:
-        """Until every replica of every partition is up with one digest and applied index."""
-        deadline = time.monotonic() + CONVERGE_S
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            try:
-                last = self.topology()
-            except RuntimeError:
-                time.sleep(0.5)
-                continue
-            if all(_agree(p) for p in last["partitions"]):
-                return last
-            time.sleep(0.5)
-        raise AssertionError(f"replicas did not converge: {last.get('partitions')}")
-
-
-def _agree(partition: dict[str, Any]) -> bool:
-    replicas = partition["replicas"]
-    if partition["leader"] is None or not all(r.get("up") for r in replicas):
-        return False
-    return len({(r.get("digest"), r.get("appliedIndex")) for r in replicas}) == 1
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     directory = tmp_path_factory.mktemp("faults")
     try:
-        info = launcher.up(
-            directory,
-            nodes=NODES,
-            partitions=PARTITIONS,
-            replication=3,
-            base_port=launcher.free_base_port(NODES, PARTITIONS),
-            timeout_s=READY_S,
-            # Small snapshots: restarts also exercise snapshot install, not only log replay.
-            extra={"raft": {"compaction_bytes": 256 * 1024}},
-        )
-        cluster = Cluster(directory, info)
-        deployed = cluster.http.post(
-            f"{cluster.any_url()}/v1/process-definitions",
-            content=MODEL,
-            headers={"content-type": "application/xml"},
-        )
-        assert deployed.status_code in (200, 201), deployed.text
-        yield cluster
-        cluster.http.close()
+        # Small snapshots: restarts also exercise snapshot install, not only log replay.
+        small_snapshots = {"raft": {"compaction_bytes": 256 * 1024}}
+        with LocalCluster(directory, NODES, PARTITIONS, 3, small_snapshots, READY_S) as started:
+            started.deploy(MODEL)
+            yield started
     finally:
-        launcher.down(directory)
         print(f"\nFAULT SUMMARY {SUMMARY}")
 
 
 class Run:
     """Load for the length of a `with` block, then drain and the invariant checks."""
 
-    def __init__(self, cluster: Cluster, name: str) -> None:
+    def __init__(self, cluster: LocalCluster, name: str) -> None:
         self.cluster = cluster
         self.name = name
         self.creators = Creators(cluster.urls, seed=SEED)
-        self.workers = Workers(cluster.grpc)
+        self.workers = Workers(list(cluster.grpc.values()))
 
     def __enter__(self) -> Run:
         self.workers.start()
@@ -158,9 +86,9 @@ class Run:
         cluster = self.cluster
         for node in cluster.urls:
             cluster.wait_ready(node)
-        wait_all_completed(cluster.http, cluster.any_url(), DRAIN_S)
-        report = check(cluster.http, cluster.any_url(), set(self.creators.acked))
-        topology = cluster.wait_converged()
+        wait_all_completed(cluster.rest, cluster.urls[1], DRAIN_S)
+        report = check(cluster.rest, cluster.urls[1], set(self.creators.acked))
+        topology = cluster.wait_converged(CONVERGE_S)
         redelivered = sum(1 for n in self.workers.deliveries.values() if n > 1)
         numbers = {
             "acknowledged": len(self.creators.acked),
@@ -182,13 +110,13 @@ class Run:
         assert all(p["leader"] is not None for p in topology["partitions"])
 
 
-def _restart(cluster: Cluster, node: int, creators: Creators) -> None:
+def _restart(cluster: LocalCluster, node: int, creators: Creators) -> None:
     launcher.start_node(cluster.dir, node)
     cluster.wait_ready(node)
     creators.down.discard(node)
 
 
-def test_random_node_kills_under_load(cluster: Cluster) -> None:
+def test_random_node_kills_under_load(cluster: LocalCluster) -> None:
     rng = random.Random(SEED)
     with Run(cluster, "kills") as run:
         for i in range(KILLS):
@@ -204,7 +132,7 @@ def test_random_node_kills_under_load(cluster: Cluster) -> None:
 
 
 def test_stopped_leader_resumes_as_a_follower_without_acknowledging_alone(
-    cluster: Cluster,
+    cluster: LocalCluster,
 ) -> None:
     with Run(cluster, "sigstop") as run:
         leaders = cluster.leaders()
@@ -237,7 +165,7 @@ def test_stopped_leader_resumes_as_a_follower_without_acknowledging_alone(
         assert all(new_leaders[p] not in (None, victim) for p in led), (led, during, took)
 
 
-def test_whole_cluster_killed_and_started_again(cluster: Cluster) -> None:
+def test_whole_cluster_killed_and_started_again(cluster: LocalCluster) -> None:
     with Run(cluster, "full-restart") as run:
         before = len(run.creators.acked)
         run.creators.down.update(cluster.urls)

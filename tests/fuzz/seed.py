@@ -10,37 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from support.bpmn import bpmn, end, flow, gateway, message, message_catch, service, start
 
-MODEL = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
-  <bpmn:process id="fuzzed" isExecutable="true">
-    <bpmn:startEvent id="s"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t1"/>
-    <bpmn:serviceTask id="t1">
-      <bpmn:extensionElements>
-        <zeebe:taskDefinition type="fuzz-task" retries="1"/>
-        <zeebe:ioMapping><zeebe:input source="=amount * 2" target="doubled"/></zeebe:ioMapping>
-      </bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="t1" targetRef="g"/>
-    <bpmn:exclusiveGateway id="g" default="f4"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="e">
-      <bpmn:conditionExpression>=ok = true</bpmn:conditionExpression>
-    </bpmn:sequenceFlow>
-    <bpmn:sequenceFlow id="f4" sourceRef="g" targetRef="msg"/>
-    <bpmn:intermediateCatchEvent id="msg">
-      <bpmn:messageEventDefinition messageRef="m"/>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f5" sourceRef="msg" targetRef="e"/>
-    <bpmn:endEvent id="e"/>
-  </bpmn:process>
-  <bpmn:message id="m" name="fuzz-message">
-    <bpmn:extensionElements>
-      <zeebe:subscription correlationKey="=orderId"/>
-    </bpmn:extensionElements>
-  </bpmn:message>
-</bpmn:definitions>"""
+MODEL = bpmn(
+    start("s")
+    + service("t1", "fuzz-task", inputs={"doubled": "=amount * 2"}, retries="1")
+    + gateway("g", default="f4")
+    + message_catch("msg", "m")
+    + end("e")
+    + flow("f1", "s", "t1")
+    + flow("f2", "t1", "g")
+    + flow("f3", "g", "e", "=ok = true")
+    + flow("f4", "g", "msg")
+    + flow("f5", "msg", "e"),
+    "fuzzed",
+    errors=message("m", "fuzz-message", "=orderId"),
+)
 
 
 @dataclass

@@ -21,8 +21,8 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from integration.nodes import NodeThread, node_config
 from pyzeebe.proto import gateway_pb2 as gw
+from support.nodes import NodeThread, node_config
 
 from fuzz.seed import Seeded, seed
 from zennode.api.proto import zenbpm_pb2 as pb

@@ -21,7 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from integration.nodes import NodeThread, node_config
+from support.nodes import NodeThread, node_config
 
 from fuzz.seed import Seeded, seed
 from zennode.node import Node

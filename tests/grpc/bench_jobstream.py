@@ -33,12 +33,13 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `support`
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from jobstream_helpers import free_port_base, one_task_bpmn  # noqa: E402
+from support.bpmn import one_task  # noqa: E402
 
 from zennode.config import DEFAULT_YAML  # noqa: E402
+from zennode.tools.ports import reserve_cluster, reserve_node  # noqa: E402
 from zennode.worker import Job, Worker  # noqa: E402
 
 READY_TIMEOUT_S = 30
@@ -52,7 +53,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def start_node(data_dir: Path, partitions: int) -> tuple[subprocess.Popen[bytes], int]:
-    base = free_port_base(partitions)
+    base = reserve_node(partitions).base
     config = data_dir / "node.yaml"
     config.write_text(DEFAULT_YAML.replace("partitions: 1 ", f"partitions: {partitions} "))
     log = open(data_dir / "node.log", "wb")  # noqa: SIM115 - closed with the process
@@ -163,7 +164,7 @@ async def bench(
             await wait_ready(clients[0], proc)
         deployed = await clients[0].post(
             "/v1/process-definitions",
-            content=one_task_bpmn("bench", "bench-task"),
+            content=one_task("bench", "bench-task"),
             headers={"content-type": "application/xml"},
         )
         deployed.raise_for_status()
@@ -226,8 +227,8 @@ def main() -> int:
 
 
 def run_cluster(args: argparse.Namespace) -> dict:
-    from zennode.bench.ports import free_cluster_base
-    from zennode.cluster import launcher
+
+    from zennode.tools import launcher
 
     quiet = {"log": {"level": "WARNING", "format": "text"}}
     with tempfile.TemporaryDirectory(prefix="zn-bench-cluster-") as tmp:
@@ -237,7 +238,7 @@ def run_cluster(args: argparse.Namespace) -> dict:
                 nodes=args.nodes,
                 partitions=args.partitions,
                 replication=args.nodes,
-                base_port=free_cluster_base(args.nodes, args.partitions),
+                base_port=reserve_cluster(args.nodes, args.partitions).base,
                 extra=quiet,
             )
             bases = [int(node["http"].rsplit(":", 1)[1]) for node in info["nodes"]]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
+from zennode.cluster.idempotency import Idempotency
 from zennode.config import Limits
 from zennode.engine.commands import Command, to_wire
 from zennode.engine.keys import make_key
@@ -67,6 +68,7 @@ class FakeNode:
         self.completions: dict[int, int] = {}  # job key -> times completed
         self._counter = 0
         self._lock = threading.Lock()
+        self.first_outcomes: dict[str, Outcome] = {}  # Idempotency-Key -> first outcome
         self._event_listeners: list[Any] = []
         self._role_listeners: list[Any] = []
 
@@ -136,11 +138,17 @@ class FakeNode:
 
         threading.Thread(target=run, daemon=True).start()
 
-    async def submit(self, partition_id: int, command: Command) -> Outcome:
+    async def submit(
+        self, partition_id: int, command: Command, idempotency: Idempotency | None = None
+    ) -> Outcome:
         await asyncio.sleep(0.001)  # a commit is never synchronous
         now = int(time.time() * 1000)
         with self._lock:
+            if idempotency is not None and idempotency.key in self.first_outcomes:
+                return self.first_outcomes[idempotency.key]  # as the partition does
             outcome = self._apply(to_wire(command), now)
+            if idempotency is not None:
+                self.first_outcomes[idempotency.key] = Outcome(outcome.result, outcome.error)
         # The partition resolves the future first, then hands the batch's events over.
         asyncio.get_running_loop().call_soon(self._emit, outcome.events)
         return outcome

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from jobstream_helpers import wait_until
+from support.waits import eventually
 
 from zennode.engine.commands import Command, to_wire
 from zennode.engine.outcome import Outcome
@@ -89,7 +89,7 @@ def test_a_follower_frees_workers_that_ended_once_it_becomes_leader() -> None:
             await asyncio.sleep(0.05)
             assert releases(commands) == []  # a follower submits nothing
             manager.on_role(True)
-            await wait_until(lambda: releases(commands), 5, "a release")
+            await eventually(lambda: releases(commands), 5, "a release")
             await asyncio.sleep(0.05)
             assert releases(commands) == ["gone"]
         finally:
@@ -106,7 +106,7 @@ def test_a_new_leader_expires_an_earlier_leaders_locks_at_their_deadline() -> No
         try:
             await asyncio.sleep(0.1)
             assert not [c for c in commands if c["type"] == "timeout_jobs"], "too early"
-            await wait_until(
+            await eventually(
                 lambda: [c for c in commands if c["type"] == "timeout_jobs"],
                 3,
                 "timeout_jobs at the loaded deadline (not only at the 30 s sweep)",
@@ -130,7 +130,7 @@ def test_a_new_leader_counts_jobs_an_earlier_leader_handed_out_against_the_limit
             activations = [c for c in commands if c["type"] == "activate_jobs"]
             assert activations == [], "the worker already holds its limit"
             manager.on_events([{"event": "job_completed", "jobKey": 7, "type": "t"}])
-            await wait_until(
+            await eventually(
                 lambda: [c for c in commands if c["type"] == "activate_jobs"], 3, "job 9 goes out"
             )
             assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]

@@ -14,7 +14,8 @@ from typing import Any
 
 import grpc
 import pytest
-from jobstream_helpers import free_port, wait_until
+from support.ports import reserve_port
+from support.waits import eventually
 
 from zennode.jobs import job_relay
 from zennode.jobs.manager import Settings, partition_share
@@ -96,7 +97,7 @@ async def serving_node() -> AsyncIterator[tuple[ServingStreams, Any, int]]:
     streams = ServingStreams()
     server = grpc.aio.server()
     service = job_relay.add_job_relay(server, streams, SECRET)  # type: ignore[arg-type]
-    port = free_port()
+    port = reserve_port().port
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:
@@ -124,14 +125,14 @@ def test_subscriptions_go_up_jobs_come_down_and_a_remove_frees_the_worker() -> N
             link = link_to(port, holding)
             try:
                 manager = serving.managers[1]
-                await wait_until(lambda: "w1#a" in manager.sinks, 5, "the resync")
+                await eventually(lambda: "w1#a" in manager.sinks, 5, "the resync")
                 # the limit of 10 is split over the two partitions
                 assert manager.calls[0] == ("subscribe", "w1#a", ("pay", 5_000, 5))
                 link.subscribe("w2#b", "ship", 0, 0)
-                await wait_until(lambda: "w2#b" in serving.managers[2].sinks, 5, "a subscribe")
+                await eventually(lambda: "w2#b" in serving.managers[2].sinks, 5, "a subscribe")
                 sink = serving.managers[2].sinks["w2#b"]
                 assert all(sink.deliver({"key": key, "type": "ship"}) for key in (7, 8, 9))
-                await wait_until(lambda: len(holding.delivered) == 3, 5, "the pushed jobs")
+                await eventually(lambda: len(holding.delivered) == 3, 5, "the pushed jobs")
                 assert [(p, w, j["key"]) for p, w, j in holding.delivered] == [
                     (2, "w2#b", 7),
                     (2, "w2#b", 8),
@@ -139,7 +140,7 @@ def test_subscriptions_go_up_jobs_come_down_and_a_remove_frees_the_worker() -> N
                 ]
                 link.unsubscribe("w2#b", "ship")
                 link.remove_worker("w1#a")
-                await wait_until(lambda: manager.named("remove") == ["w1#a"], 5, "the remove")
+                await eventually(lambda: manager.named("remove") == ["w1#a"], 5, "the remove")
                 assert ("unsubscribe", "w2#b", "ship") in serving.managers[2].calls
                 assert service.stats["pushed"] == 3
             finally:
@@ -157,14 +158,14 @@ def test_a_broken_relay_stops_new_jobs_at_once_and_frees_its_workers_after_the_g
         async with serving_node() as (serving, service, port):
             link = link_to(port, HoldingStreams([("w1#a", "pay", 0, 4)]))
             manager = serving.managers[1]
-            await wait_until(lambda: "w1#a" in manager.sinks, 5, "the resync")
+            await eventually(lambda: "w1#a" in manager.sinks, 5, "the resync")
             relay = service.relays[1]
             await link.stop()  # the holding node is gone
-            await wait_until(lambda: relay.closed, 5, "the relay noticed")
+            await eventually(lambda: relay.closed, 5, "the relay noticed")
             assert manager.named("unsubscribe") == ["w1#a"]  # no new jobs at once ...
             assert manager.named("remove") == []  # ... but its jobs are not freed yet
             assert not manager.sinks["w1#a"].deliver({"key": 5})  # a push fails: freed by it
-            await wait_until(lambda: manager.named("remove") == ["w1#a"], 5, "freed after grace")
+            await eventually(lambda: manager.named("remove") == ["w1#a"], 5, "freed after grace")
             assert service.stats["orphans_freed"] == 1
 
     run(scenario())
@@ -180,13 +181,13 @@ def test_a_node_that_reconnects_within_the_grace_keeps_its_workers_jobs(
             holding = HoldingStreams([("w1#a", "pay", 0, 4)])
             first = link_to(port, holding)
             manager = serving.managers[1]
-            await wait_until(lambda: len(manager.named("subscribe")) == 1, 5, "subscribed")
+            await eventually(lambda: len(manager.named("subscribe")) == 1, 5, "subscribed")
             old_relay = service.relays[1]
             queued = old_relay.push(1, "w1#a", {"key": 42})  # may still sit in the queue
             await first.stop()
             second = link_to(port, holding)
             try:
-                await wait_until(lambda: len(manager.named("subscribe")) == 2, 5, "resubscribed")
+                await eventually(lambda: len(manager.named("subscribe")) == 2, 5, "resubscribed")
                 await asyncio.sleep(1.3)  # past the grace
                 assert manager.named("remove") == [], "a worker that came back was freed"
                 assert service.owner["w1#a"] is service.relays[1] is not old_relay
@@ -238,15 +239,15 @@ def test_opened_workers_make_their_client_ids_known_until_removed_or_the_relay_e
             holding = HoldingStreams([], opened=[("alpha#1", 1_000)])
             link = link_to(port, holding)
             try:
-                await wait_until(lambda: serving.claims, 5, "the resync's open")
+                await eventually(lambda: serving.claims, 5, "the resync's open")
                 assert serving.claims == [("alpha", 1_000, 1)]
                 assert serving.holder_of("alpha") == 1 and serving.holder_of("beta") is None
                 link.open_worker("be#ta#2", 2_000)  # a client id may hold "#"
-                await wait_until(lambda: service.holder_of("be#ta") == 1, 5, "an open")
+                await eventually(lambda: service.holder_of("be#ta") == 1, 5, "an open")
                 link.remove_worker("alpha#1")
-                await wait_until(lambda: service.holder_of("alpha") is None, 5, "the remove")
+                await eventually(lambda: service.holder_of("alpha") is None, 5, "the remove")
             finally:
                 await link.stop()
-            await wait_until(lambda: service.holder_of("be#ta") is None, 5, "the relay's end")
+            await eventually(lambda: service.holder_of("be#ta") is None, 5, "the relay's end")
 
     run(scenario())

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 from jobstream_fake_node import FakeNode, fake_job_streams
-from jobstream_helpers import RawStream, complete, free_port, subscribe, wait_until
+from jobstream_helpers import RawStream, complete, subscribe
+from support.ports import reserve_port
+from support.waits import eventually
 
 from zennode.api.grpc_server import ZenBpmService
 from zennode.api.proto import zenbpm_pb2 as pb
@@ -34,7 +36,7 @@ async def fake_server(**settings: int) -> AsyncIterator[tuple[FakeNode, str, Job
     await streams.start()
     server = grpc.aio.server()
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)
-    port = free_port()
+    port = reserve_port().port
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     try:
@@ -144,7 +146,7 @@ def test_complete_is_applied_once_and_a_second_complete_is_an_error() -> None:
             key = node.create_job("t")
             await stream.recv_job()
             await stream.send(complete(key, {"ok": True}))
-            await wait_until(lambda: node.completions.get(key) == 1, what="completion")
+            await eventually(lambda: node.completions.get(key) == 1, 5.0, "completion")
             await stream.send(complete(key))
             response = await stream.recv()
             assert response.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
@@ -182,7 +184,7 @@ def test_bad_messages_get_an_error_and_the_stream_survives() -> None:
             second = node.create_job("t")
             assert (await stream.recv_job()).key == second
             await stream.send(complete(key))
-            await wait_until(lambda: node.completions.get(key) == 1, what="completion")
+            await eventually(lambda: node.completions.get(key) == 1, 5.0, "completion")
             await stream.close()
 
     run(scenario())
@@ -211,7 +213,7 @@ def test_second_stream_with_the_same_client_id_is_refused() -> None:
         async with fake_server() as (_, address, _streams):
             first = RawStream(address, "same")
             await first.send(subscribe("t"))
-            await wait_until(lambda: _streams.snapshot()["streams"] == 1, what="first stream")
+            await eventually(lambda: _streams.snapshot()["streams"] == 1, 5.0, "first stream")
             # Several times, each sending subscriptions at once as a real worker does: the
             # refusal must be ALREADY_EXISTS even with requests in flight (it once came out
             # as INTERNAL, most of the time).
@@ -249,7 +251,7 @@ def test_a_client_id_another_node_streams_is_refused_and_a_double_keeps_the_olde
 
             mine = RawStream(address, "mine")
             await mine.send(subscribe("t"))
-            await wait_until(lambda: streams.snapshot()["streams"] == 1, what="the stream")
+            await eventually(lambda: streams.snapshot()["streams"] == 1, 5, "the stream")
             [(_worker, opened_at)] = streams.open_workers()
             streams.claimed_elsewhere("mine", opened_at + 5, 2)  # node 2's is younger: stays
             streams.claimed_elsewhere("other", 0, 2)  # not streamed here: nothing happens
@@ -279,9 +281,9 @@ def test_worker_sdk_completes_and_fails_with_error_codes() -> None:
             await worker.wait_connected()
             good = node.create_job("calc", {"x": 21})
             bad = node.create_job("calc", {"bad": True})
-            await wait_until(lambda: node.jobs[good]["state"] == "completed", what="complete")
+            await eventually(lambda: node.jobs[good]["state"] == "completed", 5.0, "complete")
             # Each failure takes one retry and the job comes back, until none are left.
-            await wait_until(lambda: node.jobs[bad]["state"] == "failed", what="fail")
+            await eventually(lambda: node.jobs[bad]["state"] == "failed", 5.0, "fail")
             assert node.jobs[bad]["errorCode"] == "BAD_INPUT"
             assert worker.stats["completed"] == 1 and worker.stats["failed"] == 3
             await worker.stop(timeout=5)
@@ -296,7 +298,7 @@ def test_worker_sdk_reconnects_after_the_server_goes_away() -> None:
         node.loop = asyncio.get_running_loop()
         streams = fake_job_streams(node, Settings())
         await streams.start()
-        port = free_port()
+        port = reserve_port().port
 
         async def serve() -> grpc.aio.Server:
             server = grpc.aio.server()
@@ -313,9 +315,9 @@ def test_worker_sdk_reconnects_after_the_server_goes_away() -> None:
         await worker.wait_connected()
         await server.stop(grace=0)
         server = await serve()
-        await wait_until(lambda: worker.stats["connects"] >= 2, timeout=5, what="reconnect")
+        await eventually(lambda: worker.stats["connects"] >= 2, 5, "reconnect")
         key = node.create_job("r")
-        await wait_until(lambda: key in done, what="job after reconnect")
+        await eventually(lambda: key in done, 5.0, "job after reconnect")
         await worker.stop(timeout=5)
         await asyncio.wait_for(task, 5)
         await server.stop(grace=0)
@@ -360,7 +362,7 @@ def test_unsubscribe_stops_new_jobs_but_keeps_held_ones() -> None:
             with pytest.raises(TimeoutError):
                 await stream.recv_job(timeout=0.3)
             await stream.send(complete(held))
-            await wait_until(lambda: node.completions.get(held) == 1, what="completion")
+            await eventually(lambda: node.completions.get(held) == 1, 5.0, "completion")
             await stream.close()
 
     run(scenario())
@@ -390,14 +392,14 @@ def test_a_message_over_the_grpc_limit_ends_only_that_stream() -> None:
 def test_worker_sdk_moves_on_to_the_next_address() -> None:
     async def scenario() -> None:
         async with fake_server() as (node, address, _):
-            dead = f"127.0.0.1:{free_port()}"
+            dead = f"127.0.0.1:{reserve_port().port}"
             worker = Worker([dead, address], reconnect_min_s=0.05, reconnect_max_s=0.2)
             done: list[int] = []
             worker.handler("m")(lambda job: done.append(job.key) or {"ok": 1})
             task = asyncio.ensure_future(worker.run())
             await worker.wait_connected(timeout=10)
             key = node.create_job("m")
-            await wait_until(lambda: node.completions.get(key) == 1, what="completion")
+            await eventually(lambda: node.completions.get(key) == 1, 5.0, "completion")
             assert done == [key]
             await worker.stop(timeout=5)
             await asyncio.wait_for(task, 5)

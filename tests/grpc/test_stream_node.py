@@ -15,17 +15,13 @@ from typing import Any
 
 import grpc
 import pytest
-from integration.bpmn import task_with_error_boundary
-from jobstream_helpers import (
-    NodeInThread,
-    RawStream,
-    complete,
-    fail,
-    one_task_bpmn,
-    subscribe,
-)
+from jobstream_helpers import RawStream, complete, fail, subscribe
+from support.bpmn import one_task, task_with_error_boundary
+from support.nodes import NodeThread, node_config
+from support.waits import eventually
 
 from zennode.api.proto import zenbpm_pb2 as pb
+from zennode.node import Node
 from zennode.worker import JobError, Worker
 
 engine = pytest.importorskip("zennode.engine")
@@ -34,11 +30,15 @@ if not hasattr(engine, "Engine"):
     pytest.skip("the engine has not landed yet", allow_module_level=True)
 
 pytestmark = pytest.mark.timeout(60)
+HEADERS = {"kind": "test"}
 
 
 @contextlib.asynccontextmanager
-async def running_node(tmp_path: Path, **limits: Any) -> AsyncIterator[NodeInThread]:
-    node = await asyncio.to_thread(NodeInThread(tmp_path / "node", **limits).start)
+async def running_node(tmp_path: Path, **limits: Any) -> AsyncIterator[NodeThread]:
+    """A node in a thread serving the job stream (no REST), driven from the test's loop."""
+    config = node_config(tmp_path / "node", 1, **limits)
+    node = NodeThread(Node(config, serve_http=False, serve_grpc=True))
+    await asyncio.to_thread(node.start)
     try:
         yield node
     finally:
@@ -69,7 +69,7 @@ def test_waiting_and_new_jobs_are_pushed_and_complete_finishes_the_instance(
 ) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(one_task_bpmn("p", "pay"))
+            await node.deploy(one_task("p", "pay", headers=HEADERS))
             waiting = await node.start_instance("p", {"n": 1})
             stream = RawStream(node.address, "w1")
             await stream.send(subscribe("pay"))
@@ -97,17 +97,17 @@ def test_waiting_and_new_jobs_are_pushed_and_complete_finishes_the_instance(
     run(scenario())
 
 
-async def wait_until_async(node: NodeInThread, key: int, state: str, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (await node.instance(key))["state"] != state:
-        assert asyncio.get_running_loop().time() < deadline, f"instance {key} not {state}"
-        await asyncio.sleep(0.02)
+async def wait_until_async(node: NodeThread, key: int, state: str, timeout: float = 10) -> None:
+    async def reached() -> bool:
+        return (await node.instance(key))["state"] == state
+
+    await eventually(reached, timeout, f"instance {key} to be {state}")
 
 
 def test_round_robin_over_two_workers(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(one_task_bpmn("p", "ship"))
+            await node.deploy(one_task("p", "ship", headers=HEADERS))
             seen: dict[str, list[int]] = {"a": [], "b": []}
             workers = []
             for name in seen:
@@ -127,7 +127,7 @@ def test_round_robin_over_two_workers(tmp_path: Path) -> None:
 def test_lock_expiry_redelivers(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(one_task_bpmn("p", "slow"))
+            await node.deploy(one_task("p", "slow", headers=HEADERS))
             stream = RawStream(node.address, "slow")
             await stream.send(subscribe("slow", lock_ms=300))
             await node.start_instance("p")
@@ -142,7 +142,7 @@ def test_lock_expiry_redelivers(tmp_path: Path) -> None:
 def test_disconnect_redelivers_at_once(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(one_task_bpmn("p", "t"))
+            await node.deploy(one_task("p", "t", headers=HEADERS))
             first = RawStream(node.address, "a")
             await first.send(subscribe("t"))
             await node.start_instance("p")
@@ -163,7 +163,7 @@ def test_disconnect_redelivers_at_once(tmp_path: Path) -> None:
 def test_bad_stream_messages_get_errors_and_the_stream_survives(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path, variables_bytes_max=1024) as node:
-            await node.deploy(one_task_bpmn("p", "t"))
+            await node.deploy(one_task("p", "t", headers=HEADERS))
             stream = RawStream(node.address, "w")
             await stream.send(subscribe("t"))
             await node.start_instance("p")
@@ -238,7 +238,7 @@ def test_error_code_takes_the_boundary_path(tmp_path: Path) -> None:
 def test_fail_with_back_off_comes_back_then_no_retries_makes_an_incident(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_node(tmp_path) as node:
-            await node.deploy(one_task_bpmn("p", "flaky"))
+            await node.deploy(one_task("p", "flaky", headers=HEADERS))
             stream = RawStream(node.address, "w")
             await stream.send(subscribe("flaky"))
             instance = await node.start_instance("p")
@@ -249,15 +249,14 @@ def test_fail_with_back_off_comes_back_then_no_retries_makes_an_incident(tmp_pat
             waited = asyncio.get_running_loop().time() - failed_at
             assert again.key == job.key and again.retries == 1 and waited >= 0.35, waited
             await stream.send(fail(job.key, "give up", retries=0))
-            incidents: list[Any] = []
-            for _ in range(200):
-                page = await node.call(
+
+            async def open_incidents() -> list[Any]:
+                page = await node.acall(
                     node.node.service.list_incidents(process_instance_key=instance)
                 )
-                incidents = [i for p in page["partitions"] for i in p["items"]]
-                if incidents:
-                    break
-                await asyncio.sleep(0.02)
+                return [i for p in page["partitions"] for i in p["items"]]
+
+            incidents = await eventually(open_incidents, 4.0, "an incident")
             assert len(incidents) == 1 and "give up" in json.dumps(incidents[0])
             with pytest.raises(TimeoutError):
                 await stream.recv_job(timeout=0.3)  # a failed job is not pushed again

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from integration import bpmn
-from integration.nodes import NodeThread, node_config, wait_until
+from support import bpmn
+from support.nodes import NodeThread, node_config
+from support.waits import wait_until
+
 from zennode import JobError, Node
 
 
@@ -40,7 +42,7 @@ def test_handler_result_completes_the_job_and_the_process_runs_to_the_end(
     xml = bpmn.handler_then_gateway("handled-order", "compute-total")
     keys = [deploy_and_start(runner, xml, "handled-order", price=60, quantity=q) for q in (1, 2)]
     for key in keys:
-        wait_until(lambda key=key: instance_state(runner, key) == "completed", what="completion")
+        wait_until(lambda key=key: instance_state(runner, key) == "completed", 10.0, "completion")
     totals = sorted(
         runner.call(runner.node.service.get_instance(k))["variables"]["total"] for k in keys
     )
@@ -70,7 +72,7 @@ def test_job_error_code_is_caught_by_the_error_boundary(
         )
         return [job for part in page["partitions"] for job in part["items"]]
 
-    (job,) = wait_until(handled_job, what="the boundary path's job")
+    (job,) = wait_until(handled_job, 10.0, "the boundary path's job")
     assert job["state"] == "active" and job["elementId"] == "handled"
     runner.call(runner.node.service.complete_job(job["key"], {}))
     assert instance_state(runner, key) == "completed"
@@ -94,7 +96,7 @@ def test_plain_exception_uses_retries_then_raises_an_incident(
         page = runner.call(runner.node.service.list_incidents(process_instance_key=key))
         return [i for part in page["partitions"] for i in part["items"]]
 
-    (incident,) = wait_until(incidents, what="an incident")
+    (incident,) = wait_until(incidents, 10.0, "an incident")
     assert "backend down" in incident["message"]
     assert calls == [2, 1]
     assert instance_state(runner, key) == "failed"
@@ -122,7 +124,7 @@ def test_a_new_leader_runs_jobs_that_were_waiting_before_it_started(tmp_path: Pa
     second.start()
     try:
         assert ran.wait(10), "the handler did not pick up the waiting job"
-        wait_until(lambda: instance_state(second, key) == "completed", what="completion")
+        wait_until(lambda: instance_state(second, key) == "completed", 10.0, "completion")
         assert second.call(second_node.service.get_instance(key))["variables"]["late"] is True
     finally:
         second.stop()
@@ -146,7 +148,7 @@ def test_a_job_in_retry_back_off_runs_only_when_the_back_off_ends(
         ran_at.append(time.monotonic())
         return {}
 
-    wait_until(lambda: instance_state(runner, key) == "completed", what="completion")
+    wait_until(lambda: instance_state(runner, key) == "completed", 10.0, "completion")
     assert len(ran_at) == 1
     assert ran_at[0] - failed_at >= 0.75
 
@@ -200,7 +202,7 @@ def test_handlers_registered_by_element_id_run_tasks_without_a_task_definition(
 
     runner = start_node(setup=setup)
     key = deploy_and_start(runner, UNTYPED, "untyped-order", n=1)
-    wait_until(lambda: instance_state(runner, key) == "completed", what="completion")
+    wait_until(lambda: instance_state(runner, key) == "completed", 10.0, "completion")
     variables = runner.call(runner.node.service.get_instance(key))["variables"]
     assert (variables["a"], variables["b"], variables["c"]) == (2, 4, True)
     assert seen == [
@@ -226,7 +228,7 @@ def test_a_new_leader_runs_waiting_jobs_of_element_id_handlers(tmp_path: Path) -
     second = NodeThread(second_node)
     second.start()
     try:
-        wait_until(lambda: instance_state(second, key) == "completed", what="completion")
+        wait_until(lambda: instance_state(second, key) == "completed", 10.0, "completion")
         assert second.call(second_node.service.get_instance(key))["variables"]["done"] == "task-c"
     finally:
         second.stop()

@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from support import bpmn
+from support.nodes import NodeThread, node_config
+from support.waits import wait_until
 
-from integration import bpmn
-from integration.nodes import NodeThread, node_config, wait_until
 from zennode.engine.keys import make_key
 from zennode.node import Node
 
@@ -118,7 +119,7 @@ def test_health_and_status(api: httpx.Client) -> None:
 
 
 def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> None:
-    xml = bpmn.one_task("rest-deploy", "rest-deploy-job")
+    xml = bpmn.one_task("rest-deploy", "rest-deploy-job", name="Task")
     first = api.post(
         "/v1/process-definitions", content=xml, headers={"content-type": "application/xml"}
     )
@@ -178,7 +179,7 @@ def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
 
 
 def test_start_with_variables_and_complete_job(api: httpx.Client) -> None:
-    deploy(api, bpmn.one_task("rest-complete", "rest-complete-job"))
+    deploy(api, bpmn.one_task("rest-complete", "rest-complete-job", headers={"kind": "test"}))
     key = start(api, "rest-complete", {"order": {"id": 7, "items": [1, 2]}, "name": "x"})
     patched = api.patch(f"/v1/process-instances/{key}/variables", json={"variables": {"z": 1}})
     assert patched.status_code == 204, patched.text
@@ -207,7 +208,7 @@ def test_start_with_variables_and_complete_job(api: httpx.Client) -> None:
 
 def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) -> None:
     deploy(api, bpmn.one_task("rest-called", "rest-called-job"))
-    deploy(api, bpmn.call_activity("rest-caller", "rest-called"))
+    deploy(api, bpmn.calling("rest-caller", "rest-called"))
     parent_key = start(api, "rest-caller")
 
     def waiting_call() -> dict[str, Any] | None:
@@ -215,7 +216,7 @@ def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) ->
         calls = [e for e in parent["activeElementInstances"] if e["elementId"] == "call"]
         return calls[0] if calls and "childProcessInstanceKey" in calls[0] else None
 
-    call = wait_until(waiting_call, what="the call activity waiting for its child")
+    call = wait_until(waiting_call, 10.0, "the call activity waiting for its child")
     child_key = call["childProcessInstanceKey"]
     child = api.get(f"/v1/process-instances/{child_key}").json()
     assert child["bpmnProcessId"] == "rest-called"
@@ -228,7 +229,8 @@ def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) ->
     assert api.post(f"/v1/jobs/{job['key']}/complete", json={}).status_code == 204
     wait_until(
         lambda: api.get(f"/v1/process-instances/{parent_key}").json()["state"] == "completed",
-        what="the caller completed after its child",
+        10.0,
+        "the caller completed after its child",
     )
 
 
@@ -313,7 +315,7 @@ def test_fail_job_into_incident_then_resolve(api: httpx.Client) -> None:
     resolved = api.post(f"/v1/incidents/{incident['key']}/resolve")
     assert resolved.status_code == 204, resolved.text
     assert_error(api.post(f"/v1/incidents/{incident['key']}/resolve"), 409)
-    job = wait_until(lambda: jobs_of(api, key, state="active"), what="job active again")[0]
+    job = wait_until(lambda: jobs_of(api, key, state="active"), 10.0, "job active again")[0]
     assert api.post(f"/v1/jobs/{job['key']}/complete", json={}).status_code == 204
     assert api.get(f"/v1/process-instances/{key}").json()["state"] == "completed"
 

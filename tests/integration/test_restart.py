@@ -6,65 +6,27 @@ journal is replayed on start, and the stored applied index makes the replay a no
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from support import bpmn
+from support.nodes import NodeProcess
+from support.ports import reserve_node
+from support.rest import RestClient
 
-from integration import bpmn
-from integration.nodes import free_port_base
-
-START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 
 
 @contextmanager
 def zennode_process(data_dir: Path, port_base: int, log: Path) -> Iterator[httpx.Client]:
     """Run `zennode start` until the block ends, then SIGTERM it and check it exits cleanly."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "zennode.cli",
-                "start",
-                "--data-dir",
-                str(data_dir),
-                "--port-base",
-                str(port_base),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port_base}", timeout=15.0)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"zennode exited with {process.returncode}: {log.read_text()}")
-            try:
-                if client.get("/system/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"zennode did not become ready: {log.read_text()}")
-            time.sleep(0.1)
+    with NodeProcess(data_dir, log, port_base=port_base) as node, RestClient(node.url) as client:
         yield client
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=STOP_TIMEOUT_S) == 0, log.read_text()
-    finally:
-        client.close()
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT_S)
+        assert node.stop(signal.SIGTERM, timeout_s=STOP_TIMEOUT_S) == 0, node.output()
 
 
 def jobs(client: httpx.Client, **params: Any) -> list[dict[str, Any]]:
@@ -82,7 +44,7 @@ def snapshot(client: httpx.Client, instance_keys: list[int]) -> dict[str, Any]:
 
 def test_state_survives_sigterm_and_restart_without_double_apply(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    port_base = free_port_base(1)
+    port_base = reserve_node(1).base
     log = tmp_path / "zennode.log"
 
     with zennode_process(data_dir, port_base, log) as api:

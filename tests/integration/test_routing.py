@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support.nodes import NodeThread, node_config
+from support.waits import wait_until
 
-from integration.nodes import NodeThread, node_config, wait_until
 from zennode.config import Member
 from zennode.engine.commands import CompleteJob
 from zennode.engine.outcome import Outcome
@@ -96,10 +97,10 @@ def test_no_leader_is_503_with_the_partition_after_a_bounded_wait(tmp_path: Any)
             assert LEADER_WAIT_MS / 1000 <= waited < LEADER_WAIT_MS / 1000 + 2
 
             stand_ins[1].is_leader = True
-            wait_until(lambda: (1, True) in roles, what="role listener")
+            wait_until(lambda: (1, True) in roles, 10.0, "role listener")
             assert api.get("/system/health/ready").status_code == 503  # partition 2 still none
             stand_ins[2].is_leader = True
-            wait_until(lambda: api.get("/system/health/ready").status_code == 200, what="ready")
+            wait_until(lambda: api.get("/system/health/ready").status_code == 200, 10.0, "ready")
 
             created = api.post("/v1/process-instances", json={"bpmnProcessId": "x"})
             assert created.status_code == 201, created.text

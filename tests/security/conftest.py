@@ -3,43 +3,40 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from integration.nodes import NodeThread, node_config
+from support.nodes import NodeThread
 
 from security.certs import self_signed
-from zennode.config import Auth, Tls
-from zennode.node import Node
+from zennode.config import Auth, Config, Tls
 
 
 @pytest.fixture
-def secure_node(tmp_path: Path) -> Iterator[Callable[..., NodeThread]]:
+def secure_node(start_node: Callable[..., NodeThread], tmp_path: Path) -> Callable[..., NodeThread]:
     """Factory: `secure_node(tokens=("t",), tls=True, **limits)`; stopped after the test.
 
     With `tls=True` the node's certificate is at `runner.cert_file` (self-signed, 127.0.0.1).
     """
-    started: list[NodeThread] = []
+    numbers = itertools.count()
 
     def start(tokens: tuple[str, ...] = (), tls: bool = False, **limits: Any) -> NodeThread:
-        directory = tmp_path / f"node{len(started)}"
-        directory.mkdir()
-        config = node_config(directory / "data", 1, **limits)
-        config = dataclasses.replace(config, auth=Auth(tokens=tokens))
+        changes: dict[str, Any] = {"auth": Auth(tokens=tokens)}
         cert_file = None
         if tls:
+            directory = tmp_path / f"certs{next(numbers)}"
+            directory.mkdir()
             cert_file, key_file = self_signed(directory)
-            config = dataclasses.replace(
-                config, tls=Tls(cert_file=str(cert_file), key_file=str(key_file))
-            )
-        runner = NodeThread(Node(config))
+            changes["tls"] = Tls(cert_file=str(cert_file), key_file=str(key_file))
+
+        def configure(config: Config) -> Config:
+            return dataclasses.replace(config, **changes)
+
+        runner = start_node(1, configure=configure, serve_grpc=True, **limits)
         runner.cert_file = cert_file  # type: ignore[attr-defined]
-        started.append(runner)
-        runner.start()
         return runner
 
-    yield start
-    for runner in reversed(started):
-        runner.stop()
+    return start

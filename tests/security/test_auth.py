@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
 from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
+from support.bpmn import bpmn, chain, end, service, start
 
 from zennode.api.auth import TOKENS_ENV, BearerAuthMiddleware, TokenChecker, api_tokens
 from zennode.api.proto import zenbpm_pb2 as pb
@@ -212,19 +213,7 @@ def test_grpc_over_tls_and_the_worker_sdk_with_token_and_root_cert(secure_node) 
     asyncio.run(scenario())
 
 
-MODEL = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">
-  <bpmn:process id="secure" isExecutable="true">
-    <bpmn:startEvent id="s"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t1"/>
-    <bpmn:serviceTask id="t1">
-      <bpmn:extensionElements><zeebe:taskDefinition type="secure-task"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="t1" targetRef="e"/>
-    <bpmn:endEvent id="e"/>
-  </bpmn:process>
-</bpmn:definitions>"""
+MODEL = bpmn(start("s") + service("t1", "secure-task") + end("e") + chain("s", "t1", "e"), "secure")
 
 
 async def _start_one_instance(runner) -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pyzeebe.proto import gateway_pb2 as gw
 from pyzeebe.proto import gateway_pb2_grpc as gw_grpc
+from support.bpmn import HEAD, bpmn, flow
 
 from zennode.api.proto import zenbpm_pb2 as pb
 from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
@@ -22,25 +23,7 @@ TIMEOUT_S = 30.0
 FAST_S = 5.0  # a refusal must come back at least this fast
 RSS_GROWTH_MAX_KB = 300 * 1024  # peak RSS of the test process (node included) may grow by this
 
-HEAD = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-    'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="t">'
-)
 TAIL = "</bpmn:definitions>"
-
-
-def process(pid: str, body: str) -> str:
-    return f'{HEAD}<bpmn:process id="{pid}" isExecutable="true">{body}</bpmn:process>{TAIL}'
-
-
-def flow(fid: str, source: str, target: str, condition: str | None = None) -> str:
-    if condition is None:
-        return f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}"/>'
-    return (
-        f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}">'
-        f"<bpmn:conditionExpression>{condition}</bpmn:conditionExpression></bpmn:sequenceFlow>"
-    )
 
 
 @pytest.fixture
@@ -126,7 +109,7 @@ def test_a_50_mb_upload_gets_413_with_or_without_content_length(node) -> None:
 def test_10000_deep_nesting_is_refused_fast(node) -> None:
     deep = "<bpmn:task>" * 10_000 + "</bpmn:task>" * 10_000
     before = peak_rss_kb()
-    response, took = deploy(node.http, process("deep", deep))
+    response, took = deploy(node.http, bpmn(deep, "deep"))
     assert response.status_code == 400 and took < FAST_S
     assert "deeper" in response.json()["message"]
     assert peak_rss_kb() - before < RSS_GROWTH_MAX_KB
@@ -135,7 +118,7 @@ def test_10000_deep_nesting_is_refused_fast(node) -> None:
 def test_bpmn_over_the_configured_size_is_413(secure_node) -> None:
     runner = secure_node(bpmn_bytes_max=10_000)
     padding = "<bpmn:documentation>" + "x" * 20_000 + "</bpmn:documentation>"
-    xml = process("padded", padding + '<bpmn:startEvent id="s"/>')
+    xml = bpmn(padding + '<bpmn:startEvent id="s"/>', "padded")
     with httpx.Client(base_url=runner.url, timeout=TIMEOUT_S) as http:
         response, _ = deploy(http, xml)
     assert response.status_code == 413
@@ -171,7 +154,7 @@ def test_cycle_without_a_wait_state_stops_at_the_loop_limit(secure_node) -> None
         + flow("f2", "b", "a")
     )
     with httpx.Client(base_url=runner.url, timeout=TIMEOUT_S) as http:
-        result = _start(http, process("cycle", body), "cycle")
+        result = _start(http, bpmn(body, "cycle"), "cycle")
         assert http.get("/system/health/ready").status_code == 200
     assert result["instance"]["state"] == "failed"  # stopped at an incident
     [incident] = result["incidents"]
@@ -184,11 +167,11 @@ def test_gateway_loop_that_never_ends_and_a_parallel_fork_bomb_are_bounded(node)
         '<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="g"/><bpmn:task id="t"/>'
         '<bpmn:endEvent id="e"/>'
         + flow("f0", "s", "g")
-        + flow("f1", "g", "t", "=n &gt;= 0")
+        + flow("f1", "g", "t", "=n >= 0")
         + flow("f2", "t", "g")
-        + flow("f3", "g", "e", "=n &lt; 0")
+        + flow("f3", "g", "e", "=n < 0")
     )
-    result = _start(node.http, process("endless", endless), "endless", {"n": 1})
+    result = _start(node.http, bpmn(endless, "endless"), "endless", {"n": 1})
     assert [i["errorType"] for i in result["incidents"]] == ["ACTIVATION_LIMIT_EXCEEDED"]
     # Each pass doubles the tokens: without a bound, 2^n of them.
     fork = (
@@ -199,7 +182,7 @@ def test_gateway_loop_that_never_ends_and_a_parallel_fork_bomb_are_bounded(node)
         + flow("f3", "p", "x")
     )
     before = peak_rss_kb()
-    result = _start(node.http, process("fork", fork), "fork")
+    result = _start(node.http, bpmn(fork, "fork"), "fork")
     assert result["incidents"], result
     assert peak_rss_kb() - before < RSS_GROWTH_MAX_KB
 
@@ -209,20 +192,17 @@ def test_feel_that_would_run_forever_or_explode_becomes_an_incident(node) -> Non
         '<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="g" default="f2"/>'
         '<bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>'
         + flow("f0", "s", "g")
-        + flow("f1", "g", "e1", "=count(for x in 1..1000000000 return x) &gt; 0")
+        + flow("f1", "g", "e1", "=count(for x in 1..1000000000 return x) > 0")
         + flow("f2", "g", "e2")
     )
-    result = _start(node.http, process("feelbomb", body), "feelbomb")
+    result = _start(node.http, bpmn(body, "feelbomb"), "feelbomb")
     [incident] = result["incidents"]
     assert "range of more than" in incident["message"], incident
 
 
 def test_variables_over_the_limit_are_413_and_deep_json_is_400(secure_node) -> None:
     runner = secure_node(variables_bytes_max=1000)
-    xml = process(
-        "vars",
-        '<bpmn:startEvent id="s"/><bpmn:userTask id="u"/>' + flow("f", "s", "u"),
-    )
+    xml = bpmn('<bpmn:startEvent id="s"/><bpmn:userTask id="u"/>' + flow("f", "s", "u"), "vars")
     with httpx.Client(base_url=runner.url, timeout=TIMEOUT_S) as http:
         deploy(http, xml)
         big = http.post(
@@ -324,8 +304,8 @@ def test_hostile_bpmn_through_the_zeebe_gateway_is_refused_the_same_way(node) ->
         + '<bpmn:process id="x" name="&x;"/>'
         + TAIL
     )
-    deep = process("deep", "<bpmn:task>" * 10_000 + "</bpmn:task>" * 10_000)
-    big = process("big", "<bpmn:documentation>" + "x" * (2 * 1024 * 1024) + "</bpmn:documentation>")
+    deep = bpmn("<bpmn:task>" * 10_000 + "</bpmn:task>" * 10_000, "deep")
+    big = bpmn("<bpmn:documentation>" + "x" * (2 * 1024 * 1024) + "</bpmn:documentation>", "big")
     address = f"127.0.0.1:{node.node.config.ports.grpc}"
 
     async def deploy_all() -> list[tuple[grpc.StatusCode, str]]:

@@ -25,17 +25,16 @@ import httpx
 import pytest
 import yaml
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from support.bpmn import bpmn, flow, start
+from support.ports import reserve_cluster
+from support.waits import wait_until
 
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 WAIT_S = 60.0
 REST_TIMEOUT_S = 15.0
 
-MODEL = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
-  targetNamespace="t"><bpmn:process id="raftsafe" isExecutable="true"><bpmn:startEvent id="s"/>
-  <bpmn:userTask id="u"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="u"/>
-  </bpmn:process></bpmn:definitions>"""
+MODEL = bpmn(start("s") + '<bpmn:userTask id="u"/>' + flow("f", "s", "u"), "raftsafe")
 
 
 class Exploit:
@@ -51,7 +50,7 @@ class Exploit:
 def write_configs(
     directory: Path, nodes: int, partitions: int, host: str = "127.0.0.1", **extra: Any
 ) -> dict[int, dict]:
-    base = launcher.free_base_port(nodes, partitions, host)
+    base = reserve_cluster(nodes, partitions, host).base  # released when the test ends
     secret = "raft-port-test-secret-0123456789"
     configs = launcher.node_configs(
         directory, nodes, partitions, nodes, base, secret, host, extra=extra or None
@@ -67,15 +66,13 @@ def http_url(doc: dict, node_id: int) -> str:
 
 
 def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         try:
-            if httpx.get(f"{url}/system/health/ready", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/system/health/ready", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not become ready")
+            return False
+
+    wait_until(ready, WAIT_S, f"{url} to be ready", interval_s=0.2)
 
 
 @pytest.fixture
@@ -224,10 +221,12 @@ def test_a_peer_with_the_wrong_secret_is_refused_and_sees_no_log(processes: Path
     # Control: the same peer WITH the secret does receive the log, so the check above can fail.
     member = Rogue(raft[3], [raft[1], raft[2]], processes / "member.journal", doc["secret"])
     try:
-        deadline = time.monotonic() + 15
-        while not member.applied and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert member.applied, member.getStatus()
+        wait_until(
+            lambda: member.applied,
+            15,
+            lambda: f"the log at a peer with the secret: {member.getStatus()}",
+            interval_s=0.1,
+        )
     finally:
         member.destroy()
 

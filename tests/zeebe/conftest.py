@@ -1,13 +1,13 @@
 """Fixtures for the Zeebe gateway tests: real node processes and real, unmodified clients.
 
-- `single_node`: one node with two partitions (`zennode.cluster.launcher`, as
+- `single_node`: one node with two partitions (`zennode.tools.launcher`, as
   `scripts/cluster up --nodes 1` starts it).
 - `cluster3`: three nodes, three partitions, each replicated to all three.
 - `zbctl`: the `zbctl` binary from the npm package `zbctl@8.4`, installed once into the
   pytest cache (the npm registry is the only network it needs).
 
-Everything binds to 127.0.0.1 on ports below the ephemeral range, and every process started
-here is stopped at the end of the session.
+Everything binds to 127.0.0.1 on reserved free ports (`support.cluster`), and every process
+started here is stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zeebe_cluster import start_cluster, stop_cluster
+from support.cluster import LocalCluster
 from zeebe_installs import install_dir
 
 ZBCTL_PACKAGE = "zbctl@8.4"
@@ -31,22 +31,16 @@ NPM_TIMEOUT_S = 240
 def single_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """cluster.json of a one-node, two-partition cluster; `["nodes"][0]["grpc"]` to connect."""
     directory = tmp_path_factory.mktemp("zeebe-single")
-    cluster = start_cluster(directory, nodes=1, partitions=2)
-    try:
-        yield cluster
-    finally:
-        stop_cluster(cluster)
+    with LocalCluster(directory, nodes=1, partitions=2, replication=1) as cluster:
+        yield cluster.info
 
 
 @pytest.fixture(scope="session")
 def cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """cluster.json of a three-node cluster (3 partitions, replication 3)."""
     directory = tmp_path_factory.mktemp("zeebe-cluster3")
-    cluster = start_cluster(directory, nodes=3, partitions=3)
-    try:
-        yield cluster
-    finally:
-        stop_cluster(cluster)
+    with LocalCluster(directory, nodes=3, partitions=3, replication=3) as cluster:
+        yield cluster.info
 
 
 def _works(binary: Path) -> bool:

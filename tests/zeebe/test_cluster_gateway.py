@@ -7,7 +7,8 @@ import json
 
 import pytest
 from pyzeebe.proto import gateway_pb2 as gw
-from zeebe_client import Gateway, eventually
+from support.waits import eventually
+from zeebe_client import Gateway
 from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(120)

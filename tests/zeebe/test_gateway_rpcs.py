@@ -17,8 +17,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
-from zeebe_client import Gateway, eventually, status_of
-from zeebe_models import error_boundary, message_wait, service_task, signal_wait, unique
+from support.bpmn import message_wait, one_task, signal_wait, task_with_error_boundary
+from support.waits import eventually
+from zeebe_client import Gateway, status_of
+from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -78,7 +80,7 @@ def test_activated_job_carries_zeebe_fields(single_node: dict) -> None:
             assert before_ms + 59_000 <= job.deadline <= int(time.time() * 1000) + 61_000
             await g.complete(job.key, {"done": True})
             finished = await eventually(
-                lambda: _state_is(g, instance_key, "completed"), what="instance completed"
+                lambda: _state_is(g, instance_key, "completed"), 10.0, "instance completed"
             )
             assert finished["variables"] == {"amount": 7, "note": "x", "done": True}
 
@@ -92,9 +94,7 @@ async def _state_is(g: Gateway, key: int, state: str) -> dict | None:
 
 def test_empty_jobs_are_json_objects(single_node: dict) -> None:
     process_id, job_type = unique("empty"), unique("empty-job")
-    xml = service_task(process_id, job_type).replace(
-        '<zeebe:taskHeaders><zeebe:header key="region" value="eu"/></zeebe:taskHeaders>', ""
-    )
+    xml = one_task(process_id, job_type)  # no headers
 
     async def scenario() -> None:
         async with Gateway(single_node) as g:
@@ -194,7 +194,7 @@ def test_fail_job_retries_back_off_then_incident_and_resolve(single_node: dict) 
             await g.stub.FailJob(
                 gw.FailJobRequest(jobKey=job.key, retries=0, errorMessage="broken"), timeout=5
             )
-            (incident,) = await eventually(lambda: g.incidents(instance_key), what="incident")
+            (incident,) = await eventually(lambda: g.incidents(instance_key), 10.0, "incident")
             code = await status_of(g.complete(job.key))
             assert code == grpc.StatusCode.FAILED_PRECONDITION  # in an incident
             await g.stub.UpdateJobRetries(
@@ -209,7 +209,7 @@ def test_fail_job_retries_back_off_then_incident_and_resolve(single_node: dict) 
             resolved = await g.activate_one(job_type)
             assert (resolved.key, resolved.retries) == (job.key, 1)
             await g.complete(resolved.key)
-            await eventually(lambda: _state_is(g, instance_key, "completed"), what="completed")
+            await eventually(lambda: _state_is(g, instance_key, "completed"), 10.0, "completed")
 
     run(scenario())
 
@@ -220,7 +220,10 @@ def test_throw_error_is_caught_by_a_boundary_or_raises_an_incident(single_node: 
 
     async def scenario() -> None:
         async with Gateway(single_node) as g:
-            await g.deploy("caught.bpmn", error_boundary(caught_id, caught_type, "NO_STOCK"))
+            await g.deploy(
+                "caught.bpmn",
+                task_with_error_boundary(caught_id, caught_type, "NO_STOCK", handler_task=False),
+            )
             await g.deploy("plain.bpmn", service_task(plain_id, plain_type))
             caught = await g.create(caught_id)
             job = await g.activate_one(caught_type)
@@ -228,13 +231,13 @@ def test_throw_error_is_caught_by_a_boundary_or_raises_an_incident(single_node: 
                 gw.ThrowErrorRequest(jobKey=job.key, errorCode="NO_STOCK", errorMessage="none"),
                 timeout=5,
             )
-            await eventually(lambda: _state_is(g, caught, "completed"), what="caught error")
+            await eventually(lambda: _state_is(g, caught, "completed"), 10.0, "caught error")
             plain = await g.create(plain_id)
             job = await g.activate_one(plain_type)
             await g.stub.ThrowError(
                 gw.ThrowErrorRequest(jobKey=job.key, errorCode="NO_STOCK"), timeout=5
             )
-            (incident,) = await eventually(lambda: g.incidents(plain), what="incident")
+            (incident,) = await eventually(lambda: g.incidents(plain), 10.0, "incident")
             assert "NO_STOCK" in json.dumps(incident)
 
     run(scenario())
@@ -289,7 +292,7 @@ def test_publish_message_correlates_and_refuses_a_live_duplicate_id(single_node:
             )
             reply = await g.stub.PublishMessage(publish, timeout=5)
             assert reply.key > 0 and reply.tenantId == "<default>"
-            done = await eventually(lambda: _state_is(g, instance_key, "completed"), what="end")
+            done = await eventually(lambda: _state_is(g, instance_key, "completed"), 10.0, "end")
             assert done["variables"]["paid"] is True
             code = await status_of(g.stub.PublishMessage(publish, timeout=5))
             assert code == grpc.StatusCode.ALREADY_EXISTS
@@ -306,12 +309,12 @@ def test_broadcast_signal_triggers_catch_events_on_every_partition(single_node: 
             waiting = [await g.create(process_id) for _ in range(2)]  # round robin: 2 partitions
             assert {key >> 51 for key in waiting} == {1, 2}
             for key in waiting:
-                await eventually(lambda key=key: _state_is(g, key, "active"), what="waiting")
+                await eventually(lambda key=key: _state_is(g, key, "active"), 10.0, "waiting")
             signal = gw.BroadcastSignalRequest(signalName=name, variables='{"sent": 1}')
             reply = await g.stub.BroadcastSignal(signal, timeout=5)
             assert reply.key > 0 and reply.tenantId == "<default>"
             for key in waiting:
-                done = await eventually(lambda key=key: _state_is(g, key, "completed"), what="end")
+                done = await eventually(lambda key=key: _state_is(g, key, "completed"), 10.0, "end")
                 assert done["variables"]["sent"] == 1
             invalid = grpc.StatusCode.INVALID_ARGUMENT
             tenant = gw.BroadcastSignalRequest(signalName=name, tenantId="acme")
@@ -392,7 +395,7 @@ def test_stream_activated_jobs_pushes_new_jobs(single_node: dict) -> None:
                 await g.complete(job.key)
             call.cancel()
             for key in keys:
-                await eventually(lambda k=key: _state_is(g, k, "completed"), what="completed")
+                await eventually(lambda k=key: _state_is(g, k, "completed"), 10.0, "completed")
 
     run(scenario())
 

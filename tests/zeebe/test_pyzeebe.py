@@ -19,8 +19,10 @@ from pyzeebe.errors import (
     MessageAlreadyExistsError,
     ProcessDefinitionNotFoundError,
 )
-from zeebe_client import Gateway, eventually
-from zeebe_models import error_boundary, message_wait, service_task, unique
+from support.bpmn import message_wait, task_with_error_boundary
+from support.waits import eventually
+from zeebe_client import Gateway
+from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -53,7 +55,9 @@ def test_pyzeebe_worker_and_client_run_processes_end_to_end(cluster3: dict, tmp_
     files = {
         "order.bpmn": service_task(order_id, order_type),
         "boom.bpmn": service_task(boom_id, boom_type, retries=2),
-        "stock.bpmn": error_boundary(stock_id, stock_type, "OUT_OF_STOCK"),
+        "stock.bpmn": task_with_error_boundary(
+            stock_id, stock_type, "OUT_OF_STOCK", handler_task=False
+        ),
         "wait.bpmn": message_wait(wait_id, message),
     }
     for name, xml in files.items():

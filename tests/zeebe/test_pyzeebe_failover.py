@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from pyzeebe import ZeebeClient, ZeebeWorker, create_insecure_channel
 from pyzeebe.proto import gateway_pb2 as gw
+from support.cluster import LocalCluster
 from zeebe_client import Gateway
-from zeebe_cluster import start_cluster, stop_cluster
 from zeebe_models import service_task, unique
 
-from zennode.cluster import launcher
+from zennode.tools import launcher
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -29,11 +29,8 @@ BEFORE, AFTER = 6, 6
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    started = start_cluster(tmp_path / "failover", nodes=3, partitions=3)
-    try:
-        yield started
-    finally:
-        stop_cluster(started)
+    with LocalCluster(tmp_path / "failover", nodes=3, partitions=3, replication=3) as started:
+        yield started.info
 
 
 async def _a_leader(cluster: dict[str, Any]) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from zeebe_models import message_wait, service_task, unique
+from support.bpmn import message_wait
+from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import grpc
@@ -92,20 +90,6 @@ class Gateway:
         response = await self.http.get(f"/v1/jobs/{key}")
         response.raise_for_status()
         return response.json()
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Await `check()` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def status_of(call: Awaitable[Any]) -> grpc.StatusCode:

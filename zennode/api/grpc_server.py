@@ -158,7 +158,9 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
             elif kind == "complete":
                 job_key = request.complete.key
                 variables = self._variables(job_key, request.complete.variables)
-                await self.streams.complete(stream, job_key, variables)
+                await self.streams.complete(
+                    stream, job_key, variables, request.complete.idempotency_key or None
+                )
             elif kind == "fail":
                 fail = request.fail
                 job_key = fail.key
@@ -172,6 +174,7 @@ class ZenBpmService(pb_grpc.ZenBpmServicer):
                     retry_backoff_ms=(
                         fail.retry_backoff_ms if fail.HasField("retry_backoff_ms") else None
                     ),
+                    idempotency_key=fail.idempotency_key or None,
                 )
             else:
                 raise BadRequest("empty JobStreamRequest: set subscription, complete or fail")

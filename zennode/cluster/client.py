@@ -10,8 +10,11 @@ Routing: every command and every read runs on the partition's leader. A local le
 here; otherwise it is forwarded over the internal gRPC service to the node the router names.
 An answer that proves nothing was applied (`NotCommitted`: no leader, not the leader any more,
 peer unreachable) is re-routed and retried for at most `leader_wait_ms`, then `Unavailable`
-(503) with the partition id; `OutcomeUnknown` (the call broke after it was sent) goes to the
-caller, who must decide.
+(503) with the partition id. A command sent with an idempotency key (the client's
+`Idempotency-Key`, or one the node gives every forwarded command itself) is also retried
+after `OutcomeUnknown` (the call broke after it was sent): the partition applies a key once
+and answers a repeat with the first outcome (zennode/cluster/idempotency.py). Only a command
+without a key can still end in `OutcomeUnknown` (503) for the caller.
 
 Threads: partitions apply and emit events on their own tick threads (listeners must not
 block); everything else here runs on `loop`. Commits are awaited through
@@ -28,11 +31,14 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
-from zennode.cluster.batcher import NotCommitted
+from zennode.cluster.batcher import NotCommitted, OutcomeUnknown
+from zennode.cluster.idempotency import Idempotency, request_digest
+from zennode.cluster.idempotency import attach as idempotency_attach
 from zennode.cluster.reads import run_read
 from zennode.cluster.replicas import ReplicaFactory, build_replica
 from zennode.cluster.router import ReplicaReport, Router
@@ -82,8 +88,12 @@ class ClusterClient(Protocol):
         """Where the next new instance goes (round robin over all partitions)."""
         ...
 
-    async def submit(self, partition_id: int, command: Command) -> Outcome:
-        """Replicate `command` on the partition's leader, wherever it is (retried, forwarded)."""
+    async def submit(
+        self, partition_id: int, command: Command, idempotency: Idempotency | None = None
+    ) -> Outcome:
+        """Replicate `command` on the partition's leader, wherever it is (retried, forwarded);
+        with `idempotency` it is applied at most once per key (a repeat gets the first
+        outcome)."""
         ...
 
     async def submit_here(self, partition_id: int, command: Command) -> Outcome:
@@ -336,23 +346,54 @@ class Cluster:
                 )
             await asyncio.sleep(LEADER_POLL_S)
 
-    async def submit(self, partition_id: int, command: Command) -> Outcome:
+    async def submit(
+        self, partition_id: int, command: Command, idempotency: Idempotency | None = None
+    ) -> Outcome:
         """Forwarded commands travel as JSON and come back as an `Outcome` without events (the
         leader's node hands the events to its own listeners). A forwarded command that the
         remote node answers with `NotCommitted` is raised here, so `_route` re-routes and
-        retries it like a local one."""
+        retries it like a local one. A forwarded command always carries an idempotency key
+        (the client's, or a `node` key made here), so when its answer is lost
+        (`OutcomeUnknown`) it is sent again, with the same key, until `leader_wait_ms` ends:
+        the partition applies it once and answers the repeat with the first outcome."""
         timeout = self.config.limits.request_timeout_ms / 1000
         wire = to_wire(command)
+        if idempotency is not None:
+            wire = idempotency_attach(wire, idempotency)
+        forwarded = (
+            wire
+            if idempotency is not None
+            else idempotency_attach(
+                wire, Idempotency(uuid.uuid4().hex, request_digest("node", **wire), "node")
+            )
+        )
 
         async def remote(node_id: int) -> Outcome:
-            outcome: Outcome = await self.peers.submit(node_id, partition_id, wire, timeout + 1.0)
-            if isinstance(outcome.error, NotCommitted):
+            outcome: Outcome = await self.peers.submit(
+                node_id, partition_id, forwarded, timeout + 1.0
+            )
+            if isinstance(outcome.error, NotCommitted | OutcomeUnknown):
                 raise outcome.error
             return outcome
 
-        return await self._route(
-            partition_id, lambda p: self._commit(p, partition_id, wire), remote
-        )
+        attempts: list[bool] = []  # per attempt: did it carry a key
+
+        async def local(partition: Any) -> Outcome:
+            attempts.append(idempotency is not None)
+            return await self._commit(partition, partition_id, wire)
+
+        async def forward(node_id: int) -> Outcome:
+            attempts.append(True)
+            return await remote(node_id)
+
+        deadline = time.monotonic() + self.config.limits.leader_wait_ms / 1000
+        while True:
+            try:
+                return await self._route(partition_id, local, forward)
+            except OutcomeUnknown:
+                if not (attempts and attempts[-1]) or time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(LEADER_POLL_S)  # same key: applied at most once
 
     async def submit_here(self, partition_id: int, command: Command) -> Outcome:
         return await self.submit_wire_here(partition_id, to_wire(command))

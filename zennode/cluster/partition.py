@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-import random
 import secrets
-import socket
 import struct
 import threading
 import time
@@ -47,11 +45,13 @@ from pysyncobj.monotonic import monotonic as _pysyncobj_monotonic
 from pysyncobj.node import Node as RaftPeer
 from pysyncobj.syncobj import SyncObjException
 
+from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
+from zennode.cluster.journal import DurableRaft, RaftJournal
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
-from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFull
+from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFailed, StoreFull
 from zennode.state.snapshot import SnapshotCodec
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,11 @@ class PartitionSettings:
     compaction_max_entries: int = 200_000  # backstop for many tiny entries
     compaction_min_time_s: float = 3600.0
     snapshot_chunk_bytes: int = 1024 * 1024
-    fsync_per_batch: bool = False
+    # Durable Raft log and LMDB (`raft.fsync`): nothing is acknowledged before it is on disk
+    # on a majority (zennode.cluster.journal); False keeps it all in the page cache.
+    fsync: bool = True
+    # Idempotency records (zennode.cluster.idempotency): window and count per kind.
+    idempotency_limits: idempotency.Limits = field(default_factory=idempotency.Limits)
     map_size_bytes: int = 1 << 30
     stop_drain_s: float = 1.0  # on stop, how long in-flight batches may still commit
     stop_tick_timeout_s: float = 30.0  # on stop, how long the Raft tick thread may take to end
@@ -161,13 +165,29 @@ class PartitionSettings:
             raise ConfigError("raft_max_timeout_s must exceed raft_min_timeout_s")
 
 
-class _RaftGroup(SyncObj):
-    """The PySyncObj object; all real work is delegated to the owning Partition."""
+class _RaftGroup(DurableRaft, SyncObj):
+    """The PySyncObj object; all real work is delegated to the owning Partition.
 
-    def __init__(self, owner: Partition, self_address: str, peers: list[str], conf: SyncObjConf):
+    The durable Raft log (journal, fsync'd acknowledgements and commit counting) is the
+    `DurableRaft` mixin of zennode/cluster/journal.py; the overrides below are about messages.
+    """
+
+    def __init__(
+        self,
+        owner: Partition,
+        self_address: str,
+        peers: list[str],
+        conf: SyncObjConf,
+        journal: RaftJournal,
+    ):
         self._owner = owner
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
+        self._durable_init(journal)
         super().__init__(self_address, peers, conf)
+        self._durable_attach()
+
+    def _on_journal_failed(self, why: str) -> None:
+        self._owner.halt(f"the Raft journal cannot be written ({why})")
 
     def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
         """Keep the leader's next index for a follower from going back on a late ack.
@@ -274,10 +294,18 @@ class Partition:
         self.on_batch_applied: Callable[[int, float], None] | None = None
         self._compaction_counter = 0
         self._compaction_threshold = self._staggered_compaction_bytes()
+        self._idempotency = idempotency.Table(settings.idempotency_limits)
 
         data_dir = settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = LmdbStore(data_dir / "lmdb", map_size_bytes=settings.map_size_bytes)
+        self.store = LmdbStore(
+            data_dir / "lmdb", map_size_bytes=settings.map_size_bytes, sync=settings.fsync
+        )
+        self.journal = RaftJournal(
+            data_dir,
+            durable=settings.fsync,
+            name=f"raft-p{settings.partition_id}@{settings.self_address}",
+        )
         self._codec = SnapshotCodec(
             self.store, data_dir / "raft.dump", log_end_index=self._log_end_index
         )
@@ -298,9 +326,10 @@ class Partition:
         self._group: _RaftGroup
         try:
             peers = list(settings.peer_addresses)
-            _RaftGroup(self, settings.self_address, peers, self._conf(secret))
+            _RaftGroup(self, settings.self_address, peers, self._conf(secret), self.journal)
         except Exception:
             self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
+            self.journal.close()
             self.store.close()
             raise
         # PySyncObj's tick thread exits when the thread that built the SyncObj ends; the node
@@ -313,7 +342,9 @@ class Partition:
             self._group.waitBinded()
         except SyncObjException as exc:
             self._group.destroy_synchronous()
+            self._group._durable_close()
             self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
+            self.journal.close()
             self.store.close()
             raise ConfigError(
                 f"partition {self.partition_id}: cannot bind Raft port {settings.self_address}"
@@ -338,7 +369,7 @@ class Partition:
             connectionRetryTime=s.connection_retry_s,
             commandsWaitLeader=False,
             commandsQueueSize=max(64, s.max_in_flight_batches * 4),
-            journalFile=str(s.data_dir / "raft.journal"),
+            journalFile=None,  # the journal is zennode.cluster.journal.RaftJournal (DurableRaft)
             fullDumpFile=str(s.data_dir / "raft.dump"),
             serializer=self._codec.serialize,
             serializeChecker=self._codec.check,  # snapshots are written off the tick thread
@@ -428,7 +459,10 @@ class Partition:
             except StoreFull:
                 self.store.grow()  # the txn was aborted; retry the whole batch
             except AssertionError as exc:  # the txn was aborted: nothing of the batch is stored
-                self._halt(index, exc)
+                self.halt(f"invariant violated applying entry {index}: {exc!r}", index, exc)
+                raise
+            except StoreFailed as exc:  # the disk refused LMDB's commit; the txn was aborted
+                self.halt(f"LMDB cannot be written applying entry {index}: {exc}", index, exc)
                 raise
         else:
             raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
@@ -447,8 +481,6 @@ class Partition:
                 self.on_batch_applied(len(items), time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - metrics must not break apply
                 log.exception("partition %d: batch listener failed", self.partition_id)
-        if self.settings.fsync_per_batch:
-            self.store.sync()
         self._compaction_counter += len(payload)
         if self._compaction_counter >= self._compaction_threshold:
             self._compaction_counter = 0
@@ -465,6 +497,7 @@ class Partition:
             raw_last = txn.raft_get(_LAST_NOW_MS)
             now = max(now_ms, _U64.unpack(raw_last)[0] if raw_last else 0)
             outcomes = [self._apply_command(txn, payload, now) for _rid, payload in items]
+            self._idempotency.prune(txn, now)
             txn.raft_put(_LAST_NOW_MS, _U64.pack(now))
             txn.set_applied_index(index)
         return outcomes
@@ -472,13 +505,26 @@ class Partition:
     def _apply_command(self, txn: LmdbTxn, payload: bytes, now_ms: int) -> Outcome:
         command = pickle.loads(payload)
         command["now_ms"] = now_ms
+        key = idempotency.detach(command)
+        if key is None:
+            return self._apply_engine(txn, command)
+        first = self._idempotency.lookup(txn, key)
+        if first is not None:
+            return first  # applied before (or a conflict): nothing is applied again
+        outcome = self._apply_engine(txn, command)
+        self._idempotency.record(txn, key, outcome, now_ms)
+        return outcome
+
+    def _apply_engine(self, txn: LmdbTxn, command: dict[str, Any]) -> Outcome:
         try:
             return self._apply_fn(txn, command)
-        except (StoreFull, AssertionError):
-            raise  # StoreFull: grow and retry the batch; AssertionError: halt (_apply_entry)
+        except (StoreFull, StoreFailed, AssertionError):
+            raise  # StoreFull: grow and retry the batch; the others halt (_apply_entry)
         except ZennodeError as exc:  # an engine that raises instead of returning an error
             return Outcome(error=exc)
         except Exception as exc:  # noqa: BLE001 - one bad command must not stop the partition
+            if txn.store_failed is not None:
+                raise StoreFailed(str(txn.store_failed)) from exc
             if txn.store_error is not None:
                 raise StoreFull(str(txn.store_error)) from exc
             log.exception(
@@ -486,8 +532,9 @@ class Partition:
             )
             return Outcome(error=ZennodeError(f"internal error in {command.get('type')}: {exc}"))
 
-    def _halt(self, index: int, exc: AssertionError) -> None:
-        """A violated engine invariant while applying entry `index`: stop this replica.
+    def halt(self, why: str, index: int | None = None, exc: BaseException | None = None) -> None:
+        """Stop this replica, loudly: a violated engine invariant, or a disk that refuses
+        writes (the Raft journal or LMDB: ENOSPC, EIO).
 
         An ordinary bad command is refused (an error outcome, state unchanged). A failed
         assertion says the state itself breaks an invariant, and building on it would let this
@@ -496,13 +543,19 @@ class Partition:
         refuses new commands, and reports `halted` in its status while its node goes on
         serving the other partitions. Apply is deterministic, so every replica that applies
         the entry halts on it; restart the node after a fix (the entry is applied again).
+        A disk that refused a write is treated the same way (retrying an fsync that failed
+        can report success for data the kernel dropped): free the space or replace the disk,
+        then restart the node; it reads back what the disk really holds, and the others, if a
+        majority is left, serve meanwhile. Idempotent (called on every tick until Raft stops).
         """
-        self.halted = f"invariant violated applying entry {index}: {exc!r}"
+        if self.halted is not None:
+            return
+        self.halted = why
         log.critical(
-            "partition %d: %s; this replica stops applying (LMDB stays at entry %d)",
+            "partition %d: %s; this replica stops (LMDB stays at entry %s)",
             self.partition_id,
-            self.halted,
-            index - 1,
+            why,
+            "?" if index is None else index - 1,
             exc_info=exc,
         )
         error = f"partition {self.partition_id} halted: {self.halted}"
@@ -627,6 +680,7 @@ class Partition:
     def status(self) -> dict[str, Any]:
         group = self._group
         state = getattr(group, "_SyncObj__raftState", 0)  # private, pinned pysyncobj 0.3.17
+        fsync_p50, fsync_p99 = self.journal.latency_percentiles_ms()
         return {
             "partition": self.partition_id,
             "role": _ROLE_NAMES.get(state, "follower"),
@@ -648,10 +702,21 @@ class Partition:
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
+            "fsync": self.settings.fsync,
+            "log_durable_index": self._durable_index(),
+            "fsyncs": self.journal.fsyncs,
+            "fsync_p50_ms": fsync_p50,
+            "fsync_p99_ms": fsync_p99,
             "tick_thread_alive": group.tick_thread_alive(),
             "halted": self.halted,
             "peers": self._peer_status(),
         }
+
+    def _durable_index(self) -> int | None:
+        try:
+            return self.journal.durable_index()
+        except IndexError:  # the tick thread cut the log while we looked
+            return None
 
     def _peer_status(self) -> list[dict[str, Any]]:
         """Each peer's address, whether this replica is connected to it and, on the leader,
@@ -711,6 +776,8 @@ class Partition:
             self._is_leader_flag = False
             self._notify_role(False)
         self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
+        self._group._durable_close()
+        self.journal.close()  # PySyncObj closed it on its last tick; this is a no-op then
         self._codec.wait(timeout_s=60)
         self.store.close()
 
@@ -720,31 +787,3 @@ def _fail_reason_name(code: int) -> str:
         if not name.startswith("_") and getattr(FAIL_REASON, name) == code:
             return name
     return str(code)
-
-
-def free_port_address(host: str = "127.0.0.1") -> str:
-    """A "host:port" that is free now, for tests and local tools.
-
-    The port comes from below the kernel's ephemeral range: a port the OS hands out for
-    `bind(0)` is also handed to outgoing connections (Raft peers dialling a replica that is not
-    up yet), which then steal it before the replica binds.
-    """
-    low = _ephemeral_low()
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(max(1024, low - 12_000), low)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return f"{host}:{port}"
-    raise OSError(f"no free port below {low} on {host}")
-
-
-def _ephemeral_low() -> int:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zennode.cluster import idempotency
 from zennode.config import Config
 
 if TYPE_CHECKING:
@@ -56,5 +57,9 @@ def partition_settings(config: Config, partition_id: int) -> PartitionSettings:
         queue_max=limits.command_queue_max,
         command_max_bytes=limits.request_bytes_max,
         compaction_bytes=config.raft.compaction_bytes,
-        fsync_per_batch=config.raft.fsync_per_batch,
+        fsync=config.raft.fsync,
+        idempotency_limits=idempotency.Limits(
+            client_window_ms=limits.idempotency_window_s * 1000,
+            client_keys_max=limits.idempotency_keys_max,
+        ),
     )

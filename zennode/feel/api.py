@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import ast as A
@@ -29,12 +29,25 @@ class CompiledExpression:
     with that reading.
     """
 
-    __slots__ = ("source", "_run", "_variants")
+    __slots__ = ("source", "_run", "_variants", "_known", "constant", "name")
 
-    def __init__(self, source: str, run: Evaluator) -> None:
+    def __init__(
+        self,
+        source: str,
+        run: Evaluator,
+        known: frozenset[str] = frozenset(),
+        constant: tuple[Any] | None = None,
+    ) -> None:
         self.source = source
         self._run = run
+        self._known = known
         self._variants: dict[frozenset[str], Evaluator | None] = {}
+        #: `(value,)` when the expression is a literal (`"Approved"`, `10`): callers may skip
+        #: evaluating it
+        self.constant = constant
+        #: the variable when the expression is only a name (`amount`): a caller may look it
+        #: up itself, falling back to `run` when it is not bound
+        self.name: str | None = None
 
     def evaluate(
         self, variables: Mapping[str, Any] | None = None, *, now: dt.datetime | None = None
@@ -77,12 +90,48 @@ class CompiledExpression:
             if token is not None:
                 NOW.reset(token)
 
-    def _variant(self, variables: Mapping[str, Any]) -> Evaluator | None:
+    def run(self, scope: Scope) -> Any:
+        """Evaluate in a scope the caller built (values already FEEL values, state shared).
+
+        For evaluators layered on FEEL (DMN): one `State` bounds a whole decision evaluation,
+        and the names of a context or a required decision are ordinary scope levels. The
+        caller sets the clock (`NOW`) if it has one. Errors name this expression.
+        """
+        state = scope.state
+        outer_missed = state.missed
+        state.missed = False
+        try:
+            error: FeelError | None = None
+            try:
+                result = self._run(scope)
+            except FeelError as exc:
+                result, error = None, exc
+            if state.missed:
+                variant = self._variant(scope.names())
+                if variant is not None:
+                    return variant(scope)
+            if error is not None:
+                raise error
+            return result
+        except FeelError as exc:
+            raise exc.with_source(self.source) from None
+        except RecursionError:
+            raise FeelError("expression nested too deeply").with_source(self.source) from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in evaluate()
+            message = f"cannot evaluate: {type(exc).__name__}: {exc}"
+            raise FeelError(message).with_source(self.source) from exc
+        finally:
+            state.missed = outer_missed or state.missed
+
+    def _variant(self, variables: Iterable[Any]) -> Evaluator | None:
         names = frozenset(
             k for k in variables if type(k) is str and k in self.source and _needs_known(k)
         )
-        if not names:
+        if not names or names <= self._known:
             return None
+        names |= self._known
         if names in self._variants:
             return self._variants[names]
         try:
@@ -107,18 +156,30 @@ def _needs_known(name: str) -> bool:
     return False
 
 
-def compile(expression: str) -> CompiledExpression:  # noqa: A001 - the public name
-    """Parse `expression` once; raises FeelError (with the position) on a syntax error."""
+def compile(  # noqa: A001 - the public name
+    expression: str, known_names: Iterable[str] = ()
+) -> CompiledExpression:
+    """Parse `expression` once; raises FeelError (with the position) on a syntax error.
+
+    `known_names` are names the caller will bind (a DMN model's decisions, inputs, context
+    entries): those that word-joining cannot read (`Date-Time`, `is in stock`) are then read
+    as names from the start instead of being discovered on a miss at run time.
+    """
     if not isinstance(expression, str):
         raise FeelError("a FEEL expression must be a string", 0)
+    known = frozenset(n for n in known_names if n in expression and _needs_known(n))
     try:
-        node = parse(expression)
+        node = parse(expression, known)
         run = compile_node(node)
     except FeelError as exc:
         raise exc.with_source(expression) from None
     except RecursionError:
         raise FeelError("expression nested too deeply", 0) from None
-    return CompiledExpression(expression, run)
+    constant = (node.value,) if isinstance(node, A.Literal) else None
+    compiled = CompiledExpression(expression, run, known, constant)
+    if isinstance(node, A.Name):
+        compiled.name = node.name
+    return compiled
 
 
 def evaluate(expression: str, variables: Mapping[str, Any] | None = None, **kw: Any) -> Any:

@@ -124,3 +124,5 @@ class Quantified(Node):
 class FunctionDef(Node):
     params: list[tuple[str, Any]]  # name, type or None
     body: Node
+    #: `function(x) external {java: {...}}`: the body is the mapping, not the logic
+    external: bool = False

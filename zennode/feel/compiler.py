@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import ast as A
+from . import java
 from . import types as T
 from .builtins import BUILTINS
 from .errors import FeelError
@@ -452,6 +453,8 @@ def _function_def(node: A.FunctionDef) -> Evaluator:
     body = compile_node(node.body)
     typed = any(t is not None for t in types)
     param_types = tuple(t if t is not None else T.ANY for t in types)
+    if node.external:
+        return _external(names, body, param_types)
 
     def run(scope: Scope) -> Any:
         state = scope.state
@@ -473,6 +476,24 @@ def _function_def(node: A.FunctionDef) -> Evaluator:
                 state.depth -= 1
 
         return Function("anonymous", [tuple(names)], call, param_types)
+
+    return run
+
+
+def _external(names: list[str], mapping: Evaluator, param_types: tuple) -> Evaluator:
+    """`function(a) external {java: {class: ..., method signature: ...}}` (see java.py)."""
+
+    def run(scope: Scope) -> Any:
+        method, where = java.resolve(mapping(scope))
+        state = scope.state
+
+        def call(*args: Any) -> Any:
+            if method is None:
+                raise FeelError(where)
+            state.tick()
+            return method(*args)
+
+        return Function(where, [tuple(names)], call, param_types)
 
     return run
 

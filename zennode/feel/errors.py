@@ -14,15 +14,23 @@ class FeelError(Exception):
     def __init__(self, message: str, position: int | None = None) -> None:
         self.message = message
         self.position = position
+        #: the expression `position` points into, once known (see `with_source`)
+        self.source: str | None = None
         text = message if position is None else f"{message} (at position {position})"
         super().__init__(text)
 
     def with_source(self, source: str) -> FeelError:
-        """Return a copy whose message shows the expression with a caret under `position`."""
-        if self.position is None:
+        """Return a copy whose message shows the expression with a caret under `position`.
+
+        An error that already names its expression keeps it: it was raised inside a function
+        defined elsewhere (a DMN business knowledge model) and the caret belongs there.
+        """
+        if self.position is None or self.source is not None:
             return self
         pos = max(0, min(self.position, len(source)))
         line = source.replace("\n", " ")
-        err = FeelError(f"{self.message}\n  {line}\n  {' ' * pos}^", self.position)
-        err.message = self.message
+        err = type(self).__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        Exception.__init__(err, f"{self.message}\n  {line}\n  {' ' * pos}^")
+        err.source = source
         return err

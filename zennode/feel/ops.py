@@ -17,8 +17,10 @@ from .temporal import (
     as_datetime,
     difference,
     join,
+    nanos_of,
     split,
     timedelta_seconds,
+    with_nanos,
 )
 
 _DAY = 86400
@@ -41,17 +43,16 @@ def _shift(value: Any, duration: YearsMonths | DayTime, sign: int) -> Any:
             if isinstance(base, dt.datetime):
                 if base.tzinfo is not None and hasattr(base.tzinfo, "key"):
                     # a zone id: move the instant (absolute duration), then show it in the zone
-                    return join((base.astimezone(dt.UTC) + delta).astimezone(base.tzinfo), k)
-                return join(base + delta, k)
+                    moved = (base.astimezone(dt.UTC) + delta).astimezone(base.tzinfo)
+                    return with_nanos(join(moved, k), nanos_of(value))  # type: ignore[arg-type]
+                return with_nanos(join(base + delta, k), nanos_of(value))  # type: ignore[arg-type]
             moved = dt.datetime(base.year, base.month, base.day) + delta
             return join(moved.date(), k)
         if isinstance(value, FeelTime):
             total = (
                 (value.seconds_of_day() + Decimal(sign) * duration.seconds) % _DAY + _DAY
             ) % _DAY
-            micro = int(total.scaleb(6).to_integral_value())
-            secs, micro = divmod(micro, 1_000_000)
-            return FeelTime(secs // 3600, secs % 3600 // 60, secs % 60, micro, value.tz)
+            return FeelTime.from_seconds(total, value.tz)
     except (OverflowError, ValueError):
         return None
     return None
@@ -96,7 +97,8 @@ def sub(a: Any, b: Any) -> Any:
                 return None
             # a date against a zoned date-time: the date is midnight in UTC
             x, y = as_datetime(x, dt.UTC), as_datetime(y, dt.UTC)
-        return DayTime(timedelta_seconds(difference(x, y)))
+        nanos = Decimal(nanos_of(a) - nanos_of(b)).scaleb(-9)
+        return DayTime(timedelta_seconds(difference(x, y)) + nanos)
     if ta is FeelTime and tb is FeelTime:
         ka, kb = a.utc_key(), b.utc_key()
         if (ka is None) != (kb is None):

@@ -59,6 +59,8 @@ class Parser:
         self.toks = tokenize(text)
         self.i = 0
         self.depth = 0
+        #: inside the end of a range, where `[` may close it (`[1..10[`)
+        self.range_end = 0
         # names from the variables that plain word-joining cannot read (`order-id`,
         # `is in stock`): tried first, longest first, where a primary expression starts
         self.known = sorted(known_names, key=len, reverse=True)
@@ -203,9 +205,17 @@ class Parser:
                     raise self.error("expected a name after '.'")
                 node = A.Path(t.pos, node, self.name_words())
             elif self.is_op("["):
-                self.advance()
-                pred = self.expression()
-                self.expect_op("]")
+                mark = self.i
+                try:
+                    self.advance()
+                    pred = self.expression()
+                    self.expect_op("]")
+                except FeelError:
+                    if not self.range_end:
+                        raise
+                    # `[1..10[`: the `[` closes the range (end excluded), it is not a filter
+                    self.i = mark
+                    return node
                 node = A.Filter(t.pos, node, pred)
             elif self.is_op("("):
                 node = self.call(node)
@@ -333,7 +343,11 @@ class Parser:
 
     def range_rest(self, pos: int, start: A.Node, start_included: bool) -> A.Node:
         self.expect_op("..")
-        end = self.expression()
+        self.range_end += 1
+        try:
+            end = self.expression()
+        finally:
+            self.range_end -= 1
         if self.is_op("]"):
             self.advance()
             return A.RangeNode(pos, start, end, start_included, True)
@@ -483,8 +497,9 @@ class Parser:
                     break
                 self.advance()
         self.expect_op(")")
-        if self.is_word("external"):
-            raise self.error("external functions are not supported")
+        if self.tok.kind == NAME and self.tok.value == "external":
+            self.advance()
+            return A.FunctionDef(t.pos, params, self.expression(), external=True)
         return A.FunctionDef(t.pos, params, self.expression())
 
     # ------------------------------------------------------------ unary tests
@@ -504,6 +519,50 @@ class Parser:
             self.expect_op(")")
             return tests
         return [self.unary_test()]
+
+    def unary_tests(self) -> tuple[bool, list[A.UnaryTest] | None]:
+        """DMN unary tests (an input entry): `-`, `not(tests)` or `test, test, ...`.
+
+        Returns (negated, tests); tests is None for `-` (anything matches). A test is a
+        comparison (`< 5`) or any expression, so `? > 5 and ? < 10` works as DMN 1.2+ allows.
+        """
+        if self.is_op("-") and self.peek().kind == EOF:
+            self.advance()
+            return False, None
+        if self.is_word("not") and self.peek().kind == OP and self.peek().value == "(":
+            # `not(tests)` over the whole entry; `not(a) or b` is an ordinary expression
+            mark = self.i
+            try:
+                self.advance()
+                self.advance()
+                tests = self.positive_unary_tests()
+                self.expect_op(")")
+                if self.tok.kind == EOF:
+                    return True, tests
+            except FeelError:
+                pass
+            self.i = mark
+        tests = self.positive_unary_tests()
+        if self.tok.kind != EOF:
+            raise self.error("unexpected input")
+        return False, tests
+
+    def positive_unary_tests(self) -> list[A.UnaryTest]:
+        tests = [self.full_unary_test()]
+        while self.is_op(","):
+            self.advance()
+            tests.append(self.full_unary_test())
+        return tests
+
+    def full_unary_test(self) -> A.UnaryTest:
+        t = self.tok
+        if t.kind == OP and t.value in _CMP:
+            self.advance()
+            return A.UnaryTest(t.pos, t.value, self.additive(), False)
+        start = self.i
+        node = self.expression()
+        uses = any(tok.kind == NAME and tok.value == "?" for tok in self.toks[start : self.i])
+        return A.UnaryTest(t.pos, "", node, uses)
 
     def unary_test(self) -> A.UnaryTest:
         t = self.tok

@@ -6,7 +6,15 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from .temporal import DayTime, FeelTime, YearsMonths, format_tz, real_year, timedelta_seconds
+from .temporal import (
+    DayTime,
+    FeelTime,
+    YearsMonths,
+    format_tz,
+    nanos_of,
+    real_year,
+    timedelta_seconds,
+)
 from .values import NULL_END, Range
 
 
@@ -31,10 +39,12 @@ def _property(v: Any, name: str) -> Any:
         if name == "weekday":
             return Decimal(v.isoweekday())
         if isinstance(v, dt.datetime):
-            return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, v, name)
+            micro = v.microsecond * 1000 + nanos_of(v)
+            return _time_property(v.hour, v.minute, v.second, micro, v.tzinfo, v, name)
         return None
     if isinstance(v, FeelTime):
-        return _time_property(v.hour, v.minute, v.second, v.microsecond, v.tz, None, name)
+        micro = v.microsecond * 1000 + v.nanosecond
+        return _time_property(v.hour, v.minute, v.second, micro, v.tz, None, name)
     if isinstance(v, YearsMonths):
         sign = -1 if v.months < 0 else 1
         if name == "years":
@@ -68,14 +78,15 @@ def _property(v: Any, name: str) -> Any:
 
 
 def _time_property(
-    hour: int, minute: int, second: int, micro: int, tz: Any, d: dt.datetime | None, name: str
+    hour: int, minute: int, second: int, nanos: int, tz: Any, d: dt.datetime | None, name: str
 ) -> Any:
+    """`nanos`: the fraction of the second, in nanoseconds."""
     if name == "hour":
         return Decimal(hour)
     if name == "minute":
         return Decimal(minute)
     if name == "second":
-        return Decimal(second) + Decimal(micro).scaleb(-6) if micro else Decimal(second)
+        return Decimal(second) + Decimal(nanos).scaleb(-9) if nanos else Decimal(second)
     if name == "time offset":
         if tz is None:
             return None

@@ -76,3 +76,12 @@ class Scope:
 
     def child(self, vars: Mapping[str, Any]) -> Scope:
         return Scope(vars, self, self.state)
+
+    def names(self) -> list[str]:
+        """Every name bound at any level (for reading names with symbols, see api.py)."""
+        out: list[str] = []
+        s: Scope | None = self
+        while s is not None:
+            out.extend(s.vars)
+            s = s.parent
+        return out

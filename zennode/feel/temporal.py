@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .numbers import CTX, ZERO
@@ -67,13 +67,15 @@ class DayTime:
 
 @dataclass(frozen=True, slots=True)
 class FeelTime:
-    """A time of day with an optional offset or zone id."""
+    """A time of day with an optional offset or zone id; `nanosecond` is the part below a
+    microsecond (0..999), which Python's `time` cannot hold."""
 
     hour: int
     minute: int
     second: int
     microsecond: int = 0
     tz: Tz = None
+    nanosecond: int = 0
 
     def offset(self) -> dt.timedelta | None:
         if self.tz is None:
@@ -83,9 +85,8 @@ class FeelTime:
         return self.tz.utcoffset(dt.datetime(2000, 1, 1, self.hour, self.minute))
 
     def seconds_of_day(self) -> Decimal:
-        return Decimal(self.hour * 3600 + self.minute * 60 + self.second) + Decimal(
-            self.microsecond
-        ).scaleb(-6)
+        whole = Decimal(self.hour * 3600 + self.minute * 60 + self.second)
+        return whole + Decimal(self.microsecond * 1000 + self.nanosecond).scaleb(-9)
 
     def utc_key(self) -> Decimal | None:
         off = self.offset()
@@ -97,7 +98,15 @@ class FeelTime:
         return dt.time(self.hour, self.minute, self.second, self.microsecond)
 
     def __str__(self) -> str:
-        return format_time(self.as_time()) + format_tz(self.tz)
+        return format_time(self.as_time(), self.nanosecond) + format_tz(self.tz)
+
+    @staticmethod
+    def from_seconds(total: Decimal, tz: Tz) -> FeelTime:
+        """The time `total` seconds after midnight (0 <= total < 86400), to the nanosecond."""
+        n = int(total.scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
+        secs, n = divmod(n, 1_000_000_000)
+        micro, nano = divmod(n, 1000)
+        return FeelTime(secs // 3600, secs % 3600 // 60, secs % 60, micro, tz, nano)
 
 
 def format_tz(tz: Tz) -> str:
@@ -119,10 +128,10 @@ def format_tz(tz: Tz) -> str:
     return text
 
 
-def format_time(t: dt.time) -> str:
+def format_time(t: dt.time, nanos: int = 0) -> str:
     text = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-    if t.microsecond:
-        text += ("." + f"{t.microsecond:06d}").rstrip("0")
+    if t.microsecond or nanos:
+        text += ("." + f"{t.microsecond:06d}{nanos:03d}").rstrip("0")
     return text
 
 
@@ -133,7 +142,7 @@ def format_date(d: dt.date) -> str:
 
 
 def format_datetime(d: dt.datetime) -> str:
-    return format_date(d) + "T" + format_time(d.time()) + format_tz(d.tzinfo)
+    return format_date(d) + "T" + format_time(d.time(), nanos_of(d)) + format_tz(d.tzinfo)
 
 
 # ---------------------------------------------------------------- years outside 1..9999
@@ -159,6 +168,37 @@ class FarDateTime(dt.datetime):
     """A date and time with a year outside 1..9999 (see above)."""
 
     cycles: int = 0
+    nanos: int = 0
+
+
+class NanoDateTime(dt.datetime):
+    """A date and time with digits below the microsecond: `nanos` (0..999) holds them.
+
+    Comparisons, subtraction and formatting take `nanos` into account (`nanos_of`); adding a
+    duration keeps it.
+    """
+
+    nanos: int = 0
+
+
+def nanos_of(v: dt.date) -> int:
+    return getattr(v, "nanos", 0)
+
+
+def with_nanos(v: dt.datetime, nanos: int) -> dt.datetime:
+    """`v` carrying `nanos` below its microsecond (a plain value when there are none)."""
+    if not nanos and not nanos_of(v):
+        return v
+    fields = (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo)
+    if isinstance(v, FarDateTime):
+        out: dt.datetime = FarDateTime(*fields)
+        out.cycles = v.cycles  # type: ignore[attr-defined]
+    elif nanos:
+        out = NanoDateTime(*fields)
+    else:
+        return dt.datetime(*fields)
+    out.nanos = nanos  # type: ignore[attr-defined]
+    return out
 
 
 def real_year(v: dt.date) -> int:
@@ -227,12 +267,13 @@ def make_date(year: int, month: int, day: int) -> dt.date | None:
 
 def make_datetime(d: dt.date, t: FeelTime) -> dt.datetime:
     base, k = split(d)
-    return join(  # type: ignore[return-value]
+    value = join(
         dt.datetime(
             base.year, base.month, base.day, t.hour, t.minute, t.second, t.microsecond, t.tz
         ),
         k,
     )
+    return with_nanos(value, t.nanosecond)  # type: ignore[arg-type]
 
 
 def date_part(v: dt.date) -> dt.date:
@@ -241,8 +282,14 @@ def date_part(v: dt.date) -> dt.date:
 
 
 def difference(a: dt.datetime, b: dt.datetime) -> dt.timedelta:
-    """a - b for two date-times of the same kind (both zoned or both local), any years."""
+    """a - b for two date-times of the same kind (both zoned or both local), any years.
+
+    Zoned values are compared as instants: Python subtracts two values with the *same* zone
+    on their wall clocks, which is an hour off across a daylight-saving change.
+    """
     (ba, ka), (bb, kb) = split(a), split(b)
+    if ba.tzinfo is not None and bb.tzinfo is not None:  # type: ignore[attr-defined]
+        ba, bb = ba.astimezone(dt.UTC), bb.astimezone(dt.UTC)  # type: ignore[attr-defined]
     return (ba - bb) + dt.timedelta(days=CYCLE_DAYS * (ka - kb))  # type: ignore[operator]
 
 
@@ -311,10 +358,12 @@ def parse_date(text: str) -> dt.date | None:
     return make_date(int(year), int(m.group(2)), int(m.group(3)))
 
 
-def _micro(frac: str | None) -> int:
+def _fraction(frac: str | None) -> tuple[int, int]:
+    """`.123456789` -> (123456 microseconds, 789 nanoseconds); digits beyond 9 are dropped."""
     if not frac:
-        return 0
-    return int((frac[1:] + "000000")[:6])
+        return 0, 0
+    digits = (frac[1:] + "000000000")[:9]
+    return int(digits[:6]), int(digits[6:])
 
 
 def parse_time(text: str) -> FeelTime | None:
@@ -329,7 +378,8 @@ def parse_time(text: str) -> FeelTime | None:
     tz = parse_tz(m.group(5))
     if tz is False:
         return None
-    return FeelTime(h, mi, s, _micro(m.group(4)), tz)  # type: ignore[arg-type]
+    micro, nano = _fraction(m.group(4))
+    return FeelTime(h, mi, s, micro, tz, nano)  # type: ignore[arg-type]
 
 
 def parse_datetime(text: str) -> dt.datetime | None:

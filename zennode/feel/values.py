@@ -23,6 +23,7 @@ from .temporal import (
     difference,
     format_date,
     format_datetime,
+    nanos_of,
 )
 
 
@@ -209,10 +210,15 @@ def compare(a: Any, b: Any) -> int | None:
 
 def _date_order(a: dt.date, b: dt.date) -> int:
     """Order two dates (or two date-times of the same kind), years outside 1..9999 included."""
-    if type(a) is type(b) and type(a) in (dt.date, dt.datetime):
+    if type(a) is type(b) and (
+        type(a) is dt.date or (type(a) is dt.datetime and a.tzinfo is None)  # type: ignore[attr-defined]
+    ):
         return (a > b) - (a < b)
     if isinstance(a, dt.datetime):
         delta = difference(a, b)  # type: ignore[arg-type]
+        if not delta:
+            na, nb = nanos_of(a), nanos_of(b)
+            return (na > nb) - (na < nb)
         return (delta > dt.timedelta(0)) - (delta < dt.timedelta(0))
     days = days_between(b, a)
     return (days > 0) - (days < 0)

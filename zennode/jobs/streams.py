@@ -389,8 +389,16 @@ class JobStreams:
             raise BadRequest(f"variables must be a JSON object, not {type(value).__name__}")
         return value
 
-    async def complete(self, stream: WorkerStream, key: int, variables: dict[str, Any]) -> None:
-        await self.service.complete_job(key, variables, worker=stream.worker_id)
+    async def complete(
+        self,
+        stream: WorkerStream,
+        key: int,
+        variables: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> None:
+        await self.service.complete_job(
+            key, variables, worker=stream.worker_id, idempotency_key=idempotency_key
+        )
 
     async def fail(
         self,
@@ -402,6 +410,7 @@ class JobStreams:
         variables: dict[str, Any] | None = None,
         retries: int | None = None,
         retry_backoff_ms: int | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         self.cluster.partition_of(key, "job")
         if retry_backoff_ms is not None and retry_backoff_ms < 0:
@@ -414,6 +423,7 @@ class JobStreams:
             variables=variables,
             retry_backoff_ms=retry_backoff_ms,
             worker=stream.worker_id,
+            idempotency_key=idempotency_key,
         )
 
     def snapshot(self) -> dict[str, Any]:

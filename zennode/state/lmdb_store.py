@@ -21,6 +21,7 @@ from pathlib import Path
 import lmdb
 
 from zennode.engine.storage import TABLES, KVRead
+from zennode.state.files import fsync_dir, fsync_file
 from zennode.state.rwlock import RWLock
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,20 @@ _COMPLETE_MARK = "complete"
 
 class StoreFull(Exception):
     """The LMDB map is full; the batch must be retried after `LmdbStore.grow()`."""
+
+
+class StoreFailed(Exception):
+    """The disk refused an LMDB write or sync (ENOSPC, EIO, ...): unlike a full map this is
+    not retried here; the partition stops its replica (`Partition.halt`)."""
+
+
+def _is_disk_error(exc: lmdb.Error) -> bool:
+    """An LMDB error that comes from the file system, not from a key or a size limit."""
+    return (
+        isinstance(exc, (lmdb.DiskError, lmdb.PanicError))
+        or "No space left" in str(exc)
+        or ("Input/output error" in str(exc))
+    )
 
 
 def _check_table(table: str) -> None:
@@ -67,6 +82,7 @@ class LmdbTxn:
         # Set when LMDB runs out of map space, even if a caller swallowed the exception:
         # the whole transaction is then unusable and must be aborted and retried.
         self.store_error: BaseException | None = None
+        self.store_failed: BaseException | None = None  # the disk refused a write
 
     def _db(self, table: str) -> object:
         _check_table(table)
@@ -94,11 +110,15 @@ class LmdbTxn:
             raise self._store_failure(exc) from exc
 
     def _store_failure(self, exc: lmdb.Error) -> Exception:
-        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too."""
+        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too;
+        a refusing disk (spilled dirty pages hit it) stops the replica."""
         if isinstance(exc, lmdb.MapFullError) or self.store_error is not None:
             if self.store_error is None:
                 self.store_error = exc
             return StoreFull(str(exc))
+        if _is_disk_error(exc):
+            self.store_failed = exc
+            return StoreFailed(str(exc))
         return exc
 
     def scan(
@@ -179,7 +199,7 @@ class LmdbTxn:
                 return
             upper, inclusive = chunk[-1][0], False
 
-    # Raft bookkeeping, private to the partition layer.
+    # Raft bookkeeping and the idempotency records, private to the partition layer.
 
     def raft_get(self, key: bytes) -> bytes | None:
         return self._txn.get(key, db=self._raft_db)
@@ -191,6 +211,27 @@ class LmdbTxn:
             self._txn.put(key, value, db=self._raft_db)
         except lmdb.Error as exc:
             raise self._store_failure(exc) from exc
+
+    def raft_delete(self, key: bytes) -> None:
+        if not self._write:
+            raise RuntimeError("read-only transaction")
+        try:
+            self._txn.delete(key, db=self._raft_db)
+        except lmdb.Error as exc:
+            raise self._store_failure(exc) from exc
+
+    def raft_first(self, prefix: bytes, limit: int) -> list[bytes]:
+        """Up to `limit` keys starting with `prefix`, in key order (a bounded scan)."""
+        keys: list[bytes] = []
+        with self._txn.cursor(db=self._raft_db) as cur:
+            ok = cur.set_range(prefix)
+            while ok and len(keys) < limit:
+                key = cur.key()
+                if not key.startswith(prefix):
+                    break
+                keys.append(key)
+                ok = cur.next()
+        return keys
 
     def applied_index(self) -> int:
         raw = self.raft_get(_APPLIED_INDEX)
@@ -235,6 +276,10 @@ class LmdbStore:
         map_size_bytes: int = DEFAULT_MAP_SIZE_BYTES,
         sync: bool = False,
     ) -> None:
+        """`sync=True`: every commit is on disk before it returns (one `fdatasync`, LMDB's
+        `MDB_NOMETASYNC`), so a power loss can undo at most the last commit and never leaves
+        the environment corrupted. `sync=False` (`MDB_NOSYNC`): commits stay in the page cache;
+        a process kill loses nothing, a power loss can lose or corrupt the environment."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _recover_swap(self.path)
@@ -253,9 +298,14 @@ class LmdbStore:
             map_size=self._map_size,
             max_dbs=len(TABLES) + 1,
             sync=self._sync,
-            metasync=self._sync,
+            # The meta page is synced by the next commit: integrity is kept (LMDB writes the
+            # meta page only after the data pages are synced), only the last commit may be
+            # undone by a power loss, and the Raft log holds it.
+            metasync=False,
             readahead=False,
         )
+        if self._sync:
+            env.sync(True)  # what a killed process left in the page cache, before we build on it
         # The map may have been grown by an earlier run: never open it smaller than the file.
         if env.info()["map_size"] > self._map_size:
             self._map_size = env.info()["map_size"]
@@ -286,6 +336,8 @@ class LmdbStore:
                 raw.commit()
             except lmdb.MapFullError as exc:
                 raise StoreFull(str(exc)) from exc
+            except lmdb.Error as exc:  # written or synced pages refused by the disk
+                raise StoreFailed(str(exc)) from exc
 
     @contextmanager
     def read(self) -> Iterator[LmdbTxn]:
@@ -358,16 +410,16 @@ class LmdbStore:
                 shutil.rmtree(leftover)
         incoming.mkdir()
         os.rename(data_file, incoming / "data.mdb")
-        _fsync_file(incoming / "data.mdb")
+        fsync_file(incoming / "data.mdb")
         (incoming / _COMPLETE_MARK).write_bytes(b"")
-        _fsync_dir(incoming)
+        fsync_dir(incoming)
         with self._lock.exclusive():
             self._require_env().close()
             self._env = None
             os.rename(self.path, old)
             os.rename(incoming, self.path)
             os.remove(self.path / _COMPLETE_MARK)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
             self._open()
         shutil.rmtree(old)
 
@@ -377,19 +429,3 @@ class LmdbStore:
                 self._env.sync(True)
                 self._env.close()
                 self._env = None
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -29,6 +29,7 @@ from typing import Any
 
 from pysyncobj import SERIALIZER_STATE
 
+from zennode.state.files import fsync_dir, fsync_file
 from zennode.state.lmdb_store import LmdbStore
 
 log = logging.getLogger(__name__)
@@ -207,6 +208,7 @@ class SnapshotCodec:
         if not self.background:
             applied = write_snapshot(file_name, self.store, raft_data)
             _link_over(file_name, self.good_file)
+            fsync_dir(Path(file_name).parent)
             self.written += 1
             log.info("snapshot written at applied index %d", applied)
             return
@@ -240,6 +242,10 @@ class SnapshotCodec:
                     return
                 os.replace(partial, self.dump_file)
                 _link_over(self.dump_file, self.good_file)
+                # PySyncObj trims the Raft log when told SUCCESS: the new dump's name must be
+                # on disk before that, or a power loss would leave the old dump with a log
+                # that no longer reaches it.
+                fsync_dir(Path(self.dump_file).parent)
                 self.written += 1
                 self._state = SERIALIZER_STATE.SUCCESS
             log.info("snapshot written at applied index %d", applied)
@@ -307,6 +313,10 @@ class SnapshotCodec:
                 log.warning("loading the last good snapshot %s instead", self.good_file)
                 return self._deserialize(self.good_file)
             raise SnapshotError(str(exc)) from exc
+        # PySyncObj wrote the received file without syncing it and clears the Raft log when
+        # this returns: the snapshot must be on disk first.
+        fsync_file(file_name)
+        fsync_dir(Path(file_name).parent)
         local_index = self.store.applied_index()
         if snap_index > local_index:
             tmp = Path(self.store.path.parent, self.store.path.name + ".snapshot-data.mdb")
@@ -316,6 +326,7 @@ class SnapshotCodec:
             log.info("snapshot installed: applied index %d -> %d", local_index, snap_index)
         if os.path.abspath(file_name) != os.path.abspath(self.good_file):
             _link_over(file_name, self.good_file)
+            fsync_dir(Path(self.good_file).parent)
         return raft_data
 
     def _restore_good(self, bad_file: str) -> bool:

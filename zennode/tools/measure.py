@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zennode.cluster import launcher
 from zennode.engine.keys import make_key
+from zennode.tools import launcher
+from zennode.tools.ports import reserve_cluster
 
 PROCESS_ID = "measure-straight"
 PROCESS_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -82,7 +83,7 @@ def _wait_converged(directory: Path, timeout_s: float = 60) -> None:
 def failover(directory: Path, kills: int) -> dict[str, Any]:
     import httpx
 
-    info = launcher.up(directory, base_port=launcher.free_base_port(3, 3))
+    info = launcher.up(directory, base_port=reserve_cluster(3, 3).base)
     urls = {n["id"]: n["http"] for n in info["nodes"]}
     _deploy(urls[1])
     stop = threading.Event()
@@ -226,7 +227,7 @@ def _client_process(urls: list[str], seconds: float, concurrency: int, out: Any)
 
 
 def throughput(directory: Path, clients: int, seconds: float, concurrency: int) -> dict[str, Any]:
-    info = launcher.up(directory, base_port=launcher.free_base_port(3, 3))
+    info = launcher.up(directory, base_port=reserve_cluster(3, 3).base)
     urls = [n["http"] for n in info["nodes"]]
     try:
         _deploy(urls[0])

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0czenbpm.proto\x12\x04grpc\"\xaa\x01\n\x10JobStreamRequest\x12\x37\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1f.grpc.StreamSubscriptionRequestH\x00\x12,\n\x08\x63omplete\x18\x02 \x01(\x0b\x32\x18.grpc.JobCompleteRequestH\x00\x12$\n\x04\x66\x61il\x18\x03 \x01(\x0b\x32\x14.grpc.JobFailRequestH\x00\x42\t\n\x07request\"\xd7\x01\n\x19StreamSubscriptionRequest\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12\x32\n\x04type\x18\x02 \x01(\x0e\x32$.grpc.StreamSubscriptionRequest.Type\x12\x15\n\rlock_duration\x18\x03 \x01(\x03\x12\x17\n\x0fmax_active_jobs\x18\x04 \x01(\x05\"D\n\x04Type\x12\x12\n\x0eTYPE_UNDEFINED\x10\x00\x12\x12\n\x0eTYPE_SUBSCRIBE\x10\x01\x12\x14\n\x10TYPE_UNSUBSCRIBE\x10\x02\"4\n\x12JobCompleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x11\n\tvariables\x18\x02 \x01(\x0c\"\xab\x01\n\x0eJobFailRequest\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x11\n\tvariables\x18\x04 \x01(\x0c\x12\x14\n\x07retries\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10retry_backoff_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x42\n\n\x08_retriesB\x13\n\x11_retry_backoff_ms\"T\n\x11JobStreamResponse\x12 \n\x05\x65rror\x18\x01 \x01(\x0b\x32\x11.grpc.ErrorResult\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.grpc.WaitingJob\"\xe7\x01\n\nWaitingJob\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x14\n\x0cinstance_key\x18\x02 \x01(\x03\x12\x17\n\x0finput_variables\x18\x03 \x01(\x0c\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x12\n\nelement_id\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\x03\x12\x16\n\x0e\x63ustom_headers\x18\x07 \x01(\x0c\x12\x0f\n\x07retries\x18\x08 \x01(\x05\x12\x10\n\x08\x64\x65\x61\x64line\x18\t \x01(\x03\x12\x1c\n\x14\x65lement_instance_key\x18\n \x01(\x03\x12\x0e\n\x06worker\x18\x0b \x01(\t\",\n\x0b\x45rrorResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t2J\n\x06ZenBpm\x12@\n\tJobStream\x12\x16.grpc.JobStreamRequest\x1a\x17.grpc.JobStreamResponse(\x01\x30\x01\x42\x34Z2github.com/pbinitiative/zenbpm/pkg/zenclient/protob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0czenbpm.proto\x12\x04grpc\"\xaa\x01\n\x10JobStreamRequest\x12\x37\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1f.grpc.StreamSubscriptionRequestH\x00\x12,\n\x08\x63omplete\x18\x02 \x01(\x0b\x32\x18.grpc.JobCompleteRequestH\x00\x12$\n\x04\x66\x61il\x18\x03 \x01(\x0b\x32\x14.grpc.JobFailRequestH\x00\x42\t\n\x07request\"\xd7\x01\n\x19StreamSubscriptionRequest\x12\x10\n\x08job_type\x18\x01 \x01(\t\x12\x32\n\x04type\x18\x02 \x01(\x0e\x32$.grpc.StreamSubscriptionRequest.Type\x12\x15\n\rlock_duration\x18\x03 \x01(\x03\x12\x17\n\x0fmax_active_jobs\x18\x04 \x01(\x05\"D\n\x04Type\x12\x12\n\x0eTYPE_UNDEFINED\x10\x00\x12\x12\n\x0eTYPE_SUBSCRIBE\x10\x01\x12\x14\n\x10TYPE_UNSUBSCRIBE\x10\x02\"M\n\x12JobCompleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x11\n\tvariables\x18\x02 \x01(\x0c\x12\x17\n\x0fidempotency_key\x18\x64 \x01(\t\"\xc4\x01\n\x0eJobFailRequest\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x11\n\tvariables\x18\x04 \x01(\x0c\x12\x14\n\x07retries\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x1d\n\x10retry_backoff_ms\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12\x17\n\x0fidempotency_key\x18\x64 \x01(\tB\n\n\x08_retriesB\x13\n\x11_retry_backoff_ms\"T\n\x11JobStreamResponse\x12 \n\x05\x65rror\x18\x01 \x01(\x0b\x32\x11.grpc.ErrorResult\x12\x1d\n\x03job\x18\x02 \x01(\x0b\x32\x10.grpc.WaitingJob\"\xe7\x01\n\nWaitingJob\x12\x0b\n\x03key\x18\x01 \x01(\x03\x12\x14\n\x0cinstance_key\x18\x02 \x01(\x03\x12\x17\n\x0finput_variables\x18\x03 \x01(\x0c\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x12\n\nelement_id\x18\x05 \x01(\t\x12\x12\n\ncreated_at\x18\x06 \x01(\x03\x12\x16\n\x0e\x63ustom_headers\x18\x07 \x01(\x0c\x12\x0f\n\x07retries\x18\x08 \x01(\x05\x12\x10\n\x08\x64\x65\x61\x64line\x18\t \x01(\x03\x12\x1c\n\x14\x65lement_instance_key\x18\n \x01(\x03\x12\x0e\n\x06worker\x18\x0b \x01(\t\",\n\x0b\x45rrorResult\x12\x0c\n\x04\x63ode\x18\x01 \x01(\r\x12\x0f\n\x07message\x18\x02 \x01(\t2J\n\x06ZenBpm\x12@\n\tJobStream\x12\x16.grpc.JobStreamRequest\x1a\x17.grpc.JobStreamResponse(\x01\x30\x01\x42\x34Z2github.com/pbinitiative/zenbpm/pkg/zenclient/protob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,15 +39,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STREAMSUBSCRIPTIONREQUEST_TYPE']._serialized_start=343
   _globals['_STREAMSUBSCRIPTIONREQUEST_TYPE']._serialized_end=411
   _globals['_JOBCOMPLETEREQUEST']._serialized_start=413
-  _globals['_JOBCOMPLETEREQUEST']._serialized_end=465
-  _globals['_JOBFAILREQUEST']._serialized_start=468
-  _globals['_JOBFAILREQUEST']._serialized_end=639
-  _globals['_JOBSTREAMRESPONSE']._serialized_start=641
-  _globals['_JOBSTREAMRESPONSE']._serialized_end=725
-  _globals['_WAITINGJOB']._serialized_start=728
-  _globals['_WAITINGJOB']._serialized_end=959
-  _globals['_ERRORRESULT']._serialized_start=961
-  _globals['_ERRORRESULT']._serialized_end=1005
-  _globals['_ZENBPM']._serialized_start=1007
-  _globals['_ZENBPM']._serialized_end=1081
+  _globals['_JOBCOMPLETEREQUEST']._serialized_end=490
+  _globals['_JOBFAILREQUEST']._serialized_start=493
+  _globals['_JOBFAILREQUEST']._serialized_end=689
+  _globals['_JOBSTREAMRESPONSE']._serialized_start=691
+  _globals['_JOBSTREAMRESPONSE']._serialized_end=775
+  _globals['_WAITINGJOB']._serialized_start=778
+  _globals['_WAITINGJOB']._serialized_end=1009
+  _globals['_ERRORRESULT']._serialized_start=1011
+  _globals['_ERRORRESULT']._serialized_end=1055
+  _globals['_ZENBPM']._serialized_start=1057
+  _globals['_ZENBPM']._serialized_end=1131
 # @@protoc_insertion_point(module_scope)

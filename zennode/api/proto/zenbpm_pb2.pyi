@@ -37,28 +37,32 @@ class StreamSubscriptionRequest(_message.Message):
     def __init__(self, job_type: _Optional[str] = ..., type: _Optional[_Union[StreamSubscriptionRequest.Type, str]] = ..., lock_duration: _Optional[int] = ..., max_active_jobs: _Optional[int] = ...) -> None: ...
 
 class JobCompleteRequest(_message.Message):
-    __slots__ = ("key", "variables")
+    __slots__ = ("key", "variables", "idempotency_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     key: int
     variables: bytes
-    def __init__(self, key: _Optional[int] = ..., variables: _Optional[bytes] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, key: _Optional[int] = ..., variables: _Optional[bytes] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class JobFailRequest(_message.Message):
-    __slots__ = ("key", "message", "error_code", "variables", "retries", "retry_backoff_ms")
+    __slots__ = ("key", "message", "error_code", "variables", "retries", "retry_backoff_ms", "idempotency_key")
     KEY_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     RETRIES_FIELD_NUMBER: _ClassVar[int]
     RETRY_BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     key: int
     message: str
     error_code: str
     variables: bytes
     retries: int
     retry_backoff_ms: int
-    def __init__(self, key: _Optional[int] = ..., message: _Optional[str] = ..., error_code: _Optional[str] = ..., variables: _Optional[bytes] = ..., retries: _Optional[int] = ..., retry_backoff_ms: _Optional[int] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, key: _Optional[int] = ..., message: _Optional[str] = ..., error_code: _Optional[str] = ..., variables: _Optional[bytes] = ..., retries: _Optional[int] = ..., retry_backoff_ms: _Optional[int] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class JobStreamResponse(_message.Message):
     __slots__ = ("error", "job")

@@ -5,7 +5,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
-from zennode.api.rest.models import DeployResult, ProcessDefinitionDetail, ProcessDefinitionPage
+from zennode.api.rest.models import (
+    DeployResult,
+    IdempotencyKey,
+    ProcessDefinitionDetail,
+    ProcessDefinitionPage,
+)
 from zennode.api.rest.shapes import with_iso_times
 from zennode.errors import BadRequest
 from zennode.service import Service
@@ -52,11 +57,15 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         openapi_extra={"requestBody": _DEPLOY_BODY},
         responses={200: {"model": DeployResult, "description": "Identical content, same key"}},
     )
-    async def deploy(request: Request, response: Response) -> dict[str, Any]:
+    async def deploy(
+        request: Request, response: Response, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
         xml, resource_name = await _resource(request)
         if not xml.strip():
             raise BadRequest("the BPMN resource is empty")
-        result = await service.deploy(xml, resource_name=resource_name)
+        result = await service.deploy(
+            xml, resource_name=resource_name, idempotency_key=idempotency_key
+        )
         if result.get("duplicate"):
             response.status_code = 200
         return result

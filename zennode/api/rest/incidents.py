@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from zennode.api.rest.models import Incident, IncidentPage, IncidentState
+from zennode.api.rest.models import IdempotencyKey, Incident, IncidentPage, IncidentState
 from zennode.api.rest.shapes import paged, with_iso_times
 from zennode.service import Service
 
@@ -44,8 +44,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Resolve an incident (its job becomes active again)",
     )
-    async def resolve_incident(incidentKey: int) -> Response:
-        await service.resolve_incident(incidentKey)
+    async def resolve_incident(
+        incidentKey: int, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.resolve_incident(incidentKey, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     return api

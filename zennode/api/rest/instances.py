@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from zennode.api.rest.models import (
     CreateInstanceRequest,
     CreateInstanceResult,
+    IdempotencyKey,
     ProcessInstance,
     ProcessInstancePage,
     SetVariablesRequest,
@@ -25,8 +26,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         summary="Start a process instance",
         description="Give processDefinitionKey, or bpmnProcessId for its latest version.",
     )
-    async def create_instance(body: CreateInstanceRequest) -> dict[str, Any]:
+    async def create_instance(
+        body: CreateInstanceRequest, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
         return await service.create_instance(
+            idempotency_key=idempotency_key,
             process_definition_key=body.processDefinitionKey,
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
@@ -59,8 +63,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Cancel an active instance (its jobs are terminated)",
     )
-    async def cancel_instance(processInstanceKey: int) -> Response:
-        await service.cancel_instance(processInstanceKey)
+    async def cancel_instance(
+        processInstanceKey: int, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.cancel_instance(processInstanceKey, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     @api.patch(
@@ -69,9 +75,16 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Set variables in an active instance (or one of its scopes)",
     )
-    async def set_variables(processInstanceKey: int, body: SetVariablesRequest) -> Response:
+    async def set_variables(
+        processInstanceKey: int, body: SetVariablesRequest, idempotency_key: IdempotencyKey = None
+    ) -> Response:
         if body.elementInstanceKey is None:
-            await service.set_variables(processInstanceKey, body.variables, local=body.local)
+            await service.set_variables(
+                processInstanceKey,
+                body.variables,
+                local=body.local,
+                idempotency_key=idempotency_key,
+            )
         else:
             await service.set_element_variables(
                 body.elementInstanceKey,

@@ -8,6 +8,7 @@ from zennode.api.rest.models import (
     CompleteJobByKeyRequest,
     CompleteJobRequest,
     FailJobRequest,
+    IdempotencyKey,
     Job,
     JobPage,
     JobRetriesRequest,
@@ -50,8 +51,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Complete a job (the original ZenBPM form)",
     )
-    async def complete_by_body(body: CompleteJobByKeyRequest) -> Response:
-        await service.complete_job(body.jobKey, body.variables)
+    async def complete_by_body(
+        body: CompleteJobByKeyRequest, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.complete_job(body.jobKey, body.variables, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     @api.get("/{jobKey}", response_model_exclude_none=True, response_model=Job, summary="One job")
@@ -64,8 +67,13 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_class=Response,
         summary="Complete a job; its variables merge into the instance",
     )
-    async def complete_job(jobKey: int, body: CompleteJobRequest | None = None) -> Response:
-        await service.complete_job(jobKey, body.variables if body else {})
+    async def complete_job(
+        jobKey: int,
+        body: CompleteJobRequest | None = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        variables = body.variables if body else {}
+        await service.complete_job(jobKey, variables, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     @api.post(
@@ -76,7 +84,9 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         description="With an errorCode caught by an error event, that path is taken; with "
         "retries left the job becomes active again; otherwise an incident is created.",
     )
-    async def fail_job(jobKey: int, body: FailJobRequest | None = None) -> Response:
+    async def fail_job(
+        jobKey: int, body: FailJobRequest | None = None, idempotency_key: IdempotencyKey = None
+    ) -> Response:
         body = body or FailJobRequest()
         await service.fail_job(
             jobKey,
@@ -85,6 +95,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             message=body.message,
             variables=body.variables,
             retry_backoff_ms=body.retryBackoffMs,
+            idempotency_key=idempotency_key,
         )
         return Response(status_code=204)
 
@@ -95,8 +106,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         summary="Set a job's retries",
         description="For a failed job the new retries apply once its incident is resolved.",
     )
-    async def update_retries(jobKey: int, body: JobRetriesRequest) -> Response:
-        await service.update_job_retries(jobKey, body.retries)
+    async def update_retries(
+        jobKey: int, body: JobRetriesRequest, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.update_job_retries(jobKey, body.retries, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     return api

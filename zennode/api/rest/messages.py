@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from zennode.api.rest.models import IdempotencyKey
 from zennode.service import Service
 
 
@@ -35,7 +36,9 @@ def router(service: Service) -> APIRouter:
         summary="Publish a message (correlates now, or while its time to live lasts)",
         description="A message with a `messageId` that is still buffered is refused with 409.",
     )
-    async def publish_message(body: PublishMessage) -> dict[str, Any]:
+    async def publish_message(
+        body: PublishMessage, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
         key = (
             body.correlationKey
             if isinstance(body.correlationKey, str)
@@ -47,6 +50,7 @@ def router(service: Service) -> APIRouter:
             variables=body.variables,
             time_to_live_ms=body.timeToLive,
             message_id=body.messageId,
+            idempotency_key=idempotency_key,
         )
 
     return api

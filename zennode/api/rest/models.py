@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Header
 from pydantic import BaseModel, ConfigDict, Field
 
 INT64_MAX = 2**63 - 1
 # A key in a request body: a positive int64 (partition id in the high bits).
 Key = Annotated[int, Field(ge=1, le=INT64_MAX)]
+
+# The `Idempotency-Key` header of every POST/PATCH that changes state (docs/api.md): a repeat
+# with the same key gets the first answer and applies nothing again; another body is a 422.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Apply at most once: a repeat gets the first answer (kept 24 h by default)",
+    ),
+]
 
 JobState = Literal["active", "activated", "completed", "failed", "terminated"]
 InstanceState = Literal["active", "completed", "terminated", "failed"]

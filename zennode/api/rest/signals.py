@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from zennode.api.rest.models import IdempotencyKey
 from zennode.service import Service
 
 
@@ -31,8 +32,12 @@ def router(service: Service) -> APIRouter:
         summary="Broadcast a signal to every partition",
         description="Every waiting signal event with this name is triggered, on all partitions.",
     )
-    async def broadcast_signal(body: BroadcastSignal) -> dict[str, Any]:
-        result = await service.broadcast_signal(body.signalName, body.variables)
+    async def broadcast_signal(
+        body: BroadcastSignal, idempotency_key: IdempotencyKey = None
+    ) -> dict[str, Any]:
+        result = await service.broadcast_signal(
+            body.signalName, body.variables, idempotency_key=idempotency_key
+        )
         return {
             "signalKey": result["key"],
             "triggered": result["triggered"],

@@ -20,6 +20,7 @@ one `(ctx, record) -> result dict`, and one line in `COMMANDS` in `__init__.py`.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -518,7 +519,7 @@ RECORDS: dict[str, type[Command]] = {
     )
 }
 
-_WIRE_NAMES: dict[type[Command], tuple[tuple[str, str], ...]] = {}
+_ENCODERS: dict[type[Command], Callable[[Command], dict[str, Any]]] = {}
 
 
 def _camel(name: str) -> str:
@@ -526,22 +527,24 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _wire_names(cls: type[Command]) -> tuple[tuple[str, str], ...]:
-    names = _WIRE_NAMES.get(cls)
-    if names is None:
-        names = tuple((f.name, _camel(f.name)) for f in dataclasses.fields(cls))
-        _WIRE_NAMES[cls] = names
-    return names
+def _encoder(cls: type[Command]) -> Callable[[Command], dict[str, Any]]:
+    """`to_wire` for one record class, generated once: a straight-line function is about
+    twice as fast as a loop over the fields, and every command of the hot path goes through it."""
+    lines = ["def encode(c):", f"    w = {{'type': {cls.TYPE!r}}}"]
+    for f in dataclasses.fields(cls):
+        lines += [f"    v = c.{f.name}", f"    if v is not None: w[{_camel(f.name)!r}] = v"]
+    lines.append("    return w")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # noqa: S102 - code built from field names only
+    encode: Callable[[Command], dict[str, Any]] = namespace["encode"]
+    _ENCODERS[cls] = encode
+    return encode
 
 
 def to_wire(command: Command) -> dict[str, Any]:
     """The dict that travels: `{"type": TYPE, <camelCase field>: value, ...}`, Nones left out."""
-    wire: dict[str, Any] = {"type": command.TYPE}
-    for attr, name in _wire_names(type(command)):
-        value = getattr(command, attr)
-        if value is not None:
-            wire[name] = value
-    return wire
+    encode = _ENCODERS.get(type(command)) or _encoder(type(command))
+    return encode(command)
 
 
 def from_wire(wire: Any) -> Command:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from ..numbers import is_integer
-from ..values import MISSING
+from ..values import MISSING, Function
 
 
 def is_num(v: Any) -> bool:
@@ -29,6 +30,24 @@ def unwrap(v: Any) -> Any:
     if type(v) is list and len(v) == 1:
         return v[0]
     return v
+
+
+def unwrapping(fn: Function) -> Function:
+    """A built-in whose parameters all take single values: a singleton list argument gives
+    its item (DMN 1.5, 10.3.2.9.4 "from singleton list"), so `abs([-1])` is 1."""
+    impl = fn.call
+
+    def call(*args: Any) -> Any:
+        return impl(*(unwrap(a) for a in args))
+
+    fn.call = call
+    if fn.impls is not None:
+        fn.impls = [_unwrapped(i) for i in fn.impls]
+    return fn
+
+
+def _unwrapped(impl: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda *args: impl(*(unwrap(a) for a in args))
 
 
 def is_str(v: Any) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from ..functions import builtin
 from ..temporal import FeelTime
 from ..values import equal, to_string, type_name
+from ._util import unwrapping
 
 
 @builtin("not", ("negand",))
@@ -37,4 +38,4 @@ def string(v: Any) -> Any:
     return None if v is None else to_string(v)
 
 
-FUNCTIONS = [not_, is_, is_defined, string]
+FUNCTIONS = [unwrapping(not_), is_, is_defined, string]

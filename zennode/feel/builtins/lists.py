@@ -256,7 +256,12 @@ def _distinct(items: list[Any]) -> list[Any]:
 
 
 def _zoned(v: Any) -> bool:
-    return isinstance(v, dt.datetime) and v.tzinfo is not None or hasattr(v, "cycles")
+    return (
+        isinstance(v, dt.datetime)
+        and v.tzinfo is not None
+        or hasattr(v, "cycles")
+        or (hasattr(v, "nanos"))
+    )
 
 
 @builtin("union", ("*lists",))

@@ -10,7 +10,7 @@ from typing import Any
 from ..functions import builtin
 from ..numbers import CTX, number
 from ..values import MISSING
-from ._util import as_int, is_int, is_num, is_str
+from ._util import as_int, is_int, is_num, is_str, unwrapping
 
 
 def _round(n: Any, scale: Any, mode: str) -> Any:
@@ -148,19 +148,19 @@ def number_(text: Any, grouping: Any, decimal_sep: Any) -> Any:
 
 
 FUNCTIONS = [
-    decimal_,
-    floor,
-    ceiling,
-    round_up,
-    round_down,
-    round_half_up,
-    round_half_down,
-    abs_,
-    modulo,
-    sqrt,
-    log,
-    exp,
-    odd,
-    even,
-    number_,
+    unwrapping(decimal_),
+    unwrapping(floor),
+    unwrapping(ceiling),
+    unwrapping(round_up),
+    unwrapping(round_down),
+    unwrapping(round_half_up),
+    unwrapping(round_half_down),
+    unwrapping(abs_),
+    unwrapping(modulo),
+    unwrapping(sqrt),
+    unwrapping(log),
+    unwrapping(exp),
+    unwrapping(odd),
+    unwrapping(even),
+    unwrapping(number_),
 ]

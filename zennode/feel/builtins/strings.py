@@ -9,8 +9,8 @@ from typing import Any
 from ..errors import FeelError
 from ..functions import builtin
 from ..limits import STRING_CHARS_MAX
-from ..values import MISSING, Function
-from ._util import as_int, is_str, unwrap
+from ..values import MISSING
+from ._util import as_int, is_str, unwrapping
 
 
 @builtin("substring", ("string", "start position", "length?"))
@@ -94,7 +94,7 @@ def compile_regex(pattern: Any, flags: Any = MISSING) -> re.Pattern[str] | None:
     if "q" in flags:
         pattern = re.escape(pattern)
     else:
-        translated = _translate(pattern, "x" in flags)
+        translated = _translate(pattern, "x" in flags, "s" in flags)
         if translated is None:
             return None
         pattern = translated
@@ -170,12 +170,27 @@ def _prop(name: str, negate: bool, in_class: bool) -> str | None:
     return f"[^{body}]" if negate else f"[{body}]"
 
 
-def _translate(pattern: str, extended: bool) -> str | None:
-    """XML Schema / XPath regex -> Python: `\\p{..}` classes, class subtraction, `x` flag."""
+def _translate(pattern: str, extended: bool, dotall: bool = False) -> str | None:
+    """XML Schema / XPath regex -> Python: `\\p{..}` classes, class subtraction, `x` flag.
+
+    XPath's `.` matches neither newline nor carriage return (Python's only spares `\\n`), and
+    its `x` flag removes every whitespace character outside classes, escaped ones too.
+    """
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
+        if c == "\\" and extended and i + 1 < n and pattern[i + 1].isspace():
+            j = i + 1
+            while j < n and pattern[j].isspace():
+                j += 1
+            pattern = pattern[: i + 1] + pattern[j:]
+            n = len(pattern)
+            continue
+        if c == "." and not dotall:
+            out.append("[^\\n\\r]")
+            i += 1
+            continue
         if c == "\\" and i + 1 < n:
             if pattern[i + 1] in "pP" and i + 2 < n and pattern[i + 2] == "{":
                 j = pattern.find("}", i)
@@ -306,28 +321,18 @@ def string_join(items: Any, delimiter: Any) -> Any:
     return delimiter.join(parts)
 
 
-def _unwrapping(fn: Function) -> Function:
-    impl = fn.call
-
-    def call(*args: Any) -> Any:
-        return impl(*(unwrap(a) for a in args))
-
-    fn.call = call
-    return fn
-
-
 FUNCTIONS = [
-    _unwrapping(substring),
-    _unwrapping(string_length),
-    _unwrapping(upper_case),
-    _unwrapping(lower_case),
-    _unwrapping(substring_before),
-    _unwrapping(substring_after),
-    _unwrapping(contains),
-    _unwrapping(starts_with),
-    _unwrapping(ends_with),
-    _unwrapping(matches),
-    _unwrapping(replace),
-    _unwrapping(split),
+    unwrapping(substring),
+    unwrapping(string_length),
+    unwrapping(upper_case),
+    unwrapping(lower_case),
+    unwrapping(substring_before),
+    unwrapping(substring_after),
+    unwrapping(contains),
+    unwrapping(starts_with),
+    unwrapping(ends_with),
+    unwrapping(matches),
+    unwrapping(replace),
+    unwrapping(split),
     string_join,
 ]

@@ -20,6 +20,7 @@ from ..temporal import (
     make_date,
     make_datetime,
     months_between,
+    nanos_of,
     parse_date,
     parse_datetime,
     parse_duration,
@@ -27,7 +28,7 @@ from ..temporal import (
     timedelta_seconds,
 )
 from ..values import MISSING
-from ._util import is_int, is_num, is_str
+from ._util import is_int, is_num, is_str, unwrapping
 
 NOW: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("feel_now", default=None)
 
@@ -77,7 +78,7 @@ def time(*args: Any) -> Any:
         if is_str(v):
             return parse_time(v)
         if isinstance(v, dt.datetime):
-            return FeelTime(v.hour, v.minute, v.second, v.microsecond, v.tzinfo)
+            return FeelTime(v.hour, v.minute, v.second, v.microsecond, v.tzinfo, nanos_of(v))
         if _is_date(v):
             return FeelTime(0, 0, 0, 0, dt.UTC)
         if isinstance(v, FeelTime):
@@ -93,9 +94,7 @@ def time(*args: Any) -> Any:
         if not isinstance(offset, DayTime) or abs(offset.seconds) >= 86400:
             return None
         tz = dt.timezone(offset.to_timedelta())
-    whole = int(s)
-    micro = int(((s - whole) * 1_000_000).to_integral_value())
-    return FeelTime(int(h), int(m), whole, micro, tz)
+    return FeelTime.from_seconds(int(h) * 3600 + int(m) * 60 + s, tz)
 
 
 @builtin("duration", ("from",))
@@ -162,15 +161,15 @@ def today() -> Any:
 
 
 FUNCTIONS = [
-    date,
-    date_and_time,
-    time,
-    duration,
-    years_and_months_duration,
-    day_of_year,
-    day_of_week,
-    month_of_year,
-    week_of_year,
+    unwrapping(date),
+    unwrapping(date_and_time),
+    unwrapping(time),
+    unwrapping(duration),
+    unwrapping(years_and_months_duration),
+    unwrapping(day_of_year),
+    unwrapping(day_of_week),
+    unwrapping(month_of_year),
+    unwrapping(week_of_year),
     now,
     today,
 ]

@@ -1,25 +1,32 @@
 """`scripts/bench cluster`: a local cluster (`scripts/cluster`'s launcher), SDK workers, load.
 
-Starts N nodes (P partitions, replication R) with `zennode.cluster.launcher.up` in a temp
+Starts N nodes (P partitions, replication R) with `zennode.tools.launcher.up` in a temp
 directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/bench node`
 (`zennode.tools.bench.node`): the load generator's connections and the workers are spread over all
 nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
 would cause. Completed instances and instance durations are summed over every node's
 `/metrics` (each partition's events are counted on its leader). The cluster is always stopped
 (`launcher.down`, by PID).
+
+The nodes run with the durable default (`raft.fsync: true`); the Raft log's fsync latency of
+every replica is read from `/system/status` at the end. `compare_unsynced` runs the same
+benchmark again on a fresh cluster with `raft.fsync: false` and adds its numbers and the ratio
+durable / unsynced of completed instances per second at full load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from zennode.bench.ports import free_cluster_base
 from zennode.tools.bench.node import NodeBench, push_latencies, start_workers, stop_process
+from zennode.tools.ports import reserve_cluster
 
 
 def run(
@@ -31,15 +38,68 @@ def run(
     clients: int = 32,
     concurrency: int = 16,
     paced_rate: float | None = None,
+    compare_unsynced: bool = False,
 ) -> dict[str, Any]:
     """The whole cluster benchmark; the dict `scripts/bench cluster` prints.
 
     Any number of workers will do: a worker's subscriptions reach every partition leader
     through the job relay, whichever node it is connected to.
     """
-    from zennode.cluster import launcher
+    shape = (workers, seconds, nodes, partitions, replication, clients, concurrency, paced_rate)
+    durable = _run_once(*shape, fsync=True)
+    results: dict[str, Any] = {
+        "benchmark": "cluster",
+        "nodes": nodes,
+        "partitions": partitions,
+        "replication": replication,
+        "workers": workers,
+        "clients": clients,
+        "fsync": True,
+        **durable,
+    }
+    if compare_unsynced:
+        unsynced = _run_once(*shape, fsync=False)
+        unsynced.pop("fsync_ms", None)
+        results["unsynced"] = unsynced
+        base = unsynced["full"]["completed_per_second"]
+        ratio = durable["full"]["completed_per_second"] / base if base else None
+        results["durable_vs_unsynced"] = round(ratio, 3) if ratio is not None else None
+    return results
 
-    quiet = {"log": {"level": "WARNING", "format": "text"}}
+
+def _fsync_latency(http_urls: list[str]) -> dict[str, Any]:
+    """The Raft log fsync latency of every replica (`/system/status`): the median of their
+    p50s and the largest p99, and how many fsyncs ran."""
+    p50s: list[float] = []
+    p99s: list[float] = []
+    count = 0
+    for url in http_urls:
+        with urllib.request.urlopen(f"{url}/system/status", timeout=10) as reply:
+            status = json.loads(reply.read())
+        for partition in status["partitions"]:
+            if partition.get("fsync_p50_ms") is not None:
+                p50s.append(partition["fsync_p50_ms"])
+                p99s.append(partition["fsync_p99_ms"])
+                count += int(partition.get("fsyncs", 0))
+    if not p50s:
+        return {"fsyncs": count}
+    return {"p50_median": statistics.median(p50s), "p99_max": max(p99s), "fsyncs": count}
+
+
+def _run_once(
+    workers: int,
+    seconds: float,
+    nodes: int,
+    partitions: int,
+    replication: int,
+    clients: int,
+    concurrency: int,
+    paced_rate: float | None,
+    fsync: bool,
+) -> dict[str, Any]:
+    from zennode.tools import launcher
+
+    quiet = {"log": {"level": "WARNING", "format": "text"}, "raft": {"fsync": fsync}}
     with tempfile.TemporaryDirectory(prefix="zennode-bench-cluster-") as tmp:
         worker_proc = None
         samples_file = Path(tmp) / "push-samples.json"
@@ -49,7 +109,7 @@ def run(
                 nodes=nodes,
                 partitions=partitions,
                 replication=replication,
-                base_port=free_cluster_base(nodes, partitions),
+                base_port=reserve_cluster(nodes, partitions).base,
                 extra=quiet,
             )
             http_ports = [int(node["http"].rsplit(":", 1)[1]) for node in cluster["nodes"]]
@@ -65,6 +125,7 @@ def run(
                 client_pids=[worker_proc.pid],
             )
             full_phase, full, half_phase, half = asyncio.run(bench.run())
+            fsync_ms = _fsync_latency([node["http"] for node in cluster["nodes"]])
             stop_process(worker_proc)
             samples = json.loads(samples_file.read_text())
         except BaseException:
@@ -78,13 +139,4 @@ def run(
             launcher.down(tmp)
     full.update(push_latencies(samples, full_phase))
     half.update(push_latencies(samples, half_phase))
-    return {
-        "benchmark": "cluster",
-        "nodes": nodes,
-        "partitions": partitions,
-        "replication": replication,
-        "workers": workers,
-        "clients": clients,
-        "full": full,
-        "half": half,
-    }
+    return {"full": full, "half": half, "fsync_ms": fsync_ms}

@@ -25,8 +25,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from zennode.bench.ports import free_port_base
 from zennode.tools.bench.models import JOB_TYPE, PROCESS_ID, handler, spiff_model, zennode_model
+from zennode.tools.ports import reserve_node
 
 if TYPE_CHECKING:
     from zennode.node import Node
@@ -132,7 +132,7 @@ async def _run_node(instances: int, partitions: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="zennode-bench-") as data_dir:
         config = default_config()
         config = dataclasses.replace(config, partitions=partitions)
-        config = config.with_overrides(data_dir=data_dir, port_base=free_port_base(partitions))
+        config = config.with_overrides(data_dir=data_dir, port_base=reserve_node(partitions).base)
         node = Node(config, serve_http=False, serve_grpc=False)
         node.task_handler(JOB_TYPE)(lambda job: handler(job.get("variables") or {}))
         done = threading.Event()

@@ -43,10 +43,10 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.bench.ports import free_port_base
 from zennode.tools.bench.cpu import cpu_seconds, load_average
 from zennode.tools.bench.models import one_task_model
 from zennode.tools.bench.rawhttp import Connection
+from zennode.tools.ports import reserve_node
 
 READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 60.0  # after a phase, wait at most this long for the backlog to finish
@@ -372,14 +372,14 @@ def _port_bases(count: int, partitions: int) -> list[int]:
     for _ in range(100):
         if len(bases) == count:
             return bases
-        base = free_port_base(partitions)
+        base = reserve_node(partitions).base
         if all(abs(base - other) > PORT_SPAN for other in bases):
             bases.append(base)
     raise RuntimeError("no free port ranges found")
 
 
 def node_yaml(
-    node_id: int, bases: list[int], partitions: int, secret: str | None, fsync: bool = False
+    node_id: int, bases: list[int], partitions: int, secret: str | None, fsync: bool = True
 ) -> str:
     """A config of node `node_id` among members with the given port bases (quiet logs)."""
     members = "".join(
@@ -398,12 +398,12 @@ members:
   level: WARNING
   format: text
 raft:
-  fsync_per_batch: {"true" if fsync else "false"}
+  fsync: {"true" if fsync else "false"}
 """
 
 
 def start_nodes(
-    data_dir: Path, partitions: int, replicas: int, fsync: bool = False
+    data_dir: Path, partitions: int, replicas: int, fsync: bool = True
 ) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """`replicas` node processes (every partition on every node); their port bases."""
     bases = _port_bases(replicas, partitions)
@@ -499,11 +499,11 @@ def run(
     concurrency: int = 16,
     replicas: int = 1,
     paced_rate: float | None = None,
-    fsync: bool = False,
+    fsync: bool = True,
 ) -> dict[str, Any]:
     """The whole node benchmark; the dict `scripts/bench node` prints.
 
-    `fsync`: the nodes fsync LMDB after every applied batch (`raft.fsync_per_batch`).
+    `fsync`: `raft.fsync` of the nodes (the durable default; False: page cache only).
 
     With `replicas` > 1 it starts that many node processes, every partition replicated to
     all of them, and sends the load and the workers to the leader (requests are not
@@ -547,7 +547,7 @@ def run(
         "partitions": partitions,
         "replicas": replicas,
         "clients": clients,
-        "fsync_per_batch": fsync,
+        "fsync": fsync,
         "full": full,
         "half": half,
     }

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -47,35 +45,6 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 def node_port_base(base_port: int, node_id: int) -> int:
     return base_port + NODE_PORT_STRIDE * (node_id - 1)
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port(nodes: int, partitions: int, host: str = "127.0.0.1") -> int:
-    """A base port whose whole layout for `nodes` nodes is free now (tests, benchmarks).
-
-    Picked below the kernel's ephemeral range: a port handed out for an outgoing connection
-    (a Raft peer dialling a node that is not up yet) could otherwise be taken before the node
-    binds it.
-    """
-    for _ in range(300):
-        base = random.randrange(12_000, 30_000, 10)
-        ports = []
-        for i in range(1, nodes + 1):
-            b = node_port_base(base, i)
-            ports += [b, b + PORT_OFFSET_GRPC, b + PORT_OFFSET_INTERNAL]
-            ports += [b + PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
-        if all(_port_free(host, p) for p in ports):
-            return base
-    raise RuntimeError(f"no free port range for {nodes} nodes on {host}")
 
 
 def member(node_id: int, base_port: int, host: str) -> dict[str, Any]:

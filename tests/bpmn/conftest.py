@@ -1,1 +1,0 @@
-from integration.conftest import client_for, start_node  # noqa: F401 - shared fixtures

@@ -1,0 +1,206 @@
+"""Free TCP ports for the nodes and Raft replicas that tests and tools start, reserved
+machine-wide so that two pickers never hand out the same port.
+
+"Free now" is not enough on a machine where several test runs and benchmarks start servers at
+once. A port found free is bound only later — a node process first spends a second importing
+Python; a test picks all three Raft addresses of a group and starts the third replica seconds
+after the first two — and in between another process that found the same port free may bind
+it; one of the two then fails with "address in use". So every port handed out here is
+*reserved*: this process holds an exclusive `flock` on `<lock dir>/<port>.lock` until it
+releases the reservation or exits (the kernel drops the lock with the process, so a crash
+leaves nothing stale). Every picker on the machine takes the same locks, so no two reserve one
+port; a port that some other program uses is skipped by a bind test. Releasing is for the
+owner of the servers, once they are stopped: a node that restarts on its own ports keeps them
+reserved while it is down.
+
+Ports come from below the kernel's ephemeral range: a port in that range may be handed to an
+outgoing connection's local end (a Raft peer dialling a replica that is not up yet) and taken
+before the server binds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import socket
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from zennode.config import PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, PORT_OFFSET_RAFT_BASE
+from zennode.tools.launcher import NODE_PORT_STRIDE
+
+LOCK_DIR_ENV = "ZENNODE_PORT_LOCK_DIR"
+DEFAULT_LOCK_DIR = "/tmp/zennode-ports"
+SPAN = 12_000  # how far below the ephemeral range the picks go
+ATTEMPTS = 500
+
+
+class Reservation:
+    """Ports reserved by this process until `release()` (idempotent) or exit.
+
+    `base` is the first port of the layout (a node's `--port-base`, a cluster's base port);
+    `ports` every reserved port; `port` the only one of a single-port reservation.
+    """
+
+    def __init__(self, base: int, ports: tuple[int, ...], fds: list[int]) -> None:
+        self.base = base
+        self.ports = ports
+        self._fds = fds
+
+    @property
+    def port(self) -> int:
+        assert len(self.ports) == 1, "a layout has several ports: use .base or .ports"
+        return self.ports[0]
+
+    def address(self, host: str = "127.0.0.1") -> str:
+        """ "host:port" of a single-port reservation (a Raft replica's address)."""
+        return f"{host}:{self.port}"
+
+    @property
+    def held(self) -> bool:
+        return bool(self._fds)
+
+    def release(self) -> None:
+        with _LOCK:
+            fds, self._fds = self._fds, []
+            _HELD.discard(self)
+        for fd in fds:
+            os.close(fd)  # closing the descriptor drops its flock
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "held" if self.held else "released"
+        return f"Reservation(base={self.base}, ports={list(self.ports)}, {state})"
+
+
+_LOCK = threading.Lock()
+_HELD: set[Reservation] = set()  # live reservations of this process (kept referenced)
+
+
+def node_offsets(partitions: int) -> list[int]:
+    """Offsets from a node's `--port-base`: HTTP, public gRPC, internal gRPC, one Raft port per
+    partition (the layout `zennode start --port-base` uses)."""
+    raft = [PORT_OFFSET_RAFT_BASE + p for p in range(1, partitions + 1)]
+    return [0, PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, *raft]
+
+
+def cluster_offsets(nodes: int, partitions: int) -> list[int]:
+    """Offsets from a local cluster's base port: node i's layout at 100 (i - 1)."""
+    return [NODE_PORT_STRIDE * i + o for i in range(nodes) for o in node_offsets(partitions)]
+
+
+def reserve_port(host: str = "127.0.0.1") -> Reservation:
+    """One port (a Raft replica, a gRPC server a test starts)."""
+    return reserve([0], host)
+
+
+def reserve_node(partitions: int, host: str = "127.0.0.1") -> Reservation:
+    """A node's whole `--port-base` layout; `.base` is the port base."""
+    return reserve(node_offsets(partitions), host)
+
+
+def reserve_cluster(nodes: int, partitions: int, host: str = "127.0.0.1") -> Reservation:
+    """Every port of a local cluster (`zennode.tools.launcher` layout); `.base` is its base."""
+    return reserve(cluster_offsets(nodes, partitions), host)
+
+
+def reserve(offsets: Sequence[int], host: str = "127.0.0.1") -> Reservation:
+    """A base port such that base + each offset is reserved by this process and bindable now."""
+    if not offsets or min(offsets) != 0:
+        raise ValueError("offsets start at 0")
+    low, high = _pick_range(max(offsets))
+    rng = random.Random()
+    for _ in range(ATTEMPTS):
+        base = rng.randrange(low, high)
+        ports = tuple(base + offset for offset in offsets)
+        fds = _lock_all(ports)
+        if fds is None:
+            continue
+        if all(_bindable(host, port) for port in ports):
+            reservation = Reservation(base, ports, fds)
+            with _LOCK:
+                _HELD.add(reservation)
+            return reservation
+        for fd in fds:
+            os.close(fd)
+    raise RuntimeError(f"no free port layout {list(offsets)} on {host} after {ATTEMPTS} tries")
+
+
+def held_reservations() -> set[Reservation]:
+    """This process's reservations not yet released (a test fixture releases what a test left)."""
+    with _LOCK:
+        return set(_HELD)
+
+
+def lock_dir() -> Path:
+    """Where the per-port lock files live (shared by every process on the machine)."""
+    return Path(os.environ.get(LOCK_DIR_ENV, DEFAULT_LOCK_DIR))
+
+
+def is_reserved_elsewhere(port: int) -> bool:
+    """Whether another process (or another reservation of this one) holds `port` (diagnostics,
+    tests of this module)."""
+    fds = _lock_all((port,))
+    if fds is None:
+        return True
+    os.close(fds[0])
+    return False
+
+
+def _pick_range(span: int) -> tuple[int, int]:
+    ephemeral_low = _ephemeral_low()
+    low = max(1024, ephemeral_low - SPAN)
+    high = ephemeral_low - span
+    if high <= low:
+        raise RuntimeError(f"a layout {span} ports wide does not fit below {ephemeral_low}")
+    return low, high
+
+
+def _lock_all(ports: Sequence[int]) -> list[int] | None:
+    """Exclusive, non-blocking flocks on every port's lock file, or None (and none held)."""
+    directory = lock_dir()
+    if not directory.is_dir():
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(parents=True)
+        with contextlib.suppress(PermissionError):
+            directory.chmod(0o1777)  # every user's test runs share it; sticky: no deleting
+    fds: list[int] = []
+    for port in ports:
+        # O_RDONLY is enough for flock, so a file another user created works too.
+        fd = os.open(directory / f"{port}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            for held in fds:
+                os.close(held)
+            return None
+        fds.append(fd)
+    return fds
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether a server could bind `port` now (SO_REUSEADDR, as the node's servers set it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
