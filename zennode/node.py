@@ -102,11 +102,15 @@ class Node:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self.cluster.loop
 
-    def task_handler(self, job_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run `fn(job) -> dict | None` for every job of `job_type` (internal jobs)."""
+    def task_handler(
+        self, job_type: str | None = None, *, element_id: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run `fn(job) -> dict | None` for every job of `job_type`, or for every job
+        of the tasks with id `element_id` (ZenBPM's handlers by id; a task without a task
+        definition is served this way)."""
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.handlers.register(job_type, fn)
+            self.handlers.register(job_type, fn, element_id=element_id)
             return fn
 
         return register

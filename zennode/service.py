@@ -272,20 +272,38 @@ class Service:
         return await self._run(pid, CancelInstance(process_instance_key=key), idempotency_key)
 
     async def set_variables(
-        self, key: int, variables: dict[str, Any], idempotency_key: str | None = None
+        self,
+        key: int,
+        variables: dict[str, Any],
+        local: bool = False,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Merge `variables` into a process instance's variables."""
+        """Set `variables` in a process instance: they propagate (each updates the nearest scope
+        that has it, else the process scope; `local`: the process scope itself)."""
         pid = self.cluster.partition_of(key, "process instance")
-        command = SetVariables(process_instance_key=key, variables=self.check_variables(variables))
+        command = SetVariables(
+            process_instance_key=key,
+            variables=self.check_variables(variables),
+            local=local or None,
+        )
         return await self._run(pid, command, idempotency_key)
 
     async def set_element_variables(
-        self, element_instance_key: int, variables: dict[str, Any]
+        self,
+        element_instance_key: int,
+        variables: dict[str, Any],
+        local: bool = False,
+        instance: int | None = None,
     ) -> dict[str, Any]:
-        """Zeebe's SetVariables: the key of an instance or of one of its element instances."""
+        """Zeebe's SetVariables: the scope is an instance or one of its element instances; the
+        variables propagate from it, or with `local` are set in it. Given `instance`, the
+        element instance must belong to it."""
         pid = self.cluster.partition_of(element_instance_key, "element instance")
         command = SetVariables(
-            element_instance_key=element_instance_key, variables=self.check_variables(variables)
+            process_instance_key=instance,
+            element_instance_key=element_instance_key,
+            variables=self.check_variables(variables),
+            local=local or None,
         )
         return await self._run(pid, command)
 

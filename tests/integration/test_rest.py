@@ -152,6 +152,16 @@ def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> No
     assert {body["processDefinitionKey"], changed.json()["processDefinitionKey"]} <= keys
 
 
+def test_deploy_answers_the_parser_warnings(api: httpx.Client) -> None:
+    xml = bpmn.one_task("rest-warned", "rest-warned-job").replace(
+        "</bpmn:process>", '<bpmn:sequenceFlow id="dangling"/></bpmn:process>'
+    )
+    body = deploy(api, xml)
+    assert body["warnings"] == [
+        "process rest-warned: sequence flow dangling has no source and no target: ignored"
+    ]
+
+
 def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
     assert_error(
         api.post("/v1/process-definitions", content=b"<not-xml", headers={"content-type": "a/b"}),
@@ -222,6 +232,24 @@ def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) ->
         10.0,
         "the caller completed after its child",
     )
+
+
+def test_variables_per_scope_and_the_local_flag(api: httpx.Client) -> None:
+    deploy(api, bpmn.one_task("rest-scopes", "rest-scopes-job"))
+    key = start(api, "rest-scopes", {"x": 1})
+    (task,) = api.get(f"/v1/process-instances/{key}").json()["activeElementInstances"]
+    assert task["scopeKey"] == key
+    url = f"/v1/process-instances/{key}/variables"
+    local = {"variables": {"x": 2}, "elementInstanceKey": task["elementInstanceKey"], "local": True}
+    assert api.patch(url, json=local).status_code == 204
+    propagated = {"variables": {"x": 3, "y": 4}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert api.patch(url, json=propagated).status_code == 204  # x: the task's own, y: new
+    view = api.get(f"/v1/process-instances/{key}").json()
+    assert view["variables"] == {"x": 1, "y": 4}
+    assert view["activeElementInstances"][0]["variables"] == {"x": 3}
+    other = start(api, "rest-scopes")
+    wrong = {"variables": {"a": 1}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert_error(api.patch(f"/v1/process-instances/{other}/variables", json=wrong), 404)
 
 
 def test_post_jobs_completes_like_the_original_api(api: httpx.Client) -> None:

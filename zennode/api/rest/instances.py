@@ -79,14 +79,25 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         "/{processInstanceKey}/variables",
         status_code=204,
         response_class=Response,
-        summary="Merge variables into an active instance",
+        summary="Set variables in an active instance (or one of its scopes)",
     )
     async def set_variables(
         processInstanceKey: int, body: SetVariablesRequest, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        await service.set_variables(
-            processInstanceKey, body.variables, idempotency_key=idempotency_key
-        )
+        if body.elementInstanceKey is None:
+            await service.set_variables(
+                processInstanceKey,
+                body.variables,
+                local=body.local,
+                idempotency_key=idempotency_key,
+            )
+        else:
+            await service.set_element_variables(
+                body.elementInstanceKey,
+                body.variables,
+                local=body.local,
+                instance=processInstanceKey,
+            )
         return Response(status_code=204)
 
     return api

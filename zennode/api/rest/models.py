@@ -59,6 +59,9 @@ class DeployResult(_Response):
     processDefinitionKey: int
     bpmnProcessId: str
     version: int
+    warnings: list[str] | None = Field(
+        default=None, description="What the parser ignored (e.g. a flow without source/target)"
+    )
 
 
 class ProcessDefinition(_Response):
@@ -119,6 +122,13 @@ class ElementInstance(_Response):
     state: str | None = None
     childProcessInstanceKey: int | None = Field(
         default=None, description="A call activity: the instance it waits for"
+    )
+    scopeKey: int | None = Field(
+        default=None,
+        description="The element instance it runs in (the process instance key at top level)",
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="The local variables of this element instance's scope"
     )
 
 
@@ -220,6 +230,15 @@ class JobRetriesRequest(_Request):
 
 class SetVariablesRequest(_Request):
     variables: dict[str, Any]
+    elementInstanceKey: int | None = Field(
+        default=None,
+        description="The scope: one of the instance's element instances (default: the instance)",
+    )
+    local: bool = Field(
+        default=False,
+        description="Set the variables in that scope itself; otherwise each one updates the "
+        "nearest scope that has it, else the process scope",
+    )
 
 
 # -------------------------------------------------------------------- incidents

@@ -204,7 +204,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.SetVariablesResponse:
         key = request.elementInstanceKey
         variables = mapping.parse_variables(request.variables)
-        call = self.service.set_element_variables(key, variables)
+        call = self.service.set_element_variables(key, variables, local=request.local)
         result = await self._ended_is_not_found("process instance", key, call)
         return gw.SetVariablesResponse(key=result["processInstanceKey"])
 

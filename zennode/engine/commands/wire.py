@@ -140,23 +140,35 @@ class CancelInstance(Command):
 
 @dataclass(frozen=True, slots=True)
 class SetVariables(Command):
-    """Merge variables into an instance, named by its key or (Zeebe) an element instance's."""
+    """Set variables in an instance, named by its key or (Zeebe) an element instance's: they
+    propagate from that scope, or with `local` stay in it (Zeebe's SetVariables)."""
 
     TYPE: ClassVar[str] = "set_variables"
     process_instance_key: int | None = None
     element_instance_key: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    local: bool | None = None  # None (left out of the wire form) is False
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         variables = check_variables(wire.get("variables"))
+        local = wire.get("local")
+        if local is not None and not isinstance(local, bool):
+            raise BadRequest("local must be a boolean")
+        local = local or None
+        instance = element = None
         if wire.get("processInstanceKey") is not None:
-            key = int_field(wire, "processInstanceKey", minimum=1)
-            return cls(process_instance_key=key, variables=variables)
+            instance = int_field(wire, "processInstanceKey", minimum=1)
         if wire.get("elementInstanceKey") is not None:
-            key = int_field(wire, "elementInstanceKey", minimum=1)
-            return cls(element_instance_key=key, variables=variables)
-        raise BadRequest("give processInstanceKey or elementInstanceKey")
+            element = int_field(wire, "elementInstanceKey", minimum=1)
+        if instance is None and element is None:
+            raise BadRequest("give processInstanceKey or elementInstanceKey")
+        return cls(
+            process_instance_key=instance,
+            element_instance_key=element,
+            variables=variables,
+            local=local,
+        )
 
 
 # ---------------------------------------------------------------------------- jobs
