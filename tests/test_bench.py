@@ -83,3 +83,54 @@ def test_cluster_bench_runs_against_three_nodes() -> None:
     for phase in ("full", "half"):
         assert results[phase]["created"] > 0 and results[phase]["jobs_pushed"] > 0
     assert results["full"]["forwarded"] > 0  # creates reach nodes that do not lead
+
+
+def _sample(completed: int, disk: int, rss: int) -> dict:
+    node = {"lmdb_file_bytes": disk, "journal_bytes": 0, "snapshot_bytes": 0, "rss_bytes": rss}
+    return {"seconds": 60.0, "completed": completed, "nodes": [node, dict(node)]}
+
+
+def test_soak_summary_compares_the_first_and_last_five_minutes() -> None:
+    from zennode.tools.bench.soak import summary
+
+    samples = [_sample(6000, 1000 * i, 10) for i in range(6)]  # minutes 1-6 (disk grows)
+    samples += [_sample(5400, 6000, 10) for _ in range(6)]  # minutes 7-12 (disk flat)
+    result = summary(samples, sample_s=60.0)
+    assert result["first_5min_per_s"] == 100.0 and result["last_5min_per_s"] == 90.0
+    assert result["last_vs_first"] == 0.9
+    assert result["disk_growth_last_5min_bytes"] == 0 and result["rss_growth_last_5min_bytes"] == 0
+    short = summary([_sample(600, 0, 0), _sample(1200, 2, 4)], sample_s=60.0)
+    assert short["window_samples"] == 1 and short["disk_growth_last_5min_bytes"] == 4
+
+
+def test_soak_bench_prints_a_line_per_sample_and_a_summary() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "soak",
+            "--minutes",
+            "0.25",
+            "--sample-s",
+            "5",
+            "--history-ttl",
+            "0",
+            "--clients",
+            "4",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    samples, last = lines[:-1], lines[-1]
+    assert len(samples) == 3 and last["benchmark"] == "soak" and last["samples"] == 3
+    for sample in samples:
+        assert [n["node"] for n in sample["nodes"]] == [1, 2, 3]
+        assert all(n["lmdb_file_bytes"] > 0 and n["rss_bytes"] > 0 for n in sample["nodes"])
+    assert sum(s["completed"] for s in samples) > 0
+    assert {"first_5min_per_s", "last_5min_per_s", "disk_growth_last_5min_bytes"} <= set(last)

@@ -131,3 +131,14 @@ def test_cross_field_checks(text: str, message: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_retention_history_ttl_accepts_durations_and_zero_and_refuses_the_rest() -> None:
+    assert default_config().retention.history_ttl_ms == 7 * 86_400_000
+    for text, ms in (("0", 0), ("30d", 30 * 86_400_000), ("PT1H", 3_600_000)):
+        assert parse_config(f"retention:\n  history_ttl: {text}\n").retention.history_ttl_ms == ms
+    for bad in ("5", "soon", "-1d", "[]"):
+        with pytest.raises(ConfigError, match="retention.history_ttl"):
+            parse_config(f"retention:\n  history_ttl: {bad}\n")
+    with pytest.raises(ConfigError, match="retention"):
+        parse_config("retention:\n  purge_chunk: 0\n")

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from zennode.engine.keys import MAX_PARTITION_ID
-from zennode.errors import ConfigError
+from zennode.errors import BadRequest, ConfigError
 
 # --port-base N: HTTP N, public gRPC N+1, internal gRPC N+2, Raft N+10+partition id.
 PORT_OFFSET_GRPC = 1
@@ -102,6 +102,28 @@ class Raft:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long ended instances are kept (docs/operations.md, "Retention").
+
+    An ended instance (completed, terminated) stays readable for its history time to live,
+    then it is deleted with everything it owns by replicated `purge_history` commands the
+    partition leader submits. `history_ttl` is the default for instances created without
+    `historyTimeToLive`: an ISO 8601 duration (`P7D`), ZenBPM's short form (`7d`, `12h`,
+    `15m`, `90s`) or `0` (delete as soon as it ended, as Zeebe does).
+    """
+
+    history_ttl: str | int = "7d"
+    purge_interval_ms: int = 1000  # how often the leader looks for ended instances that are due
+    purge_chunk: int = 100  # ended root instances deleted per replicated command (bounded)
+
+    @property
+    def history_ttl_ms(self) -> int:
+        from zennode.engine.retention import parse_ttl
+
+        return parse_ttl(str(self.history_ttl))
+
+
+@dataclass(frozen=True, slots=True)
 class Auth:
     """API bearer tokens (REST and public gRPC); none = no authentication (docs/security.md).
 
@@ -137,6 +159,7 @@ class Config:
     members: tuple[Member, ...] = (Member(),)
     limits: Limits = field(default_factory=Limits)
     raft: Raft = field(default_factory=Raft)
+    retention: Retention = field(default_factory=Retention)
     log: Log = field(default_factory=Log)
     auth: Auth = field(default_factory=Auth)
     tls: Tls = field(default_factory=Tls)
@@ -237,6 +260,10 @@ raft:
   compaction_bytes: 67108864
   fsync: true              # acknowledge only what is fsync'd on a majority (docs/reliability.md)
   balance_leaders: true    # move each partition's leadership to its first replica
+retention:
+  history_ttl: 7d          # ended instances are deleted after this (P7D, 7d, 12h, 0 = at once)
+  purge_interval_ms: 1000  # how often the leader looks for ended instances that are due
+  purge_chunk: 100         # ended instances deleted per replicated command
 log:
   level: INFO
   format: text             # text | json
@@ -307,8 +334,13 @@ def _convert(hint: Any, raw: Any, name: str) -> Any:
         options = typing.get_args(hint)
         if raw is None and type(None) in options:
             return None
-        (inner,) = [o for o in options if o is not type(None)]
-        return _convert(inner, raw, name)
+        inner = [o for o in options if o is not type(None)]
+        for option in inner[:-1]:  # `str | int`: the first type that fits
+            try:
+                return _convert(option, raw, name)
+            except ConfigError:
+                continue
+        return _convert(inner[-1], raw, name)
     if origin is tuple:
         (item,) = [a for a in typing.get_args(hint) if a is not Ellipsis]
         if not isinstance(raw, list):
@@ -393,5 +425,14 @@ def validate(config: Config) -> None:
         raise ConfigError("tls: set both cert_file and key_file, or neither")
     if any(not token for token in config.auth.tokens):
         raise ConfigError("auth.tokens: a token must not be empty")
+    retention = config.retention
+    if isinstance(retention.history_ttl, int) and retention.history_ttl != 0:
+        raise ConfigError("retention.history_ttl: write a duration like '30d' or 'P30D' (or 0)")
+    try:
+        retention.history_ttl_ms  # noqa: B018 - parsed here so a bad text fails at start-up
+    except BadRequest as exc:
+        raise ConfigError(f"retention.history_ttl: {exc}") from exc
+    if retention.purge_interval_ms <= 0 or retention.purge_chunk <= 0:
+        raise ConfigError("retention: purge_interval_ms and purge_chunk must be positive")
     if config.log.format not in LOG_FORMATS:
         raise ConfigError(f"log.format: {config.log.format!r} is not one of text, json")

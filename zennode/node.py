@@ -6,6 +6,7 @@ stops them; each part does one job:
     handlers   `jobs.handlers.HandlerRunner`  internal jobs: Python functions run on the leader
     job_streams `jobs.streams.JobStreams`     job managers (per partition) + worker streams
     timers     `drivers.timers.TimerDriver`   fires due BPMN timers on the partitions it leads
+    retention  `drivers.retention`            deletes ended instances whose TTL passed (leaders)
     relay      `drivers.partition_relay`      cross-partition command relay, sent by leaders
     metrics    `metrics.NodeMetrics`          this node's Prometheus registry
     servers    HTTP (REST, /metrics), public gRPC (JobStream, Zeebe gateway), internal gRPC
@@ -32,6 +33,7 @@ from zennode.cluster.client import Cluster
 from zennode.cluster.replicas import ReplicaFactory
 from zennode.config import Config, default_config
 from zennode.drivers.partition_relay import PartitionRelay
+from zennode.drivers.retention import RetentionDriver
 from zennode.drivers.timers import TimerDriver
 from zennode.errors import ConfigError
 from zennode.jobs.handlers import HandlerRunner
@@ -83,6 +85,13 @@ class Node:
         self.cluster.on_forwarded = self.metrics.count_forwarded
         self.cluster.on_rejected = self.metrics.count_rejected
         self.timers = TimerDriver(self.cluster)
+        retention = self.config.retention
+        self.retention = RetentionDriver(
+            self.cluster,
+            default_ttl_ms=retention.history_ttl_ms,
+            poll_s=retention.purge_interval_ms / 1000,
+            chunk=retention.purge_chunk,
+        )
         self.relay = PartitionRelay(self.cluster)
         self._servers: list[tuple[str, Callable[[], Any]]] = []  # (name, async stop) in order
         self._lock_file: Any = None
@@ -93,11 +102,15 @@ class Node:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self.cluster.loop
 
-    def task_handler(self, job_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run `fn(job) -> dict | None` for every job of `job_type` (internal jobs)."""
+    def task_handler(
+        self, job_type: str | None = None, *, element_id: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run `fn(job) -> dict | None` for every job of `job_type`, or for every job
+        of the tasks with id `element_id` (ZenBPM's handlers by id; a task without a task
+        definition is served this way)."""
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.handlers.register(job_type, fn)
+            self.handlers.register(job_type, fn, element_id=element_id)
             return fn
 
         return register
@@ -148,6 +161,7 @@ class Node:
                 log.exception("stopping the %s server failed", name)
         self._servers.clear()
         await self.timers.stop()
+        await self.retention.stop()
         await self.relay.stop()
         await self.job_streams.stop()
         await asyncio.to_thread(self.handlers.stop)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode import dmn
-from zennode.cluster.client import ClusterClient
+from zennode.cluster.client import ClusterClient, Consistency
 from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_digest
 from zennode.config import Limits
 from zennode.engine.commands import (
@@ -45,6 +45,7 @@ from zennode.engine.commands import (
 )
 from zennode.engine.engine import Engine
 from zennode.engine.relay import message_partition
+from zennode.engine.retention import parse_ttl
 from zennode.errors import BadRequest, TooLarge
 
 DEPLOYMENT_PARTITION = 1  # assigns definition keys and versions; answers definition reads
@@ -113,11 +114,19 @@ class Service:
         return (await self.cluster.submit(partition_id, command, idempotency=key)).unwrap()
 
     async def _per_partition_page(
-        self, partition_ids: list[int], query: str, args: dict[str, Any], page: int, size: int
+        self,
+        partition_ids: list[int],
+        query: str,
+        args: dict[str, Any],
+        page: int,
+        size: int,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Run a paged query on each partition's leader: `{partitions: [{partition, items}]}`."""
         read = self.cluster.read
-        results = await asyncio.gather(*(read(p, query, **args) for p in partition_ids))
+        results = await asyncio.gather(
+            *(read(p, query, consistency=consistency, **args) for p in partition_ids)
+        )
         partitions = [
             {"partition": pid, "items": items}
             for pid, (items, _total) in zip(partition_ids, results, strict=True)
@@ -219,12 +228,17 @@ class Service:
         return [results[i] for i in range(len(resources))]
 
     async def list_definitions(
-        self, page: int = 1, size: int = 10, bpmn_process_id: str | None = None
+        self,
+        page: int = 1,
+        size: int = 10,
+        bpmn_process_id: str | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Definitions are on every partition; the deployment partition answers."""
         items, total = await self.cluster.read(
             DEPLOYMENT_PARTITION,
             "list_definitions",
+            consistency=consistency,
             bpmn_process_id=bpmn_process_id,
             offset=(page - 1) * size,
             limit=size,
@@ -237,10 +251,12 @@ class Service:
             "totalCount": total,
         }
 
-    async def get_definition(self, key: int) -> dict[str, Any]:
+    async def get_definition(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         self.cluster.partition_of(key, "process definition")
         definition: dict[str, Any] = await self.cluster.read(
-            DEPLOYMENT_PARTITION, "get_definition", key=key
+            DEPLOYMENT_PARTITION, "get_definition", consistency=consistency, key=key
         )
         return definition
 
@@ -306,9 +322,12 @@ class Service:
         variables: dict[str, Any] | None = None,
         version: int | None = None,
         idempotency_key: str | None = None,
+        history_ttl: str | None = None,
     ) -> dict[str, Any]:
         """Start an instance on the next partition (round robin; with an idempotency key, the
-        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest)."""
+        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest).
+        `history_ttl` (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None:
+        the configured `retention.history_ttl`."""
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
         if process_definition_key is not None:
@@ -318,22 +337,29 @@ class Service:
             bpmn_process_id=bpmn_process_id,
             version=version,
             variables=self.check_variables(variables),
+            history_ttl_ms=None if history_ttl is None else parse_ttl(history_ttl),
         )
         if idempotency_key is None:
             return await self._run(self.cluster.next_partition(), command)
         partition_id = key_partition(idempotency_key, self.cluster.partition_ids)
         return await self._run(partition_id, command, idempotency_key)
 
-    async def get_instance(self, key: int) -> dict[str, Any]:
+    async def get_instance(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
-        instance: dict[str, Any] = await self.cluster.read(pid, "get_instance", key=key)
+        instance: dict[str, Any] = await self.cluster.read(
+            pid, "get_instance", consistency=consistency, key=key
+        )
         return instance
 
-    async def list_instances(self, page: int = 1, size: int = 10) -> dict[str, Any]:
+    async def list_instances(
+        self, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         """Instances of every partition, paged per partition (like `list_jobs`)."""
         args = {"offset": (page - 1) * size, "limit": size}
         return await self._per_partition_page(
-            self.cluster.partition_ids, "list_instances", args, page, size
+            self.cluster.partition_ids, "list_instances", args, page, size, consistency
         )
 
     async def cancel_instance(self, key: int, idempotency_key: str | None = None) -> dict[str, Any]:
@@ -341,20 +367,38 @@ class Service:
         return await self._run(pid, CancelInstance(process_instance_key=key), idempotency_key)
 
     async def set_variables(
-        self, key: int, variables: dict[str, Any], idempotency_key: str | None = None
+        self,
+        key: int,
+        variables: dict[str, Any],
+        local: bool = False,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Merge `variables` into a process instance's variables."""
+        """Set `variables` in a process instance: they propagate (each updates the nearest scope
+        that has it, else the process scope; `local`: the process scope itself)."""
         pid = self.cluster.partition_of(key, "process instance")
-        command = SetVariables(process_instance_key=key, variables=self.check_variables(variables))
+        command = SetVariables(
+            process_instance_key=key,
+            variables=self.check_variables(variables),
+            local=local or None,
+        )
         return await self._run(pid, command, idempotency_key)
 
     async def set_element_variables(
-        self, element_instance_key: int, variables: dict[str, Any]
+        self,
+        element_instance_key: int,
+        variables: dict[str, Any],
+        local: bool = False,
+        instance: int | None = None,
     ) -> dict[str, Any]:
-        """Zeebe's SetVariables: the key of an instance or of one of its element instances."""
+        """Zeebe's SetVariables: the scope is an instance or one of its element instances; the
+        variables propagate from it, or with `local` are set in it. Given `instance`, the
+        element instance must belong to it."""
         pid = self.cluster.partition_of(element_instance_key, "element instance")
         command = SetVariables(
-            element_instance_key=element_instance_key, variables=self.check_variables(variables)
+            process_instance_key=instance,
+            element_instance_key=element_instance_key,
+            variables=self.check_variables(variables),
+            local=local or None,
         )
         return await self._run(pid, command)
 
@@ -367,6 +411,7 @@ class Service:
         state: str | None = None,
         job_type: str | None = None,
         process_instance_key: int | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
         args = {
@@ -377,11 +422,15 @@ class Service:
             "limit": size,
         }
         partition_ids = self._instance_partitions(process_instance_key)
-        return await self._per_partition_page(partition_ids, "list_jobs", args, page, size)
+        return await self._per_partition_page(
+            partition_ids, "list_jobs", args, page, size, consistency
+        )
 
-    async def get_job(self, key: int) -> dict[str, Any]:
+    async def get_job(self, key: int, consistency: Consistency = "linearizable") -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "job")
-        job: dict[str, Any] = await self.cluster.read(pid, "get_job", key=key)
+        job: dict[str, Any] = await self.cluster.read(
+            pid, "get_job", consistency=consistency, key=key
+        )
         return job
 
     async def complete_job(
@@ -455,6 +504,7 @@ class Service:
         size: int = 10,
         process_instance_key: int | None = None,
         state: str | None = None,
+        consistency: Consistency = "linearizable",
     ) -> dict[str, Any]:
         args = {
             "instance_key": process_instance_key,
@@ -463,11 +513,17 @@ class Service:
             "incident_state": state,
         }
         partition_ids = self._instance_partitions(process_instance_key)
-        return await self._per_partition_page(partition_ids, "list_incidents", args, page, size)
+        return await self._per_partition_page(
+            partition_ids, "list_incidents", args, page, size, consistency
+        )
 
-    async def get_incident(self, key: int) -> dict[str, Any]:
+    async def get_incident(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "incident")
-        incident: dict[str, Any] = await self.cluster.read(pid, "get_incident", key=key)
+        incident: dict[str, Any] = await self.cluster.read(
+            pid, "get_incident", consistency=consistency, key=key
+        )
         return incident
 
     async def resolve_incident(

@@ -19,10 +19,14 @@ plain functions (run in a thread pool) or `async def` (run on the worker's loop)
 
 At most `max_concurrency` handlers run at once; further pushed jobs wait in gRPC flow control.
 The worker connects to one address at a time, and on a lost stream reconnects with exponential
-back-off, trying the next address each time. Jobs it held when the stream broke are freed by
-the node at once and pushed again (possibly to another worker). Every result (complete or fail)
-carries an idempotency key, so results that the broken stream may have lost are sent again on
-the next one: a result the node already applied gets its first answer, never a second effect.
+back-off, trying the next address each time. A node that goes silent (frozen, or the network
+to it cut: no reset, no refusal) is noticed by gRPC keepalive pings within
+`KEEPALIVE_S + KEEPALIVE_TIMEOUT_S` (about twice the cluster's maximum election timeout, the
+time its partitions take to fail over), and the worker moves on to the next address. Jobs it
+held when the stream broke are freed by the node at once and pushed again (possibly to
+another worker). Every result (complete or fail) carries an idempotency key, so results that
+the broken stream may have lost are sent again on the next one: a result the node already
+applied gets its first answer, never a second effect.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ OUTGOING_MAX = 1_024  # requests waiting to be written to the stream
 RESULTS_RESENT_MAX = 256  # results re-sent on the next stream after one broke
 ERRORS_KEPT = 100  # last ErrorResults kept for inspection
 MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+KEEPALIVE_S = 1.0  # ping the node this often (the node allows it: api/grpc_server.py)...
+KEEPALIVE_TIMEOUT_S = 2.0  # ... and give up on the stream when a ping is not answered in this
 
 
 class Job(dict[str, Any]):
@@ -272,18 +278,13 @@ class Worker:
             outgoing.put_nowait(self._resend.popleft())
         written: deque[pb.JobStreamRequest] = deque(maxlen=RESULTS_RESENT_MAX)
 
-        async def requests() -> Any:
-            while True:
-                item = await outgoing.get()
-                if item is None:
-                    return
-                if item.WhichOneof("request") in ("complete", "fail"):
-                    written.append(item)  # may be lost if the stream breaks now
-                yield item
-
         options = [
             ("grpc.max_receive_message_length", MESSAGE_BYTES_MAX),
             ("grpc.max_send_message_length", MESSAGE_BYTES_MAX),
+            ("grpc.keepalive_time_ms", int(KEEPALIVE_S * 1000)),
+            ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
         ]
         worked = False
         if self._credentials is None:
@@ -291,9 +292,12 @@ class Worker:
         else:
             channel_cm = grpc.aio.secure_channel(address, self._credentials, options=options)
         async with channel_cm as channel:
-            call = pb_grpc.ZenBpmStub(channel).JobStream(requests(), metadata=self._metadata)
+            # Reader/writer style with a writer task this session owns (a request generator
+            # would leave gRPC's consumer task pending in it when the stream ends by itself).
+            call = pb_grpc.ZenBpmStub(channel).JobStream(metadata=self._metadata)
             self._call = call
             self._outgoing = outgoing
+            writer = asyncio.ensure_future(_write_all(call, outgoing, written))
             try:
                 await call.wait_for_connection()
                 self.stats["connects"] += 1
@@ -319,6 +323,8 @@ class Worker:
                 self._outgoing = None
                 self._call = None
                 call.cancel()
+                writer.cancel()
+                await asyncio.wait({writer})
                 if not self._stop.is_set():
                     self._keep_for_resend(written, outgoing)
         return worked
@@ -428,3 +434,20 @@ class Worker:
                 await current.put(request)
             return
         await outgoing.put(request)
+
+
+async def _write_all(
+    call: Any,
+    outgoing: asyncio.Queue[pb.JobStreamRequest | None],
+    written: deque[pb.JobStreamRequest],
+) -> None:
+    """Write what the session queues until None (half-close) or the end of the call; results
+    go to `written` first (they may be lost if the stream breaks now: resent on the next)."""
+    try:
+        while (item := await outgoing.get()) is not None:
+            if item.WhichOneof("request") in ("complete", "fail"):
+                written.append(item)
+            await call.write(item)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        return  # the stream ended: the session's read loop ends with it

@@ -262,7 +262,7 @@ def run(coro: Any, timeout: float = 90) -> Any:
 
 @pytest.fixture(scope="module")
 def deployed(cluster: LocalCluster) -> LocalCluster:
-    for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill"):
+    for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill", "dup"):
         cluster.deploy(one_task(f"{PROCESS}-{job_type}", job_type), node=1)
     cluster.deploy(task_with_error_boundary(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
     return cluster
@@ -438,6 +438,84 @@ def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
                 if worker is not None:
                     await worker.stop()
         assert not journal.overlaps()
+
+    run(scenario())
+
+
+async def open_stream(address: str, client_id: str, job_type: str) -> tuple[Any, Any]:
+    """A raw JobStream subscribed to `job_type`: (channel, call)."""
+    channel = grpc.aio.insecure_channel(address)
+    request = pb.JobStreamRequest(
+        subscription=pb.StreamSubscriptionRequest(
+            job_type=job_type, type=pb.StreamSubscriptionRequest.TYPE_SUBSCRIBE
+        )
+    )
+
+    async def requests() -> Any:
+        yield request
+        await asyncio.Event().wait()  # keep the stream open until the call is cancelled
+
+    call = pb_grpc.ZenBpmStub(channel).JobStream(requests(), metadata=(("client_id", client_id),))
+    return channel, call
+
+
+async def refused_elsewhere(address: str, client_id: str) -> bool:
+    """Open `client_id` at `address`: True when refused (or ended) with ALREADY_EXISTS within
+    2 s; False while the node still takes it (it has not heard of the other stream yet)."""
+    channel, call = await open_stream(address, client_id, "dup-unused")
+    try:
+        response = await asyncio.wait_for(call.read(), 2)
+        if response is grpc.aio.EOF:
+            return False
+        return response.HasField("error") and response.error.code == 6  # ALREADY_EXISTS
+    except grpc.aio.AioRpcError as exc:
+        return exc.code() == grpc.StatusCode.ALREADY_EXISTS
+    except TimeoutError:
+        return False
+    finally:
+        call.cancel()
+        await channel.close()
+
+
+def test_a_client_id_streaming_on_one_node_is_refused_on_the_others(deployed: LocalCluster) -> None:
+    cluster = deployed
+
+    async def scenario() -> None:
+        channel, call = await open_stream(grpc_address(cluster, 1), "dup-worker", "dup")
+        try:
+            # A job through it first: the stream is open on node 1 before any probe elsewhere
+            # (otherwise a probe may open first and the later stream, node 1's, is the one that
+            # ends).
+            await create_instances(cluster, f"{PROCESS}-dup", 1, [2])
+            response = await asyncio.wait_for(call.read(), 15)
+            assert response.HasField("job") and response.job.type == "dup", response
+            for node in (2, 3):
+                deadline = time.monotonic() + 15
+                while not await refused_elsewhere(grpc_address(cluster, node), "dup-worker"):
+                    assert time.monotonic() < deadline, f"node {node} took a duplicate client_id"
+            # the first stream is still served: it gets the job of a new instance
+            await create_instances(cluster, f"{PROCESS}-dup", 1, [2])
+            response = await asyncio.wait_for(call.read(), 15)
+            assert response.HasField("job") and response.job.type == "dup", response
+        finally:
+            call.cancel()
+            await channel.close()
+        # Closed: every node takes the client id again (once it heard of the close).
+        deadline = time.monotonic() + 15
+        while True:
+            channel, call = await open_stream(grpc_address(cluster, 3), "dup-worker", "dup")
+            try:
+                await create_instances(cluster, f"{PROCESS}-dup", 1, [1])
+                response = await asyncio.wait_for(call.read(), 5)
+                if response is not grpc.aio.EOF and response.HasField("job"):
+                    break
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.ALREADY_EXISTS, exc
+            finally:
+                call.cancel()
+                await channel.close()
+            assert time.monotonic() < deadline, "the client id stayed taken after its stream ended"
+            await asyncio.sleep(0.2)
 
     run(scenario())
 

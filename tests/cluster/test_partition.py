@@ -250,17 +250,44 @@ def test_pysyncobj_is_the_pinned_version():
     assert pysyncobj_version.VERSION == "0.3.17"
 
 
-def test_overridden_pysyncobj_internals_still_exist():
-    # `_RaftGroup` replaces two private methods of SyncObj; after an upgrade that renamed them
-    # the overrides would silently never run (the transport binds SyncObj's own names).
+def test_overridden_pysyncobj_internals_still_exist(started, tmp_path):
+    # `_RaftGroup` and its `QuorumGuards` mixin (pre-vote, ReadIndex) replace private methods
+    # of SyncObj and read its private state; after an upgrade that renamed them the overrides
+    # would silently never run (the transport binds SyncObj's own names) or fail in the tick.
     from pysyncobj import SyncObj
 
     from zennode.cluster.journal import DurableRaft
     from zennode.cluster.partition import _RaftGroup
+    from zennode.cluster.raft_quorum import QuorumGuards
 
     for name in ("_SyncObj__onMessageReceived", "_SyncObj__applyLogEntries"):
         assert callable(getattr(SyncObj, name, None)), name
         assert name in _RaftGroup.__dict__, name
+    for name in ("_onTick", "_SyncObj__onMessageReceived"):
+        assert callable(getattr(SyncObj, name, None)), name
+        assert name in QuorumGuards.__dict__, name
+    for name in (
+        "_SyncObj__connectedToAnyone",
+        "_SyncObj__generateRaftTimeout",
+        "_SyncObj__getCurrentLogIndex",
+        "_SyncObj__getCurrentLogTerm",
+    ):
+        assert callable(getattr(SyncObj, name, None)), name
+    group = start_single(started, tmp_path)._group
+    for name in (
+        "_SyncObj__raftState",
+        "_SyncObj__raftCurrentTerm",
+        "_SyncObj__raftCommitIndex",
+        "_SyncObj__raftElectionDeadline",
+        "_SyncObj__transferInProgress",
+        "_SyncObj__otherNodes",
+        "_SyncObj__selfNode",
+        "_SyncObj__transport",
+        "_SyncObj__noopIDx",
+        "_SyncObj__lastResponseTime",
+    ):
+        assert hasattr(group, name), name
+    assert group._SyncObj__conf.leaderFallbackTimeout <= 1.3  # check-quorum: an election timeout
     # The durable log's overrides live in the DurableRaft mixin (zennode/cluster/journal.py);
     # tests/cluster/test_journal.py checks the PySyncObj code they rely on in detail.
     for name in ("_SyncObj__sendNextNodeIdx", "_SyncObj__raftLog", "_SyncObj__raftCommitIndex"):

@@ -230,3 +230,118 @@ def test_a_lost_answer_without_a_key_is_reported_after_leader_wait_ms() -> None:
     with pytest.raises(OutcomeUnknown):
         asyncio.run(node.cluster.submit(2, TimeoutJobs()))
     assert len(set(map(str, node.cluster.peers.commands))) == 1  # always the same key
+
+
+class HangingPeers:
+    """`Peers` whose calls to `silent` never answer (a leader cut off or frozen: no reset, no
+    refusal); the others answer `answer` after `delay_s`. Records calls and cancellations."""
+
+    def __init__(self, silent: set[int], answer: Any, delay_s: float = 0.0) -> None:
+        self.silent = silent
+        self.answer = answer
+        self.delay_s = delay_s
+        self.calls: list[int] = []
+        self.commands: list[Any] = []
+        self.cancelled: list[int] = []
+
+    async def _call(self, node_id: int) -> Any:
+        self.calls.append(node_id)
+        try:
+            if node_id in self.silent:
+                await asyncio.Event().wait()
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled.append(node_id)
+            raise
+        return self.answer
+
+    async def submit(self, node_id: int, partition_id: int, command: Any, timeout: float) -> Any:
+        self.commands.append(command)
+        return await self._call(node_id)
+
+    async def read(self, node_id: int, partition_id: int, query: str, args: Any, timeout: float):
+        return await self._call(node_id)
+
+
+def fast_raft_node() -> Any:
+    """`routing_node` with short election timeouts (forwarding deadlines follow them)."""
+    node = routing_node(leader_wait_ms=5_000)
+    raft = replace(node.config.raft, min_timeout_s=0.3, max_timeout_s=0.6)
+    node.cluster.config = replace(node.cluster.config, raft=raft)
+    return node
+
+
+async def _move_leadership_soon(node: Any, to: int) -> None:
+    await asyncio.sleep(0.2)
+    node.cluster.router.record(2, None)  # node 2 stops answering role polls
+    node.cluster.router.record(to, roles((2, "leader", 0, 6)))
+
+
+def test_a_command_forwarded_to_a_leader_that_went_silent_is_sent_to_the_new_one() -> None:
+    node = fast_raft_node()
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={"done": True}))
+
+    async def scenario() -> Outcome:
+        mover = asyncio.ensure_future(_move_leadership_soon(node, to=3))
+        try:
+            # bounded far below request_timeout_ms (10 s), which it used to wait for
+            return await asyncio.wait_for(node.cluster.submit(2, TimeoutJobs()), 5.0)
+        finally:
+            await mover
+
+    assert asyncio.run(scenario()).result == {"done": True}
+    peers = node.cluster.peers
+    assert peers.calls == [2, 3] and peers.cancelled == [2]
+    # The outcome at node 2 is unknown: the repeat carries the same key (applied at most once).
+    first, again = peers.commands
+    assert first == again and first["idempotency"]["kind"] == "node"
+
+
+def test_a_read_forwarded_to_a_leader_that_went_silent_is_answered_by_the_new_one() -> None:
+    node = fast_raft_node()
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer={"key": 7})
+
+    async def scenario() -> Any:
+        mover = asyncio.ensure_future(_move_leadership_soon(node, to=3))
+        try:
+            return await asyncio.wait_for(node.cluster.read(2, "get_job", key=7), 5.0)
+        finally:
+            await mover
+
+    assert asyncio.run(scenario()) == {"key": 7}
+    assert node.cluster.peers.calls == [2, 3] and node.cluster.peers.cancelled == [2]
+
+
+def test_a_slow_leader_that_still_leads_is_waited_for() -> None:
+    node = fast_raft_node()  # forwarding deadline: 2 x 0.6 s
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent=set(), answer=Outcome(result={"done": 1}), delay_s=1.5)
+    outcome = asyncio.run(node.cluster.submit(2, TimeoutJobs()))
+    assert outcome.result == {"done": 1} and node.cluster.peers.cancelled == []
+
+
+def test_a_silent_target_is_given_up_after_the_deadline_when_no_leader_is_known() -> None:
+    node = fast_raft_node()  # forwarding deadline: 2 x 0.6 s
+    node.cluster.config = replace(
+        node.cluster.config, limits=replace(node.cluster.config.limits, leader_wait_ms=1_500)
+    )
+    node.cluster.router.record(2, roles((2, "leader", 0, 5)))
+    node.cluster.peers = HangingPeers(silent={2}, answer=Outcome(result={}))
+
+    async def scenario() -> Outcome:
+        async def silence() -> None:
+            await asyncio.sleep(0.2)
+            node.cluster.router.record(2, None)  # no answer to polls; nobody else known
+
+        quiet = asyncio.ensure_future(silence())
+        try:
+            return await asyncio.wait_for(node.cluster.submit(2, TimeoutJobs()), 5.0)
+        finally:
+            await quiet
+
+    # Abandoned after its deadline; no leader to re-send it to within leader_wait_ms.
+    with pytest.raises(OutcomeUnknown, match="did not answer"):
+        asyncio.run(scenario())
+    assert node.cluster.peers.calls == [2] and node.cluster.peers.cancelled == [2]

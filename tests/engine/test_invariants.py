@@ -2,7 +2,10 @@
 
 After each command: every open job belongs to a waiting element instance of an active instance
 and vice versa, the instance's incident counter matches its open incidents, the element-instance
-index matches the instances, and a replay of the same commands gives identical tables.
+index matches the instances, the variable scopes form a tree rooted at the instance (every
+element instance runs in the instance or in another of its element instances, and holds its
+locals as a non-empty object or not at all), and a replay of the same commands gives identical
+tables. Set-variables commands (local and propagating) on random scopes are part of the mix.
 """
 
 from __future__ import annotations
@@ -46,12 +49,19 @@ INNER = (
     + flow("in_ok", "in_x", "in_end")
 )
 
+SP_INPUTS = (
+    "<bpmn:extensionElements><zeebe:ioMapping>"
+    '<zeebe:input source="=n" target="inner"/><zeebe:input source="=a" target="a"/>'
+    '<zeebe:output source="=inner" target="from_sp"/>'
+    "</zeebe:ioMapping></bpmn:extensionElements>"
+)
+
 MODEL = bpmn(
     start()
     + gateway("fork", "parallel")
-    + f'<bpmn:subProcess id="sp">{INNER}</bpmn:subProcess>'
+    + f'<bpmn:subProcess id="sp">{SP_INPUTS}{INNER}</bpmn:subProcess>'
     + error_boundary("caught", "sp", "Err")
-    + service("side", "S", retries="1")
+    + service("side", "S", retries="1", inputs={"s": "=n"})
     + error_boundary("side_caught", "side")
     + gateway("join", "parallel")
     + gateway("route")
@@ -96,8 +106,12 @@ def check(h: Harness) -> None:
         assert instance["incidents"] == open_count
         if instance["state"] != "active":
             assert instance["elements"] == {} and instance["joins"] == {}
+        assert isinstance(instance["variables"], dict)
         for ei_key, record in instance["elements"].items():
             expected_index[int(ei_key)] = key
+            assert record["scope"] == key or str(record["scope"]) in instance["elements"]
+            if "locals" in record:
+                assert isinstance(record["locals"], dict) and record["locals"]
             job_key = record.get("jobKey")
             if job_key is not None:
                 assert jobs[job_key]["state"] in ("active", "activated", "failed")
@@ -141,6 +155,14 @@ def random_commands(h: Harness, rng: random.Random) -> list[dict[str, Any]]:
         fix["variables"] = {"fail": False, "a": True}
         resolve = {"type": "resolve_incident", "incidentKey": incident["key"]}
         return [fix, resolve] if rng.random() < 0.5 else [resolve]
+    if roll < 0.82:
+        instance = records.loads(tables["instances"][records.u64(job["processInstanceKey"])])
+        scope = rng.choice([job["processInstanceKey"], *map(int, instance["elements"])])
+        command = {"type": "set_variables", "elementInstanceKey": scope}
+        command["variables"] = {rng.choice(["a", "inner", "s", "r", "new"]): rng.random()}
+        if rng.random() < 0.5:
+            command["local"] = True
+        return [command]
     if roll < 0.85:
         return [{"type": "cancel_instance", "processInstanceKey": job["processInstanceKey"]}]
     if roll < 0.92:

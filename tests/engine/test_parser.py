@@ -51,7 +51,7 @@ def test_every_unsupported_element_is_named_with_its_type() -> None:
         start() + '<bpmn:intermediateCatchEvent id="Sig_1"><bpmn:conditionalEventDefinition/>'
         "</bpmn:intermediateCatchEvent>"
         + '<bpmn:complexGateway id="Cx_2"/>'
-        + '<bpmn:serviceTask id="Bare"/>'
+        + '<bpmn:businessRuleTask id="Bare"/>'
         + '<bpmn:userTask id="Loop"><bpmn:standardLoopCharacteristics/></bpmn:userTask>'
         + '<bpmn:userTask id="Multi"><bpmn:multiInstanceLoopCharacteristics/></bpmn:userTask>'
         + end()
@@ -62,7 +62,7 @@ def test_every_unsupported_element_is_named_with_its_type() -> None:
     for part in (
         "Sig_1 (intermediateCatchEvent/conditional)",
         "Cx_2 (complexGateway)",
-        "Bare (serviceTask/no taskDefinition)",
+        "Bare (businessRuleTask/no taskDefinition)",
         "Loop (userTask/loop)",
         "Multi (userTask/multiInstance without inputCollection)",
     ):
@@ -89,10 +89,6 @@ def test_non_feel_condition_is_unsupported_and_bad_feel_is_rejected() -> None:
             "default flow f_x",
         ),
         (start() + error_end("e", "Nope") + chain("start", "e"), "unknown error Nope"),
-        (
-            start() + '<bpmn:endEvent id="e"><bpmn:errorEventDefinition/></bpmn:endEvent>',
-            "no errorRef",
-        ),
         (
             start()
             + service("t", "w")

@@ -24,6 +24,7 @@ from zennode.engine.commands import (
     FailJob,
     OpenMessageSubscription,
     PublishMessage,
+    PurgeHistory,
     ReleaseJobs,
     ResolveIncident,
     SetVariables,
@@ -47,8 +48,10 @@ SAMPLES: list[Command] = [
     ),
     CreateInstance(process_definition_key=7, variables={"a": 1}),
     CreateInstance(bpmn_process_id="p", version=-1),
+    CreateInstance(bpmn_process_id="p", history_ttl_ms=86_400_000),
     CancelInstance(process_instance_key=9),
     SetVariables(element_instance_key=11, variables={"b": [1, 2]}),
+    SetVariables(process_instance_key=10, element_instance_key=11, variables={}, local=True),
     CompleteJob(job_key=3, variables={"ok": True}, worker="w#1"),
     FailJob(job_key=3, retries=2, message="boom", retry_backoff_ms=100, worker="w"),
     ThrowError(job_key=3, error_code="E1", message="m", variables={"x": 1}),
@@ -60,6 +63,8 @@ SAMPLES: list[Command] = [
     ReleaseJobs(job_keys=[4, 5], worker="w"),
     ResolveIncident(incident_key=12),
     TriggerTimers(limit=10),
+    PurgeHistory(default_ttl_ms=0, limit=50),
+    PurgeHistory(),
     PublishMessage(message_name="m", correlation_key="k", time_to_live=10, message_id="id"),
     OpenMessageSubscription(
         sub_key=1,
@@ -169,6 +174,8 @@ def test_dicts_written_by_earlier_versions_decode() -> None:
         {"type": "ack_relay", "kind": "other", "subKey": 1},
         {"type": "deploy", "xml": ""},
         {"type": "deploy", "xml": "<x/>", "assigned": []},
+        {"type": "set_variables", "processInstanceKey": 1, "local": "yes"},
+        {"type": "set_variables", "local": True},
     ],
 )
 def test_malformed_commands_are_bad_requests(wire: Any) -> None:

@@ -10,6 +10,7 @@ which is allowed; an acknowledged one that is missing later is data loss.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import threading
 import time
@@ -26,6 +27,7 @@ PROCESS_ID = "fault-flow"
 JOB_TYPES = ("fault-a", "fault-b")
 REQUEST_TIMEOUT_S = 5.0
 CREATE_PAUSE_S = 0.03  # per client thread: a steady, not saturating, load
+SAMPLES_KEPT = 5
 
 MODEL = bpmn(
     start()
@@ -50,17 +52,21 @@ class Creators:
         urls: dict[int, str],
         threads: int = 2,
         seed: int = 0,
+        timeout_s: float = REQUEST_TIMEOUT_S,
         process_id: str = PROCESS_ID,
         variables: Callable[[], dict[str, Any]] = lambda: {"steps": 0},
     ) -> None:
         self.urls = urls
+        self.timeout_s = timeout_s
         self.process_id = process_id
         self.variables = variables
         self.variables_of: dict[int, dict[str, Any]] = {}
         self.down: set[int] = set()  # nodes the fault driver has stopped (skipped, mostly)
         self.acked: dict[int, float] = {}  # instance key -> monotonic time of the 201
+        self.sent_at: dict[int, float] = {}  # instance key -> when its acknowledged POST was sent
         self.unacked = 0
         self.errors: Counter[str] = Counter()
+        self.samples: list[str] = []  # the first few refusals' bodies (diagnostics)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [
@@ -75,20 +81,26 @@ class Creators:
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=2 * REQUEST_TIMEOUT_S)
+            thread.join(timeout=2 * self.timeout_s)
 
     def ack_times(self) -> list[float]:
         with self._lock:
             return sorted(self.acked.values())
 
+    def recent(self, count: int) -> list[tuple[int, float]]:
+        """The last `count` acknowledged (key, acknowledged at), newest first."""
+        with self._lock:
+            return list(itertools.islice(reversed(self.acked.items()), count))
+
     def _run(self, seed: int) -> None:
         rng = random.Random(seed)
-        with httpx.Client(timeout=REQUEST_TIMEOUT_S) as http:
+        with httpx.Client(timeout=self.timeout_s) as http:
             while not self._stop.is_set():
                 live = [n for n in self.urls if n not in self.down] or list(self.urls)
                 node = rng.choice(live)
                 variables = self.variables()
                 body = {"bpmnProcessId": self.process_id, "variables": variables}
+                sent = time.monotonic()
                 try:
                     response = http.post(f"{self.urls[node]}/v1/process-instances", json=body)
                 except httpx.HTTPError as exc:
@@ -101,10 +113,13 @@ class Creators:
                     if response.status_code == 201:
                         key = int(response.json()["processInstanceKey"])
                         self.acked[key] = time.monotonic()
+                        self.sent_at[key] = sent
                         self.variables_of[key] = variables
                     else:
                         self.unacked += 1
                         self.errors[str(response.status_code)] += 1
+                        if len(self.samples) < SAMPLES_KEPT:
+                            self.samples.append(f"{response.status_code} {response.text[:300]}")
                 time.sleep(CREATE_PAUSE_S)
 
 

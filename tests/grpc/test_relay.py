@@ -54,6 +54,14 @@ class ServingStreams:
         self.settings = Settings()
         self.managers = {pid: FakeManager(pid) for pid in (1, 2)}
         self.released: list[tuple[int, str, list[int]]] = []
+        self.claims: list[tuple[str, int, int]] = []  # (client id, opened at, node) heard
+        self.holder_of: Any = None
+
+    def use_remote_clients(self, holder_of: Any) -> None:
+        self.holder_of = holder_of
+
+    def claimed_elsewhere(self, client_id: str, opened_at_ms: int, node_id: int) -> None:
+        self.claims.append((client_id, opened_at_ms, node_id))
 
     def share(self, jobs_max: int, partition_id: int) -> int:
         return partition_share(jobs_max, partition_id, [1, 2])
@@ -65,12 +73,20 @@ class ServingStreams:
 class HoldingStreams:
     """The node holding worker streams, as its `JobRelayLink` sees it."""
 
-    def __init__(self, subscriptions: list[tuple[str, str, int, int]]) -> None:
+    def __init__(
+        self,
+        subscriptions: list[tuple[str, str, int, int]],
+        opened: list[tuple[str, int]] | None = None,
+    ) -> None:
         self._subscriptions = subscriptions
+        self._opened = opened or []
         self.delivered: list[tuple[int, str, dict[str, Any]]] = []
 
     def subscriptions(self) -> list[tuple[str, str, int, int]]:
         return list(self._subscriptions)
+
+    def open_workers(self) -> list[tuple[str, int]]:
+        return list(self._opened)
 
     def deliver_relayed(self, partition_id: int, worker_id: str, job: dict[str, Any]) -> None:
         self.delivered.append((partition_id, worker_id, job))
@@ -213,5 +229,25 @@ def test_jobs_still_queued_when_a_relay_closes_are_freed_at_once() -> None:
         assert sorted(serving.released) == [(1, "w#1", [11, 12]), (2, "w#1", [21])]
         assert await relay.next_message() is None  # the writer ends
         assert not relay.push(1, "w#1", {"key": 13})
+
+    run(scenario())
+
+
+def test_opened_workers_make_their_client_ids_known_until_removed_or_the_relay_ends() -> None:
+    async def scenario() -> None:
+        async with serving_node() as (serving, service, port):
+            holding = HoldingStreams([], opened=[("alpha#1", 1_000)])
+            link = link_to(port, holding)
+            try:
+                await eventually(lambda: serving.claims, 5, "the resync's open")
+                assert serving.claims == [("alpha", 1_000, 1)]
+                assert serving.holder_of("alpha") == 1 and serving.holder_of("beta") is None
+                link.open_worker("be#ta#2", 2_000)  # a client id may hold "#"
+                await eventually(lambda: service.holder_of("be#ta") == 1, 5, "an open")
+                link.remove_worker("alpha#1")
+                await eventually(lambda: service.holder_of("alpha") is None, 5, "the remove")
+            finally:
+                await link.stop()
+            await eventually(lambda: service.holder_of("be#ta") is None, 5, "the relay's end")
 
     run(scenario())

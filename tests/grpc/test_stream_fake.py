@@ -232,6 +232,40 @@ def test_second_stream_with_the_same_client_id_is_refused() -> None:
     run(scenario())
 
 
+def test_a_client_id_another_node_streams_is_refused_and_a_double_keeps_the_older() -> None:
+    """Cluster-wide client ids (the job relay tells who streams what, see test_relay.py and
+    tests/cluster/test_jobstream_cluster.py): a client id another node holds is refused; when
+    two nodes accepted one before hearing of each other, the stream opened later ends."""
+
+    async def scenario() -> None:
+        async with fake_server() as (_, address, streams):
+            elsewhere = {"held": 2}
+            streams.use_remote_clients(elsewhere.get)
+            refused = RawStream(address, "held")
+            await refused.send(subscribe("t"))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await refused.recv()
+            assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+            assert "node 2" in (info.value.details() or "")
+            await refused.close()
+
+            mine = RawStream(address, "mine")
+            await mine.send(subscribe("t"))
+            await eventually(lambda: streams.snapshot()["streams"] == 1, 5, "the stream")
+            [(_worker, opened_at)] = streams.open_workers()
+            streams.claimed_elsewhere("mine", opened_at + 5, 2)  # node 2's is younger: stays
+            streams.claimed_elsewhere("other", 0, 2)  # not streamed here: nothing happens
+            assert streams.snapshot()["streams"] == 1
+            streams.claimed_elsewhere("mine", opened_at - 5, 2)  # node 2's is older: this ends
+            response = await mine.recv()
+            assert response.error.code == grpc.StatusCode.ALREADY_EXISTS.value[0]
+            assert "connected to node 2 first" in response.error.message
+            assert streams.snapshot()["streams"] == 0
+            await mine.close()
+
+    run(scenario())
+
+
 def test_worker_sdk_completes_and_fails_with_error_codes() -> None:
     async def scenario() -> None:
         async with fake_server() as (node, address, _):

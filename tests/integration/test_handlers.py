@@ -151,3 +151,84 @@ def test_a_job_in_retry_back_off_runs_only_when_the_back_off_ends(
     wait_until(lambda: instance_state(runner, key) == "completed", 10.0, "completion")
     assert len(ran_at) == 1
     assert ran_at[0] - failed_at >= 0.75
+
+
+UNTYPED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="untyped-order" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:serviceTask id="task-a"/>
+    <bpmn:sendTask id="task-b"/>
+    <bpmn:serviceTask id="task-c">
+      <bpmn:extensionElements><zeebe:taskDefinition type="typed-c"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task-a"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="task-a" targetRef="task-b"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="task-b" targetRef="task-c"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="task-c" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_handlers_registered_by_element_id_run_tasks_without_a_task_definition(
+    start_node: Callable[..., NodeThread],
+) -> None:
+    """ZenBPM's `NewTaskHandler().Id("task-a")`: the model (undeclared `zeebe:` prefix, tasks
+    without task definition) runs on handlers chosen by element id; an element-id handler
+    wins over the handler of the job's type."""
+    seen: list[tuple[str, str]] = []
+
+    def setup(node: Node) -> None:
+        @node.task_handler(element_id="task-a")
+        def a(job: dict[str, Any]) -> dict[str, Any]:
+            seen.append((job["elementId"], job["type"]))
+            return {"a": job["variables"]["n"] + 1}
+
+        @node.task_handler(element_id="task-b")
+        def b(job: dict[str, Any]) -> dict[str, Any]:
+            seen.append((job["elementId"], job["type"]))
+            return {"b": job["variables"]["a"] * 2}
+
+        @node.task_handler(element_id="task-c")
+        def c(job: dict[str, Any]) -> dict[str, Any]:
+            seen.append((job["elementId"], job["type"]))
+            return {"c": True}
+
+        @node.task_handler("typed-c")
+        def typed(job: dict[str, Any]) -> dict[str, Any]:
+            raise AssertionError("the element-id handler must win")
+
+    runner = start_node(setup=setup)
+    key = deploy_and_start(runner, UNTYPED, "untyped-order", n=1)
+    wait_until(lambda: instance_state(runner, key) == "completed", 10.0, "completion")
+    variables = runner.call(runner.node.service.get_instance(key))["variables"]
+    assert (variables["a"], variables["b"], variables["c"]) == (2, 4, True)
+    assert seen == [
+        ("task-a", "no-task-definition"),
+        ("task-b", "no-task-definition"),
+        ("task-c", "typed-c"),
+    ]
+
+
+def test_a_new_leader_runs_waiting_jobs_of_element_id_handlers(tmp_path: Path) -> None:
+    config = node_config(tmp_path / "node", partitions=1)
+    first = NodeThread(Node(config, serve_http=False, serve_grpc=False))
+    first.start()
+    try:
+        key = deploy_and_start(first, UNTYPED, "untyped-order", n=1)
+        assert instance_state(first, key) == "active"
+    finally:
+        first.stop()
+
+    second_node = Node(config, serve_http=False, serve_grpc=False)
+    for element_id in ("task-a", "task-b", "task-c"):
+        second_node.task_handler(element_id=element_id)(lambda job: {"done": job["elementId"]})
+    second = NodeThread(second_node)
+    second.start()
+    try:
+        wait_until(lambda: instance_state(second, key) == "completed", 10.0, "completion")
+        assert second.call(second_node.service.get_instance(key))["variables"]["done"] == "task-c"
+    finally:
+        second.stop()

@@ -152,6 +152,16 @@ def test_deploy_then_identical_content_returns_same_key(api: httpx.Client) -> No
     assert {body["processDefinitionKey"], changed.json()["processDefinitionKey"]} <= keys
 
 
+def test_deploy_answers_the_parser_warnings(api: httpx.Client) -> None:
+    xml = bpmn.one_task("rest-warned", "rest-warned-job").replace(
+        "</bpmn:process>", '<bpmn:sequenceFlow id="dangling"/></bpmn:process>'
+    )
+    body = deploy(api, xml)
+    assert body["warnings"] == [
+        "process rest-warned: sequence flow dangling has no source and no target: ignored"
+    ]
+
+
 def test_deploy_rejects_bad_models_with_400(api: httpx.Client) -> None:
     assert_error(
         api.post("/v1/process-definitions", content=b"<not-xml", headers={"content-type": "a/b"}),
@@ -222,6 +232,24 @@ def test_instance_view_links_a_call_activity_and_its_child(api: httpx.Client) ->
         10.0,
         "the caller completed after its child",
     )
+
+
+def test_variables_per_scope_and_the_local_flag(api: httpx.Client) -> None:
+    deploy(api, bpmn.one_task("rest-scopes", "rest-scopes-job"))
+    key = start(api, "rest-scopes", {"x": 1})
+    (task,) = api.get(f"/v1/process-instances/{key}").json()["activeElementInstances"]
+    assert task["scopeKey"] == key
+    url = f"/v1/process-instances/{key}/variables"
+    local = {"variables": {"x": 2}, "elementInstanceKey": task["elementInstanceKey"], "local": True}
+    assert api.patch(url, json=local).status_code == 204
+    propagated = {"variables": {"x": 3, "y": 4}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert api.patch(url, json=propagated).status_code == 204  # x: the task's own, y: new
+    view = api.get(f"/v1/process-instances/{key}").json()
+    assert view["variables"] == {"x": 1, "y": 4}
+    assert view["activeElementInstances"][0]["variables"] == {"x": 3}
+    other = start(api, "rest-scopes")
+    wrong = {"variables": {"a": 1}, "elementInstanceKey": task["elementInstanceKey"]}
+    assert_error(api.patch(f"/v1/process-instances/{other}/variables", json=wrong), 404)
 
 
 def test_post_jobs_completes_like_the_original_api(api: httpx.Client) -> None:
@@ -304,6 +332,34 @@ def test_cancel_instance_terminates_its_job(api: httpx.Client) -> None:
     assert_error(api.post(f"/v1/jobs/{job['key']}/complete", json={}), 409)
 
 
+def test_every_read_takes_a_consistency(api: httpx.Client) -> None:
+    """linearizable (the default) and local answer the same on a healthy node."""
+    deploy(api, bpmn.one_task("consistency-flow", "consistency-work"))
+    key = start(api, "consistency-flow")
+
+    def first_job() -> dict[str, Any] | None:
+        pages = api.get(f"/v1/jobs?processInstanceKey={key}").json()["partitions"]
+        return next((job for page in pages for job in page["items"]), None)
+
+    job = wait_until(first_job, 10, "the job")
+    paths = [
+        f"/v1/process-instances/{key}",
+        "/v1/process-instances",
+        f"/v1/jobs/{job['key']}",
+        f"/v1/jobs?processInstanceKey={key}",
+        "/v1/incidents",
+        "/v1/process-definitions",
+    ]
+    for path in paths:
+        sep = "&" if "?" in path else "?"
+        default = api.get(path)
+        assert default.status_code == 200, (path, default.text)
+        for level in ("linearizable", "local"):
+            response = api.get(f"{path}{sep}consistency={level}")
+            assert response.status_code == 200, (path, level, response.text)
+            assert response.json() == default.json(), (path, level)
+
+
 # ------------------------------------------------------------------- errors
 
 
@@ -340,6 +396,7 @@ def test_unknown_keys_are_404(api: httpx.Client) -> None:
         ("get", "/v1/jobs?size=1000", None),
         ("get", "/v1/jobs?state=sleeping", None),
         ("get", "/v1/process-instances/12x", None),
+        ("get", "/v1/process-instances?consistency=eventual", None),
     ],
 )
 def test_bad_input_is_400(api: httpx.Client, method: str, path: str, body: Any) -> None:

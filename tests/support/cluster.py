@@ -2,6 +2,10 @@
 same launcher as `scripts/cluster up` on reserved free ports of 127.0.0.1, always stopped by
 PID (`close`, or the end of a `with` block) — also when starting fails half-way.
 
+`hosts`/`prefixes`/`base_port` start the nodes elsewhere than 127.0.0.1: the network-partition
+suite runs each node in its own network namespace (an address and an `ip netns exec` prefix per
+node), where ports cannot clash, so nothing is reserved.
+
 Tests kill and restart single nodes with `zennode.tools.launcher` (`kill_node`,
 `start_node`, `wait_for_leaders`) on `cluster.dir`; the ports stay reserved while a node is
 down, so it comes back on them.
@@ -38,9 +42,13 @@ class LocalCluster:
         replication: int = 3,
         extra: dict[str, Any] | None = None,
         timeout_s: float = UP_TIMEOUT_S,
+        *,
+        hosts: dict[int, str] | None = None,
+        prefixes: dict[int, list[str]] | None = None,
+        base_port: int | None = None,
     ) -> None:
         self.dir = directory
-        self.ports = reserve_cluster(nodes, partitions)
+        self.ports = reserve_cluster(nodes, partitions) if base_port is None else None
         self.rest = RestClient(timeout=20.0)
         try:
             self.info = launcher.up(
@@ -48,9 +56,11 @@ class LocalCluster:
                 nodes=nodes,
                 partitions=partitions,
                 replication=replication,
-                base_port=self.ports.base,
+                base_port=self.ports.base if self.ports is not None else base_port,
                 timeout_s=timeout_s,
                 extra=extra,
+                hosts=hosts,
+                prefixes=prefixes,
             )
         except BaseException:
             self.close()
@@ -64,7 +74,8 @@ class LocalCluster:
             launcher.down(self.dir)
         finally:
             self.rest.close()
-            self.ports.release()
+            if self.ports is not None:
+                self.ports.release()
 
     def __enter__(self) -> LocalCluster:
         return self

@@ -344,10 +344,15 @@ def test_set_variables_update_timeout_and_cancel(single_node: dict) -> None:
             )
             assert reply.key == instance_key
             assert (await g.instance(instance_key))["variables"]["v"] == 2
-            await g.stub.SetVariables(
-                gw.SetVariablesRequest(elementInstanceKey=job.elementInstanceKey, variables="{}"),
-                timeout=5,
+            local = gw.SetVariablesRequest(
+                elementInstanceKey=job.elementInstanceKey, variables='{"w": 3}', local=True
             )
+            await g.stub.SetVariables(local, timeout=5)
+            view = await g.instance(instance_key)
+            assert "w" not in view["variables"]  # local: in the task's own scope
+            [task] = [e for e in view["activeElementInstances"] if e.get("variables")]
+            assert task["elementInstanceKey"] == job.elementInstanceKey
+            assert task["variables"] == {"w": 3}
             await g.stub.UpdateJobTimeout(
                 gw.UpdateJobTimeoutRequest(jobKey=job.key, timeout=600_000), timeout=5
             )

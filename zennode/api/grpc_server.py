@@ -224,6 +224,11 @@ async def start_grpc_server(
             ("grpc.max_receive_message_length", size),
             ("grpc.max_send_message_length", size),
             ("grpc.so_reuseport", 0),
+            # Workers ping every second to notice a silent node (zennode.worker.KEEPALIVE_S):
+            # allow it, rather than answering GOAWAY "too many pings".
+            ("grpc.http2.min_ping_interval_without_data_ms", 500),
+            ("grpc.http2.max_ping_strikes", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
     pb_grpc.add_ZenBpmServicer_to_server(ZenBpmService(streams), server)

@@ -8,6 +8,10 @@ the local replicas. `Cluster` implements it on this node's replicas (a Raft `Par
 
 Routing: every command and every read runs on the partition's leader. A local leader runs it
 here; otherwise it is forwarded over the internal gRPC service to the node the router names.
+Reads are linearizable by default: the leader confirms with a majority that it still leads
+before it answers (ReadIndex, `raft_quorum.py`), so a leader cut off from its peers cannot
+answer from a stale replica. `consistency="local"` answers from this node's replica when it
+has one (follower or cut-off leader: possibly stale, but cheap and available in a minority).
 An answer that proves nothing was applied (`NotCommitted`: no leader, not the leader any more,
 peer unreachable) is re-routed and retried for at most `leader_wait_ms`, then `Unavailable`
 (503) with the partition id. A command sent with an idempotency key (the client's
@@ -15,6 +19,15 @@ peer unreachable) is re-routed and retried for at most `leader_wait_ms`, then `U
 after `OutcomeUnknown` (the call broke after it was sent): the partition applies a key once
 and answers a repeat with the first outcome (zennode/cluster/idempotency.py). Only a command
 without a key can still end in `OutcomeUnknown` (503) for the caller.
+
+Forwarding follows leadership: while a forwarded call is out, the router is watched. When it
+names another leader for longer than the minimum election timeout (a live old leader answers
+within that: its batches fail once it sees the new term), or the call has run for twice the
+maximum election timeout while its target is no longer a reachable leader, the call is
+abandoned: a read is retried on the current leader; a command may have been applied, so it
+is re-sent to the current leader with the idempotency key it was forwarded with (`submit`),
+and the partition answers a repeat with the first outcome. A leader that goes silent thus
+costs about one election, not `request_timeout_ms`.
 
 Threads: partitions apply and emit events on their own tick threads (listeners must not
 block); everything else here runs on `loop`. Commits are awaited through
@@ -34,7 +47,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from zennode.cluster.batcher import NotCommitted, OutcomeUnknown
 from zennode.cluster.idempotency import Idempotency, request_digest
@@ -54,9 +67,22 @@ log = logging.getLogger("zennode.cluster.client")
 EventListener = Callable[[int, list[dict[str, Any]]], None]
 RoleListener = Callable[[int, bool], None]
 T = TypeVar("T")
+# What a read promises (docs/cluster.md): "linearizable" sees every write acknowledged before
+# it started; "local" is this node's replica as it is (may lag or, cut off, be stale).
+Consistency = Literal["linearizable", "local"]
+CONSISTENCIES: tuple[Consistency, ...] = ("linearizable", "local")
 
 ROLE_POLL_S = 0.05  # how often the role watcher looks at each local partition
 LEADER_POLL_S = 0.02  # how often a request waiting for a leader looks again
+FOLLOW_POLL_S = 0.05  # how often a forwarded call checks where the leadership went
+
+
+class LeaderMoved(Exception):
+    """A forwarded call was abandoned: its target stopped leading or went silent."""
+
+    def __init__(self, partition_id: int, node_id: int, why: str) -> None:
+        super().__init__(f"partition {partition_id}: node {node_id} {why}")
+        self.node_id = node_id
 
 
 class ClusterClient(Protocol):
@@ -106,8 +132,17 @@ class ClusterClient(Protocol):
         NotCommitted when this node does not lead, Backpressure when its queue is full)."""
         ...
 
-    async def read(self, partition_id: int, query: str, **args: Any) -> Any:
-        """Run a named read (`cluster.reads.READS`) on the partition's leader, wherever it is."""
+    async def read(
+        self,
+        partition_id: int,
+        query: str,
+        *,
+        consistency: Consistency = "linearizable",
+        **args: Any,
+    ) -> Any:
+        """Run a named read (`cluster.reads.READS`) on the partition's leader, wherever it is,
+        after it confirmed its leadership; `consistency="local"` on this node's replica if it
+        has one."""
         ...
 
     def read_replica(self, partition_id: int, query: str, **args: Any) -> Any:
@@ -369,9 +404,17 @@ class Cluster:
         )
 
         async def remote(node_id: int) -> Outcome:
-            outcome: Outcome = await self.peers.submit(
-                node_id, partition_id, forwarded, timeout + 1.0
-            )
+            call = self.peers.submit(node_id, partition_id, forwarded, timeout + 1.0)
+            try:
+                outcome: Outcome = await self._follow_leadership(partition_id, node_id, call)
+            except LeaderMoved as exc:
+                # It may have been applied; it carries an idempotency key, so `submit` sends
+                # it again (to whichever node leads now) and gets the first outcome if it was.
+                raise OutcomeUnknown(
+                    f"{exc} while the command was forwarded to it; it may or may not have "
+                    "been applied",
+                    partition_id,
+                ) from None
             if isinstance(outcome.error, NotCommitted | OutcomeUnknown):
                 raise outcome.error
             return outcome
@@ -387,13 +430,19 @@ class Cluster:
             return await remote(node_id)
 
         deadline = time.monotonic() + self.config.limits.leader_wait_ms / 1000
+        unknown: OutcomeUnknown | None = None
         while True:
             try:
                 return await self._route(partition_id, local, forward)
-            except OutcomeUnknown:
+            except OutcomeUnknown as exc:
                 if not (attempts and attempts[-1]) or time.monotonic() >= deadline:
                     raise
+                unknown = exc
                 await asyncio.sleep(LEADER_POLL_S)  # same key: applied at most once
+            except Unavailable:
+                if unknown is not None:  # an earlier attempt may have been applied: say so
+                    raise unknown from None
+                raise
 
     async def submit_here(self, partition_id: int, command: Command) -> Outcome:
         return await self.submit_wire_here(partition_id, to_wire(command))
@@ -426,22 +475,87 @@ class Cluster:
             ) from exc
         return outcome
 
-    async def read(self, partition_id: int, query: str, **args: Any) -> Any:
+    async def read(
+        self,
+        partition_id: int,
+        query: str,
+        *,
+        consistency: Consistency = "linearizable",
+        **args: Any,
+    ) -> Any:
         timeout = self.config.limits.request_timeout_ms / 1000
+        if consistency == "local":
+            self._check_partition(partition_id)
+            replica = self.local_partitions.get(partition_id)
+            if replica is not None:
+                with replica.read() as txn:
+                    return run_read(txn, query, args)
 
         async def local(partition: Any) -> Any:
+            await self._confirm_leadership(partition, partition_id)
             with partition.read() as txn:
                 return run_read(txn, query, args)
 
         async def remote(node_id: int) -> Any:
-            return await self.peers.read(node_id, partition_id, query, args, timeout)
+            call = self.peers.read(node_id, partition_id, query, args, timeout)
+            try:
+                return await self._follow_leadership(partition_id, node_id, call)
+            except LeaderMoved as exc:
+                raise NotCommitted(str(exc), partition_id) from None  # reads are safe to resend
 
         return await self._route(partition_id, local, remote)
 
+    async def _follow_leadership(self, partition_id: int, node_id: int, call: Awaitable[T]) -> T:
+        """Await `call`, forwarded to `node_id`, unless the leadership moves away from it
+        (see the module docstring); then cancel it and raise LeaderMoved."""
+        raft = self.config.raft
+        grace_s, deadline_s = raft.min_timeout_s, 2 * raft.max_timeout_s
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(call)
+        started = loop.time()
+        moved_at: float | None = None
+        try:
+            while True:
+                done, _pending = await asyncio.wait({task}, timeout=FOLLOW_POLL_S)
+                if done:
+                    return task.result()
+                now = loop.time()
+                leader = self.router.leader_of(partition_id)
+                if leader is not None and leader != node_id:
+                    moved_at = now if moved_at is None else moved_at
+                    if now - moved_at >= grace_s:
+                        raise LeaderMoved(partition_id, node_id, f"lost the lead to node {leader}")
+                else:
+                    moved_at = None
+                if now - started >= deadline_s and (
+                    leader != node_id or not self.router.is_up(node_id)
+                ):
+                    raise LeaderMoved(partition_id, node_id, f"did not answer in {deadline_s:g} s")
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})
+
     async def read_here(self, partition_id: int, query: str, args: dict[str, Any]) -> Any:
-        """A read forwarded by a peer: answer only as the partition's current leader."""
-        with self._leader_here(partition_id).read() as txn:
+        """A read forwarded by a peer: answer only as the partition's confirmed leader."""
+        partition = self._leader_here(partition_id)
+        await self._confirm_leadership(partition, partition_id)
+        with partition.read() as txn:
             return run_read(txn, query, args)
+
+    async def _confirm_leadership(self, partition: Any, partition_id: int) -> None:
+        """Wait until `partition` proved it still leads (ReadIndex); NotCommitted if it does
+        not, which `_route` retries on whichever node leads by then."""
+        timeout = self.config.limits.request_timeout_ms / 1000
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(partition.read_barrier()), timeout)
+        except TimeoutError as exc:
+            raise NotCommitted(
+                f"partition {partition_id}: leadership not confirmed within {timeout:g} s",
+                partition_id,
+            ) from exc
+        except NotCommitted as exc:
+            raise NotCommitted(f"partition {partition_id}: {exc.message}", partition_id) from exc
 
     def read_replica(self, partition_id: int, query: str, **args: Any) -> Any:
         partition = self.local_partitions.get(partition_id)

@@ -13,7 +13,7 @@ Two kinds of keys, each with its own window and count bound:
 - `client`: the `Idempotency-Key` of an API request (default 24 h, 100,000 per partition);
 - `node`: a key the node gives a forwarded command itself, so that it can retry one whose
   answer it lost (the peer died or the call broke after sending) without applying it twice
-  (default 10 min, 100,000 per partition).
+  (`replicas.node_key_window_ms`: a minute by default, 100,000 per partition).
 
 Pruning is deterministic: at each batch the records whose expiry (the leader-stamped time of
 their first apply plus the window) has passed are deleted, at most `PRUNE_PER_BATCH` a batch,

@@ -47,7 +47,8 @@ from pysyncobj.syncobj import SyncObjException
 
 from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
-from zennode.cluster.journal import DurableRaft, RaftJournal
+from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
+from zennode.cluster.raft_quorum import QuorumGuards
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
@@ -120,9 +121,13 @@ class PartitionSettings:
     raft_max_timeout_s: float = 1.3
     append_entries_period_s: float = 0.1
     connection_timeout_s: float = 3.5
-    # A leader that hears from no majority for this long steps down (PySyncObj's default is
-    # 30 s, during which a cut-off leader keeps accepting commands that cannot commit).
-    leader_fallback_s: float = 3.0
+    # Check-quorum: a leader that hears from no majority for this long steps down (PySyncObj's
+    # default is 30 s, during which a cut-off leader keeps accepting commands that cannot
+    # commit). None: the maximum election timeout, by which the others have elected anew.
+    leader_fallback_s: float | None = None
+    # How long a read waits for a majority to confirm the leader (ReadIndex, raft_quorum.py).
+    # None: the maximum election timeout.
+    read_confirm_timeout_s: float | None = None
     connection_retry_s: float = 1.0
     batch_max_items: int = 200
     batch_max_bytes: int = 256 * 1024
@@ -165,7 +170,7 @@ class PartitionSettings:
             raise ConfigError("raft_max_timeout_s must exceed raft_min_timeout_s")
 
 
-class _RaftGroup(DurableRaft, SyncObj):
+class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
     """The PySyncObj object; all real work is delegated to the owning Partition.
 
     The durable Raft log (journal, fsync'd acknowledgements and commit counting) is the
@@ -182,9 +187,15 @@ class _RaftGroup(DurableRaft, SyncObj):
     ):
         self._owner = owner
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
+        settings = owner.settings
+        self._init_guards(
+            min_timeout_s=settings.raft_min_timeout_s,
+            read_timeout_s=settings.read_confirm_timeout_s or settings.raft_max_timeout_s,
+        )
         self._durable_init(journal)
         super().__init__(self_address, peers, conf)
         self._durable_attach()
+        self.addOnTickCallback(self.serve_confirmed_reads)
 
     def _on_journal_failed(self, why: str) -> None:
         self._owner.halt(f"the Raft journal cannot be written ({why})")
@@ -219,7 +230,7 @@ class _RaftGroup(DurableRaft, SyncObj):
                 next_index[node] = next_idx
             self._SyncObj__lastResponseTime[node] = _pysyncobj_monotonic()
             return
-        SyncObj._SyncObj__onMessageReceived(self, node, message)  # type: ignore[attr-defined]
+        super()._SyncObj__onMessageReceived(node, message)
 
     def _SyncObj__applyLogEntries(self) -> bool:  # noqa: N802
         """Apply committed entries, but ask for no extra AppendEntries round afterwards.
@@ -364,7 +375,9 @@ class Partition:
             appendEntriesBatchSizeBytes=2 * largest_entry,
             raftMinTimeout=s.raft_min_timeout_s,
             raftMaxTimeout=s.raft_max_timeout_s,
-            leaderFallbackTimeout=max(s.leader_fallback_s, 2 * s.append_entries_period_s),
+            leaderFallbackTimeout=max(
+                s.leader_fallback_s or s.raft_max_timeout_s, 2 * s.append_entries_period_s
+            ),
             connectionTimeout=max(s.connection_timeout_s, s.raft_max_timeout_s),
             connectionRetryTime=s.connection_retry_s,
             commandsWaitLeader=False,
@@ -643,9 +656,21 @@ class Partition:
 
     @contextmanager
     def read(self) -> Iterator[KVRead]:
-        """A read-only view of this replica's LMDB (current on the leader)."""
+        """A read-only view of this replica's LMDB, whatever its role (follower or cut-off
+        leader: possibly stale). Linearizable reads wait for `read_barrier()` first."""
         with self.store.read() as txn:
             yield txn
+
+    def read_barrier(self) -> Future[None]:
+        """Resolves once this replica has confirmed with a majority that it still leads and has
+        applied everything committed before the call (ReadIndex, `raft_quorum.py`): a read
+        made after it sees every write acknowledged before. Fails with NotCommitted when this
+        replica does not lead (any more) or no majority answered in time. Any thread."""
+        if self._stopped:
+            future: Future[None] = Future()
+            future.set_exception(NotCommitted("partition is stopped", self.partition_id))
+            return future
+        return self._group.confirm_leadership()
 
     @property
     def is_leader(self) -> bool:
@@ -702,12 +727,18 @@ class Partition:
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
             "lmdb_bytes": self.store.size_bytes(),
+            "lmdb_file_bytes": _file_bytes(self.store.path / "data.mdb"),
+            "journal_bytes": _file_bytes(self.settings.data_dir / LOG_FILE),
+            "snapshot_bytes": _file_bytes(self.settings.data_dir / "raft.dump"),
             "fsync": self.settings.fsync,
             "log_durable_index": self._durable_index(),
             "fsyncs": self.journal.fsyncs,
             "fsync_p50_ms": fsync_p50,
             "fsync_p99_ms": fsync_p99,
             "tick_thread_alive": group.tick_thread_alive(),
+            "pre_votes_started": group.pre_votes_started,
+            "pre_votes_won": group.pre_votes_won,
+            "read_rounds": group.read_rounds_started,
             "halted": self.halted,
             "peers": self._peer_status(),
         }
@@ -787,3 +818,11 @@ def _fail_reason_name(code: int) -> str:
         if not name.startswith("_") and getattr(FAIL_REASON, name) == code:
             return name
     return str(code)
+
+
+def _file_bytes(path: Path) -> int:
+    """Size of a file on disk now (0 when it does not exist yet): a stat, never a scan."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

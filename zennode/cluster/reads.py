@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zennode.engine import queries
+from zennode.engine import queries, retention
 from zennode.engine.commands.trigger_timers import next_wakeup
 from zennode.engine.relay import pending_relays
 from zennode.engine.storage import KVRead
@@ -48,9 +48,10 @@ READS: dict[str, ReadFn] = {
     "list_jobs": queries.list_jobs,
     "get_incident": queries.get_incident,
     "list_incidents": queries.list_incidents,
-    # for the job manager and the leader-side drivers (timers, cross-partition relay)
+    # for the job manager and the leader-side drivers (timers, retention, cross-partition relay)
     "activatable_jobs": activatable_jobs,
     "next_wakeup": next_wakeup,
+    "next_purge_due": retention.next_due,
     "pending_relays": pending_relays,
 }
 

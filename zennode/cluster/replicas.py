@@ -61,5 +61,14 @@ def partition_settings(config: Config, partition_id: int) -> PartitionSettings:
         idempotency_limits=idempotency.Limits(
             client_window_ms=limits.idempotency_window_s * 1000,
             client_keys_max=limits.idempotency_keys_max,
+            node_window_ms=node_key_window_ms(limits.leader_wait_ms, limits.request_timeout_ms),
         ),
     )
+
+
+def node_key_window_ms(leader_wait_ms: int, request_timeout_ms: int) -> int:
+    """How long a node's own key of a forwarded command is kept: the node re-sends it for at
+    most `leader_wait_ms`, each try waiting up to `request_timeout_ms`; four times that (at
+    least a minute) covers a copy that waited in a queue. Longer only costs space (with a
+    constant load the keys of ten minutes were several MB per node)."""
+    return max(60_000, 4 * (leader_wait_ms + request_timeout_ms))

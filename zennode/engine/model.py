@@ -57,9 +57,10 @@ class Expr:
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
-    """One zeebe/zenbpm ioMapping entry: `target` receives the value of `source`."""
+    """One zeebe/zenbpm ioMapping entry: `target` receives the value of `source` (null when
+    the mapping has no source, as in ZenBPM)."""
 
-    source: Expr
+    source: Expr | None
     target: str
 
 
@@ -188,6 +189,7 @@ class Definitions:
     """Everything one BPMN document deploys: its executable processes, in document order."""
 
     processes: tuple[Process, ...]
+    warnings: tuple[str, ...] = ()  # what the parser ignored (told to the deployer, not stored)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,18 @@ and a nesting limit checked while parsing, so a hostile document costs bounded t
 The `zeebe:` and `zenbpm:` extension namespaces are treated as one. A model that uses an element
 this engine does not execute is rejected with one `BadRequest` that lists every such element,
 so a user fixes the whole model at once instead of one element per attempt.
+
+Leniencies ZenBPM has (docs/bpmn-support.md, "Leniencies"): well-known prefixes such as `zeebe:`
+used without their `xmlns` declaration are bound to their namespace; a `sequenceFlow` with
+neither source nor target is ignored with a deploy warning; service and send tasks without a
+task definition make jobs of type `NO_TASK_DEFINITION_JOB_TYPE`; an error end event without an
+error code throws an error only catch-all catchers catch; a mapping without a source sets null.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +82,30 @@ ALWAYS_UNSUPPORTED = frozenset(
     }
 )
 USER_TASK_JOB_TYPE = "user-task"
+# The job type of a service or send task without a task definition (ZenBPM runs those with
+# handlers registered by element id; zennode's `task_handler(element_id=...)` does the same).
+NO_TASK_DEFINITION_JOB_TYPE = "no-task-definition"
+UNTYPED_JOB_TASKS = frozenset({"serviceTask", "sendTask"})
 DEFAULT_RETRIES = "3"
+
+# Prefixes a model may use without declaring them (ZenBPM's XML reader does not check
+# declarations): each is bound to its well-known namespace before parsing.
+KNOWN_PREFIXES: dict[str, str] = {
+    "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "bpmn2": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+    "zeebe": "http://camunda.org/schema/zeebe/1.0",
+    "zenbpm": "http://zenbpm.pbinitiative.org/1.0",
+    "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+    "dc": "http://www.omg.org/spec/DD/20100524/DC",
+    "di": "http://www.omg.org/spec/DD/20100524/DI",
+    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
+    "modeler": "http://camunda.org/schema/modeler/1.0",
+    "camunda": "http://camunda.org/schema/1.0/bpmn",
+}
+# The root element's tag, after an optional BOM, the XML declaration and comments.
+_ROOT_TAG = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<([A-Za-z_][\w.-]*(?::[\w.-]+)?)", re.S
+)
 
 
 def _tag(el: XmlElement) -> tuple[str, str]:
@@ -87,10 +117,34 @@ def _tag(el: XmlElement) -> tuple[str, str]:
     return "", tag if isinstance(tag, str) else ""
 
 
+def declare_known_prefixes(data: bytes) -> bytes:
+    """Bind the well-known prefixes the document uses but never declares, on its root element.
+
+    Only a prefix with no `xmlns:<prefix>` anywhere in the document is bound, so a document
+    that declares its prefixes is parsed byte for byte as given.
+    """
+    missing = [
+        prefix
+        for prefix in KNOWN_PREFIXES
+        if re.search(rb"[<\s/]" + prefix.encode() + rb":[A-Za-z_]", data)
+        and not re.search(rb"xmlns:" + prefix.encode() + rb"\s*=", data)
+    ]
+    if not missing:
+        return data
+    root = _ROOT_TAG.match(data)
+    if root is None:
+        return data  # not XML the parser can read anyway: let it report why
+    declarations = b"".join(
+        b' xmlns:%s="%s"' % (prefix.encode(), KNOWN_PREFIXES[prefix].encode()) for prefix in missing
+    )
+    return data[: root.end(1)] + declarations + data[root.end(1) :]
+
+
 def parse_xml(data: bytes) -> XmlElement:
     """Parse untrusted XML with size, depth, DTD and entity limits."""
     if len(data) > XML_BYTES_MAX:
         raise TooLarge(f"BPMN document is {len(data)} bytes, over the limit of {XML_BYTES_MAX}")
+    data = declare_known_prefixes(data)
     depth = 0
     root: XmlElement | None = None
     try:
@@ -143,6 +197,7 @@ class _Builder:
     scopes: list[_Scope] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # deployed anyway, told to the deployer
 
     # -------------------------------------------------------------- walking the XML
 
@@ -169,6 +224,11 @@ class _Builder:
         return scope
 
     def _flow(self, el: XmlElement, flow_id: str, scope: str | None) -> None:
+        if not el.get("sourceRef") and not el.get("targetRef"):
+            # A connector left behind by a modeler: ZenBPM ignores it, so does zennode.
+            name = f"sequence flow {flow_id}" if flow_id else "a sequence flow without an id"
+            self.warnings.append(f"{name} has no source and no target: ignored")
+            return
         if not flow_id:
             self.problems.append("a sequenceFlow without an id")
             return
@@ -276,7 +336,7 @@ class _Builder:
             info["attached_to"] = el.get("attachedToRef") or ""
             if definitions == ["error"]:
                 info["kind"] = m.ERROR_BOUNDARY
-                info["error_code"] = self._error_code(el, el_id, required=False)
+                info["error_code"] = self._error_code(el, el_id)
             elif definitions == ["timer"]:
                 info["kind"] = m.EVENT_BOUNDARY
                 info["timer"] = self._timer(el, el_id)
@@ -365,7 +425,7 @@ class _Builder:
                 self._unsupported_event(el_id, "startEvent", definitions)
                 return False
             info["error_start"] = True
-            info["error_code"] = self._error_code(el, el_id, required=False)
+            info["error_code"] = self._error_code(el, el_id)
         info["interrupting"] = el.get("isInterrupting", "true") != "false"
         scope.event_starts.append(el_id)
         return True
@@ -485,11 +545,15 @@ class _Builder:
             info["kind"] = m.TERMINATE_END
         elif definitions == ["error"]:
             info["kind"] = m.ERROR_END
-            info["error_code"] = self._error_code(el, el_id, required=True)
+            # Without an error code (no errorRef, or an error without errorCode) it throws an
+            # error that only catch-all boundary events and event sub-processes catch (ZenBPM).
+            info["error_code"] = self._error_code(el, el_id)
         else:
             self._unsupported_event(el_id, "endEvent", definitions)
 
-    def _error_code(self, el: XmlElement, el_id: str, required: bool) -> str | None:
+    def _error_code(self, el: XmlElement, el_id: str) -> str | None:
+        """The code of the event's error; None without one (a catching event without a code
+        catches every error, a throwing one throws an error only those catch)."""
         for child in el:
             if _tag(child) == (BPMN_NS, "errorEventDefinition"):
                 ref = child.get("errorRef")
@@ -498,18 +562,15 @@ class _Builder:
                 if ref not in self.errors:
                     self.problems.append(f"{el_id} refers to unknown error {ref}")
                     return None
-                code = self.errors[ref]
-                if not code and required:
-                    self.problems.append(f"error {ref} used by {el_id} has no errorCode")
-                return code or None  # a catching event without a code catches every error
-        if required:
-            self.problems.append(f"error end event {el_id} has no errorRef with an errorCode")
+                return self.errors[ref] or None
         return None
 
     def _task(self, el_id: str, tag: str, info: dict[str, Any], ext: dict[str, Any]) -> None:
         definition = ext.get("taskDefinition")
         if definition is None and tag == "userTask":
             definition = {"type": USER_TASK_JOB_TYPE}
+        if tag in UNTYPED_JOB_TASKS and not (definition or {}).get("type"):
+            definition = {**(definition or {}), "type": NO_TASK_DEFINITION_JOB_TYPE}
         if definition is None and tag == "scriptTask" and "script" in ext:
             script = ext["script"]
             expression = script.get("expression") or ""
@@ -568,8 +629,8 @@ class _Builder:
                 if not target:
                     self.problems.append(f"{el_id} has an {direction[:-1]} mapping without target")
                     continue
-                if source is None:
-                    self.problems.append(f"{el_id} has an {direction[:-1]} mapping without source")
+                if source is None:  # ZenBPM: the target is set to null
+                    entries.append(m.Mapping(None, target))
                     continue
                 entries.append(
                     m.Mapping(compile_value(source, f"{direction[:-1]} mapping of {el_id}"), target)
@@ -851,6 +912,7 @@ def parse_definitions(data: bytes) -> m.Definitions:
     if not chosen:
         raise BadRequest("the BPMN document has no process")
     unsupported: list[str] = []
+    warnings: list[str] = []
     built = []
     seen_ids: set[str] = set()
     for process in chosen:
@@ -864,8 +926,9 @@ def parse_definitions(data: bytes) -> m.Definitions:
         builder = _Builder(errors, messages, signals, escalations)
         result = builder.build(process)
         unsupported.extend(builder.unsupported)
+        warnings.extend(f"process {process_id}: {w}" for w in builder.warnings)
         if result is not None:
             built.append(result)
     if unsupported:
         raise BadRequest("unsupported elements: " + ", ".join(unsupported))
-    return m.Definitions(tuple(built))
+    return m.Definitions(tuple(built), tuple(warnings))

@@ -171,9 +171,12 @@ def _element_view(key: int, record: dict[str, Any]) -> dict[str, Any]:
         "elementId": record["elementId"],
         "elementType": record["elementType"],
         "state": record["state"],
+        "scopeKey": record["scope"],  # the element instance (or instance) it runs in
     }
     if "childKey" in record:  # a call activity: the instance it waits for
         view["childProcessInstanceKey"] = record["childKey"]
+    if record.get("locals"):  # the variables of this element instance's scope
+        view["variables"] = record["locals"]
     return view
 
 

@@ -1,9 +1,9 @@
-"""Variable mappings.
+"""Variable mappings: input and output mappings evaluated into a document.
 
-Scope choice (documented in docs): one variable scope per process instance. Embedded
-sub-processes read and write the instance's variables; input mappings of a job task shape only
-the job's variables, while input/output mappings of other elements write into the instance
-scope. This is ZenBPM's model and keeps every evaluation one dict lookup deep.
+Where the document goes (the element's local scope, or propagated outwards) is the caller's
+business: see `zennode.engine.scopes` and `Runner.finish`. Mappings apply in document order and
+each one sees what the earlier ones produced (Zeebe's ordered output mappings); a dotted target
+(`order.id`) updates a copy of the variable it names, so the rest of `order` is kept.
 """
 
 from __future__ import annotations
@@ -35,12 +35,24 @@ def assign(variables: dict[str, Any], target: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def map_into(
-    mappings: tuple[Mapping, ...], context: dict[str, Any], target: dict[str, Any]
-) -> None:
-    """Evaluate each mapping against `context` and assign into `target` (may be the same dict)."""
+def evaluate_mappings(mappings: tuple[Mapping, ...], context: dict[str, Any]) -> dict[str, Any]:
+    """The document the mappings make: each source sees `context` overlaid with the results
+    of the mappings before it; a mapping without source gives null (raises ExpressionFailed)."""
+    result: dict[str, Any] = {}
     for mapping in mappings:
-        assign(target, mapping.target, evaluate(mapping.source, context))
+        seen = {**context, **result} if result else context
+        value = None if mapping.source is None else evaluate(mapping.source, seen)
+        assign_into(result, mapping.target, value, seen)
+    return result
+
+
+def assign_into(document: dict[str, Any], target: str, value: Any, context: dict[str, Any]) -> None:
+    """`assign` into a result document; a dotted target starts from the variable's current
+    value in `context` so that its other fields survive the merge."""
+    head = target.split(".", 1)[0]
+    if head != target and head not in document and isinstance(context.get(head), dict):
+        document[head] = context[head]  # assign copies the dicts on the path, never mutates
+    assign(document, target, value)
 
 
 VARIABLES_DEPTH_MAX = 64

@@ -1,4 +1,5 @@
-"""Internal job runner: Python functions registered for a job type run jobs on the leader.
+"""Internal job runner: Python functions registered for a job type (or for the element id of
+the task, as ZenBPM's `NewTaskHandler().Id(...)`) run jobs on the leader.
 
 Why here and not in the engine: a handler is arbitrary user code (I/O, clocks, randomness),
 so it must run outside the deterministic apply. The runner hears `job_created` /
@@ -20,6 +21,10 @@ manager: it reads and submits on the local leader only (`ClusterClient.read_repl
 the one-command-per-job path. A job type is meant to be served either by an
 internal handler or by external workers; if both exist, whichever completes first wins and
 the other gets a clean "wrong state" refusal.
+
+A handler registered for an element id runs the jobs of every task with that id (in any
+process), whatever their type; it wins over a handler for the job's type. Tasks without a task
+definition (`NO_TASK_DEFINITION_JOB_TYPE` jobs) are usually served this way.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ class HandlerRunner:
         self._variables_bytes_max = variables_bytes_max
         self._threads_max = threads
         self._queue: queue.Queue[tuple[int, int]] = queue.Queue(maxsize=queue_max)
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, Handler] = {}  # by job type
+        self._by_element: dict[str, Handler] = {}  # by the task's element id
         self._lock = threading.Lock()
         # job key -> "run again when done" flag; a key is queued or running at most once.
         self._pending: dict[int, bool] = {}
@@ -77,13 +83,22 @@ class HandlerRunner:
 
     # ------------------------------------------------------------- registry
 
-    def register(self, job_type: str, fn: Handler) -> None:
-        if not job_type:
-            raise ValueError("job type must not be empty")
+    def register(self, job_type: str | None, fn: Handler, element_id: str | None = None) -> None:
+        """Run `fn` for the jobs of `job_type`, or (given `element_id` instead) for the jobs of
+        every task with that element id."""
+        if (job_type is None) == (element_id is None):
+            raise ValueError("give a job type or an element id, not both")
+        registry, name, what = (
+            (self._handlers, job_type, "job type")
+            if job_type is not None
+            else (self._by_element, element_id, "element id")
+        )
+        if not name:
+            raise ValueError(f"{what} must not be empty")
         with self._lock:
-            if job_type in self._handlers:
-                raise ValueError(f"a handler for job type {job_type!r} is already registered")
-            self._handlers[job_type] = fn
+            if name in registry:
+                raise ValueError(f"a handler for {what} {name!r} is already registered")
+            registry[name] = fn
         if self._running:  # registered on a running node: pick up what already waits
             for pid in self._cluster.local_partition_ids():
                 if self._cluster.leads(pid):
@@ -92,6 +107,16 @@ class HandlerRunner:
     @property
     def job_types(self) -> list[str]:
         return list(self._handlers)
+
+    @property
+    def element_ids(self) -> list[str]:
+        return list(self._by_element)
+
+    def _handler_for(self, job: dict[str, Any]) -> Handler | None:
+        """The element id's handler, else the job type's, else None."""
+        return self._by_element.get(job.get("elementId", "")) or self._handlers.get(
+            job.get("type", "")
+        )
 
     # ------------------------------------------------------------- lifecycle
 
@@ -130,6 +155,7 @@ class HandlerRunner:
     def stats(self) -> dict[str, Any]:
         return {
             "types": self.job_types,
+            "elementIds": self.element_ids,
             "queued": self._queue.qsize(),
             "completed": self.completed,
             "failed": self.failed,
@@ -139,17 +165,21 @@ class HandlerRunner:
 
     def on_events(self, partition_id: int, events: list[dict[str, Any]]) -> None:
         """Called on a leader's tick thread after each batch: must not block."""
-        if not self._handlers or not self._running:
+        if not (self._handlers or self._by_element) or not self._running:
             return
         for event in events:
-            if event.get("event") in TRIGGER_EVENTS and event.get("type") in self._handlers:
+            if event.get("event") not in TRIGGER_EVENTS:
+                continue
+            if event.get("type") in self._handlers or (
+                self._by_element and (event.get("job") or {}).get("elementId") in self._by_element
+            ):
                 key = _job_key(event)
                 if key is not None:
                     self._offer(partition_id, key)
 
     def on_role(self, partition_id: int, is_leader: bool) -> None:
         """A new leader runs the registered jobs that are still waiting (recovery)."""
-        if is_leader and self._handlers and self._running:
+        if is_leader and (self._handlers or self._by_element) and self._running:
             self._request_rescan(partition_id)
 
     # --------------------------------------------------------------- queueing
@@ -261,7 +291,9 @@ class HandlerRunner:
     def _scan(self, partition_id: int) -> None:
         if not self._cluster.leads(partition_id):
             return
-        for job_type in self.job_types:
+        # Element-id handlers may serve any type: then one pass over every active job.
+        job_types: list[str | None] = [None] if self._by_element else list(self.job_types)
+        for job_type in job_types:
             offset = 0
             while self._running:
                 items, _total = self._cluster.read_replica(
@@ -273,6 +305,8 @@ class HandlerRunner:
                     limit=RECOVERY_PAGE_SIZE,
                 )
                 for job in items:
+                    if self._handler_for(job) is None:
+                        continue
                     if self._queue.full():
                         with self._lock:
                             self._rescan.add(partition_id)
@@ -295,7 +329,7 @@ class HandlerRunner:
             return None  # gone (completed, cancelled) since the event
         if job.get("state") not in RUNNABLE_STATES:
             return None
-        handler = self._handlers.get(job.get("type", ""))
+        handler = self._handler_for(job)
         if handler is None:
             return None
         wait_ms = (job.get("activatableAt") or 0) - time.time() * 1000

@@ -22,6 +22,13 @@ already knows every worker of the cluster, and round robin runs over all of them
 stream ends (A died, or either side heard nothing for `SILENCE_S`), B forgets A's workers and
 the leaders among its managers free their jobs at once (`release_jobs {worker}`).
 
+Client ids are cluster-wide: every opened worker stream goes up too (`RelayOpenWorker`, with
+its wall-clock opening time, and again on every resync), so B knows which client ids stream on
+A (`JobRelayService.holder_of`) and B's `JobStreams` refuses them (ALREADY_EXISTS). Two nodes
+that opened the same client id before hearing of each other (within a relay round trip, or
+across a relay break) both learn it from the other's announcement and settle it the same way:
+the stream opened later ends with ALREADY_EXISTS (equal times: the one on the higher node id).
+
 Jobs going down are batched: the writer takes whatever queued meanwhile (up to `BATCH_MAX`)
 into one message, so a burst costs one gRPC write, not one per job. Both directions send a
 heartbeat every `HEARTBEAT_S` when idle; every queue is bounded. Calls carry the
@@ -53,7 +60,10 @@ log = logging.getLogger("zennode.jobs.job_relay")
 
 SECRET_HEADER = "x-zennode-secret"  # the same header as zennode.cluster.wire
 HEARTBEAT_S = 1.0  # each side sends at least this often
-SILENCE_S = 10.0  # a relay that heard nothing for this long is closed (a hung or cut-off peer)
+# A relay that heard nothing for this long is closed (a hung, frozen or cut-off peer): three
+# missed heartbeats, about twice the maximum election timeout, so a silent leader's relay goes
+# about when its partitions fail over (docs/cluster.md, "forwarding follows leadership").
+SILENCE_S = 3.0
 RECONNECT_GRACE_S = 1.5  # a closed relay's workers are freed after this unless they come back
 UP_QUEUE_MAX = 20_000  # subscription messages waiting to go to one peer
 DOWN_QUEUE_MAX = 8_192  # jobs waiting to go to one node
@@ -104,6 +114,7 @@ class _IncomingRelay:
         # worker id -> partition id -> sink (one per local manager, reused on resubscribe)
         self._sinks: dict[str, dict[int, _RemoteSink]] = {}
         self.types: dict[str, set[str]] = {}  # worker id -> subscribed job types
+        self.opened: set[str] = set()  # worker ids announced by `open` (their client ids)
         # (job key, RelayJob) | _HEARTBEAT | None (end)
         self._queue: asyncio.Queue[Any] = asyncio.Queue(DOWN_QUEUE_MAX)
         self._sent_at = time.monotonic()
@@ -148,8 +159,24 @@ class _IncomingRelay:
             worker_id = message.remove.worker_id
             self._sinks.pop(worker_id, None)
             self.types.pop(worker_id, None)
+            self._forget_client(worker_id)
             if self.service.owner.get(worker_id) is self:
                 self.service.remove_worker(worker_id)
+        elif kind == "open":
+            worker_id, opened_at = message.open.worker_id, int(message.open.opened_at_ms)
+            if not worker_id:
+                return
+            client_id = client_of(worker_id)
+            self.opened.add(worker_id)
+            self.service.clients[client_id] = (self, worker_id)
+            self.streams.claimed_elsewhere(client_id, opened_at, self.from_node)
+
+    def _forget_client(self, worker_id: str) -> None:
+        self.opened.discard(worker_id)
+        clients = self.service.clients
+        client_id = client_of(worker_id)
+        if clients.get(client_id) == (self, worker_id):
+            del clients[client_id]
 
     def close(self) -> None:
         """The relay ended: stop handing jobs to that node's workers at once; free their jobs
@@ -158,6 +185,8 @@ class _IncomingRelay:
         if self.closed:
             return
         self.closed = True
+        for worker_id in list(self.opened):  # that node's client ids are free here at once
+            self._forget_client(worker_id)
         self._release_unsent()
         self._queue.put_nowait(None)  # wake the writer (the queue is empty now)
         for worker_id, job_types in self.types.items():
@@ -223,7 +252,14 @@ class JobRelayService(pb_grpc.JobRelayServicer):
         self._secret = (secret or "").encode()
         self.relays: dict[int, _IncomingRelay] = {}  # member id -> its open relay
         self.owner: dict[str, _IncomingRelay] = {}  # worker id -> the relay that brought it
+        # client id -> (the relay of the node streaming it, its worker id)
+        self.clients: dict[str, tuple[_IncomingRelay, str]] = {}
         self.stats = {"pushed": 0, "orphans_freed": 0}
+
+    def holder_of(self, client_id: str) -> int | None:
+        """The node id of another node that streams `client_id` now (as far as heard)."""
+        entry = self.clients.get(client_id)
+        return entry[0].from_node if entry is not None and not entry[0].closed else None
 
     def remove_worker(self, worker_id: str) -> None:
         """Forget the worker on every local manager; the leaders free its jobs."""
@@ -296,6 +332,16 @@ class JobRelayService(pb_grpc.JobRelayServicer):
             relay.close()
 
 
+async def _write_all(call: Any, out: asyncio.Queue[pb.RelayUp]) -> None:
+    """Write what the session queues on `call` until the call ends (or this is cancelled)."""
+    try:
+        while True:
+            message = await out.get()
+            await call.write(message)
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        return  # the call ended: the session's read loop ends with it
+
+
 async def _every(interval_s: float, fn: Any) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -303,10 +349,17 @@ async def _every(interval_s: float, fn: Any) -> None:
 
 
 def add_job_relay(server: grpc.aio.Server, streams: JobStreams, secret: str) -> JobRelayService:
-    """Serve `JobRelay` on the node's internal gRPC server (call before it starts)."""
+    """Serve `JobRelay` on the node's internal gRPC server (call before it starts); the node's
+    streams then refuse the client ids other nodes stream."""
     service = JobRelayService(streams, secret)
     pb_grpc.add_JobRelayServicer_to_server(service, server)
+    streams.use_remote_clients(service.holder_of)
     return service
+
+
+def client_of(worker_id: str) -> str:
+    """The client id of a worker id (`<client_id>#<suffix>`, see `WorkerStream`)."""
+    return worker_id.rsplit("#", 1)[0]
 
 
 # ------------------------------------------------------- client side (nodes with workers)
@@ -364,6 +417,11 @@ class JobRelayLink:
     def remove_worker(self, worker_id: str) -> None:
         self._send(pb.RelayUp(remove=pb.RelayRemoveWorker(worker_id=worker_id)))
 
+    def open_worker(self, worker_id: str, opened_at_ms: int) -> None:
+        self._send(
+            pb.RelayUp(open=pb.RelayOpenWorker(worker_id=worker_id, opened_at_ms=opened_at_ms))
+        )
+
     def _send(self, message: pb.RelayUp) -> None:
         """Queue for the open session; with none, the next one's resync carries the state."""
         if self._out is None:
@@ -408,7 +466,13 @@ class JobRelayLink:
         out: asyncio.Queue[pb.RelayUp] = asyncio.Queue(UP_QUEUE_MAX)
         out.put_nowait(pb.RelayUp(hello=pb.RelayHello(from_node=self._from_node)))
         # Snapshot and install in one step on the loop: later changes queue behind the resync.
-        for worker_id, job_type, lock, limit in self.streams.subscriptions()[: UP_QUEUE_MAX - 1]:
+        opened = self.streams.open_workers()[: UP_QUEUE_MAX // 2]
+        for worker_id, opened_at in opened:
+            out.put_nowait(
+                pb.RelayUp(open=pb.RelayOpenWorker(worker_id=worker_id, opened_at_ms=opened_at))
+            )
+        room = UP_QUEUE_MAX - 1 - len(opened)
+        for worker_id, job_type, lock, limit in self.streams.subscriptions()[:room]:
             out.put_nowait(
                 pb.RelayUp(
                     subscribe=pb.RelaySubscribe(
@@ -418,13 +482,14 @@ class JobRelayLink:
             )
         self._out = out
 
-        async def requests() -> AsyncIterator[pb.RelayUp]:
-            while True:
-                yield await out.get()
-
-        call = pb_grpc.JobRelayStub(self._channel).Relay(requests(), metadata=self._metadata)
+        # Reader/writer style with a writer task this session owns: with a request generator,
+        # gRPC's own consumer task stays blocked in it when the call ends by itself (cancel()
+        # of a finished call does not stop it), and is later destroyed pending ("Task was
+        # destroyed but it is pending!", "aclose(): asynchronous generator is already running").
+        call = pb_grpc.JobRelayStub(self._channel).Relay(metadata=self._metadata)
         self._session_call = call
         self.stats["sessions"] += 1
+        writer = asyncio.ensure_future(_write_all(call, out))
         heard = [time.monotonic()]
 
         def tick() -> None:
@@ -451,10 +516,10 @@ class JobRelayLink:
                 raise  # the link is stopping
             # else: this session's call was cancelled (silent peer, full queue): reconnect
         finally:
-            call.cancel()  # no-op once it ended; stops the request generator otherwise
-            ticker.cancel()
-            with contextlib.suppress(BaseException):
-                await ticker
+            call.cancel()  # no-op once it ended
+            for task in (writer, ticker):
+                task.cancel()
+            await asyncio.wait({writer, ticker})  # both end now: nothing is left pending
 
     def _deliver(self, relayed: pb.RelayJob) -> None:
         try:

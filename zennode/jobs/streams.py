@@ -17,6 +17,11 @@ re-subscription.
 
 The in-flight limit of a worker counts over the whole cluster: each partition's manager gets
 its `partition_share` of it.
+
+A client id streams on one node of the cluster at a time: a stream opened here is announced to
+every other node through the job relay, and one whose client id another node streams is refused
+with ALREADY_EXISTS (`use_remote_clients`); two nodes that accepted the same client id before
+hearing of each other keep the stream opened first (`claimed_elsewhere`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,6 +101,7 @@ class WorkerStream:
 
     def __init__(self, client_id: str, queue_max: int) -> None:
         self.client_id = client_id
+        self.opened_at_ms = int(time.time() * 1000)  # wall clock: compared across nodes
         # Unique per stream, so releasing this stream's jobs never frees a reconnected one's.
         self.worker_id = f"{client_id}#{uuid.uuid4().hex[:8]}"
         self.subscriptions: dict[str, tuple[int, int]] = {}  # type -> (lock ms, jobs max)
@@ -152,6 +159,7 @@ class JobStreams:
         self._peers: dict[int, JobRelayLink] = {}  # member id -> its job relay link
         self._streams: dict[str, WorkerStream] = {}  # client id -> stream
         self._by_worker: dict[str, WorkerStream] = {}  # worker id -> stream
+        self._remote_holder: Callable[[str], int | None] = lambda client_id: None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -226,8 +234,13 @@ class JobStreams:
 
     # -------------------------------------------------------------- streams
 
+    def use_remote_clients(self, holder_of: Callable[[str], int | None]) -> None:
+        """`holder_of(client_id)`: the other node streaming that client id (the job relay)."""
+        self._remote_holder = holder_of
+
     def open(self, client_id: str | None) -> WorkerStream:
-        """Register a new worker stream; a client id already connected here is refused."""
+        """Register a new worker stream; a client id already connected to this node or to
+        another node of the cluster is refused (AlreadyExists)."""
         if self._stopped:
             raise Unavailable("node is shutting down")
         client_id = (client_id or "").strip() or f"worker-{uuid.uuid4().hex[:12]}"
@@ -238,12 +251,39 @@ class JobStreams:
                 f"a worker with client_id {client_id!r} is already connected to this node; "
                 "close that stream or use another client_id"
             )
+        elsewhere = self._remote_holder(client_id)
+        if elsewhere is not None:
+            raise AlreadyExists(
+                f"a worker with client_id {client_id!r} is already connected to node "
+                f"{elsewhere}; close that stream or use another client_id"
+            )
         if len(self._streams) >= self.settings.worker_streams_max:
             raise Unavailable(f"this node already holds {len(self._streams)} worker streams")
         stream = WorkerStream(client_id, self.settings.stream_queue_max)
         self._streams[client_id] = stream
         self._by_worker[stream.worker_id] = stream
+        for peer in self._peers.values():
+            peer.open_worker(stream.worker_id, stream.opened_at_ms)
         return stream
+
+    def open_workers(self) -> list[tuple[str, int]]:
+        """(worker id, opened at ms) of every open stream (a relay's resync)."""
+        return [(s.worker_id, s.opened_at_ms) for s in self._streams.values()]
+
+    def claimed_elsewhere(self, client_id: str, opened_at_ms: int, node_id: int) -> None:
+        """Node `node_id` streams `client_id` since `opened_at_ms`: if a stream here holds it
+        too (both opened before hearing of the other), the later one ends, here or there."""
+        stream = self._streams.get(client_id)
+        if stream is None:
+            return
+        here = (stream.opened_at_ms, int(self.cluster.config.node_id))
+        if here > (opened_at_ms, node_id):
+            stream.send_error(
+                "ALREADY_EXISTS",
+                f"a worker with client_id {client_id!r} connected to node {node_id} first; "
+                "this stream ends",
+            )
+            self.close(stream)
 
     def close(self, stream: WorkerStream) -> None:
         """The stream ended: every partition forgets the worker and frees its jobs at once."""

@@ -5,6 +5,14 @@ as raw bytes exactly like `MemoryStore`. A private database holds the Raft bookk
 applied Raft index, the last leader timestamp) and is written in the same transaction as the
 batch it describes, which is what makes replay after a restart idempotent. The digest covers
 only the engine tables, so replicas compare equal whatever their Raft history.
+
+The digest is maintained as rows change, so reading it costs one `get` (topology and status
+calls never scan the state): it is the sum modulo 2**256 of a hash of every (table, key,
+value) row, a multiset hash that a put adds to (minus the row it replaced) and a delete
+subtracts from. Each write transaction sums its changes and stores the new total in the
+private database in the same commit, so the digest always describes exactly the committed
+state, and a snapshot carries it. `kv_digest` computes the same value by a full scan (of any
+`KVRead`), which is how the tests check the running total.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ log = logging.getLogger(__name__)
 
 RAFT_DB = b"__raft__"  # not an engine table: never in TABLES, never in the digest
 _APPLIED_INDEX = b"applied_index"
+_DIGEST = b"state_digest"  # the running digest of the engine tables (32 bytes)
 _U64 = struct.Struct(">Q")
+_DIGEST_MOD = 1 << 256
 
 DEFAULT_MAP_SIZE_BYTES = 1 << 30  # sparse on Linux; grown on MapFullError
 MAX_MAP_SIZE_BYTES = 1 << 40
@@ -83,6 +93,7 @@ class LmdbTxn:
         # the whole transaction is then unusable and must be aborted and retried.
         self.store_error: BaseException | None = None
         self.store_failed: BaseException | None = None  # the disk refused a write
+        self.digest_delta = 0  # this transaction's change to the running digest
 
     def _db(self, table: str) -> object:
         _check_table(table)
@@ -95,19 +106,27 @@ class LmdbTxn:
         db = self._db(table)
         if not self._write:
             raise RuntimeError("read-only transaction")
+        key, value = bytes(key), bytes(value)
         try:
-            self._txn.put(bytes(key), bytes(value), db=db)
+            old = self._txn.replace(key, value, db=db)
         except lmdb.Error as exc:
             raise self._store_failure(exc) from exc
+        if old != value:
+            self.digest_delta += row_hash(table, key, value)
+            if old is not None:
+                self.digest_delta -= row_hash(table, key, old)
 
     def delete(self, table: str, key: bytes) -> None:
         db = self._db(table)
         if not self._write:
             raise RuntimeError("read-only transaction")
+        key = bytes(key)
         try:
-            self._txn.delete(bytes(key), db=db)
+            old = self._txn.pop(key, db=db)
         except lmdb.Error as exc:
             raise self._store_failure(exc) from exc
+        if old is not None:
+            self.digest_delta -= row_hash(table, key, old)
 
     def _store_failure(self, exc: lmdb.Error) -> Exception:
         """Map a failed LMDB write: a full map poisons the txn, later calls then fail too;
@@ -241,15 +260,31 @@ class LmdbTxn:
         self.raft_put(_APPLIED_INDEX, _U64.pack(index))
 
 
-def kv_digest(txn: KVRead) -> str:
-    """SHA-256 over every engine table in TABLES order and key order (any KVRead)."""
-    h = hashlib.sha256()
+def row_hash(table: str, key: bytes, value: bytes) -> int:
+    """The digest's share of one row (BLAKE2b-256 of the length-prefixed parts)."""
+    name = table.encode()
+    h = hashlib.blake2b(digest_size=32)
+    h.update(_U64.pack(len(name)) + name + _U64.pack(len(key)) + key)
+    h.update(_U64.pack(len(value)) + value)
+    return int.from_bytes(h.digest(), "big")
+
+
+def _digest_text(total: int) -> str:
+    return (total % _DIGEST_MOD).to_bytes(32, "big").hex()
+
+
+def _full_total(txn: KVRead) -> int:
+    total = 0
     for table in TABLES:
-        name = table.encode()
-        h.update(_U64.pack(len(name)) + name)
         for key, value in txn.scan(table):
-            h.update(_U64.pack(len(key)) + key + _U64.pack(len(value)) + value)
-    return h.hexdigest()
+            total += row_hash(table, key, value)
+    return total % _DIGEST_MOD
+
+
+def kv_digest(txn: KVRead) -> str:
+    """The state digest by a full scan of every engine table (any KVRead): what the running
+    digest of `LmdbStore.digest()` must equal."""
+    return _digest_text(_full_total(txn))
 
 
 def _recover_swap(path: Path) -> None:
@@ -311,7 +346,16 @@ class LmdbStore:
             self._map_size = env.info()["map_size"]
         self._dbs = {name: env.open_db(name.encode()) for name in TABLES}
         self._raft_db = env.open_db(RAFT_DB)
+        self._init_digest(env)
         self._env = env
+
+    def _init_digest(self, env: lmdb.Environment) -> None:
+        """An environment written before the running digest existed: compute it once (called
+        while opening, under whatever lock the opener holds)."""
+        with env.begin(write=True) as raw:
+            txn = LmdbTxn(raw, self._dbs, self._raft_db, write=True)
+            if txn.raft_get(_DIGEST) is None:
+                txn.raft_put(_DIGEST, _full_total(txn).to_bytes(32, "big"))
 
     def _require_env(self) -> lmdb.Environment:
         if self._env is None:
@@ -329,6 +373,11 @@ class LmdbStore:
                 yield txn
                 if txn.store_error is not None:
                     raise StoreFull(str(txn.store_error))
+                if txn.digest_delta:
+                    raw_total = txn.raft_get(_DIGEST)
+                    total = int.from_bytes(raw_total, "big") if raw_total else 0
+                    total = (total + txn.digest_delta) % _DIGEST_MOD
+                    txn.raft_put(_DIGEST, total.to_bytes(32, "big"))
             except BaseException:
                 raw.abort()
                 raise
@@ -355,8 +404,10 @@ class LmdbStore:
             return txn.applied_index()
 
     def digest(self) -> str:
+        """The running digest of the engine tables (one read: no scan)."""
         with self.read() as txn:
-            return kv_digest(txn)
+            raw = txn.raft_get(_DIGEST)
+            return _digest_text(int.from_bytes(raw, "big") if raw else 0)
 
     def size_bytes(self) -> int:
         """Bytes of the map in use (pages up to the last used one)."""
@@ -384,16 +435,17 @@ class LmdbStore:
         log.info("LMDB %s map grown to %d bytes", self.path, new_size)
 
     def copy_to_fd(self, fd: int) -> int:
-        """Write a consistent copy of the environment at fd's offset; return the applied index.
+        """Write a compacting copy of the environment at fd's offset; return its applied index.
 
-        The applied index and the copy come from the same moment because the copy runs
-        under the shared lock on the thread that applies batches (the Raft tick thread).
+        Compacting (`MDB_CP_COMPACT`): free pages are left out and the pages renumbered, so
+        the copy's size follows the live data, not what retention already deleted. The
+        applied index and the copy come from the same read transaction.
         """
         with self._lock.shared():
             env = self._require_env()
             with env.begin(write=False) as raw:
                 index = LmdbTxn(raw, self._dbs, self._raft_db, write=False).applied_index()
-            env.copyfd(fd)
+                env.copyfd(fd, compact=True, txn=raw)
             return index
 
     def replace_from(self, data_file: str | os.PathLike[str]) -> None:

@@ -11,6 +11,10 @@ partition has a leader, and writes `DIR/cluster.json`:
 `down` stops by PID what `up` started: SIGTERM, then SIGKILL after a bound. `kill_node` and
 `start_node` let tests kill (SIGKILL) and restart single nodes. Nothing here binds outside
 the host given (127.0.0.1 by default).
+
+The network-partition suite gives each node its own address (`hosts`) and starts it through a
+command prefix (`prefixes`, e.g. `ip netns exec NS`); the prefix is kept in cluster.json
+(`prefix`), so `start_node` restarts a node the same way.
 """
 
 from __future__ import annotations
@@ -70,9 +74,12 @@ def node_configs(
     secret: str,
     host: str = "127.0.0.1",
     extra: dict[str, Any] | None = None,
+    hosts: dict[int, str] | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """The config document of every node (node id -> YAML-ready dict)."""
-    members = [member(i, base_port, host) for i in range(1, nodes + 1)]
+    """The config document of every node (node id -> YAML-ready dict); `hosts` gives nodes
+    an address of their own (the others use `host`)."""
+    hosts = hosts or {}
+    members = [member(i, base_port, hosts.get(i, host)) for i in range(1, nodes + 1)]
     configs = {}
     for i in range(1, nodes + 1):
         doc: dict[str, Any] = {
@@ -108,11 +115,19 @@ def _write_cluster(directory: Path, cluster: dict[str, Any]) -> None:
 
 
 def start_node(directory: Path, node_id: int, python: str | None = None) -> int:
-    """Start node `node_id` from `DIR/node<i>.yaml` in the background; its PID."""
+    """Start node `node_id` from `DIR/node<i>.yaml` in the background; its PID.
+
+    A `prefix` recorded for the node in cluster.json (`up(prefixes=...)`) goes before the
+    command; it must exec the command in place (as `ip netns exec` does), so the PID stays
+    the node's."""
     config_path, log_path, pid_path = _paths(directory, node_id)
     doc = yaml.safe_load(config_path.read_text())
     me = next(m for m in doc["members"] if m["id"] == node_id)
+    cluster_file = directory / "cluster.json"
+    cluster = read_cluster(directory) if cluster_file.exists() else {"nodes": []}
+    entry = next((n for n in cluster["nodes"] if n["id"] == node_id), {})
     command = [
+        *entry.get("prefix", []),
         python or sys.executable,
         "-m",
         "zennode.cli",
@@ -133,12 +148,10 @@ def start_node(directory: Path, node_id: int, python: str | None = None) -> int:
         )
     _CHILDREN[process.pid] = process
     pid_path.write_text(f"{process.pid}\n")
-    cluster_file = directory / "cluster.json"
     if cluster_file.exists():
-        cluster = read_cluster(directory)
-        for entry in cluster["nodes"]:
-            if entry["id"] == node_id:
-                entry["pid"] = process.pid
+        for node in cluster["nodes"]:
+            if node["id"] == node_id:
+                node["pid"] = process.pid
         _write_cluster(directory, cluster)
     return process.pid
 
@@ -152,8 +165,13 @@ def up(
     host: str = "127.0.0.1",
     timeout_s: float = UP_TIMEOUT_S,
     extra: dict[str, Any] | None = None,
+    hosts: dict[int, str] | None = None,
+    prefixes: dict[int, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Write configs, start every node, wait for a leader per partition; the cluster.json."""
+    """Write configs, start every node, wait for a leader per partition; the cluster.json.
+
+    `hosts`: an address per node id instead of `host`; `prefixes`: a command prefix per node
+    id (see `start_node`)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if any(_alive(pid) for pid in _pids(directory).values()):
@@ -162,7 +180,7 @@ def up(
         32
     )
     configs = node_configs(
-        directory, nodes, partitions, replication, base_port, secret, host, extra
+        directory, nodes, partitions, replication, base_port, secret, host, extra, hosts
     )
     cluster: dict[str, Any] = {"partitions": partitions, "replication_factor": replication}
     entries = []
@@ -170,17 +188,19 @@ def up(
         config_path, log_path, _pid_path = _paths(directory, node_id)
         config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
         os.chmod(config_path, 0o600)  # it holds the secret
-        ports = doc["members"][node_id - 1]["ports"]
-        entries.append(
-            {
-                "id": node_id,
-                "pid": 0,
-                "http": f"http://{host}:{ports['http']}",
-                "grpc": f"{host}:{ports['grpc']}",
-                "config": str(config_path.resolve()),
-                "log": str(log_path.resolve()),
-            }
-        )
+        me = doc["members"][node_id - 1]
+        ports, node_host = me["ports"], me["host"]
+        entry: dict[str, Any] = {
+            "id": node_id,
+            "pid": 0,
+            "http": f"http://{node_host}:{ports['http']}",
+            "grpc": f"{node_host}:{ports['grpc']}",
+            "config": str(config_path.resolve()),
+            "log": str(log_path.resolve()),
+        }
+        if prefixes and node_id in prefixes:
+            entry["prefix"] = list(prefixes[node_id])
+        entries.append(entry)
     cluster["nodes"] = entries
     _write_cluster(directory, cluster)
     for node_id in configs:

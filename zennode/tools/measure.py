@@ -2,6 +2,7 @@
 
     python -m zennode.tools.measure failover [--kills 5] [--dir DIR]
     python -m zennode.tools.measure throughput [--clients 4] [--seconds 10] [--dir DIR]
+    python -m zennode.tools.measure reads [--seconds 8] [--rounds 2] [--dir DIR]
 
 Both start their own 3-node cluster (P=3, R=3) with the launcher behind `scripts/cluster`, on
 free ports of 127.0.0.1, and always stop it. They print a table and one JSON line.
@@ -14,6 +15,10 @@ free ports of 127.0.0.1, and always stop it. They print a table and one JSON lin
 - throughput: client processes create instances of a process without wait states (start ->
   end, one command each) through all nodes round robin, each with `--concurrency` requests in
   flight; instances acknowledged per second.
+- reads: the cost of linearizable reads (the leader confirms its leadership with a majority
+  first, ReadIndex) against `consistency=local` (the receiving node's replica as it is).
+  While a client process keeps creating instances, a reader process reads instances by key
+  through all nodes, alternating the two levels phase by phase; p50/p99 per level.
 """
 
 from __future__ import annotations
@@ -282,6 +287,105 @@ def throughput(directory: Path, clients: int, seconds: float, concurrency: int) 
     }
 
 
+# --------------------------------------------------------------------- reads
+
+
+def _read_process(
+    urls: list[str], keys: list[int], consistency: str, seconds: float, concurrency: int, out: Any
+) -> None:
+    import httpx
+
+    async def run() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        failed = 0
+        deadline = time.monotonic() + seconds
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+            async def worker(offset: int) -> None:
+                nonlocal failed
+                n = offset
+                while time.monotonic() < deadline:
+                    n += 7
+                    key = keys[n % len(keys)]
+                    started = time.perf_counter()
+                    r = await client.get(
+                        f"{urls[n % len(urls)]}/v1/process-instances/{key}",
+                        params={"consistency": consistency},
+                    )
+                    if r.status_code == 200:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        failed += 1
+
+            await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        return latencies, failed
+
+    out.put(asyncio.run(run()))
+
+
+def reads(
+    directory: Path, seconds: float, rounds: int, concurrency: int, write_concurrency: int
+) -> dict[str, Any]:
+    import httpx
+
+    info = launcher.up(directory, base_port=reserve_cluster(3, 3).base)
+    urls = [n["http"] for n in info["nodes"]]
+    per_level: dict[str, list[float]] = {"linearizable": [], "local": []}
+    failed = dict.fromkeys(per_level, 0)
+    try:
+        _deploy(urls[0])
+        launcher.wait_balanced(directory, 60)
+        with httpx.Client(timeout=30) as client:
+            keys = [
+                client.post(
+                    f"{urls[i % 3]}/v1/process-instances", json={"bpmnProcessId": PROCESS_ID}
+                ).json()["processInstanceKey"]
+                for i in range(300)
+            ]
+        writes: Any = multiprocessing.Queue()
+        writer = multiprocessing.Process(
+            target=_client_process,
+            args=(urls, rounds * 2 * (seconds + 1) + 2, write_concurrency, writes),
+            daemon=True,
+        )
+        writer.start()
+        time.sleep(1.0)
+        for _round in range(rounds):
+            for level in per_level:
+                queue: Any = multiprocessing.Queue()
+                proc = multiprocessing.Process(
+                    target=_read_process,
+                    args=(urls, keys, level, seconds, concurrency, queue),
+                    daemon=True,
+                )
+                proc.start()
+                latencies, errors = queue.get(timeout=seconds + 60)
+                proc.join(timeout=10)
+                per_level[level] += latencies
+                failed[level] += errors
+        created = writes.get(timeout=rounds * 2 * (seconds + 1) + 60)[0]
+        writer.join(timeout=10)
+    finally:
+        launcher.down(directory)
+    result: dict[str, Any] = {"seconds_per_phase": seconds, "rounds": rounds}
+    for level, values in per_level.items():
+        values.sort()
+
+        def pct(q: float, values: list[float] = values) -> float | None:
+            if not values:
+                return None
+            return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+        result[f"{level}_reads_per_s"] = round(len(values) / (rounds * seconds))
+        result[f"{level}_p50_ms"] = pct(0.5)
+        result[f"{level}_p99_ms"] = pct(0.99)
+        result[f"{level}_failed"] = failed[level]
+    result["instances_created_meanwhile"] = created
+    result["machine_load_avg"] = round(os.getloadavg()[0], 1)
+    return result
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by the given processes (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -306,11 +410,21 @@ def main() -> int:
     t.add_argument("--concurrency", type=int, default=16)
     t.add_argument("--seconds", type=float, default=10.0)
     t.add_argument("--dir", type=Path, default=None)
+    r = sub.add_parser("reads")
+    r.add_argument("--seconds", type=float, default=8.0)
+    r.add_argument("--rounds", type=int, default=2)
+    r.add_argument("--concurrency", type=int, default=8)
+    r.add_argument("--write-concurrency", type=int, default=4)
+    r.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="zennode-measure-") as tmp:
         directory = args.dir or Path(tmp)
         if args.what == "failover":
             result = failover(directory, args.kills)
+        elif args.what == "reads":
+            result = reads(
+                directory, args.seconds, args.rounds, args.concurrency, args.write_concurrency
+            )
         else:
             result = throughput(directory, args.clients, args.seconds, args.concurrency)
     for key, value in result.items():

@@ -16,7 +16,7 @@ def router(service: Service) -> APIRouter:
         "each replica's role, applied index and state digest",
     )
     async def topology(digests: bool = True) -> dict[str, Any]:
-        """`digests=false` skips the state digests (each is a scan of the replica's state)."""
+        """Digests are kept as batches apply (a read, no scan); `digests=false` omits them."""
         return await service.topology(with_digest=digests)
 
     return api

@@ -10,6 +10,7 @@ from zennode.api.rest.models import (
     IdempotencyKey,
     ProcessDefinitionDetail,
     ProcessDefinitionPage,
+    ReadConsistency,
 )
 from zennode.api.rest.shapes import with_iso_times
 from zennode.errors import BadRequest
@@ -81,8 +82,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
         bpmnProcessId: Annotated[str | None, Query(max_length=1000)] = None,
+        consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
-        result = await service.list_definitions(page=page, size=size, bpmn_process_id=bpmnProcessId)
+        result = await service.list_definitions(
+            page=page, size=size, bpmn_process_id=bpmnProcessId, consistency=consistency
+        )
         return {**result, "items": [with_iso_times(d) for d in result["items"]]}
 
     @api.get(
@@ -91,7 +95,10 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_model=ProcessDefinitionDetail,
         summary="One process definition, with its XML",
     )
-    async def get_definition(processDefinitionKey: int) -> dict[str, Any]:
-        return with_iso_times(await service.get_definition(processDefinitionKey))
+    async def get_definition(
+        processDefinitionKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        return with_iso_times(await service.get_definition(processDefinitionKey, consistency))
 
     return api

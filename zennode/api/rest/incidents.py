@@ -4,7 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from zennode.api.rest.models import IdempotencyKey, Incident, IncidentPage, IncidentState
+from zennode.api.rest.models import (
+    IdempotencyKey,
+    Incident,
+    IncidentPage,
+    IncidentState,
+    ReadConsistency,
+)
 from zennode.api.rest.shapes import paged, with_iso_times
 from zennode.service import Service
 
@@ -23,9 +29,14 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         state: Annotated[IncidentState | None, Query()] = None,
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
         result = await service.list_incidents(
-            page=page, size=size, process_instance_key=processInstanceKey, state=state
+            page=page,
+            size=size,
+            process_instance_key=processInstanceKey,
+            state=state,
+            consistency=consistency,
         )
         return paged(result)
 
@@ -35,8 +46,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_model=Incident,
         summary="One incident",
     )
-    async def get_incident(incidentKey: int) -> dict[str, Any]:
-        return with_iso_times(await service.get_incident(incidentKey))
+    async def get_incident(
+        incidentKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        return with_iso_times(await service.get_incident(incidentKey, consistency))
 
     @api.post(
         "/{incidentKey}/resolve",

@@ -10,6 +10,7 @@ from zennode.api.rest.models import (
     IdempotencyKey,
     ProcessInstance,
     ProcessInstancePage,
+    ReadConsistency,
     SetVariablesRequest,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
@@ -34,6 +35,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             process_definition_key=body.processDefinitionKey,
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
+            history_ttl=body.historyTimeToLive,
         )
 
     @api.get(
@@ -45,8 +47,9 @@ def router(service: Service, page_size_max: int) -> APIRouter:
     async def list_instances(
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
-        return paged(await service.list_instances(page=page, size=size))
+        return paged(await service.list_instances(page=page, size=size, consistency=consistency))
 
     @api.get(
         "/{processInstanceKey}",
@@ -54,8 +57,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         response_model=ProcessInstance,
         summary="State, variables and active elements of an instance",
     )
-    async def get_instance(processInstanceKey: int) -> dict[str, Any]:
-        return with_iso_times(await service.get_instance(processInstanceKey))
+    async def get_instance(
+        processInstanceKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        return with_iso_times(await service.get_instance(processInstanceKey, consistency))
 
     @api.post(
         "/{processInstanceKey}/cancel",
@@ -73,14 +79,25 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         "/{processInstanceKey}/variables",
         status_code=204,
         response_class=Response,
-        summary="Merge variables into an active instance",
+        summary="Set variables in an active instance (or one of its scopes)",
     )
     async def set_variables(
         processInstanceKey: int, body: SetVariablesRequest, idempotency_key: IdempotencyKey = None
     ) -> Response:
-        await service.set_variables(
-            processInstanceKey, body.variables, idempotency_key=idempotency_key
-        )
+        if body.elementInstanceKey is None:
+            await service.set_variables(
+                processInstanceKey,
+                body.variables,
+                local=body.local,
+                idempotency_key=idempotency_key,
+            )
+        else:
+            await service.set_element_variables(
+                body.elementInstanceKey,
+                body.variables,
+                local=body.local,
+                instance=processInstanceKey,
+            )
         return Response(status_code=204)
 
     return api

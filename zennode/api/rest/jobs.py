@@ -13,6 +13,7 @@ from zennode.api.rest.models import (
     JobPage,
     JobRetriesRequest,
     JobState,
+    ReadConsistency,
 )
 from zennode.api.rest.shapes import paged, with_iso_times
 from zennode.service import Service
@@ -35,6 +36,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         processInstanceKey: Annotated[int | None, Query()] = None,
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
         result = await service.list_jobs(
             page=page,
@@ -42,6 +44,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             state=state,
             job_type=jobType,
             process_instance_key=processInstanceKey,
+            consistency=consistency,
         )
         return paged(result)
 
@@ -58,8 +61,11 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         return Response(status_code=204)
 
     @api.get("/{jobKey}", response_model_exclude_none=True, response_model=Job, summary="One job")
-    async def get_job(jobKey: int) -> dict[str, Any]:
-        return with_iso_times(await service.get_job(jobKey))
+    async def get_job(
+        jobKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        return with_iso_times(await service.get_job(jobKey, consistency))
 
     @api.post(
         "/{jobKey}/complete",

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Header
+from fastapi import Header, Query
 from pydantic import BaseModel, ConfigDict, Field
+
+from zennode.service import Consistency
 
 INT64_MAX = 2**63 - 1
 # A key in a request body: a positive int64 (partition id in the high bits).
@@ -28,6 +30,11 @@ IdempotencyKey = Annotated[
 ]
 
 JobState = Literal["active", "activated", "completed", "failed", "terminated"]
+# `?consistency=` of every GET: linearizable (the default) sees every write acknowledged before
+# the request; local answers from the receiving node's replica as it is (docs/cluster.md).
+ReadConsistency = Annotated[
+    Consistency, Query(description="linearizable (default) or local: see docs/cluster.md")
+]
 InstanceState = Literal["active", "completed", "terminated", "failed"]
 IncidentState = Literal["active", "resolved"]
 
@@ -52,6 +59,9 @@ class DeployResult(_Response):
     processDefinitionKey: int
     bpmnProcessId: str
     version: int
+    warnings: list[str] | None = Field(
+        default=None, description="What the parser ignored (e.g. a flow without source/target)"
+    )
 
 
 class ProcessDefinition(_Response):
@@ -174,6 +184,13 @@ class CreateInstanceRequest(_Request):
         description="Start the latest version of this process id",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
+    historyTimeToLive: str | None = Field(
+        default=None,
+        max_length=64,
+        description="How long the instance stays readable once it ended, then it is deleted: "
+        "an ISO 8601 duration (P30D) or 30d / 12h / 15m / 90s, 0 = at once. "
+        "Default: the node's retention.history_ttl",
+    )
 
 
 class CreateInstanceResult(_Response):
@@ -190,6 +207,13 @@ class ElementInstance(_Response):
     state: str | None = None
     childProcessInstanceKey: int | None = Field(
         default=None, description="A call activity: the instance it waits for"
+    )
+    scopeKey: int | None = Field(
+        default=None,
+        description="The element instance it runs in (the process instance key at top level)",
+    )
+    variables: dict[str, Any] | None = Field(
+        default=None, description="The local variables of this element instance's scope"
     )
 
 
@@ -291,6 +315,15 @@ class JobRetriesRequest(_Request):
 
 class SetVariablesRequest(_Request):
     variables: dict[str, Any]
+    elementInstanceKey: int | None = Field(
+        default=None,
+        description="The scope: one of the instance's element instances (default: the instance)",
+    )
+    local: bool = Field(
+        default=False,
+        description="Set the variables in that scope itself; otherwise each one updates the "
+        "nearest scope that has it, else the process scope",
+    )
 
 
 # -------------------------------------------------------------------- incidents

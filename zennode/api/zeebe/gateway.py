@@ -113,6 +113,14 @@ class GatewayService(gw_grpc.GatewayServicer):
 
     async def _deploy(self, resources: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:
         """Check every resource first (a bad one deploys nothing), then deploy them in order."""
+        for name, _content in resources:
+            if name.lower().endswith(".dmn"):
+                # The REST API deploys and evaluates decisions; this gateway's DeployResource
+                # answer has no decision metadata yet, so it refuses rather than answer wrongly.
+                raise BadRequest(
+                    f"resource '{name}': decisions are deployed through the REST API "
+                    "(POST /v1/decision-definitions); the Zeebe gateway deploys BPMN only"
+                )
         results = await self.service.deploy_resources(resources)
         deployed: list[tuple[str, dict]] = []
         for (name, _content), result in zip(resources, results, strict=True):
@@ -204,7 +212,7 @@ class GatewayService(gw_grpc.GatewayServicer):
     ) -> gw.SetVariablesResponse:
         key = request.elementInstanceKey
         variables = mapping.parse_variables(request.variables)
-        call = self.service.set_element_variables(key, variables)
+        call = self.service.set_element_variables(key, variables, local=request.local)
         result = await self._ended_is_not_found("process instance", key, call)
         return gw.SetVariablesResponse(key=result["processInstanceKey"])
 

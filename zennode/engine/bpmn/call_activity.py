@@ -2,24 +2,25 @@
 
 The child lives on the parent's partition (one command creates, completes or cancels both,
 so parent and child can never disagree). Without output mappings, all of the child's
-variables return to the parent (`propagateAllChildVariables`, default true); the child starts
-with all of the parent's visible variables (`propagateAllParentVariables`, default true) plus
-the call activity's input mappings. Cancelling or interrupting the parent terminates the child;
-an error the child does not catch is thrown at the call activity in the parent.
+variables return to the parent (`propagateAllChildVariables`, default true), propagated from the
+call activity's scope; the child starts with all of the variables visible to the call activity
+(`propagateAllParentVariables`, default true) plus its input mappings (also the call activity's
+local variables, seen by its output mappings). Cancelling or interrupting the parent terminates
+the child; an error the child does not catch is thrown at the call activity in the parent.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from zennode.engine import model as m
-from zennode.engine import state
+from zennode.engine import retention, state
 from zennode.engine.bpmn.runner import (
     CALLED_ELEMENT_ERROR,
     EXTRACT_VALUE_ERROR,
-    IO_MAPPING_ERROR,
     Runner,
 )
 from zennode.engine.expressions import ExpressionFailed, evaluate_string
-from zennode.engine.variables import map_into
 
 CALL_DEPTH_MAX = 32
 
@@ -34,8 +35,8 @@ def activate_call_activity(
     context = runner.context(scope)
     try:
         process_id = evaluate_string(call.process_id, context, "called process id")
-        child_variables = dict(context) if call.propagate_all_parent else {}
-        map_into(element.inputs, context, child_variables)
+        local = runner.inputs(element, scope)
+        child_variables = {**context, **local} if call.propagate_all_parent else dict(local)
         prepared = runner.prepare_waits(runner.boundary_events(element, scope), scope)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
@@ -55,10 +56,18 @@ def activate_call_activity(
         return
     assert definition_key is not None
     ei_key = runner.new_element_instance(element, scope)
+    runner.keep_locals(element, scope, ei_key, local)
     runner.open_waits(ei_key, prepared)
-    parent = {"processInstanceKey": runner.key, "elementInstanceKey": ei_key, "depth": depth}
+    root_key = retention.root_of(runner.instance)
+    parent = {
+        "processInstanceKey": runner.key,
+        "elementInstanceKey": ei_key,
+        "depth": depth,
+        "rootKey": root_key,
+    }
     child_key = ctx.next_key()  # reserved so the record names its child before the child runs
     runner.elements[str(ei_key)]["childKey"] = child_key
+    retention.register_child(ctx, root_key, child_key)  # deleted with its root
     child = start_instance(ctx, definition_key, child_variables, parent=parent, key=child_key)
     child.save()
 
@@ -75,25 +84,10 @@ def child_completed(child: Runner) -> None:
         return
     element = parent.process.elements[record["elementId"]]
     assert element.call is not None
-    child_variables = child.variables
-    try:
-        if element.outputs:
-            context = {**parent.context(record["scope"]), **child_variables}
-            updated = dict(parent.variables)
-            map_into(element.outputs, context, updated)
-            parent.replace_variables(updated)
-        elif element.call.propagate_all_child:
-            parent.variables.update(child_variables)
-    except ExpressionFailed as exc:
-        del record["childKey"]
-        parent.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
-        record["retry"] = "complete"  # resolving maps the child's variables again
-        record["completion"] = dict(child_variables)
-        _finish(parent)
-        return
     del record["childKey"]
-    parent.remove_element_instance(ei_key)
-    parent.leave(element, record["scope"])
+    returned = element.outputs or element.call.propagate_all_child
+    # A failing output mapping leaves an incident; resolving it maps these variables again.
+    parent.complete_element(ei_key, dict(child.variables) if returned else {})
     _finish(parent)
 
 
@@ -104,7 +98,9 @@ def terminate_child(parent: Runner, child_key: int) -> None:
         child.save()
 
 
-def throw_to_parent(child: Runner, code: str) -> bool:
+def throw_to_parent(
+    child: Runner, code: str | None, variables: dict[str, Any] | None = None
+) -> bool:
     """An error the child did not catch: thrown at the call activity in the parent."""
     parent_info = child.instance["parent"]
     parent = _runner(child, parent_info["processInstanceKey"])
@@ -115,7 +111,7 @@ def throw_to_parent(child: Runner, code: str) -> bool:
     if record is None:
         return False
     element = parent.process.elements[record["elementId"]]
-    caught = parent.throw_error(code, record["scope"], (element, ei_key))
+    caught = parent.throw_error(code, record["scope"], (element, ei_key), variables)
     if caught:
         _finish(parent)
     return caught

@@ -15,13 +15,19 @@ from zennode.engine.expressions import ExpressionFailed
 
 
 def activate_catch(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
-    """Timer / message catch event or receive task: wait with its trigger (and boundaries)."""
+    """Timer / message catch event or receive task: wait with its trigger (and boundaries).
+
+    Its input mappings become its local variables (seen by its correlation key and timer)."""
     try:
-        waits_ = runner.prepare_waits([element, *runner.boundary_events(element, scope)], scope)
+        local = runner.inputs(element, scope)
+        context = {**runner.context(scope), **local} if local else runner.context(scope)
+        waits_ = waits.prepare([element], context, runner.ctx.now_ms)
+        waits_ += runner.prepare_waits(runner.boundary_events(element, scope), scope)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
     key = runner.new_element_instance(element, scope)
+    runner.keep_locals(element, scope, key, local)
     runner.open_waits(key, waits_)
 
 
@@ -78,10 +84,13 @@ def fire(
     # A catch event (alone or behind an event-based gateway) or a receive task: it is done.
     if sub_key is not None:
         waits.consume_subscription(runner.ctx, owner, sub_key)
-    scope = owner["scope"]
-    runner.variables.update(variables)
+    if owner.get("elementId") == event.id:  # it waited in its own element instance
+        runner.complete_element(owner_key, variables)
+        return True
+    scope = owner["scope"]  # the event-based gateway's: the event itself has no instance yet
     runner.remove_element_instance(owner_key)
-    runner.pass_through(event, scope, None)
+    if runner.apply_mappings(event, scope, None, variables, retry="pass"):
+        runner.leave(event, scope)
     return True
 
 
@@ -103,8 +112,7 @@ def _fire_boundary(
         runner.dirty.pop(host_key, None)
     else:
         _rearm(runner, host_key, host, event, timer, sub_key)
-    runner.variables.update(variables)
-    runner.enqueue(event.id, scope, None)
+    runner.enqueue(event.id, scope, None, variables)  # they propagate from the boundary event
 
 
 def _rearm(

@@ -27,6 +27,7 @@ def start_event_sub_process(
             runner.ctx, owner, keep=lambda element_id: process.elements[element_id].kind != m.START
         )
         runner.terminate_within(scope)
-    runner.variables.update(variables)
     key = runner.new_element_instance(event_sub, scope)
-    runner.enqueue(start.id, key, None)
+    # The trigger's variables (message, signal, error) propagate from the start event, inside
+    # the event sub-process's own scope.
+    runner.enqueue(start.id, key, None, variables)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from zennode.engine import model as m
 from zennode.engine.bpmn.runner import UNHANDLED_ERROR_EVENT, Runner
 from zennode.engine.expressions import ExpressionFailed
-from zennode.engine.variables import map_into
 
 
 def activate_start(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
@@ -26,26 +25,26 @@ def activate_terminate_end(
     runner: Runner, element: m.Element, scope: int, flow: str | None
 ) -> None:
     """End every other token of the flow scope; the scope then completes normally."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     runner.terminate_within(scope)
     runner.dirty[scope] = None
 
 
 def activate_error_end(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
-    """Throw the event's error code to the closest catching boundary, else an incident."""
-    code = element.error_code or ""
+    """Throw the event's error code to the closest catcher, else an incident.
+
+    An error end event without an error code throws an error only catch-all boundary events
+    and event sub-processes (those without a code) catch."""
+    code = element.error_code
     if not runner.throw_error(code, scope, None):
+        what = f"error '{code}'" if code is not None else "an error without a code"
         runner.incident_at(
             element,
             scope,
             flow,
             UNHANDLED_ERROR_EVENT,
-            f"error '{code}' thrown by {element.id} was not caught by any error boundary event",
+            f"{what} thrown by {element.id} was not caught by any error boundary event",
         )
 
 
@@ -53,11 +52,7 @@ def activate_escalation_throw(
     runner: Runner, element: m.Element, scope: int, flow: str | None
 ) -> None:
     """Escalate to the closest catcher; go on unless an interrupting catcher ended us."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     _, interrupted = runner.throw_escalation(element.escalation_code or "", scope)
     if not interrupted:
@@ -67,7 +62,8 @@ def activate_escalation_throw(
 def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Broadcast the signal to every partition (relayed, acknowledged), then move on.
 
-    The signal's variables are the event's input mappings (none without them).
+    The signal's variables are the event's input mappings (none without them); its output
+    mappings see them and propagate from its scope.
     """
     from zennode.engine import records
     from zennode.engine.expressions import evaluate_string
@@ -75,11 +71,10 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
 
     assert element.signal is not None
     context = runner.context(scope)
-    variables: dict = {}
     try:
         name = evaluate_string(element.signal, context, "signal name")
-        map_into(element.inputs, context, variables)
-        map_into(element.outputs, context, runner.variables)
+        variables = runner.inputs(element, scope)
+        runner.finish(element, scope, scope, {}, overlay=variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, "EXTRACT_VALUE_ERROR", exc.message)
         return
@@ -94,11 +89,7 @@ def activate_signal_throw(runner: Runner, element: m.Element, scope: int, flow: 
 
 def activate_link_throw(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
     """Continue at the link catch event of the same name (the parser resolved it)."""
-    try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        map_into(element.outputs, runner.context(scope), runner.variables)
-    except ExpressionFailed as exc:
-        runner.incident_at(element, scope, flow, "IO_MAPPING_ERROR", exc.message)
+    if not runner.apply_mappings(element, scope, flow):
         return
     assert element.link_target is not None
     runner.enqueue(element.link_target, scope, None)

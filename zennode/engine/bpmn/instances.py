@@ -9,6 +9,7 @@ from zennode.engine.bpmn.runner import IO_MAPPING_ERROR, Runner
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
 from zennode.engine.model import Deployed
+from zennode.engine.retention import TTL_FIELD
 
 
 def start_instance(
@@ -19,11 +20,13 @@ def start_instance(
     parent: dict[str, Any] | None = None,
     key: int | None = None,
     deployed: Deployed | None = None,
+    history_ttl_ms: int | None = None,
 ) -> Runner:
     """Create the instance record and run it until every token waits (not saved yet).
 
     `start_element` None means the process's none start event; `parent` links a child of a
-    call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`).
+    call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`, `rootKey`);
+    `history_ttl_ms` is how long the ended instance is kept (None: the partition default).
     """
     deployed = deployed or ctx.deployed(definition_key)
     process = deployed.process
@@ -42,6 +45,8 @@ def start_instance(
     }
     if parent is not None:
         instance["parent"] = parent
+    if history_ttl_ms is not None:
+        instance[TTL_FIELD] = history_ttl_ms
     ctx.emit(
         "instance_created",
         processInstanceKey=key,

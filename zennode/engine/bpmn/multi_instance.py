@@ -7,8 +7,10 @@ variables are the input element and `loopCounter`), so parallel iterations do no
 other's item. Parallel bodies start every iteration at once, sequential ones one after another.
 After each iteration the output element is stored at its index and the completion condition is
 checked (with `numberOfInstances`, `numberOfCompletedInstances`, `numberOfActiveInstances`);
-when it holds, the remaining iterations are terminated. The output collection is written to
-the instance scope when the body completes.
+when it holds, the remaining iterations are terminated. The output collection propagates from
+the body's scope when the body completes. Each iteration is a variable scope: it holds the
+input element and `loopCounter`, and the inner activity's input-mapped locals (Zeebe's inner
+instance), so parallel iterations keep apart what they declare locally.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from zennode.engine import model as m
 from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, Runner
 from zennode.engine.expressions import ExpressionFailed, evaluate, evaluate_condition
-from zennode.engine.variables import assign
+from zennode.engine.variables import assign_into
 
 ITEMS_MAX = 10_000
 
@@ -128,7 +130,11 @@ def _complete_body(runner: Runner, element: m.Element, body: int) -> None:
     record = runner.elements[str(body)]
     if loop.output_collection:
         try:
-            assign(runner.variables, loop.output_collection, record["mi"].get("results", []))
+            scope = record["scope"]
+            collected: dict[str, Any] = {}
+            results = record["mi"].get("results", [])
+            assign_into(collected, loop.output_collection, results, runner.context(scope))
+            runner.merge(scope, collected)  # propagated from the body's scope, as in Zeebe
         except ExpressionFailed as exc:
             runner.open_incident(body, element.id, EXTRACT_VALUE_ERROR, exc.message)
             return

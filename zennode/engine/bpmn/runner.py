@@ -8,6 +8,14 @@ by `Element.kind` from `ACTIVATE`.
 Runtime state of an instance lives in its record (one read and one write per command):
 `elements` holds the element instances that wait (jobs, sub-processes, incidents) keyed by
 their key as text, `joins` the tokens that arrived at a joining gateway, per scope.
+
+Variables follow Zeebe's scopes (`zennode.engine.scopes`): the instance is the root scope and
+every element instance a scope nested in the one it runs in. Input mappings make an element's
+local variables; when it completes, its output mappings are evaluated in its scope and
+propagated from the scope it runs in, or, without output mappings, the variables it completed
+with (job, message, signal, child instance, error) propagate from the element itself (`finish`).
+The inner activity of a multi-instance body keeps its locals in its iteration, which is
+Zeebe's "inner instance": the output element sees them.
 """
 
 from __future__ import annotations
@@ -17,11 +25,11 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import records, state
+from zennode.engine import records, retention, scopes, state
 from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
-from zennode.engine.variables import map_into
+from zennode.engine.variables import evaluate_mappings
 
 # Incident error types (Zeebe's names where Zeebe has one).
 JOB_NO_RETRIES = "JOB_NO_RETRIES"
@@ -37,7 +45,9 @@ DECISION_EVALUATION_ERROR = "DECISION_EVALUATION_ERROR"  # the decision failed (
 EI_ACTIVE = "active"
 EI_INCIDENT = "incident"
 
-Token = tuple[str, int, str | None]  # (element id, scope key, incoming flow id)
+# (element id, scope key, incoming flow id, variables it was triggered with: a message, a
+# signal, a thrown error... None for a token that arrived along a flow)
+Token = tuple[str, int, str | None, dict[str, Any] | None]
 
 
 class Runner:
@@ -53,6 +63,7 @@ class Runner:
         self.dirty: dict[int, None] = {}  # scopes that lost a token: maybe complete now
         self.steps = 0
         self.running = False
+        self._trigger: dict[str, Any] | None = None  # of the token being activated
         ctx.runners[self.key] = self  # one runner per instance per command (call activities)
 
     # ------------------------------------------------------------------ the loop
@@ -71,7 +82,7 @@ class Runner:
                     self._stop_at_limit()
                     continue
                 self.steps += 1
-                element_id, scope, flow = self.queue.popleft()
+                element_id, scope, flow, self._trigger = self.queue.popleft()
                 element = self.process.elements[element_id]
                 if element.loop is not None and not self.is_iteration_of(scope, element.id):
                     activate_body(self, element, scope, flow)
@@ -89,10 +100,88 @@ class Runner:
                 return
 
     def context(self, scope: int) -> dict[str, Any]:
-        """The variables an expression in `scope` sees: the instance's, then local ones."""
+        """The variables an expression in `scope` sees (do not mutate it)."""
         if scope == self.key:
             return self.variables  # the common case: no local scope to overlay
-        return scope_variables(self.instance, scope)
+        return scopes.visible(self.instance, scope)
+
+    # ------------------------------------------------------------------ variables
+
+    def merge(self, scope: int, variables: dict[str, Any]) -> None:
+        """Propagate `variables` from `scope` outwards (Zeebe's merge)."""
+        scopes.merge(self.instance, scope, variables)
+
+    def set_locals(self, scope: int, variables: dict[str, Any]) -> None:
+        scopes.set_local(self.instance, scope, variables)
+
+    def is_inner(self, element: m.Element, scope: int) -> bool:
+        """`element` runs as the inner activity of its multi-instance body (in `scope`)."""
+        return element.loop is not None and self.is_iteration_of(scope, element.id)
+
+    def inputs(self, element: m.Element, scope: int) -> dict[str, Any]:
+        """The element's input mappings evaluated in the scope it runs in (its new locals)."""
+        if not element.inputs:
+            return {}
+        return evaluate_mappings(element.inputs, self.context(scope))
+
+    def keep_locals(self, element: m.Element, scope: int, key: int, local: dict[str, Any]) -> None:
+        """Store an element's input-mapped locals: in its element instance `key`, or, for the
+        inner activity of a multi-instance body, in its iteration (Zeebe's inner instance)."""
+        if local:
+            self.set_locals(scope if self.is_inner(element, scope) else key, local)
+
+    def finish(
+        self,
+        element: m.Element,
+        scope: int,
+        holder: int,
+        trigger: dict[str, Any],
+        overlay: dict[str, Any] | None = None,
+    ) -> None:
+        """Zeebe's completion of `element` running in `scope` (raises ExpressionFailed before
+        changing anything but the inner iteration's locals).
+
+        `holder` is the innermost scope that holds the element's locals: its element instance,
+        or `scope` when it has none of its own. `overlay` are locals the output mappings see
+        over the stored ones: with `holder == scope` they are the locals the element held only
+        while it ran (a name among them absorbs a trigger variable, as a stored local would).
+        With output mappings, `trigger` (the variables it completed with) is local to the
+        element and the mappings' results propagate from `scope`. Without, `trigger`
+        propagates from the element itself: a name the element holds locally stays there.
+        """
+        if element.outputs:
+            if trigger and self.is_inner(element, scope):
+                self.set_locals(scope, trigger)  # the output element sees them (Zeebe)
+            context = self.context(holder)
+            if overlay or trigger:
+                context = {**context, **(overlay or {}), **trigger}
+            self.merge(scope, evaluate_mappings(element.outputs, context))
+        elif trigger:
+            if overlay and holder == scope:
+                trigger = {k: v for k, v in trigger.items() if k not in overlay}
+            self.merge(holder, trigger)
+
+    def complete_element(
+        self, key: int, trigger: dict[str, Any], overlay: dict[str, Any] | None = None
+    ) -> bool:
+        """The element instance `key` is done: apply `finish`, remove it, move its token on.
+
+        A failing output mapping leaves it at an IO_MAPPING_ERROR incident; resolving it
+        completes it again with the same variables. Returns whether it completed."""
+        record = self.elements[str(key)]
+        element = self.process.elements[record["elementId"]]
+        try:
+            self.finish(element, record["scope"], key, trigger, overlay)
+        except ExpressionFailed as exc:
+            record["retry"] = "complete"
+            record["completion"] = trigger
+            if overlay:
+                record["local"] = overlay
+            self.open_incident(key, element.id, IO_MAPPING_ERROR, exc.message)
+            return False
+        self.remove_element_instance(key)
+        self.leave(element, record["scope"])
+        return True
 
     def is_iteration_of(self, scope: int, element_id: str) -> bool:
         record = self.elements.get(str(scope))
@@ -140,17 +229,19 @@ class Runner:
         assert owner is not None, f"no owner {owner_key} for timers / subscriptions"
         waits.open_prepared(self.ctx, self.instance, owner_key, owner, prepared, self.process)
 
-    def replace_variables(self, variables: dict[str, Any]) -> None:
-        self.variables = variables
-        self.instance["variables"] = variables
-
     def save(self) -> None:
         state.put_instance(self.ctx, self.instance)
 
     # ------------------------------------------------------------------ tokens
 
-    def enqueue(self, element_id: str, scope: int, flow: str | None) -> None:
-        self.queue.append((element_id, scope, flow))
+    def enqueue(
+        self,
+        element_id: str,
+        scope: int,
+        flow: str | None,
+        trigger: dict[str, Any] | None = None,
+    ) -> None:
+        self.queue.append((element_id, scope, flow, trigger))
 
     def take(self, flow_ids: tuple[str, ...] | list[str], scope: int) -> None:
         flows = self.process.flows
@@ -169,16 +260,49 @@ class Runner:
         else:
             self.dirty[scope] = None
 
-    def pass_through(self, element: m.Element, scope: int, flow: str | None) -> None:
-        """Apply the element's mappings to the instance scope and leave at once."""
-        if element.inputs or element.outputs:
-            try:
-                map_into(element.inputs, self.context(scope), self.variables)
-                map_into(element.outputs, self.context(scope), self.variables)
-            except ExpressionFailed as exc:
-                self.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
-                return
-        self.leave(element, scope)
+    def pass_through(
+        self,
+        element: m.Element,
+        scope: int,
+        flow: str | None,
+        trigger: dict[str, Any] | None = None,
+    ) -> None:
+        """Apply the element's mappings (and the variables of the token's trigger) and leave
+        at once; `trigger` None means the variables the token was enqueued with."""
+        if self.apply_mappings(element, scope, flow, trigger):
+            self.leave(element, scope)
+
+    def apply_mappings(
+        self,
+        element: m.Element,
+        scope: int,
+        flow: str | None,
+        trigger: dict[str, Any] | None = None,
+        retry: str | None = None,
+    ) -> bool:
+        """Mappings of an element that has no element instance of its own: its input-mapped
+        locals live while it runs (in its iteration, for the inner activity of a
+        multi-instance body), then `finish`. False: stopped at an IO_MAPPING_ERROR incident,
+        whose resolution activates the element again (`retry="pass"`: passes it again, for an
+        event whose trigger already happened)."""
+        if trigger is None:
+            trigger, self._trigger = self._trigger or {}, None
+        if not (element.inputs or element.outputs or trigger):
+            return True
+        try:
+            local = self.inputs(element, scope)
+            if self.is_inner(element, scope):
+                self.set_locals(scope, local)
+                self.finish(element, scope, scope, trigger)
+            else:
+                self.finish(element, scope, scope, trigger, overlay=local)
+        except ExpressionFailed as exc:
+            extra: dict[str, Any] = {"trigger": trigger} if trigger else {}
+            if retry:
+                extra["retry"] = retry
+            self.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message, **extra)
+            return False
+        return True
 
     # ------------------------------------------------------------------ element instances
 
@@ -222,9 +346,11 @@ class Runner:
         flow: str | None,
         error_type: str,
         message: str,
+        **extra: Any,
     ) -> int:
-        """Stop a token at `element` with an incident; resolving it activates the element again."""
-        ei_key = self.new_element_instance(element, scope, EI_INCIDENT, flow=flow)
+        """Stop a token at `element` with an incident; resolving it activates the element again
+        (`extra` is kept on the element instance: the token's `trigger`, a `retry` mode)."""
+        ei_key = self.new_element_instance(element, scope, EI_INCIDENT, flow=flow, **extra)
         return self.open_incident(ei_key, element.id, error_type, message)
 
     def open_incident(
@@ -293,10 +419,11 @@ class Runner:
         keys = []
         first_element = None
         while self.queue:
-            element_id, scope, flow = self.queue.popleft()
+            element_id, scope, flow, trigger = self.queue.popleft()
             element = self.process.elements[element_id]
             first_element = first_element or element
-            keys.append(self.new_element_instance(element, scope, EI_INCIDENT, flow=flow))
+            extra = {"trigger": trigger} if trigger else {}
+            keys.append(self.new_element_instance(element, scope, EI_INCIDENT, flow=flow, **extra))
         assert first_element is not None
         self.open_incident(
             keys[0],
@@ -377,6 +504,7 @@ class Runner:
         self._end_waits()
         self.instance["state"] = state.INSTANCE_COMPLETED
         self.instance["endedAt"] = self.ctx.now_ms
+        retention.instance_ended(self.ctx, self.instance)
         self.ctx.emit(
             "instance_completed",
             processInstanceKey=self.key,
@@ -396,6 +524,7 @@ class Runner:
         self._end_waits()
         self.instance["state"] = state.INSTANCE_TERMINATED
         self.instance["endedAt"] = self.ctx.now_ms
+        retention.instance_ended(self.ctx, self.instance)
         self.ctx.emit(
             "instance_terminated",
             processInstanceKey=self.key,
@@ -452,7 +581,13 @@ class Runner:
 
     # ------------------------------------------------------------------ errors
 
-    def throw_error(self, code: str, scope: int, raiser: tuple[m.Element, int] | None) -> bool:
+    def throw_error(
+        self,
+        code: str | None,
+        scope: int,
+        raiser: tuple[m.Element, int] | None,
+        variables: dict[str, Any] | None = None,
+    ) -> bool:
         """Find the closest catcher for `code`, interrupt up to it and take it.
 
         `raiser` is the (element, element instance key) of a task whose job threw the error;
@@ -460,6 +595,7 @@ class Runner:
         Then, scope by scope outwards: an error event sub-process of the scope, then a
         boundary event of the scope's activity. At the top, a child instance hands the error
         to its parent's call activity. Returns False when nothing catches the error.
+        `variables` (a job's ThrowError) go with the catching event's token.
         """
         if raiser is not None:
             element, ei_key = raiser
@@ -475,12 +611,12 @@ class Runner:
                 self.terminate_within(host_key)
                 self.terminate_element_instance(host_key)
                 self.dirty.pop(host_key, None)
-                self.enqueue(boundary.id, host["scope"], None)
+                self.enqueue(boundary.id, host["scope"], None, variables)
                 return True
         depth = 0
         while depth < 10_000:
             depth += 1
-            if self._catch_in_event_sub_process(code, scope):
+            if self._catch_in_event_sub_process(code, scope, variables):
                 return True
             if scope == self.key:
                 break
@@ -494,16 +630,18 @@ class Runner:
                 self.terminate_within(scope)
                 self.terminate_element_instance(scope)
                 self.dirty.pop(scope, None)
-                self.enqueue(boundary.id, record["scope"], None)
+                self.enqueue(boundary.id, record["scope"], None, variables)
                 return True
             scope = record["scope"]
         if self.instance.get("parent"):
             from zennode.engine.bpmn.call_activity import throw_to_parent
 
-            return throw_to_parent(self, code)
+            return throw_to_parent(self, code, variables)
         return False
 
-    def _catch_in_event_sub_process(self, code: str, scope: int) -> bool:
+    def _catch_in_event_sub_process(
+        self, code: str | None, scope: int, variables: dict[str, Any] | None
+    ) -> bool:
         if scope == self.key:
             starts = self.process.event_starts
         else:
@@ -527,11 +665,11 @@ class Runner:
             return False
         from zennode.engine.bpmn.event_sub_process import start_event_sub_process
 
-        start_event_sub_process(self, scope, found, {})
+        start_event_sub_process(self, scope, found, variables or {})
         return True
 
     def _catching_boundary(
-        self, element: m.Element, code: str, kind: str = m.ERROR_BOUNDARY
+        self, element: m.Element, code: str | None, kind: str = m.ERROR_BOUNDARY
     ) -> m.Element | None:
         catch_all = None
         for boundary_id in element.boundaries:
@@ -605,31 +743,6 @@ class Runner:
             if start.escalation_code is None and catch_all is None:
                 catch_all = start
         return catch_all
-
-
-def scope_variables(instance: dict[str, Any], scope: int) -> dict[str, Any]:
-    """Instance variables overlaid with the local variables of `scope` and its parents
-    (multi-instance iterations hold their input element and loop counter locally)."""
-    variables: dict[str, Any] = instance["variables"]
-    elements = instance["elements"]
-    root = instance["processInstanceKey"]
-    found: list[dict[str, Any]] = []
-    depth = 0
-    while scope != root and depth < 10_000:
-        depth += 1
-        record = elements.get(str(scope))
-        if record is None:
-            break
-        local = record.get("locals")
-        if local:
-            found.append(local)
-        scope = record["scope"]
-    if not found:
-        return variables
-    merged = dict(variables)
-    for local in reversed(found):
-        merged.update(local)
-    return merged
 
 
 ActivateFn = Callable[[Runner, m.Element, int, "str | None"], None]

@@ -1,21 +1,23 @@
-"""Embedded sub-processes: a scope with its own none start event and its own tokens."""
+"""Embedded sub-processes: a scope with its own none start event, tokens and variables."""
 
 from __future__ import annotations
 
 from zennode.engine import model as m
 from zennode.engine.bpmn.runner import IO_MAPPING_ERROR, Runner
 from zennode.engine.expressions import ExpressionFailed
-from zennode.engine.variables import map_into
 
 
 def activate_sub_process(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Input mappings become the sub-process's local variables (its iteration's, when it is
+    the inner activity of a multi-instance body)."""
     try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
+        local = runner.inputs(element, scope)
         prepared = runner.prepare_waits(runner.boundary_events(element, scope), scope)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
         return
     key = runner.new_element_instance(element, scope)
+    runner.keep_locals(element, scope, key, local)
     try:
         prepared += runner.prepare_waits(runner.event_sub_starts(element.event_starts), key)
     except ExpressionFailed as exc:
@@ -28,14 +30,6 @@ def activate_sub_process(runner: Runner, element: m.Element, scope: int, flow: s
 
 
 def complete_sub_process(runner: Runner, key: int) -> None:
-    """The sub-process has no tokens left: apply its output mappings and leave it."""
-    record = runner.elements[str(key)]
-    element = runner.process.elements[record["elementId"]]
-    try:
-        map_into(element.outputs, runner.context(key), runner.variables)
-    except ExpressionFailed as exc:
-        record["retry"] = "complete"
-        runner.open_incident(key, element.id, IO_MAPPING_ERROR, exc.message)
-        return
-    runner.remove_element_instance(key)
-    runner.leave(element, record["scope"])
+    """The sub-process has no tokens left: its output mappings are evaluated in its scope and
+    propagate from the scope it runs in; then it is left (an incident if a mapping fails)."""
+    runner.complete_element(key, {})

@@ -22,7 +22,7 @@ from zennode.engine.expressions import (
     evaluate_int,
     evaluate_string,
 )
-from zennode.engine.variables import assign, map_into
+from zennode.engine.variables import assign_into, evaluate_mappings
 from zennode.errors import NotFound
 
 
@@ -31,12 +31,21 @@ def activate_pass(runner: Runner, element: m.Element, scope: int, flow: str | No
 
 
 def activate_script(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
+    """Evaluate the FEEL script; its result is what the task completes with (like a job's
+    variables): propagated from the task, or seen by its output mappings."""
     assert element.script is not None and element.result_variable is not None
     try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        value = evaluate(element.script, runner.context(scope))
-        assign(runner.variables, element.result_variable, value)
-        map_into(element.outputs, runner.context(scope), runner.variables)
+        local = runner.inputs(element, scope)
+        inner = runner.is_inner(element, scope)
+        if inner:
+            runner.set_locals(scope, local)
+        context = runner.context(scope)
+        if local and not inner:
+            context = {**context, **local}
+        result: dict[str, Any] = {}
+        value = evaluate(element.script, context)
+        assign_into(result, element.result_variable, value, context)
+        runner.finish(element, scope, scope, result, overlay=None if inner else local)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
@@ -46,16 +55,22 @@ def activate_script(runner: Runner, element: m.Element, scope: int, flow: str | 
 def activate_business_rule(
     runner: Runner, element: m.Element, scope: int, flow: str | None
 ) -> None:
-    """Evaluate the called decision in place: its output goes to the result variable (local
-    to the task when it has output mappings, which then apply). A missing decision or a
-    failed evaluation is an incident; resolving it activates the task again, so the decision
-    is evaluated again."""
+    """Evaluate the called decision in place. Its output is what the task completes with (as
+    a script task's result): propagated from the task, or seen by its output mappings. A
+    missing decision or a failed evaluation is an incident; resolving it activates the task
+    again, so the decision is evaluated again."""
     call = element.decision
     assert call is not None and element.result_variable is not None
     ctx = runner.ctx
     try:
-        map_into(element.inputs, runner.context(scope), runner.variables)
-        decision_id = evaluate_string(call.decision_id, runner.context(scope), "decision id")
+        local = runner.inputs(element, scope)
+        inner = runner.is_inner(element, scope)
+        if inner:
+            runner.set_locals(scope, local)
+        context = runner.context(scope)
+        if local and not inner:
+            context = {**context, **local}
+        decision_id = evaluate_string(call.decision_id, context, "decision id")
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
@@ -67,32 +82,29 @@ def activate_business_rule(
         runner.incident_at(element, scope, flow, CALLED_DECISION_ERROR, exc.message)
         return
     try:
-        result = decisions.evaluate(ctx.db, record, runner.context(scope), ctx.now_ms)
+        evaluated = decisions.evaluate(ctx.db, record, context, ctx.now_ms)
     except dmn.DecisionError as exc:
         message = f"failed to evaluate decision '{exc.decision_id}': {exc}"
         runner.incident_at(element, scope, flow, DECISION_EVALUATION_ERROR, message)
         return
     try:
-        value = json_value(result.output)
-        if element.outputs:  # as in Zeebe: the result is then local, only mappings leave
-            local = dict(runner.context(scope))
-            assign(local, element.result_variable, value)
-            map_into(element.outputs, local, runner.variables)
-        else:
-            assign(runner.variables, element.result_variable, value)
+        result: dict[str, Any] = {}
+        assign_into(result, element.result_variable, json_value(evaluated.output), context)
+        runner.finish(element, scope, scope, result, overlay=None if inner else local)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
         return
     runner.leave(element, scope)
 
 
-def job_variables(element: m.Element, variables: dict[str, Any]) -> dict[str, Any]:
-    """What a job sees: its input mappings, or (without any) all instance variables."""
+def job_variables(
+    element: m.Element, flow_context: dict[str, Any], own_context: dict[str, Any]
+) -> dict[str, Any]:
+    """What a job sees: its input mappings evaluated in the scope the task runs in, or
+    (without any) every variable visible to the task (ZenBPM's choice, kept)."""
     if not element.inputs:
-        return dict(variables)
-    shaped: dict[str, Any] = {}
-    map_into(element.inputs, variables, shaped)
-    return shaped
+        return dict(own_context)
+    return evaluate_mappings(element.inputs, flow_context)
 
 
 def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
@@ -101,7 +113,7 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     assert task is not None
     variables = runner.context(scope)
     try:
-        job_variables_ = job_variables(element, variables)
+        job_variables_ = job_variables(element, variables, variables)
     except ExpressionFailed as exc:
         runner.incident_at(element, scope, flow, IO_MAPPING_ERROR, exc.message)
         return
@@ -118,6 +130,8 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
         return
     ctx = runner.ctx
     ei_key = runner.new_element_instance(element, scope)
+    if element.inputs:  # the task's local variables (its iteration's, for a multi-instance)
+        runner.keep_locals(element, scope, ei_key, job_variables_)
     if prepared:
         runner.open_waits(ei_key, prepared)
     job_key = ctx.next_key()
@@ -143,28 +157,11 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
 
 
 def complete_job_task(
-    runner: Runner, ei_key: int, completion: dict[str, Any], local: dict[str, Any]
+    runner: Runner, ei_key: int, completion: dict[str, Any], local: dict[str, Any] | None
 ) -> None:
-    """The job is done: map its variables into the scope and move the token on.
+    """The job is done: its variables propagate from the task (or, with output mappings, are
+    local to it and the mappings' results propagate from its scope); the token moves on.
 
-    Output mappings see the instance variables, then the task's local variables (what its
-    input mappings produced, as in Zeebe), then the completion variables.
-    """
-    record = runner.elements[str(ei_key)]
-    element = runner.process.elements[record["elementId"]]
-    try:
-        if element.outputs:
-            context = {**runner.context(record["scope"]), **local, **completion}
-            updated = dict(runner.variables)
-            map_into(element.outputs, context, updated)
-            runner.replace_variables(updated)
-        else:
-            runner.variables.update(completion)
-    except ExpressionFailed as exc:
-        record["retry"] = "complete"
-        record["completion"] = completion
-        record["local"] = local
-        runner.open_incident(ei_key, element.id, IO_MAPPING_ERROR, exc.message)
-        return
-    runner.remove_element_instance(ei_key)
-    runner.leave(element, record["scope"])
+    `local` are the job's input-mapped variables as the worker got them (re-evaluated at
+    activation); the output mappings see them over the task's stored locals."""
+    runner.complete_element(ei_key, completion, local or None)

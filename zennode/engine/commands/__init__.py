@@ -24,6 +24,7 @@ from zennode.engine.commands.messages import (
     open_message_subscription,
     publish_message,
 )
+from zennode.engine.commands.purge_history import purge_history
 from zennode.engine.commands.release_jobs import release_jobs
 from zennode.engine.commands.resolve_incident import resolve_incident
 from zennode.engine.commands.set_variables import set_variables
@@ -46,6 +47,7 @@ from zennode.engine.commands.wire import (
     FailJob,
     OpenMessageSubscription,
     PublishMessage,
+    PurgeHistory,
     ReleaseJobs,
     ResolveIncident,
     SetVariables,
@@ -77,6 +79,7 @@ COMMANDS: dict[type[Command], CommandFn] = {
     UpdateJobTimeout: update_job_timeout,
     SetVariables: set_variables,
     TriggerTimers: trigger_timers,
+    PurgeHistory: purge_history,
     PublishMessage: publish_message,
     OpenMessageSubscription: open_message_subscription,
     CloseMessageSubscription: close_message_subscription,
@@ -101,6 +104,7 @@ __all__ = [
     "FailJob",
     "OpenMessageSubscription",
     "PublishMessage",
+    "PurgeHistory",
     "ReleaseJobs",
     "ResolveIncident",
     "SetVariables",

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zennode.engine import records, state
-from zennode.engine.bpmn.runner import scope_variables
+from zennode.engine import records, scopes, state
 from zennode.engine.bpmn.tasks import job_variables
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -82,8 +81,20 @@ def _refresh_variables(
     if element is None:
         return
     try:
-        record = instance["elements"].get(str(job["elementInstanceKey"]))
-        scope = record["scope"] if record else instance["processInstanceKey"]
-        job["variables"] = job_variables(element, scope_variables(instance, scope))
+        ei_key = job["elementInstanceKey"]
+        record = instance["elements"].get(str(ei_key))
+        if record is None:
+            return
+        scope = record["scope"]
+        # Inputs are evaluated where the task runs; the inner activity of a multi-instance body
+        # keeps its input-mapped locals in its iteration, so those are hidden from them.
+        hide = None
+        iteration = instance["elements"].get(str(scope))
+        if element.inputs and iteration and iteration.get("iteration"):
+            heads = frozenset(mapping.target.split(".", 1)[0] for mapping in element.inputs)
+            hide = (scope, heads)
+        flow_context = scopes.visible(instance, scope, hide)
+        own = scopes.visible(instance, ei_key) if not element.inputs else flow_context
+        job["variables"] = job_variables(element, flow_context, own)
     except ExpressionFailed:
         pass  # keep the variables computed when the job was created

@@ -29,7 +29,7 @@ def complete_job(ctx: Context, cmd: CompleteJob) -> dict[str, Any]:
     del record["jobKey"]
     runner.finish_job(job["key"], state.JOB_COMPLETED, "job_completed", job=dict(job))
     element = runner.process.elements[job["elementId"]]
-    local = job["variables"] if element.inputs else {}
+    local = job["variables"] if element.inputs else None
     complete_job_task(runner, ei_key, dict(variables), local)
     runner.run()
     runner.save()

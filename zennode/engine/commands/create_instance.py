@@ -1,6 +1,8 @@
-"""create_instance {processDefinitionKey? | bpmnProcessId? [+ version?], variables?}
+"""create_instance {processDefinitionKey? | bpmnProcessId? [+ version?], variables?,
+historyTtlMs?}
 
-`bpmnProcessId` alone (or with version -1) starts the latest version.
+`bpmnProcessId` alone (or with version -1) starts the latest version. `historyTtlMs`: how long
+the instance is kept once it ended (None: the partition default, see `engine/retention.py`).
 
 -> {processInstanceKey, processDefinitionKey, bpmnProcessId, version}. The new instance runs
 until every token waits (a job, an incident) or it ends, all inside this command.
@@ -43,7 +45,9 @@ def create_instance(ctx: Context, cmd: CreateInstance) -> dict[str, Any]:
             f"process {deployed.process.bpmn_process_id} has no none start event "
             "(it starts by a timer or a message)"
         )
-    runner = start_instance(ctx, definition_key, variables, deployed=deployed)
+    runner = start_instance(
+        ctx, definition_key, variables, deployed=deployed, history_ttl_ms=cmd.history_ttl_ms
+    )
     runner.save()
     return {
         "processInstanceKey": runner.key,

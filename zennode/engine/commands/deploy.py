@@ -1,7 +1,8 @@
 """deploy {xml, resourceName?, assigned?: {bpmnProcessId: {key, version}}}
 
 -> {processDefinitionKey, bpmnProcessId, version, duplicate, processes: [{processDefinitionKey,
-bpmnProcessId, version}]} (the top-level fields describe the first process of the document).
+bpmnProcessId, version}], warnings?: [text]} (the top-level fields describe the first process of
+the document; `warnings` name what the parser ignored, such as a flow without source and target).
 
 Without `assigned` (the deployment partition) the key comes from this partition's counter and
 the version is latest+1, unless the document is byte-identical to the latest version of that
@@ -59,7 +60,10 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
         duplicates.append(duplicate)
         processes.append({"processDefinitionKey": key, "bpmnProcessId": pid, "version": version})
     first = processes[0]
-    return {**first, "duplicate": all(duplicates), "processes": processes}
+    result = {**first, "duplicate": all(duplicates), "processes": processes}
+    if definitions.warnings:
+        result["warnings"] = list(definitions.warnings)
+    return result
 
 
 def _replace_start_events(

@@ -5,8 +5,9 @@ The job must be active or activated; with `worker`, locked by that worker (as co
 -> {jobKey, state, retries, incidentKey?, caught?}
 
 - `errorCode`: thrown as a BPMN error. Caught by an error boundary (on the task or an enclosing
-  sub-process): the variables go into the instance scope and the boundary path is taken; the
-  job ends `completed`. Not caught: the job is `failed` with an UNHANDLED_ERROR_EVENT incident.
+  sub-process) or an error event sub-process: the variables propagate from the catching event
+  and its path is taken; the job ends `completed`. Not caught: the job is `failed` with an
+  UNHANDLED_ERROR_EVENT incident.
 - otherwise `retries` = the given number, or the current one minus 1. Above 0 the job is
   activatable again (`activatableAt` = now + `retryBackoffMs`), at 0 it is `failed` with a
   JOB_NO_RETRIES incident. The variables are merged into the job's own variables.
@@ -54,8 +55,7 @@ def _throw(
     element = runner.process.elements[job["elementId"]]
     # Detach the job so interrupting its element does not mark it terminated.
     record.pop("jobKey", None)
-    if runner.throw_error(code, record["scope"], (element, ei_key)):
-        runner.variables.update(variables)
+    if runner.throw_error(code, record["scope"], (element, ei_key), variables):
         runner.finish_job(
             job["key"], state.JOB_COMPLETED, "job_completed", errorCode=code, errorMessage=message
         )

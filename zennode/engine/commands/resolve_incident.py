@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zennode.engine import model as m
 from zennode.engine import state
 from zennode.engine.bpmn.multi_instance import resume_body
 from zennode.engine.bpmn.runner import EI_ACTIVE, Runner
-from zennode.engine.bpmn.sub_process import complete_sub_process
-from zennode.engine.bpmn.tasks import complete_job_task
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
 from zennode.errors import InvalidState, NotFound
@@ -76,15 +73,14 @@ def _retry_element(runner: Runner, ei_key: int) -> None:
         record["state"] = EI_ACTIVE
         resume_body(runner, runner.process.elements[record["elementId"]], ei_key)
         return
-    if record.get("retry") == "complete":
+    if record.get("retry") == "complete":  # its output mappings failed: complete it again
         del record["retry"]
         record["state"] = EI_ACTIVE
-        element = runner.process.elements[record["elementId"]]
-        if element.kind == m.SUB_PROCESS:
-            complete_sub_process(runner, ei_key)
-        else:
-            completion = record.pop("completion", {})
-            complete_job_task(runner, ei_key, completion, record.pop("local", {}))
+        runner.complete_element(ei_key, record.pop("completion", {}), record.pop("local", None))
         return
     runner.drop_element_instance(ei_key)
-    runner.enqueue(record["elementId"], record["scope"], record.get("flow"))
+    element = runner.process.elements[record["elementId"]]
+    if record.get("retry") == "pass":  # an event that already happened: pass it again
+        runner.pass_through(element, record["scope"], record.get("flow"), record.get("trigger", {}))
+        return
+    runner.enqueue(record["elementId"], record["scope"], record.get("flow"), record.get("trigger"))

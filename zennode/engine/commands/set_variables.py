@@ -1,9 +1,12 @@
-"""set_variables {processInstanceKey | elementInstanceKey, variables} -> {processInstanceKey}
+"""set_variables {processInstanceKey | elementInstanceKey, variables, local?}
+-> {processInstanceKey}
 
-Merges `variables` into the instance's variables (one scope per instance, see
-`engine/variables.py`). `elementInstanceKey` (Zeebe's SetVariables) may be the process instance
-key or the key of one of its waiting element instances. Nothing moves: no token waits on
-variables yet.
+`elementInstanceKey` (Zeebe's SetVariables) may be the process instance key or the key of one
+of its element instances (a waiting task, a sub-process, a multi-instance body or iteration):
+that is the scope (given both keys, the element instance must belong to that instance).
+Without `local` the variables propagate from that scope outwards (each one updates the nearest
+scope that has it, else the process scope); with `local` they are set in that scope itself.
+Nothing moves: no token waits on variables yet.
 """
 
 from __future__ import annotations
@@ -20,14 +23,20 @@ if TYPE_CHECKING:
 
 
 def set_variables(ctx: Context, cmd: SetVariables) -> dict[str, Any]:
-    if cmd.process_instance_key is not None:
-        key = cmd.process_instance_key
-    elif cmd.element_instance_key is not None:
-        key = _instance_of(ctx, cmd.element_instance_key)
+    if cmd.element_instance_key is not None:
+        scope = cmd.element_instance_key
+        key = cmd.process_instance_key or _instance_of(ctx, scope)
+    elif cmd.process_instance_key is not None:
+        key = scope = cmd.process_instance_key
     else:  # decode refuses this already; a record built in code may still be empty
         raise BadRequest("give processInstanceKey or elementInstanceKey")
     runner = runner_for(ctx, key)
-    runner.variables.update(cmd.variables)
+    if scope != key and str(scope) not in runner.elements:
+        raise NotFound(f"element instance {scope} not found")
+    if cmd.local:
+        runner.set_locals(scope, dict(cmd.variables))
+    else:
+        runner.merge(scope, dict(cmd.variables))
     runner.save()
     return {"processInstanceKey": key}
 

@@ -43,6 +43,9 @@ FAIL_MESSAGE_CHARS_MAX = 4096  # a fail_job message is cut to this
 TTL_MS_MAX = 366 * 24 * 3600 * 1000  # a published message is buffered at most a year
 TRIGGER_LIMIT_DEFAULT = 1000  # timers one trigger_timers fires when it names no limit
 TRIGGER_LIMIT_MAX = 10_000
+HISTORY_TTL_MS_MAX = 100 * 366 * 24 * 3600 * 1000  # an instance's history is kept at most 100 years
+PURGE_LIMIT_DEFAULT = 100  # ended root instances one purge_history deletes (a bounded chunk)
+PURGE_LIMIT_MAX = 1000
 ACK_KINDS = ("open", "close", "delivery", "signal")
 
 
@@ -123,20 +126,31 @@ class CreateInstance(Command):
     bpmn_process_id: str | None = None
     version: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    history_ttl_ms: int | None = None  # None: the partition default (retention.history_ttl)
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         variables = dict(check_variables(wire.get("variables")))
+        ttl = _history_ttl(wire)
         if wire.get("processDefinitionKey") is not None:
             key = int_field(wire, "processDefinitionKey", minimum=1)
-            return cls(process_definition_key=key, variables=variables)
+            return cls(process_definition_key=key, variables=variables, history_ttl_ms=ttl)
         if wire.get("bpmnProcessId") is not None:
             pid = required_str(wire, "bpmnProcessId")
             version = wire.get("version")
             if version is not None and version != -1:  # -1: Zeebe's "latest"
                 version = int_field(wire, "version", minimum=1)
-            return cls(bpmn_process_id=pid, version=version, variables=variables)
+            return cls(
+                bpmn_process_id=pid, version=version, variables=variables, history_ttl_ms=ttl
+            )
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
+
+
+def _history_ttl(wire: dict[str, Any]) -> int | None:
+    ttl = optional_int(wire, "historyTtlMs")
+    if ttl is not None and ttl > HISTORY_TTL_MS_MAX:
+        raise BadRequest(f"historyTtlMs must be at most {HISTORY_TTL_MS_MAX}")
+    return ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +165,35 @@ class CancelInstance(Command):
 
 @dataclass(frozen=True, slots=True)
 class SetVariables(Command):
-    """Merge variables into an instance, named by its key or (Zeebe) an element instance's."""
+    """Set variables in an instance, named by its key or (Zeebe) an element instance's: they
+    propagate from that scope, or with `local` stay in it (Zeebe's SetVariables)."""
 
     TYPE: ClassVar[str] = "set_variables"
     process_instance_key: int | None = None
     element_instance_key: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    local: bool | None = None  # None (left out of the wire form) is False
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         variables = check_variables(wire.get("variables"))
+        local = wire.get("local")
+        if local is not None and not isinstance(local, bool):
+            raise BadRequest("local must be a boolean")
+        local = local or None
+        instance = element = None
         if wire.get("processInstanceKey") is not None:
-            key = int_field(wire, "processInstanceKey", minimum=1)
-            return cls(process_instance_key=key, variables=variables)
+            instance = int_field(wire, "processInstanceKey", minimum=1)
         if wire.get("elementInstanceKey") is not None:
-            key = int_field(wire, "elementInstanceKey", minimum=1)
-            return cls(element_instance_key=key, variables=variables)
-        raise BadRequest("give processInstanceKey or elementInstanceKey")
+            element = int_field(wire, "elementInstanceKey", minimum=1)
+        if instance is None and element is None:
+            raise BadRequest("give processInstanceKey or elementInstanceKey")
+        return cls(
+            process_instance_key=instance,
+            element_instance_key=element,
+            variables=variables,
+            local=local,
+        )
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -343,6 +369,25 @@ class TriggerTimers(Command):
     def decode(cls, wire: dict[str, Any]) -> Self:
         limit = int_field(wire, "limit", minimum=1, default=TRIGGER_LIMIT_DEFAULT)
         return cls(limit=min(limit, TRIGGER_LIMIT_MAX))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeHistory(Command):
+    """Delete ended root instances whose history time to live passed at the command's time
+    (at most `limit`, earliest due first); `default_ttl_ms` is the partition default for
+    instances created without their own (None: those are kept)."""
+
+    TYPE: ClassVar[str] = "purge_history"
+    default_ttl_ms: int | None = None
+    limit: int = PURGE_LIMIT_DEFAULT
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        limit = int_field(wire, "limit", minimum=1, default=PURGE_LIMIT_DEFAULT)
+        default = optional_int(wire, "defaultTtlMs")
+        if default is not None and default > HISTORY_TTL_MS_MAX:
+            raise BadRequest(f"defaultTtlMs must be at most {HISTORY_TTL_MS_MAX}")
+        return cls(default_ttl_ms=default, limit=min(limit, PURGE_LIMIT_MAX))
 
 
 # ------------------------------------------------------------------------ messages
@@ -524,6 +569,7 @@ RECORDS: dict[str, type[Command]] = {
         ReleaseJobs,
         ResolveIncident,
         TriggerTimers,
+        PurgeHistory,
         PublishMessage,
         OpenMessageSubscription,
         CloseMessageSubscription,

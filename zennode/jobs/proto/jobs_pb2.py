@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\njobs.proto\x12\x0czennode.jobs\"\x8f\x02\n\x07RelayUp\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.zennode.jobs.RelayHelloH\x00\x12\x31\n\tsubscribe\x18\x02 \x01(\x0b\x32\x1c.zennode.jobs.RelaySubscribeH\x00\x12\x35\n\x0bunsubscribe\x18\x03 \x01(\x0b\x32\x1e.zennode.jobs.RelayUnsubscribeH\x00\x12\x31\n\x06remove\x18\x04 \x01(\x0b\x32\x1f.zennode.jobs.RelayRemoveWorkerH\x00\x12\x31\n\theartbeat\x18\x05 \x01(\x0b\x32\x1c.zennode.jobs.RelayHeartbeatH\x00\x42\t\n\x07message\"\x1f\n\nRelayHello\x12\x11\n\tfrom_node\x18\x01 \x01(\r\"X\n\x0eRelaySubscribe\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12\x0f\n\x07lock_ms\x18\x03 \x01(\r\x12\x10\n\x08jobs_max\x18\x04 \x01(\r\"7\n\x10RelayUnsubscribe\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\"&\n\x11RelayRemoveWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\"\x10\n\x0eRelayHeartbeat\"1\n\tRelayDown\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.zennode.jobs.RelayJob\"E\n\x08RelayJob\x12\x14\n\x0cpartition_id\x18\x01 \x01(\r\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x32G\n\x08JobRelay\x12;\n\x05Relay\x12\x15.zennode.jobs.RelayUp\x1a\x17.zennode.jobs.RelayDown(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\njobs.proto\x12\x0czennode.jobs\"\xbe\x02\n\x07RelayUp\x12)\n\x05hello\x18\x01 \x01(\x0b\x32\x18.zennode.jobs.RelayHelloH\x00\x12\x31\n\tsubscribe\x18\x02 \x01(\x0b\x32\x1c.zennode.jobs.RelaySubscribeH\x00\x12\x35\n\x0bunsubscribe\x18\x03 \x01(\x0b\x32\x1e.zennode.jobs.RelayUnsubscribeH\x00\x12\x31\n\x06remove\x18\x04 \x01(\x0b\x32\x1f.zennode.jobs.RelayRemoveWorkerH\x00\x12\x31\n\theartbeat\x18\x05 \x01(\x0b\x32\x1c.zennode.jobs.RelayHeartbeatH\x00\x12-\n\x04open\x18\x06 \x01(\x0b\x32\x1d.zennode.jobs.RelayOpenWorkerH\x00\x42\t\n\x07message\":\n\x0fRelayOpenWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x14\n\x0copened_at_ms\x18\x02 \x01(\x04\"\x1f\n\nRelayHello\x12\x11\n\tfrom_node\x18\x01 \x01(\r\"X\n\x0eRelaySubscribe\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\x12\x0f\n\x07lock_ms\x18\x03 \x01(\r\x12\x10\n\x08jobs_max\x18\x04 \x01(\r\"7\n\x10RelayUnsubscribe\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x10\n\x08job_type\x18\x02 \x01(\t\"&\n\x11RelayRemoveWorker\x12\x11\n\tworker_id\x18\x01 \x01(\t\"\x10\n\x0eRelayHeartbeat\"1\n\tRelayDown\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.zennode.jobs.RelayJob\"E\n\x08RelayJob\x12\x14\n\x0cpartition_id\x18\x01 \x01(\r\x12\x11\n\tworker_id\x18\x02 \x01(\t\x12\x10\n\x08job_json\x18\x03 \x01(\x0c\x32G\n\x08JobRelay\x12;\n\x05Relay\x12\x15.zennode.jobs.RelayUp\x1a\x17.zennode.jobs.RelayDown(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RELAYUP']._serialized_start=29
-  _globals['_RELAYUP']._serialized_end=300
-  _globals['_RELAYHELLO']._serialized_start=302
-  _globals['_RELAYHELLO']._serialized_end=333
-  _globals['_RELAYSUBSCRIBE']._serialized_start=335
-  _globals['_RELAYSUBSCRIBE']._serialized_end=423
-  _globals['_RELAYUNSUBSCRIBE']._serialized_start=425
-  _globals['_RELAYUNSUBSCRIBE']._serialized_end=480
-  _globals['_RELAYREMOVEWORKER']._serialized_start=482
-  _globals['_RELAYREMOVEWORKER']._serialized_end=520
-  _globals['_RELAYHEARTBEAT']._serialized_start=522
-  _globals['_RELAYHEARTBEAT']._serialized_end=538
-  _globals['_RELAYDOWN']._serialized_start=540
-  _globals['_RELAYDOWN']._serialized_end=589
-  _globals['_RELAYJOB']._serialized_start=591
-  _globals['_RELAYJOB']._serialized_end=660
-  _globals['_JOBRELAY']._serialized_start=662
-  _globals['_JOBRELAY']._serialized_end=733
+  _globals['_RELAYUP']._serialized_end=347
+  _globals['_RELAYOPENWORKER']._serialized_start=349
+  _globals['_RELAYOPENWORKER']._serialized_end=407
+  _globals['_RELAYHELLO']._serialized_start=409
+  _globals['_RELAYHELLO']._serialized_end=440
+  _globals['_RELAYSUBSCRIBE']._serialized_start=442
+  _globals['_RELAYSUBSCRIBE']._serialized_end=530
+  _globals['_RELAYUNSUBSCRIBE']._serialized_start=532
+  _globals['_RELAYUNSUBSCRIBE']._serialized_end=587
+  _globals['_RELAYREMOVEWORKER']._serialized_start=589
+  _globals['_RELAYREMOVEWORKER']._serialized_end=627
+  _globals['_RELAYHEARTBEAT']._serialized_start=629
+  _globals['_RELAYHEARTBEAT']._serialized_end=645
+  _globals['_RELAYDOWN']._serialized_start=647
+  _globals['_RELAYDOWN']._serialized_end=696
+  _globals['_RELAYJOB']._serialized_start=698
+  _globals['_RELAYJOB']._serialized_end=767
+  _globals['_JOBRELAY']._serialized_start=769
+  _globals['_JOBRELAY']._serialized_end=840
 # @@protoc_insertion_point(module_scope)

@@ -7,18 +7,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RelayUp(_message.Message):
-    __slots__ = ("hello", "subscribe", "unsubscribe", "remove", "heartbeat")
+    __slots__ = ("hello", "subscribe", "unsubscribe", "remove", "heartbeat", "open")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
     REMOVE_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    OPEN_FIELD_NUMBER: _ClassVar[int]
     hello: RelayHello
     subscribe: RelaySubscribe
     unsubscribe: RelayUnsubscribe
     remove: RelayRemoveWorker
     heartbeat: RelayHeartbeat
-    def __init__(self, hello: _Optional[_Union[RelayHello, _Mapping]] = ..., subscribe: _Optional[_Union[RelaySubscribe, _Mapping]] = ..., unsubscribe: _Optional[_Union[RelayUnsubscribe, _Mapping]] = ..., remove: _Optional[_Union[RelayRemoveWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[RelayHeartbeat, _Mapping]] = ...) -> None: ...
+    open: RelayOpenWorker
+    def __init__(self, hello: _Optional[_Union[RelayHello, _Mapping]] = ..., subscribe: _Optional[_Union[RelaySubscribe, _Mapping]] = ..., unsubscribe: _Optional[_Union[RelayUnsubscribe, _Mapping]] = ..., remove: _Optional[_Union[RelayRemoveWorker, _Mapping]] = ..., heartbeat: _Optional[_Union[RelayHeartbeat, _Mapping]] = ..., open: _Optional[_Union[RelayOpenWorker, _Mapping]] = ...) -> None: ...
+
+class RelayOpenWorker(_message.Message):
+    __slots__ = ("worker_id", "opened_at_ms")
+    WORKER_ID_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    worker_id: str
+    opened_at_ms: int
+    def __init__(self, worker_id: _Optional[str] = ..., opened_at_ms: _Optional[int] = ...) -> None: ...
 
 class RelayHello(_message.Message):
     __slots__ = ("from_node",)

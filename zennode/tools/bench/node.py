@@ -165,7 +165,7 @@ class NodeBench:
 
     async def _phase(self, http: httpx.AsyncClient, rate: float | None) -> dict[str, Any]:
         self.phase = phase = Phase()
-        before = await self._scrape(http)
+        before = await self.scrape(http)
         cpu_before = cpu_seconds(self.node_pids)
         client_before = cpu_seconds(self.client_pids)
         load = load_average()
@@ -173,12 +173,12 @@ class NodeBench:
         phase.wall_start_ms = time.time() * 1000
         deadline = started + self.seconds
         if rate is None:
-            await asyncio.gather(*(self._client_loop(i, deadline) for i in range(self.clients)))
+            await asyncio.gather(*(self.client_loop(i, deadline) for i in range(self.clients)))
         else:
             await self._paced(rate, started, deadline)
         window_s = time.monotonic() - started
         phase.wall_end_ms = time.time() * 1000
-        after = await self._scrape(http)
+        after = await self.scrape(http)
         completed = after.total("zennode_process_instances_total", action="completed")
         completed -= before.total("zennode_process_instances_total", action="completed")
         drained = await self._drain(http, before, phase.created)
@@ -225,14 +225,14 @@ class NodeBench:
     def _url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.targets[i % len(self.targets)]}"
 
-    async def _scrape(self, http: httpx.AsyncClient) -> Scrape:
+    async def scrape(self, http: httpx.AsyncClient) -> Scrape:
         """/metrics of every target, merged (events are counted on each partition's leader)."""
         merged = Scrape("")
         for i in range(len(self.targets)):
             merged.samples += Scrape((await http.get(f"{self._url(i)}/metrics")).text).samples
         return merged
 
-    async def _client_loop(self, index: int, deadline: float) -> None:
+    async def client_loop(self, index: int, deadline: float) -> None:
         conn = Connection("127.0.0.1", self.targets[index % len(self.targets)])
         try:
             while time.monotonic() < deadline:
@@ -282,7 +282,7 @@ class NodeBench:
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         base = before.total("zennode_process_instances_total", action="completed")
         while True:
-            scrape = await self._scrape(http)
+            scrape = await self.scrape(http)
             done = scrape.total("zennode_process_instances_total", action="completed") - base
             if done >= created or time.monotonic() > deadline:
                 return scrape

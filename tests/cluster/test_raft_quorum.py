@@ -1,0 +1,177 @@
+"""Pre-vote, check-quorum and ReadIndex (`zennode/cluster/raft_quorum.py`) on three real
+replicas of one partition in this process (127.0.0.1, free ports).
+
+A replica is cut off by dropping the Raft messages it sends and those sent to it, while the
+TCP connections stay up: what a network partition looks like to PySyncObj (a dead peer would
+close its connections, and PySyncObj does not call elections without any connection).
+The network-level version of these faults is tests/partitions/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+from support.waits import wait_until
+from test_partition import Group, read_counter
+
+from zennode.cluster import NotCommitted
+from zennode.cluster.partition import Partition
+
+pytestmark = pytest.mark.timeout(90)
+
+BARRIER_S = 5.0
+
+
+class Cuts:
+    """Drops Raft messages between replicas of a `Group` (both ways), then restores them."""
+
+    def __init__(self, group: Group) -> None:
+        self.group = group
+        self.cut: set[str] = set()  # Raft addresses cut off from everybody else
+        self._patched: list[Any] = []
+
+    def _hook(self, replica: Partition) -> None:
+        transport = replica._group._SyncObj__transport  # pinned pysyncobj 0.3.17
+        if transport in self._patched:
+            return
+        own = replica.settings.self_address
+        send = transport.send
+
+        def filtered(node: Any, message: Any) -> Any:
+            if own in self.cut or getattr(node, "address", None) in self.cut:
+                return None  # dropped on the wire
+            return send(node, message)
+
+        transport.send = filtered
+        self._patched.append(transport)
+
+    def isolate(self, replica: Partition) -> None:
+        for each in self.group.replicas.values():
+            self._hook(each)
+        self.cut.add(replica.settings.self_address)
+
+    def heal(self) -> None:
+        self.cut.clear()
+        for transport in self._patched:
+            del transport.send  # the class's method again
+        self._patched.clear()
+
+
+@pytest.fixture
+def group(tmp_path: Any) -> Iterator[tuple[Group, Cuts]]:
+    """Three started replicas and their cuts; everything healed and stopped afterwards."""
+    started: list[Partition] = []
+    group = Group(tmp_path, started)
+    cuts = Cuts(group)
+    try:
+        for i in range(3):
+            group.start(i)
+        yield group, cuts
+    finally:
+        cuts.heal()
+        for partition in started:
+            partition.stop()
+
+
+def term(replica: Partition) -> int:
+    return int(replica.status()["term"])
+
+
+def barrier(replica: Partition) -> Future[None]:
+    return replica.read_barrier()
+
+
+def test_reads_on_the_leader_are_confirmed_and_followers_refuse_them(group) -> None:
+    group, _cuts = group
+    group.run([{"type": "inc"}] * 50)
+    leader = group.leader()
+    barrier(leader).result(timeout=BARRIER_S)
+    assert read_counter(leader) == 50
+    rounds = leader.status()["read_rounds"]
+    # Concurrent reads share rounds: many barriers, few heartbeat rounds.
+    futures = [barrier(leader) for _ in range(200)]
+    for future in futures:
+        future.result(timeout=BARRIER_S)
+    assert leader.status()["read_rounds"] - rounds < 50
+    follower = group.followers()[0]
+    with pytest.raises(NotCommitted):
+        barrier(follower).result(timeout=BARRIER_S)
+
+
+def test_a_cut_off_follower_keeps_its_term_and_deposes_nobody_on_return(group) -> None:
+    group, cuts = group
+    group.run([{"type": "inc"}] * 20)
+    leader = group.leader()
+    follower = group.followers()[0]
+    before = term(leader)
+    cuts.isolate(follower)
+    # Several maximum election timeouts (1.3 s): stock PySyncObj would call an election at each.
+    wait_until(lambda: follower.status()["pre_votes_started"] >= 2, 10, "pre-votes")
+    assert term(follower) == before
+    assert follower.status()["pre_votes_won"] == 0
+    assert leader.is_leader  # the other follower still answers its heartbeats
+    cuts.heal()
+    time.sleep(2.0)  # more than an election timeout after the return
+    assert leader.is_leader and term(leader) == before
+    assert group.run([{"type": "inc"}] * 10)[-1].result["count"] == 30
+    group.wait_converged()
+
+
+def test_a_cut_off_leader_steps_down_and_never_confirms_a_read(group) -> None:
+    group, cuts = group
+    group.run([{"type": "inc"}] * 20)
+    old = group.leader()
+    before = term(old)
+    cuts.isolate(old)
+    early = barrier(old)  # asked while it still believes it leads
+    with pytest.raises(NotCommitted):
+        early.result(timeout=BARRIER_S)
+    # The others elect a new leader (their pre-votes succeed: nobody hears from the old one).
+    wait_until(
+        lambda: any(p.is_leader for p in group.replicas.values() if p is not old),
+        10,
+        "a new leader among the others",
+    )
+    new = next(p for p in group.replicas.values() if p is not old and p.is_leader)
+    # Check-quorum: the old leader gives up within about an election timeout.
+    wait_until(lambda: not old.is_leader, 5, "the cut-off leader to step down")
+    with pytest.raises(NotCommitted):
+        barrier(old).result(timeout=BARRIER_S)
+    assert new.submit({"type": "inc"}).result(timeout=10).result["count"] == 21
+    barrier(new).result(timeout=BARRIER_S)
+    assert read_counter(new) == 21 and read_counter(old) == 20  # old: stale, never confirmed
+    new_term = term(new)
+    assert new_term > before
+    cuts.heal()
+    wait_until(lambda: read_counter(old) == 21, 10, "the old leader to catch up")
+    assert new.is_leader and term(new) == new_term  # it came back without an election
+    assert term(old) == new_term
+
+
+def test_leadership_transfer_skips_the_pre_vote(group) -> None:
+    group, _cuts = group
+    group.run([{"type": "inc"}] * 5)
+    leader = group.leader()
+    target = group.followers()[0]
+    started_before = target.status()["pre_votes_started"]
+    before = term(leader)
+    wait_until(
+        lambda: all(
+            p["match_index"] == leader.status()["commit_index"] for p in leader.status()["peers"]
+        ),
+        5,
+        "followers caught up",
+    )
+    leader._group.addOnTickCallback(
+        lambda: (
+            leader._group._isLeader()
+            and leader._group.transferLeadership(target.settings.self_address)
+        )
+    )
+    wait_until(lambda: target.is_leader, 10, "the transfer")
+    assert target.status()["pre_votes_started"] == started_before
+    assert term(target) == before + 1
