@@ -101,7 +101,7 @@ async def _load(http: httpx.AsyncClient, urls: list[str], stop: asyncio.Event) -
 
 
 async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) -> dict[str, Any]:
-    from zennode.cluster import launcher
+    from zennode.tools import launcher
 
     urls = [node["http"] for node in cluster["nodes"]]
     async with httpx.AsyncClient(timeout=60) as http:
@@ -158,7 +158,7 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
 def run(state_mb: float = 100.0, compaction_bytes: int = 16 * 1024 * 1024) -> dict[str, Any]:
     """`compaction_bytes` below the state size makes the leader compact its log, so the wiped
     follower gets a snapshot (then the log since it), not the whole log replayed."""
-    from zennode.cluster import launcher
+    from zennode.tools import launcher
 
     extra = {
         "log": {"level": "WARNING", "format": "text"},

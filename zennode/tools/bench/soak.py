@@ -2,7 +2,7 @@
 
 Why: an engine that runs for months must hold what is live plus a bounded history; a short
 benchmark cannot show that disk, memory and throughput stay flat. This one starts a local
-cluster (`zennode.cluster.launcher`, 3 nodes by default) with a short `retention.history_ttl`,
+cluster (`zennode.tools.launcher`, 3 nodes by default) with a short `retention.history_ttl`,
 a short Idempotency-Key window and a small log compaction size, SDK workers in their own
 process, and `clients` closed-loop REST clients creating one-task
 instances as fast as they are answered, for `minutes`. Every `sample_s` (60 s) it prints one
@@ -161,7 +161,7 @@ def run(
 ) -> dict[str, Any]:
     """The soak; `emit` gets every sample (default: one JSON line on stdout); returns the
     summary line's dict."""
-    from zennode.cluster import launcher
+    from zennode.tools import launcher
 
     def print_line(line: dict[str, Any]) -> None:
         print(json.dumps(line), flush=True)
