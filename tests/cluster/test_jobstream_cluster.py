@@ -536,7 +536,15 @@ def test_bad_requests_on_a_forwarding_node_get_an_error_and_the_stream_survives(
             await asyncio.wait_for(other.connected.wait(), 10)
             await asyncio.sleep(0.3)
             await create_instances(cluster, f"{PROCESS}-bad", 3, [3])
-            await eventually(lambda: len(owner.received) == 3, 15, "the owner got 3 jobs")
+            await eventually(
+                lambda: len(owner.received) == 3,
+                15,
+                lambda: (  # which partition's job is missing, or came twice, or a session broke
+                    f"the owner got 3 jobs; got {len(owner.received)} (key, partition): "
+                    f"{[(j.key, partition_of(j.key)) for j in owner.received]}, "
+                    f"sessions {owner.sessions}, errors {journal.errors}"
+                ),
+            )
             job_keys = [job.key for job in owner.received]
             unknown = [make_key(p, 10**12 + p) for p in (1, 2, 3)]
             big = json.dumps({"x": "y" * default_config().limits.variables_bytes_max}).encode()
