@@ -161,3 +161,39 @@ def test_a_new_leader_hands_out_nothing_before_it_knows_who_holds_what() -> None
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_an_activation_that_commits_after_losing_leadership_is_still_pushed() -> None:
+    """The leader balancer moves a leader while an activation is in Raft: it commits, the jobs
+    are locked to the worker (the new leader sees them held), so the old manager must push them;
+    dropping them left the job with nobody for its whole 30 s lock (a flaky cluster test)."""
+
+    async def scenario() -> None:
+        committed = asyncio.Event()
+
+        async def submit(record: Command) -> Outcome:
+            command = to_wire(record)
+            if command["type"] == "activate_jobs":
+                await committed.wait()  # the role changes while it is in flight
+                jobs = [{"key": key, "type": "t"} for key in command["jobKeys"]]
+                return Outcome(result={"jobs": jobs})
+            return Outcome(result={"released": 0, "more": False})
+
+        async def nothing(*_: Any) -> list[Any]:
+            return []
+
+        manager = JobManager(1, submit=submit, load_activatable=nothing, load_activated=nothing)
+        manager.start(is_leader=True)
+        sink = Sink("w#1")
+        try:
+            manager.subscribe(sink, "t", 30_000, 4)
+            await asyncio.sleep(0.05)
+            manager.on_events([{"event": "job_created", "jobKey": 5, "jobType": "t"}])
+            await asyncio.sleep(0.05)
+            manager.on_role(False)
+            committed.set()
+            await eventually(lambda: [j["key"] for j in sink.jobs] == [5], 5, "the job pushed")
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

@@ -474,7 +474,11 @@ class JobManager:
                 self._give_back(job_type, worker_id, job_keys, retry=True)
             return
         if epoch != self._epoch:
-            return  # the term changed; the new leader's view is rebuilt from state
+            # The term changed while the activation committed: the jobs ARE locked to the
+            # worker now (the new leader reads them as held, so it never hands them out), and
+            # only this call knows them: push them, or they sit out their whole lock.
+            self._push_committed(worker_id, outcome)
+            return
         if outcome.error is not None:
             log.warning("partition %s: activate_jobs refused: %s", self.partition_id, outcome.error)
             self._give_back(job_type, worker_id, job_keys, retry=False)
@@ -506,6 +510,18 @@ class JobManager:
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
+
+    def _push_committed(self, worker_id: str, outcome: Outcome) -> None:
+        """Deliver an activation that committed after a role change (no reservations left to
+        update; one the worker cannot take waits for its lock to expire)."""
+        worker = self._workers.get(worker_id)
+        if outcome.error is not None or worker is None:
+            return
+        for job in (outcome.result or {}).get("jobs", []):
+            if worker.sink.deliver(job):
+                self.stats["pushed"] += 1
+            else:
+                self.stats["push_failed"] += 1
 
     def _give_back(self, job_type: str, worker_id: str, job_keys: list[int], retry: bool) -> None:
         """Undo a reservation; with `retry`, queue the jobs again after a short back-off."""
