@@ -1,0 +1,434 @@
+"""Instance search and definition statistics, served from indexes kept with the data.
+
+Why: listing instances used to read every instance; an operator looking for the failed instances
+of one process, or the instances waiting at one element, on a partition holding a million
+instances needs a page in milliseconds. Every index entry and counter below is written by
+`record_instance` (called by `state.put_instance`, the one place an instance is saved, so in
+the same write transaction as the record) and deleted by `forget_instance` (called by
+`retention.delete_instance_rows`, the one place an instance is deleted). The running state
+digest covers these rows like any other (they are plain rows of table "index"), and they follow
+from the commands alone, so every replica and every replay writes the same.
+
+Rows (table "index"; `key` = instance key, 8 bytes big-endian; text ends with NUL):
+- `qs\\0 key` -> the instance's *summary*: what its index entries and counters were written
+  from (`SummaryFields`), so the next save only writes what changed and the delete removes
+  exactly what exists. The summary rows also list every instance in key order.
+- `qS\\0 state\\0 key`, `qd\\0 definitionKey key`, `qp\\0 bpmnProcessId\\0 key`,
+  `qb\\0 businessKey\\0 key`, `qr\\0 parentKey key`, `qa\\0 elementId\\0 key` (one per element id
+  with a token now), `qc\\0 createdAt key` -> b"".
+- Counters (8-byte big-endian, removed at zero): `qn\\0 definitionKey state\\0` instances per
+  definition and state; `qe\\0 definitionKey elementId\\0 kind` per element of a definition, kind
+  `a` active, `c` completed, `t` terminated, `i` open incidents.
+
+States: `active`, `completed`, `terminated` as stored, and `failed` = active with at least one
+open incident of its own (a child instance's incident fails the child, not its parent). The four
+are exclusive: an instance counts in exactly one.
+
+Element statistics (what counts): *active* = element instances of the element now (a waiting
+task, a running sub-process, a token stopped at an incident), *completed* = times a token left
+the element, *terminated* = element instances ended by an interruption or cancel, *incidents* =
+element instances at an open incident now. A multi-instance activity counts its inner runs (one
+per iteration), never its body. Counts cover the instances the partition still holds: when
+retention deletes an instance, its share of every counter is taken back (the summary keeps the
+instance's completed / terminated tallies per element for that).
+
+Query cost (one partition): a page is read from one *driving* index in the requested order and
+the other filters are checked on each candidate's summary (one `get`). The cost of a page is the
+entries the driving index yields before the page is full: `offset + limit` plus those the other
+filters reject. Driving index: `sortBy=key` uses the first given of parentProcessInstanceKey,
+businessKey, processDefinitionKey, activityId, state, bpmnProcessId (else the summary rows);
+`sortBy=createdAt` uses `qc` from createdFrom / createdTo; `sortBy=state` uses `qS`. The total
+count is exact from the counters when the filters are at most a definition (key or process id)
+and a state; otherwise it is not counted (None) — counting would read every match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from zennode.engine import records
+from zennode.engine import state as st
+from zennode.engine.storage import KVRead, KVWrite
+from zennode.errors import BadRequest
+
+if TYPE_CHECKING:
+    from zennode.engine.context import Context
+
+STATE_ACTIVE = "active"
+STATE_COMPLETED = "completed"
+STATE_FAILED = "failed"
+STATE_TERMINATED = "terminated"
+STATES = (STATE_ACTIVE, STATE_COMPLETED, STATE_FAILED, STATE_TERMINATED)  # their key order
+SORT_FIELDS = ("key", "createdAt", "state")
+SORT_ORDERS = ("asc", "desc")
+BUSINESS_KEY_CHARS_MAX = 256
+
+SUMMARY = b"qs\0"
+BY_STATE = b"qS\0"
+BY_DEFINITION = b"qd\0"
+BY_PROCESS_ID = b"qp\0"
+BY_BUSINESS_KEY = b"qb\0"
+BY_PARENT = b"qr\0"
+BY_ELEMENT = b"qa\0"
+BY_CREATED = b"qc\0"
+DEFINITION_COUNTS = b"qn\0"
+ELEMENT_COUNTS = b"qe\0"
+
+# Element instance records that are not a token at the element (a multi-instance activity's
+# body and iterations: the runs inside them are).
+_NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
+_INCIDENT = "incident"  # runner.EI_INCIDENT (the runner imports this module's users)
+
+KIND_ACTIVE = b"a"
+KIND_COMPLETED = b"c"
+KIND_TERMINATED = b"t"
+KIND_INCIDENTS = b"i"
+_KIND_NAMES = {
+    KIND_ACTIVE: "active",
+    KIND_COMPLETED: "completed",
+    KIND_TERMINATED: "terminated",
+    KIND_INCIDENTS: "incidents",
+}
+
+_ZERO_KINDS = dict.fromkeys(_KIND_NAMES.values(), 0)
+
+# A summary, as stored: {"s": state, "d": definition key, "p": bpmnProcessId, "c": createdAt,
+# "b": businessKey?, "r": parent key?, "a": {elementId: active}, "i": {elementId: incidents},
+# "e": {elementId: [completed, terminated]}}.
+Summary = dict[str, Any]
+
+
+def display_state(instance: dict[str, Any]) -> str:
+    """The state an instance is searched and shown by (see the module docstring)."""
+    status: str = instance["state"]
+    if status == st.INSTANCE_ACTIVE and instance.get("incidents", 0) > 0:
+        return STATE_FAILED
+    return status
+
+
+# ------------------------------------------------------------------ maintenance
+
+
+def _summary_row(key: int) -> bytes:
+    return SUMMARY + records.u64(key)
+
+
+def _entries(summary: Summary, key: int) -> set[bytes]:
+    """The index entries (value b"") an instance with this summary has."""
+    k = records.u64(key)
+    rows = {
+        BY_STATE + records.text(summary["s"]) + k,
+        BY_DEFINITION + records.u64(summary["d"]) + k,
+        BY_PROCESS_ID + records.text(summary["p"]) + k,
+        BY_CREATED + records.u64(summary["c"]) + k,
+    }
+    if summary.get("b") is not None:
+        rows.add(BY_BUSINESS_KEY + records.text(summary["b"]) + k)
+    if summary.get("r") is not None:
+        rows.add(BY_PARENT + records.u64(summary["r"]) + k)
+    for element_id in summary["a"]:
+        rows.add(BY_ELEMENT + records.text(element_id) + k)
+    return rows
+
+
+def _counts(summary: Summary) -> dict[bytes, int]:
+    """The counter rows an instance contributes to, with its share of each."""
+    definition = records.u64(summary["d"])
+    out = {DEFINITION_COUNTS + definition + records.text(summary["s"]): 1}
+    prefix = ELEMENT_COUNTS + definition
+    for element_id, n in summary["a"].items():
+        out[prefix + records.text(element_id) + KIND_ACTIVE] = n
+    for element_id, n in summary["i"].items():
+        out[prefix + records.text(element_id) + KIND_INCIDENTS] = n
+    for element_id, (completed, terminated) in summary["e"].items():
+        if completed:
+            out[prefix + records.text(element_id) + KIND_COMPLETED] = completed
+        if terminated:
+            out[prefix + records.text(element_id) + KIND_TERMINATED] = terminated
+    return out
+
+
+def _summarize(
+    instance: dict[str, Any], previous: Summary | None, ended: dict[str, list[int]]
+) -> Summary:
+    active: dict[str, int] = {}
+    incidents: dict[str, int] = {}
+    for record in instance["elements"].values():
+        element_id = record["elementId"]
+        if record["state"] == _INCIDENT:
+            incidents[element_id] = incidents.get(element_id, 0) + 1
+        if record["elementType"] not in _NOT_TOKENS:
+            active[element_id] = active.get(element_id, 0) + 1
+    tallies = {k: list(v) for k, v in (previous or {}).get("e", {}).items()}
+    for element_id, (completed, terminated) in ended.items():
+        tally = tallies.setdefault(element_id, [0, 0])
+        tally[0] += completed
+        tally[1] += terminated
+    summary: Summary = {
+        "s": display_state(instance),
+        "d": instance["processDefinitionKey"],
+        "p": instance["bpmnProcessId"],
+        "c": instance["createdAt"],
+        "a": dict(sorted(active.items())),
+        "i": dict(sorted(incidents.items())),
+        "e": dict(sorted(tallies.items())),
+    }
+    if instance.get("businessKey") is not None:
+        summary["b"] = instance["businessKey"]
+    parent = instance.get("parent")
+    if parent:
+        summary["r"] = parent["processInstanceKey"]
+    return summary
+
+
+def _add(db: KVWrite, row: bytes, delta: int) -> None:
+    raw = db.get("index", row)
+    value = (records.from_u64(raw) if raw else 0) + delta
+    assert value >= 0, f"search counter {row!r} below zero"
+    if value:
+        db.put("index", row, records.u64(value))
+    elif raw is not None:
+        db.delete("index", row)
+
+
+def _apply(db: KVWrite, key: int, old: Summary | None, new: Summary | None) -> None:
+    """Move index entries and counters from what `old` wrote to what `new` needs."""
+    old_rows = _entries(old, key) if old else set()
+    new_rows = _entries(new, key) if new else set()
+    for row in sorted(old_rows - new_rows):
+        db.delete("index", row)
+    for row in sorted(new_rows - old_rows):
+        db.put("index", row, b"")
+    deltas: dict[bytes, int] = {}
+    for row, n in (_counts(old) if old else {}).items():
+        deltas[row] = deltas.get(row, 0) - n
+    for row, n in (_counts(new) if new else {}).items():
+        deltas[row] = deltas.get(row, 0) + n
+    for row in sorted(deltas):
+        if deltas[row]:
+            _add(db, row, deltas[row])
+
+
+def get_summary(db: KVRead, key: int) -> Summary | None:
+    raw = db.get("index", _summary_row(key))
+    return records.loads(raw) if raw else None
+
+
+def record_instance(
+    ctx: Context, instance: dict[str, Any], ended: dict[str, list[int]] | None = None
+) -> None:
+    """The instance is being saved: bring its index entries and counters up to date.
+
+    `ended`: element id -> [completed, terminated] element instances since the last save."""
+    key = instance["processInstanceKey"]
+    old = get_summary(ctx.db, key)
+    new = _summarize(instance, old, ended or {})
+    if new == old:
+        return
+    _apply(ctx.db, key, old, new)
+    ctx.db.put("index", _summary_row(key), records.dumps(new))
+
+
+def forget_instance(db: KVWrite, key: int) -> int:
+    """The instance is being deleted: remove its entries, take back its counts; rows deleted."""
+    old = get_summary(db, key)
+    if old is None:
+        return 0
+    _apply(db, key, old, None)
+    db.delete("index", _summary_row(key))
+    return 1 + len(_entries(old, key))
+
+
+# ------------------------------------------------------------------ search
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What `search` matches; every given field must match (AND). Times in epoch ms."""
+
+    state: str | None = None
+    bpmn_process_id: str | None = None
+    process_definition_key: int | None = None
+    business_key: str | None = None
+    parent_key: int | None = None
+    activity_id: str | None = None
+    created_from: int | None = None  # inclusive
+    created_to: int | None = None  # inclusive
+
+    def check(self) -> None:
+        if self.state is not None and self.state not in STATES:
+            raise BadRequest(f"state must be one of {', '.join(STATES)}, got {self.state!r}")
+        for name, value in (
+            ("bpmnProcessId", self.bpmn_process_id),
+            ("businessKey", self.business_key),
+            ("activityId", self.activity_id),
+        ):
+            if value is not None and (not value or "\0" in value):
+                raise BadRequest(f"{name} must be a non-empty text without NUL")
+        if self.business_key is not None and len(self.business_key) > BUSINESS_KEY_CHARS_MAX:
+            raise BadRequest(f"businessKey is longer than {BUSINESS_KEY_CHARS_MAX} characters")
+        if (
+            self.created_from is not None
+            and self.created_to is not None
+            and self.created_from > self.created_to
+        ):
+            raise BadRequest("createdFrom is after createdTo")
+
+    def matches(self, summary: Summary) -> bool:
+        return (
+            (self.state is None or summary["s"] == self.state)
+            and (self.bpmn_process_id is None or summary["p"] == self.bpmn_process_id)
+            and (self.process_definition_key is None or summary["d"] == self.process_definition_key)
+            and (self.business_key is None or summary.get("b") == self.business_key)
+            and (self.parent_key is None or summary.get("r") == self.parent_key)
+            and (self.activity_id is None or self.activity_id in summary["a"])
+            and (self.created_from is None or summary["c"] >= self.created_from)
+            and (self.created_to is None or summary["c"] <= self.created_to)
+        )
+
+
+def _key_driver(f: Filters) -> tuple[bytes, str | None]:
+    """The index `sortBy=key` scans (its prefix) and the filter it already applies."""
+    if f.parent_key is not None:
+        return BY_PARENT + records.u64(f.parent_key), "parent"
+    if f.business_key is not None:
+        return BY_BUSINESS_KEY + records.text(f.business_key), "business"
+    if f.process_definition_key is not None:
+        return BY_DEFINITION + records.u64(f.process_definition_key), "definition"
+    if f.activity_id is not None:
+        return BY_ELEMENT + records.text(f.activity_id), "activity"
+    if f.state is not None:
+        return BY_STATE + records.text(f.state), "state"
+    if f.bpmn_process_id is not None:
+        return BY_PROCESS_ID + records.text(f.bpmn_process_id), "process"
+    return SUMMARY, None
+
+
+def _candidates(
+    txn: KVRead, f: Filters, sort_by: str, desc: bool
+) -> Iterator[tuple[int, bytes | None]]:
+    """(instance key, its summary if the index row holds it) in the requested order, from the
+    driving index (see the module docstring)."""
+    if sort_by == "createdAt":
+        if desc:
+            start = None if f.created_to is None else BY_CREATED + records.u64(f.created_to + 1)
+        else:
+            start = None if f.created_from is None else BY_CREATED + records.u64(f.created_from)
+        for row, _ in txn.scan("index", BY_CREATED, start=start, reverse=desc):
+            created = records.from_u64(row[3:11])
+            if desc and f.created_to is not None and created > f.created_to:
+                continue  # only the row at start itself can be above
+            if not desc and f.created_to is not None and created > f.created_to:
+                return
+            if desc and f.created_from is not None and created < f.created_from:
+                return
+            yield records.from_u64(row[11:19]), None
+        return
+    if sort_by == "state":
+        prefix = BY_STATE + (records.text(f.state) if f.state is not None else b"")
+    else:
+        prefix, _ = _key_driver(f)
+    start = prefix + b"\xff" * 9 if desc else None
+    for row, value in txn.scan("index", prefix, start=start, reverse=desc):
+        yield records.from_u64(row[-8:]), (value if prefix == SUMMARY else None)
+
+
+def search(
+    txn: KVRead,
+    filters: Filters,
+    sort_by: str = "key",
+    sort_order: str = "asc",
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[int], int | None]:
+    """Keys of the matching instances in the requested order from `offset`, at most `limit`;
+    and the total count when the counters give it exactly (else None)."""
+    filters.check()
+    if sort_by not in SORT_FIELDS:
+        raise BadRequest(f"sortBy must be one of {', '.join(SORT_FIELDS)}, got {sort_by!r}")
+    if sort_order not in SORT_ORDERS:
+        raise BadRequest(f"sortOrder must be asc or desc, got {sort_order!r}")
+    desc = sort_order == "desc"
+    keys: list[int] = []
+    skipped = 0
+    if limit > 0:
+        for key, raw in _candidates(txn, filters, sort_by, desc):
+            summary = records.loads(raw) if raw else get_summary(txn, key)
+            if summary is None or not filters.matches(summary):
+                continue
+            if skipped < offset:
+                skipped += 1
+                continue
+            keys.append(key)
+            if len(keys) >= limit:
+                break
+    return keys, _total(txn, filters)
+
+
+def _total(txn: KVRead, f: Filters) -> int | None:
+    """The number of matches from the counters, when the filters allow (else None)."""
+    if (
+        f.business_key is not None
+        or f.parent_key is not None
+        or f.activity_id is not None
+        or f.created_from is not None
+        or f.created_to is not None
+    ):
+        return None
+    definitions: list[int] | None
+    if f.process_definition_key is not None:
+        definitions = [f.process_definition_key]
+        if f.bpmn_process_id is not None:
+            record = st.get_definition(txn, f.process_definition_key)
+            if record is None or record["bpmnProcessId"] != f.bpmn_process_id:
+                return 0
+    elif f.bpmn_process_id is not None:
+        definitions = [
+            records.from_u64(raw)
+            for _, raw in txn.scan("definitions_by_id", records.text(f.bpmn_process_id))
+        ]
+    else:
+        definitions = None  # all: one scan of the counters
+    total = 0
+    prefixes = (
+        [DEFINITION_COUNTS]
+        if definitions is None
+        else [DEFINITION_COUNTS + records.u64(d) for d in definitions]
+    )
+    for prefix in prefixes:
+        for row, raw in txn.scan("index", prefix):
+            if f.state is None or row[11:] == records.text(f.state):
+                total += records.from_u64(raw)
+    return total
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def definition_statistics(txn: KVRead) -> list[dict[str, Any]]:
+    """Instances per definition and state: `[{processDefinitionKey, active, completed, failed,
+    terminated}]` in definition key order (definitions with no instances held are left out)."""
+    out: dict[int, dict[str, Any]] = {}
+    for row, raw in txn.scan("index", DEFINITION_COUNTS):
+        key = records.from_u64(row[3:11])
+        entry = out.get(key)
+        if entry is None:
+            entry = out[key] = {"processDefinitionKey": key, **dict.fromkeys(STATES, 0)}
+        entry[row[11:-1].decode()] = records.from_u64(raw)
+    return list(out.values())
+
+
+def element_statistics(txn: KVRead, definition_key: int) -> list[dict[str, Any]]:
+    """Per element id of a definition: `{elementId, active, completed, terminated, incidents}`
+    (elements nothing ever reached are left out), in element id order."""
+    out: dict[str, dict[str, Any]] = {}
+    prefix = ELEMENT_COUNTS + records.u64(definition_key)
+    for row, raw in txn.scan("index", prefix):
+        element_id = row[len(prefix) : -2].decode()
+        entry = out.get(element_id)
+        if entry is None:
+            entry = out[element_id] = {"elementId": element_id, **_ZERO_KINDS}
+        entry[_KIND_NAMES[row[-1:]]] = records.from_u64(raw)
+    return list(out.values())
