@@ -45,7 +45,7 @@ and a state; otherwise it is not counted (None) — counting would read every ma
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records
@@ -290,20 +290,33 @@ class Filters:
 
 
 def _key_driver(f: Filters) -> tuple[bytes, str | None]:
-    """The index `sortBy=key` scans (its prefix) and the filter it already applies."""
+    """The index `sortBy=key` scans (its prefix) and the filter (field) it already applies."""
     if f.parent_key is not None:
-        return BY_PARENT + records.u64(f.parent_key), "parent"
+        return BY_PARENT + records.u64(f.parent_key), "parent_key"
     if f.business_key is not None:
-        return BY_BUSINESS_KEY + records.text(f.business_key), "business"
+        return BY_BUSINESS_KEY + records.text(f.business_key), "business_key"
     if f.process_definition_key is not None:
-        return BY_DEFINITION + records.u64(f.process_definition_key), "definition"
+        return BY_DEFINITION + records.u64(f.process_definition_key), "process_definition_key"
     if f.activity_id is not None:
-        return BY_ELEMENT + records.text(f.activity_id), "activity"
+        return BY_ELEMENT + records.text(f.activity_id), "activity_id"
     if f.state is not None:
         return BY_STATE + records.text(f.state), "state"
     if f.bpmn_process_id is not None:
-        return BY_PROCESS_ID + records.text(f.bpmn_process_id), "process"
+        return BY_PROCESS_ID + records.text(f.bpmn_process_id), "bpmn_process_id"
     return SUMMARY, None
+
+
+def _residual(f: Filters, sort_by: str) -> Filters | None:
+    """The filters the driving index does not apply itself (None: it applies them all, so a
+    page, however deep, reads index keys only)."""
+    if sort_by == "createdAt":
+        rest = replace(f, created_from=None, created_to=None)
+    elif sort_by == "state":
+        rest = replace(f, state=None)
+    else:
+        applied = _key_driver(f)[1]
+        rest = replace(f, **{applied: None}) if applied else f
+    return None if rest == Filters() else rest
 
 
 def _candidates(
@@ -351,13 +364,15 @@ def search(
     if sort_order not in SORT_ORDERS:
         raise BadRequest(f"sortOrder must be asc or desc, got {sort_order!r}")
     desc = sort_order == "desc"
+    rest = _residual(filters, sort_by)
     keys: list[int] = []
     skipped = 0
     if limit > 0:
         for key, raw in _candidates(txn, filters, sort_by, desc):
-            summary = records.loads(raw) if raw else get_summary(txn, key)
-            if summary is None or not filters.matches(summary):
-                continue
+            if rest is not None:  # the driving index alone does not decide: check the summary
+                summary = records.loads(raw) if raw else get_summary(txn, key)
+                if summary is None or not rest.matches(summary):
+                    continue
             if skipped < offset:
                 skipped += 1
                 continue
