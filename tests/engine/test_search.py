@@ -106,6 +106,10 @@ def _filter_cases(h: Harness) -> list[dict[str, Any]]:
         {"created_from": 13 * S},
         {"created_to": 15 * S},
         {"created_from": 12 * S, "created_to": 18 * S, "bpmn_process_id": "alpha"},
+        {"created_from": 12 * S, "created_to": 18 * S, "state": "active"},
+        {"created_from": 10**12},
+        {"created_to": 1},
+        {"created_from": 14 * S + 1, "created_to": 15 * S - 1},
     ]
 
 
@@ -252,3 +256,50 @@ def test_statistics_of_an_unknown_definition_are_not_found() -> None:
 
     with pytest.raises(NotFound), MemoryStore().read() as txn:
         queries.element_statistics(txn, 12345)
+
+
+class _CountingTxn:
+    """A read transaction that counts the rows it hands out (index entries and records)."""
+
+    def __init__(self, txn: Any) -> None:
+        self.txn = txn
+        self.rows = 0
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        self.rows += 1
+        return self.txn.get(table, key)
+
+    def scan(self, table: str, *args: Any, **kwargs: Any) -> Any:
+        for row in self.txn.scan(table, *args, **kwargs):
+            self.rows += 1
+            yield row
+
+
+def test_a_page_reads_about_offset_plus_limit_rows_never_every_instance() -> None:
+    h = Harness()
+    definition = h.deploy(one_task("many", "many-work", retries=1))["processDefinitionKey"]
+    keys = [
+        h.ok("create_instance", processDefinitionKey=definition)["processInstanceKey"]
+        for _ in range(400)
+    ]
+    for key in keys[::4]:
+        h.ok("cancel_instance", processInstanceKey=key)
+    cases: list[dict[str, Any]] = [
+        {},
+        {"state": "terminated"},
+        {"state": "active", "sort_by": "createdAt", "sort_order": "desc"},
+        {"sort_by": "state"},
+        {"activity_id": "task", "created_from": 1},
+        {"process_definition_key": definition, "state": "terminated"},  # 1 in 4 pass
+    ]
+    for args in cases:
+        for offset in (0, 60):
+            with h.store.read() as txn:
+                counting = _CountingTxn(txn)
+                items, _ = queries.list_instances(counting, offset=offset, limit=10, **args)
+            assert len(items) == 10
+            # index entries up to the page (x4 when 1 in 4 candidates match, each checked on its
+            # summary: x2), the page's records, a few seeks and counter rows
+            residual = "process_definition_key" in args
+            bound = (offset + 10) * (8 if residual else 1) + 40
+            assert counting.rows <= bound, (args, offset, counting.rows)

@@ -32,14 +32,22 @@ per iteration), never its body. Counts cover the instances the partition still h
 retention deletes an instance, its share of every counter is taken back (the summary keeps the
 instance's completed / terminated tallies per element for that).
 
-Query cost (one partition): a page is read from one *driving* index in the requested order and
-the other filters are checked on each candidate's summary (one `get`). The cost of a page is the
-entries the driving index yields before the page is full: `offset + limit` plus those the other
-filters reject. Driving index: `sortBy=key` uses the first given of parentProcessInstanceKey,
-businessKey, processDefinitionKey, activityId, state, bpmnProcessId (else the summary rows);
-`sortBy=createdAt` uses `qc` from createdFrom / createdTo; `sortBy=state` uses `qS`. The total
-count is exact from the counters when the filters are at most a definition (key or process id)
-and a state; otherwise it is not counted (None) — counting would read every match.
+Order: on a partition `createdAt` never decreases as keys grow (keys come from one counter in
+apply order and the partition never lets its clock go back: `cluster/partition.py` clamps
+`now_ms`), so `sortBy=createdAt` is key order (ties at one millisecond by key) and a created
+range is a key range, found with one seek each in `qc`.
+
+Query cost (one partition): a page is read from *driving* index segments in the requested
+order, within the key range of createdFrom / createdTo; a filter the driving index does not
+apply is checked on each candidate's summary (one `get`). A page costs the entries read before
+it is full: `offset + limit` plus those the other filters reject; with no other filter, index
+keys only (no record or summary is read until the page's own instances). Driving index: the
+parentProcessInstanceKey or businessKey index when given, else of the processDefinitionKey,
+activityId, state and bpmnProcessId indexes given the one with the fewest entries by the
+counters (else the summary rows); `sortBy=state` the state index, one
+segment per state in order (active, completed, failed, terminated). The total count is exact
+from the counters when the filters are at most a definition (key or process id) and a state;
+otherwise it is not counted (None) — counting would read every match.
 """
 
 from __future__ import annotations
@@ -289,63 +297,106 @@ class Filters:
         )
 
 
-def _key_driver(f: Filters) -> tuple[bytes, str | None]:
-    """The index `sortBy=key` scans (its prefix) and the filter (field) it already applies."""
+def _key_driver(txn: KVRead, f: Filters) -> tuple[bytes, str | None]:
+    """The index `sortBy=key` scans (its prefix) and the filter (field) it already applies.
+
+    A parent or a business key names few instances: its index. Else, of the definition,
+    activity, state and process id filters given, the one with the fewest entries by the
+    counters (reading them costs a few rows per definition): the failed instances of a busy
+    process are few, its instances many."""
     if f.parent_key is not None:
         return BY_PARENT + records.u64(f.parent_key), "parent_key"
     if f.business_key is not None:
         return BY_BUSINESS_KEY + records.text(f.business_key), "business_key"
+    options: list[tuple[int, int, bytes, str]] = []
     if f.process_definition_key is not None:
-        return BY_DEFINITION + records.u64(f.process_definition_key), "process_definition_key"
+        count = _counted(txn, [f.process_definition_key], None)
+        options.append((count, 0, BY_DEFINITION + records.u64(f.process_definition_key), "d"))
     if f.activity_id is not None:
-        return BY_ELEMENT + records.text(f.activity_id), "activity_id"
+        count = _tokens_at(txn, f.activity_id)
+        options.append((count, 1, BY_ELEMENT + records.text(f.activity_id), "a"))
     if f.state is not None:
-        return BY_STATE + records.text(f.state), "state"
+        count = _counted(txn, None, f.state)
+        options.append((count, 2, BY_STATE + records.text(f.state), "s"))
     if f.bpmn_process_id is not None:
-        return BY_PROCESS_ID + records.text(f.bpmn_process_id), "bpmn_process_id"
-    return SUMMARY, None
+        count = _counted(txn, _definitions_of(txn, replace(f, process_definition_key=None)), None)
+        options.append((count, 3, BY_PROCESS_ID + records.text(f.bpmn_process_id), "p"))
+    if not options:
+        return SUMMARY, None
+    _, _, prefix, which = min(options)
+    return prefix, _FIELDS[which]
 
 
-def _residual(f: Filters, sort_by: str) -> Filters | None:
-    """The filters the driving index does not apply itself (None: it applies them all, so a
-    page, however deep, reads index keys only)."""
-    if sort_by == "createdAt":
-        rest = replace(f, created_from=None, created_to=None)
-    elif sort_by == "state":
-        rest = replace(f, state=None)
-    else:
-        applied = _key_driver(f)[1]
-        rest = replace(f, **{applied: None}) if applied else f
-    return None if rest == Filters() else rest
+_FIELDS = {
+    "d": "process_definition_key",
+    "a": "activity_id",
+    "s": "state",
+    "p": "bpmn_process_id",
+}
+
+
+def _tokens_at(txn: KVRead, element_id: str) -> int:
+    """Element instances at `element_id` over every definition (the `a` counters)."""
+    total = 0
+    seen: set[bytes] = set()
+    for row, _ in txn.scan("index", DEFINITION_COUNTS):
+        definition = row[3:11]
+        if definition in seen:
+            continue
+        seen.add(definition)
+        raw = txn.get("index", ELEMENT_COUNTS + definition + records.text(element_id) + KIND_ACTIVE)
+        total += records.from_u64(raw) if raw else 0
+    return total
+
+
+def _plan(txn: KVRead, f: Filters, sort_by: str, desc: bool) -> tuple[list[bytes], Filters | None]:
+    """The driving index segments (prefixes, each ordered by key, scanned one after the
+    other) and the filters they do not apply themselves (None: they apply all, so a page,
+    however deep, reads index keys only). The created range is applied as key bounds."""
+    if sort_by == "state":
+        chosen = [f.state] if f.state is not None else list(STATES)
+        segments = [BY_STATE + records.text(s) for s in (reversed(chosen) if desc else chosen)]
+        applied: str | None = "state"
+    else:  # key, or createdAt: the same order on a partition (see the module docstring)
+        prefix, applied = _key_driver(txn, f)
+        segments = [prefix]
+    rest = replace(f, created_from=None, created_to=None)
+    if applied is not None:
+        rest = replace(rest, **{applied: None})
+    return segments, (None if rest == Filters() else rest)
+
+
+def _key_bounds(txn: KVRead, f: Filters) -> tuple[int, int] | None:
+    """The created range as instance keys [lo, hi] (None: no instance was created in it):
+    createdAt never decreases with the key on a partition, so the range is a key range."""
+    lo, hi = 0, 2**64 - 1
+    if f.created_from is not None:
+        start = BY_CREATED + records.u64(f.created_from)
+        first = next(txn.scan("index", BY_CREATED, start=start), None)
+        if first is None:
+            return None
+        lo = records.from_u64(first[0][11:19])
+    if f.created_to is not None:
+        start = BY_CREATED + records.u64(f.created_to) + b"\xff" * 8
+        last = next(txn.scan("index", BY_CREATED, start=start, reverse=True), None)
+        if last is None:
+            return None
+        hi = records.from_u64(last[0][11:19])
+    return (lo, hi) if lo <= hi else None
 
 
 def _candidates(
-    txn: KVRead, f: Filters, sort_by: str, desc: bool
-) -> Iterator[tuple[int, bytes | None]]:
-    """(instance key, its summary if the index row holds it) in the requested order, from the
-    driving index (see the module docstring)."""
-    if sort_by == "createdAt":
-        if desc:
-            start = None if f.created_to is None else BY_CREATED + records.u64(f.created_to + 1)
-        else:
-            start = None if f.created_from is None else BY_CREATED + records.u64(f.created_from)
-        for row, _ in txn.scan("index", BY_CREATED, start=start, reverse=desc):
-            created = records.from_u64(row[3:11])
-            if desc and f.created_to is not None and created > f.created_to:
-                continue  # only the row at start itself can be above
-            if not desc and f.created_to is not None and created > f.created_to:
-                return
-            if desc and f.created_from is not None and created < f.created_from:
-                return
-            yield records.from_u64(row[11:19]), None
-        return
-    if sort_by == "state":
-        prefix = BY_STATE + (records.text(f.state) if f.state is not None else b"")
-    else:
-        prefix, _ = _key_driver(f)
-    start = prefix + b"\xff" * 9 if desc else None
-    for row, value in txn.scan("index", prefix, start=start, reverse=desc):
-        yield records.from_u64(row[-8:]), (value if prefix == SUMMARY else None)
+    txn: KVRead, segments: list[bytes], bounds: tuple[int, int], desc: bool
+) -> Iterator[tuple[int, bytes]]:
+    """(instance key, index row value) from each segment in key order within `bounds`."""
+    lo, hi = bounds
+    for prefix in segments:
+        start = prefix + records.u64(hi if desc else lo)
+        for row, value in txn.scan("index", prefix, start=start, reverse=desc):
+            key = records.from_u64(row[-8:])
+            if (key < lo) if desc else (key > hi):
+                break
+            yield key, value
 
 
 def search(
@@ -364,13 +415,14 @@ def search(
     if sort_order not in SORT_ORDERS:
         raise BadRequest(f"sortOrder must be asc or desc, got {sort_order!r}")
     desc = sort_order == "desc"
-    rest = _residual(filters, sort_by)
+    segments, rest = _plan(txn, filters, sort_by, desc)
+    bounds = _key_bounds(txn, filters)
     keys: list[int] = []
     skipped = 0
-    if limit > 0:
-        for key, raw in _candidates(txn, filters, sort_by, desc):
+    if limit > 0 and bounds is not None:
+        for key, raw in _candidates(txn, segments, bounds, desc):
             if rest is not None:  # the driving index alone does not decide: check the summary
-                summary = records.loads(raw) if raw else get_summary(txn, key)
+                summary = records.loads(raw) if segments == [SUMMARY] else get_summary(txn, key)
                 if summary is None or not rest.matches(summary):
                     continue
             if skipped < offset:
@@ -380,6 +432,38 @@ def search(
             if len(keys) >= limit:
                 break
     return keys, _total(txn, filters)
+
+
+def _definitions_of(txn: KVRead, f: Filters) -> list[int] | None:
+    """The definition keys the filters allow (None: any)."""
+    if f.process_definition_key is not None:
+        if f.bpmn_process_id is not None:
+            record = st.get_definition(txn, f.process_definition_key)
+            if record is None or record["bpmnProcessId"] != f.bpmn_process_id:
+                return []
+        return [f.process_definition_key]
+    if f.bpmn_process_id is not None:
+        return [
+            records.from_u64(raw)
+            for _, raw in txn.scan("definitions_by_id", records.text(f.bpmn_process_id))
+        ]
+    return None
+
+
+def _counted(txn: KVRead, definitions: list[int] | None, state: str | None) -> int:
+    """Instances of `definitions` (None: all) in `state` (None: any), from the counters."""
+    prefixes = (
+        [DEFINITION_COUNTS]
+        if definitions is None
+        else [DEFINITION_COUNTS + records.u64(d) for d in definitions]
+    )
+    wanted = None if state is None else records.text(state)
+    total = 0
+    for prefix in prefixes:
+        for row, raw in txn.scan("index", prefix):
+            if wanted is None or row[11:] == wanted:
+                total += records.from_u64(raw)
+    return total
 
 
 def _total(txn: KVRead, f: Filters) -> int | None:
@@ -392,31 +476,7 @@ def _total(txn: KVRead, f: Filters) -> int | None:
         or f.created_to is not None
     ):
         return None
-    definitions: list[int] | None
-    if f.process_definition_key is not None:
-        definitions = [f.process_definition_key]
-        if f.bpmn_process_id is not None:
-            record = st.get_definition(txn, f.process_definition_key)
-            if record is None or record["bpmnProcessId"] != f.bpmn_process_id:
-                return 0
-    elif f.bpmn_process_id is not None:
-        definitions = [
-            records.from_u64(raw)
-            for _, raw in txn.scan("definitions_by_id", records.text(f.bpmn_process_id))
-        ]
-    else:
-        definitions = None  # all: one scan of the counters
-    total = 0
-    prefixes = (
-        [DEFINITION_COUNTS]
-        if definitions is None
-        else [DEFINITION_COUNTS + records.u64(d) for d in definitions]
-    )
-    for prefix in prefixes:
-        for row, raw in txn.scan("index", prefix):
-            if f.state is None or row[11:] == records.text(f.state):
-                total += records.from_u64(raw)
-    return total
+    return _counted(txn, _definitions_of(txn, f), f.state)
 
 
 # ------------------------------------------------------------------ statistics

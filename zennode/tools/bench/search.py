@@ -113,6 +113,7 @@ def _time(store: Any, repeats: int, **args: Any) -> dict[str, Any]:
 
 def run(instances: int, repeats: int = 200) -> dict[str, Any]:
     """Build the state, then time each query; the dict `scripts/bench search` prints."""
+    from zennode.engine.queries import list_definitions as listed_definitions
     from zennode.state.lmdb_store import LmdbStore
     from zennode.tools.bench.models import PROCESS_ID
 
@@ -123,6 +124,8 @@ def run(instances: int, repeats: int = 200) -> dict[str, Any]:
             started = time.perf_counter()
             built = build(store, instances)
             results["build_seconds"] = round(time.perf_counter() - started, 1)
+            with store.read() as txn:
+                definition = listed_definitions(txn)[0][0]["processDefinitionKey"]
             middle = 1_000_000 + (built["last_created"] - 1_000_000) // 2
             queries: dict[str, dict[str, Any]] = {
                 "all": {},
@@ -140,7 +143,15 @@ def run(instances: int, repeats: int = 200) -> dict[str, Any]:
                 },
                 "process_id_and_completed": {"bpmn_process_id": PROCESS_ID, "state": "completed"},
                 "sort_by_state_desc": {"sort_by": "state", "sort_order": "desc"},
-                "failed_by_created_worst_case": {"state": "failed", "sort_by": "createdAt"},
+                "failed_newest_first": {
+                    "state": "failed",
+                    "sort_by": "createdAt",
+                    "sort_order": "desc",
+                },
+                "definition_and_failed": {"process_definition_key": definition, "state": "failed"},
+                # two filters, no instance matches both: the smaller index (20,000 terminated)
+                # is read to its end, each entry checked on its summary (the worst kind)
+                "terminated_at_task_worst_case": {"state": "terminated", "activity_id": "task"},
             }
             for name, args in queries.items():
                 first = _time(store, repeats, offset=0, limit=PAGE_SIZE, **args)
