@@ -434,7 +434,9 @@ class Service:
         self.cluster.partition_of(key, "process definition")
         results = await asyncio.gather(
             *(
-                self.cluster.read(p, "element_statistics", consistency=consistency, key=key)
+                self.cluster.read(
+                    p, "element_statistics", consistency=consistency, definition_key=key
+                )
                 for p in self.cluster.partition_ids
             )
         )

@@ -104,7 +104,7 @@ def test_bad_search_values_are_400_with_a_message_and_the_openapi_shows_them(
         "/v1/process-instances", json={"bpmnProcessId": "any", "businessKey": "k" * 257}
     )
     assert too_long.status_code == 400 and "businessKey" in too_long.json()["message"]
-    spec = api.get("/openapi.json").json()["paths"]
+    spec = api.get("/v1/openapi.json").json()["paths"]
     names = {p["name"] for p in spec["/v1/process-instances"]["get"]["parameters"]}
     assert {
         "state",

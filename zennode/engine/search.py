@@ -363,7 +363,28 @@ def _plan(txn: KVRead, f: Filters, sort_by: str, desc: bool) -> tuple[list[bytes
     rest = replace(f, created_from=None, created_to=None)
     if applied is not None:
         rest = replace(rest, **{applied: None})
-    return segments, (None if rest == Filters() else rest)
+    if rest == Filters() or (applied is not None and _driver_covers(txn, f, applied)):
+        return segments, None
+    return segments, rest
+
+
+def _driver_covers(txn: KVRead, f: Filters, applied: str) -> bool:
+    """Whether every entry of the driving index matches the definition / state filters too, by
+    the counters (all completed instances are of the one process filtered by: no check)."""
+    if f.parent_key is not None or f.business_key is not None or f.activity_id is not None:
+        return False
+    if applied == "state":  # (sortBy=state with no state filter: every state)
+        in_driver = _counted(txn, None, f.state)
+    elif applied == "process_definition_key":
+        assert f.process_definition_key is not None
+        in_driver = _counted(txn, [f.process_definition_key], None)
+    elif applied == "bpmn_process_id":
+        in_driver = _counted(
+            txn, _definitions_of(txn, replace(f, process_definition_key=None)), None
+        )
+    else:
+        return False
+    return _counted(txn, _definitions_of(txn, f), f.state) == in_driver
 
 
 def _key_bounds(txn: KVRead, f: Filters) -> tuple[int, int] | None:
