@@ -123,39 +123,45 @@ def _summary_row(key: int) -> bytes:
     return SUMMARY + records.u64(key)
 
 
-def _entries(summary: Summary, key: int) -> set[bytes]:
-    """The index entries (value b"") an instance with this summary has."""
-    k = records.u64(key)
+def _entries(summary: Summary, k: bytes) -> dict[str, bytes]:
+    """The index entries (value b"") an instance with this summary has, by what they index
+    (`a:<element id>` per element with a token); `k` is the instance key (8 bytes)."""
     rows = {
-        BY_STATE + records.text(summary["s"]) + k,
-        BY_DEFINITION + records.u64(summary["d"]) + k,
-        BY_PROCESS_ID + records.text(summary["p"]) + k,
-        BY_CREATED + records.u64(summary["c"]) + k,
+        "s": BY_STATE + records.text(summary["s"]) + k,
+        "d": BY_DEFINITION + records.u64(summary["d"]) + k,
+        "p": BY_PROCESS_ID + records.text(summary["p"]) + k,
+        "c": BY_CREATED + records.u64(summary["c"]) + k,
     }
-    if summary.get("b") is not None:
-        rows.add(BY_BUSINESS_KEY + records.text(summary["b"]) + k)
-    if summary.get("r") is not None:
-        rows.add(BY_PARENT + records.u64(summary["r"]) + k)
+    if "b" in summary:
+        rows["b"] = BY_BUSINESS_KEY + records.text(summary["b"]) + k
+    if "r" in summary:
+        rows["r"] = BY_PARENT + records.u64(summary["r"]) + k
     for element_id in summary["a"]:
-        rows.add(BY_ELEMENT + records.text(element_id) + k)
+        rows["a:" + element_id] = BY_ELEMENT + records.text(element_id) + k
     return rows
 
 
-def _counts(summary: Summary) -> dict[bytes, int]:
-    """The counter rows an instance contributes to, with its share of each."""
-    definition = records.u64(summary["d"])
-    out = {DEFINITION_COUNTS + definition + records.text(summary["s"]): 1}
-    prefix = ELEMENT_COUNTS + definition
+def _counts(summary: Summary) -> dict[tuple[str, str], int]:
+    """The counters an instance contributes to, with its share of each: (kind, element id or
+    state) -> n; kind `n` is the definition's state counter."""
+    out = {("n", summary["s"]): 1}
     for element_id, n in summary["a"].items():
-        out[prefix + records.text(element_id) + KIND_ACTIVE] = n
+        out["a", element_id] = n
     for element_id, n in summary["i"].items():
-        out[prefix + records.text(element_id) + KIND_INCIDENTS] = n
+        out["i", element_id] = n
     for element_id, (completed, terminated) in summary["e"].items():
         if completed:
-            out[prefix + records.text(element_id) + KIND_COMPLETED] = completed
+            out["c", element_id] = completed
         if terminated:
-            out[prefix + records.text(element_id) + KIND_TERMINATED] = terminated
+            out["t", element_id] = terminated
     return out
+
+
+def _counter_row(definition: int, counter: tuple[str, str]) -> bytes:
+    kind, name = counter
+    if kind == "n":
+        return DEFINITION_COUNTS + records.u64(definition) + records.text(name)
+    return ELEMENT_COUNTS + records.u64(definition) + records.text(name) + kind.encode()
 
 
 def _summarize(
@@ -202,21 +208,29 @@ def _add(db: KVWrite, row: bytes, delta: int) -> None:
 
 
 def _apply(db: KVWrite, key: int, old: Summary | None, new: Summary | None) -> None:
-    """Move index entries and counters from what `old` wrote to what `new` needs."""
-    old_rows = _entries(old, key) if old else set()
-    new_rows = _entries(new, key) if new else set()
-    for row in sorted(old_rows - new_rows):
-        db.delete("index", row)
-    for row in sorted(new_rows - old_rows):
-        db.put("index", row, b"")
-    deltas: dict[bytes, int] = {}
-    for row, n in (_counts(old) if old else {}).items():
-        deltas[row] = deltas.get(row, 0) - n
-    for row, n in (_counts(new) if new else {}).items():
-        deltas[row] = deltas.get(row, 0) + n
-    for row in sorted(deltas):
-        if deltas[row]:
-            _add(db, row, deltas[row])
+    """Move index entries and counters from what `old` wrote to what `new` needs (only the
+    rows that differ are touched: this runs on every save of every instance)."""
+    k = records.u64(key)
+    old_rows = _entries(old, k) if old else {}
+    new_rows = _entries(new, k) if new else {}
+    for name, row in old_rows.items():
+        if new_rows.get(name) != row:
+            db.delete("index", row)
+    for name, row in new_rows.items():
+        if old_rows.get(name) != row:
+            db.put("index", row, b"")
+    if old and new and old["d"] != new["d"]:  # (an instance never changes its definition)
+        raise AssertionError(f"instance {key} changed its definition")
+    definition = (new or old or {})["d"]
+    old_counts = _counts(old) if old else {}
+    new_counts = _counts(new) if new else {}
+    for counter, n in old_counts.items():
+        delta = new_counts.get(counter, 0) - n
+        if delta:
+            _add(db, _counter_row(definition, counter), delta)
+    for counter, n in new_counts.items():
+        if counter not in old_counts:
+            _add(db, _counter_row(definition, counter), n)
 
 
 def get_summary(db: KVRead, key: int) -> Summary | None:
@@ -246,7 +260,7 @@ def forget_instance(db: KVWrite, key: int) -> int:
         return 0
     _apply(db, key, old, None)
     db.delete("index", _summary_row(key))
-    return 1 + len(_entries(old, key))
+    return 1 + len(_entries(old, records.u64(key)))
 
 
 # ------------------------------------------------------------------ search
