@@ -86,7 +86,7 @@ ELEMENT_COUNTS = b"qe\0"
 
 # Element instance records that are not a token at the element (a multi-instance activity's
 # body and iterations: the runs inside them are).
-_NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
+NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
 _INCIDENT = "incident"  # runner.EI_INCIDENT (the runner imports this module's users)
 
 KIND_ACTIVE = b"a"
@@ -173,7 +173,7 @@ def _summarize(
         element_id = record["elementId"]
         if record["state"] == _INCIDENT:
             incidents[element_id] = incidents.get(element_id, 0) + 1
-        if record["elementType"] not in _NOT_TOKENS:
+        if record["elementType"] not in NOT_TOKENS:
             active[element_id] = active.get(element_id, 0) + 1
     tallies = {k: list(v) for k, v in (previous or {}).get("e", {}).items()}
     for element_id, (completed, terminated) in ended.items():
@@ -261,6 +261,37 @@ def forget_instance(db: KVWrite, key: int) -> int:
     _apply(db, key, old, None)
     db.delete("index", _summary_row(key))
     return 1 + len(_entries(old, records.u64(key)))
+
+
+def implied_rows(summaries: dict[int, Summary]) -> dict[bytes, bytes]:
+    """Every search row (summaries, index entries, counters) that instances with these
+    summaries imply: what table "index" must hold under the search prefixes (invariant tests
+    compare the two)."""
+    rows: dict[bytes, bytes] = {}
+    totals: dict[bytes, int] = {}
+    for key, summary in summaries.items():
+        rows[_summary_row(key)] = records.dumps(summary)
+        for row in _entries(summary, records.u64(key)).values():
+            rows[row] = b""
+        for counter, n in _counts(summary).items():
+            row = _counter_row(summary["d"], counter)
+            totals[row] = totals.get(row, 0) + n
+    rows.update((row, records.u64(n)) for row, n in totals.items() if n)
+    return rows
+
+
+SEARCH_PREFIXES = (
+    SUMMARY,
+    BY_STATE,
+    BY_DEFINITION,
+    BY_PROCESS_ID,
+    BY_BUSINESS_KEY,
+    BY_PARENT,
+    BY_ELEMENT,
+    BY_CREATED,
+    DEFINITION_COUNTS,
+    ELEMENT_COUNTS,
+)
 
 
 # ------------------------------------------------------------------ search

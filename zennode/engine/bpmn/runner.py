@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import records, retention, scopes, state
+from zennode.engine import records, retention, scopes, search, state
 from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -571,7 +571,7 @@ class Runner:
         record = self.drop_element_instance(key)
         if record is None:
             return
-        if record["elementType"] not in ("multiInstanceBody", "multiInstanceIteration"):
+        if record["elementType"] not in search.NOT_TOKENS:
             self._count_ended(record["elementId"], 1)
         job_key = record.get("jobKey")
         if job_key is not None:
