@@ -166,6 +166,10 @@ def test_the_world_has_every_state_and_the_view_shows_the_business_key(world: Ha
         ({"created_from": 5, "created_to": 4}, "createdFrom is after createdTo"),
         ({"business_key": "x" * (search.BUSINESS_KEY_CHARS_MAX + 1)}, "businessKey"),
         ({"colour": "red"}, "unknown instance filter"),
+        ({"process_definition_key": -1}, "processDefinitionKey"),
+        ({"parent_key": 2**64}, "parentProcessInstanceKey"),
+        ({"created_to": "soon"}, "createdTo"),
+        ({"activity_id": "a\0b"}, "activityId"),
         ({"limit": queries.PAGE_SIZE_MAX + 1}, "limit"),
     ],
 )

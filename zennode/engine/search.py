@@ -322,6 +322,16 @@ class Filters:
                 raise BadRequest(f"{name} must be a non-empty text without NUL")
         if self.business_key is not None and len(self.business_key) > BUSINESS_KEY_CHARS_MAX:
             raise BadRequest(f"businessKey is longer than {BUSINESS_KEY_CHARS_MAX} characters")
+        for name, number in (
+            ("processDefinitionKey", self.process_definition_key),
+            ("parentProcessInstanceKey", self.parent_key),
+            ("createdFrom", self.created_from),
+            ("createdTo", self.created_to),
+        ):
+            if number is not None and (
+                not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 2**63
+            ):
+                raise BadRequest(f"{name} must be an integer from 0 to 2^63-1, got {number!r}")
         if (
             self.created_from is not None
             and self.created_to is not None
