@@ -53,7 +53,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         description="Every given filter must match. `page` and `size` apply to each partition "
         "(page 1 with size 10 over two partitions returns up to 20 instances), each partition's "
         "page in the requested order. Served from indexes: a page reads about `page * size` "
-        "index entries plus those the other filters reject (docs/api.md).",
+        "index entries plus those the other filters reject (README: Finding instances).",
     )
     async def list_instances(
         state: Annotated[
