@@ -26,9 +26,9 @@ from support.bpmn import (
     start,
 )
 
-from zennode.engine import records, search
+from zennode.engine import records
 
-from .helpers import Harness
+from .helpers import Harness, check_search
 
 INNER = (
     start("s_in")
@@ -129,23 +129,6 @@ def check(h: Harness) -> None:
     assert len(tables["jobs_by_state"]) == len(jobs)
     assert len(tables["jobs_by_deadline"]) == sum(1 for j in jobs.values() if "deadline" in j)
     check_search(tables, instances)
-
-
-def check_search(tables: dict[str, dict[bytes, bytes]], instances: dict[int, Any]) -> None:
-    """Search rows are exactly what the instances' summaries imply, and each summary tells the
-    instance's state and tokens as its record does now (engine/search.py)."""
-    summaries = {}
-    for key, instance in instances.items():
-        raw = tables["index"][search.SUMMARY + records.u64(key)]
-        summary = summaries[key] = records.loads(raw)
-        assert summary["s"] == search.display_state(instance)
-        tokens: dict[str, int] = {}
-        for record in instance["elements"].values():
-            if record["elementType"] not in search.NOT_TOKENS:
-                tokens[record["elementId"]] = tokens.get(record["elementId"], 0) + 1
-        assert summary["a"] == tokens
-    held = {k: v for k, v in tables["index"].items() if k.startswith(search.SEARCH_PREFIXES)}
-    assert held == search.implied_rows(summaries)
 
 
 def random_commands(h: Harness, rng: random.Random) -> list[dict[str, Any]]:
