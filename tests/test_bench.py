@@ -47,6 +47,19 @@ def test_engine_bench_against_spiff_reports_the_ratio() -> None:
     assert "node" not in results
 
 
+def test_search_bench_builds_a_partition_and_times_every_query() -> None:
+    results = run_bench("search", "--instances", "1200", "--repeats", "10")
+    assert results["benchmark"] == "search" and results["instances"] == 1200
+    assert results["all"]["first"]["items"] == results["page"]
+    assert results["business_key"]["first"]["items"] == 1
+    assert results["state_failed"]["first"]["items"] == 2  # the 3rd of every 1000
+    assert results["terminated_at_task_worst_case"]["first"]["items"] == 0
+    for name, value in results.items():
+        if isinstance(value, dict):
+            for page in ("first", "deep"):
+                assert 0 < value[page]["p50_ms"] <= value[page]["p99_ms"], name
+
+
 def test_node_bench_runs_both_phases() -> None:
     """One node process, one worker process, half a second per phase: the JSON line parses."""
     results = run_bench("node", "--seconds", "0.5", "--workers", "1", "--clients", "4")

@@ -26,6 +26,7 @@ from zennode import dmn
 from zennode.cluster.client import ClusterClient, Consistency
 from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_digest
 from zennode.config import Limits
+from zennode.engine import search
 from zennode.engine.commands import (
     BroadcastSignal,
     CancelInstance,
@@ -71,6 +72,19 @@ def check_variables(variables: Any, limit_bytes: int, what: str = "variables") -
 def check_idempotency_key(key: str) -> None:
     if not key or len(key.encode()) > KEY_BYTES_MAX or not key.isprintable():
         raise BadRequest(f"Idempotency-Key must be 1 to {KEY_BYTES_MAX} printable characters")
+
+
+def _summed(per_partition: list[list[dict[str, Any]]], by: str) -> list[dict[str, Any]]:
+    """Statistics rows of every partition added up per `by` (every other field is a count),
+    in `by` order."""
+    total: dict[Any, dict[str, Any]] = {}
+    for rows in per_partition:
+        for row in rows:
+            into = total.setdefault(row[by], {by: row[by]})
+            for name, value in row.items():
+                if name != by:
+                    into[name] = into.get(name, 0) + value
+    return [total[k] for k in sorted(total)]
 
 
 def key_partition(key: str, partition_ids: list[int]) -> int:
@@ -131,12 +145,15 @@ class Service:
             {"partition": pid, "items": items}
             for pid, (items, _total) in zip(partition_ids, results, strict=True)
         ]
+        totals = [total for _, total in results]
         return {
             "partitions": partitions,
             "page": page,
             "size": size,
             "count": sum(len(items) for items, _ in results),
-            "totalCount": sum(total for _, total in results),
+            # None: a partition could not count without a scan (instance search, see
+            # engine/search.py)
+            "totalCount": None if None in totals else sum(totals),
         }
 
     def _instance_partitions(self, process_instance_key: int | None) -> list[int]:
@@ -323,11 +340,13 @@ class Service:
         version: int | None = None,
         idempotency_key: str | None = None,
         history_ttl: str | None = None,
+        business_key: str | None = None,
     ) -> dict[str, Any]:
         """Start an instance on the next partition (round robin; with an idempotency key, the
         key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest).
         `history_ttl` (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None:
-        the configured `retention.history_ttl`."""
+        the configured `retention.history_ttl`. `business_key`: the caller's own searchable key
+        (at most `search.BUSINESS_KEY_CHARS_MAX` characters)."""
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
         if process_definition_key is not None:
@@ -338,6 +357,7 @@ class Service:
             version=version,
             variables=self.check_variables(variables),
             history_ttl_ms=None if history_ttl is None else parse_ttl(history_ttl),
+            business_key=business_key,
         )
         if idempotency_key is None:
             return await self._run(self.cluster.next_partition(), command)
@@ -354,13 +374,73 @@ class Service:
         return instance
 
     async def list_instances(
-        self, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+        self,
+        page: int = 1,
+        size: int = 10,
+        consistency: Consistency = "linearizable",
+        sort_by: str = "key",
+        sort_order: str = "asc",
+        state: str | None = None,
+        bpmn_process_id: str | None = None,
+        process_definition_key: int | None = None,
+        business_key: str | None = None,
+        parent_process_instance_key: int | None = None,
+        activity_id: str | None = None,
+        created_from: int | None = None,
+        created_to: int | None = None,
     ) -> dict[str, Any]:
-        """Instances of every partition, paged per partition (like `list_jobs`)."""
-        args = {"offset": (page - 1) * size, "limit": size}
+        """Instances matching every given filter, paged per partition (like `list_jobs`), from
+        the search indexes (engine/search.py). Times in epoch ms (inclusive)."""
+        filters = {
+            "state": state,
+            "bpmn_process_id": bpmn_process_id,
+            "process_definition_key": process_definition_key,
+            "business_key": business_key,
+            "parent_key": parent_process_instance_key,
+            "activity_id": activity_id,
+            "created_from": created_from,
+            "created_to": created_to,
+        }
+        args = {
+            "offset": (page - 1) * size,
+            "limit": size,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+            **{name: value for name, value in filters.items() if value is not None},
+        }
+        search.Filters(**filters).check()  # a bad filter is a 400 before any partition is asked
         return await self._per_partition_page(
             self.cluster.partition_ids, "list_instances", args, page, size, consistency
         )
+
+    async def definition_statistics(
+        self, consistency: Consistency = "linearizable"
+    ) -> list[dict[str, Any]]:
+        """Instances per definition and state, summed over the partitions (each counts the
+        instances it holds)."""
+        results = await asyncio.gather(
+            *(
+                self.cluster.read(p, "definition_statistics", consistency=consistency)
+                for p in self.cluster.partition_ids
+            )
+        )
+        return _summed(results, "processDefinitionKey")
+
+    async def element_statistics(
+        self, key: int, consistency: Consistency = "linearizable"
+    ) -> list[dict[str, Any]]:
+        """Per element of definition `key`: active, completed, terminated, incidents, summed
+        over the partitions (every partition holds every definition)."""
+        self.cluster.partition_of(key, "process definition")
+        results = await asyncio.gather(
+            *(
+                self.cluster.read(
+                    p, "element_statistics", consistency=consistency, definition_key=key
+                )
+                for p in self.cluster.partition_ids
+            )
+        )
+        return _summed(results, "elementId")
 
     async def cancel_instance(self, key: int, idempotency_key: str | None = None) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from engine.helpers import Partitions
+from engine.helpers import Partitions, check_search
 
 from zennode.engine import keys, queries, records
 
@@ -201,3 +201,7 @@ def test_corpus_models_run_end_to_end() -> None:
     for outcome, count in summary.most_common():
         print(f"| {outcome} | {count} |")
     assert summary["finished"] > 0
+    for partition_id in (1, 2):  # every model's runs left the search rows consistent
+        tables = ps[partition_id].store.tables
+        instances = {records.from_u64(k): records.loads(v) for k, v in tables["instances"].items()}
+        check_search(tables, instances)

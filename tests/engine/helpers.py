@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zennode.engine import Engine, queries
+from zennode.engine import Engine, queries, records, search
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import MemoryStore
 
@@ -147,3 +147,20 @@ class Partitions:
         for pid, part in self.parts.items():
             self.apply(pid, "trigger_timers", now_ms=now_ms)
             part.now_ms = max(part.now_ms, now_ms)
+
+
+def check_search(tables: dict[str, dict[bytes, bytes]], instances: dict[int, Any]) -> None:
+    """Search rows are exactly what the instances' summaries imply, and each summary tells the
+    instance's state and tokens as its record does now (engine/search.py)."""
+    summaries = {}
+    for key, instance in instances.items():
+        raw = tables["index"][search.SUMMARY + records.u64(key)]
+        summary = summaries[key] = records.loads(raw)
+        assert summary["s"] == search.display_state(instance)
+        tokens: dict[str, int] = {}
+        for record in instance["elements"].values():
+            if record["elementType"] not in search.NOT_TOKENS:
+                tokens[record["elementId"]] = tokens.get(record["elementId"], 0) + 1
+        assert summary["a"] == tokens
+    held = {k: v for k, v in tables["index"].items() if k.startswith(search.SEARCH_PREFIXES)}
+    assert held == search.implied_rows(summaries)

@@ -28,7 +28,7 @@ from support.bpmn import (
 
 from zennode.engine import records
 
-from .helpers import Harness
+from .helpers import Harness, check_search
 
 INNER = (
     start("s_in")
@@ -128,6 +128,7 @@ def check(h: Harness) -> None:
             assert records.pair_key(job["deadline"], job["key"]) in tables["jobs_by_deadline"]
     assert len(tables["jobs_by_state"]) == len(jobs)
     assert len(tables["jobs_by_deadline"]) == sum(1 for j in jobs.values() if "deadline" in j)
+    check_search(tables, instances)
 
 
 def random_commands(h: Harness, rng: random.Random) -> list[dict[str, Any]]:

@@ -62,6 +62,8 @@ def test_an_ended_instance_stays_readable_until_its_ttl_then_everything_it_owned
     assert early["deleted"] == 0 and early["nextDue"] == ended_at + 10 * S
     assert h.instance(key)["state"] == "completed"  # still readable before its TTL
     assert h.incidents(key) and h.jobs(key)
+    search_rows = [k for k in h.store.tables["index"] if k[:3] in (b"qs\0", b"qe\0", b"qn\0")]
+    assert len(search_rows) > 3  # its search summary, entries and statistics counters exist
     done = _purge(h, ended_at + 10 * S, default_ttl_ms=10 * S)
     assert done["deleted"] == 1 and done["more"] is False and done["nextDue"] is None
     with pytest.raises(NotFound):

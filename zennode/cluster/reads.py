@@ -44,6 +44,8 @@ READS: dict[str, ReadFn] = {
     "evaluate_decision": queries.evaluate_decision,
     "get_instance": queries.get_instance,
     "list_instances": queries.list_instances,
+    "definition_statistics": queries.definition_statistics,
+    "element_statistics": queries.element_statistics,
     "get_job": queries.get_job,
     "list_jobs": queries.list_jobs,
     "get_incident": queries.get_incident,

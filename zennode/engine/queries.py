@@ -11,13 +11,12 @@ from typing import Any
 
 from zennode import dmn
 from zennode.engine import decisions as ds
-from zennode.engine import records
+from zennode.engine import records, search
 from zennode.engine import state as st
 from zennode.engine.storage import KVRead
 from zennode.errors import BadRequest, NotFound
 
 PAGE_SIZE_MAX = 1000
-INSTANCE_FAILED = "failed"  # shown for an active instance with open incidents
 
 _JOB_FIELDS = (
     "key",
@@ -140,15 +139,12 @@ def evaluate_decision(
 
 
 def _instance_view(record: dict[str, Any]) -> dict[str, Any]:
-    status = record["state"]
-    if status == st.INSTANCE_ACTIVE and record["incidents"] > 0:
-        status = INSTANCE_FAILED
     view = {
         "processInstanceKey": record["processInstanceKey"],
         "processDefinitionKey": record["processDefinitionKey"],
         "bpmnProcessId": record["bpmnProcessId"],
         "version": record["version"],
-        "state": status,
+        "state": search.display_state(record),
         "variables": record["variables"],
         "createdAt": record["createdAt"],
         "activeElementInstances": [
@@ -158,6 +154,8 @@ def _instance_view(record: dict[str, Any]) -> dict[str, Any]:
     }
     if "endedAt" in record:
         view["endedAt"] = record["endedAt"]
+    if "businessKey" in record:
+        view["businessKey"] = record["businessKey"]
     parent = record.get("parent")
     if parent:  # a child of a call activity
         view["parentProcessInstanceKey"] = parent["processInstanceKey"]
@@ -188,16 +186,40 @@ def get_instance(txn: KVRead, key: int) -> dict[str, Any]:
 
 
 def list_instances(
-    txn: KVRead, offset: int = 0, limit: int = PAGE_SIZE_MAX
-) -> tuple[list[dict[str, Any]], int]:
+    txn: KVRead,
+    offset: int = 0,
+    limit: int = PAGE_SIZE_MAX,
+    sort_by: str = "key",
+    sort_order: str = "asc",
+    **filters: Any,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Instances matching `filters` (the fields of `search.Filters`) in the requested order,
+    from the search indexes (cost: see engine/search.py); returns (page, total count or None
+    when only a scan could count it)."""
     _page(offset, limit)
+    try:
+        wanted = search.Filters(**filters)
+    except TypeError as exc:
+        raise BadRequest(f"unknown instance filter: {exc}") from exc
+    keys, total = search.search(txn, wanted, sort_by, sort_order, offset, limit)
     items = []
-    total = 0
-    for _, raw in txn.scan("instances"):
-        if offset <= total < offset + limit:
-            items.append(_instance_view(records.loads(raw)))
-        total += 1
+    for key in keys:
+        record = st.get_instance(txn, key)
+        assert record is not None, f"search index names instance {key}, which is gone"
+        items.append(_instance_view(record))
     return items, total
+
+
+def definition_statistics(txn: KVRead) -> list[dict[str, Any]]:
+    """Instances per definition and state held by this partition."""
+    return search.definition_statistics(txn)
+
+
+def element_statistics(txn: KVRead, definition_key: int) -> list[dict[str, Any]]:
+    """Per element of a definition: active, completed, terminated, incidents (this partition)."""
+    if not st.definition_exists(txn, definition_key):
+        raise NotFound(f"process definition {definition_key} not found")
+    return search.element_statistics(txn, definition_key)
 
 
 # ---------------------------------------------------------------- jobs

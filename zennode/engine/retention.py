@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zennode.engine import records, state
+from zennode.engine import records, search, state
 from zennode.engine.storage import KVRead
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
     THE place that knows what an instance owns: its record (variables and element instances
     live inside it), the index entries of its waiting element instances, its timers and
     subscriptions (closed when it ended; closed here for safety), its jobs with their three
-    indexes, its incidents with their index, its message-start correlation entry.
+    indexes, its incidents with their index, its message-start correlation entry, its search
+    index entries and its share of the statistics counters (`engine/search.py`).
     """
     db = ctx.db
     instance = state.get_instance(db, instance_key)
@@ -177,6 +178,7 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
         started = records.message_started_key(instance["bpmnProcessId"], correlation)
         if db.get("index", started) == records.u64(instance_key):
             db.delete("index", started)
+    deleted += search.forget_instance(db, instance_key)
     db.delete("instances", records.u64(instance_key))
     return deleted
 

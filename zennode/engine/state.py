@@ -99,7 +99,14 @@ def instance_of_element(db: KVRead, element_instance_key: int) -> int | None:
     return records.from_u64(raw) if raw else None
 
 
-def put_instance(ctx: Context, instance: dict[str, Any]) -> None:
+def put_instance(
+    ctx: Context, instance: dict[str, Any], ended: dict[str, list[int]] | None = None
+) -> None:
+    """Save an instance with its search index entries and statistics (`engine/search.py`);
+    `ended`: element id -> [completed, terminated] element instances since the last save."""
+    from zennode.engine import search
+
+    search.record_instance(ctx, instance, ended)
     ctx.db.put("instances", records.u64(instance["processInstanceKey"]), records.dumps(instance))
 
 

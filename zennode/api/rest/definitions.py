@@ -6,7 +6,9 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from zennode.api.rest.models import (
+    DefinitionStatistics,
     DeployResult,
+    ElementStatistics,
     IdempotencyKey,
     ProcessDefinitionDetail,
     ProcessDefinitionPage,
@@ -90,6 +92,18 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         return {**result, "items": [with_iso_times(d) for d in result["items"]]}
 
     @api.get(
+        "/statistics",
+        response_model=list[DefinitionStatistics],
+        summary="Instances per definition and state",
+        description="Summed over the partitions; definitions without instances held are left "
+        "out. failed = active with an open incident; the four states are exclusive.",
+    )
+    async def definition_statistics(
+        consistency: ReadConsistency = "linearizable",
+    ) -> list[dict[str, Any]]:
+        return await service.definition_statistics(consistency)
+
+    @api.get(
         "/{processDefinitionKey}",
         response_model_exclude_none=True,
         response_model=ProcessDefinitionDetail,
@@ -100,5 +114,18 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
         return with_iso_times(await service.get_definition(processDefinitionKey, consistency))
+
+    @api.get(
+        "/{processDefinitionKey}/statistics",
+        response_model=list[ElementStatistics],
+        summary="Per element of a definition: active, completed, terminated, incidents",
+        description="Summed over the partitions; counts cover the instances still held "
+        "(an instance deleted by history retention no longer counts).",
+    )
+    async def element_statistics(
+        processDefinitionKey: int,
+        consistency: ReadConsistency = "linearizable",
+    ) -> list[dict[str, Any]]:
+        return await service.element_statistics(processDefinitionKey, consistency)
 
     return api

@@ -1,19 +1,25 @@
-"""`/v1/process-instances`: start (by key or latest version of an id), get, cancel."""
+"""`/v1/process-instances`: start (by key or latest version of an id), search, get, cancel."""
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from zennode.api.rest.models import (
+    BUSINESS_KEY_CHARS_MAX,
+    INT64_MAX,
     CreateInstanceRequest,
     CreateInstanceResult,
     IdempotencyKey,
+    InstanceSortBy,
+    InstanceState,
     ProcessInstance,
     ProcessInstancePage,
     ReadConsistency,
     SetVariablesRequest,
+    SortOrder,
 )
-from zennode.api.rest.shapes import paged, with_iso_times
+from zennode.api.rest.shapes import epoch_ms, paged, with_iso_times
 from zennode.service import Service
 
 
@@ -36,20 +42,75 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             bpmn_process_id=body.bpmnProcessId,
             variables=body.variables,
             history_ttl=body.historyTimeToLive,
+            business_key=body.businessKey,
         )
 
     @api.get(
         "",
         response_model_exclude_none=True,
         response_model=ProcessInstancePage,
-        summary="List process instances, paged per partition",
+        summary="Search process instances, paged per partition",
+        description="Every given filter must match. `page` and `size` apply to each partition "
+        "(page 1 with size 10 over two partitions returns up to 20 instances), each partition's "
+        "page in the requested order. Served from indexes: a page reads about `page * size` "
+        "index entries plus those the other filters reject (README: Finding instances).",
     )
     async def list_instances(
+        state: Annotated[
+            InstanceState | None,
+            Query(description="failed = active with an open incident of its own"),
+        ] = None,
+        bpmnProcessId: Annotated[
+            str | None, Query(min_length=1, max_length=1000, description="Any version of it")
+        ] = None,
+        processDefinitionKey: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+        businessKey: Annotated[
+            str | None, Query(min_length=1, max_length=BUSINESS_KEY_CHARS_MAX)
+        ] = None,
+        parentProcessInstanceKey: Annotated[
+            int | None,
+            Query(ge=1, le=INT64_MAX, description="Instances a call activity of it started"),
+        ] = None,
+        activityId: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=1000,
+                description="Instances with a token at this element now (waiting there or at "
+                "an incident)",
+            ),
+        ] = None,
+        createdFrom: Annotated[
+            datetime | None, Query(description="ISO 8601 date-time, inclusive")
+        ] = None,
+        createdTo: Annotated[
+            datetime | None, Query(description="ISO 8601 date-time, inclusive")
+        ] = None,
+        sortBy: Annotated[
+            InstanceSortBy,
+            Query(description="state sorts active, completed, failed, terminated; then by key"),
+        ] = "key",
+        sortOrder: Annotated[SortOrder, Query()] = "asc",
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
         consistency: ReadConsistency = "linearizable",
     ) -> dict[str, Any]:
-        return paged(await service.list_instances(page=page, size=size, consistency=consistency))
+        result = await service.list_instances(
+            page=page,
+            size=size,
+            consistency=consistency,
+            sort_by=sortBy,
+            sort_order=sortOrder,
+            state=state,
+            bpmn_process_id=bpmnProcessId,
+            process_definition_key=processDefinitionKey,
+            business_key=businessKey,
+            parent_process_instance_key=parentProcessInstanceKey,
+            activity_id=activityId,
+            created_from=epoch_ms(createdFrom, "createdFrom"),
+            created_to=epoch_ms(createdTo, "createdTo"),
+        )
+        return paged(result)
 
     @api.get(
         "/{processInstanceKey}",

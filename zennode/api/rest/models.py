@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from zennode.engine.search import BUSINESS_KEY_CHARS_MAX
 from zennode.service import Consistency
 
 INT64_MAX = 2**63 - 1
@@ -191,6 +192,13 @@ class CreateInstanceRequest(_Request):
         "an ISO 8601 duration (P30D) or 30d / 12h / 15m / 90s, 0 = at once. "
         "Default: the node's retention.history_ttl",
     )
+    businessKey: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=BUSINESS_KEY_CHARS_MAX,
+        description="Your own key for the instance: shown in its view, searchable "
+        "(GET /v1/process-instances?businessKey=...)",
+    )
 
 
 class CreateInstanceResult(_Response):
@@ -223,6 +231,7 @@ class ProcessInstance(_Response):
     bpmnProcessId: str
     version: int | None = None
     state: InstanceState = Field(description="failed = active with an open incident")
+    businessKey: str | None = None
     variables: dict[str, Any]
     createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
     endedAt: str | None = Field(default=None, description="ISO 8601 UTC")
@@ -246,7 +255,31 @@ class ProcessInstancePage(_Response):
     page: int
     size: int
     count: int
-    totalCount: int
+    totalCount: int | None = Field(
+        default=None,
+        description="Matches over all partitions, when the counters give it without a scan "
+        "(no filter, or only processDefinitionKey / bpmnProcessId and state); else absent",
+    )
+
+
+InstanceSortBy = Literal["key", "createdAt", "state"]
+SortOrder = Literal["asc", "desc"]
+
+
+class DefinitionStatistics(_Response):
+    processDefinitionKey: int
+    active: int = Field(description="Active instances with no open incident")
+    completed: int
+    failed: int = Field(description="Active instances with an open incident")
+    terminated: int
+
+
+class ElementStatistics(_Response):
+    elementId: str
+    active: int = Field(description="Element instances there now (incl. those at an incident)")
+    completed: int = Field(description="Times a token completed the element")
+    terminated: int = Field(description="Element instances ended by an interruption or cancel")
+    incidents: int = Field(description="Element instances there at an open incident now")
 
 
 # ------------------------------------------------------------------------- jobs

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from zennode.errors import BadRequest
+
 _TIME_FIELDS = ("createdAt", "endedAt", "resolvedAt", "deployedAt", "deadline", "activatableAt")
 
 
@@ -17,6 +19,18 @@ def iso_time(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat(timespec="milliseconds")
     return value
+
+
+def epoch_ms(value: datetime | None, name: str) -> int | None:
+    """An ISO 8601 date-time parameter as epoch ms (UTC when it names no zone)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    ms = int(value.timestamp() * 1000)
+    if ms < 0:
+        raise BadRequest(f"{name} must not be before 1970-01-01")
+    return ms
 
 
 def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:

@@ -21,12 +21,14 @@ def start_instance(
     key: int | None = None,
     deployed: Deployed | None = None,
     history_ttl_ms: int | None = None,
+    business_key: str | None = None,
 ) -> Runner:
     """Create the instance record and run it until every token waits (not saved yet).
 
     `start_element` None means the process's none start event; `parent` links a child of a
     call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`, `rootKey`);
-    `history_ttl_ms` is how long the ended instance is kept (None: the partition default).
+    `history_ttl_ms` is how long the ended instance is kept (None: the partition default);
+    `business_key` the caller's own key for it (searchable).
     """
     deployed = deployed or ctx.deployed(definition_key)
     process = deployed.process
@@ -47,6 +49,8 @@ def start_instance(
         instance["parent"] = parent
     if history_ttl_ms is not None:
         instance[TTL_FIELD] = history_ttl_ms
+    if business_key is not None:
+        instance["businessKey"] = business_key
     ctx.emit(
         "instance_created",
         processInstanceKey=key,

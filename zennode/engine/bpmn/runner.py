@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import records, retention, scopes, state
+from zennode.engine import records, retention, scopes, search, state
 from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -61,6 +61,8 @@ class Runner:
         self.joins: dict[str, dict[str, int]] = instance["joins"]
         self.queue: deque[Token] = deque()
         self.dirty: dict[int, None] = {}  # scopes that lost a token: maybe complete now
+        # element id -> [completed, terminated] since the last save (definition statistics)
+        self.ended: dict[str, list[int]] = {}
         self.steps = 0
         self.running = False
         self._trigger: dict[str, Any] | None = None  # of the token being activated
@@ -230,7 +232,11 @@ class Runner:
         waits.open_prepared(self.ctx, self.instance, owner_key, owner, prepared, self.process)
 
     def save(self) -> None:
-        state.put_instance(self.ctx, self.instance)
+        state.put_instance(self.ctx, self.instance, self.ended)
+        self.ended = {}
+
+    def _count_ended(self, element_id: str, slot: int) -> None:
+        self.ended.setdefault(element_id, [0, 0])[slot] += 1
 
     # ------------------------------------------------------------------ tokens
 
@@ -253,8 +259,11 @@ class Runner:
         if element.loop is not None and self.is_iteration_of(scope, element.id):
             from zennode.engine.bpmn.multi_instance import iteration_done
 
+            self._count_ended(element.id, 0)  # a run completed (its body is not counted)
             iteration_done(self, element, scope)
             return
+        if element.loop is None:
+            self._count_ended(element.id, 0)
         if element.outgoing:
             self.take(element.outgoing, scope)
         else:
@@ -562,6 +571,8 @@ class Runner:
         record = self.drop_element_instance(key)
         if record is None:
             return
+        if record["elementType"] not in search.NOT_TOKENS:
+            self._count_ended(record["elementId"], 1)
         job_key = record.get("jobKey")
         if job_key is not None:
             self.finish_job(job_key, state.JOB_TERMINATED, "job_terminated")

@@ -1,5 +1,5 @@
 """create_instance {processDefinitionKey? | bpmnProcessId? [+ version?], variables?,
-historyTtlMs?}
+historyTtlMs?, businessKey?}
 
 `bpmnProcessId` alone (or with version -1) starts the latest version. `historyTtlMs`: how long
 the instance is kept once it ended (None: the partition default, see `engine/retention.py`).
@@ -46,7 +46,12 @@ def create_instance(ctx: Context, cmd: CreateInstance) -> dict[str, Any]:
             "(it starts by a timer or a message)"
         )
     runner = start_instance(
-        ctx, definition_key, variables, deployed=deployed, history_ttl_ms=cmd.history_ttl_ms
+        ctx,
+        definition_key,
+        variables,
+        deployed=deployed,
+        history_ttl_ms=cmd.history_ttl_ms,
+        business_key=cmd.business_key,
     )
     runner.save()
     return {

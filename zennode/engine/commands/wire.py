@@ -33,6 +33,7 @@ from zennode.engine.commands._fields import (
     str_field,
 )
 from zennode.engine.expressions import ExpressionFailed, name_problem
+from zennode.engine.search import BUSINESS_KEY_CHARS_MAX
 from zennode.engine.variables import check_variables
 from zennode.errors import BadRequest
 
@@ -127,23 +128,47 @@ class CreateInstance(Command):
     version: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     history_ttl_ms: int | None = None  # None: the partition default (retention.history_ttl)
+    business_key: str | None = None  # searchable (engine/search.py), at most 256 characters
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         variables = dict(check_variables(wire.get("variables")))
         ttl = _history_ttl(wire)
+        business_key = _business_key(wire)
         if wire.get("processDefinitionKey") is not None:
             key = int_field(wire, "processDefinitionKey", minimum=1)
-            return cls(process_definition_key=key, variables=variables, history_ttl_ms=ttl)
+            return cls(
+                process_definition_key=key,
+                variables=variables,
+                history_ttl_ms=ttl,
+                business_key=business_key,
+            )
         if wire.get("bpmnProcessId") is not None:
             pid = required_str(wire, "bpmnProcessId")
             version = wire.get("version")
             if version is not None and version != -1:  # -1: Zeebe's "latest"
                 version = int_field(wire, "version", minimum=1)
             return cls(
-                bpmn_process_id=pid, version=version, variables=variables, history_ttl_ms=ttl
+                bpmn_process_id=pid,
+                version=version,
+                variables=variables,
+                history_ttl_ms=ttl,
+                business_key=business_key,
             )
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
+
+
+def _business_key(wire: dict[str, Any]) -> str | None:
+    value = wire.get("businessKey")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise BadRequest("businessKey must be a non-empty text without NUL")
+    if len(value) > BUSINESS_KEY_CHARS_MAX:
+        raise BadRequest(
+            f"businessKey is {len(value)} characters, the limit is {BUSINESS_KEY_CHARS_MAX}"
+        )
+    return value
 
 
 def _history_ttl(wire: dict[str, Any]) -> int | None:
