@@ -133,6 +133,9 @@ def fire_ready_inclusive_joins(runner: Runner) -> bool:
         ):
             continue
         _consume(runner, key, gateway.incoming)
+        created = runner.created
         fork_inclusive(runner, gateway, scope, None)
+        if runner.created == created:
+            runner.record_pass(gateway, scope)
         return True
     return False
