@@ -54,7 +54,7 @@ def test_history_lists_every_element_instance_in_start_order_with_its_end_state(
         ("start", "completed"),
         ("task", "active"),
     ]
-    assert "endedAt" not in running[1] and running[1]["startedAt"] == h.now_ms
+    assert "endedAt" not in running[1] and running[1]["createdAt"] == h.now_ms
     assert running[1]["elementType"] == "serviceTask" and running[1]["scopeKey"] == key
     task_key = running[1]["key"]
     assert task_key == h.job(key, "task")["elementInstanceKey"]

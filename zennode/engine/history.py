@@ -3,7 +3,7 @@
 Why: an instance record holds only the element instances that still wait, so once a task
 completed nothing said it ever ran. Every element instance now leaves a row in table "index",
 `eh\\0 instance(8B) element instance(8B)` -> {elementId, elementType, scopeKey, state,
-startedAt, endedAt?}, written in the command that starts it and updated in the one that ends it
+createdAt, endedAt?}, written in the command that starts it and updated in the one that ends it
 (state `active`, then `completed` or `terminated`). An element a token passes without waiting
 (a gateway, a start or end event, a script task) gets its own key and a row that starts and
 ends at once. Keys grow with every element instance on a partition, so key order is start
@@ -55,7 +55,7 @@ def started(
         "elementType": record["elementType"],
         "scopeKey": record["scope"],
         "state": ended or ACTIVE,
-        "startedAt": ctx.now_ms,
+        "createdAt": ctx.now_ms,
     }
     if ended is not None:
         row["endedAt"] = ctx.now_ms

@@ -249,6 +249,71 @@ class ProcessInstancePage(_Response):
     totalCount: int
 
 
+class ElementHistory(_Response):
+    key: int = Field(description="The element instance key")
+    processInstanceKey: int
+    elementId: str
+    elementType: str = Field(description="BPMN type, e.g. serviceTask; multiInstanceBody")
+    scopeKey: int = Field(description="The element instance it ran in (or the instance)")
+    state: Literal["active", "completed", "terminated"]
+    createdAt: str = Field(description="When it started, ISO 8601 UTC")
+    endedAt: str | None = Field(default=None, description="When it ended, ISO 8601 UTC")
+
+
+class ElementHistoryPage(_Response):
+    items: list[ElementHistory] = Field(description="In start order")
+    page: int
+    size: int
+    count: int
+    totalCount: int
+    truncated: bool = Field(
+        description="The instance ran past the history bound: later element instances are "
+        "not recorded"
+    )
+
+
+class ChildInstancePage(_Response):
+    items: list[ProcessInstance]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+EventSubscriptionType = Literal["message", "timer", "signal"]
+
+
+class EventSubscription(_Response):
+    type: EventSubscriptionType
+    key: int = Field(description="The subscription's (or timer's) key")
+    processInstanceKey: int
+    processDefinitionKey: int
+    elementId: str = Field(description="The event that waits")
+    elementInstanceKey: int | None = Field(
+        default=None,
+        description="The element instance that holds it (absent: the process instance, e.g. "
+        "an event sub-process start)",
+    )
+    state: Literal["active"]
+    messageName: str | None = None
+    correlationKey: str | None = None
+    signalName: str | None = None
+    dueDate: str | None = Field(default=None, description="A timer: when it fires, ISO 8601")
+    repetitionsLeft: int | None = Field(default=None, description="A cycle timer: fires left")
+
+
+class EventSubscriptionPage(_Response):
+    items: list[EventSubscription] = Field(description="In key order")
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+class DeleteVariableResult(_Response):
+    processInstanceKey: int
+
+
 # ------------------------------------------------------------------------- jobs
 
 
@@ -271,6 +336,7 @@ class Job(_Response):
     activatableAt: str | None = Field(default=None, description="End of retry back-off")
     errorCode: str | None = None
     errorMessage: str | None = None
+    assignee: str | None = Field(default=None, description="The user it is assigned to")
 
 
 class JobPartitionPage(_Response):
@@ -284,6 +350,18 @@ class JobPage(_Response):
     size: int
     count: int = Field(description="Jobs in this response, over all partitions")
     totalCount: int = Field(description="Jobs matching the filter, over all partitions")
+
+
+class InstanceJobPage(_Response):
+    items: list[Job]
+    page: int
+    size: int
+    count: int
+    totalCount: int
+
+
+class AssignJobRequest(_Request):
+    assignee: str = Field(min_length=1, max_length=255, description="The user's name or id")
 
 
 class CompleteJobRequest(_Request):
@@ -342,6 +420,14 @@ class Incident(_Response):
     state: IncidentState
     createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
     resolvedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+
+
+class InstanceIncidentPage(_Response):
+    items: list[Incident]
+    page: int
+    size: int
+    count: int
+    totalCount: int
 
 
 class IncidentPartitionPage(_Response):

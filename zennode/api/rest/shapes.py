@@ -9,7 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-_TIME_FIELDS = ("createdAt", "endedAt", "resolvedAt", "deployedAt", "deadline", "activatableAt")
+_TIME_FIELDS = (
+    "createdAt",
+    "endedAt",
+    "resolvedAt",
+    "deployedAt",
+    "deadline",
+    "activatableAt",
+    "dueDate",
+)
 
 
 def iso_time(value: Any) -> Any:
@@ -25,6 +33,11 @@ def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
         if name in out:
             out[name] = iso_time(out[name])
     return out
+
+
+def page_items(result: dict[str, Any]) -> dict[str, Any]:
+    """Convert the items of a flat page (`{items, page, size, count, totalCount}`)."""
+    return {**result, "items": [with_iso_times(i) for i in result["items"]]}
 
 
 def paged(result: dict[str, Any]) -> dict[str, Any]:
