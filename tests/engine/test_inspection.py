@@ -101,7 +101,7 @@ def test_a_parallel_join_is_one_history_row_once_every_token_arrived() -> None:
 
 
 def test_history_of_an_instance_stops_at_its_bound_and_says_so(monkeypatch) -> None:
-    monkeypatch.setattr(history, "ROWS_MAX", 2)
+    monkeypatch.setattr(history, "ENTRIES_MAX", 3)
     h = Harness()
     key = h.start(one_task("p", "work"))
     h.complete(key, "task")

@@ -212,16 +212,11 @@ def instance_history(
     txn: KVRead, key: int, offset: int = 0, limit: int = 100
 ) -> tuple[list[dict[str, Any]], int, bool]:
     """Every element instance of an instance in start order, from its history rows
-    (`engine.history`): (page, total, truncated: rows stopped at `history.ROWS_MAX`)."""
+    (`engine.history`): (page, total, truncated: it stopped at `history.ENTRIES_MAX`)."""
     _page(offset, limit)
     record = _known_instance(txn, key)
-    items = []
-    total = 0
-    for element_key, row in history.rows(txn, key):
-        if offset <= total < offset + limit:
-            items.append({"key": element_key, "processInstanceKey": key, **row})
-        total += 1
-    return items, total, history.is_truncated(record)
+    items = history.view(txn, key)
+    return items[offset : offset + limit], len(items), history.is_truncated(record)
 
 
 def instance_jobs(

@@ -47,6 +47,15 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class FlatPage(_Response):
+    """One page of one partition's rows (the per-instance reads); subclasses add `items`."""
+
+    page: int
+    size: int
+    count: int = Field(description="Items in this page")
+    totalCount: int = Field(description="Items in all pages")
+
+
 class ErrorBody(_Response):
     code: str = Field(description="Stable machine-readable error name, e.g. NOT_FOUND")
     message: str
@@ -260,24 +269,16 @@ class ElementHistory(_Response):
     endedAt: str | None = Field(default=None, description="When it ended, ISO 8601 UTC")
 
 
-class ElementHistoryPage(_Response):
+class ElementHistoryPage(FlatPage):
     items: list[ElementHistory] = Field(description="In start order")
-    page: int
-    size: int
-    count: int
-    totalCount: int
     truncated: bool = Field(
         description="The instance ran past the history bound: later element instances are "
         "not recorded"
     )
 
 
-class ChildInstancePage(_Response):
+class ChildInstancePage(FlatPage):
     items: list[ProcessInstance]
-    page: int
-    size: int
-    count: int
-    totalCount: int
 
 
 EventSubscriptionType = Literal["message", "timer", "signal"]
@@ -302,12 +303,8 @@ class EventSubscription(_Response):
     repetitionsLeft: int | None = Field(default=None, description="A cycle timer: fires left")
 
 
-class EventSubscriptionPage(_Response):
+class EventSubscriptionPage(FlatPage):
     items: list[EventSubscription] = Field(description="In key order")
-    page: int
-    size: int
-    count: int
-    totalCount: int
 
 
 class DeleteVariableResult(_Response):
@@ -352,12 +349,8 @@ class JobPage(_Response):
     totalCount: int = Field(description="Jobs matching the filter, over all partitions")
 
 
-class InstanceJobPage(_Response):
+class InstanceJobPage(FlatPage):
     items: list[Job]
-    page: int
-    size: int
-    count: int
-    totalCount: int
 
 
 class AssignJobRequest(_Request):
@@ -422,12 +415,8 @@ class Incident(_Response):
     resolvedAt: str | None = Field(default=None, description="ISO 8601 UTC")
 
 
-class InstanceIncidentPage(_Response):
+class InstanceIncidentPage(FlatPage):
     items: list[Incident]
-    page: int
-    size: int
-    count: int
-    totalCount: int
 
 
 class IncidentPartitionPage(_Response):

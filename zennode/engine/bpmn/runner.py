@@ -65,6 +65,7 @@ class Runner:
         self.running = False
         self._trigger: dict[str, Any] | None = None  # of the token being activated
         self.created = 0  # element instances created by this runner (history of passes)
+        self.notes: list[history.Entry] = []  # history of this step, written by `save`
         ctx.runners[self.key] = self  # one runner per instance per command (call activities)
 
     # ------------------------------------------------------------------ the loop
@@ -112,7 +113,7 @@ class Runner:
     def record_pass(self, element: m.Element, scope: int) -> None:
         """A token passed `element` without waiting: its history row starts and ends now."""
         record = {"elementId": element.id, "elementType": element.bpmn_type, "scope": scope}
-        history.started(self.ctx, self.instance, self.ctx.next_key(), record, history.COMPLETED)
+        history.started(self.notes, self.ctx.next_key(), record, self.ctx.now_ms, history.COMPLETED)
 
     def context(self, scope: int) -> dict[str, Any]:
         """The variables an expression in `scope` sees (do not mutate it)."""
@@ -245,6 +246,7 @@ class Runner:
         waits.open_prepared(self.ctx, self.instance, owner_key, owner, prepared, self.process)
 
     def save(self) -> None:
+        history.flush(self.ctx, self.instance, self.notes)
         state.put_instance(self.ctx, self.instance)
 
     # ------------------------------------------------------------------ tokens
@@ -335,7 +337,7 @@ class Runner:
         self.elements[str(key)] = record
         self.ctx.db.put("index", records.element_instance_key(key), records.u64(self.key))
         self.created += 1
-        history.started(self.ctx, self.instance, key, record)
+        history.started(self.notes, key, record, self.ctx.now_ms)
         return key
 
     def drop_element_instance(
@@ -346,7 +348,7 @@ class Runner:
         record = self.elements.pop(str(key), None)
         if record is not None:
             self.ctx.db.delete("index", records.element_instance_key(key))
-            history.ended(self.ctx, self.key, key, end_state)
+            history.ended(self.notes, key, end_state, self.ctx.now_ms)
             if "timers" in record or "subs" in record:
                 waits.close_waits(self.ctx, record)
         return record
