@@ -264,3 +264,39 @@ def test_the_new_records_round_trip_through_their_wire_form() -> None:
         assert from_wire(to_wire(record)) == record
     with pytest.raises(BadRequest):
         from_wire({"type": "delete_variable", "processInstanceKey": 5, "name": ""})
+
+
+def test_history_of_a_multi_instance_task_and_of_a_retried_incident() -> None:
+    from .test_call_and_loops import mi_task
+
+    h = Harness()
+    key = h.start(
+        bpmn(start() + mi_task(False) + end() + chain("start", "t", "end")), {"items": [1, 2]}
+    )
+    rows = _history(h, key)
+    assert [(r["elementType"], r["state"]) for r in rows] == [
+        ("startEvent", "completed"),
+        ("multiInstanceBody", "active"),
+        ("multiInstanceIteration", "active"),
+        ("multiInstanceIteration", "active"),
+        ("serviceTask", "active"),
+        ("serviceTask", "active"),
+    ]
+    body, first, second = rows[1]["key"], rows[2]["key"], rows[3]["key"]
+    assert {r["scopeKey"] for r in rows[4:]} == {first, second}  # each task in its iteration
+    assert rows[2]["scopeKey"] == body
+    for job in h.active_jobs(key):
+        h.ok("complete_job", jobKey=job["key"])
+    assert [r["state"] for r in _history(h, key)] == ["completed"] * 7
+    assert _history(h, key)[-1]["elementId"] == "end"
+
+    bad = bpmn(
+        start() + gateway("gw") + end() + chain("start", "gw") + flow("c", "gw", "end", "=x > 1")
+    )
+    key = h.start(bad)
+    [parked] = [r for r in _history(h, key) if r["elementId"] == "gw"]
+    assert parked["state"] == "active"  # stopped at its incident
+    h.ok("set_variables", processInstanceKey=key, variables={"x": 2})
+    h.ok("resolve_incident", incidentKey=h.open_incidents(key)[0]["key"])
+    gateway_rows = [r for r in _history(h, key) if r["elementId"] == "gw"]
+    assert [r["state"] for r in gateway_rows] == ["terminated", "completed"]  # retried anew
