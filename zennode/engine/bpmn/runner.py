@@ -66,6 +66,7 @@ class Runner:
         self._trigger: dict[str, Any] | None = None  # of the token being activated
         self.created = 0  # element instances created by this runner (history of passes)
         self.notes: list[history.Entry] = []  # history of this step, written by `save`
+        self.joined = False  # the token being activated waits at a joining gateway
         ctx.runners[self.key] = self  # one runner per instance per command (call activities)
 
     # ------------------------------------------------------------------ the loop
@@ -86,12 +87,12 @@ class Runner:
                 self.steps += 1
                 element_id, scope, flow, self._trigger = self.queue.popleft()
                 element = self.process.elements[element_id]
-                created = self.created
+                created, self.joined = self.created, False
                 if element.loop is not None and not self.is_iteration_of(scope, element.id):
                     activate_body(self, element, scope, flow)
                 else:
                     activate[element.kind](self, element, scope, flow)
-                if self.created == created and not self._waits_at_join(element, scope, flow):
+                if self.created == created and not self.joined:
                     self.record_pass(element, scope)
             elif self.joins and fire_ready_inclusive_joins(self):
                 continue
@@ -103,12 +104,6 @@ class Runner:
             else:
                 self.running = False
                 return
-
-    def _waits_at_join(self, element: m.Element, scope: int, flow: str | None) -> bool:
-        """The token stopped at a joining gateway that waits for others (not a pass yet)."""
-        if flow is None or len(element.incoming) < 2:
-            return False
-        return f"{scope}|{element.id}" in self.joins
 
     def record_pass(self, element: m.Element, scope: int) -> None:
         """A token passed `element` without waiting: its history row starts and ends now."""
