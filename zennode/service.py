@@ -28,11 +28,13 @@ from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_dige
 from zennode.config import Limits
 from zennode.engine import search
 from zennode.engine.commands import (
+    AssignJob,
     BroadcastSignal,
     CancelInstance,
     Command,
     CompleteJob,
     CreateInstance,
+    DeleteVariable,
     Deploy,
     DeployDecisions,
     FailJob,
@@ -155,6 +157,29 @@ class Service:
             # engine/search.py)
             "totalCount": None if None in totals else sum(totals),
         }
+
+    async def _instance_page(
+        self,
+        key: int,
+        query: str,
+        page: int,
+        size: int,
+        consistency: Consistency,
+        **args: Any,
+    ) -> dict[str, Any]:
+        """A paged read of one instance's rows on its partition: `{items, page, size, count,
+        totalCount}`; a query that answers more after the total (history: `truncated`) has
+        it under `more`."""
+        pid = self.cluster.partition_of(key, "process instance")
+        offset = (page - 1) * size
+        items, total, *more = await self.cluster.read(
+            pid, query, consistency=consistency, key=key, offset=offset, limit=size, **args
+        )
+        result = {"items": items, "page": page, "size": size, "count": len(items)}
+        result["totalCount"] = total
+        if more:
+            result["more"] = more
+        return result
 
     def _instance_partitions(self, process_instance_key: int | None) -> list[int]:
         if process_instance_key is None:
@@ -442,6 +467,56 @@ class Service:
         )
         return _summed(results, "elementId")
 
+    async def get_instance_history(
+        self, key: int, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
+        """Every element instance of an instance, in start order (`truncated`: the instance
+        ran past the history bound and later ones are not listed)."""
+        result = await self._instance_page(key, "instance_history", page, size, consistency)
+        result["truncated"] = bool(result.pop("more")[0])
+        return result
+
+    async def list_instance_jobs(
+        self, key: int, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
+        return await self._instance_page(key, "instance_jobs", page, size, consistency)
+
+    async def list_instance_incidents(
+        self,
+        key: int,
+        page: int = 1,
+        size: int = 10,
+        state: str | None = None,
+        consistency: Consistency = "linearizable",
+    ) -> dict[str, Any]:
+        return await self._instance_page(
+            key, "instance_incidents", page, size, consistency, incident_state=state
+        )
+
+    async def list_child_instances(
+        self, key: int, page: int = 1, size: int = 10, consistency: Consistency = "linearizable"
+    ) -> dict[str, Any]:
+        """The instances the instance's call activities started (on its own partition)."""
+        return await self._instance_page(key, "child_instances", page, size, consistency)
+
+    async def list_event_subscriptions(
+        self,
+        key: int,
+        page: int = 1,
+        size: int = 10,
+        subscription_type: str | None = None,
+        consistency: Consistency = "linearizable",
+    ) -> dict[str, Any]:
+        """The instance's open timers, message and signal subscriptions."""
+        return await self._instance_page(
+            key,
+            "event_subscriptions",
+            page,
+            size,
+            consistency,
+            subscription_type=subscription_type,
+        )
+
     async def cancel_instance(self, key: int, idempotency_key: str | None = None) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
         return await self._run(pid, CancelInstance(process_instance_key=key), idempotency_key)
@@ -460,6 +535,21 @@ class Service:
             process_instance_key=key,
             variables=self.check_variables(variables),
             local=local or None,
+        )
+        return await self._run(pid, command, idempotency_key)
+
+    async def delete_variable(
+        self,
+        key: int,
+        name: str,
+        element_instance_key: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Delete variable `name` of an active instance: from the process scope, or the one
+        `element_instance_key` sees (the nearest scope outwards from it that has it)."""
+        pid = self.cluster.partition_of(key, "process instance")
+        command = DeleteVariable(
+            process_instance_key=key, name=name, element_instance_key=element_instance_key
         )
         return await self._run(pid, command, idempotency_key)
 
@@ -492,12 +582,14 @@ class Service:
         job_type: str | None = None,
         process_instance_key: int | None = None,
         consistency: Consistency = "linearizable",
+        assignee: str | None = None,
     ) -> dict[str, Any]:
         """Per-partition pages: page 1 size 10 over two full partitions returns 20 jobs."""
         args = {
             "state": state,
             "job_type": job_type,
             "instance_key": process_instance_key,
+            "assignee": assignee,
             "offset": (page - 1) * size,
             "limit": size,
         }
@@ -570,6 +662,13 @@ class Service:
         pid = self.cluster.partition_of(key, "job")
         command = UpdateJobRetries(job_key=key, retries=retries)
         return await self._run(pid, command, idempotency_key)
+
+    async def assign_job(
+        self, key: int, assignee: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Name the user a job is assigned to (a job that still waits; else 409)."""
+        pid = self.cluster.partition_of(key, "job")
+        return await self._run(pid, AssignJob(job_key=key, assignee=assignee), idempotency_key)
 
     async def update_job_timeout(self, key: int, timeout_ms: int) -> dict[str, Any]:
         """A new lock deadline for an activated job: now + `timeout_ms` (`{jobKey, deadline}`)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from support.bpmn import bpmn, calling, chain, end, message, message_catch, one_task, start
 
-from zennode.engine import queries
+from zennode.engine import history, queries, records
 from zennode.engine.commands import CreateInstance, PurgeHistory, from_wire, to_wire
 from zennode.engine.retention import parse_ttl
 from zennode.errors import BadRequest, NotFound
@@ -41,6 +41,7 @@ def _finish_with_incident_and_job(h: Harness, key: int) -> None:
     """A failed job (incident), retries restored, resolved, then completed: every kind of row."""
     job = h.job(key, "task")
     h.ok("activate_jobs", jobType="work", worker="w", maxJobs=1, timeoutMs=60 * S)
+    h.ok("assign_job", jobKey=job["key"], assignee="someone")  # its assignee index row too
     h.ok("fail_job", jobKey=job["key"], retries=0, message="boom")
     [incident] = h.open_incidents(key)
     h.ok("update_job_retries", jobKey=job["key"], retries=1)
@@ -62,8 +63,11 @@ def test_an_ended_instance_stays_readable_until_its_ttl_then_everything_it_owned
     assert early["deleted"] == 0 and early["nextDue"] == ended_at + 10 * S
     assert h.instance(key)["state"] == "completed"  # still readable before its TTL
     assert h.incidents(key) and h.jobs(key)
-    search_rows = [k for k in h.store.tables["index"] if k[:3] in (b"qs\0", b"qe\0", b"qn\0")]
+    index = h.snapshot()["index"]
+    search_rows = [k for k in index if k[:3] in (b"qs\0", b"qe\0", b"qn\0")]
     assert len(search_rows) > 3  # its search summary, entries and statistics counters exist
+    assert any(k.startswith(history.PREFIX) for k in index)  # its element history is there
+    assert any(k.startswith(records.JOB_ASSIGNEE_PREFIX) for k in index)
     done = _purge(h, ended_at + 10 * S, default_ttl_ms=10 * S)
     assert done["deleted"] == 1 and done["more"] is False and done["nextDue"] is None
     with pytest.raises(NotFound):
@@ -164,6 +168,8 @@ def test_a_call_activity_child_goes_with_its_root_never_alone() -> None:
     assert _purge(h, h.now_ms + 10**6, default_ttl_ms=0)["deleted"] == 0
     h.ok("complete_job", jobKey=child_job["key"])
     assert h.instance(root)["state"] == "completed"
+    index = h.snapshot()["index"]
+    assert any(k.startswith(records.CHILD_OF_PREFIX) for k in index)  # parent -> child rows
     assert _purge(h, h.now_ms + 1, default_ttl_ms=0)["deleted"] == 1
     for key in (root, middle_key, child):
         with pytest.raises(NotFound):

@@ -50,6 +50,11 @@ READS: dict[str, ReadFn] = {
     "list_jobs": queries.list_jobs,
     "get_incident": queries.get_incident,
     "list_incidents": queries.list_incidents,
+    "instance_history": queries.instance_history,
+    "instance_jobs": queries.instance_jobs,
+    "instance_incidents": queries.instance_incidents,
+    "child_instances": queries.child_instances,
+    "event_subscriptions": queries.event_subscriptions,
     # for the job manager and the leader-side drivers (timers, retention, cross-partition relay)
     "activatable_jobs": activatable_jobs,
     "next_wakeup": next_wakeup,

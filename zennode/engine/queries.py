@@ -11,7 +11,7 @@ from typing import Any
 
 from zennode import dmn
 from zennode.engine import decisions as ds
-from zennode.engine import records, search
+from zennode.engine import history, records, search
 from zennode.engine import state as st
 from zennode.engine.storage import KVRead
 from zennode.errors import BadRequest, NotFound
@@ -37,6 +37,7 @@ _JOB_FIELDS = (
     "errorMessage",
     "errorCode",
     "activatableAt",
+    "assignee",
 )
 
 
@@ -222,6 +223,145 @@ def element_statistics(txn: KVRead, definition_key: int) -> list[dict[str, Any]]
     return search.element_statistics(txn, definition_key)
 
 
+def _known_instance(txn: KVRead, key: int) -> dict[str, Any]:
+    record = st.get_instance(txn, key)
+    if record is None:
+        raise NotFound(f"process instance {key} not found")
+    return record
+
+
+def instance_history(
+    txn: KVRead, key: int, offset: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """Every element instance of an instance in start order, from its history rows
+    (`engine.history`): (page, total, truncated: it stopped at `history.ENTRIES_MAX`)."""
+    _page(offset, limit)
+    record = _known_instance(txn, key)
+    items = history.view(txn, key)
+    return items[offset : offset + limit], len(items), history.is_truncated(record)
+
+
+def instance_jobs(
+    txn: KVRead, key: int, offset: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """The jobs of one instance in key order (its `jobs_by_instance` rows)."""
+    _known_instance(txn, key)
+    return list_jobs(txn, instance_key=key, offset=offset, limit=limit)
+
+
+def instance_incidents(
+    txn: KVRead,
+    key: int,
+    offset: int = 0,
+    limit: int = 100,
+    incident_state: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """The incidents of one instance in key order (its `incidents_by_instance` rows)."""
+    _known_instance(txn, key)
+    return list_incidents(
+        txn, instance_key=key, offset=offset, limit=limit, incident_state=incident_state
+    )
+
+
+def child_instances(
+    txn: KVRead, key: int, offset: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int]:
+    """The instances the call activities of instance `key` started, in key order, running
+    or ended. A child lives on its parent's partition, listed by the parent's rows
+    `cp\\0 parent child` (written when the call activity starts it)."""
+    _page(offset, limit)
+    _known_instance(txn, key)
+    items = []
+    total = 0
+    for row, _ in txn.scan("index", records.CHILD_OF_PREFIX + records.u64(key)):
+        if offset <= total < offset + limit:
+            child = st.get_instance(
+                txn, records.second_of_pair(row[len(records.CHILD_OF_PREFIX) :])
+            )
+            assert child is not None, f"child row of {key} without its instance"
+            items.append(_instance_view(child))
+        total += 1
+    return items, total
+
+
+def _timer_view(txn: KVRead, timer_key: int) -> dict[str, Any] | None:
+    raw_due = txn.get("index", records.timer_index_key(timer_key))
+    raw = (
+        txn.get("timers", records.timer_row(records.from_u64(raw_due), timer_key))
+        if raw_due
+        else None
+    )
+    if raw is None:
+        return None
+    timer = records.loads(raw)
+    view = {
+        "type": "timer",
+        "key": timer_key,
+        "elementId": timer["elementId"],
+        "dueDate": timer["due"],
+    }
+    if timer.get("repetitionsLeft") is not None:
+        view["repetitionsLeft"] = timer["repetitionsLeft"]
+    return view
+
+
+def _subscription_view(txn: KVRead, sub_key: int) -> dict[str, Any] | None:
+    raw = txn.get("subscriptions", records.SUB_PROCESS_SIDE + records.u64(sub_key))
+    if raw is None:
+        return None
+    sub = records.loads(raw)
+    if "signalName" in sub:
+        return {
+            "type": "signal",
+            "key": sub_key,
+            "elementId": sub["elementId"],
+            "signalName": sub["signalName"],
+        }
+    return {
+        "type": "message",
+        "key": sub_key,
+        "elementId": sub["elementId"],
+        "messageName": sub["messageName"],
+        "correlationKey": sub["correlationKey"],
+    }
+
+
+EVENT_SUBSCRIPTION_TYPES = ("message", "timer", "signal")
+
+
+def event_subscriptions(
+    txn: KVRead,
+    key: int,
+    offset: int = 0,
+    limit: int = 100,
+    subscription_type: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """The open timers, message and signal subscriptions of an instance, in key order: what
+    its record and its waiting element instances hold (`timers`, `subs`), nothing scanned.
+    An ended instance has none (they close with it)."""
+    _page(offset, limit)
+    if subscription_type is not None and subscription_type not in EVENT_SUBSCRIPTION_TYPES:
+        raise BadRequest(f"type must be one of {', '.join(EVENT_SUBSCRIPTION_TYPES)}")
+    instance = _known_instance(txn, key)
+    owners = [(None, instance)] + [(int(k), r) for k, r in instance["elements"].items()]
+    found: list[dict[str, Any]] = []
+    for owner_key, owner in owners:
+        views = [_timer_view(txn, t) for t in owner.get("timers") or ()]
+        views += [_subscription_view(txn, s) for s in owner.get("subs") or ()]
+        for view in views:
+            if view is None or (subscription_type and view["type"] != subscription_type):
+                continue
+            view.update(
+                processInstanceKey=key,
+                processDefinitionKey=instance["processDefinitionKey"],
+                elementInstanceKey=owner_key,
+                state="active",
+            )
+            found.append(view)
+    found.sort(key=lambda v: v["key"])
+    return found[offset : offset + limit], len(found)
+
+
 # ---------------------------------------------------------------- jobs
 
 
@@ -237,12 +377,19 @@ def get_job(txn: KVRead, key: int) -> dict[str, Any]:
 
 
 def _job_keys(
-    txn: KVRead, job_state: str | None, job_type: str | None, instance_key: int | None
+    txn: KVRead,
+    job_state: str | None,
+    job_type: str | None,
+    instance_key: int | None,
+    assignee: str | None = None,
 ) -> Iterator[int]:
     """Job keys matching the filters, from the narrowest index available."""
     if instance_key is not None:
         for index_key, _ in txn.scan("jobs_by_instance", records.u64(instance_key)):
             yield records.second_of_pair(index_key)
+    elif assignee is not None:
+        for index_key, _ in txn.scan("index", records.JOB_ASSIGNEE_PREFIX + records.text(assignee)):
+            yield records.from_u64(index_key[-8:])
     elif job_state is not None:
         for index_key, _ in txn.scan(
             "jobs_by_state", records.job_state_prefix(job_state, job_type)
@@ -260,13 +407,16 @@ def list_jobs(
     instance_key: int | None = None,
     offset: int = 0,
     limit: int = 100,
+    assignee: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Jobs matching every given filter, in key order per index; returns (page, total count)."""
     _page(offset, limit)
     items = []
     total = 0
-    needs_record_filter = instance_key is not None or (state is None and job_type is not None)
-    for key in _job_keys(txn, state, job_type, instance_key):
+    needs_record_filter = (
+        instance_key is not None or assignee is not None or (state is None and job_type is not None)
+    )
+    for key in _job_keys(txn, state, job_type, instance_key, assignee):
         job = None
         if needs_record_filter:
             job = st.get_job(txn, key)
@@ -275,6 +425,8 @@ def list_jobs(
             if state is not None and job["state"] != state:
                 continue
             if job_type is not None and job["type"] != job_type:
+                continue
+            if assignee is not None and job.get("assignee") != assignee:
                 continue
         if offset <= total < offset + limit:
             job = job or st.get_job(txn, key)

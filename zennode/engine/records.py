@@ -16,6 +16,7 @@ _DECODER = json.JSONDecoder()
 COUNTER_KEY = b"key_counter"
 LATEST_PREFIX = b"latest\0"  # table "index": latest definition key of a bpmnProcessId
 ELEMENT_INSTANCE_PREFIX = b"ei\0"  # table "index": waiting element instance -> instance key
+CHILD_OF_PREFIX = b"cp\0"  # table "index": parent instance(8B) child instance(8B) -> b""
 
 
 def u64(value: int) -> bytes:
@@ -53,6 +54,11 @@ def element_instance_key(key: int) -> bytes:
     return ELEMENT_INSTANCE_PREFIX + u64(key)
 
 
+def child_of_key(parent_key: int, child_key: int) -> bytes:
+    """A call activity of `parent_key` started `child_key` (both on the parent's partition)."""
+    return CHILD_OF_PREFIX + pair_key(parent_key, child_key)
+
+
 # ---------------------------------------------------------------- jobs
 
 
@@ -63,6 +69,13 @@ def job_state_key(state: str, job_type: str, key: int) -> bytes:
 def job_state_prefix(state: str, job_type: str | None = None) -> bytes:
     prefix = text(state)
     return prefix if job_type is None else prefix + text(job_type)
+
+
+JOB_ASSIGNEE_PREFIX = b"ja\0"  # table "index": assignee\0 job key(8B) -> b""
+
+
+def job_assignee_key(assignee: str, key: int) -> bytes:
+    return JOB_ASSIGNEE_PREFIX + text(assignee) + u64(key)
 
 
 def pair_key(first: int, second: int) -> bytes:

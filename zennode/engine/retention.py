@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zennode.engine import records, search, state
+from zennode.engine import history, records, search, state
 from zennode.engine.storage import KVRead
 
 if TYPE_CHECKING:
@@ -137,9 +137,10 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
 
     THE place that knows what an instance owns: its record (variables and element instances
     live inside it), the index entries of its waiting element instances, its timers and
-    subscriptions (closed when it ended; closed here for safety), its jobs with their three
-    indexes, its incidents with their index, its message-start correlation entry, its search
-    index entries and its share of the statistics counters (`engine/search.py`).
+    subscriptions (closed when it ended; closed here for safety), its jobs with their four
+    indexes, its incidents with their index, its message-start correlation entry, its
+    element history rows (`engine.history`), its rows listing the children it called, its
+    search index entries and its share of the statistics counters (`engine/search.py`).
     """
     db = ctx.db
     instance = state.get_instance(db, instance_key)
@@ -165,6 +166,8 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
             db.delete("jobs_by_state", records.job_state_key(job["state"], job["type"], job_key))
             if job.get("deadline") is not None:
                 db.delete("jobs_by_deadline", records.pair_key(job["deadline"], job_key))
+            if job.get("assignee"):
+                db.delete("index", records.job_assignee_key(job["assignee"], job_key))
             db.delete("jobs", records.u64(job_key))
             deleted += 1
         db.delete("jobs_by_instance", row)
@@ -173,6 +176,10 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
         db.delete("incidents", records.u64(records.second_of_pair(row)))
         db.delete("incidents_by_instance", row)
         deleted += 2
+    for table_prefix in (history.PREFIX, records.CHILD_OF_PREFIX):
+        for row, _ in list(db.scan("index", table_prefix + prefix)):
+            db.delete("index", row)
+            deleted += 1
     correlation = instance.get("startCorrelationKey")
     if correlation:
         started = records.message_started_key(instance["bpmnProcessId"], correlation)

@@ -132,6 +132,12 @@ def put_job(ctx: Context, job: dict[str, Any], previous: dict[str, Any] | None =
         db.put("jobs_by_state", records.job_state_key(job["state"], job["type"], key), b"")
     if previous is None:
         db.put("jobs_by_instance", records.pair_key(job["processInstanceKey"], key), b"")
+    old_assignee = previous.get("assignee") if previous is not None else None
+    if old_assignee != job.get("assignee"):
+        if old_assignee:
+            db.delete("index", records.job_assignee_key(old_assignee, key))
+        if job.get("assignee"):
+            db.put("index", records.job_assignee_key(job["assignee"], key), b"")
     deadline = job.get("deadline")
     if deadline is not None and (previous is None or previous.get("deadline") != deadline):
         db.put("jobs_by_deadline", records.pair_key(deadline, key), b"")

@@ -14,7 +14,7 @@ from zennode.api.rest.models import (
     EvaluateDecisionResult,
     IdempotencyKey,
 )
-from zennode.api.rest.shapes import with_iso_times
+from zennode.api.rest.shapes import page_items, with_iso_times
 from zennode.errors import BadRequest
 from zennode.service import Service
 
@@ -72,7 +72,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         decisionId: Annotated[str | None, Query(max_length=1000)] = None,
     ) -> dict[str, Any]:
         result = await service.list_decisions(page=page, size=size, decision_id=decisionId)
-        return {**result, "items": [with_iso_times(d) for d in result["items"]]}
+        return page_items(result)
 
     @api.get(
         "/{decisionKey}",

@@ -14,7 +14,7 @@ from zennode.api.rest.models import (
     ProcessDefinitionPage,
     ReadConsistency,
 )
-from zennode.api.rest.shapes import with_iso_times
+from zennode.api.rest.shapes import page_items, with_iso_times
 from zennode.errors import BadRequest
 from zennode.service import Service
 
@@ -89,7 +89,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         result = await service.list_definitions(
             page=page, size=size, bpmn_process_id=bpmnProcessId, consistency=consistency
         )
-        return {**result, "items": [with_iso_times(d) for d in result["items"]]}
+        return page_items(result)
 
     @api.get(
         "/statistics",

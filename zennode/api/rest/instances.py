@@ -1,4 +1,6 @@
-"""`/v1/process-instances`: start (by key or latest version of an id), search, get, cancel."""
+"""`/v1/process-instances`: start (by key or latest version of an id), search, get, cancel, set
+and delete variables; per instance its history, jobs, incidents, called children and open event
+subscriptions (ZenBPM's routes; each reads the instance's own rows on its partition)."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -8,9 +10,17 @@ from fastapi import APIRouter, Query, Response
 from zennode.api.rest.models import (
     BUSINESS_KEY_CHARS_MAX,
     INT64_MAX,
+    ChildInstancePage,
     CreateInstanceRequest,
     CreateInstanceResult,
+    DeleteVariableResult,
+    ElementHistoryPage,
+    EventSubscriptionPage,
+    EventSubscriptionType,
     IdempotencyKey,
+    IncidentState,
+    InstanceIncidentPage,
+    InstanceJobPage,
     InstanceSortBy,
     InstanceState,
     ProcessInstance,
@@ -19,7 +29,7 @@ from zennode.api.rest.models import (
     SetVariablesRequest,
     SortOrder,
 )
-from zennode.api.rest.shapes import epoch_ms, paged, with_iso_times
+from zennode.api.rest.shapes import epoch_ms, page_items, paged, with_iso_times
 from zennode.service import Service
 
 
@@ -160,5 +170,125 @@ def router(service: Service, page_size_max: int) -> APIRouter:
                 instance=processInstanceKey,
             )
         return Response(status_code=204)
+
+    @api.delete(
+        "/{processInstanceKey}/variables/{variableName}",
+        response_model=DeleteVariableResult,
+        summary="Delete a variable of an active instance",
+        description="From the process scope; with `elementInstanceKey`, the variable that "
+        "element instance sees (the nearest scope outwards from it that has it). 404 when no "
+        "such scope has it, 409 when the instance ended.",
+    )
+    async def delete_variable(
+        processInstanceKey: int,
+        variableName: str,
+        elementInstanceKey: Annotated[int | None, Query(ge=1)] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        return await service.delete_variable(
+            processInstanceKey,
+            variableName,
+            element_instance_key=elementInstanceKey,
+            idempotency_key=idempotency_key,
+        )
+
+    @api.get(
+        "/{processInstanceKey}/history",
+        response_model_exclude_none=True,
+        response_model=ElementHistoryPage,
+        summary="Every element instance of an instance, in start order",
+        description="Key, element id and type, start and end time and end state (active, "
+        "completed, terminated) of each element instance, also of elements a token passed "
+        "without waiting (gateways, events).",
+    )
+    async def get_history(
+        processInstanceKey: int,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        result = await service.get_instance_history(
+            processInstanceKey, page=page, size=size, consistency=consistency
+        )
+        return page_items(result)
+
+    @api.get(
+        "/{processInstanceKey}/jobs",
+        response_model_exclude_none=True,
+        response_model=InstanceJobPage,
+        summary="The jobs of an instance, in key order",
+    )
+    async def get_jobs(
+        processInstanceKey: int,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        result = await service.list_instance_jobs(
+            processInstanceKey, page=page, size=size, consistency=consistency
+        )
+        return page_items(result)
+
+    @api.get(
+        "/{processInstanceKey}/incidents",
+        response_model_exclude_none=True,
+        response_model=InstanceIncidentPage,
+        summary="The incidents of an instance, in key order",
+    )
+    async def get_incidents(
+        processInstanceKey: int,
+        state: Annotated[IncidentState | None, Query()] = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        result = await service.list_instance_incidents(
+            processInstanceKey, page=page, size=size, state=state, consistency=consistency
+        )
+        return page_items(result)
+
+    @api.get(
+        "/{processInstanceKey}/child-processes",
+        response_model_exclude_none=True,
+        response_model=ChildInstancePage,
+        summary="The instances the call activities of an instance started",
+        description="Running and ended, in key order. A called instance lives on its "
+        "parent's partition.",
+    )
+    async def get_child_processes(
+        processInstanceKey: int,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        result = await service.list_child_instances(
+            processInstanceKey, page=page, size=size, consistency=consistency
+        )
+        return page_items(result)
+
+    @api.get(
+        "/{processInstanceKey}/event-subscriptions",
+        response_model_exclude_none=True,
+        response_model=EventSubscriptionPage,
+        summary="Open timers, message and signal subscriptions of an instance",
+        description="What the instance waits for now, with the element that waits and its "
+        "message name and correlation key, signal name or due date. An ended instance has "
+        "none.",
+    )
+    async def get_event_subscriptions(
+        processInstanceKey: int,
+        type: Annotated[EventSubscriptionType | None, Query()] = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
+        consistency: ReadConsistency = "linearizable",
+    ) -> dict[str, Any]:
+        result = await service.list_event_subscriptions(
+            processInstanceKey,
+            page=page,
+            size=size,
+            subscription_type=type,
+            consistency=consistency,
+        )
+        return page_items(result)
 
     return api

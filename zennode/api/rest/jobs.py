@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from zennode.api.rest.models import (
+    AssignJobRequest,
     CompleteJobByKeyRequest,
     CompleteJobRequest,
     FailJobRequest,
@@ -34,6 +35,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
         state: Annotated[JobState | None, Query()] = None,
         jobType: Annotated[str | None, Query(max_length=1000)] = None,
         processInstanceKey: Annotated[int | None, Query()] = None,
+        assignee: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
         page: Annotated[int, Query(ge=1)] = 1,
         size: Annotated[int, Query(ge=1, le=page_size_max)] = 10,
         consistency: ReadConsistency = "linearizable",
@@ -45,6 +47,7 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             job_type=jobType,
             process_instance_key=processInstanceKey,
             consistency=consistency,
+            assignee=assignee,
         )
         return paged(result)
 
@@ -103,6 +106,20 @@ def router(service: Service, page_size_max: int) -> APIRouter:
             retry_backoff_ms=body.retryBackoffMs,
             idempotency_key=idempotency_key,
         )
+        return Response(status_code=204)
+
+    @api.post(
+        "/{jobKey}/assign",
+        status_code=204,
+        response_class=Response,
+        summary="Assign a job to a user",
+        description="Replaces an earlier assignee; `GET /v1/jobs?assignee=` finds it. 404 for "
+        "an unknown job, 409 for one that completed or was terminated.",
+    )
+    async def assign_job(
+        jobKey: int, body: AssignJobRequest, idempotency_key: IdempotencyKey = None
+    ) -> Response:
+        await service.assign_job(jobKey, body.assignee, idempotency_key=idempotency_key)
         return Response(status_code=204)
 
     @api.post(

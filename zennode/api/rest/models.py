@@ -48,6 +48,15 @@ class _Response(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class FlatPage(_Response):
+    """One page of one partition's rows (the per-instance reads); subclasses add `items`."""
+
+    page: int
+    size: int
+    count: int = Field(description="Items in this page")
+    totalCount: int = Field(description="Items in all pages")
+
+
 class ErrorBody(_Response):
     code: str = Field(description="Stable machine-readable error name, e.g. NOT_FOUND")
     message: str
@@ -282,6 +291,59 @@ class ElementStatistics(_Response):
     incidents: int = Field(description="Element instances there at an open incident now")
 
 
+class ElementHistory(_Response):
+    key: int = Field(description="The element instance key")
+    processInstanceKey: int
+    elementId: str
+    elementType: str = Field(description="BPMN type, e.g. serviceTask; multiInstanceBody")
+    scopeKey: int = Field(description="The element instance it ran in (or the instance)")
+    state: Literal["active", "completed", "terminated"]
+    createdAt: str = Field(description="When it started, ISO 8601 UTC")
+    endedAt: str | None = Field(default=None, description="When it ended, ISO 8601 UTC")
+
+
+class ElementHistoryPage(FlatPage):
+    items: list[ElementHistory] = Field(description="In start order")
+    truncated: bool = Field(
+        description="The instance ran past the history bound: later element instances are "
+        "not recorded"
+    )
+
+
+class ChildInstancePage(FlatPage):
+    items: list[ProcessInstance]
+
+
+EventSubscriptionType = Literal["message", "timer", "signal"]
+
+
+class EventSubscription(_Response):
+    type: EventSubscriptionType
+    key: int = Field(description="The subscription's (or timer's) key")
+    processInstanceKey: int
+    processDefinitionKey: int
+    elementId: str = Field(description="The event that waits")
+    elementInstanceKey: int | None = Field(
+        default=None,
+        description="The element instance that holds it (absent: the process instance, e.g. "
+        "an event sub-process start)",
+    )
+    state: Literal["active"]
+    messageName: str | None = None
+    correlationKey: str | None = None
+    signalName: str | None = None
+    dueDate: str | None = Field(default=None, description="A timer: when it fires, ISO 8601")
+    repetitionsLeft: int | None = Field(default=None, description="A cycle timer: fires left")
+
+
+class EventSubscriptionPage(FlatPage):
+    items: list[EventSubscription] = Field(description="In key order")
+
+
+class DeleteVariableResult(_Response):
+    processInstanceKey: int
+
+
 # ------------------------------------------------------------------------- jobs
 
 
@@ -304,6 +366,7 @@ class Job(_Response):
     activatableAt: str | None = Field(default=None, description="End of retry back-off")
     errorCode: str | None = None
     errorMessage: str | None = None
+    assignee: str | None = Field(default=None, description="The user it is assigned to")
 
 
 class JobPartitionPage(_Response):
@@ -317,6 +380,14 @@ class JobPage(_Response):
     size: int
     count: int = Field(description="Jobs in this response, over all partitions")
     totalCount: int = Field(description="Jobs matching the filter, over all partitions")
+
+
+class InstanceJobPage(FlatPage):
+    items: list[Job]
+
+
+class AssignJobRequest(_Request):
+    assignee: str = Field(min_length=1, max_length=255, description="The user's name or id")
 
 
 class CompleteJobRequest(_Request):
@@ -375,6 +446,10 @@ class Incident(_Response):
     state: IncidentState
     createdAt: str | None = Field(default=None, description="ISO 8601 UTC")
     resolvedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+
+
+class InstanceIncidentPage(FlatPage):
+    items: list[Incident]
 
 
 class IncidentPartitionPage(_Response):

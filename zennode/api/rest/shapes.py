@@ -11,7 +11,15 @@ from typing import Any
 
 from zennode.errors import BadRequest
 
-_TIME_FIELDS = ("createdAt", "endedAt", "resolvedAt", "deployedAt", "deadline", "activatableAt")
+_TIME_FIELDS = (
+    "createdAt",
+    "endedAt",
+    "resolvedAt",
+    "deployedAt",
+    "deadline",
+    "activatableAt",
+    "dueDate",
+)
 
 
 def iso_time(value: Any) -> Any:
@@ -39,6 +47,11 @@ def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
         if name in out:
             out[name] = iso_time(out[name])
     return out
+
+
+def page_items(result: dict[str, Any]) -> dict[str, Any]:
+    """Convert the items of a flat page (`{items, page, size, count, totalCount}`)."""
+    return {**result, "items": [with_iso_times(i) for i in result["items"]]}
 
 
 def paged(result: dict[str, Any]) -> dict[str, Any]:

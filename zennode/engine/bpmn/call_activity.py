@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from zennode.engine import model as m
-from zennode.engine import retention, state
+from zennode.engine import records, retention, state
 from zennode.engine.bpmn.runner import (
     CALLED_ELEMENT_ERROR,
     EXTRACT_VALUE_ERROR,
@@ -68,6 +68,7 @@ def activate_call_activity(
     child_key = ctx.next_key()  # reserved so the record names its child before the child runs
     runner.elements[str(ei_key)]["childKey"] = child_key
     retention.register_child(ctx, root_key, child_key)  # deleted with its root
+    ctx.db.put("index", records.child_of_key(runner.key, child_key), b"")  # its children
     child = start_instance(ctx, definition_key, child_variables, parent=parent, key=child_key)
     child.save()
 

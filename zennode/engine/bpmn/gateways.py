@@ -46,6 +46,7 @@ def activate_parallel(runner: Runner, element: m.Element, scope: int, flow: str 
         arrived = runner.joins.setdefault(key, {})
         arrived[flow or ""] = arrived.get(flow or "", 0) + 1
         if not all(arrived.get(f) for f in element.incoming):
+            runner.joined = True  # waits for the other tokens: no pass yet
             return
         _consume(runner, key, element.incoming)
     runner.leave(element, scope)
@@ -58,7 +59,8 @@ def activate_inclusive(runner: Runner, element: m.Element, scope: int, flow: str
         arrived = runner.joins.setdefault(key, {})
         arrived[flow or ""] = arrived.get(flow or "", 0) + 1
         if not all(arrived.get(f) for f in element.incoming):
-            return  # fire_ready_inclusive_joins decides once no token is moving
+            runner.joined = True  # fire_ready_inclusive_joins decides once no token is moving
+            return
         _consume(runner, key, element.incoming)
     fork_inclusive(runner, element, scope, None)
 
@@ -133,6 +135,9 @@ def fire_ready_inclusive_joins(runner: Runner) -> bool:
         ):
             continue
         _consume(runner, key, gateway.incoming)
+        created = runner.created
         fork_inclusive(runner, gateway, scope, None)
+        if runner.created == created:
+            runner.record_pass(gateway, scope)
         return True
     return False

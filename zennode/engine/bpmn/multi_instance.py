@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zennode.engine import history
 from zennode.engine import model as m
 from zennode.engine.bpmn.runner import EXTRACT_VALUE_ERROR, Runner
 from zennode.engine.expressions import ExpressionFailed, evaluate, evaluate_condition
@@ -97,11 +98,11 @@ def iteration_done(runner: Runner, element: m.Element, iteration: int) -> None:
             }
             done = evaluate_condition(loop.completion_condition, {**context, **counters})
     except ExpressionFailed as exc:
-        runner.drop_element_instance(iteration)
+        runner.drop_element_instance(iteration, history.COMPLETED)
         runner.open_incident(body, element.id, EXTRACT_VALUE_ERROR, exc.message)
         runner.elements[str(body)]["state"] = "incident"
         return
-    runner.drop_element_instance(iteration)
+    runner.drop_element_instance(iteration, history.COMPLETED)
     if done:
         runner.terminate_within(body)
         _complete_body(runner, element, body)

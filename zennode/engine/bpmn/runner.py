@@ -24,8 +24,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from zennode.engine import history, records, retention, scopes, search, state
 from zennode.engine import model as m
-from zennode.engine import records, retention, scopes, search, state
 from zennode.engine.bpmn import waits
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -66,6 +66,9 @@ class Runner:
         self.steps = 0
         self.running = False
         self._trigger: dict[str, Any] | None = None  # of the token being activated
+        self.created = 0  # element instances created by this runner (history of passes)
+        self.notes: list[history.Entry] = []  # history of this step, written by `save`
+        self.joined = False  # the token being activated waits at a joining gateway
         ctx.runners[self.key] = self  # one runner per instance per command (call activities)
 
     # ------------------------------------------------------------------ the loop
@@ -86,10 +89,13 @@ class Runner:
                 self.steps += 1
                 element_id, scope, flow, self._trigger = self.queue.popleft()
                 element = self.process.elements[element_id]
+                created, self.joined = self.created, False
                 if element.loop is not None and not self.is_iteration_of(scope, element.id):
                     activate_body(self, element, scope, flow)
                 else:
                     activate[element.kind](self, element, scope, flow)
+                if self.created == created and not self.joined:
+                    self.record_pass(element, scope)
             elif self.joins and fire_ready_inclusive_joins(self):
                 continue
             elif self.dirty:
@@ -100,6 +106,11 @@ class Runner:
             else:
                 self.running = False
                 return
+
+    def record_pass(self, element: m.Element, scope: int) -> None:
+        """A token passed `element` without waiting: its history row starts and ends now."""
+        record = {"elementId": element.id, "elementType": element.bpmn_type, "scope": scope}
+        history.started(self.notes, self.ctx.next_key(), record, self.ctx.now_ms, history.COMPLETED)
 
     def context(self, scope: int) -> dict[str, Any]:
         """The variables an expression in `scope` sees (do not mutate it)."""
@@ -232,6 +243,7 @@ class Runner:
         waits.open_prepared(self.ctx, self.instance, owner_key, owner, prepared, self.process)
 
     def save(self) -> None:
+        history.flush(self.ctx, self.instance, self.notes)
         state.put_instance(self.ctx, self.instance, self.ended)
         self.ended = {}
 
@@ -328,20 +340,26 @@ class Runner:
         record.update(extra)
         self.elements[str(key)] = record
         self.ctx.db.put("index", records.element_instance_key(key), records.u64(self.key))
+        self.created += 1
+        history.started(self.notes, key, record, self.ctx.now_ms)
         return key
 
-    def drop_element_instance(self, key: int) -> dict[str, Any] | None:
-        """Forget an element instance (and its index entry); None if it is not there."""
+    def drop_element_instance(
+        self, key: int, end_state: str = history.TERMINATED
+    ) -> dict[str, Any] | None:
+        """Forget an element instance (and its index entry); None if it is not there.
+        `end_state` is what its history row says: terminated, or completed."""
         record = self.elements.pop(str(key), None)
         if record is not None:
             self.ctx.db.delete("index", records.element_instance_key(key))
+            history.ended(self.notes, key, end_state, self.ctx.now_ms)
             if "timers" in record or "subs" in record:
                 waits.close_waits(self.ctx, record)
         return record
 
     def remove_element_instance(self, key: int) -> dict[str, Any]:
         """The element instance completed: its scope may be done now."""
-        record = self.drop_element_instance(key)
+        record = self.drop_element_instance(key, history.COMPLETED)
         assert record is not None, f"element instance {key} is not active"
         self.dirty[record["scope"]] = None
         return record

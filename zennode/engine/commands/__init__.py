@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine.commands.activate_jobs import activate_jobs
+from zennode.engine.commands.assign_job import assign_job
 from zennode.engine.commands.cancel_instance import cancel_instance
 from zennode.engine.commands.complete_job import complete_job
 from zennode.engine.commands.create_instance import create_instance
+from zennode.engine.commands.delete_variable import delete_variable
 from zennode.engine.commands.deploy import deploy
 from zennode.engine.commands.deploy_decisions import deploy_decisions
 from zennode.engine.commands.fail_job import fail_job
@@ -35,6 +37,7 @@ from zennode.engine.commands.update_job import update_job_retries, update_job_ti
 from zennode.engine.commands.wire import (
     AckRelay,
     ActivateJobs,
+    AssignJob,
     BroadcastSignal,
     CancelInstance,
     CloseMessageSubscription,
@@ -42,6 +45,7 @@ from zennode.engine.commands.wire import (
     CompleteJob,
     CorrelateMessage,
     CreateInstance,
+    DeleteVariable,
     Deploy,
     DeployDecisions,
     FailJob,
@@ -78,6 +82,8 @@ COMMANDS: dict[type[Command], CommandFn] = {
     UpdateJobRetries: update_job_retries,
     UpdateJobTimeout: update_job_timeout,
     SetVariables: set_variables,
+    DeleteVariable: delete_variable,
+    AssignJob: assign_job,
     TriggerTimers: trigger_timers,
     PurgeHistory: purge_history,
     PublishMessage: publish_message,
@@ -92,6 +98,7 @@ __all__ = [
     "COMMANDS",
     "AckRelay",
     "ActivateJobs",
+    "AssignJob",
     "BroadcastSignal",
     "CancelInstance",
     "CloseMessageSubscription",
@@ -99,6 +106,7 @@ __all__ = [
     "CompleteJob",
     "CorrelateMessage",
     "CreateInstance",
+    "DeleteVariable",
     "Deploy",
     "DeployDecisions",
     "FailJob",

@@ -48,6 +48,8 @@ HISTORY_TTL_MS_MAX = 100 * 366 * 24 * 3600 * 1000  # an instance's history is ke
 PURGE_LIMIT_DEFAULT = 100  # ended root instances one purge_history deletes (a bounded chunk)
 PURGE_LIMIT_MAX = 1000
 ACK_KINDS = ("open", "close", "delivery", "signal")
+ASSIGNEE_CHARS_MAX = 255  # a job's assignee (it is part of an index key)
+VARIABLE_NAME_CHARS_MAX = 1000  # the name delete_variable takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,29 @@ class SetVariables(Command):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DeleteVariable(Command):
+    """Delete variable `name` of an active instance: from the process scope, or, given
+    `element_instance_key`, from the nearest scope outwards from that element instance
+    that has it (the variable that element instance sees)."""
+
+    TYPE: ClassVar[str] = "delete_variable"
+    process_instance_key: int
+    name: str
+    element_instance_key: int | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        name = required_str(wire, "name")
+        if len(name) > VARIABLE_NAME_CHARS_MAX:
+            raise BadRequest(f"name must be at most {VARIABLE_NAME_CHARS_MAX} characters")
+        return cls(
+            process_instance_key=int_field(wire, "processInstanceKey", minimum=1),
+            name=name,
+            element_instance_key=optional_int(wire, "elementInstanceKey", minimum=1),
+        )
+
+
 # ---------------------------------------------------------------------------- jobs
 
 
@@ -318,6 +343,22 @@ class UpdateJobTimeout(Command):
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         return cls(job_key=_job_key(wire), timeout_ms=int_field(wire, "timeoutMs", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class AssignJob(Command):
+    """Name the user a job is assigned to (ZenBPM's user tasks); it replaces any earlier one."""
+
+    TYPE: ClassVar[str] = "assign_job"
+    job_key: int
+    assignee: str
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        assignee = required_str(wire, "assignee")
+        if len(assignee) > ASSIGNEE_CHARS_MAX or "\0" in assignee:
+            raise BadRequest(f"assignee must be 1 to {ASSIGNEE_CHARS_MAX} characters, no NUL")
+        return cls(job_key=_job_key(wire), assignee=assignee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,11 +625,13 @@ RECORDS: dict[str, type[Command]] = {
         CreateInstance,
         CancelInstance,
         SetVariables,
+        DeleteVariable,
         CompleteJob,
         FailJob,
         ThrowError,
         UpdateJobRetries,
         UpdateJobTimeout,
+        AssignJob,
         ActivateJobs,
         TimeoutJobs,
         ReleaseJobs,
