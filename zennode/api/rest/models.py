@@ -313,6 +313,54 @@ class JobRetriesRequest(_Request):
     retries: int = Field(ge=1, le=1_000_000)
 
 
+class StartElementInstance(_Request):
+    elementId: str = Field(min_length=1, max_length=1000, description="Start a token here")
+    variables: dict[str, Any] | None = Field(
+        default=None,
+        description="Set as local variables of the flow scope the element starts in (the "
+        "process scope for an element at the top level)",
+    )
+    ancestorElementInstanceKey: Key | None = Field(
+        default=None,
+        description="(zennode) Start below this instance of one of the element's flow scopes "
+        "(new instances of the scopes in between); default: the single active instance of "
+        "each flow scope, or a new one",
+    )
+
+
+class TerminateElementInstance(_Request):
+    elementInstanceKey: Key
+
+
+class ModifyInstanceRequest(_Request):
+    processInstanceKey: Key
+    variables: dict[str, Any] | None = Field(
+        default=None, description="Set in the process scope first"
+    )
+    elementInstancesToStart: list[StartElementInstance] = Field(
+        default_factory=list, max_length=1000
+    )
+    elementInstancesToTerminate: list[TerminateElementInstance] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class StartInstanceAtElementsRequest(_Request):
+    processDefinitionKey: Key | None = Field(
+        default=None, description="Start this definition; or give bpmnProcessId"
+    )
+    bpmnProcessId: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="(zennode) Start the latest version of this process id",
+    )
+    startingElementIds: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        min_length=1, max_length=1000, description="Start a token at each of these elements"
+    )
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
 class SetVariablesRequest(_Request):
     variables: dict[str, Any]
     elementInstanceKey: int | None = Field(
