@@ -207,6 +207,11 @@ def test_an_element_inside_a_multi_instance_body_is_refused(h: Harness) -> None:
     error = refused(h, key, activate=[{"elementId": "inner_b"}])
     assert isinstance(error, BadRequest)
     assert "inner_b" in error.message and "multi-instance" in error.message
+    # The multi-instance activity itself may be started: a new body with its iterations.
+    modify(h, key, variables={"items": [7]}, activate=[{"elementId": "mi"}])
+    bodies = [e for e in h.instance(key)["activeElementInstances"] if e["elementId"] == "mi"]
+    assert len([j for j in h.active_jobs(key) if j["elementId"] == "inner_a"]) == 3
+    assert len(bodies) >= 2
 
 
 def test_terminate_refusals(h: Harness) -> None:

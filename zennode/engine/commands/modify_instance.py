@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zennode.engine import state
 from zennode.engine.bpmn import modification
 from zennode.engine.commands._instance import runner_for
 from zennode.engine.context import Context
@@ -48,7 +49,7 @@ def modify_instance(ctx: Context, cmd: ModifyInstance) -> dict[str, Any]:
         modification.place_start(runner, start)
     for ei_key in terminate:
         modification.terminate(runner, ei_key)
-    if runner.queue:
-        runner.run()
+    if runner.instance["state"] == state.INSTANCE_ACTIVE:
+        runner.run()  # the new tokens move; an inclusive join may fire without a lost branch
     runner.save()
     return {"processInstanceKey": key, "state": runner.instance["state"]}
