@@ -173,7 +173,9 @@ class EvaluateDecisionResult(_Response):
 # -------------------------------------------------------------------- instances
 
 
-class CreateInstanceRequest(_Request):
+class _InstanceStart(_Request):
+    """What starts an instance: a definition key or a process id's latest version."""
+
     processDefinitionKey: Key | None = Field(
         default=None, description="Start this definition; or give bpmnProcessId"
     )
@@ -184,6 +186,9 @@ class CreateInstanceRequest(_Request):
         description="Start the latest version of this process id",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateInstanceRequest(_InstanceStart):
     historyTimeToLive: str | None = Field(
         default=None,
         max_length=64,
@@ -345,20 +350,10 @@ class ModifyInstanceRequest(_Request):
     )
 
 
-class StartInstanceAtElementsRequest(_Request):
-    processDefinitionKey: Key | None = Field(
-        default=None, description="Start this definition; or give bpmnProcessId"
-    )
-    bpmnProcessId: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1000,
-        description="(zennode) Start the latest version of this process id",
-    )
+class StartInstanceAtElementsRequest(_InstanceStart):
     startingElementIds: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
         min_length=1, max_length=1000, description="Start a token at each of these elements"
     )
-    variables: dict[str, Any] = Field(default_factory=dict)
 
 
 class SetVariablesRequest(_Request):
