@@ -12,26 +12,12 @@ from typing import Any
 import grpc
 import pytest
 from pyzeebe.proto import gateway_pb2 as gw
-from support.bpmn import bpmn, chain, end, service, start, sub
 from zeebe_client import Gateway, status_of
-from zeebe_models import unique
+from zeebe_models import modifiable, unique
 
 pytestmark = pytest.mark.timeout(120)
 
 Modify = gw.ModifyProcessInstanceRequest
-
-
-def model(process_id: str, job_type: str) -> str:
-    inner = start("s_in") + service("inner", job_type) + end("e_in")
-    return bpmn(
-        start()
-        + service("first", job_type)
-        + sub("sp", inner + chain("s_in", "inner", "e_in"))
-        + service("last", job_type)
-        + end()
-        + chain("start", "first", "sp", "last", "end"),
-        process_id,
-    )
 
 
 def element_key(view: dict[str, Any], element_id: str) -> int:
@@ -49,7 +35,7 @@ def test_modify_process_instance_and_start_instructions(single_node: dict) -> No
     async def scenario() -> None:
         async with Gateway(single_node) as g:
             s = g.stub
-            await g.deploy("modify.bpmn", model(process_id, job_type))
+            await g.deploy("modify.bpmn", modifiable(process_id, job_type))
             key = await g.create(process_id)
             first = element_key(await g.instance(key), "first")
             # Move the token from `first` into the sub-process, with a variable in its scope.
