@@ -279,3 +279,23 @@ def test_malformed_instructions_are_bad_requests(h: Harness) -> None:
         {"terminate": ["a"]},
     ):
         assert isinstance(refused(h, key, **fields), BadRequest)
+
+
+def test_starting_inside_an_event_sub_process_interrupts_nothing(h: Harness) -> None:
+    handler = (
+        '<bpmn:subProcess id="esp" triggeredByEvent="true">'
+        '<bpmn:startEvent id="es"><bpmn:errorEventDefinition/></bpmn:startEvent>'
+        + service("cleanup", "C")
+        + end("ee")
+        + chain("es", "cleanup", "ee", prefix="x")
+        + "</bpmn:subProcess>"
+    )
+    model = bpmn(start() + service("work", "W") + end() + chain("start", "work", "end") + handler)
+    key = h.start(model)
+    modify(h, key, activate=[{"elementId": "cleanup"}])
+    assert h.waiting_at(key) == ["cleanup", "esp", "work"]
+    h.complete(key, "cleanup")  # the event sub-process ends; the main token is still there
+    assert h.waiting_at(key) == ["work"]
+    assert isinstance(refused(h, key, activate=[{"elementId": "esp"}]), BadRequest)
+    h.complete(key, "work")
+    assert h.instance(key)["state"] == "completed"
