@@ -38,6 +38,7 @@ from zennode.engine.commands import (
     Deploy,
     DeployDecisions,
     FailJob,
+    ModifyInstance,
     PublishMessage,
     ResolveIncident,
     SetVariables,
@@ -366,12 +367,15 @@ class Service:
         idempotency_key: str | None = None,
         history_ttl: str | None = None,
         business_key: str | None = None,
+        start_instructions: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Start an instance on the next partition (round robin; with an idempotency key, the
         key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest).
         `history_ttl` (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None:
         the configured `retention.history_ttl`. `business_key`: the caller's own searchable key
-        (at most `search.BUSINESS_KEY_CHARS_MAX` characters)."""
+        (at most `search.BUSINESS_KEY_CHARS_MAX` characters). `start_instructions`
+        ([{elementId}], Zeebe's start instructions): start at those elements instead of the
+        none start event."""
         if (process_definition_key is None) == (bpmn_process_id is None):
             raise BadRequest("give exactly one of processDefinitionKey or bpmnProcessId")
         if process_definition_key is not None:
@@ -383,6 +387,7 @@ class Service:
             variables=self.check_variables(variables),
             history_ttl_ms=None if history_ttl is None else parse_ttl(history_ttl),
             business_key=business_key,
+            start_instructions=self._start_instructions(start_instructions),
         )
         if idempotency_key is None:
             return await self._run(self.cluster.next_partition(), command)
@@ -520,6 +525,42 @@ class Service:
     async def cancel_instance(self, key: int, idempotency_key: str | None = None) -> dict[str, Any]:
         pid = self.cluster.partition_of(key, "process instance")
         return await self._run(pid, CancelInstance(process_instance_key=key), idempotency_key)
+
+    async def modify_instance(
+        self,
+        key: int,
+        variables: dict[str, Any] | None = None,
+        activate: list[dict[str, Any]] | None = None,
+        terminate: list[int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Modify an active instance in one replicated command (Zeebe's ModifyProcessInstance,
+        semantics in engine/bpmn/modification.py): `variables` in the process scope, tokens
+        started at elements (`activate`: [{elementId, ancestorElementInstanceKey?, variables?:
+        [{scopeId?, variables}]}]), element instances terminated (`terminate`: their keys).
+        Returns the instance view after the modification."""
+        pid = self.cluster.partition_of(key, "process instance")
+        command = ModifyInstance(
+            process_instance_key=key,
+            variables=self.check_variables(variables) if variables else None,
+            activate=self._start_instructions(activate),
+            terminate=list(terminate) if terminate else None,
+        )
+        await self._run(pid, command, idempotency_key)
+        return await self.get_instance(key)
+
+    def _start_instructions(
+        self, items: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]] | None:
+        """Start instructions with every variable document within the size limit (the
+        engine checks their shape and the elements)."""
+        if not items:
+            return None
+        for item in items:
+            for scoped in (item.get("variables") if isinstance(item, dict) else None) or ():
+                if isinstance(scoped, dict):
+                    self.check_variables(scoped.get("variables") or {})
+        return list(items)
 
     async def set_variables(
         self,

@@ -5,7 +5,8 @@ and vice versa, the instance's incident counter matches its open incidents, the 
 index matches the instances, the variable scopes form a tree rooted at the instance (every
 element instance runs in the instance or in another of its element instances, and holds its
 locals as a non-empty object or not at all), and a replay of the same commands gives identical
-tables. Set-variables commands (local and propagating) on random scopes are part of the mix.
+tables. Set-variables commands (local and propagating) on random scopes and instance
+modifications (terminations and starts) are part of the mix.
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ def random_commands(h: Harness, rng: random.Random) -> list[dict[str, Any]]:
         if rng.random() < 0.5:
             command["local"] = True
         return [command]
-    if roll < 0.85:
+    if roll < 0.84:
         return [{"type": "cancel_instance", "processInstanceKey": job["processInstanceKey"]}]
+    if roll < 0.87:
+        return [modify_command(tables, job["processInstanceKey"], rng)]
     if roll < 0.92:
         return [
             {
@@ -181,6 +184,24 @@ def random_commands(h: Harness, rng: random.Random) -> list[dict[str, Any]]:
     return [{"type": "release_jobs", "worker": rng.choice(["w1", "w2"])}]
 
 
+def modify_command(tables: dict[str, Any], key: int, rng: random.Random) -> dict[str, Any]:
+    """A random instance modification: terminate some element instances, start at elements
+    (some of them refused: an element whose flow scope it terminates, a start event)."""
+    instance = records.loads(tables["instances"][records.u64(key)])
+    elements = list(map(int, instance["elements"]))
+    command: dict[str, Any] = {"type": "modify_instance", "processInstanceKey": key}
+    if elements and rng.random() < 0.7:
+        command["terminate"] = rng.sample(elements, rng.randint(1, min(2, len(elements))))
+    if rng.random() < 0.7:
+        targets = ["in_a", "in_b", "side", "last", "sp", "in_join", "join", "s_in"]
+        command["activate"] = [
+            {"elementId": rng.choice(targets), "variables": [{"variables": {"n": 4}}]}
+        ]
+    if rng.random() < 0.3:
+        command["variables"] = {"a": rng.random() < 0.5}
+    return command
+
+
 def test_random_commands_keep_every_invariant() -> None:
     rng = random.Random(20261128)
     h = Harness()
@@ -194,7 +215,8 @@ def test_random_commands_keep_every_invariant() -> None:
             outcome = h.apply(command["type"], **fields)
             same = replay.apply(command["type"], **fields)
             assert (outcome.result, outcome.events) == (same.result, same.events)
-            assert outcome.error is None, (command, outcome.error)
+            refusable = command["type"] == "modify_instance"  # some starts are refused
+            assert outcome.error is None or refusable, (command, outcome.error)
             outcomes[command["type"]] = outcomes.get(command["type"], 0) + 1
             check(h)
     assert h.snapshot() == replay.snapshot()
@@ -203,5 +225,5 @@ def test_random_commands_keep_every_invariant() -> None:
     )
     incidents = [records.loads(v) for v in h.store.tables["incidents"].values()]
     print(outcomes, {"completed": completed, "incidents": len(incidents)})
-    assert completed > 0 and len(outcomes) >= 6
+    assert completed > 0 and len(outcomes) >= 6 and outcomes.get("modify_instance", 0) > 5
     assert {i["errorType"] for i in incidents} >= {"JOB_NO_RETRIES", "UNHANDLED_ERROR_EVENT"}

@@ -24,6 +24,7 @@ from zennode.engine.commands import (
     Deploy,
     DeployDecisions,
     FailJob,
+    ModifyInstance,
     OpenMessageSubscription,
     PublishMessage,
     PurgeHistory,
@@ -51,6 +52,20 @@ SAMPLES: list[Command] = [
     CreateInstance(process_definition_key=7, variables={"a": 1}),
     CreateInstance(bpmn_process_id="p", version=-1),
     CreateInstance(bpmn_process_id="p", history_ttl_ms=86_400_000),
+    CreateInstance(bpmn_process_id="p", start_instructions=[{"elementId": "task"}]),
+    ModifyInstance(process_instance_key=10, variables={"a": 1}),
+    ModifyInstance(
+        process_instance_key=10,
+        activate=[
+            {"elementId": "task"},
+            {
+                "elementId": "inner",
+                "ancestorElementInstanceKey": 12,
+                "variables": [{"variables": {"x": 1}}, {"scopeId": "", "variables": {}}],
+            },
+        ],
+        terminate=[11, 13],
+    ),
     CancelInstance(process_instance_key=9),
     SetVariables(element_instance_key=11, variables={"b": [1, 2]}),
     SetVariables(process_instance_key=10, element_instance_key=11, variables={}, local=True),

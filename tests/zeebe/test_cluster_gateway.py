@@ -9,7 +9,7 @@ import pytest
 from pyzeebe.proto import gateway_pb2 as gw
 from support.waits import eventually
 from zeebe_client import Gateway
-from zeebe_models import service_task, unique
+from zeebe_models import modifiable, service_task, unique
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,3 +76,33 @@ def test_stream_and_poll_get_jobs_of_every_partition(cluster3: dict) -> None:
 
 async def _completed(g: Gateway, key: int) -> bool:
     return (await g.instance(key))["state"] == "completed"
+
+
+def test_modify_instances_of_every_partition_through_every_node(cluster3: dict) -> None:
+    """ModifyProcessInstance on any node reaches the instance's partition leader (forwarded)."""
+    process_id, job_type = unique("c-modify"), unique("c-modify-job")
+    modify = gw.ModifyProcessInstanceRequest
+
+    async def scenario() -> None:
+        async with Gateway(cluster3, node_index=0) as first:
+            await first.deploy("modify.bpmn", modifiable(process_id, job_type))
+            keys = [await first.create(process_id) for _ in range(3)]
+        assert len({key >> 51 for key in keys}) == 3  # one instance on every partition
+        for index, key in enumerate(keys):
+            async with Gateway(cluster3, node_index=index) as g:
+                view = await g.instance(key)
+                [task] = [e for e in view["activeElementInstances"] if e["elementId"] == "first"]
+                move = modify(
+                    processInstanceKey=key,
+                    activateInstructions=[modify.ActivateInstruction(elementId="last")],
+                    terminateInstructions=[
+                        modify.TerminateInstruction(elementInstanceKey=task["elementInstanceKey"])
+                    ],
+                )
+                await g.stub.ModifyProcessInstance(move, timeout=10)
+        async with Gateway(cluster3, node_index=2) as third:
+            for key in keys:
+                view = await third.instance(key)
+                assert [e["elementId"] for e in view["activeElementInstances"]] == ["last"]
+
+    asyncio.run(scenario())

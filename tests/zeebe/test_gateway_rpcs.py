@@ -432,7 +432,6 @@ def test_status_codes_clients_act_on(single_node: dict) -> None:
             for call in (
                 s.EvaluateDecision(gw.EvaluateDecisionRequest(decisionId="d"), timeout=5),
                 s.DeleteResource(gw.DeleteResourceRequest(resourceKey=1), timeout=5),
-                s.ModifyProcessInstance(gw.ModifyProcessInstanceRequest(), timeout=5),
                 s.MigrateProcessInstance(gw.MigrateProcessInstanceRequest(), timeout=5),
             ):
                 assert await status_of(call) == grpc.StatusCode.UNIMPLEMENTED

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from support.bpmn import one_task
+from support.bpmn import bpmn, chain, end, one_task, service, start, sub
 
 HEADERS = {"region": "eu"}  # what the clients under test must hand to their handlers
 
@@ -18,3 +18,18 @@ def unique(prefix: str) -> str:
 def service_task(process_id: str, job_type: str, retries: int = 3) -> str:
     """start -> service task `job_type` (headers region=eu) -> end."""
     return one_task(process_id, job_type, retries, headers=HEADERS)
+
+
+def modifiable(process_id: str, job_type: str) -> str:
+    """start -> task `first` -> sub-process `sp` (task `inner`) -> task `last` -> end, every
+    task of type `job_type`: the instance-modification tests move tokens between them."""
+    inner = start("s_in") + service("inner", job_type) + end("e_in")
+    return bpmn(
+        start()
+        + service("first", job_type)
+        + sub("sp", inner + chain("s_in", "inner", "e_in"))
+        + service("last", job_type)
+        + end()
+        + chain("start", "first", "sp", "last", "end"),
+        process_id,
+    )

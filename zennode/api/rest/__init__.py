@@ -19,6 +19,7 @@ from zennode.api.rest import (
     instances,
     jobs,
     messages,
+    modify,
     signals,
     system,
 )
@@ -59,6 +60,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
     app.include_router(definitions.router(service, limits.page_size_max))
     app.include_router(decisions.router(service, limits.page_size_max))
     app.include_router(instances.router(service, limits.page_size_max))
+    app.include_router(modify.router(service))
     app.include_router(jobs.router(service, limits.page_size_max))
     app.include_router(incidents.router(service, limits.page_size_max))
     app.include_router(system.router(service))

@@ -183,7 +183,9 @@ class EvaluateDecisionResult(_Response):
 # -------------------------------------------------------------------- instances
 
 
-class CreateInstanceRequest(_Request):
+class _InstanceStart(_Request):
+    """What starts an instance: a definition key or a process id's latest version."""
+
     processDefinitionKey: Key | None = Field(
         default=None, description="Start this definition; or give bpmnProcessId"
     )
@@ -194,6 +196,9 @@ class CreateInstanceRequest(_Request):
         description="Start the latest version of this process id",
     )
     variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class CreateInstanceRequest(_InstanceStart):
     historyTimeToLive: str | None = Field(
         default=None,
         max_length=64,
@@ -415,6 +420,44 @@ class FailJobRequest(_Request):
 
 class JobRetriesRequest(_Request):
     retries: int = Field(ge=1, le=1_000_000)
+
+
+class StartElementInstance(_Request):
+    elementId: str = Field(min_length=1, max_length=1000, description="Start a token here")
+    variables: dict[str, Any] | None = Field(
+        default=None,
+        description="Set as local variables of the flow scope the element starts in (the "
+        "process scope for an element at the top level)",
+    )
+    ancestorElementInstanceKey: Key | None = Field(
+        default=None,
+        description="(zennode) Start below this instance of one of the element's flow scopes "
+        "(new instances of the scopes in between); default: the single active instance of "
+        "each flow scope, or a new one",
+    )
+
+
+class TerminateElementInstance(_Request):
+    elementInstanceKey: Key
+
+
+class ModifyInstanceRequest(_Request):
+    processInstanceKey: Key
+    variables: dict[str, Any] | None = Field(
+        default=None, description="Set in the process scope first"
+    )
+    elementInstancesToStart: list[StartElementInstance] = Field(
+        default_factory=list, max_length=1000
+    )
+    elementInstancesToTerminate: list[TerminateElementInstance] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+class StartInstanceAtElementsRequest(_InstanceStart):
+    startingElementIds: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        min_length=1, max_length=1000, description="Start a token at each of these elements"
+    )
 
 
 class SetVariablesRequest(_Request):

@@ -183,18 +183,20 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def _create(self, request: gw.CreateProcessInstanceRequest) -> dict[str, Any]:
         """New instances go round robin over all partitions (as in Zeebe)."""
         mapping.check_tenant(request.tenantId)
-        if request.startInstructions:
-            raise unimplemented("startInstructions (starting at a chosen element)")
+        starts = [{"elementId": i.elementId} for i in request.startInstructions] or None
         variables = mapping.parse_variables(request.variables)
         if request.processDefinitionKey > 0:
             return await self.service.create_instance(
-                process_definition_key=request.processDefinitionKey, variables=variables
+                process_definition_key=request.processDefinitionKey,
+                variables=variables,
+                start_instructions=starts,
             )
         if request.bpmnProcessId:
             return await self.service.create_instance(
                 bpmn_process_id=request.bpmnProcessId,
                 version=request.version if request.version > 0 else -1,
                 variables=variables,
+                start_instructions=starts,
             )
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
 
@@ -215,6 +217,33 @@ class GatewayService(gw_grpc.GatewayServicer):
         call = self.service.set_element_variables(key, variables, local=request.local)
         result = await self._ended_is_not_found("process instance", key, call)
         return gw.SetVariablesResponse(key=result["processInstanceKey"])
+
+    @unary
+    async def ModifyProcessInstance(  # noqa: N802
+        self, request: gw.ModifyProcessInstanceRequest, context: Any
+    ) -> gw.ModifyProcessInstanceResponse:
+        """Zeebe's instance modification as one command (see engine/bpmn/modification.py).
+        A variable instruction's empty `scopeId` is the process scope, as in Zeebe."""
+        activate = []
+        for instruction in request.activateInstructions:
+            item: dict[str, Any] = {"elementId": instruction.elementId}
+            if instruction.ancestorElementInstanceKey > 0:  # 0 / -1: Zeebe's "not given"
+                item["ancestorElementInstanceKey"] = instruction.ancestorElementInstanceKey
+            scoped = [
+                {"scopeId": v.scopeId, "variables": mapping.parse_variables(v.variables)}
+                for v in instruction.variableInstructions
+            ]
+            if scoped:
+                item["variables"] = scoped
+            activate.append(item)
+        key = request.processInstanceKey
+        call = self.service.modify_instance(
+            key,
+            activate=activate,
+            terminate=[t.elementInstanceKey for t in request.terminateInstructions],
+        )
+        await self._ended_is_not_found("process instance", key, call)
+        return gw.ModifyProcessInstanceResponse()
 
     @unary
     async def ResolveIncident(  # noqa: N802
@@ -409,10 +438,6 @@ class GatewayService(gw_grpc.GatewayServicer):
     @unary
     async def EvaluateDecision(self, request: Any, context: Any) -> Any:  # noqa: N802
         raise unimplemented("EvaluateDecision (DMN)")
-
-    @unary
-    async def ModifyProcessInstance(self, request: Any, context: Any) -> Any:  # noqa: N802
-        raise unimplemented("ModifyProcessInstance")
 
     @unary
     async def MigrateProcessInstance(self, request: Any, context: Any) -> Any:  # noqa: N802

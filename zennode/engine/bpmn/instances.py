@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from zennode.engine import state
+from zennode.engine.bpmn.modification import place_start, plan_start
 from zennode.engine.bpmn.runner import IO_MAPPING_ERROR, Runner
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
@@ -22,6 +23,7 @@ def start_instance(
     deployed: Deployed | None = None,
     history_ttl_ms: int | None = None,
     business_key: str | None = None,
+    start_instructions: list[dict[str, Any]] | None = None,
 ) -> Runner:
     """Create the instance record and run it until every token waits (not saved yet).
 
@@ -29,6 +31,8 @@ def start_instance(
     call activity to it (`processInstanceKey`, `elementInstanceKey`, `depth`, `rootKey`);
     `history_ttl_ms` is how long the ended instance is kept (None: the partition default);
     `business_key` the caller's own key for it (searchable).
+    `start_instructions` start the instance at those elements instead (Zeebe's start
+    instructions, checked like a modification's starts: BadRequest naming the element).
     """
     deployed = deployed or ctx.deployed(definition_key)
     process = deployed.process
@@ -58,16 +62,24 @@ def start_instance(
         bpmnProcessId=process.bpmn_process_id,
     )
     runner = Runner(ctx, process, instance)
+    starts = [plan_start(runner, item) for item in start_instructions or ()]
     start = start_element or process.start
-    assert start is not None, "callers check that the process has a none start event"
+    assert starts or start is not None, "callers check that the process has a none start event"
     if process.event_starts:
         try:
             waits = runner.prepare_waits(runner.event_sub_starts(process.event_starts), key)
             runner.open_waits(key, waits)
         except ExpressionFailed as exc:
-            runner.incident_at(process.elements[start], key, None, IO_MAPPING_ERROR, exc.message)
+            first = starts[0].element.id if starts else start
+            assert first is not None
+            runner.incident_at(process.elements[first], key, None, IO_MAPPING_ERROR, exc.message)
             runner.save()
             return runner
-    runner.enqueue(start, key, None)
+    if starts:
+        for planned in starts:
+            place_start(runner, planned)
+    else:
+        assert start is not None
+        runner.enqueue(start, key, None)
     runner.run()
     return runner

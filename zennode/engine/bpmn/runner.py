@@ -101,7 +101,7 @@ class Runner:
             elif self.dirty:
                 scope = next(iter(self.dirty))
                 del self.dirty[scope]
-                if self._scope_is_empty(scope):
+                if self.scope_is_empty(scope):
                     self._complete_scope(scope)
             else:
                 self.running = False
@@ -496,7 +496,8 @@ class Runner:
 
     # ------------------------------------------------------------------ scopes
 
-    def _scope_is_empty(self, scope: int) -> bool:
+    def scope_is_empty(self, scope: int) -> bool:
+        """No element instance, join token or queued token is left in `scope` (which exists)."""
         if scope != self.key and str(scope) not in self.elements:
             return False  # the scope itself was terminated meanwhile
         if self.instance["state"] != state.INSTANCE_ACTIVE:
@@ -504,6 +505,8 @@ class Runner:
         for record in self.elements.values():
             if record["scope"] == scope:
                 return False
+        if any(token[1] == scope for token in self.queue):
+            return False
         prefix = f"{scope}|"
         return not any(k.startswith(prefix) for k in self.joins)
 

@@ -26,6 +26,7 @@ from zennode.engine.commands.messages import (
     open_message_subscription,
     publish_message,
 )
+from zennode.engine.commands.modify_instance import modify_instance
 from zennode.engine.commands.purge_history import purge_history
 from zennode.engine.commands.release_jobs import release_jobs
 from zennode.engine.commands.resolve_incident import resolve_incident
@@ -49,6 +50,7 @@ from zennode.engine.commands.wire import (
     Deploy,
     DeployDecisions,
     FailJob,
+    ModifyInstance,
     OpenMessageSubscription,
     PublishMessage,
     PurgeHistory,
@@ -72,6 +74,7 @@ COMMANDS: dict[type[Command], CommandFn] = {
     DeployDecisions: deploy_decisions,
     CreateInstance: create_instance,
     CancelInstance: cancel_instance,
+    ModifyInstance: modify_instance,
     CompleteJob: complete_job,
     FailJob: fail_job,
     ThrowError: fail_job,  # Zeebe's ThrowError: fail_job with an errorCode
@@ -110,6 +113,7 @@ __all__ = [
     "Deploy",
     "DeployDecisions",
     "FailJob",
+    "ModifyInstance",
     "OpenMessageSubscription",
     "PublishMessage",
     "PurgeHistory",

@@ -1,8 +1,11 @@
 """create_instance {processDefinitionKey? | bpmnProcessId? [+ version?], variables?,
-historyTtlMs?, businessKey?}
+historyTtlMs?, businessKey?, startInstructions?: [{elementId, variables?}]}
 
 `bpmnProcessId` alone (or with version -1) starts the latest version. `historyTtlMs`: how long
 the instance is kept once it ended (None: the partition default, see `engine/retention.py`).
+`startInstructions` start the instance at those elements instead of the none start event
+(see `engine/bpmn/modification.py`; an element that cannot be started at is a BadRequest
+naming it).
 
 -> {processInstanceKey, processDefinitionKey, bpmnProcessId, version}. The new instance runs
 until every token waits (a job, an incident) or it ends, all inside this command.
@@ -40,7 +43,7 @@ def create_instance(ctx: Context, cmd: CreateInstance) -> dict[str, Any]:
     else:  # decode refuses this already; a record built in code may still be empty
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
     deployed = ctx.deployed(definition_key)
-    if deployed.process.start is None:
+    if deployed.process.start is None and not cmd.start_instructions:
         raise BadRequest(
             f"process {deployed.process.bpmn_process_id} has no none start event "
             "(it starts by a timer or a message)"
@@ -52,6 +55,7 @@ def create_instance(ctx: Context, cmd: CreateInstance) -> dict[str, Any]:
         deployed=deployed,
         history_ttl_ms=cmd.history_ttl_ms,
         business_key=cmd.business_key,
+        start_instructions=cmd.start_instructions,
     )
     runner.save()
     return {

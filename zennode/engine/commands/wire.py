@@ -50,6 +50,8 @@ PURGE_LIMIT_MAX = 1000
 ACK_KINDS = ("open", "close", "delivery", "signal")
 ASSIGNEE_CHARS_MAX = 255  # a job's assignee (it is part of an index key)
 VARIABLE_NAME_CHARS_MAX = 1000  # the name delete_variable takes
+MODIFY_INSTRUCTIONS_MAX = 1000  # start / terminate instructions of one modification
+MODIFY_VARIABLE_SCOPES_MAX = 100  # variable instructions of one start instruction
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +133,16 @@ class CreateInstance(Command):
     variables: dict[str, Any] = field(default_factory=dict)
     history_ttl_ms: int | None = None  # None: the partition default (retention.history_ttl)
     business_key: str | None = None  # searchable (engine/search.py), at most 256 characters
+    # Start at these elements instead of the none start event (Zeebe's start instructions):
+    # start instructions as `ModifyInstance.activate` has them, without an ancestor.
+    start_instructions: list[dict[str, Any]] | None = None
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         variables = dict(check_variables(wire.get("variables")))
         ttl = _history_ttl(wire)
         business_key = _business_key(wire)
+        starts = _start_instructions(wire, "startInstructions", ancestor=False)
         if wire.get("processDefinitionKey") is not None:
             key = int_field(wire, "processDefinitionKey", minimum=1)
             return cls(
@@ -144,6 +150,7 @@ class CreateInstance(Command):
                 variables=variables,
                 history_ttl_ms=ttl,
                 business_key=business_key,
+                start_instructions=starts,
             )
         if wire.get("bpmnProcessId") is not None:
             pid = required_str(wire, "bpmnProcessId")
@@ -156,6 +163,7 @@ class CreateInstance(Command):
                 variables=variables,
                 history_ttl_ms=ttl,
                 business_key=business_key,
+                start_instructions=starts,
             )
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
 
@@ -188,6 +196,73 @@ class CancelInstance(Command):
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         return cls(process_instance_key=int_field(wire, "processInstanceKey", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyInstance(Command):
+    """Modify an active instance in one step (Zeebe's ModifyProcessInstance): set process
+    variables, start tokens at elements, terminate element instances.
+
+    `activate` items: {"elementId", "ancestorElementInstanceKey"?, "variables"?: [{"scopeId"?,
+    "variables"}]}; `terminate`: element instance keys."""
+
+    TYPE: ClassVar[str] = "modify_instance"
+    process_instance_key: int
+    variables: dict[str, Any] | None = None
+    activate: list[dict[str, Any]] | None = None
+    terminate: list[int] | None = None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        key = int_field(wire, "processInstanceKey", minimum=1)
+        variables = None
+        if wire.get("variables") is not None:
+            variables = dict(check_variables(wire["variables"])) or None
+        return cls(
+            process_instance_key=key,
+            variables=variables,
+            activate=_start_instructions(wire, "activate", ancestor=True),
+            terminate=key_list(wire, "terminate", MODIFY_INSTRUCTIONS_MAX) or None,
+        )
+
+
+def _start_instructions(
+    wire: dict[str, Any], name: str, *, ancestor: bool
+) -> list[dict[str, Any]] | None:
+    """Checked start instructions in their canonical wire form (None when there are none)."""
+    items = wire.get(name)
+    if items is None:
+        return None
+    if not isinstance(items, list) or len(items) > MODIFY_INSTRUCTIONS_MAX:
+        raise BadRequest(f"{name} must be a list of at most {MODIFY_INSTRUCTIONS_MAX} items")
+    found: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadRequest(f"{name} items must be objects with an elementId")
+        clean: dict[str, Any] = {"elementId": required_str(item, "elementId")}
+        if ancestor and item.get("ancestorElementInstanceKey") is not None:
+            clean["ancestorElementInstanceKey"] = int_field(
+                item, "ancestorElementInstanceKey", minimum=1
+            )
+        scoped = item.get("variables")
+        if scoped is not None:
+            if not isinstance(scoped, list) or len(scoped) > MODIFY_VARIABLE_SCOPES_MAX:
+                raise BadRequest(
+                    f"variables of a start instruction must be a list of at most "
+                    f"{MODIFY_VARIABLE_SCOPES_MAX} {{scopeId, variables}} objects"
+                )
+            clean_scoped = []
+            for entry in scoped:
+                if not isinstance(entry, dict):
+                    raise BadRequest("a variable instruction must be {scopeId, variables}")
+                one: dict[str, Any] = {"variables": dict(check_variables(entry.get("variables")))}
+                if entry.get("scopeId") is not None:
+                    one["scopeId"] = str_field(entry, "scopeId", required=False)
+                clean_scoped.append(one)
+            if clean_scoped:
+                clean["variables"] = clean_scoped
+        found.append(clean)
+    return found or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -624,6 +699,7 @@ RECORDS: dict[str, type[Command]] = {
         DeployDecisions,
         CreateInstance,
         CancelInstance,
+        ModifyInstance,
         SetVariables,
         DeleteVariable,
         CompleteJob,
