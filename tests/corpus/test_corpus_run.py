@@ -12,6 +12,7 @@ finished / stopped at an incident (type: message) / still waiting (where) / reje
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,8 +51,15 @@ START_VARIABLES: dict[str, dict[str, Any]] = {
     "RollbackOnErrorProcess": {"validateDataType": "validate", "saveDataType": "save"},
     "orderProcess": {"paid": "true", "smthIsMissing": "false"},
     "escalationEvents": {"shipping": 3},
+    "invoice": {"amount": 100, "invoiceCategory": "Misc"},
+    "customer_onboarding_en": {"applicationNumber": "A-1", "product": "account"},
 }
-JOB_VARIABLES: dict[str, dict[str, Any]] = {}
+JOB_VARIABLES: dict[str, dict[str, Any]] = {"calculateScore": {"creditScore": 800}}
+# The decisions the corpus models call (the corpus has no DMN): deployed before the models.
+# invoice-decisions.dmn serves zeebe/invoice.bpmn, the other two were written for
+# zenbpm/invoice_liquidation.bpmn and bpmn-miwg/C.9.0.bpmn.
+DMN_MODELS = Path(__file__).parents[1] / "dmn" / "models"
+DECISIONS = ("invoice-decisions.dmn", "invoice-liquidation-decisions.dmn", "risk-check.dmn")
 
 
 def _open_subscriptions(part: Any) -> list[dict[str, Any]]:
@@ -172,6 +180,17 @@ def _all_open_incidents(part: Any) -> list[dict[str, Any]]:
 @pytest.mark.skipif(not FILES, reason=f"no corpus at {CORPUS}")
 def test_corpus_models_run_end_to_end() -> None:
     ps = Partitions(2)
+    for name in DECISIONS:
+        xml = (DMN_MODELS / name).read_text(encoding="utf-8")
+        first = ps.ok(1, "deploy_decisions", xml=xml)
+        assigned = {
+            "requirements": {"key": first["decisionRequirementsKey"], "version": first["version"]},
+            "decisions": {
+                d["decisionId"]: {"key": d["decisionKey"], "version": d["version"]}
+                for d in first["decisions"]
+            },
+        }
+        ps.ok(2, "deploy_decisions", xml=xml, assigned=assigned)
     rows: list[tuple[str, str, str]] = []
     runnable: list[tuple[str, int, str]] = []
     for path in FILES:

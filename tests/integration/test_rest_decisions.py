@@ -1,9 +1,11 @@
 """DMN over REST on a real node with two partitions: deploy (raw and multipart, versions,
-duplicates), list and get, evaluate on every partition, and a business rule task."""
+duplicates), list and get, evaluate on every partition, a business rule task, and its
+incident when the decision fails."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from support.bpmn import decision_task
@@ -13,6 +15,7 @@ from support.rest import RestClient
 from support.waits import wait_until
 
 XML = {"content-type": "application/xml"}
+INVOICE_DMN = Path(__file__).parents[1] / "dmn" / "models" / "invoice-decisions.dmn"
 
 
 def deploy_dmn(api: RestClient, xml: str, status: int = 201) -> dict[str, Any]:
@@ -112,3 +115,48 @@ def test_business_rule_task_runs_on_every_partition(
     for key in keys:
         instance = wait_until(lambda k=key: finished(k), 15, "instance completed")
         assert instance["variables"]["result"] == 0.05
+
+
+def test_a_failing_decision_is_an_incident_naming_it_and_resolving_evaluates_again(
+    start_node: Callable[..., NodeThread], client_for: Callable[[NodeThread], RestClient]
+) -> None:
+    """The Camunda Modeler DRD: an invoice category outside the input values of the required
+    decision `invoiceClassification` fails it; the incident names that decision, and once the
+    variable is fixed, resolving the incident evaluates the decision again."""
+    api = client_for(start_node(partitions=2))
+    deploy_dmn(api, INVOICE_DMN.read_text(encoding="utf-8"))
+    task = decision_task("approve", "invoiceAssignApprover", result="approverGroups")
+    response = api.call("POST", "/v1/process-definitions", content=task, headers=XML)
+    assert response.status_code == 201, response.text
+    created = api.call(
+        "POST",
+        "/v1/process-instances",
+        json={"bpmnProcessId": "approve", "variables": {"amount": 100, "invoiceCategory": "Food"}},
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["processInstanceKey"]
+
+    def incidents() -> list[dict[str, Any]]:
+        page = api.get(
+            "/v1/incidents", params={"processInstanceKey": key, "state": "active"}
+        ).json()
+        return [item for part in page["partitions"] for item in part["items"]]
+
+    [incident] = wait_until(incidents, 15, "an incident")
+    assert incident["errorType"] == "DECISION_EVALUATION_ERROR"
+    assert "invoiceClassification" in incident["message"], incident["message"]
+    fixed = api.call(
+        "PATCH",
+        f"/v1/process-instances/{key}/variables",
+        json={"variables": {"invoiceCategory": "Misc"}},
+    )
+    assert fixed.status_code == 204, fixed.text
+    resolved = api.call("POST", f"/v1/incidents/{incident['key']}/resolve")
+    assert resolved.status_code == 204, resolved.text
+
+    def finished() -> dict[str, Any] | None:
+        body = api.get(f"/v1/process-instances/{key}").json()
+        return body if body["state"] == "completed" else None
+
+    instance = wait_until(finished, 15, "instance completed")
+    assert instance["variables"]["approverGroups"] == ["accounting", "sales"]

@@ -17,7 +17,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pyzeebe.proto import gateway_pb2 as gw
-from support.bpmn import message_wait, one_task, signal_wait, task_with_error_boundary
+from support.bpmn import (
+    decision_task,
+    message_wait,
+    one_task,
+    signal_wait,
+    task_with_error_boundary,
+)
+from support.dmn import discount_table
 from support.waits import eventually
 from zeebe_client import Gateway, status_of
 from zeebe_models import service_task, unique
@@ -429,8 +436,13 @@ def test_status_codes_clients_act_on(single_node: dict) -> None:
             await g.complete(job.key)
             # Zeebe deletes completed jobs: completing one again is NOT_FOUND there too.
             assert await status_of(g.complete(job.key)) == grpc.StatusCode.NOT_FOUND
+            no_decision = gw.EvaluateDecisionRequest()
+            assert await status_of(s.EvaluateDecision(no_decision, timeout=5)) == invalid
+            unknown = gw.EvaluateDecisionRequest(decisionId=unique("nope"))
+            assert (
+                await status_of(s.EvaluateDecision(unknown, timeout=5)) == grpc.StatusCode.NOT_FOUND
+            )
             for call in (
-                s.EvaluateDecision(gw.EvaluateDecisionRequest(decisionId="d"), timeout=5),
                 s.DeleteResource(gw.DeleteResourceRequest(resourceKey=1), timeout=5),
                 s.MigrateProcessInstance(gw.MigrateProcessInstanceRequest(), timeout=5),
             ):
@@ -456,5 +468,84 @@ def test_legacy_deploy_process(single_node: dict) -> None:
             assert (process.bpmnProcessId, process.version) == (process_id, 1)
             again = await g.stub.DeployProcess(request, timeout=5)  # same content: same version
             assert again.processes[0].processDefinitionKey == process.processDefinitionKey
+
+    run(scenario())
+
+
+def test_dmn_deploys_with_bpmn_evaluates_and_runs_business_rule_tasks(single_node: dict) -> None:
+    decision_id, drg, process_id = unique("discount"), unique("rules"), unique("priced")
+
+    async def scenario() -> None:
+        async with Gateway(single_node) as g:
+            bpmn = decision_task(process_id, decision_id).encode()
+            rules = discount_table(decision_id, drg).encode()
+            request = gw.DeployResourceRequest(
+                resources=[
+                    gw.Resource(name="priced.bpmn", content=bpmn),
+                    gw.Resource(name="rules.dmn", content=rules),
+                ]
+            )
+            reply = await g.stub.DeployResource(request, timeout=5)
+            kinds = [d.WhichOneof("Metadata") for d in reply.deployments]
+            assert kinds == ["process", "decisionRequirements", "decision"]
+            process, requirements, decision = (
+                getattr(d, k) for d, k in zip(reply.deployments, kinds, strict=True)
+            )
+            assert (process.bpmnProcessId, process.resourceName) == (process_id, "priced.bpmn")
+            assert (requirements.dmnDecisionRequirementsId, requirements.version) == (drg, 1)
+            assert requirements.resourceName == "rules.dmn"
+            assert (decision.dmnDecisionId, decision.dmnDecisionName, decision.version) == (
+                decision_id, "Discount", 1,
+            )  # fmt: skip
+            assert decision.dmnDecisionRequirementsId == drg
+            assert decision.decisionRequirementsKey == requirements.decisionRequirementsKey
+            assert reply.key == process.processDefinitionKey
+
+            # By id (the latest version) and by key; both partitions answer in turn.
+            variables = json.dumps({"customer": "gold", "amount": 300})
+            for by in ({"decisionId": decision_id}, {"decisionKey": decision.decisionKey}) * 2:
+                request = gw.EvaluateDecisionRequest(variables=variables, **by)
+                result = await g.stub.EvaluateDecision(request, timeout=5)
+                assert (result.decisionKey, result.decisionVersion) == (decision.decisionKey, 1)
+                assert json.loads(result.decisionOutput) == 0.1 and not result.failedDecisionId
+                assert result.decisionRequirementsKey == requirements.decisionRequirementsKey
+                (evaluated,) = result.evaluatedDecisions
+                assert (evaluated.decisionId, evaluated.decisionType) == (
+                    decision_id,
+                    "DECISION_TABLE",
+                )
+                assert [json.loads(i.inputValue) for i in evaluated.evaluatedInputs] == [
+                    "gold",
+                    300,
+                ]
+                (rule,) = evaluated.matchedRules
+                assert (rule.ruleId, rule.ruleIndex) == ("r_gold", 1)
+                (output,) = rule.evaluatedOutputs
+                assert (output.outputName, json.loads(output.outputValue)) == ("discount", 0.1)
+
+            # A failing decision (UNIQUE, two rules match) is an answer naming it.
+            failing = json.dumps({"customer": "gold", "amount": 800})
+            request = gw.EvaluateDecisionRequest(decisionId=decision_id, variables=failing)
+            failed = await g.stub.EvaluateDecision(request, timeout=5)
+            assert failed.failedDecisionId == decision_id and "UNIQUE" in failed.failureMessage
+            assert json.loads(failed.decisionOutput) is None
+
+            # The business rule task: one instance runs through; one fails into an incident
+            # naming the decision, and resolving it (after fixing the input) evaluates again.
+            done = await g.create(process_id, {"customer": "silver", "amount": 5})
+            stuck = await g.create(process_id, {"customer": "gold", "amount": 800})
+            finished = await eventually(lambda: _state_is(g, done, "completed"), 10.0, "completed")
+            assert finished is not None and finished["variables"]["result"] == 0.05
+            (incident,) = await eventually(lambda: g.incidents(stuck), 10.0, "an incident")
+            assert incident["errorType"] == "DECISION_EVALUATION_ERROR"
+            assert decision_id in incident["message"] and "UNIQUE" in incident["message"]
+            fixed = gw.SetVariablesRequest(
+                elementInstanceKey=stuck, variables=json.dumps({"amount": 300})
+            )
+            await g.stub.SetVariables(fixed, timeout=5)
+            resolve = gw.ResolveIncidentRequest(incidentKey=int(incident["key"]))
+            await g.stub.ResolveIncident(resolve, timeout=5)
+            resolved = await eventually(lambda: _state_is(g, stuck, "completed"), 10.0, "completed")
+            assert resolved is not None and resolved["variables"]["result"] == 0.1
 
     run(scenario())

@@ -72,3 +72,56 @@ def test_empty_variables_and_default_tenant_are_accepted() -> None:
     mapping.check_tenant("<default>")
     with pytest.raises(BadRequest):
         mapping.check_tenants(["<default>", "acme"])
+
+
+def test_a_failed_evaluation_maps_to_nulls_and_the_decisions_evaluated_before_it() -> None:
+    """A required decision failed: no output ("null", as Zeebe sends it), the failing id and
+    message set, and an evaluated decision of another document without a key maps to 0."""
+    result = {
+        "decisionKey": 7,
+        "decisionId": "approve",
+        "decisionName": "Approve",
+        "decisionVersion": 2,
+        "decisionRequirementsKey": 5,
+        "decisionRequirementsId": "rules",
+        "output": None,
+        "failedDecisionId": "classify",
+        "failureMessage": "decision 'classify': no rule matched",
+        "evaluatedDecisions": [
+            {"decisionId": "score", "decisionName": "Score", "decisionType": "LITERAL_EXPRESSION",
+             "output": {"value": 3}},
+        ],
+    }  # fmt: skip
+    response = mapping.evaluate_decision_response(result)
+    assert response.decisionOutput == "null" and response.failedDecisionId == "classify"
+    assert (response.decisionVersion, response.tenantId) == (2, mapping.DEFAULT_TENANT)
+    (evaluated,) = response.evaluatedDecisions
+    assert (evaluated.decisionKey, evaluated.decisionVersion) == (0, 0)
+    assert json.loads(evaluated.decisionOutput) == {"value": 3}
+    assert list(evaluated.matchedRules) == [] and list(evaluated.evaluatedInputs) == []
+
+
+def test_a_dmn_deployment_lists_its_requirements_then_each_decision() -> None:
+    result = {
+        "decisionRequirementsKey": 5,
+        "decisionRequirementsId": "rules",
+        "decisionRequirementsName": "Rules",
+        "version": 3,
+        "resourceName": "rules.dmn",
+        "decisions": [
+            {"decisionKey": 6, "decisionId": "a", "decisionName": "A", "version": 3},
+            {"decisionKey": 7, "decisionId": "b", "decisionName": "", "version": 1},
+        ],
+    }
+    first, *decisions = mapping.decision_deployments(result)
+    requirements = first.decisionRequirements
+    assert (requirements.dmnDecisionRequirementsName, requirements.resourceName) == (
+        "Rules",
+        "rules.dmn",
+    )
+    assert [(d.decision.dmnDecisionId, d.decision.version) for d in decisions] == [
+        ("a", 3),
+        ("b", 1),
+    ]
+    assert decisions[1].decision.dmnDecisionName == "b"  # no name: the id
+    assert {d.decision.decisionRequirementsKey for d in decisions} == {5}

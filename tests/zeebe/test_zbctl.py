@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from support.bpmn import message_wait
+from support.bpmn import decision_task, message_wait
 from zeebe_models import service_task, unique
 
 pytestmark = pytest.mark.timeout(180)
+
+# A DRD as Camunda Modeler 8 saves it: invoiceClassification feeds invoiceAssignApprover.
+INVOICE_DMN = Path(__file__).parents[1] / "dmn" / "models" / "invoice-decisions.dmn"
 
 ZBCTL_TIMEOUT_S = 30
 
@@ -132,3 +135,43 @@ def test_zbctl_create_with_result_fail_and_resolve(
         zb.run("complete", "job", again["key"])
         state = rest.get(f"/v1/process-instances/{instance_key}").json()["state"]
         assert state == "completed"
+
+
+def test_zbctl_deploys_dmn_with_bpmn_evaluates_and_runs_a_business_rule_task(
+    zbctl: Path, cluster3: dict, tmp_path: Path
+) -> None:
+    process_id = unique("zb-invoice")
+    (tmp_path / "invoice.bpmn").write_text(
+        decision_task(process_id, "invoiceAssignApprover", result="approverGroups")
+    )
+    zb = Zbctl(zbctl, cluster3["nodes"][1]["grpc"])
+    deployed = zb.json("deploy", "resource", str(INVOICE_DMN), str(tmp_path / "invoice.bpmn"))
+    by_kind: dict[str, list[dict]] = {}
+    for deployment in deployed["deployments"]:
+        ((kind, metadata),) = deployment.items()
+        by_kind.setdefault(kind, []).append(metadata)
+    assert [p["bpmnProcessId"] for p in by_kind["process"]] == [process_id]
+    (requirements,) = by_kind["decisionRequirements"]
+    assert requirements["dmnDecisionRequirementsId"] == "invoiceDecisions"
+    assert requirements["resourceName"].endswith("invoice-decisions.dmn")  # zbctl: the path
+    decisions = {d["dmnDecisionId"]: d for d in by_kind["decision"]}
+    assert sorted(decisions) == ["invoiceAssignApprover", "invoiceClassification"]
+    assigner = decisions["invoiceAssignApprover"]
+    assert assigner["decisionRequirementsKey"] == requirements["decisionRequirementsKey"]
+
+    variables = json.dumps({"amount": 100, "invoiceCategory": "Misc"})
+    for decision in ("invoiceAssignApprover", str(assigner["decisionKey"])):  # id, then key
+        result = zb.json("evaluate", "decision", decision, "--variables", variables)
+        assert result["decisionId"] == "invoiceAssignApprover"
+        assert json.loads(result["decisionOutput"]) == ["accounting", "sales"]
+        evaluated = [d["decisionId"] for d in result["evaluatedDecisions"]]
+        assert evaluated == ["invoiceClassification", "invoiceAssignApprover"]
+    unknown = json.dumps({"amount": 1, "invoiceCategory": "Food"})  # outside the input values
+    failed = zb.json("evaluate", "decision", "invoiceAssignApprover", "--variables", unknown)
+    assert failed["failedDecisionId"] == "invoiceClassification"
+
+    finished = zb.json(
+        "create", "instance", process_id, "--withResult", "--variables",
+        json.dumps({"amount": 5000, "invoiceCategory": "Misc"}),
+    )  # fmt: skip
+    assert json.loads(finished["variables"])["approverGroups"] == ["management"]

@@ -26,7 +26,7 @@ from zennode.engine import keys
 from zennode.errors import AlreadyExists, BadRequest, InvalidState, NotFound, ZennodeError
 from zennode.jobs.activation import JobActivator
 from zennode.jobs.streams import JobStreams, PushedJob
-from zennode.service import Service
+from zennode.service import DMN_SUFFIXES, Service
 
 LONG_POLL_DEFAULT_S = 10.0  # ActivateJobs with requestTimeout 0 (Zeebe's default long poll)
 LONG_POLL_MAX_S = 3600.0  # a longer requestTimeout is cut to this
@@ -90,42 +90,45 @@ class GatewayService(gw_grpc.GatewayServicer):
     async def DeployResource(  # noqa: N802
         self, request: gw.DeployResourceRequest, context: Any
     ) -> gw.DeployResourceResponse:
+        """BPMN and DMN resources in one deployment: all are checked first (a bad one deploys
+        nothing); each process, decision requirements graph and decision is listed."""
         mapping.check_tenant(request.tenantId)
-        deployed = await self._deploy([(r.name, r.content) for r in request.resources])
+        resources = [(r.name, r.content) for r in request.resources]
+        results = await self.service.deploy_resources(resources)
+        deployments: list[gw.Deployment] = []
+        for (name, _content), result in zip(resources, results, strict=True):
+            if "decisionRequirementsKey" in result:
+                deployments.extend(mapping.decision_deployments(result))
+            else:
+                deployments.extend(
+                    gw.Deployment(process=mapping.process_metadata(process, name))
+                    for process in mapping.deployed_processes(result)
+                )
+        first = results[0]
+        key = first.get("decisionRequirementsKey") or first["processDefinitionKey"]
         return gw.DeployResourceResponse(
-            key=deployed[0][1]["processDefinitionKey"],
-            deployments=[
-                gw.Deployment(process=mapping.process_metadata(process, name))
-                for name, process in deployed
-            ],
-            tenantId=mapping.DEFAULT_TENANT,
+            key=key, deployments=deployments, tenantId=mapping.DEFAULT_TENANT
         )
 
     @unary
     async def DeployProcess(  # noqa: N802
         self, request: gw.DeployProcessRequest, context: Any
     ) -> gw.DeployProcessResponse:
-        deployed = await self._deploy([(p.name, p.definition) for p in request.processes])
-        return gw.DeployProcessResponse(
-            key=deployed[0][1]["processDefinitionKey"],
-            processes=[mapping.process_metadata(process, name) for name, process in deployed],
-        )
-
-    async def _deploy(self, resources: list[tuple[str, bytes]]) -> list[tuple[str, dict]]:
-        """Check every resource first (a bad one deploys nothing), then deploy them in order."""
-        for name, _content in resources:
-            if name.lower().endswith(".dmn"):
-                # The REST API deploys and evaluates decisions; this gateway's DeployResource
-                # answer has no decision metadata yet, so it refuses rather than answer wrongly.
+        """The deprecated BPMN-only deploy: DMN belongs in DeployResource."""
+        for process in request.processes:
+            if process.name.lower().endswith(DMN_SUFFIXES):
                 raise BadRequest(
-                    f"resource '{name}': decisions are deployed through the REST API "
-                    "(POST /v1/decision-definitions); the Zeebe gateway deploys BPMN only"
+                    f"resource '{process.name}': DeployProcess deploys BPMN only, "
+                    "deploy DMN with DeployResource"
                 )
+        resources = [(p.name, p.definition) for p in request.processes]
         results = await self.service.deploy_resources(resources)
-        deployed: list[tuple[str, dict]] = []
-        for (name, _content), result in zip(resources, results, strict=True):
-            deployed.extend((name, p) for p in mapping.deployed_processes(result))
-        return deployed
+        processes = [
+            mapping.process_metadata(process, name)
+            for (name, _content), result in zip(resources, results, strict=True)
+            for process in mapping.deployed_processes(result)
+        ]
+        return gw.DeployProcessResponse(key=processes[0].processDefinitionKey, processes=processes)
 
     # ---------------------------------------------------------- instances
 
@@ -433,11 +436,27 @@ class GatewayService(gw_grpc.GatewayServicer):
         except ZennodeError:
             return None
 
-    # ------------------------------------------------------- unsupported
+    # ----------------------------------------------------------- decisions
 
     @unary
-    async def EvaluateDecision(self, request: Any, context: Any) -> Any:  # noqa: N802
-        raise unimplemented("EvaluateDecision (DMN)")
+    async def EvaluateDecision(  # noqa: N802
+        self, request: gw.EvaluateDecisionRequest, context: Any
+    ) -> gw.EvaluateDecisionResponse:
+        """The decision `decisionKey`, else the latest version of `decisionId`. A decision that
+        fails is answered (OK) with failedDecisionId and failureMessage, as Zeebe does."""
+        mapping.check_tenant(request.tenantId)
+        variables = mapping.parse_variables(request.variables)
+        if request.decisionKey > 0:
+            result = await self.service.evaluate_decision(
+                variables, decision_key=request.decisionKey
+            )
+        elif request.decisionId:
+            result = await self.service.evaluate_decision(variables, decision_id=request.decisionId)
+        else:
+            raise BadRequest("give decisionKey or decisionId")
+        return mapping.evaluate_decision_response(result)
+
+    # ------------------------------------------------------- unsupported
 
     @unary
     async def MigrateProcessInstance(self, request: Any, context: Any) -> Any:  # noqa: N802

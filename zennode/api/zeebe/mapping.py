@@ -92,6 +92,96 @@ def process_metadata(process: dict[str, Any], resource_name: str) -> gw.ProcessM
     )
 
 
+def decision_deployments(result: dict[str, Any]) -> list[gw.Deployment]:
+    """A `deploy_decisions` result as Zeebe lists it: the decision requirements (the DRG, one
+    per document, with the resource name), then one entry per decision."""
+    drg_id = str(result["decisionRequirementsId"])
+    drg_key = int(result["decisionRequirementsKey"])
+    requirements = gw.DecisionRequirementsMetadata(
+        dmnDecisionRequirementsId=drg_id,
+        dmnDecisionRequirementsName=str(result.get("decisionRequirementsName") or drg_id),
+        version=int(result["version"]),
+        decisionRequirementsKey=drg_key,
+        resourceName=str(result.get("resourceName") or ""),
+        tenantId=DEFAULT_TENANT,
+    )
+    decisions = [
+        gw.Deployment(
+            decision=gw.DecisionMetadata(
+                dmnDecisionId=str(d["decisionId"]),
+                dmnDecisionName=str(d.get("decisionName") or d["decisionId"]),
+                version=int(d["version"]),
+                decisionKey=int(d["decisionKey"]),
+                dmnDecisionRequirementsId=drg_id,
+                decisionRequirementsKey=drg_key,
+                tenantId=DEFAULT_TENANT,
+            )
+        )
+        for d in result.get("decisions", [])
+    ]
+    return [gw.Deployment(decisionRequirements=requirements), *decisions]
+
+
+def json_value(value: Any) -> str:
+    """Any JSON value as its compact JSON text (Zeebe sends decision values so: null is
+    "null", a string is quoted)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def evaluate_decision_response(result: dict[str, Any]) -> gw.EvaluateDecisionResponse:
+    """An `evaluate_decision` result as Zeebe's answer. A failed evaluation is still an
+    answer (as in Zeebe): `failedDecisionId` and `failureMessage` say which and why, and the
+    decisions evaluated before it are listed."""
+    return gw.EvaluateDecisionResponse(
+        decisionKey=int(result["decisionKey"]),
+        decisionId=str(result["decisionId"]),
+        decisionName=str(result.get("decisionName") or result["decisionId"]),
+        decisionVersion=int(result["decisionVersion"]),
+        decisionRequirementsId=str(result["decisionRequirementsId"]),
+        decisionRequirementsKey=int(result["decisionRequirementsKey"]),
+        decisionOutput=json_value(result.get("output")),
+        evaluatedDecisions=[_evaluated(e) for e in result.get("evaluatedDecisions", [])],
+        failedDecisionId=str(result.get("failedDecisionId") or ""),
+        failureMessage=str(result.get("failureMessage") or ""),
+        tenantId=DEFAULT_TENANT,
+    )
+
+
+def _evaluated(decision: dict[str, Any]) -> gw.EvaluatedDecision:
+    return gw.EvaluatedDecision(
+        decisionKey=int(decision.get("decisionKey") or 0),
+        decisionId=str(decision["decisionId"]),
+        decisionName=str(decision.get("decisionName") or decision["decisionId"]),
+        decisionVersion=int(decision.get("decisionVersion") or 0),
+        decisionType=str(decision.get("decisionType") or ""),
+        decisionOutput=json_value(decision.get("output")),
+        evaluatedInputs=[
+            gw.EvaluatedDecisionInput(
+                inputId=str(i["inputId"]),
+                inputName=str(i.get("inputName") or ""),
+                inputValue=json_value(i.get("inputValue")),
+            )
+            for i in decision.get("evaluatedInputs") or []
+        ],
+        matchedRules=[
+            gw.MatchedDecisionRule(
+                ruleId=str(rule["ruleId"]),
+                ruleIndex=int(rule["ruleIndex"]),
+                evaluatedOutputs=[
+                    gw.EvaluatedDecisionOutput(
+                        outputId=str(o["outputId"]),
+                        outputName=str(o.get("outputName") or ""),
+                        outputValue=json_value(o.get("outputValue")),
+                    )
+                    for o in rule.get("evaluatedOutputs", [])
+                ],
+            )
+            for rule in decision.get("matchedRules") or []
+        ],
+        tenantId=DEFAULT_TENANT,
+    )
+
+
 def deployed_processes(result: dict[str, Any]) -> list[dict[str, Any]]:
     """Every process a `deploy` result names (a document may hold several)."""
     processes = result.get("processes")
