@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from support.dmn import discount_table
 from support.nodes import NodeThread
 
 from zennode.config import Config
@@ -231,3 +232,51 @@ def test_api_docs_render_offline(start_node: Callable[..., NodeThread], page: An
     for path in ("/v1/process-definitions", "/v1/process-instances", "/v1/jobs/{jobKey}/complete"):
         assert path in text, path
     shot(page, "api-docs")
+
+
+def test_a_dmn_dropped_on_the_page_is_deployed(
+    start_node: Callable[..., NodeThread], page: Any
+) -> None:
+    """Drag and drop (a DataTransfer with a File, as a browser builds it from a desktop drop)."""
+    runner = start_node()
+    page.goto(f"{runner.url}/console/#/processes")
+    page.locator("#decisions", has_text="No decisions deployed.").wait_for()
+    page.evaluate(
+        """([name, text]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], name, { type: "text/xml" }));
+            document.getElementById("drop-zone")
+                .dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+        }""",
+        ["discount.dmn", discount_table()],
+    )
+    page.locator(".deployed", has_text="Deployed discount.dmn: discounts version 1").wait_for()
+    row = page.locator("#decisions tbody tr", has_text="discount")
+    row.wait_for()
+    assert "Discount" in row.inner_text()
+
+
+def test_an_open_instance_page_follows_the_instance(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    """A worker moves the instance on: the page redraws by itself — the highlight moves from
+    Review to Ship, then the instance shows completed."""
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    key = api.post("/v1/process-instances", json={"bpmnProcessId": "review-order"}).json()[
+        "processInstanceKey"
+    ]
+    page.goto(f"{runner.url}/console/#/instances/{key}")
+    shape(page, "Review").and_(page.locator(".zn-active")).wait_for()
+
+    def complete(job_type: str) -> None:
+        jobs = api.get("/v1/jobs", params={"processInstanceKey": key, "jobType": job_type})
+        (job,) = [j for p in jobs.json()["partitions"] for j in p["items"]]
+        assert api.post(f"/v1/jobs/{job['key']}/complete", json={}).status_code == 204
+
+    complete("review")
+    shape(page, "Ship").and_(page.locator(".zn-active")).wait_for()
+    assert "zn-active" not in (shape(page, "Review").get_attribute("class") or "")
+    complete("ship")
+    page.locator("#instance-state", has_text="completed").wait_for()

@@ -32,6 +32,7 @@ export function clear(el, ...children) {
 
 /** A table: columns [{title, render(row) -> node|string, class}], rows -> <table>. */
 export function table(columns, rows, empty = "Nothing here.") {
+  columns = columns.filter(Boolean);
   if (!rows.length) return h("p", { class: "muted" }, empty);
   return h(
     "table",

@@ -11,6 +11,13 @@ import { incidentTable } from "./incidents.js";
 import { jobTable } from "./jobs.js";
 
 const OPEN = new Set(["active", "failed"]);
+const WATCH_MS = 3000; // an open instance is re-read this often; the page redraws on a change
+
+/** What the page shows of an instance that can change by itself (state, tokens, incidents). */
+const signature = (i) => JSON.stringify([i.state, i.incidents, i.activeElementInstances.map((e) => e.elementInstanceKey).sort()]);
+
+/** True while a person is typing in the page (a redraw would lose it). */
+const editing = () => Boolean(document.querySelector("main .inline-form textarea:focus, main .inline-form input:focus, main form.row input, main .job-actions form"));
 const listOf = (answer) => (Array.isArray(answer) ? answer : answer.items || (answer.partitions ? flatten(answer) : []));
 
 export async function render(main, key, _query, current) {
@@ -94,7 +101,17 @@ export async function render(main, key, _query, current) {
       { title: "Correlation key", render: (s) => s.correlationKey ?? "" },
     ]),
   ]);
-  return () => diagram.destroy();
+  // watch an open instance: redraw when it moved on by itself (a worker, a timer, a message)
+  const seen = signature(instance);
+  const timer = open ? setInterval(async () => {
+    if (!current() || editing()) return;
+    const now = await get(`/v1/process-instances/${key}`).catch(() => null);
+    if (now && current() && signature(now) !== seen) rerender();
+  }, WATCH_MS) : null;
+  return () => {
+    if (timer) clearInterval(timer);
+    diagram.destroy();
+  };
 }
 
 /** A list shown only when it has rows; nothing when the node lacks the route. */

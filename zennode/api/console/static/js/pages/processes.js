@@ -28,7 +28,12 @@ export async function render(main, key, query, current) {
   clear(main, h("h1", {}, "Processes"), deployPanel(rerender),
     h("h2", {}, "Process definitions"), filter, list, h("h2", {}, "Decisions"), decisions);
   const go = (n) => { window.location.hash = `#/processes?${new URLSearchParams({ ...(processId && { bpmnProcessId: processId }), page: n })}`; };
-  await section(list, "Process definitions", () => get("/v1/process-definitions", { page, size: PAGE_SIZE, bpmnProcessId: processId }),
+  const load = async () => {
+    const result = await get("/v1/process-definitions", { page, size: PAGE_SIZE, bpmnProcessId: processId });
+    result.counts = await get("/v1/process-definitions/statistics").then(definitionCounts).catch(() => null);
+    return result;
+  };
+  await section(list, "Process definitions", load,
     (result) => [
       table([
         { title: "Process id", render: (d) => link(`#/processes/${d.processDefinitionKey}`, d.bpmnProcessId) },
@@ -37,6 +42,7 @@ export async function render(main, key, query, current) {
         { title: "Key", render: (d) => h("span", { class: "mono" }, String(d.processDefinitionKey)) },
         { title: "Resource", render: (d) => d.resourceName || "" },
         { title: "Deployed", render: (d) => fmtTime(d.deployedAt) },
+        result.counts ? { title: "Instances", render: (d) => instanceCounts(result.counts.get(String(d.processDefinitionKey))) } : null,
         { title: "", render: (d) => link(`#/instances?processDefinitionKey=${d.processDefinitionKey}`, "instances") },
       ], result.items, "No process deployed yet: drop a .bpmn file above."),
       pager(page, page * PAGE_SIZE < result.totalCount, result.totalCount, go),
@@ -90,6 +96,24 @@ function deployedNote({ file, isDmn, answer }) {
   return h("div", { class: "message ok deployed" }, `Deployed ${file}: ${what}`,
     isDmn ? "" : [" · ", link(`#/processes/${answer.processDefinitionKey}`, "open")],
     ...(answer.warnings || []).map((w) => h("div", { class: "muted" }, `warning: ${w}`)));
+}
+
+/** `/v1/process-definitions/statistics` -> Map(definition key -> {state: count}). */
+export function definitionCounts(answer) {
+  const list = Array.isArray(answer) ? answer : answer.items || answer.definitions || answer.statistics || [];
+  const out = new Map();
+  for (const row of list) {
+    const key = String(row.processDefinitionKey ?? row.key);
+    const counts = row.instances && typeof row.instances === "object" ? row.instances : row.states || row.counts || row;
+    out.set(key, counts);
+  }
+  return out;
+}
+
+function instanceCounts(counts) {
+  if (!counts) return "";
+  return ["active", "failed", "completed", "terminated"].filter((s) => Number(counts[s]) > 0)
+    .map((s) => [badge(`${counts[s]} ${s}`), " "]);
 }
 
 /** Statistics answers -> [{elementId, active, completed, terminated, incidents}]. */
