@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from support.bpmn import one_task
 from support.dmn import discount_table
 from support.nodes import NodeThread
 
@@ -22,6 +23,7 @@ from zennode.config import Config
 MODEL = Path(__file__).parent / "models" / "review.bpmn"
 SHOTS = os.environ.get("ZENNODE_CONSOLE_SCREENSHOTS")
 TOKEN = "console-browser-token"
+PAGE = 20  # the console's page size
 
 
 def shot(page: Any, name: str) -> None:
@@ -280,3 +282,31 @@ def test_an_open_instance_page_follows_the_instance(
     assert "zn-active" not in (shape(page, "Review").get_attribute("class") or "")
     complete("ship")
     page.locator("#instance-state", has_text="completed").wait_for()
+
+
+def test_long_lists_are_paged_and_a_model_without_layout_is_explained(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=one_task("plain", "work")).status_code == 201
+    keys = []
+    for _ in range(PAGE + 5):
+        created = api.post("/v1/process-instances", json={"bpmnProcessId": "plain"})
+        assert created.status_code == 201, created.text
+        keys.append(created.json()["processInstanceKey"])
+    page.goto(f"{runner.url}/console/#/instances")
+    rows = page.locator("#instances tbody tr")
+    rows.nth(PAGE - 1).wait_for()
+    assert rows.count() == PAGE
+    assert f"{PAGE + 5} in total" in page.locator("#instances .pager").inner_text()
+    page.get_by_role("button", name="Next ›").click()
+    page.locator("#instances .page-number", has_text="Page 2").wait_for()
+    assert rows.count() == 5
+    shown = {r.locator("td").first.inner_text() for r in rows.all()}
+    assert shown <= {str(k) for k in keys}
+
+    # a model written without BPMN DI (no layout): the page says so, the rest still works
+    page.goto(f"{runner.url}/console/#/instances/{keys[0]}")
+    page.locator("#diagram", has_text="no diagram layout").wait_for()
+    page.locator("#instance-jobs tbody tr", has_text="work").wait_for()

@@ -13,6 +13,11 @@ export class Diagram {
 
   /** Render `xml`; false (and a message in the container) when bpmn-js cannot read it. */
   async show(xml) {
+    if (!/BPMNDiagram\b/.test(xml)) {
+      this.container.append(h("p", { class: "message note" },
+        "This model has no diagram layout (no BPMN DI in its XML), so there is nothing to draw; its elements are in the sections below."));
+      return false;
+    }
     try {
       await this.viewer.importXML(xml);
       this.viewer.get("canvas").zoom("fit-viewport", "auto");
