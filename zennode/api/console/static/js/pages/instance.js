@@ -61,7 +61,7 @@ export async function render(main, key, _query, current) {
   for (const element of instance.activeElementInstances) diagram.mark(element.elementId, "zn-active");
 
   let picked = null;
-  const modify = open ? modifyPanel(instance, diagram, () => picked) : null;
+  const modify = open ? modifyPanel(instance, definition.xml, () => picked) : null;
   if (modify) clear(modifyEl, await modify);
   diagram.onClick((elementId) => {
     if (picked) diagram.viewer.get("canvas").removeMarker(picked, "zn-selected");
@@ -112,6 +112,24 @@ export async function render(main, key, _query, current) {
     if (timer) clearInterval(timer);
     diagram.destroy();
   };
+}
+
+const NOT_FLOW_NODES = new Set(["sequenceFlow", "process", "laneSet", "lane", "extensionElements", "documentation",
+  "incoming", "outgoing", "textAnnotation", "association", "dataObject", "dataObjectReference", "dataStoreReference",
+  "ioSpecification", "property", "dataInputAssociation", "dataOutputAssociation", "multiInstanceLoopCharacteristics",
+  "standardLoopCharacteristics", "conditionExpression", "group", "category"]);
+
+/** The ids of the flow nodes in a BPMN document (read from the XML: works without a layout). */
+function flowNodeIds(xml) {
+  const doc = new DOMParser().parseFromString(xml, "application/xml");
+  const BPMN = doc.documentElement.namespaceURI;
+  const ids = [];
+  for (const process of doc.getElementsByTagNameNS(BPMN, "process")) {
+    for (const el of process.getElementsByTagNameNS(BPMN, "*")) {
+      if (el.id && !NOT_FLOW_NODES.has(el.localName) && !el.localName.endsWith("EventDefinition")) ids.push(el.id);
+    }
+  }
+  return ids.sort();
 }
 
 /** A list shown only when it has rows; nothing when the node lacks the route. */
@@ -205,12 +223,12 @@ function addVariableForm(scopes, setVariable) {
 }
 
 /** Terminate element instances or start a token at an element (one modification command). */
-async function modifyPanel(instance, diagram, picked) {
+async function modifyPanel(instance, xml, picked) {
   if (!(await hasRoute("post", "/v1/modify/process-instance").catch(() => false))) return unavailable("Instance modification");
   const key = instance.processInstanceKey;
   const send = (body, what, button) => act(button, what, () => post("/v1/modify/process-instance", { processInstanceKey: Number(key), ...body }).then(() => true), `${what}: done`)
     .then((ok) => ok && rerender());
-  const elementIds = diagram.viewer.get("elementRegistry").filter((e) => e.businessObject?.$instanceOf?.("bpmn:FlowNode") && !e.labelTarget).map((e) => e.id).sort();
+  const elementIds = flowNodeIds(xml);
   const target = h("select", { id: "start-at-element", name: "elementId" }, elementIds.map((id) => h("option", { value: id, selected: id === picked() }, id)));
   const vars = h("textarea", { rows: 2, name: "variables", placeholder: "{}" });
   const start = h("button", { type: "submit", class: "primary" }, "Start token here");
