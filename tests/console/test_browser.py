@@ -310,3 +310,45 @@ def test_long_lists_are_paged_and_a_model_without_layout_is_explained(
     page.goto(f"{runner.url}/console/#/instances/{keys[0]}")
     page.locator("#diagram", has_text="no diagram layout").wait_for()
     page.locator("#instance-jobs tbody tr", has_text="work").wait_for()
+
+
+def test_variables_edited_and_added_per_scope_then_cancel(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    key = api.post(
+        "/v1/process-instances", json={"bpmnProcessId": "review-order", "variables": {"amount": 5}}
+    ).json()["processInstanceKey"]
+    page.goto(f"{runner.url}/console/#/instances/{key}")
+    variables = page.locator("#variables")
+    row = variables.locator("tbody tr", has=page.locator(".var-name", has_text="amount"))
+    row.get_by_role("button", name="Edit").click()
+    row.locator("input").fill("9")
+    row.get_by_role("button", name="Save").click()
+    message(page, "ok", "amount updated").wait_for()
+    assert api.get(f"/v1/process-instances/{key}").json()["variables"]["amount"] == 9
+
+    # a local variable in the Review task's scope; a value that is not JSON is refused first
+    form = page.locator("#add-variable")
+    scope = form.locator("option", has_text="Review (element instance").get_attribute("value")
+    form.locator("select[name=scope]").select_option(scope)
+    form.locator("input[name=name]").fill("note")
+    form.locator("input[name=value]").fill("checked")
+    form.get_by_role("button", name="Add / set").click()
+    message(page, "error", "the value is not valid JSON").wait_for()
+    form.locator("input[name=value]").fill('"checked"')
+    form.get_by_role("button", name="Add / set").click()
+    message(page, "ok", "note set").wait_for()
+    instance = api.get(f"/v1/process-instances/{key}").json()
+    (review,) = instance["activeElementInstances"]
+    assert review["variables"] == {"note": "checked"}
+    assert "note" not in instance["variables"]
+    variables.locator("h3", has_text="Review").wait_for()  # the scope is listed now
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-instance")
+    message(page, "ok", "cancelled").wait_for()
+    page.locator("#instance-state", has_text="terminated").wait_for()
+    assert api.get(f"/v1/process-instances/{key}").json()["state"] == "terminated"
