@@ -131,7 +131,11 @@ export function parseValue(text) {
   }
 }
 
-export const json = (value) => h("pre", { class: "json mono" }, JSON.stringify(value, null, 1));
+/** A JSON value: on one line when short, indented when not. */
+export function json(value) {
+  const line = JSON.stringify(value);
+  return h("pre", { class: "json mono" }, line && line.length > 60 ? JSON.stringify(value, null, 1) : line);
+}
 
 /** Current hash route's query parameters (#/instances?state=active). */
 export function routeQuery() {
