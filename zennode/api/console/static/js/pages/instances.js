@@ -11,6 +11,7 @@ const FILTERS = [
   ["processDefinitionKey", "Definition key"],
   ["businessKey", "Business key"],
   ["activityId", "Waiting at element"],
+  ["parentProcessInstanceKey", "Called by instance"],
   ["createdFrom", "Created from", "datetime-local"],
   ["createdTo", "Created to", "datetime-local"],
   ["sortBy", "Sort by", ["", "createdAt", "key", "state"]],
