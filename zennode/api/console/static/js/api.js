@@ -81,9 +81,14 @@ export async function queryParams(method, path) {
   return new Set((operation?.parameters || []).filter((p) => p.in === "query").map((p) => p.name));
 }
 
-/** Does this node serve `method path` (a templated OpenAPI path like /v1/jobs/{jobKey})? */
+const template = (path) => path.replace(/\{[^}]*\}/g, "{}");
+
+/** Does this node serve `method path` (an OpenAPI path like /v1/jobs/{jobKey}; the names of
+ * path parameters do not matter)? */
 export async function hasRoute(method, path) {
-  return Boolean((await spec()).paths?.[path]?.[method.toLowerCase()]);
+  const paths = (await spec()).paths || {};
+  const wanted = template(path);
+  return Object.entries(paths).some(([p, ops]) => template(p) === wanted && ops[method.toLowerCase()]);
 }
 
 /** Flatten a per-partition page `{partitions: [{partition, items}], ...}` into one list. */

@@ -5,7 +5,7 @@
 import { api, flatten, get, hasRoute, post } from "../api.js";
 import { Diagram } from "../diagram.js";
 import {
-  act, badge, clear, fmtTime, h, instanceLink, json, link, parseObject, parseValue, rerender, section, table, unavailable,
+  act, badge, clear, fmtTime, h, instanceLink, json, link, pager, parseObject, parseValue, rerender, section, table, unavailable,
 } from "../ui.js";
 import { incidentTable } from "./incidents.js";
 import { jobTable } from "./jobs.js";
@@ -78,17 +78,7 @@ export async function render(main, key, _query, current) {
       return incidentTable(rows, rerender);
     }),
     section(jobsEl, "Jobs", () => get("/v1/jobs", { processInstanceKey: key, size: 100 }), (answer) => jobTable(flatten(answer), rerender)),
-    section(historyEl, "History", () => get(`/v1/process-instances/${key}/history`, { size: 100 }), (answer) => {
-      const rows = listOf(answer);
-      for (const step of rows) if (step.state === "completed") diagram.mark(step.elementId, "zn-done");
-      return table([
-        { title: "Element", render: (s) => s.elementId },
-        { title: "Type", render: (s) => s.elementType || "" },
-        { title: "State", render: (s) => badge(s.state || "") },
-        { title: "Started", render: (s) => fmtTime(s.startedAt || s.createdAt) },
-        { title: "Ended", render: (s) => fmtTime(s.endedAt || s.completedAt) },
-      ], rows, "No element has run yet.");
-    }),
+    historySection(historyEl, key, diagram),
     optionalList(childrenEl, "Called instances", `/v1/process-instances/${key}/child-processes`, [
       { title: "Instance", render: (c) => instanceLink(c.processInstanceKey) },
       { title: "Process", render: (c) => c.bpmnProcessId || "" },
@@ -130,6 +120,27 @@ function flowNodeIds(xml) {
     }
   }
   return ids.sort();
+}
+
+const HISTORY_PAGE = 100;
+
+/** The path taken: every element instance in start order, paged; completed ones outlined. */
+function historySection(el, key, diagram, page = 1) {
+  return section(el, "History", () => get(`/v1/process-instances/${key}/history`, { page, size: HISTORY_PAGE }), (answer) => {
+    const rows = listOf(answer);
+    for (const step of rows) if (step.state === "completed") diagram.mark(step.elementId, "zn-done");
+    return [
+      table([
+        { title: "Element", render: (s) => s.elementId },
+        { title: "Type", render: (s) => s.elementType || "" },
+        { title: "State", render: (s) => badge(s.state || "") },
+        { title: "Started", render: (s) => fmtTime(s.startedAt || s.createdAt) },
+        { title: "Ended", render: (s) => fmtTime(s.endedAt || s.completedAt) },
+      ], rows, "No element has run yet."),
+      answer.truncated ? h("p", { class: "muted" }, "The history stops here: the instance ran more element instances than are recorded.") : "",
+      answer.totalCount > HISTORY_PAGE ? pager(page, page * HISTORY_PAGE < answer.totalCount, answer.totalCount, (n) => historySection(el, key, diagram, n)) : "",
+    ];
+  });
 }
 
 /** A list shown only when it has rows; nothing when the node lacks the route. */
@@ -185,7 +196,7 @@ function variableActions(scope, name, setVariable, deleteRoute, key) {
     },
   }, "Edit");
   box.append(edit);
-  if (!scope.elementInstanceKey) {
+  {
     const remove = h("button", {
       type: "button", class: "danger",
       onclick: async () => {
@@ -193,7 +204,8 @@ function variableActions(scope, name, setVariable, deleteRoute, key) {
           box.append(unavailable("Deleting a variable"));
           return;
         }
-        const ok = await act(remove, `Delete ${name}`, () => api("DELETE", `/v1/process-instances/${key}/variables/${encodeURIComponent(name)}`).then(() => true), `${name} deleted`);
+        const query = scope.elementInstanceKey ? { elementInstanceKey: scope.elementInstanceKey } : undefined;
+        const ok = await act(remove, `Delete ${name}`, () => api("DELETE", `/v1/process-instances/${key}/variables/${encodeURIComponent(name)}`, { query }).then(() => true), `${name} deleted`);
         if (ok) rerender();
       },
     }, "Delete");
