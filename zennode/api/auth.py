@@ -6,6 +6,8 @@ REST request and every public gRPC call must carry `authorization: Bearer <token
 that orchestrators and load balancers can probe without a secret:
 
 - REST `/system/health/live` and `/system/health/ready` (they reveal nothing but UP/DOWN);
+- REST `/console` and `/console/*`: the web console's static files (HTML, JS, CSS, vendored
+  libraries) hold no data; the console asks for a token and sends it on every API call;
 - gRPC `grpc.health.v1.Health/*` (same reason).
 
 `/metrics` is NOT exempt: metric labels name job types and partitions. Prometheus sends a
@@ -39,7 +41,8 @@ from zennode.errors import ConfigError
 
 TOKENS_ENV = "ZENNODE_API_TOKENS"
 AUTH_HEADER = "authorization"
-REST_PUBLIC_PATHS = frozenset({"/system/health/live", "/system/health/ready"})
+REST_PUBLIC_PATHS = frozenset({"/system/health/live", "/system/health/ready", "/console"})
+REST_PUBLIC_PREFIXES = ("/console/",)  # the console's static files (no data in them)
 GRPC_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/",)
 TOKEN_BYTES_MAX = 4096  # a longer header is refused before any comparison
 DRAIN_S = 0.05  # a refused stream takes what already arrived for this long ...
@@ -94,8 +97,13 @@ class BearerAuthMiddleware:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket") or scope.get("path") in REST_PUBLIC_PATHS:
-            await self.app(scope, receive, send)  # lifespan, and the health probes
+        path = scope.get("path") or ""
+        if (
+            kind not in ("http", "websocket")
+            or path in REST_PUBLIC_PATHS
+            or path.startswith(REST_PUBLIC_PREFIXES)
+        ):
+            await self.app(scope, receive, send)  # lifespan, health probes, console files
             return
         header = None
         for name, value in scope.get("headers") or ():

@@ -1,4 +1,5 @@
-"""The REST API (FastAPI): `/v1/...`, OpenAPI at `/v1/openapi.json`, docs at `/v1/docs`.
+"""The REST API (FastAPI): `/v1/...`, OpenAPI at `/v1/openapi.json`, docs at `/v1/docs`
+(Swagger UI served from the package, `api/console`), and the web console at `/console`.
 
 `create_app(service, config, metrics)` builds the app around the service façade; the node
 serves it with uvicorn on its own asyncio loop. Handlers only translate HTTP to calls of
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from zennode.api.auth import install_rest_auth
+from zennode.api.console import install_console
 from zennode.api.rest import (
     cluster,
     decisions,
@@ -48,7 +50,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
         description="A clustered BPMN 2.0 process engine. Keys are 64-bit integers with the "
         "owning partition in the high bits.",
         openapi_url="/v1/openapi.json",
-        docs_url="/v1/docs",
+        docs_url=None,  # served by install_console with the vendored Swagger UI: no CDN
         redoc_url=None,
         responses=_ERRORS,
         # operationId = the handler's name (deploy, list_jobs, ...): readable generated clients
@@ -67,6 +69,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
     app.include_router(messages.router(service))
     app.include_router(signals.router(service))
     app.include_router(cluster.router(service))
+    install_console(app, openapi_url="/v1/openapi.json")
     if metrics is not None:
         from zennode.api import metrics as metrics_api
 
