@@ -352,3 +352,129 @@ def test_variables_edited_and_added_per_scope_then_cancel(
     message(page, "ok", "cancelled").wait_for()
     page.locator("#instance-state", has_text="terminated").wait_for()
     assert api.get(f"/v1/process-instances/{key}").json()["state"] == "terminated"
+
+
+def test_definition_statistics_on_the_diagram_and_instance_search(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    """Counts from the statistics API drawn on the definition's diagram; the instance search
+    form filters by state and business key."""
+    runner = start_node(partitions=2)
+    api = client_for(runner)
+    deployed = api.post("/v1/process-definitions", content=MODEL.read_bytes())
+    definition_key = deployed.json()["processDefinitionKey"]
+    keys = []
+    for n in range(3):
+        body = {"bpmnProcessId": "review-order", "businessKey": f"order-{n}"}
+        created = api.post("/v1/process-instances", json=body)
+        assert created.status_code == 201, created.text
+        keys.append(created.json()["processInstanceKey"])
+    jobs = api.get("/v1/jobs", params={"processInstanceKey": keys[0]}).json()
+    (job,) = [j for p in jobs["partitions"] for j in p["items"]]
+    failed = api.post(f"/v1/jobs/{job['key']}/fail", json={"retries": 0, "message": "broken"})
+    assert failed.status_code == 204
+
+    page.goto(f"{runner.url}/console/#/processes/{definition_key}")
+    review = shape(page, "Review")
+    review.and_(page.locator(".zn-incident")).wait_for()
+    badges = page.locator('.djs-overlays[data-container-id="Review"] .zn-count')
+    badges.wait_for()
+    assert badges.locator(".active").inner_text() == "3"
+    assert badges.locator(".incidents").inner_text() == "1"
+    assert page.locator('.djs-overlays[data-container-id="Ship"]').count() == 0
+    shot(page, "process")
+
+    # the definitions list shows the instance counts per state
+    page.goto(f"{runner.url}/console/#/processes")
+    row = page.locator("#definitions tbody tr", has_text="review-order")
+    row.locator(".badge", has_text="2 active").wait_for()
+    assert "1 failed" in row.inner_text()
+
+    # search: failed ones, then one business key
+    page.goto(f"{runner.url}/console/#/instances")
+    form = page.locator("#instance-search")
+    form.locator("select[name=state]").select_option("failed")
+    form.get_by_role("button", name="Search").click()
+    rows = page.locator("#instances tbody tr")
+    page.locator("#instances .pager", has_text="1 in total").wait_for()
+    assert rows.count() == 1 and str(keys[0]) in rows.first.inner_text()
+    form = page.locator("#instance-search")
+    form.locator("select[name=state]").select_option("")
+    form.locator("input[name=businessKey]").fill("order-2")
+    form.get_by_role("button", name="Search").click()
+    page.locator("#instances tbody tr", has_text="order-2").wait_for()
+    assert rows.count() == 1 and str(keys[2]) in rows.first.inner_text()
+
+
+def test_history_and_variables_deleted_per_scope(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    """The path taken (completed elements outlined), a variable deleted in each scope."""
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    body = {"bpmnProcessId": "review-order", "variables": {"amount": 5, "temp": 1}}
+    key = api.post("/v1/process-instances", json=body).json()["processInstanceKey"]
+    review = api.get(f"/v1/process-instances/{key}").json()["activeElementInstances"][0]
+    local = {"variables": {"note": "x"}, "elementInstanceKey": review["elementInstanceKey"]}
+    patched = api.patch(f"/v1/process-instances/{key}/variables", json={**local, "local": True})
+    assert patched.status_code == 204
+
+    page.goto(f"{runner.url}/console/#/instances/{key}")
+    history = page.locator("#history tbody tr")
+    history.nth(1).wait_for()
+    assert "Start" in history.nth(0).inner_text() and "completed" in history.nth(0).inner_text()
+    assert "Review" in history.nth(1).inner_text() and "active" in history.nth(1).inner_text()
+    shape(page, "Start").and_(page.locator(".zn-done")).wait_for()
+
+    # delete a process variable, then the task's local one
+    page.on("dialog", lambda dialog: dialog.accept())
+    variables = page.locator("#variables")
+    temp = variables.locator("tbody tr", has=page.locator(".var-name", has_text="temp"))
+    temp.get_by_role("button", name="Delete").click()
+    message(page, "ok", "temp deleted").wait_for()
+    note = page.locator("#variables tbody tr", has=page.locator(".var-name", has_text="note"))
+    note.get_by_role("button", name="Delete").click()
+    message(page, "ok", "note deleted").wait_for()
+    instance = api.get(f"/v1/process-instances/{key}").json()
+    assert instance["variables"] == {"amount": 5}
+    assert not instance["activeElementInstances"][0].get("variables")
+
+
+def test_modification_moves_the_token(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    """Start a token at Ship (picked on the diagram), terminate the one at Review: the diagram
+    highlights Ship only; a start the API refuses shows its message."""
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    body = {"bpmnProcessId": "review-order"}
+    key = api.post("/v1/process-instances", json=body).json()["processInstanceKey"]
+    page.goto(f"{runner.url}/console/#/instances/{key}")
+    # modification: start a token at Ship (picked on the diagram), then terminate Review
+    shape(page, "Ship").click()
+    assert page.locator("#start-at-element").input_value() == "Ship"
+    page.locator("#start-at textarea").fill('{"carrier": "DHL"}')
+    page.get_by_role("button", name="Start token here").click()
+    message(page, "ok", "Start at Ship: done").wait_for()
+    shape(page, "Ship").and_(page.locator(".zn-active")).wait_for()
+    row = page.locator("#modify tbody tr", has_text="Review")
+    row.get_by_role("button", name="Terminate").click()
+    message(page, "ok", "Terminate Review: done").wait_for()
+    page.locator("#modify tbody tr", has_text="Ship").wait_for()
+    assert page.locator("#modify tbody tr").count() == 1
+    assert "zn-active" not in (shape(page, "Review").get_attribute("class") or "")
+    active = api.get(f"/v1/process-instances/{key}").json()["activeElementInstances"]
+    assert [e["elementId"] for e in active] == ["Ship"]
+
+    # a modification the API refuses shows its message
+    page.locator("#start-at-element").select_option("Start")
+    page.get_by_role("button", name="Start token here").click()
+    refused = message(page, "error", "Start at Start")
+    refused.wait_for()
+    assert "it is a start event" in refused.inner_text() and "HTTP 400" in refused.inner_text()
+    # the history (a separate route) shows the terminated element instance
+    terminated = page.locator("#history tbody tr", has_text="Review")
+    assert "terminated" in terminated.inner_text()
+    shot(page, "instance-modified")
