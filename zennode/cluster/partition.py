@@ -49,6 +49,7 @@ from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
 from zennode.cluster.raft_quorum import QuorumGuards
+from zennode.cluster.snapshot_transfer import ACK_TYPE, Receiver, Sender
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
@@ -140,6 +141,9 @@ class PartitionSettings:
     compaction_max_entries: int = 200_000  # backstop for many tiny entries
     compaction_min_time_s: float = 3600.0
     snapshot_chunk_bytes: int = 1024 * 1024
+    # Snapshot bytes a leader sends a follower beyond its last ack (zennode.cluster.
+    # snapshot_transfer): bounds what a cut connection loses and the leader's read per tick.
+    snapshot_window_bytes: int = 8 * 1024 * 1024
     # Durable Raft log and LMDB (`raft.fsync`): nothing is acknowledged before it is on disk
     # on a majority (zennode.cluster.journal); False keeps it all in the page cache.
     fsync: bool = True
@@ -193,15 +197,30 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
             read_timeout_s=settings.read_confirm_timeout_s or settings.raft_max_timeout_s,
         )
         self._durable_init(journal)
+        self._snapshot_from: RaftPeer | None = None  # the leader that sends us a snapshot
         super().__init__(self_address, peers, conf)
+        # Chunked, resumable snapshot transfer in place of PySyncObj's (pinned 0.3.17).
+        serializer = self._SyncObj__serializer
+        serializer.getTransmissionData = owner._snapshot_sender.next_chunk
+        serializer.setTransmissionData = owner._snapshot_receiver.on_chunk
+        serializer.cancelTransmisstion = owner._snapshot_sender.cancel
         self._durable_attach()
         self.addOnTickCallback(self.serve_confirmed_reads)
 
     def _on_journal_failed(self, why: str) -> None:
         self._owner.halt(f"the Raft journal cannot be written ({why})")
 
+    def send_snapshot_ack(self, message: dict[str, Any]) -> None:
+        """Follower: answer the leader that sends us a snapshot (zennode.cluster.
+        snapshot_transfer); tick thread or the snapshot verify thread."""
+        node = self._snapshot_from
+        if node is not None:
+            self._SyncObj__transport.send(node, message)  # pinned pysyncobj 0.3.17
+
     def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
-        """Keep the leader's next index for a follower from going back on a late ack.
+        """Route snapshot transfer acks (ours) to the sender, then:
+
+        Keep the leader's next index for a follower from going back on a late ack.
 
         PySyncObj 0.3.17 sets `nextIndex = ack + 1` on every successful `next_node_idx`
         whose match index advances. With eager sends several AppendEntries are in flight, so
@@ -215,6 +234,11 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         A message lost with a dropped connection is caught by the follower's rejection of the
         next AppendEntries (its log lacks the previous entry), as before.
         """
+        if message.get("type") == ACK_TYPE:
+            self._owner._snapshot_sender.on_ack(node, message)
+            return
+        if message.get("serialized") is not None:
+            self._snapshot_from = node
         if (
             message.get("type") == "next_node_idx"
             and message.get("success")
@@ -320,6 +344,11 @@ class Partition:
         self._codec = SnapshotCodec(
             self.store, data_dir / "raft.dump", log_end_index=self._log_end_index
         )
+        dump_file = str(data_dir / "raft.dump")
+        self._snapshot_sender = Sender(
+            dump_file, settings.snapshot_chunk_bytes, settings.snapshot_window_bytes
+        )
+        self._snapshot_receiver = Receiver(dump_file, self._send_snapshot_ack)
         self._batcher = Batcher(
             settings.partition_id,
             BatchLimits(
@@ -610,6 +639,11 @@ class Partition:
                     time.monotonic() + self.settings.raft_max_timeout_s
                 )
 
+    def _send_snapshot_ack(self, message: dict[str, Any]) -> None:
+        group = getattr(self, "_group", None)
+        if group is not None:
+            group.send_snapshot_ack(message)
+
     def _log_end_index(self) -> int:
         """Raft index of the last journal entry (tick thread; pinned pysyncobj 0.3.17)."""
         return int(self._group._SyncObj__raftLog[-1][1])
@@ -726,6 +760,13 @@ class Partition:
             "snapshots_written": self._codec.written,
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
+            "snapshot_transfer": {
+                "sent_bytes": self._snapshot_sender.bytes_sent,
+                "sent_completed": self._snapshot_sender.completed,
+                "sent_resumed": self._snapshot_sender.resumed,
+                "send_refused": self._snapshot_sender.refused,
+                **{f"received_{k}": v for k, v in self._snapshot_receiver.stats().items()},
+            },
             "lmdb_bytes": self.store.size_bytes(),
             "lmdb_file_bytes": _file_bytes(self.store.path / "data.mdb"),
             "journal_bytes": _file_bytes(self.settings.data_dir / LOG_FILE),
@@ -810,6 +851,7 @@ class Partition:
         self._group._durable_close()
         self.journal.close()  # PySyncObj closed it on its last tick; this is a no-op then
         self._codec.wait(timeout_s=60)
+        self._snapshot_sender.close()
         self.store.close()
 
 
