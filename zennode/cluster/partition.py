@@ -204,6 +204,7 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         serializer.getTransmissionData = owner._snapshot_sender.next_chunk
         serializer.setTransmissionData = owner._snapshot_receiver.on_chunk
         serializer.cancelTransmisstion = owner._snapshot_sender.cancel
+        self.addOnTickCallback(owner._snapshot_receiver.flush)
         self._durable_attach()
         self.addOnTickCallback(self.serve_confirmed_reads)
 
@@ -269,6 +270,82 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         """
         SyncObj._SyncObj__applyLogEntries(self)  # type: ignore[attr-defined]
         return False
+
+    def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802, C901
+        """PySyncObj 0.3.17's `__sendAppendEntries`, changed only where it sends a snapshot.
+
+        Stock, a follower below the log's start keeps the loop going for a whole
+        `appendEntriesPeriod`: `nextIndex <= currentIndex` stays true, so when the serializer
+        has nothing to send (a probe unanswered, the window full) the leader sends an empty
+        message again and again, spinning its tick thread for 100 ms per round (measured:
+        hundreds of empty messages per second, and the leader's apply held up meanwhile).
+        Here, when `snapshot_transfer.Sender` has nothing to send, one empty message goes out
+        (it is the follower's heartbeat) and the loop moves on to the next follower. Entries
+        are sent as in 0.3.17, always whole: its chunked path for an entry at or above
+        `appendEntriesBatchSizeBytes` was buggy and never ran here anyway (`_conf` keeps
+        entries below that size).
+        """
+        conf = self._SyncObj__conf
+        self._SyncObj__newAppendEntriesTime = _pysyncobj_monotonic() + conf.appendEntriesPeriod
+        start = _pysyncobj_monotonic()
+        batch_bytes = conf.appendEntriesBatchSizeBytes
+        transport = self._SyncObj__transport
+        connected = self._SyncObj__connectedNodes
+        next_index = self._SyncObj__raftNextIndex
+        for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes:
+            if node not in connected:
+                self._SyncObj__serializer.cancelTransmisstion(node)
+                continue
+            send_single = True
+            sending_serialized = False
+            node_next = next_index[node]
+            while (
+                node_next <= self._SyncObj__getCurrentLogIndex()
+                or send_single
+                or (sending_serialized)
+            ):
+                log_ = self._SyncObj__raftLog
+                if node_next > log_[0][1]:
+                    prev_idx, prev_term = self._SyncObj__getPrevLogIndexTerm(node_next)
+                    entries = []
+                    if node_next <= self._SyncObj__getCurrentLogIndex():
+                        entries = self._SyncObj__getEntries(node_next, None, batch_bytes)
+                        next_index[node] = entries[-1][1] + 1
+                    transport.send(
+                        node,
+                        {
+                            "type": "append_entries",
+                            "term": self._SyncObj__raftCurrentTerm,
+                            "commit_index": self._SyncObj__raftCommitIndex,
+                            "entries": entries,
+                            "prevLogIdx": prev_idx,
+                            "prevLogTerm": prev_term,
+                        },
+                    )
+                    if node not in connected:
+                        break
+                else:
+                    data = self._SyncObj__serializer.getTransmissionData(node)
+                    transport.send(
+                        node,
+                        {
+                            "type": "append_entries",
+                            "term": self._SyncObj__raftCurrentTerm,
+                            "commit_index": self._SyncObj__raftCommitIndex,
+                            "serialized": data,
+                        },
+                    )
+                    if node not in connected or data is None:
+                        break  # nothing more to send to it this round (see above)
+                    if data[2]:  # the last part: the follower is past the snapshot
+                        next_index[node] = self._SyncObj__raftLog[1][1] + 1
+                        sending_serialized = False
+                    else:
+                        sending_serialized = True
+                node_next = next_index[node]
+                send_single = False
+                if _pysyncobj_monotonic() - start > conf.appendEntriesPeriod:
+                    break
 
     @replicated
     def apply_batch(self, payload: bytes) -> int:

@@ -33,6 +33,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +56,10 @@ def snapshot_ident(fd: int) -> tuple[Ident, int]:
     return (applied_index, digest.hex()), HEADER_SIZE + raft_len + lmdb_len
 
 
+PROBE_RETRY_S = 0.5  # a probe not answered by then is sent again
+STALL_S = 5.0  # no ack progress for this long: probe again (the follower lost track)
+
+
 @dataclass
 class _Outgoing:
     fd: int
@@ -61,6 +67,8 @@ class _Outgoing:
     total: int
     next_offset: int | None = None  # None until the follower answered the probe
     acked: int = 0
+    probed_at: float = -1e9  # monotonic time of the last probe
+    progress_at: float = 0.0  # monotonic time of the last ack that moved `acked`
 
 
 class Sender:
@@ -96,7 +104,13 @@ class Sender:
                     log.error("snapshot %s not sent: %s", self.dump_file, exc)
                 return None
             out = self._out[peer] = _Outgoing(fd, ident, total)
+        now = time.monotonic()
+        if out.next_offset is not None and now - out.progress_at > STALL_S:
+            out.next_offset = None  # acks stopped coming: ask where the follower is
         if out.next_offset is None:
+            if now - out.probed_at < PROBE_RETRY_S:
+                return None
+            out.probed_at = now
             return (_CHUNK_TAG, out.ident, PROBE, out.total, b""), True, False
         if out.acked >= out.total:
             self._close(peer)
@@ -131,6 +145,7 @@ class Sender:
             out.next_offset = out.acked = offset
         else:
             out.acked = max(out.acked, offset)
+        out.progress_at = time.monotonic()
 
     def cancel(self, peer: Hashable) -> None:
         """PySyncObj's `cancelTransmisstion(peer)`: the connection dropped."""
@@ -150,9 +165,12 @@ class Receiver:
     """Follower side; one per replica. `on_chunk` runs on the tick thread."""
 
     def __init__(self, dump_file: str, send_ack: Callable[[dict[str, Any]], None]) -> None:
+        """`send_ack(message)` sends to the leader; it is only called from `on_chunk` and
+        `flush` (the tick thread: PySyncObj's transport is not thread-safe)."""
         self.dump_file = dump_file
         self.partial_file = dump_file + ".partial"
         self._send_ack = send_ack
+        self._acks: deque[dict[str, Any]] = deque(maxlen=64)  # bounded; the latest matter
         self._lock = threading.Lock()
         self._ident: Ident | None = None
         self._size = 0
@@ -189,6 +207,12 @@ class Receiver:
             return False  # not ours (or None: a heartbeat while the leader waits for acks)
         if tag != _CHUNK_TAG:
             return False
+        try:
+            return self._on_chunk(ident, offset, total, data, last)
+        finally:
+            self.flush()
+
+    def _on_chunk(self, ident: Ident, offset: int, total: int, data: bytes, last: bool) -> bool:
         with self._lock:
             if self._ident != ident:
                 self._reset(ident)
@@ -274,10 +298,20 @@ class Receiver:
                 self._ack(ident, 0, rewind=True)
 
     def _ack(self, ident: Ident, offset: int, rewind: bool) -> None:
-        try:
-            self._send_ack({"type": ACK_TYPE, "ident": ident, "offset": offset, "rewind": rewind})
-        except Exception:  # noqa: BLE001 - a lost ack is answered by the next probe
-            log.debug("snapshot ack not sent", exc_info=True)
+        self._acks.append({"type": ACK_TYPE, "ident": ident, "offset": offset, "rewind": rewind})
+
+    def flush(self) -> None:
+        """Send queued acks (tick thread: after each chunk, and as a tick callback for the
+        ack of the verifying thread)."""
+        while self._acks:
+            try:
+                ack = self._acks.popleft()
+            except IndexError:
+                return
+            try:
+                self._send_ack(ack)
+            except Exception:  # noqa: BLE001 - a lost ack is answered by the next probe
+                log.debug("snapshot ack not sent", exc_info=True)
 
     def stats(self) -> dict[str, int]:
         return {

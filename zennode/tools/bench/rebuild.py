@@ -124,13 +124,16 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
         started = time.monotonic()
         launcher.start_node(directory, node_id)
         caught_up_s = None
+        phases: dict[str, float] = {}  # when the follower answered, got bytes, installed
         try:
             while time.monotonic() - started < CATCH_UP_TIMEOUT_S:
                 target = (await _status(http, urls[leader]))["applied_index"]
                 try:
-                    mine = (await _status(http, urls[follower]))["applied_index"]
+                    status = await _status(http, urls[follower])
+                    mine = status["applied_index"]
                 except (httpx.HTTPError, KeyError, ValueError):
-                    mine = 0
+                    status, mine = {}, 0
+                _note_phases(phases, status, time.monotonic() - started, before)
                 if mine >= target:
                     caught_up_s = time.monotonic() - started
                     break
@@ -149,10 +152,30 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
         "leader_snapshot_bytes": int(before.get("snapshot_bytes") or 0),
         "rebuilt_lmdb_bytes": int(after.get("lmdb_bytes") or 0),
         "snapshots_installed": after.get("snapshots_installed"),
+        "snapshot_transfer": after.get("snapshot_transfer"),
         "catch_up_seconds": round(caught_up_s, 2) if caught_up_s is not None else None,
+        "phases_seconds": phases,
         "mb_per_s": round(state / 1024 / 1024 / caught_up_s, 2) if caught_up_s else None,
         "load_created_meanwhile": load_created,
     }
+
+
+def _note_phases(
+    phases: dict[str, float], status: dict[str, Any], at_s: float, leader: dict[str, Any]
+) -> None:
+    """First time (s after the restart) the follower answered, held snapshot bytes, had
+    received as many bytes as the leader's snapshot had at the wipe, and had installed the
+    snapshot: where the catch-up time goes."""
+    if not status:
+        return
+    phases.setdefault("answering", round(at_s, 2))
+    received = (status.get("snapshot_transfer") or {}).get("received_bytes_received", 0)
+    if received:
+        phases.setdefault("receiving", round(at_s, 2))
+    if received >= int(leader.get("snapshot_bytes") or 0) > 0:
+        phases.setdefault("received", round(at_s, 2))
+    if status.get("snapshots_installed"):
+        phases.setdefault("installed", round(at_s, 2))
 
 
 def run(state_mb: float = 100.0, compaction_bytes: int = 16 * 1024 * 1024) -> dict[str, Any]:
