@@ -55,6 +55,7 @@ class Link:
 
     def leader_tick(self) -> None:
         """What PySyncObj's __sendAppendEntries does for one follower in one round."""
+        self.sender.begin_round()
         while True:
             data = self.sender.next_chunk(NODE)
             self.chunks.append(data)
@@ -97,7 +98,7 @@ def _follower_dump(tmp_path: Path) -> Path:
 
 
 def test_transfer_in_chunks_installs_an_identical_file(tmp_path: Path, snapshot: Path) -> None:
-    sender = Sender(str(snapshot), CHUNK, WINDOW)
+    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
     link = Link(sender, _follower_dump(tmp_path))
     link.run()
     assert link.most_unacked <= WINDOW  # never more than a window beyond the last ack
@@ -109,7 +110,7 @@ def test_transfer_in_chunks_installs_an_identical_file(tmp_path: Path, snapshot:
 
 def test_cut_connection_resumes_from_the_last_chunk_held(tmp_path: Path, snapshot: Path) -> None:
     total = snapshot.stat().st_size
-    sender = Sender(str(snapshot), CHUNK, WINDOW)
+    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
     link = Link(sender, _follower_dump(tmp_path))
     link.leader_tick()  # probe
     link.deliver()
@@ -133,7 +134,7 @@ def test_cut_connection_resumes_from_the_last_chunk_held(tmp_path: Path, snapsho
 
 def test_follower_restart_resumes_from_its_partial_file(tmp_path: Path, snapshot: Path) -> None:
     total = snapshot.stat().st_size
-    sender = Sender(str(snapshot), CHUNK, WINDOW)
+    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
     link = Link(sender, _follower_dump(tmp_path))
     link.leader_tick()
     link.deliver()
@@ -151,7 +152,7 @@ def test_follower_restart_resumes_from_its_partial_file(tmp_path: Path, snapshot
 
 def test_corrupt_partial_is_discarded_and_sent_again(tmp_path: Path, snapshot: Path) -> None:
     total = snapshot.stat().st_size
-    sender = Sender(str(snapshot), CHUNK, WINDOW)
+    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
     link = Link(sender, _follower_dump(tmp_path))
     link.leader_tick()
     link.deliver()
@@ -173,7 +174,7 @@ def test_corrupt_partial_is_discarded_and_sent_again(tmp_path: Path, snapshot: P
 def test_a_newer_snapshot_replaces_a_partial_of_an_older_one(
     tmp_path: Path, snapshot: Path
 ) -> None:
-    link = Link(Sender(str(snapshot), CHUNK, WINDOW), _follower_dump(tmp_path))
+    link = Link(Sender(str(snapshot), CHUNK, WINDOW, WINDOW), _follower_dump(tmp_path))
     link.leader_tick()
     link.deliver()
     link.leader_tick()
@@ -186,8 +187,23 @@ def test_a_newer_snapshot_replaces_a_partial_of_an_older_one(
     newer = tmp_path / "leader2" / "raft.dump"
     SnapshotCodec(store, newer, background=False).serialize(str(newer), ("raft", 2))
     store.close()
-    link.sender = Sender(str(newer), CHUNK, WINDOW)
+    link.sender = Sender(str(newer), CHUNK, WINDOW, WINDOW)
     link.run()
     assert link.receiver.stats()["restarted"] == 1
     assert link.follower_dump.read_bytes() == newer.read_bytes()
     assert verify_snapshot(link.follower_dump)[1] == 90
+
+
+def test_one_round_sends_at_most_its_budget(tmp_path: Path, snapshot: Path) -> None:
+    """Each chunk costs the leader's tick thread; a round stops at `round_bytes` even when
+    the window would allow more, and an ack asks for the next round at once."""
+    sender = Sender(str(snapshot), CHUNK, WINDOW, round_bytes=2 * CHUNK)
+    link = Link(sender, _follower_dump(tmp_path))
+    link.leader_tick()
+    link.deliver()  # the probe is answered
+    link.leader_tick()
+    assert [len(c[0][4]) for c in link.chunks if c is not None] == [CHUNK, CHUNK]
+    link.receiver.on_chunk(link.chunks[0])
+    link.receiver.flush()
+    [ack] = link.acks
+    assert sender.on_ack(NODE, ack) is True  # more may be sent: start a round early

@@ -236,7 +236,10 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         next AppendEntries (its log lacks the previous entry), as before.
         """
         if message.get("type") == ACK_TYPE:
-            self._owner._snapshot_sender.on_ack(node, message)
+            if self._owner._snapshot_sender.on_ack(node, message):
+                # Send the next part at this tick's end rather than after the heartbeat period:
+                # rounds stay small (`Sender.round_bytes`), applies run in between.
+                self._SyncObj__newAppendEntriesTime = 0.0  # pinned pysyncobj 0.3.17
             return
         if message.get("serialized") is not None:
             self._snapshot_from = node
@@ -288,6 +291,7 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         conf = self._SyncObj__conf
         self._SyncObj__newAppendEntriesTime = _pysyncobj_monotonic() + conf.appendEntriesPeriod
         start = _pysyncobj_monotonic()
+        self._owner._snapshot_sender.begin_round()
         batch_bytes = conf.appendEntriesBatchSizeBytes
         transport = self._SyncObj__transport
         connected = self._SyncObj__connectedNodes

@@ -74,16 +74,27 @@ class _Outgoing:
 class Sender:
     """Leader side; one per replica. All methods run on the tick thread."""
 
-    def __init__(self, dump_file: str, chunk_bytes: int, window_bytes: int) -> None:
+    def __init__(
+        self, dump_file: str, chunk_bytes: int, window_bytes: int, round_bytes: int | None = None
+    ) -> None:
+        """`round_bytes`: the most sent per send round (`begin_round`): each chunk costs the
+        leader's tick thread pickle + zlib + Fernet (~35 ms per incompressible MiB here), so
+        this bounds how long one round holds up its applies and client commands."""
         self.dump_file = dump_file
         self.chunk_bytes = chunk_bytes
         self.window_bytes = max(window_bytes, chunk_bytes)
+        self.round_bytes = max(round_bytes or 2 * chunk_bytes, chunk_bytes)
+        self._round_sent = 0
         self._out: dict[Hashable, _Outgoing] = {}
         self.bytes_sent = 0
         self.resumed = 0  # probes answered with a non-zero offset (a transfer resumed)
         self.completed = 0
         self.refused = 0  # times a dump failed its header check here and was not sent
         self._bad_dump: int | None = None  # inode of the last refused dump (log it once)
+
+    def begin_round(self) -> None:
+        """A new round of AppendEntries starts: the per-round budget is full again."""
+        self._round_sent = 0
 
     def next_chunk(self, peer: Hashable) -> tuple[Any, bool, bool] | None:
         """PySyncObj's `getTransmissionData(peer)`: (payload, is_first, is_last) or None."""
@@ -118,6 +129,8 @@ class Sender:
             return (_CHUNK_TAG, out.ident, out.total, out.total, b""), False, True
         if out.next_offset >= out.total or out.next_offset - out.acked >= self.window_bytes:
             return None  # wait for acks (PySyncObj sends an empty heartbeat instead)
+        if self._round_sent >= self.round_bytes:
+            return None  # the next round goes on (`on_ack` asks for it early)
         data = os.pread(out.fd, min(self.chunk_bytes, out.total - out.next_offset), out.next_offset)
         if not data:
             log.error("snapshot %s shorter than its header says; restarting", self.dump_file)
@@ -126,16 +139,18 @@ class Sender:
         offset = out.next_offset
         out.next_offset += len(data)
         self.bytes_sent += len(data)
+        self._round_sent += len(data)
         return (_CHUNK_TAG, out.ident, offset, out.total, data), False, False
 
-    def on_ack(self, peer: Hashable, message: dict[str, Any]) -> None:
-        """The follower holds `offset` bytes of `ident`; `rewind` means: send from there."""
+    def on_ack(self, peer: Hashable, message: dict[str, Any]) -> bool:
+        """The follower holds `offset` bytes of `ident`; `rewind` means: send from there.
+        True when there is something to send now (the caller starts a round early)."""
         out = self._out.get(peer)
         if out is None or tuple(message.get("ident", ())) != out.ident:
-            return  # an ack of a transfer this leader no longer runs
+            return False  # an ack of a transfer this leader no longer runs
         offset = int(message["offset"])
         if offset < 0 or offset > out.total:
-            return
+            return False
         if out.next_offset is None:
             if offset > 0:
                 self.resumed += 1
@@ -146,6 +161,8 @@ class Sender:
         else:
             out.acked = max(out.acked, offset)
         out.progress_at = time.monotonic()
+        assert out.next_offset is not None
+        return out.acked >= out.total or out.next_offset - out.acked < self.window_bytes
 
     def cancel(self, peer: Hashable) -> None:
         """PySyncObj's `cancelTransmisstion(peer)`: the connection dropped."""
