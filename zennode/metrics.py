@@ -182,8 +182,14 @@ class NodeMetrics:
         self._job_types: set[str] = set()
         self._per_partition: dict[int, _PartitionChildren] = {}
         self._cluster = cluster
+        # The node sets this to its retention driver's `stats` (built after the metrics).
+        self.retention_stats: Callable[[], dict[int, tuple[int, float | None]]] = dict
         if cluster is not None:
-            reg.register(_ScrapeCollector(cluster, job_streams, handler_stats or dict))
+            reg.register(
+                _ScrapeCollector(
+                    cluster, job_streams, handler_stats or dict, lambda: self.retention_stats()
+                )
+            )
             cluster.add_event_listener(self.on_events)
             cluster.add_role_listener(self.on_role)
 
@@ -324,10 +330,12 @@ class _ScrapeCollector(Collector):
         cluster: Cluster,
         job_streams: JobStreams | None,
         handler_stats: Callable[[], dict[str, Any]],
+        retention_stats: Callable[[], dict[int, tuple[int, float | None]]],
     ) -> None:
         self._cluster = cluster
         self._job_streams = job_streams
         self._handler_stats = handler_stats
+        self._retention_stats = retention_stats
 
     def describe(self) -> list[Metric]:
         return []  # dynamic: nothing to check for name clashes at registration
@@ -363,6 +371,7 @@ class _ScrapeCollector(Collector):
         )
         queued.add_metric([], self._handler_stats().get("queued", 0))
         yield queued
+        yield from _retention_metrics(self._retention_stats())
 
 
 _PARTITION_GAUGES = {
@@ -398,6 +407,26 @@ def _snapshot_age_s(partition: Any) -> float | None:
         return None
     age = time.time() - mtime
     return age if math.isfinite(age) else None
+
+
+def _retention_metrics(stats: dict[int, tuple[int, float | None]]) -> Iterator[Metric]:
+    """The retention driver's numbers: deletions by this node's leaders, and how far behind."""
+    deleted = CounterMetricFamily(
+        "zennode_retention_deleted_instances",
+        "Ended root instances (with all they own) deleted by this node's partition leaders",
+        labels=["partition"],
+    )
+    overdue = GaugeMetricFamily(
+        "zennode_retention_overdue_seconds",
+        "How long the oldest ended instance has waited past its time to live (0: none due)",
+        labels=["partition"],
+    )
+    for pid, (count, overdue_s) in sorted(stats.items()):
+        deleted.add_metric([str(pid)], count)
+        if overdue_s is not None:
+            overdue.add_metric([str(pid)], overdue_s)
+    yield deleted
+    yield overdue
 
 
 def _job_stream_metrics(streams: JobStreams) -> Iterator[Metric]:

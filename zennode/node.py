@@ -92,6 +92,7 @@ class Node:
             poll_s=retention.purge_interval_ms / 1000,
             chunk=retention.purge_chunk,
         )
+        self.metrics.retention_stats = self.retention.stats
         self.relay = PartitionRelay(self.cluster)
         self._servers: list[tuple[str, Callable[[], Any]]] = []  # (name, async stop) in order
         self._lock_file: Any = None

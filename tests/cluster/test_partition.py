@@ -517,7 +517,7 @@ def test_lagging_replica_catches_up_by_snapshot(started, tmp_path):
     assert read_counter(late) == 1501
 
 
-def test_cut_short_snapshot_is_refused_and_a_good_one_installs_later(started, tmp_path):
+def test_cut_short_snapshot_is_not_sent_and_a_good_one_installs_later(started, tmp_path):
     group = Group(tmp_path, started)
     group.start(0)
     group.start(1)
@@ -536,7 +536,13 @@ def test_cut_short_snapshot_is_refused_and_a_good_one_installs_later(started, tm
         os.replace(cut, dump)
 
     late = group.start(2)
-    wait_until(lambda: late.status()["snapshots_refused"] >= 2, 20, "refused snapshots")
+    # The leader checks the header before sending (zennode.cluster.snapshot_transfer); the
+    # newcomer's own checksum check is covered in tests/cluster/test_snapshot_transfer.py.
+    wait_until(
+        lambda: any(p.status()["snapshot_transfer"]["send_refused"] for p in first_two),
+        20,
+        "the leader refusing to send its short dump",
+    )
     assert late.status()["snapshots_installed"] == 0
     assert read_counter(late) == 0  # nothing half-installed
     assert late.status()["role"] in ("follower", "candidate")

@@ -108,6 +108,9 @@ def test_a_cut_off_follower_keeps_its_term_and_deposes_nobody_on_return(group) -
     leader = group.leader()
     follower = group.followers()[0]
     before = term(leader)
+    # A majority committed the batch; under load this follower may not have heard from the
+    # leader yet (term 0), and the test is about keeping the term it follows.
+    wait_until(lambda: term(follower) == before, 10, "the follower to follow the leader's term")
     cuts.isolate(follower)
     # Several maximum election timeouts (1.3 s): stock PySyncObj would call an election at each.
     wait_until(lambda: follower.status()["pre_votes_started"] >= 2, 10, "pre-votes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from prometheus_client.parser import text_string_to_metric_families
 from support import bpmn
 from support.nodes import NodeThread
 from support.rest import RestClient
@@ -76,6 +77,30 @@ def test_ended_instances_are_readable_until_their_ttl_then_404(
     for key in (kept, zenbpm_form):  # their own TTL has not passed: still readable
         assert api.get(f"/v1/process-instances/{key}").json()["state"] == "completed"
     assert node.node.retention.deleted == len(defaults)
+
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(api.get("/metrics").text)
+        for sample in family.samples
+    }
+    deleted = [
+        v for (name, _), v in samples.items() if name == "zennode_retention_deleted_instances_total"
+    ]
+    assert sum(deleted) == len(defaults)
+    for pid in ("1", "2"):  # this single node leads both partitions; nothing is overdue now
+        wait_until(
+            lambda pid=pid: _overdue(api, pid) == 0.0, WAIT_S, f"partition {pid} not overdue"
+        )
+
+
+def _overdue(api: RestClient, pid: str) -> float | None:
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "zennode_retention_overdue_seconds" and sample.labels == {
+                "partition": pid
+            }:
+                return float(sample.value)
+    return None
 
 
 def test_a_bad_history_ttl_is_a_400(

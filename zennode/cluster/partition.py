@@ -49,6 +49,7 @@ from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
 from zennode.cluster.raft_quorum import QuorumGuards
+from zennode.cluster.snapshot_transfer import ACK_TYPE, Receiver, Sender
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
@@ -140,6 +141,9 @@ class PartitionSettings:
     compaction_max_entries: int = 200_000  # backstop for many tiny entries
     compaction_min_time_s: float = 3600.0
     snapshot_chunk_bytes: int = 1024 * 1024
+    # Snapshot bytes a leader sends a follower beyond its last ack (zennode.cluster.
+    # snapshot_transfer): bounds what a cut connection loses and the leader's read per tick.
+    snapshot_window_bytes: int = 8 * 1024 * 1024
     # Durable Raft log and LMDB (`raft.fsync`): nothing is acknowledged before it is on disk
     # on a majority (zennode.cluster.journal); False keeps it all in the page cache.
     fsync: bool = True
@@ -193,15 +197,31 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
             read_timeout_s=settings.read_confirm_timeout_s or settings.raft_max_timeout_s,
         )
         self._durable_init(journal)
+        self._snapshot_from: RaftPeer | None = None  # the leader that sends us a snapshot
         super().__init__(self_address, peers, conf)
+        # Chunked, resumable snapshot transfer in place of PySyncObj's (pinned 0.3.17).
+        serializer = self._SyncObj__serializer
+        serializer.getTransmissionData = owner._snapshot_sender.next_chunk
+        serializer.setTransmissionData = owner._snapshot_receiver.on_chunk
+        serializer.cancelTransmisstion = owner._snapshot_sender.cancel
+        self.addOnTickCallback(owner._snapshot_receiver.flush)
         self._durable_attach()
         self.addOnTickCallback(self.serve_confirmed_reads)
 
     def _on_journal_failed(self, why: str) -> None:
         self._owner.halt(f"the Raft journal cannot be written ({why})")
 
+    def send_snapshot_ack(self, message: dict[str, Any]) -> None:
+        """Follower: answer the leader that sends us a snapshot (zennode.cluster.
+        snapshot_transfer); tick thread or the snapshot verify thread."""
+        node = self._snapshot_from
+        if node is not None:
+            self._SyncObj__transport.send(node, message)  # pinned pysyncobj 0.3.17
+
     def _SyncObj__onMessageReceived(self, node: RaftPeer, message: dict[str, Any]) -> None:  # noqa: N802
-        """Keep the leader's next index for a follower from going back on a late ack.
+        """Route snapshot transfer acks (ours) to the sender, then:
+
+        Keep the leader's next index for a follower from going back on a late ack.
 
         PySyncObj 0.3.17 sets `nextIndex = ack + 1` on every successful `next_node_idx`
         whose match index advances. With eager sends several AppendEntries are in flight, so
@@ -215,6 +235,14 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         A message lost with a dropped connection is caught by the follower's rejection of the
         next AppendEntries (its log lacks the previous entry), as before.
         """
+        if message.get("type") == ACK_TYPE:
+            if self._owner._snapshot_sender.on_ack(node, message):
+                # Send the next part at this tick's end rather than after the heartbeat period:
+                # rounds stay small (`Sender.round_bytes`), applies run in between.
+                self._SyncObj__newAppendEntriesTime = 0.0  # pinned pysyncobj 0.3.17
+            return
+        if message.get("serialized") is not None:
+            self._snapshot_from = node
         if (
             message.get("type") == "next_node_idx"
             and message.get("success")
@@ -245,6 +273,83 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         """
         SyncObj._SyncObj__applyLogEntries(self)  # type: ignore[attr-defined]
         return False
+
+    def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802, C901
+        """PySyncObj 0.3.17's `__sendAppendEntries`, changed only where it sends a snapshot.
+
+        Stock, a follower below the log's start keeps the loop going for a whole
+        `appendEntriesPeriod`: `nextIndex <= currentIndex` stays true, so when the serializer
+        has nothing to send (a probe unanswered, the window full) the leader sends an empty
+        message again and again, spinning its tick thread for 100 ms per round (measured:
+        hundreds of empty messages per second, and the leader's apply held up meanwhile).
+        Here, when `snapshot_transfer.Sender` has nothing to send, one empty message goes out
+        (it is the follower's heartbeat) and the loop moves on to the next follower. Entries
+        are sent as in 0.3.17, always whole: its chunked path for an entry at or above
+        `appendEntriesBatchSizeBytes` was buggy and never ran here anyway (`_conf` keeps
+        entries below that size).
+        """
+        conf = self._SyncObj__conf
+        self._SyncObj__newAppendEntriesTime = _pysyncobj_monotonic() + conf.appendEntriesPeriod
+        start = _pysyncobj_monotonic()
+        self._owner._snapshot_sender.begin_round()
+        batch_bytes = conf.appendEntriesBatchSizeBytes
+        transport = self._SyncObj__transport
+        connected = self._SyncObj__connectedNodes
+        next_index = self._SyncObj__raftNextIndex
+        for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes:
+            if node not in connected:
+                self._SyncObj__serializer.cancelTransmisstion(node)
+                continue
+            send_single = True
+            sending_serialized = False
+            node_next = next_index[node]
+            while (
+                node_next <= self._SyncObj__getCurrentLogIndex()
+                or send_single
+                or (sending_serialized)
+            ):
+                log_ = self._SyncObj__raftLog
+                if node_next > log_[0][1]:
+                    prev_idx, prev_term = self._SyncObj__getPrevLogIndexTerm(node_next)
+                    entries = []
+                    if node_next <= self._SyncObj__getCurrentLogIndex():
+                        entries = self._SyncObj__getEntries(node_next, None, batch_bytes)
+                        next_index[node] = entries[-1][1] + 1
+                    transport.send(
+                        node,
+                        {
+                            "type": "append_entries",
+                            "term": self._SyncObj__raftCurrentTerm,
+                            "commit_index": self._SyncObj__raftCommitIndex,
+                            "entries": entries,
+                            "prevLogIdx": prev_idx,
+                            "prevLogTerm": prev_term,
+                        },
+                    )
+                    if node not in connected:
+                        break
+                else:
+                    data = self._SyncObj__serializer.getTransmissionData(node)
+                    transport.send(
+                        node,
+                        {
+                            "type": "append_entries",
+                            "term": self._SyncObj__raftCurrentTerm,
+                            "commit_index": self._SyncObj__raftCommitIndex,
+                            "serialized": data,
+                        },
+                    )
+                    if node not in connected or data is None:
+                        break  # nothing more to send to it this round (see above)
+                    if data[2]:  # the last part: the follower is past the snapshot
+                        next_index[node] = self._SyncObj__raftLog[1][1] + 1
+                        sending_serialized = False
+                    else:
+                        sending_serialized = True
+                node_next = next_index[node]
+                send_single = False
+                if _pysyncobj_monotonic() - start > conf.appendEntriesPeriod:
+                    break
 
     @replicated
     def apply_batch(self, payload: bytes) -> int:
@@ -320,6 +425,11 @@ class Partition:
         self._codec = SnapshotCodec(
             self.store, data_dir / "raft.dump", log_end_index=self._log_end_index
         )
+        dump_file = str(data_dir / "raft.dump")
+        self._snapshot_sender = Sender(
+            dump_file, settings.snapshot_chunk_bytes, settings.snapshot_window_bytes
+        )
+        self._snapshot_receiver = Receiver(dump_file, self._send_snapshot_ack)
         self._batcher = Batcher(
             settings.partition_id,
             BatchLimits(
@@ -610,6 +720,11 @@ class Partition:
                     time.monotonic() + self.settings.raft_max_timeout_s
                 )
 
+    def _send_snapshot_ack(self, message: dict[str, Any]) -> None:
+        group = getattr(self, "_group", None)
+        if group is not None:
+            group.send_snapshot_ack(message)
+
     def _log_end_index(self) -> int:
         """Raft index of the last journal entry (tick thread; pinned pysyncobj 0.3.17)."""
         return int(self._group._SyncObj__raftLog[-1][1])
@@ -726,6 +841,13 @@ class Partition:
             "snapshots_written": self._codec.written,
             "snapshots_installed": self._codec.installs,
             "snapshots_refused": self._codec.refused,
+            "snapshot_transfer": {
+                "sent_bytes": self._snapshot_sender.bytes_sent,
+                "sent_completed": self._snapshot_sender.completed,
+                "sent_resumed": self._snapshot_sender.resumed,
+                "send_refused": self._snapshot_sender.refused,
+                **{f"received_{k}": v for k, v in self._snapshot_receiver.stats().items()},
+            },
             "lmdb_bytes": self.store.size_bytes(),
             "lmdb_file_bytes": _file_bytes(self.store.path / "data.mdb"),
             "journal_bytes": _file_bytes(self.settings.data_dir / LOG_FILE),
@@ -810,6 +932,7 @@ class Partition:
         self._group._durable_close()
         self.journal.close()  # PySyncObj closed it on its last tick; this is a no-op then
         self._codec.wait(timeout_s=60)
+        self._snapshot_sender.close()
         self.store.close()
 
 

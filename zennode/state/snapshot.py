@@ -2,9 +2,10 @@
 
 PySyncObj's default snapshot pickles the SyncObj's attributes, which here hold no data, so a
 follower that installs it would end up empty. This codec is passed as its `serializer` /
-`deserializer`. PySyncObj ships the dump file to lagging followers in 64 KiB chunks with no
-offsets and no checksum; a transfer cut short once crashed LMDB with SIGBUS. So the file
-carries its lengths and a SHA-256, and the reader verifies both before it touches anything.
+`deserializer`. PySyncObj's own transfer had no offsets and no checksum, and one cut short once
+crashed LMDB with SIGBUS; zennode.cluster.snapshot_transfer now sends the file in resumable
+chunks, and the file carries its lengths and a SHA-256, which both ends verify before
+anything is touched.
 
 File layout (big-endian):
 
@@ -88,8 +89,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def read_header(fd: int) -> tuple[int, int, bytes, int]:
-    """Return (raft_len, lmdb_len, sha256, applied_index) after checking magic and size."""
+def read_header(fd: int, partial: bool = False) -> tuple[int, int, bytes, int]:
+    """Return (raft_len, lmdb_len, sha256, applied_index) after checking magic and size
+    (`partial`: a file still being received, whose size is not checked)."""
     raw = os.pread(fd, HEADER_SIZE, 0)
     if len(raw) != HEADER_SIZE:
         raise SnapshotError(f"snapshot header truncated ({len(raw)} of {HEADER_SIZE} bytes)")
@@ -98,7 +100,7 @@ def read_header(fd: int) -> tuple[int, int, bytes, int]:
         raise SnapshotError(f"not a zennode snapshot (magic {magic!r}, version {version})")
     size = os.fstat(fd).st_size
     expected = HEADER_SIZE + raft_len + lmdb_len
-    if size != expected:
+    if not partial and size != expected:
         raise SnapshotError(f"snapshot is {size} bytes, header says {expected}")
     return raft_len, lmdb_len, digest, applied_index
 

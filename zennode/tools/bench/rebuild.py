@@ -12,7 +12,9 @@ rate in MB/s of state. The cluster is always stopped (`launcher.down`, by PID).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -56,10 +58,17 @@ async def _leader(http: httpx.AsyncClient, urls: list[str]) -> int:
     raise RuntimeError("no leader for partition 1 within 60 s")
 
 
-async def _fill(http: httpx.AsyncClient, url: str, state_bytes: int) -> int:
-    """Create instances with a large variable until the leader's LMDB holds `state_bytes`."""
-    blob = "x" * PAYLOAD_BYTES
+async def _fill(
+    http: httpx.AsyncClient, url: str, state_bytes: int, random_payload: bool = False
+) -> int:
+    """Create instances with a large variable until the leader's LMDB holds `state_bytes`
+    (`random_payload`: each variable random base64 text, which zlib cannot shrink)."""
     created = 0
+
+    def blob() -> str:
+        if random_payload:
+            return base64.b64encode(os.urandom(PAYLOAD_BYTES * 3 // 4)).decode()
+        return "x" * PAYLOAD_BYTES
 
     async def client() -> None:
         nonlocal created
@@ -70,7 +79,7 @@ async def _fill(http: httpx.AsyncClient, url: str, state_bytes: int) -> int:
             for _ in range(10):
                 reply = await http.post(
                     f"{url}/v1/process-instances",
-                    json={"bpmnProcessId": PROCESS_ID, "variables": {"blob": blob}},
+                    json={"bpmnProcessId": PROCESS_ID, "variables": {"blob": blob()}},
                 )
                 if reply.status_code == 201:
                     created += 1
@@ -100,7 +109,9 @@ async def _load(http: httpx.AsyncClient, urls: list[str], stop: asyncio.Event) -
     return created
 
 
-async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) -> dict[str, Any]:
+async def _measure(
+    directory: Path, cluster: dict[str, Any], state_mb: float, random_payload: bool
+) -> dict[str, Any]:
     from zennode.tools import launcher
 
     urls = [node["http"] for node in cluster["nodes"]]
@@ -110,7 +121,7 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
             await http.post(f"{urls[leader]}/v1/process-definitions", content=_flat_model())
         ).raise_for_status()
         fill_started = time.monotonic()
-        created = await _fill(http, urls[leader], int(state_mb * 1024 * 1024))
+        created = await _fill(http, urls[leader], int(state_mb * 1024 * 1024), random_payload)
         fill_s = time.monotonic() - fill_started
         leader = await _leader(http, urls)
         follower = (leader + 1) % len(urls)
@@ -124,13 +135,16 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
         started = time.monotonic()
         launcher.start_node(directory, node_id)
         caught_up_s = None
+        phases: dict[str, float] = {}  # when the follower answered, got bytes, installed
         try:
             while time.monotonic() - started < CATCH_UP_TIMEOUT_S:
                 target = (await _status(http, urls[leader]))["applied_index"]
                 try:
-                    mine = (await _status(http, urls[follower]))["applied_index"]
+                    status = await _status(http, urls[follower])
+                    mine = status["applied_index"]
                 except (httpx.HTTPError, KeyError, ValueError):
-                    mine = 0
+                    status, mine = {}, 0
+                _note_phases(phases, status, time.monotonic() - started, before)
                 if mine >= target:
                     caught_up_s = time.monotonic() - started
                     break
@@ -149,13 +163,37 @@ async def _measure(directory: Path, cluster: dict[str, Any], state_mb: float) ->
         "leader_snapshot_bytes": int(before.get("snapshot_bytes") or 0),
         "rebuilt_lmdb_bytes": int(after.get("lmdb_bytes") or 0),
         "snapshots_installed": after.get("snapshots_installed"),
+        "snapshot_transfer": after.get("snapshot_transfer"),
         "catch_up_seconds": round(caught_up_s, 2) if caught_up_s is not None else None,
+        "phases_seconds": phases,
         "mb_per_s": round(state / 1024 / 1024 / caught_up_s, 2) if caught_up_s else None,
         "load_created_meanwhile": load_created,
     }
 
 
-def run(state_mb: float = 100.0, compaction_bytes: int = 16 * 1024 * 1024) -> dict[str, Any]:
+def _note_phases(
+    phases: dict[str, float], status: dict[str, Any], at_s: float, leader: dict[str, Any]
+) -> None:
+    """First time (s after the restart) the follower answered, held snapshot bytes, had
+    received as many bytes as the leader's snapshot had at the wipe, and had installed the
+    snapshot: where the catch-up time goes."""
+    if not status:
+        return
+    phases.setdefault("answering", round(at_s, 2))
+    received = (status.get("snapshot_transfer") or {}).get("received_bytes_received", 0)
+    if received:
+        phases.setdefault("receiving", round(at_s, 2))
+    if received >= int(leader.get("snapshot_bytes") or 0) > 0:
+        phases.setdefault("received", round(at_s, 2))
+    if status.get("snapshots_installed"):
+        phases.setdefault("installed", round(at_s, 2))
+
+
+def run(
+    state_mb: float = 100.0,
+    compaction_bytes: int = 16 * 1024 * 1024,
+    random_payload: bool = False,
+) -> dict[str, Any]:
     """`compaction_bytes` below the state size makes the leader compact its log, so the wiped
     follower gets a snapshot (then the log since it), not the whole log replayed."""
     from zennode.tools import launcher
@@ -177,8 +215,9 @@ def run(state_mb: float = 100.0, compaction_bytes: int = 16 * 1024 * 1024) -> di
                 base_port=reserve_cluster(3, 1).base,
                 extra=extra,
             )
-            result = asyncio.run(_measure(directory, cluster, state_mb))
+            result = asyncio.run(_measure(directory, cluster, state_mb, random_payload))
             result["compaction_bytes"] = compaction_bytes
+            result["random_payload"] = random_payload
         except BaseException:
             for log in sorted(directory.glob("node*.log")):
                 tail = log.read_text(errors="replace")[-1500:]
