@@ -56,7 +56,7 @@ _COUNTER_LIMIT = 1 << 64  # a direction's counter never wraps: the connection dr
 _CONFIRM = b"zennode raft: peer holds the cluster secret"
 _KDF_INFO = b"zennode raft transport v1"
 _MASTER_SALT = b"zennode raft cluster key v1"
-_MASTER_ITERATIONS = 200_000  # a weak configured secret still costs an attacker per guess
+_MASTER_ITERATIONS = 100_000  # as PySyncObj's: a weak secret still costs an attacker per guess
 _PENDING_MAX_BYTES = 16 << 20  # sends queued before the peer's hello arrived
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
