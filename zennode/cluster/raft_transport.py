@@ -253,7 +253,7 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]  # untyped PySyncOb
             peer = sock.getpeername() if sock is not None else None
         except OSError:
             peer = None
-        log.warning("raft connection from %s dropped: %s", peer, why)
+        log.warning("raft connection with %s dropped: %s", peer, why)
         self.disconnect()
 
 
