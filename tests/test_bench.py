@@ -64,6 +64,7 @@ def test_node_bench_runs_both_phases() -> None:
     """One node process, one worker process, half a second per phase: the JSON line parses."""
     results = run_bench("node", "--seconds", "0.5", "--workers", "1", "--clients", "4")
     assert results["benchmark"] == "node"
+    assert results["engine_per_second"] > 0  # the machine's calibration, same invocation
     for phase in ("full", "half"):
         numbers = results[phase]
         assert numbers["created"] > 0 and numbers["jobs_pushed"] > 0
@@ -89,6 +90,7 @@ def test_cluster_bench_runs_against_three_nodes() -> None:
         "--compare-unsynced",
     )
     assert results["benchmark"] == "cluster" and results["replication"] == 3
+    assert results["engine_per_second"] > 0  # the machine's calibration, same invocation
     # The durable default and the unsynced variant in one run, with their ratio.
     assert results["fsync"] is True and results["fsync_ms"]["fsyncs"] > 0
     assert results["unsynced"]["full"]["created"] > 0

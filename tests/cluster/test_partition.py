@@ -341,7 +341,7 @@ def test_raft_port_binds_only_the_configured_host(started, tmp_path):
 
 
 def test_raw_pickles_sent_to_the_raft_port_are_not_executed(started, tmp_path):
-    """A single replica still gets a (random) password, so the port never unpickles input."""
+    """A single replica still gets a (random) secret, so the port never unpickles input."""
     marker = tmp_path / "pwned"
     partition = start_single(started, tmp_path)
     host, port = partition.settings.self_address.rsplit(":", 1)

@@ -1,8 +1,8 @@
 """Raft and internal ports of real `zennode start` processes: authenticated and bound only to
 the configured host.
 
-- A crafted pickle sent to a node's Raft port is never executed (PySyncObj's password makes it
-  decrypt before unpickling; a single node gets a random one).
+- A crafted pickle sent to a node's Raft port is never executed (the sealed transport
+  authenticates every frame before unpickling; a single node gets a random secret).
 - A PySyncObj peer with the wrong password, sitting at a member's own Raft address, is refused:
   it never joins, never sees a log entry, and the real replicas go on without it.
 - Every port of a node listens on the configured host only (/proc/net/tcp; no 0.0.0.0, no
@@ -29,6 +29,7 @@ from support.bpmn import bpmn, flow, start
 from support.ports import reserve_cluster
 from support.waits import wait_until
 
+from zennode.cluster.raft_transport import sealed_transport
 from zennode.tools import launcher
 
 WAIT_S = 60.0
@@ -164,18 +165,18 @@ def test_single_node_process_never_unpickles_raft_input_and_binds_only_its_host(
 
 
 class Rogue(SyncObj):
-    """A PySyncObj peer at a member's Raft address (with the wrong secret, an intruder)."""
+    """A PySyncObj peer at a member's Raft address (with the wrong secret, an intruder),
+    speaking the cluster's sealed transport (zennode/cluster/raft_transport.py)."""
 
     def __init__(self, address: str, peers: list[str], journal: Path, password: str) -> None:
         conf = SyncObjConf(
-            password=password,
             bindAddress=address,
             appendEntriesUseBatch=False,
             dynamicMembershipChange=False,
             journalFile=str(journal),
         )
         self.applied: list[Any] = []
-        super().__init__(address, peers, conf)
+        super().__init__(address, peers, conf, transportClass=sealed_transport(password))
 
     @replicated
     def apply_batch(self, payload: bytes) -> None:  # the name our partitions replicate

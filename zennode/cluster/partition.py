@@ -6,13 +6,15 @@ so an entry replayed from the journal after a restart is skipped. The leader ans
 command's future after the commit and then hands the batch's events to `on_events`.
 
 The settings follow ../shared/reference/pysyncobj-findings.md (pysyncobj pinned to 0.3.17):
-a password always (the Raft port unpickles what it receives), a journal file, our own LMDB
+a secret always (the Raft port unpickles what it receives; our sealed transport,
+zennode/cluster/raft_transport.py, authenticates every frame first), a journal file, our own LMDB
 snapshot codec, eager append entries with application batching, compaction sized by bytes,
 no waiting for a leader (callers fail fast and retry or forward), and entries always smaller
 than `appendEntriesBatchSizeBytes` so PySyncObj's broken chunked path for large entries is
 never used (a 1 MB deploy is a normal, if large, entry). Snapshots are written off the tick
 thread (see `zennode.state.snapshot`). `_RaftGroup` changes two PySyncObj habits that cost
-messages (each ~150 us of pickle, zlib and Fernet per side, docs/benchmarks.md): a late ack
+messages (each ~150 us of pickle, zlib and Fernet per side before the sealed transport,
+docs/benchmarks.md): a late ack
 no longer makes the leader re-send entries, and no commit-index-only round follows each
 applied batch.
 
@@ -49,6 +51,7 @@ from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
 from zennode.cluster.raft_quorum import QuorumGuards
+from zennode.cluster.raft_transport import sealed_transport
 from zennode.cluster.snapshot_transfer import ACK_TYPE, Receiver, Sender
 from zennode.engine.outcome import Outcome
 from zennode.engine.storage import KVRead, KVWrite
@@ -188,6 +191,7 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         peers: list[str],
         conf: SyncObjConf,
         journal: RaftJournal,
+        transport_class: Callable[..., Any],
     ):
         self._owner = owner
         owner._group = self  # the tick thread may apply journal entries before __init__ returns
@@ -198,7 +202,7 @@ class _RaftGroup(QuorumGuards, DurableRaft, SyncObj):
         )
         self._durable_init(journal)
         self._snapshot_from: RaftPeer | None = None  # the leader that sends us a snapshot
-        super().__init__(self_address, peers, conf)
+        super().__init__(self_address, peers, conf, transportClass=transport_class)
         # Chunked, resumable snapshot transfer in place of PySyncObj's (pinned 0.3.17).
         serializer = self._SyncObj__serializer
         serializer.getTransmissionData = owner._snapshot_sender.next_chunk
@@ -447,7 +451,14 @@ class Partition:
         self._group: _RaftGroup
         try:
             peers = list(settings.peer_addresses)
-            _RaftGroup(self, settings.self_address, peers, self._conf(secret), self.journal)
+            _RaftGroup(
+                self,
+                settings.self_address,
+                peers,
+                self._conf(),
+                self.journal,
+                sealed_transport(secret),
+            )
         except Exception:
             self._batcher.stop(Unavailable("start failed", partition_id=self.partition_id))
             self.journal.close()
@@ -473,11 +484,11 @@ class Partition:
 
     # Configuration.
 
-    def _conf(self, secret: str) -> SyncObjConf:
+    def _conf(self) -> SyncObjConf:
         s = self.settings
         largest_entry = max(s.command_max_bytes, s.batch_max_bytes) + _ENTRY_MARGIN_BYTES
         return SyncObjConf(
-            password=secret,
+            password=None,  # the sealed transport (raft_transport.py) authenticates instead
             bindAddress=s.self_address,  # never 0.0.0.0 (PySyncObj's default)
             appendEntriesUseBatch=False,
             appendEntriesPeriod=s.append_entries_period_s,

@@ -12,6 +12,9 @@ The nodes run with the durable default (`raft.fsync: true`); the Raft log's fsyn
 every replica is read from `/system/status` at the end. `compare_unsynced` runs the same
 benchmark again on a fresh cluster with `raft.fsync: false` and adds its numbers and the ratio
 durable / unsynced of completed instances per second at full load.
+
+`engine_per_second` is the pure engine's rate in this process just before the cluster starts
+(`zennode.tools.bench.engine.engine_per_second`): the machine's calibration for this result.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from zennode.tools.bench.engine import engine_per_second
 from zennode.tools.bench.node import NodeBench, push_latencies, start_workers, stop_process
 from zennode.tools.ports import reserve_cluster
 
@@ -45,6 +49,7 @@ def run(
     Any number of workers will do: a worker's subscriptions reach every partition leader
     through the job relay, whichever node it is connected to.
     """
+    calibration = engine_per_second()  # before any node starts: the machine's speed now
     shape = (workers, seconds, nodes, partitions, replication, clients, concurrency, paced_rate)
     durable = _run_once(*shape, fsync=True)
     results: dict[str, Any] = {
@@ -55,6 +60,7 @@ def run(
         "workers": workers,
         "clients": clients,
         "fsync": True,
+        "engine_per_second": calibration,
         **durable,
     }
     if compare_unsynced:

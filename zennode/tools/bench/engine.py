@@ -229,6 +229,22 @@ def run(instances: int, vs_spiff: bool, node: bool = True, rounds: int = 3) -> d
     return results
 
 
+CALIBRATION_INSTANCES = 2000  # ~0.15 s per round on our machine
+CALIBRATION_ROUNDS = 3
+
+
+def engine_per_second(
+    instances: int = CALIBRATION_INSTANCES, rounds: int = CALIBRATION_ROUNDS
+) -> float:
+    """The pure engine's instances per second here and now (best of `rounds`).
+
+    The cluster and node benches print it next to their own numbers, run before their
+    processes start, so every result carries the machine's speed at the time: a slow run on
+    a busy machine shows as a low calibration too, and runs compare by ratio.
+    """
+    return _best([run_engine(instances) for _ in range(rounds)])["per_second"]
+
+
 def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = dict(max(runs, key=lambda r: r["per_second"]))
     best["rounds_per_second"] = [r["per_second"] for r in runs]

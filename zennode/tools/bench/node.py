@@ -44,6 +44,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from zennode.tools.bench.cpu import cpu_seconds, load_average
+from zennode.tools.bench.engine import engine_per_second
 from zennode.tools.bench.models import one_task_model
 from zennode.tools.bench.rawhttp import Connection
 from zennode.tools.ports import reserve_node
@@ -511,6 +512,7 @@ def run(
     """
     if replicas > 1 and partitions != 1:
         raise ValueError("replicated runs use one partition until nodes forward requests")
+    calibration = engine_per_second()  # before any node starts: the machine's speed now
     with tempfile.TemporaryDirectory(prefix="zennode-bench-node-") as tmp:
         procs, bases = start_nodes(Path(tmp), partitions, replicas, fsync)
         worker_proc: subprocess.Popen[str] | None = None
@@ -548,6 +550,7 @@ def run(
         "replicas": replicas,
         "clients": clients,
         "fsync": fsync,
+        "engine_per_second": calibration,
         "full": full,
         "half": half,
     }
