@@ -338,7 +338,8 @@ class Service:
         decision_key: int | None = None,
     ) -> dict[str, Any]:
         """Evaluate the latest version of `decision_id` (or the decision `decision_key`) on
-        the next partition, round robin: every partition holds every decision. The result
+        the next partition (`next_partition`: led here if any): every partition holds every
+        decision. The result
         names each evaluated decision with its matched rules; a failing decision is answered
         with `failedDecisionId` and `failureMessage`."""
         checked = self.check_variables(variables)
@@ -368,11 +369,14 @@ class Service:
         history_ttl: str | None = None,
         business_key: str | None = None,
         start_instructions: list[dict[str, Any]] | None = None,
+        local_first: bool = True,
     ) -> dict[str, Any]:
-        """Start an instance on the next partition (round robin; with an idempotency key, the
-        key's partition). `version` goes with a `bpmn_process_id` (None or -1: the latest).
-        `history_ttl` (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None:
-        the configured `retention.history_ttl`. `business_key`: the caller's own searchable key
+        """Start an instance on the next partition (`ClusterClient.next_partition`: round robin
+        over those this node leads, so it is not forwarded; with `local_first=False` over all
+        of them, as Zeebe's gateway does; with an idempotency key, the key's partition).
+        `version` goes with a `bpmn_process_id` (None or -1: the latest). `history_ttl`
+        (`30d`, `P30D`, `0`): how long the instance is kept once it ended; None: the
+        configured `retention.history_ttl`. `business_key`: the caller's own searchable key
         (at most `search.BUSINESS_KEY_CHARS_MAX` characters). `start_instructions`
         ([{elementId}], Zeebe's start instructions): start at those elements instead of the
         none start event."""
@@ -390,7 +394,7 @@ class Service:
             start_instructions=self._start_instructions(start_instructions),
         )
         if idempotency_key is None:
-            return await self._run(self.cluster.next_partition(), command)
+            return await self._run(self.cluster.next_partition(local_first), command)
         partition_id = key_partition(idempotency_key, self.cluster.partition_ids)
         return await self._run(partition_id, command, idempotency_key)
 

@@ -5,6 +5,7 @@ answers 503 with its id after the bounded wait, while the others keep serving.""
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from cluster_helpers import JOB_XML, PROCESS_WITH_JOB
 from support.cluster import LocalCluster
 
 from zennode.engine.keys import make_key, partition_of
+from zennode.service import key_partition
 from zennode.tools import launcher
 
 pytestmark = pytest.mark.timeout(180)
@@ -37,6 +39,15 @@ def partial(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield started
 
 
+def idempotency_key_for(partition_id: int, prefix: str) -> str:
+    """An Idempotency-Key whose creation goes to `partition_id` (`key_partition`)."""
+    return next(
+        key
+        for key in (f"{prefix}-{i}" for i in range(1000))
+        if key_partition(key, [1, 2, 3]) == partition_id
+    )
+
+
 def test_nodes_without_a_replica_forward_every_call(partial: LocalCluster) -> None:
     topology = partial.topology()
     hosted = {n: set() for n in (1, 2, 3)}
@@ -47,9 +58,13 @@ def test_nodes_without_a_replica_forward_every_call(partial: LocalCluster) -> No
     assert all(len(parts) == 2 for parts in hosted.values())
     for node in (1, 2, 3):
         keys = []
-        for _ in range(3):
+        for pid in (1, 2, 3):  # a node puts keyless creations on partitions it leads: aim
             response = partial.call(
-                "POST", node, "/v1/process-instances", json={"bpmnProcessId": PROCESS_WITH_JOB}
+                "POST",
+                node,
+                "/v1/process-instances",
+                json={"bpmnProcessId": PROCESS_WITH_JOB},
+                headers={"Idempotency-Key": idempotency_key_for(pid, f"n{node}")},
             )
             assert response.status_code == 201, response.text
             keys.append(int(response.json()["processInstanceKey"]))
@@ -72,11 +87,14 @@ def test_backpressure_crosses_forwarding_as_503_with_retry_after(partial: LocalC
     assert forwarded  # node 1 leads one partition at most; the burst goes through node 1
 
     def burst(_: int) -> list[httpx.Response]:
+        # Idempotency keys spread the creations over every partition (keyless ones would
+        # all go to the partition node 1 leads, never forwarded).
         with httpx.Client(timeout=30.0) as client:  # keep-alive: requests overlap more
             return [
                 client.post(
                     partial.urls[1] + "/v1/process-instances",
                     json={"bpmnProcessId": PROCESS_WITH_JOB},
+                    headers={"Idempotency-Key": uuid.uuid4().hex},
                 )
                 for _ in range(6)
             ]

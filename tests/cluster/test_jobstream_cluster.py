@@ -226,7 +226,8 @@ async def create_instances(
     variables: Any = None,
 ) -> list[int]:
     """`count` instances through the REST APIs of `nodes` in turn (each node round robins the
-    partitions); retried on 503 like a client would."""
+    partitions it leads, all of them when it leads none); retried on 503 like a client would.
+    Instances on every partition therefore need requests through every leader's node."""
 
     def one(i: int) -> int:
         node = nodes[i % len(nodes)]
@@ -265,6 +266,9 @@ def deployed(cluster: LocalCluster) -> LocalCluster:
     for job_type in ("rr", "expiry", "leave", "bad", "cap", "doom", "kill", "dup"):
         cluster.deploy(one_task(f"{PROCESS}-{job_type}", job_type), node=1)
     cluster.deploy(task_with_error_boundary(f"{PROCESS}-sdk", "sdk", "NO"), node=2)
+    # Node n leads partition n from here on: creations through every node reach every
+    # partition (a node puts new instances on the partitions it leads).
+    cluster.wait_balanced()
     return cluster
 
 
@@ -349,7 +353,11 @@ def test_sdk_workers_on_two_nodes_drain_every_partition_and_fail_into_a_boundary
                 await worker.wait_connected(timeout=10)
             await asyncio.sleep(0.5)
             keys = await create_instances(
-                cluster, f"{PROCESS}-sdk", count, [1], variables=lambda i: {"fail": i % 5 == 0}
+                cluster,
+                f"{PROCESS}-sdk",
+                count,
+                sorted(cluster.urls),
+                variables=lambda i: {"fail": i % 5 == 0},
             )
             deadline = time.monotonic() + 20
             while True:
@@ -420,7 +428,7 @@ def test_a_worker_that_disconnects_frees_its_jobs_at_once_on_every_partition(
         try:
             await asyncio.wait_for(leaver.connected.wait(), 10)
             await asyncio.sleep(0.3)
-            await create_instances(cluster, f"{PROCESS}-leave", 3, [2])
+            await create_instances(cluster, f"{PROCESS}-leave", 3, sorted(cluster.urls))
             await eventually(lambda: len(leaver.received) == 3, 15, "the leaver got 3 jobs")
             assert {partition_of(job.key) for job in leaver.received} == {1, 2, 3}
             stayer = StreamWorker("stayer", [grpc_address(cluster, 1)], "leave", journal).start()
@@ -601,7 +609,7 @@ def test_in_flight_limit_counts_over_the_whole_cluster(deployed: LocalCluster) -
         try:
             await asyncio.wait_for(capped.connected.wait(), 10)
             await asyncio.sleep(0.3)
-            await create_instances(cluster, f"{PROCESS}-cap", 12, [1, 3])
+            await create_instances(cluster, f"{PROCESS}-cap", 12, sorted(cluster.urls))
             await eventually(lambda: len(capped.received) >= 4, 15, "the worker got 4 jobs")
             await asyncio.sleep(1.0)  # more would have come by now
             assert len(capped.received) == 4, [partition_of(j.key) for j in capped.received]
@@ -736,7 +744,9 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
                 for worker in workers:
                     await asyncio.wait_for(worker.connected.wait(), 10)
                 await asyncio.sleep(0.5)
-                await create_instances(partial, f"{PROCESS}-partial", 20, [3, 2])
+                # Node 3 (no replica) spreads its creations over both partitions; nodes 1
+                # and 2 put theirs on the partition each leads: 10 on each partition.
+                await create_instances(partial, f"{PROCESS}-partial", 20, [3, 3, 1, 2])
                 await eventually(lambda: len(journal.holds) >= 20, 20, "every job delivered")
             finally:
                 for worker in workers:

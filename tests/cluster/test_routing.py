@@ -345,3 +345,62 @@ def test_a_silent_target_is_given_up_after_the_deadline_when_no_leader_is_known(
     with pytest.raises(OutcomeUnknown, match="did not answer"):
         asyncio.run(scenario())
     assert node.cluster.peers.calls == [2] and node.cluster.peers.cancelled == [2]
+
+
+# ------------------------------------------------ where new instances go (next_partition)
+
+
+def cluster_of(node_id: int, leads: set[int], partitions: int = 3) -> Any:
+    """A `Cluster` for node `node_id` of three (every partition on every node) whose local
+    replicas lead exactly `leads`; no process, no Raft."""
+    from zennode.cluster.client import Cluster
+
+    config = replace(three_nodes(), node_id=node_id, partitions=partitions, replication_factor=3)
+    cluster = Cluster(config)
+    cluster.local_partitions = {
+        pid: FakeReplica(pid in leads, None) for pid in config.local_partition_ids
+    }
+    return cluster
+
+
+def test_new_instances_go_round_robin_over_the_partitions_this_node_leads() -> None:
+    cluster = cluster_of(1, leads={1, 3})
+    assert [cluster.next_partition() for _ in range(6)] == [1, 3, 1, 3, 1, 3]
+
+
+def test_a_node_that_leads_nothing_spreads_new_instances_over_every_partition() -> None:
+    cluster = cluster_of(1, leads=set())
+    assert sorted(cluster.next_partition() for _ in range(6)) == [1, 1, 2, 2, 3, 3]
+    no_replicas = replace(three_nodes(), replication_factor=1, partitions=2)  # node 1: p1
+    from zennode.cluster.client import Cluster
+
+    bare = Cluster(replace(no_replicas, node_id=3))  # node 3 holds no replica at all
+    assert sorted(bare.next_partition() for _ in range(4)) == [1, 1, 2, 2]
+
+
+def test_asked_for_all_partitions_a_leader_still_spreads_over_every_one() -> None:
+    # The Zeebe gateway's creations: round robin over all partitions, as Zeebe's gateway.
+    cluster = cluster_of(1, leads={1})
+    assert [cluster.next_partition(local_first=False) for _ in range(6)] == [1, 2, 3, 1, 2, 3]
+
+
+def test_new_instances_follow_leadership_as_it_moves() -> None:
+    cluster = cluster_of(1, leads={1})
+    assert {cluster.next_partition() for _ in range(4)} == {1}
+    cluster.local_partitions[1].is_leader = False  # leadership moves to another node ...
+    cluster.local_partitions[2].is_leader = True  # ... and this node gains partition 2
+    assert {cluster.next_partition() for _ in range(4)} == {2}
+
+
+def test_balanced_leaders_and_clients_over_all_nodes_give_every_partition_a_share() -> None:
+    # Six partitions, each node leading two (what the leader balancer does): 60 creations
+    # sent round robin over the three nodes land 10 on each partition, none forwarded.
+    leaders = {1: {1, 4}, 2: {2, 5}, 3: {3, 6}}
+    clusters = {n: cluster_of(n, leads, partitions=6) for n, leads in leaders.items()}
+    placed: dict[int, int] = {}
+    for i in range(60):
+        node = i % 3 + 1
+        pid = clusters[node].next_partition()
+        assert pid in leaders[node]  # led by the node that received it: no forward
+        placed[pid] = placed.get(pid, 0) + 1
+    assert placed == {pid: 10 for pid in range(1, 7)}

@@ -110,8 +110,10 @@ class ClusterClient(Protocol):
         """The partition that owns `key`, or NotFound ("{what} {key} not found")."""
         ...
 
-    def next_partition(self) -> int:
-        """Where the next new instance goes (round robin over all partitions)."""
+    def next_partition(self, local_first: bool = True) -> int:
+        """Where the next new instance (or any request that every partition can answer)
+        goes: round robin over the partitions this node leads, over all of them when it
+        leads none or `local_first` is False (docs/cluster.md, "Spreading work")."""
         ...
 
     async def submit(
@@ -190,7 +192,7 @@ class Cluster:
         self._role_listeners: list[RoleListener] = []
         self._listeners_lock = threading.Lock()
         self._roles: dict[int, bool] = {}
-        self._round_robin = itertools.cycle(list(config.partition_ids))
+        self._spread = itertools.count()  # next_partition's round robin
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
         self._stopping = False
@@ -306,8 +308,19 @@ class Cluster:
             raise NotFound(f"{what} {key} not found (no partition {partition_id})")
         return partition_id
 
-    def next_partition(self) -> int:
-        return next(self._round_robin)
+    def next_partition(self, local_first: bool = True) -> int:
+        """Round robin over the partitions led here, so the request needs no forward; over
+        all partitions when this node leads none (a node without replicas, an election) or
+        the caller asks for all. With clients spread evenly over the nodes and leaders spread
+        by the balancer, every partition still gets an even share cluster-wide
+        (docs/cluster.md)."""
+        turn = next(self._spread)
+        if local_first:
+            led = [pid for pid, p in self.local_partitions.items() if p.is_leader]
+            if led:
+                return led[turn % len(led)]
+        ids = self.config.partition_ids
+        return ids[turn % len(ids)]
 
     def is_ready(self) -> bool:
         """Serving, and every local partition has a leader (the readiness probe)."""

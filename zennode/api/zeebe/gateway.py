@@ -184,7 +184,10 @@ class GatewayService(gw_grpc.GatewayServicer):
         )
 
     async def _create(self, request: gw.CreateProcessInstanceRequest) -> dict[str, Any]:
-        """New instances go round robin over all partitions (as in Zeebe)."""
+        """New instances go round robin over all partitions, as Zeebe's gateway does (REST
+        creates prefer the partitions the node leads: docs/cluster.md): a Zeebe client
+        usually talks to one gateway address, and all its instances would land on that
+        node's partitions."""
         mapping.check_tenant(request.tenantId)
         starts = [{"elementId": i.elementId} for i in request.startInstructions] or None
         variables = mapping.parse_variables(request.variables)
@@ -193,6 +196,7 @@ class GatewayService(gw_grpc.GatewayServicer):
                 process_definition_key=request.processDefinitionKey,
                 variables=variables,
                 start_instructions=starts,
+                local_first=False,
             )
         if request.bpmnProcessId:
             return await self.service.create_instance(
@@ -200,6 +204,7 @@ class GatewayService(gw_grpc.GatewayServicer):
                 version=request.version if request.version > 0 else -1,
                 variables=variables,
                 start_instructions=starts,
+                local_first=False,
             )
         raise BadRequest("give processDefinitionKey or bpmnProcessId")
 

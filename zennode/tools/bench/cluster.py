@@ -5,8 +5,9 @@ directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/
 (`zennode.tools.bench.node`): the load generator's connections and the workers are spread over all
 nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
 would cause. Completed instances and instance durations are summed over every node's
-`/metrics` (each partition's events are counted on its leader). The cluster is always stopped
-(`launcher.down`, by PID).
+`/metrics` (each partition's events are counted on its leader). The phases start once every
+partition is led by its preferred replica (the leader balancer's placement), and the cluster is
+always stopped (`launcher.down`, by PID).
 
 The nodes run with the durable default (`raft.fsync: true`); the Raft log's fsync latency of
 every replica is read from `/system/status` at the end. `compare_unsynced` runs the same
@@ -31,6 +32,8 @@ from typing import Any
 from zennode.tools.bench.engine import engine_per_second
 from zennode.tools.bench.node import NodeBench, push_latencies, start_workers, stop_process
 from zennode.tools.ports import reserve_cluster
+
+BALANCE_TIMEOUT_S = 60.0
 
 
 def run(
@@ -118,6 +121,9 @@ def _run_once(
                 base_port=reserve_cluster(nodes, partitions).base,
                 extra=quiet,
             )
+            # Leaders where the balancer puts them (spread over the nodes), as in a cluster
+            # that has run a while: the first seconds after start would measure its moves.
+            launcher.wait_balanced(tmp, BALANCE_TIMEOUT_S)
             http_ports = [int(node["http"].rsplit(":", 1)[1]) for node in cluster["nodes"]]
             grpc = [node["grpc"] for node in cluster["nodes"]]
             worker_proc = start_workers(grpc, workers, concurrency, samples_file)
