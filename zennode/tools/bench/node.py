@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from zennode.tools.bench.cpu import cpu_seconds, load_average
+from zennode.tools.bench.cpu import cpu_seconds, load_average, process_cpu_seconds
 from zennode.tools.bench.engine import engine_per_second
 from zennode.tools.bench.models import one_task_model
 from zennode.tools.bench.rawhttp import Connection
@@ -168,6 +168,7 @@ class NodeBench:
         self.phase = phase = Phase()
         before = await self.scrape(http)
         cpu_before = cpu_seconds(self.node_pids)
+        per_node_before = [process_cpu_seconds(pid) for pid in self.node_pids]
         client_before = cpu_seconds(self.client_pids)
         load = load_average()
         started = time.monotonic()
@@ -185,6 +186,7 @@ class NodeBench:
         drained = await self._drain(http, before, phase.created)
         durations = bucket_delta(before, drained, "zennode_process_instance_duration_seconds")
         cpu_after = cpu_seconds(self.node_pids)
+        per_node_after = [process_cpu_seconds(pid) for pid in self.node_pids]
         client_after = cpu_seconds(self.client_pids)
         return {
             "rate": "max" if rate is None else round(rate, 1),
@@ -203,6 +205,7 @@ class NodeBench:
             "instance_p99_ms": _ms(histogram_quantile(0.99, durations) * 1000),
             "commands_per_batch": _per_batch(before, drained),
             **_cpu_figures(cpu_before, cpu_after, phase.created, load),
+            **_per_node(per_node_before, per_node_after, phase.created),
             **_per_instance("client_cpu_ms_per_instance", client_before, client_after, phase),
         }
 
@@ -309,6 +312,20 @@ def _cpu_figures(
     if before is not None and after is not None and created:
         figures["node_cpu_ms_per_instance"] = round((after - before) * 1000 / created, 2)
     return figures
+
+
+def _per_node(
+    before: list[float | None], after: list[float | None], created: int
+) -> dict[str, list[float]]:
+    """Each node's CPU ms per instance, in node order: how evenly the cluster shares the
+    work (the busiest node is the one that saturates first when every node has its own
+    cores)."""
+    pairs = [(a, b) for a, b in zip(before, after, strict=True) if a is not None and b is not None]
+    if not created or len(pairs) < 2 or len(pairs) < len(before):
+        return {}
+    return {
+        "node_cpu_ms_per_instance_by_node": [round((b - a) * 1000 / created, 2) for a, b in pairs]
+    }
 
 
 def _per_instance(
