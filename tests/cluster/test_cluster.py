@@ -68,9 +68,13 @@ def test_up_writes_cluster_json_and_one_config_per_node(cluster: LocalCluster) -
         assert Path(entry["config"]).read_text().count("secret:") == 1
 
 
-def test_new_instances_spread_round_robin_over_partitions(deployed: LocalCluster) -> None:
-    keys = [create(deployed, 1, n=i) for i in range(30)]
+def test_new_instances_spread_over_partitions_without_forwards(deployed: LocalCluster) -> None:
+    # A node puts new instances on the partitions it leads: with balanced leaders (node n
+    # leads partition n) creations sent to every node in turn spread evenly, none forwarded.
+    leaders = deployed.wait_balanced()
+    keys = [create(deployed, i % 3 + 1, n=i) for i in range(30)]
     assert Counter(partition_of(k) for k in keys) == {1: 10, 2: 10, 3: 10}
+    assert all(leaders[partition_of(k)] == i % 3 + 1 for i, k in enumerate(keys))
     listed = deployed.call("GET", 3, f"/v1/jobs?jobType={JOB_TYPE}&size=100").json()
     assert [p["partition"] for p in listed["partitions"]] == [1, 2, 3]
     assert all(len(p["items"]) >= 10 for p in listed["partitions"])
