@@ -404,3 +404,44 @@ def test_balanced_leaders_and_clients_over_all_nodes_give_every_partition_a_shar
         assert pid in leaders[node]  # led by the node that received it: no forward
         placed[pid] = placed.get(pid, 0) + 1
     assert placed == {pid: 10 for pid in range(1, 7)}
+
+
+def test_the_zeebe_gateway_creates_round_robin_over_all_partitions() -> None:
+    # Zeebe clients usually talk to one gateway address: its creations must not all land on
+    # that node's partitions, so the gateway asks the service for all of them.
+    from pyzeebe.proto import gateway_pb2 as gw
+
+    from zennode.api.zeebe.gateway import GatewayService
+
+    calls: list[dict[str, Any]] = []
+
+    class RecordingService:
+        async def create_instance(self, **kwargs: Any) -> dict[str, Any]:
+            calls.append(kwargs)
+            return {}
+
+    gateway = SimpleNamespace(service=RecordingService())
+    for request in (
+        gw.CreateProcessInstanceRequest(bpmnProcessId="p"),
+        gw.CreateProcessInstanceRequest(processDefinitionKey=7),
+    ):
+        asyncio.run(GatewayService._create(gateway, request))  # type: ignore[arg-type]
+    assert [call["local_first"] for call in calls] == [False, False]
+
+
+def test_a_rest_creation_goes_to_a_led_partition_and_a_keyed_one_to_its_key() -> None:
+    from zennode.service import Service, key_partition
+
+    cluster = cluster_of(1, leads={3})
+    submitted: list[int] = []
+
+    async def submit(pid: int, command: Any, idempotency: Any = None) -> Outcome:
+        submitted.append(pid)
+        return Outcome(result={"processInstanceKey": 1})
+
+    cluster.submit = submit
+    service = Service(cluster, cluster.config.limits)
+    for _ in range(2):
+        asyncio.run(service.create_instance(bpmn_process_id="p"))
+    asyncio.run(service.create_instance(bpmn_process_id="p", idempotency_key="k-1"))
+    assert submitted == [3, 3, key_partition("k-1", [1, 2, 3])]
