@@ -338,10 +338,9 @@ class Service:
         decision_key: int | None = None,
     ) -> dict[str, Any]:
         """Evaluate the latest version of `decision_id` (or the decision `decision_key`) on
-        the next partition (`next_partition`: led here if any): every partition holds every
-        decision. The result
-        names each evaluated decision with its matched rules; a failing decision is answered
-        with `failedDecisionId` and `failureMessage`."""
+        the next partition (`next_partition`: one led here if any): every partition holds
+        every decision. The result names each evaluated decision with its matched rules; a
+        failing decision is answered with `failedDecisionId` and `failureMessage`."""
         checked = self.check_variables(variables)
         if decision_key is not None:
             self.cluster.partition_of(decision_key, "decision definition")

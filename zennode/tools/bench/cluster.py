@@ -2,9 +2,10 @@
 
 Starts N nodes (P partitions, replication R) with `zennode.tools.launcher.up` in a temp
 directory on free ports of 127.0.0.1, then runs the same two phases as `scripts/bench node`
-(`zennode.tools.bench.node`): the load generator's connections and the workers are spread over all
-nodes, so requests for partitions led elsewhere are forwarded, as a client of a real cluster
-would cause. Completed instances and instance durations are summed over every node's
+(`zennode.tools.bench.node`): the load generator's connections and the workers are spread
+over all nodes, as a client of a real cluster would spread them (a node creates instances on
+the partitions it leads; completions of jobs relayed to a worker on another node are
+forwarded). Completed instances and instance durations are summed over every node's
 `/metrics` (each partition's events are counted on its leader). The phases start once every
 partition is led by its preferred replica (the leader balancer's placement), and the cluster is
 always stopped (`launcher.down`, by PID).
