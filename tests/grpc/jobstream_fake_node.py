@@ -136,15 +136,23 @@ class FakeNode:
         partition does: a job's job_activated never arrives after its job_completed)."""
         if not events:
             return
+        self._batches.put(events)
         with self._lock:
             if self._ticker is None:
                 self._ticker = threading.Thread(target=self._tick, daemon=True)
                 self._ticker.start()
-        self._batches.put(events)
 
     def _tick(self) -> None:
+        """Deliver queued batches; end after a second with nothing to do (no thread left)."""
         while True:
-            events = self._batches.get()
+            try:
+                events = self._batches.get(timeout=1.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._batches.empty():
+                        self._ticker = None
+                        return
+                continue
             for fn in self._event_listeners:
                 fn(1, events)
 
