@@ -16,7 +16,8 @@ import pytest
 from support.ports import Reservation, reserve_cluster, reserve_node, reserve_port
 from support.waits import wait_until
 
-from zennode.tools import ports
+from zennode.config import Ports
+from zennode.tools import launcher, ports
 from zennode.tools.ports import is_reserved_elsewhere
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,25 @@ def test_layouts_are_the_node_and_cluster_port_layouts() -> None:
     low = ports._ephemeral_low()
     for reservation in (node, cluster, single):
         assert max(reservation.ports) < low  # never in the range outgoing connections use
+
+
+def test_ports_that_nodes_started_by_hand_bind_are_never_picked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`zennode start` and `scripts/cluster up` without port options bind their default ports
+    whenever someone starts them, reserving nothing: a test whose reserved Raft port were one of
+    them could lose it between the pick and the bind. The picker never hands them out."""
+    defaults = Ports()
+    assert {defaults.grpc, defaults.internal, defaults.raft(1), defaults.raft(9)} <= set(
+        ports.BY_HAND
+    )
+    up_layout = {launcher.DEFAULT_BASE_PORT + o for o in ports.cluster_offsets(5, 9)}
+    assert up_layout <= set(ports.BY_HAND)
+    # A pick range that straddles the start of the band: only the ports below it come out.
+    start = ports.BY_HAND.start
+    monkeypatch.setattr(ports, "_pick_range", lambda span: (start - 20, start + 20 - span))
+    picked = [reserve_port().port for _ in range(5)]
+    assert all(start - 20 <= port < start for port in picked), picked
 
 
 def test_a_reservation_excludes_every_other_taker_until_released() -> None:

@@ -612,7 +612,9 @@ def test_in_flight_limit_counts_over_the_whole_cluster(deployed: LocalCluster) -
             await create_instances(cluster, f"{PROCESS}-cap", 12, sorted(cluster.urls))
             await eventually(lambda: len(capped.received) >= 4, 15, "the worker got 4 jobs")
             await asyncio.sleep(1.0)  # more would have come by now
-            assert len(capped.received) == 4, [partition_of(j.key) for j in capped.received]
+            # (key, partition) of each: a key twice is a duplicate push, 5 keys a broken limit
+            got = [(j.key, partition_of(j.key)) for j in capped.received]
+            assert len(capped.received) == 4, got
         finally:
             await capped.stop()
 

@@ -11,6 +11,7 @@ to end.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -71,6 +72,8 @@ class FakeNode:
         self.first_outcomes: dict[str, Outcome] = {}  # Idempotency-Key -> first outcome
         self._event_listeners: list[Any] = []
         self._role_listeners: list[Any] = []
+        self._batches: queue.SimpleQueue[list[dict[str, Any]]] = queue.SimpleQueue()
+        self._ticker: threading.Thread | None = None
 
     @property
     def partition_ids(self) -> list[int]:
@@ -129,14 +132,29 @@ class FakeNode:
         return key
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
+        """Hand `events` to the listeners on the one "tick" thread, in apply order (as a
+        partition does: a job's job_activated never arrives after its job_completed)."""
         if not events:
             return
+        self._batches.put(events)
+        with self._lock:
+            if self._ticker is None:
+                self._ticker = threading.Thread(target=self._tick, daemon=True)
+                self._ticker.start()
 
-        def run() -> None:
+    def _tick(self) -> None:
+        """Deliver queued batches; end after a second with nothing to do (no thread left)."""
+        while True:
+            try:
+                events = self._batches.get(timeout=1.0)
+            except queue.Empty:
+                with self._lock:
+                    if self._batches.empty():
+                        self._ticker = None
+                        return
+                continue
             for fn in self._event_listeners:
                 fn(1, events)
-
-        threading.Thread(target=run, daemon=True).start()
 
     async def submit(
         self, partition_id: int, command: Command, idempotency: Idempotency | None = None
@@ -171,7 +189,11 @@ class FakeNode:
                     state="activated", worker=command["worker"], deadline=now + command["timeoutMs"]
                 )
                 activated.append(dict(job))
-            return Outcome(result={"jobs": activated})
+                events.append(
+                    {"event": "job_activated", "jobKey": key, "type": job["type"]}
+                    | {"worker": command["worker"], "deadline": job["deadline"]}
+                )
+            return Outcome(result={"jobs": activated}, events=events)
         if kind == "timeout_jobs":
             for job in self.jobs.values():
                 if job["state"] == "activated" and job["deadline"] <= now:

@@ -197,3 +197,44 @@ def test_an_activation_that_commits_after_losing_leadership_is_still_pushed() ->
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_an_earlier_leaders_activation_applied_after_the_new_leader_read_counts() -> None:
+    """The flaky cluster test's 5 jobs with a limit of 4, without Raft or timing.
+
+    The balancer moves a leader while the old one's `activate_jobs` (jobs 7, 8 for w#1) is in
+    the log but not yet applied on the new leader: the new leader only learns the commit index
+    with its own first commit. Its manager reads the activated jobs from its replica before
+    that (nothing), then the entry is applied under the new leader: the job_activated events
+    are all it ever learns of those two jobs. Ignoring them let the new leader hand w#1 two
+    more jobs on top of the two the old leader pushed."""
+
+    async def scenario() -> None:
+        manager, commands = recording_manager(activated=[])  # the replica had not applied it
+        manager.start(is_leader=False)
+        try:
+            manager.subscribe(Sink("w#1"), "t", 1000, 2)
+            manager.on_role(True)
+            await eventually(lambda: manager.snapshot()["leader"], 1, "leading")
+            await asyncio.sleep(0.05)  # the (stale) read of activated jobs is done
+            # The old term's entry is applied on the new leader now.
+            manager.on_events(
+                [
+                    {"event": "job_activated", "jobKey": k, "type": "t", "worker": "w#1"}
+                    for k in (7, 8)
+                ]
+            )
+            manager.on_events([{"event": "job_created", "jobKey": 9, "type": "t"}])
+            await asyncio.sleep(0.05)
+            activations = [c for c in commands if c["type"] == "activate_jobs"]
+            assert activations == [], "job 9 went to a worker already at its limit"
+            assert manager.snapshot()["inFlight"] == 2
+            manager.on_events([{"event": "job_completed", "jobKey": 8}])
+            await eventually(
+                lambda: [c for c in commands if c["type"] == "activate_jobs"], 3, "job 9 goes out"
+            )
+            assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

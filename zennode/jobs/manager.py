@@ -20,7 +20,10 @@ What it learns and from where:
   leader (the leader may have died before its release committed).
 - On becoming leader it also reads the jobs activated in state (by an earlier leader): their
   lock deadlines, so those locks expire on time, not only at the next sweep, and their
-  workers, so each worker's in-flight count (its limit) includes them.
+  workers, so each worker's in-flight count (its limit) includes them. That read is of its
+  own replica, which may not have applied the old leader's last activations yet (a new leader
+  learns the commit index with its first commit): their `job_activated` events, applied while
+  it leads, add them (`_hold_activated`).
 
 In a cluster every replica of every partition knows every worker (`zennode.jobs.job_relay` relays
 the subscriptions of workers connected to other nodes); only the leader's manager acts.
@@ -50,6 +53,10 @@ log = logging.getLogger("zennode.jobs.manager")
 # Events that make a job activatable (put it in a type queue) or end its activation.
 ACTIVATABLE_EVENTS = frozenset({"job_created", "job_activatable"})
 FINISHED_EVENTS = frozenset({"job_completed", "job_failed", "job_terminated", "job_canceled"})
+# A job locked to a worker in the log. A new leader counts it against that worker's limit: it
+# may be an earlier leader's activation that this replica applies only after it read the state.
+ACTIVATED_EVENT = "job_activated"
+JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS | {ACTIVATED_EVENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +405,10 @@ class JobManager:
                 key = job_key_of(event)
                 if key is not None:
                     self._unhold(key, touched)
+            elif name == ACTIVATED_EVENT:
+                key, worker_id = job_key_of(event), event.get("worker")
+                if key is not None and isinstance(worker_id, str):
+                    self._hold_activated(key, worker_id, event, touched)
         for job_type in touched:
             self._dispatch(job_type)
 
@@ -415,6 +426,31 @@ class JobManager:
             queue.overflow = True  # read it from state once the queue drains
             return
         queue.pending[key] = None
+
+    def _hold_activated(
+        self, key: int, worker_id: str, event: dict[str, Any], touched: set[str]
+    ) -> None:
+        """A `job_activated` event: the log locked `key` to `worker_id`; count it as theirs.
+
+        Our own activations are held already. Others are an earlier leader's, committed in its
+        term but applied here after this leader read the activated jobs from its replica (a
+        new leader learns the commit index only with its first commit), or a pull activation
+        (`activation.py` expires those itself).
+        """
+        job_type = job_type_of(event)
+        queue = self._types.get(job_type) if job_type is not None else None
+        if queue is not None:
+            queue.pending.pop(key, None)  # not activatable any more
+        if self._holder.get(key) == worker_id:
+            return
+        self._unhold(key, touched)  # reserved here for another worker: the log decided
+        self._holder[key] = worker_id
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            worker.in_flight.add(key)
+            deadline = event.get("deadline")
+            if isinstance(deadline, int):
+                self._add_deadline(deadline)  # an earlier leader's lock: expire it on time
 
     def _unhold(self, key: int, touched: set[str]) -> None:
         worker_id = self._holder.pop(key, None)

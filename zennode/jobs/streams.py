@@ -40,8 +40,7 @@ from zennode.config import Config
 from zennode.engine.commands import ReleaseJobs
 from zennode.errors import AlreadyExists, BadRequest, TooLarge, Unavailable
 from zennode.jobs.manager import (
-    ACTIVATABLE_EVENTS,
-    FINISHED_EVENTS,
+    JOB_EVENTS,
     JobManager,
     Settings,
     WorkerSink,
@@ -56,7 +55,6 @@ log = logging.getLogger("zennode.jobs.streams")
 
 JOB_TYPE_CHARS_MAX = 255
 CLIENT_ID_CHARS_MAX = 255
-_JOB_EVENTS = ACTIVATABLE_EVENTS | FINISHED_EVENTS
 
 
 class StateReader(Protocol):
@@ -215,7 +213,7 @@ class JobStreams:
         manager = self.managers.get(partition_id)
         if manager is None or self._loop is None or self._stopped:
             return
-        relevant = [e for e in events if e.get("event") in _JOB_EVENTS]
+        relevant = [e for e in events if e.get("event") in JOB_EVENTS]
         if relevant:
             self._loop.call_soon_threadsafe(manager.on_events, relevant)
 

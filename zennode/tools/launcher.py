@@ -36,6 +36,7 @@ import yaml
 from zennode.config import PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, PORT_OFFSET_RAFT_BASE
 
 NODE_PORT_STRIDE = 100
+DEFAULT_BASE_PORT = 26500  # `up` (scripts/cluster) without a base port: unreserved, see ports.py
 UP_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
 HTTP_TIMEOUT_S = 5.0
@@ -161,7 +162,7 @@ def up(
     nodes: int = 3,
     partitions: int = 3,
     replication: int = 3,
-    base_port: int = 26500,
+    base_port: int = DEFAULT_BASE_PORT,
     host: str = "127.0.0.1",
     timeout_s: float = UP_TIMEOUT_S,
     extra: dict[str, Any] | None = None,

@@ -15,7 +15,9 @@ reserved while it is down.
 
 Ports come from below the kernel's ephemeral range: a port in that range may be handed to an
 outgoing connection's local end (a Raft peer dialling a replica that is not up yet) and taken
-before the server binds it.
+before the server binds it. And never from the ports zennode binds when started by hand with
+its defaults (`BY_HAND`): such a node reserves nothing and takes its ports whenever someone
+starts it, also between a reservation and its bind.
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zennode.config import PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, PORT_OFFSET_RAFT_BASE
-from zennode.tools.launcher import NODE_PORT_STRIDE
+from zennode.tools.launcher import DEFAULT_BASE_PORT, NODE_PORT_STRIDE
 
 LOCK_DIR_ENV = "ZENNODE_PORT_LOCK_DIR"
 DEFAULT_LOCK_DIR = "/tmp/zennode-ports"
 SPAN = 12_000  # how far below the ephemeral range the picks go
 ATTEMPTS = 500
+# Bound without any reservation by nodes started by hand on the shared machine: `zennode
+# start` without --port-base (config.Ports: 26500-26502, Raft 26511...) and `scripts/cluster
+# up` without --base-port (launcher.DEFAULT_BASE_PORT, a node every NODE_PORT_STRIDE ports;
+# room for 10 nodes). Both lie inside the pick range, so they are never picked.
+BY_HAND = range(DEFAULT_BASE_PORT, DEFAULT_BASE_PORT + 10 * NODE_PORT_STRIDE)
 
 
 class Reservation:
@@ -121,6 +128,8 @@ def reserve(offsets: Sequence[int], host: str = "127.0.0.1") -> Reservation:
     for _ in range(ATTEMPTS):
         base = rng.randrange(low, high)
         ports = tuple(base + offset for offset in offsets)
+        if any(port in BY_HAND for port in ports):
+            continue
         fds = _lock_all(ports)
         if fds is None:
             continue

@@ -3,7 +3,8 @@
 Locks activatable jobs of `jobType` for `worker` until `deadline = now_ms + timeoutMs`. With
 `jobKeys` (the job manager pushing chosen jobs) only those are considered, and the ones that are
 no longer activatable are skipped. A job whose task has no input mappings gets the instance's
-current variables. Each activated job emits `job_activated` (activation latency metrics).
+current variables. Each activated job emits `job_activated` with its worker and deadline
+(activation latency metrics; a new leader's job manager counts it against the worker's limit).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def activate_jobs(ctx: Context, cmd: ActivateJobs) -> dict[str, Any]:
             type=job["type"],
             processInstanceKey=job["processInstanceKey"],
             worker=worker,
+            deadline=job["deadline"],
             createdAt=job.get("createdAt"),
             activatedAt=now,
         )
