@@ -16,6 +16,7 @@ the method.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import zlib
@@ -47,6 +48,7 @@ from zennode.engine.commands import (
     UpdateJobTimeout,
     to_wire,
 )
+from zennode.engine.commands.deploy import assigned_of, deployment_keys
 from zennode.engine.engine import Engine
 from zennode.engine.relay import message_partition
 from zennode.engine.retention import parse_ttl
@@ -201,53 +203,32 @@ class Service:
     async def deploy(
         self, xml: bytes, resource_name: str = "", idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Deploy on partition 1 (it assigns key and version), then on every other partition."""
+        """Deploy one BPMN document: a deployment of its own (see `_deploy_call`)."""
         text = self._resource_text(xml, "BPMN")
         Engine(DEPLOYMENT_PARTITION).validate_deploy(xml)  # a bad document never reaches Raft
-        first = await self._run(
-            DEPLOYMENT_PARTITION, Deploy(xml=text, resource_name=resource_name), idempotency_key
-        )
-        assigned = {
-            p["bpmnProcessId"]: {"key": p["processDefinitionKey"], "version": p["version"]}
-            for p in first.get("processes", [first])
-        }
-        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
-        if others:
-            command = Deploy(xml=text, resource_name=resource_name, assigned=assigned)
-            await asyncio.gather(*(self._run(p, command) for p in others))
-        return first
+        command = Deploy(xml=text, resource_name=resource_name)
+        [result] = await self._deploy_call([command], idempotency_key)
+        return result
 
     async def deploy_decisions(
         self, xml: bytes, resource_name: str = "", idempotency_key: str | None = None
     ) -> dict[str, Any]:
-        """Deploy a DMN document as processes are deployed: partition 1 assigns the keys and
-        versions, every other partition stores the same, so any partition can evaluate."""
+        """Deploy one DMN document: a deployment of its own (see `_deploy_call`)."""
         text = self._resource_text(xml, "DMN")
         dmn.parse_dmn(xml)  # a bad document never reaches Raft
-        record = DeployDecisions(xml=text, resource_name=resource_name)
-        first = await self._run(DEPLOYMENT_PARTITION, record, idempotency_key)
-        assigned = {
-            "requirements": {"key": first["decisionRequirementsKey"], "version": first["version"]},
-            "decisions": {
-                d["decisionId"]: {"key": d["decisionKey"], "version": d["version"]}
-                for d in first["decisions"]
-            },
-        }
-        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
-        if others:
-            command = DeployDecisions(xml=text, resource_name=resource_name, assigned=assigned)
-            await asyncio.gather(*(self._run(p, command) for p in others))
-        return first
+        command = DeployDecisions(xml=text, resource_name=resource_name)
+        [result] = await self._deploy_call([command], idempotency_key)
+        return result
 
     async def deploy_resources(self, resources: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """Deploy several named resources: all are checked first (a bad one deploys nothing),
-        then the DMN documents (so a business rule task bound to `deployment` finds them),
-        then the BPMN documents; the `deploy` / `deploy_decisions` result of each, in the
-        order given."""
+        """Deploy several named resources as one deployment: all are checked first (a bad one
+        deploys nothing), then the DMN documents, then the BPMN documents go out as one
+        `_deploy_call`; the `deploy` / `deploy_decisions` result of each, in the order given."""
         if not resources:
             raise BadRequest("the deployment has no resources")
         checker = Engine(DEPLOYMENT_PARTITION)
-        for name, content in resources:
+        commands: dict[int, Deploy | DeployDecisions] = {}
+        for index, (name, content) in enumerate(resources):
             lower = name.lower()
             if not lower.endswith(BPMN_SUFFIXES + DMN_SUFFIXES):
                 raise BadRequest(
@@ -256,19 +237,59 @@ class Service:
                 )
             try:
                 if lower.endswith(DMN_SUFFIXES):
+                    text = self._resource_text(content, "DMN")
                     dmn.parse_dmn(content)
+                    commands[index] = DeployDecisions(xml=text, resource_name=name)
                 else:
+                    text = self._resource_text(content, "BPMN")
                     checker.validate_deploy(content)
+                    commands[index] = Deploy(xml=text, resource_name=name)
             except (BadRequest, TooLarge) as exc:
                 raise type(exc)(f"resource '{name}': {exc.message}") from exc
-        results: dict[int, dict[str, Any]] = {}
-        for index, (name, content) in enumerate(resources):
-            if name.lower().endswith(DMN_SUFFIXES):
-                results[index] = await self.deploy_decisions(content, resource_name=name)
-        for index, (name, content) in enumerate(resources):
-            if index not in results:
-                results[index] = await self.deploy(content, resource_name=name)
-        return [results[i] for i in range(len(resources))]
+        order = sorted(commands, key=lambda i: not isinstance(commands[i], DeployDecisions))
+        results = await self._deploy_call([commands[i] for i in order], None)
+        by_index = dict(zip(order, results, strict=True))
+        return [by_index[i] for i in range(len(resources))]
+
+    async def _deploy_call(
+        self, commands: list[Deploy | DeployDecisions], idempotency_key: str | None
+    ) -> list[dict[str, Any]]:
+        """One deployment (Zeebe's: the resources of one deploy call), each resource its own
+        command. Partition 1 assigns keys and versions; the first new resource opens the
+        deployment (a deployment key) and the others join it. As in Zeebe, when anything is
+        new, resources whose content is unchanged get a new version too (`forceNew`), so every
+        definition of the call records the same deployment and `bindingType="deployment"`
+        finds them all; a call of nothing but unchanged resources of one earlier deployment
+        is a duplicate. Every new definition is then stored on the other partitions with the
+        same keys (`assigned`), so any partition can run and evaluate them."""
+        deployment: int | None = None
+        results: list[dict[str, Any]] = []
+        fresh: list[tuple[Deploy | DeployDecisions, dict[str, Any]]] = []
+        for index, command in enumerate(commands):
+            command = dataclasses.replace(command, deployment_key=deployment)
+            result = await self._run(
+                DEPLOYMENT_PARTITION, command, idempotency_key if index == 0 else None
+            )
+            results.append(result)
+            if not result["duplicate"]:
+                fresh.append((command, result))
+                if deployment is None:
+                    deployment = result["deploymentKey"]
+        if len(set().union(*(deployment_keys(r) for r in results))) > 1:
+            for index, command in enumerate(commands):
+                if deployment_keys(results[index]) == {deployment}:
+                    continue
+                command = dataclasses.replace(command, deployment_key=deployment, force_new=True)
+                result = await self._run(DEPLOYMENT_PARTITION, command)
+                results[index] = result
+                fresh.append((command, result))
+                if deployment is None:
+                    deployment = result["deploymentKey"]
+        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
+        for command, result in fresh:
+            copy = dataclasses.replace(command, assigned=assigned_of(result), force_new=False)
+            await asyncio.gather(*(self._run(p, copy) for p in others))
+        return results
 
     async def list_definitions(
         self,

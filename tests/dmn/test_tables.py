@@ -8,7 +8,7 @@ import pytest
 
 from zennode import dmn
 
-from .helpers import decision, definitions, table
+from .helpers import decision, definitions, input_data, table
 
 
 def run_table(tbl: str, variables: dict) -> dmn.DecisionResult:
@@ -175,3 +175,26 @@ def test_trace_reports_inputs_and_matched_rules_as_json() -> None:
             "evaluatedOutputs": [{"outputId": "out0", "outputName": "r", "outputValue": 4}],
         }
     ]
+
+
+def test_an_input_named_like_a_built_in_reads_the_variable_then_the_function() -> None:
+    """An input expression `product` reads the variable `product`; with none, FEEL's scope
+    ends in the built-in context, so it is the built-in function (DMN 1.5 10.3.2.11): a `null`
+    entry does not match it, `-` does, and the trace shows it as its FEEL text."""
+    tbl = table(["product"], ["r"], [(["null"], ['"none"']), (["-"], ['"any"'])], "FIRST")
+    assert run_table(tbl, {"product": "A"}).output == "any"
+    assert run_table(tbl, {"product": None}).output == "none"
+    result = run_table(tbl, {})
+    assert result.output == "any"
+    [evaluated] = result.to_json()["evaluatedDecisions"]
+    assert evaluated["evaluatedInputs"][0]["inputValue"] == "function product"
+
+
+def test_declared_input_data_named_like_a_built_in_is_null_when_not_given() -> None:
+    """Input data are entries of the decision's global context, which comes before the
+    built-in context: an input `product` without a value is null, never the function."""
+    tbl = table(["product"], ["r"], [(["null"], ['"none"']), (["-"], ['"any"'])], "FIRST")
+    model = definitions(input_data("product") + decision("d", tbl, inputs=("product",)))
+    defs = dmn.parse_dmn(model)
+    assert dmn.evaluate(defs, "d", {}).output == "none"
+    assert dmn.evaluate(defs, "d", {"product": "A"}).output == "any"

@@ -1,5 +1,6 @@
 """DMN in the engine: deploying decisions (versions, duplicates, assigned keys) and business
-rule tasks (result variable, output mappings, bindings, incidents and their resolution)."""
+rule tasks (result variable, output mappings, bindings, incidents and their resolution).
+`bindingType="deployment"` is in test_deployment_binding.py."""
 
 from __future__ import annotations
 
@@ -90,20 +91,6 @@ def test_bindings_latest_and_version_tag(h: Harness) -> None:
     assert h.instance(key)["variables"]["result"] == 0.1
     key = h.start(decision_task("latest", "discount"), {"customer": "gold", "amount": 10})
     assert h.instance(key)["variables"]["result"] == 0.3
-
-
-def test_binding_deployment_uses_the_version_deployed_with_the_process(h: Harness) -> None:
-    deploy_dmn(h, discount_table())
-    task = business_rule("decide", "discount", "result", binding="deployment")
-    xml = bpmn(start() + task + end() + chain("start", "decide", "end"), "pinned")
-    definition = h.deploy(xml)
-    deploy_dmn(h, discount_table(gold="0.3"))  # a later version, deployed after the process
-    created = h.ok(
-        "create_instance",
-        processDefinitionKey=definition["processDefinitionKey"],
-        variables={"customer": "gold", "amount": 10},
-    )
-    assert h.instance(created["processInstanceKey"])["variables"]["result"] == 0.1
 
 
 def test_failed_evaluation_is_an_incident_and_resolving_evaluates_again(h: Harness) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from zennode import feel
 from zennode.feel.temporal import DayTime, YearsMonths
+from zennode.feel.values import Function
 
 
 def ev(expr: str, **variables: object) -> object:
@@ -152,3 +153,25 @@ def test_years_outside_python_range() -> None:
     assert ev('@"-2021-01-01".year') == -2021
     assert feel.to_json(ev('@"-0001-03-01" - @"-0001-02-28"')) == "P1D"
     assert ev('day of week(@"-2021-01-01")') == ev('day of week(@"2379-01-01")')
+
+
+def test_a_name_no_variable_has_is_the_built_in_function_of_that_name() -> None:
+    """DMN 1.5 clause 10.3.2.11: names resolve through the scope's contexts, the last of which
+    is the built-in context holding every built-in function. So `product` with no variable
+    `product` is the function value (not null, which Camunda's FEEL answers because its
+    functions are no values at all). A variable shadows it."""
+    fn = ev("product")
+    assert isinstance(fn, Function) and fn.name == "product"
+    assert ev("product instance of function") is True
+    assert ev("product = null") is False
+    assert ev("{f: abs, r: f(-2)}.r") == 2
+    assert ev('(string length)("abc")') == 3
+    assert ev("produkt") is None  # a name that is neither: null
+    assert ev("product", product="A") == "A"
+    assert ev("product = null", product=None) is True
+    # a call reaches the built-in even when a variable of that name is not a function (so
+    # `count(items)` works in a process with a variable `count`)
+    assert ev("count([1, 2]) + count", count=5) == 7
+    # where a value must become JSON (engine variables, results) the error says what happened
+    with pytest.raises(feel.FeelError, match=r"built-in function count\(\).*no variable 'count'"):
+        feel.to_json(ev("count"))

@@ -499,7 +499,10 @@ def test_dmn_deploys_with_bpmn_evaluates_and_runs_business_rule_tasks(single_nod
             )  # fmt: skip
             assert decision.dmnDecisionRequirementsId == drg
             assert decision.decisionRequirementsKey == requirements.decisionRequirementsKey
-            assert reply.key == process.processDefinitionKey
+            # the deployment's own key, which every definition of the call records
+            definition_keys = (process.processDefinitionKey, decision.decisionKey)
+            assert reply.key > 0 and reply.key not in definition_keys
+            assert reply.key != requirements.decisionRequirementsKey
 
             # By id (the latest version) and by key; both partitions answer in turn.
             variables = json.dumps({"customer": "gold", "amount": 300})

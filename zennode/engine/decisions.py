@@ -13,6 +13,7 @@ Table "decisions":
     l decisionId\\0                   -> latest decision key
     t decisionId\\0 versionTag\\0      -> latest decision key with that version tag
     g drgId\\0                        -> latest DRG key
+    k deploymentKey(8B) decisionId\\0  -> the decision key deployed in that deployment
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ BY_VERSION = b"v"
 LATEST = b"l"
 TAG = b"t"
 LATEST_DRG = b"g"
+IN_DEPLOYMENT = b"k"
 COMPILED_CACHE_MAX = 256  # compiled DMN documents kept in memory (by checksum)
 
 BINDING_LATEST = "latest"
@@ -79,6 +81,10 @@ def decision_key_of_tag(db: KVRead, decision_id: str, version_tag: str) -> int |
     return _key_at(db, TAG + records.text(decision_id) + records.text(version_tag))
 
 
+def decision_key_in_deployment(db: KVRead, deployment_key: int, decision_id: str) -> int | None:
+    return _key_at(db, IN_DEPLOYMENT + records.u64(deployment_key) + records.text(decision_id))
+
+
 def put_drg(db: KVWrite, record: dict[str, Any]) -> None:
     key = record["decisionRequirementsKey"]
     db.put(TABLE, DRG + records.u64(key), records.dumps(record))
@@ -91,6 +97,10 @@ def put_decision(db: KVWrite, record: dict[str, Any]) -> None:
     key, decision_id, version = record["decisionKey"], record["decisionId"], record["version"]
     db.put(TABLE, DECISION + records.u64(key), records.dumps(record))
     db.put(TABLE, BY_VERSION + records.text(decision_id) + records.u64(version), records.u64(key))
+    deployment_key = record.get("deploymentKey")
+    if deployment_key is not None:
+        row = IN_DEPLOYMENT + records.u64(deployment_key) + records.text(decision_id)
+        db.put(TABLE, row, records.u64(key))
     latest = latest_decision_key(db, decision_id)
     latest_record = get_decision(db, latest) if latest is not None else None
     if latest_record is None or version >= latest_record["version"]:
@@ -128,35 +138,37 @@ def resolve(
     decision_id: str,
     binding: str = BINDING_LATEST,
     version_tag: str | None = None,
-    deployed_before_ms: int | None = None,
+    deployment_key: int | None = None,
 ) -> dict[str, Any]:
     """The decision record a call binds to (NotFound names what is missing).
 
     - latest: the latest version of `decision_id`;
     - versionTag: the latest version carrying `version_tag`;
-    - deployment: the latest version deployed no later than the calling process
-      (`deployed_before_ms`, its deployment time): resources of one deployment are deployed
-      decisions first, so this is the version deployed with the process.
+    - deployment: the version deployed in the same deployment as the calling process
+      (`deployment_key`, the process definition's), as Zeebe does; none there is NotFound
+      even when other deployments have that decision.
     """
     if binding == BINDING_VERSION_TAG:
         key = decision_key_of_tag(db, decision_id, version_tag or "")
         if key is None:
             raise NotFound(f"no decision '{decision_id}' with version tag '{version_tag}'")
         return _must(db, key)
+    if binding == BINDING_DEPLOYMENT:
+        found = (
+            None
+            if deployment_key is None
+            else decision_key_in_deployment(db, deployment_key, decision_id)
+        )
+        if found is None:
+            raise NotFound(
+                f"no decision '{decision_id}' in the deployment of the calling process"
+                f" (deployment {deployment_key}; bindingType 'deployment')"
+            )
+        return _must(db, found)
     key = latest_decision_key(db, decision_id)
     if key is None:
         raise NotFound(f"no decision '{decision_id}' is deployed")
-    record = _must(db, key)
-    if binding == BINDING_DEPLOYMENT and deployed_before_ms is not None:
-        version = record["version"]
-        while record["deployedAt"] > deployed_before_ms and version > 1:
-            version -= 1
-            older = decision_key_of_version(db, decision_id, version)
-            if older is not None:
-                record = _must(db, older)
-        if record["deployedAt"] > deployed_before_ms:
-            raise NotFound(f"no decision '{decision_id}' deployed with the process")
-    return record
+    return _must(db, key)
 
 
 def _must(db: KVRead, key: int) -> dict[str, Any]:

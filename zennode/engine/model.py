@@ -101,11 +101,13 @@ class Loop:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A call activity's target process and variable propagation."""
+    """A call activity's target process, how it binds a version (`latest`, or `deployment`:
+    the version deployed with the calling process) and variable propagation."""
 
     process_id: Expr
     propagate_all_child: bool = True
     propagate_all_parent: bool = True
+    binding: str = "latest"
 
 
 @dataclass(frozen=True, slots=True)

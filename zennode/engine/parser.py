@@ -307,11 +307,19 @@ class _Builder:
             if not called or not called.get("processId"):
                 self.problems.append(f"call activity {el_id} has no calledElement processId")
                 return
+            binding = called.get("bindingType") or "latest"
+            if binding not in ("latest", "deployment"):
+                self.problems.append(
+                    f"call activity {el_id}: calledElement bindingType '{binding}' is not"
+                    " supported (latest or deployment)"
+                )
+                return
             info["kind"] = m.CALL_ACTIVITY
             info["call"] = m.Call(
                 process_id=compile_value(called["processId"], f"called element of {el_id}"),
                 propagate_all_child=called.get("propagateAllChildVariables", "true") != "false",
                 propagate_all_parent=called.get("propagateAllParentVariables", "true") != "false",
+                binding=binding,
             )
         elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["message"]:
             # Zeebe: a message throw event with a task definition is a job, like a send task.

@@ -17,6 +17,8 @@ COUNTER_KEY = b"key_counter"
 LATEST_PREFIX = b"latest\0"  # table "index": latest definition key of a bpmnProcessId
 ELEMENT_INSTANCE_PREFIX = b"ei\0"  # table "index": waiting element instance -> instance key
 CHILD_OF_PREFIX = b"cp\0"  # table "index": parent instance(8B) child instance(8B) -> b""
+# table "index": deployment key(8B) + bpmnProcessId -> the definition key of that deployment
+DEPLOYED_IN_PREFIX = b"dp\0"
 
 
 def u64(value: int) -> bytes:
@@ -48,6 +50,10 @@ def definition_by_id_key(bpmn_process_id: str, version: int) -> bytes:
 
 def latest_key(bpmn_process_id: str) -> bytes:
     return LATEST_PREFIX + text(bpmn_process_id)
+
+
+def deployed_in_key(deployment_key: int, bpmn_process_id: str) -> bytes:
+    return DEPLOYED_IN_PREFIX + u64(deployment_key) + text(bpmn_process_id)
 
 
 def element_instance_key(key: int) -> bytes:

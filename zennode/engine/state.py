@@ -54,10 +54,21 @@ def latest_definition_key(db: KVRead, bpmn_process_id: str) -> int | None:
     return records.from_u64(raw) if raw else None
 
 
+def definition_key_in_deployment(
+    db: KVRead, deployment_key: int, bpmn_process_id: str
+) -> int | None:
+    """The version of `bpmn_process_id` deployed in that deployment (`bindingType="deployment"`)."""
+    raw = db.get("index", records.deployed_in_key(deployment_key, bpmn_process_id))
+    return records.from_u64(raw) if raw else None
+
+
 def put_definition(ctx: Context, record: dict[str, Any]) -> None:
     key = record["processDefinitionKey"]
     pid = record["bpmnProcessId"]
     ctx.db.put("definitions", records.u64(key), records.dumps(record))
+    deployment_key = record.get("deploymentKey")
+    if deployment_key is not None:
+        ctx.db.put("index", records.deployed_in_key(deployment_key, pid), records.u64(key))
     ctx.db.put(
         "definitions_by_id",
         records.definition_by_id_key(pid, record["version"]),

@@ -354,4 +354,17 @@ def to_json(value: Any) -> Any:
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, (dt.date, FeelTime, YearsMonths, DayTime)):
         return to_string(value)
+    if isinstance(value, Function) and _is_builtin(value):
+        # `count` with no variable `count` is the built-in function (the spec's scope ends in
+        # the built-in context): say so, since a missing variable is the likely cause
+        raise FeelError(
+            f"'{value.name}' is the built-in function {value.name}(), which has no JSON form"
+            f" (no variable '{value.name}' is set)"
+        )
     raise FeelError(f"a {type_name(value)} has no JSON form")
+
+
+def _is_builtin(fn: Function) -> bool:
+    from .builtins import BUILTINS  # the library imports this module
+
+    return BUILTINS.get(fn.name) is fn

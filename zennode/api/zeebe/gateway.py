@@ -104,8 +104,9 @@ class GatewayService(gw_grpc.GatewayServicer):
                     gw.Deployment(process=mapping.process_metadata(process, name))
                     for process in mapping.deployed_processes(result)
                 )
-        first = results[0]
-        key = first.get("decisionRequirementsKey") or first["processDefinitionKey"]
+        first = results[0]  # its deployment key is the call's (they all share one)
+        key = first.get("deploymentKey") or first.get("decisionRequirementsKey")
+        key = key or first["processDefinitionKey"]
         return gw.DeployResourceResponse(
             key=key, deployments=deployments, tenantId=mapping.DEFAULT_TENANT
         )

@@ -1,4 +1,5 @@
-"""Call activities: a child instance of the latest version of another process.
+"""Call activities: a child instance of another process (its latest version, or with
+`bindingType="deployment"` the version deployed together with the calling process).
 
 The child lives on the parent's partition (one command creates, completes or cancels both,
 so parent and child can never disagree). Without output mappings, all of the child's
@@ -42,19 +43,16 @@ def activate_call_activity(
         runner.incident_at(element, scope, flow, EXTRACT_VALUE_ERROR, exc.message)
         return
     ctx = runner.ctx
-    definition_key = state.latest_definition_key(ctx.db, process_id)
+    definition_key, problem = _called_definition(runner, call, process_id)
     depth = runner.instance.get("parent", {}).get("depth", 0) + 1
-    problem = None
-    if definition_key is None:
-        problem = f"no process with id '{process_id}' is deployed"
-    elif ctx.deployed(definition_key).process.start is None:
-        problem = f"process '{process_id}' has no none start event to call"
-    elif depth > CALL_DEPTH_MAX:
-        problem = f"call activities nest deeper than {CALL_DEPTH_MAX}"
-    if problem is not None:
-        runner.incident_at(element, scope, flow, CALLED_ELEMENT_ERROR, problem)
+    if definition_key is not None:
+        if ctx.deployed(definition_key).process.start is None:
+            problem = f"process '{process_id}' has no none start event to call"
+        elif depth > CALL_DEPTH_MAX:
+            problem = f"call activities nest deeper than {CALL_DEPTH_MAX}"
+    if problem is not None or definition_key is None:
+        runner.incident_at(element, scope, flow, CALLED_ELEMENT_ERROR, problem or "")
         return
-    assert definition_key is not None
     ei_key = runner.new_element_instance(element, scope)
     runner.keep_locals(element, scope, ei_key, local)
     runner.open_waits(ei_key, prepared)
@@ -71,6 +69,33 @@ def activate_call_activity(
     ctx.db.put("index", records.child_of_key(runner.key, child_key), b"")  # its children
     child = start_instance(ctx, definition_key, child_variables, parent=parent, key=child_key)
     child.save()
+
+
+def _called_definition(
+    runner: Runner, call: m.Call, process_id: str
+) -> tuple[int | None, str | None]:
+    """The definition key the call binds to, or (None, the problem): `latest` takes the latest
+    version; `deployment` the version deployed in the same deployment as the calling
+    process (Zeebe's rule; another deployment's version does not count)."""
+    db = runner.ctx.db
+    if call.binding != "deployment":
+        latest = state.latest_definition_key(db, process_id)
+        if latest is None:
+            return None, f"no process with id '{process_id}' is deployed"
+        return latest, None
+    caller = state.get_definition(db, runner.instance["processDefinitionKey"])
+    deployment_key = caller.get("deploymentKey") if caller else None
+    found = (
+        None
+        if deployment_key is None
+        else state.definition_key_in_deployment(db, deployment_key, process_id)
+    )
+    if found is None:
+        return None, (
+            f"no process '{process_id}' in the deployment of the calling process"
+            f" (deployment {deployment_key}; bindingType 'deployment')"
+        )
+    return found, None
 
 
 def child_completed(child: Runner) -> None:

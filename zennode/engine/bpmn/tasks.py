@@ -76,8 +76,8 @@ def activate_business_rule(
         return
     try:
         process = state.get_definition(ctx.db, runner.instance["processDefinitionKey"])
-        deployed_at = process["deployedAt"] if process else None
-        record = decisions.resolve(ctx.db, decision_id, call.binding, call.version_tag, deployed_at)
+        deployment = process.get("deploymentKey") if process else None
+        record = decisions.resolve(ctx.db, decision_id, call.binding, call.version_tag, deployment)
     except NotFound as exc:
         runner.incident_at(element, scope, flow, CALLED_DECISION_ERROR, exc.message)
         return

@@ -1,13 +1,20 @@
-"""deploy {xml, resourceName?, assigned?: {bpmnProcessId: {key, version}}}
+"""deploy {xml, resourceName?, assigned?: {bpmnProcessId: {key, version, deploymentKey}},
+deploymentKey?, forceNew?}
 
--> {processDefinitionKey, bpmnProcessId, version, duplicate, processes: [{processDefinitionKey,
-bpmnProcessId, version}], warnings?: [text]} (the top-level fields describe the first process of
-the document; `warnings` name what the parser ignored, such as a flow without source and target).
+-> {processDefinitionKey, bpmnProcessId, version, deploymentKey, duplicate,
+processes: [{processDefinitionKey, bpmnProcessId, version, deploymentKey}], warnings?: [text]}
+(the top-level fields describe the first process of the document; `warnings` name what the
+parser ignored, such as a flow without source and target).
 
 Without `assigned` (the deployment partition) the key comes from this partition's counter and
 the version is latest+1, unless the document is byte-identical to the latest version of that
-process: then the existing key is returned with `duplicate: true`. With `assigned` (the other
-partitions) exactly the given keys and versions are stored; a key already stored is a duplicate.
+process: then the existing key is returned with `duplicate: true` (and the deployment key it was
+first deployed in), unless `forceNew`. The first new process of a deploy call takes a fresh
+deployment key unless `deploymentKey` names the deployment (the call's earlier resources opened
+it): every definition records the deployment it came in, which is what a call activity or a
+business rule task with `bindingType="deployment"` binds to. With `assigned` (the other
+partitions) exactly the given keys, versions and deployment keys are stored; a key already
+stored is a duplicate.
 """
 
 from __future__ import annotations
@@ -33,15 +40,23 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
     data = xml.encode()
     definitions = parse_definitions(data)
     checksum = hashlib.sha256(data).hexdigest()
+    deployment_key = cmd.deployment_key
     processes = []
     duplicates = []
     for process in definitions.processes:
         pid = process.bpmn_process_id
         if assigned is not None:
-            key, version, duplicate = _assigned(ctx, assigned, pid, checksum)
+            key, version, duplicate, deployment_key = _assigned(ctx, assigned, pid, checksum)
         else:
-            key, version, duplicate = _assign(ctx, pid, checksum)
-        if not duplicate:
+            key, version, duplicate = _assign(ctx, pid, checksum, cmd.force_new)
+            if not duplicate and deployment_key is None:
+                deployment_key = ctx.next_key()  # the first new resource opens the deployment
+        if duplicate:
+            stored = state.get_definition(ctx.db, key)
+            assert stored is not None, "a duplicate names a missing definition"
+            in_deployment = stored.get("deploymentKey")
+        else:
+            in_deployment = deployment_key
             previous = state.latest_definition_key(ctx.db, pid)
             record = {
                 "processDefinitionKey": key,
@@ -51,6 +66,7 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
                 "resourceName": resource_name,
                 "checksum": checksum,
                 "deployedAt": ctx.now_ms,
+                "deploymentKey": deployment_key,
                 "xml": xml,
             }
             state.put_definition(ctx, record)
@@ -58,9 +74,18 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
             if state.latest_definition_key(ctx.db, pid) == key:
                 _replace_start_events(ctx, process, key, previous, timers_here=assigned is None)
         duplicates.append(duplicate)
-        processes.append({"processDefinitionKey": key, "bpmnProcessId": pid, "version": version})
+        processes.append(
+            {
+                "processDefinitionKey": key,
+                "bpmnProcessId": pid,
+                "version": version,
+                "deploymentKey": in_deployment,
+            }
+        )
     first = processes[0]
     result = {**first, "duplicate": all(duplicates), "processes": processes}
+    if not all(duplicates):
+        result["deploymentKey"] = deployment_key  # the deployment this call opened or joined
     if definitions.warnings:
         result["warnings"] = list(definitions.warnings)
     return result
@@ -128,34 +153,79 @@ def _static_message_name(process: Process, start_id: str) -> str | None:
     return message.name.source
 
 
-def _assign(ctx: Context, pid: str, checksum: str) -> tuple[int, int, bool]:
+def _assign(ctx: Context, pid: str, checksum: str, force_new: bool) -> tuple[int, int, bool]:
     latest_key = state.latest_definition_key(ctx.db, pid)
     if latest_key is None:
         return ctx.next_key(), 1, False
     latest = state.get_definition(ctx.db, latest_key)
     assert latest is not None, "latest index points to a missing definition"
-    if latest["checksum"] == checksum:
+    if latest["checksum"] == checksum and not force_new:
         return latest_key, latest["version"], True
     return ctx.next_key(), latest["version"] + 1, False
 
 
 def _assigned(
     ctx: Context, assigned: dict[str, Any], pid: str, checksum: str
-) -> tuple[int, int, bool]:
+) -> tuple[int, int, bool, int | None]:
+    """(key, version, duplicate, deployment key) as partition 1 gave them."""
     entry = assigned.get(pid)
     if not isinstance(entry, dict):
         raise BadRequest(f"no assigned key and version for process {pid}")
     key = _positive(entry.get("key"), f"assigned key of {pid}")
     version = _positive(entry.get("version"), f"assigned version of {pid}")
+    deployment_key = assigned_deployment_key(entry, pid)
     existing = state.get_definition(ctx.db, key)
     if existing is not None:
         if existing["bpmnProcessId"] != pid or existing["checksum"] != checksum:
             raise InvalidState(f"definition key {key} is already used by other content")
-        return key, existing["version"], True
-    return key, version, False
+        return key, existing["version"], True, existing.get("deploymentKey")
+    return key, version, False, deployment_key
+
+
+def assigned_deployment_key(entry: dict[str, Any], what: str) -> int | None:
+    """The deployment key partition 1 recorded (None for a definition deployed before zennode
+    recorded deployments)."""
+    value = entry.get("deploymentKey")
+    return None if value is None else _positive(value, f"assigned deployment key of {what}")
 
 
 def _positive(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadRequest(f"{what} must be a positive integer")
     return value
+
+
+# ------------------------------------------------------------------ one deploy call, several
+# resources: what the service (which sends each resource as its own command) needs to know
+
+
+def deployment_keys(result: dict[str, Any]) -> set[int | None]:
+    """The deployment keys a `deploy` or `deploy_decisions` result's definitions carry."""
+    if "decisionRequirementsKey" in result:
+        return {result.get("deploymentKey")}
+    return {p.get("deploymentKey") for p in result["processes"]}
+
+
+def assigned_of(result: dict[str, Any]) -> dict[str, Any]:
+    """The `assigned` field that makes another partition store exactly what partition 1
+    stored for this result (keys, versions, deployment key)."""
+    if "decisionRequirementsKey" in result:
+        return {
+            "requirements": {
+                "key": result["decisionRequirementsKey"],
+                "version": result["version"],
+                "deploymentKey": result.get("deploymentKey"),
+            },
+            "decisions": {
+                d["decisionId"]: {"key": d["decisionKey"], "version": d["version"]}
+                for d in result["decisions"]
+            },
+        }
+    return {
+        p["bpmnProcessId"]: {
+            "key": p["processDefinitionKey"],
+            "version": p["version"],
+            "deploymentKey": p.get("deploymentKey"),
+        }
+        for p in result["processes"]
+    }

@@ -1,15 +1,18 @@
-"""deploy_decisions {xml, resourceName?, assigned?: {requirements: {key, version},
-decisions: {decisionId: {key, version}}}}
+"""deploy_decisions {xml, resourceName?, assigned?: {requirements: {key, version,
+deploymentKey}, decisions: {decisionId: {key, version}}}, deploymentKey?, forceNew?}
 
 -> {decisionRequirementsKey, decisionRequirementsId, decisionRequirementsName, version,
-resourceName, duplicate, decisions: [{decisionKey, decisionId, decisionName, version,
-versionTag, decisionRequirementsKey, decisionRequirementsId}]}
+resourceName, deploymentKey, duplicate, decisions: [{decisionKey, decisionId, decisionName,
+version, versionTag, decisionRequirementsKey, decisionRequirementsId, deploymentKey}]}
 
 Without `assigned` (the deployment partition) the document (DRG) and each decision get a key
 from this partition's counter and the next version of their id, unless the document is
 byte-identical to the latest version of its DRG id: then the stored keys come back with
-`duplicate: true`. With `assigned` (the other partitions) exactly those keys and versions are
-stored; a DRG key already stored with the same content is a duplicate.
+`duplicate: true`, unless `forceNew`. The deployment key is given or opened as for processes
+(deploy.py): the document and its decisions record it, and a business rule task with
+`bindingType="deployment"` binds to the decision of its process's deployment. With `assigned`
+(the other partitions) exactly those keys, versions and deployment key are stored; a DRG key
+already stored with the same content is a duplicate.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from zennode import dmn
 from zennode.engine import decisions as ds
-from zennode.engine.commands.deploy import _positive
+from zennode.engine.commands.deploy import _positive, assigned_deployment_key
 from zennode.engine.context import Context
 from zennode.errors import BadRequest, InvalidState
 
@@ -38,9 +41,13 @@ def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
     if not drg_id:
         raise BadRequest("the DMN definitions need an id or a name")
     if cmd.assigned is None:
-        drg_key, drg_version, keys, duplicate = _assign(ctx, drg_id, checksum, found)
+        drg_key, drg_version, keys, duplicate = _assign(ctx, drg_id, checksum, found, cmd.force_new)
+        deployment_key = cmd.deployment_key
+        if not duplicate and deployment_key is None:
+            deployment_key = ctx.next_key()  # the first new resource opens the deployment
     else:
         drg_key, drg_version, keys, duplicate = _assigned(ctx, cmd.assigned, checksum, found)
+        deployment_key = assigned_deployment_key(cmd.assigned["requirements"], drg_id)
     if duplicate:
         drg = ds.get_drg(ctx.db, drg_key)
         assert drg is not None
@@ -53,6 +60,7 @@ def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
         "resourceName": cmd.resource_name,
         "checksum": checksum,
         "deployedAt": ctx.now_ms,
+        "deploymentKey": deployment_key,
         "decisionKeys": keys,  # decisionId -> [key, version]
         "xml": cmd.xml,
     }
@@ -72,6 +80,7 @@ def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
                 "decisionRequirementsId": drg_id,
                 "resourceName": cmd.resource_name,
                 "deployedAt": ctx.now_ms,
+                "deploymentKey": deployment_key,
             },
         )
     return _result(ctx, drg, duplicate=False)
@@ -89,20 +98,21 @@ def _result(ctx: Context, drg: dict[str, Any], duplicate: bool) -> dict[str, Any
         "decisionRequirementsName": drg["decisionRequirementsName"],
         "version": drg["version"],
         "resourceName": drg["resourceName"],
+        "deploymentKey": drg.get("deploymentKey"),
         "duplicate": duplicate,
         "decisions": decisions,
     }
 
 
 def _assign(
-    ctx: Context, drg_id: str, checksum: str, found: list[Any]
+    ctx: Context, drg_id: str, checksum: str, found: list[Any], force_new: bool
 ) -> tuple[int, int, dict[str, list[int]], bool]:
     latest = ds.latest_drg_key(ctx.db, drg_id)
     version = 1
     if latest is not None:
         drg = ds.get_drg(ctx.db, latest)
         assert drg is not None, "latest DRG index points to a missing DRG"
-        if drg["checksum"] == checksum:
+        if drg["checksum"] == checksum and not force_new:
             return latest, drg["version"], drg["decisionKeys"], True
         version = drg["version"] + 1
     drg_key = ctx.next_key()

@@ -78,19 +78,19 @@ class Deploy(Command):
     xml: str
     resource_name: str = ""
     assigned: dict[str, Any] | None = None
+    #: the deployment this resource belongs to (given for the second and later resources of
+    #: one deploy call); without it partition 1 opens a new deployment when anything is new
+    deployment_key: int | None = None
+    #: a new version even when the content equals the latest version (a resource deployed
+    #: together with changed ones, so the whole deployment shares one deployment key)
+    force_new: bool = False
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
-        xml = wire.get("xml")
-        if isinstance(xml, bytes):
-            xml = xml.decode("utf-8", errors="strict")
-        if not isinstance(xml, str) or not xml:
-            raise BadRequest("xml must be a non-empty string")
-        resource_name = str_field(wire, "resourceName", required=False) or ""
-        assigned = wire.get("assigned")
+        xml, resource_name, assigned, deployment_key, force_new = _deploy_fields(wire)
         if assigned is not None and not isinstance(assigned, dict):
-            raise BadRequest("assigned must map bpmnProcessId to {key, version}")
-        return cls(xml=xml, resource_name=resource_name, assigned=assigned)
+            raise BadRequest("assigned must map bpmnProcessId to {key, version, deploymentKey}")
+        return cls(xml, resource_name, assigned, deployment_key, force_new)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,19 +103,30 @@ class DeployDecisions(Command):
     xml: str
     resource_name: str = ""
     assigned: dict[str, Any] | None = None
+    deployment_key: int | None = None  # as for Deploy
+    force_new: bool = False  # as for Deploy
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
-        xml = wire.get("xml")
-        if isinstance(xml, bytes):
-            xml = xml.decode("utf-8", errors="strict")
-        if not isinstance(xml, str) or not xml:
-            raise BadRequest("xml must be a non-empty string")
-        resource_name = str_field(wire, "resourceName", required=False) or ""
-        assigned = wire.get("assigned")
+        xml, resource_name, assigned, deployment_key, force_new = _deploy_fields(wire)
         if assigned is not None and not isinstance(assigned, dict):
             raise BadRequest("assigned must be {requirements, decisions}")
-        return cls(xml=xml, resource_name=resource_name, assigned=assigned)
+        return cls(xml, resource_name, assigned, deployment_key, force_new)
+
+
+def _deploy_fields(wire: dict[str, Any]) -> tuple[str, str, Any, int | None, bool]:
+    """The fields Deploy and DeployDecisions share, checked."""
+    xml = wire.get("xml")
+    if isinstance(xml, bytes):
+        xml = xml.decode("utf-8", errors="strict")
+    if not isinstance(xml, str) or not xml:
+        raise BadRequest("xml must be a non-empty string")
+    resource_name = str_field(wire, "resourceName", required=False) or ""
+    force_new = wire.get("forceNew", False)
+    if not isinstance(force_new, bool):
+        raise BadRequest("forceNew must be a boolean")
+    deployment_key = optional_int(wire, "deploymentKey", minimum=1)
+    return xml, resource_name, wire.get("assigned"), deployment_key, force_new
 
 
 # ----------------------------------------------------------------------- instances
