@@ -128,6 +128,9 @@ def start(
     configure_logging(config.log.level, config.log.format)
 
     from zennode.node import Node
+    from zennode.tools import heapwatch
+
+    heapwatch.start_from_env()  # off unless ZENNODE_HEAPWATCH_DIR is set (investigations)
 
     node = Node(config)
     try:
