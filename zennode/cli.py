@@ -127,8 +127,8 @@ def start(
         return
     configure_logging(config.log.level, config.log.format)
 
+    from zennode import heapwatch
     from zennode.node import Node
-    from zennode.tools import heapwatch
 
     heapwatch.start_from_env()  # off unless ZENNODE_HEAPWATCH_DIR is set (investigations)
 
