@@ -48,6 +48,7 @@ RSS_FIELDS = {
     "RssShmem": "rss_shmem_bytes",
 }
 RSS_KEYS = tuple(RSS_FIELDS.values())
+_SPLIT_KEYS = ("rss_anon_bytes", "rss_file_bytes")  # the per-node first-vs-last summary
 
 
 def rss(pid: int) -> dict[str, int]:
@@ -107,8 +108,8 @@ def summary(samples: list[dict[str, Any]], sample_s: float) -> dict[str, Any]:
         "rss_per_node": [
             {
                 "node": node.get("node"),
-                **{f"{key[:-6]}_first": first_node.get(key, 0) for key in RSS_KEYS[1:3]},
-                **{f"{key[:-6]}_last": node.get(key, 0) for key in RSS_KEYS[1:3]},
+                **{f"{key[:-6]}_first": first_node.get(key, 0) for key in _SPLIT_KEYS},
+                **{f"{key[:-6]}_last": node.get(key, 0) for key in _SPLIT_KEYS},
             }
             for first_node, node in zip(samples[0]["nodes"], end["nodes"], strict=True)
         ],
