@@ -102,6 +102,7 @@ def test_cluster_bench_runs_against_three_nodes() -> None:
 
 def _sample(completed: int, disk: int, rss: int) -> dict:
     node = {"lmdb_file_bytes": disk, "journal_bytes": 0, "snapshot_bytes": 0, "rss_bytes": rss}
+    node |= {"rss_anon_bytes": rss // 2, "rss_file_bytes": rss // 2, "rss_shmem_bytes": 0}
     return {"seconds": 60.0, "completed": completed, "nodes": [node, dict(node)]}
 
 
@@ -116,6 +117,15 @@ def test_soak_summary_compares_the_first_and_last_five_minutes() -> None:
     assert result["disk_growth_last_5min_bytes"] == 0 and result["rss_growth_last_5min_bytes"] == 0
     short = summary([_sample(600, 0, 0), _sample(1200, 2, 4)], sample_s=60.0)
     assert short["window_samples"] == 1 and short["disk_growth_last_5min_bytes"] == 4
+    # anonymous memory (a leak's kind) and file-backed pages (LMDB's mmap) apart, per node
+    assert short["rss_anon_growth_last_5min_bytes"] == 4 and short["rss_file_bytes_end"] == 4
+    assert short["rss_per_node"][0] == {
+        "node": None,
+        "rss_anon_first": 0,
+        "rss_file_first": 0,
+        "rss_anon_last": 2,
+        "rss_file_last": 2,
+    }
 
 
 def test_soak_bench_prints_a_line_per_sample_and_a_summary() -> None:
@@ -147,5 +157,6 @@ def test_soak_bench_prints_a_line_per_sample_and_a_summary() -> None:
     for sample in samples:
         assert [n["node"] for n in sample["nodes"]] == [1, 2, 3]
         assert all(n["lmdb_file_bytes"] > 0 and n["rss_bytes"] > 0 for n in sample["nodes"])
+        assert all(n["rss_anon_bytes"] > 0 and n["rss_file_bytes"] > 0 for n in sample["nodes"])
     assert sum(s["completed"] for s in samples) > 0
     assert {"first_5min_per_s", "last_5min_per_s", "disk_growth_last_5min_bytes"} <= set(last)

@@ -126,6 +126,9 @@ def test_job_type_labels_are_bounded() -> None:
     types = {dict(lab)["type"] for (n, lab) in s if n == "zennode_job_events_total"}
     assert len(types) == module.JOB_TYPES_MAX + 1 and "other" in types
     assert total(s, "zennode_job_events_total") == module.JOB_TYPES_MAX + 5
+    # and the node's memory with them: a thousand more names counted as "other" cache nothing
+    metrics.on_events(1, [{"event": "job_created", "type": f"u{i}"} for i in range(1000)])
+    assert len(metrics._job_children) == module.JOB_TYPES_MAX + 1
 
 
 def test_two_nodes_in_one_process_keep_their_own_numbers() -> None:

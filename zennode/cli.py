@@ -127,7 +127,10 @@ def start(
         return
     configure_logging(config.log.level, config.log.format)
 
+    from zennode import heapwatch
     from zennode.node import Node
+
+    heapwatch.start_from_env()  # off unless ZENNODE_HEAPWATCH_DIR is set (investigations)
 
     node = Node(config)
     try:

@@ -271,8 +271,7 @@ class NodeMetrics:
 
     def _job_counter(self, partition_id: int, job_type: Any, action: str) -> Any:
         job_type = job_type if isinstance(job_type, str) else OTHER_TYPE
-        key = (partition_id, job_type, action)
-        child = self._job_children.get(key)
+        child = self._job_children.get((partition_id, job_type, action))
         if child is not None:
             return child
         with self._lock:
@@ -281,8 +280,14 @@ class NodeMetrics:
                     job_type = OTHER_TYPE  # bound the label set against arbitrary type names
                 else:
                     self._job_types.add(job_type)
-            child = self.job_events.labels(str(partition_id), job_type, action)
-            self._job_children[key] = child
+            # cached under the label it got: a type counted as "other" adds no entry, so this
+            # map is bounded like the label set (it was keyed by the raw type name before)
+            key = (partition_id, job_type, action)
+            child = self._job_children.get(key)
+            if child is None:
+                child = self._job_children[key] = self.job_events.labels(
+                    str(partition_id), job_type, action
+                )
         return child
 
 

@@ -8,9 +8,12 @@ process, and `clients` closed-loop REST clients creating one-task
 instances as fast as they are answered, for `minutes`. Every `sample_s` (60 s) it prints one
 JSON line: instances completed per second in that interval (summed over every node's
 `/metrics`) and, per node, the LMDB file, Raft log and snapshot bytes of its replicas
-(`/system/status`) and the process's RSS (`/proc/<pid>/status`). At the end one summary line:
-`first_5min_per_s`, `last_5min_per_s`, `disk_growth_last_5min_bytes` (all nodes) and
-`rss_growth_last_5min_bytes`. The cluster is always stopped (`launcher.down`, by PID).
+(`/system/status`) and the process's RSS (`/proc/<pid>/status`), whole and split into
+anonymous, file-backed (LMDB's mmap) and shared memory. At the end one summary line:
+`first_5min_per_s`, `last_5min_per_s`, `disk_growth_last_5min_bytes` (all nodes),
+`rss_growth_last_5min_bytes` and its anonymous/file/shmem parts, and per node the anonymous
+and file-backed RSS of the first sample against the last. The cluster is always stopped
+(`launcher.down`, by PID).
 """
 
 from __future__ import annotations
@@ -34,15 +37,31 @@ WINDOW_MINUTES = 5  # the summary compares the first and the last five minutes
 SIZE_KEYS = ("lmdb_file_bytes", "journal_bytes", "snapshot_bytes")
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process (0 when it is gone)."""
+# /proc/<pid>/status fields -> sample keys. RSS splits into anonymous memory (the Python heap,
+# the in-memory Raft log: what a leak grows), file-backed pages (LMDB is an mmap: the pages a
+# node touched count in RSS, and the kernel takes them back under pressure; not a leak) and
+# shared memory.
+RSS_FIELDS = {
+    "VmRSS": "rss_bytes",
+    "RssAnon": "rss_anon_bytes",
+    "RssFile": "rss_file_bytes",
+    "RssShmem": "rss_shmem_bytes",
+}
+RSS_KEYS = tuple(RSS_FIELDS.values())
+_SPLIT_KEYS = ("rss_anon_bytes", "rss_file_bytes")  # the per-node first-vs-last summary
+
+
+def rss(pid: int) -> dict[str, int]:
+    """Resident memory of a process, whole and split (all 0 when it is gone)."""
+    sizes = dict.fromkeys(RSS_KEYS, 0)
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+            field, _, value = line.partition(":")
+            if field in RSS_FIELDS:
+                sizes[RSS_FIELDS[field]] = int(value.split()[0]) * 1024
     except OSError:
         pass
-    return 0
+    return sizes
 
 
 async def _node_sizes(http: httpx.AsyncClient, url: str, pid: int) -> dict[str, int]:
@@ -51,7 +70,7 @@ async def _node_sizes(http: httpx.AsyncClient, url: str, pid: int) -> dict[str, 
     for partition in status["partitions"]:
         for key in SIZE_KEYS:
             sizes[key] += int(partition.get(key) or 0)
-    return {**sizes, "rss_bytes": rss_bytes(pid)}
+    return {**sizes, **rss(pid)}
 
 
 def summary(samples: list[dict[str, Any]], sample_s: float) -> dict[str, Any]:
@@ -79,9 +98,21 @@ def summary(samples: list[dict[str, Any]], sample_s: float) -> dict[str, Any]:
         "last_5min_per_s": last_rate,
         "last_vs_first": round(last_rate / first_rate, 3) if first_rate else None,
         "disk_growth_last_5min_bytes": total(end, SIZE_KEYS) - total(base, SIZE_KEYS),
-        "rss_growth_last_5min_bytes": total(end, ("rss_bytes",)) - total(base, ("rss_bytes",)),
+        **{
+            f"{key[:-6]}_growth_last_5min_bytes": total(end, (key,)) - total(base, (key,))
+            for key in RSS_KEYS
+        },
         "disk_bytes_end": total(end, SIZE_KEYS),
-        "rss_bytes_end": total(end, ("rss_bytes",)),
+        **{f"{key}_end": total(end, (key,)) for key in RSS_KEYS},
+        # per node, first sample against the last: what each node's memory did over the run
+        "rss_per_node": [
+            {
+                "node": node.get("node"),
+                **{f"{key[:-6]}_first": first_node.get(key, 0) for key in _SPLIT_KEYS},
+                **{f"{key[:-6]}_last": node.get(key, 0) for key in _SPLIT_KEYS},
+            }
+            for first_node, node in zip(samples[0]["nodes"], end["nodes"], strict=True)
+        ],
     }
 
 
