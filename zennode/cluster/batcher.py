@@ -233,6 +233,15 @@ class Batcher:
         self.close(error)
         self.fail_in_flight(error)
 
+    def pace_ms(self) -> tuple[float | None, float | None]:
+        """(mean gap between submitted commands, mean commit round trip) in ms, for status."""
+        with self._cond:
+            gap, rtt = self._pace.gap_s, self._pace.rtt_s
+        return (
+            None if gap is None else round(gap * 1000, 2),
+            None if rtt is None else round(rtt * 1000, 2),
+        )
+
     def in_flight_count(self) -> int:
         return len(self._in_flight)  # a racy read is fine: used as a hint only
 

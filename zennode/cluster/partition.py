@@ -138,8 +138,8 @@ class PartitionSettings:
     batch_max_delay_ms: float = 2.0
     # Adaptive batching (zennode.cluster.batcher.Pace): the most a small batch waits for
     # more commands while they arrive quickly (0: off), as a fraction of a commit round trip.
-    batch_adapt_max_ms: float = 0.0
-    batch_adapt_fraction: float = 0.5
+    batch_adapt_max_ms: float = 20.0
+    batch_adapt_fraction: float = 1.0
     max_in_flight_batches: int = 8
     in_flight_timeout_s: float = 30.0
     queue_max: int = 10_000
@@ -838,6 +838,7 @@ class Partition:
         group = self._group
         state = getattr(group, "_SyncObj__raftState", 0)  # private, pinned pysyncobj 0.3.17
         fsync_p50, fsync_p99 = self.journal.latency_percentiles_ms()
+        command_gap_ms, batch_round_trip_ms = self._batcher.pace_ms()
         return {
             "partition": self.partition_id,
             "role": _ROLE_NAMES.get(state, "follower"),
@@ -853,6 +854,8 @@ class Partition:
             "batches_sent": self._batcher.batches_sent,
             "commands_sent": self._batcher.commands_sent,
             "max_batch_items": self._batcher.max_batch_items,
+            "command_gap_ms": command_gap_ms,  # moving averages, adaptive batching's inputs
+            "batch_round_trip_ms": batch_round_trip_ms,
             "entries_applied": self._entries_applied,
             "entries_skipped": self._entries_skipped,
             "snapshots_written": self._codec.written,
