@@ -88,8 +88,11 @@ def test_cluster_bench_runs_against_three_nodes() -> None:
         "--partitions",
         "2",
         "--compare-unsynced",
+        "--raft",
+        "batch_adapt_max_ms=5",
     )
     assert results["benchmark"] == "cluster" and results["replication"] == 3
+    assert results["raft"] == {"batch_adapt_max_ms": 5}  # `--raft` reaches every node
     assert results["engine_per_second"] > 0  # the machine's calibration, same invocation
     # The durable default and the unsynced variant in one run, with their ratio.
     assert results["fsync"] is True and results["fsync_ms"]["fsyncs"] > 0

@@ -99,6 +99,12 @@ class Raft:
     # lose acknowledged commands (docs/reliability.md says exactly what).
     fsync: bool = True
     balance_leaders: bool = True  # hand each partition's leadership to its first replica
+    # Adaptive batching on a partition leader: while commands arrive faster than
+    # `batch_adapt_fraction` of a commit round trip, a small batch waits that long (at most
+    # `batch_adapt_max_ms`) for more, so they share one Raft entry and fsync. 0: off.
+    # (docs/benchmarks.md, "Issue 19: adaptive batching": −12 to −23 % CPU per instance.)
+    batch_adapt_max_ms: int = 20
+    batch_adapt_fraction: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +266,8 @@ raft:
   compaction_bytes: 67108864
   fsync: true              # acknowledge only what is fsync'd on a majority (docs/reliability.md)
   balance_leaders: true    # move each partition's leadership to its first replica
+  batch_adapt_max_ms: 20   # adaptive batching: most a small batch waits for more (0 = off)
+  batch_adapt_fraction: 1.0  # ... as a fraction of a commit round trip
 retention:
   history_ttl: 7d          # ended instances are deleted after this (P7D, 7d, 12h, 0 = at once)
   purge_interval_ms: 1000  # how often the leader looks for ended instances that are due
@@ -419,6 +427,10 @@ def validate(config: Config) -> None:
             raise ConfigError(f"limits.{key}: must be positive, got {value}")
     if not 0.35 < config.raft.min_timeout_s < config.raft.max_timeout_s:
         raise ConfigError("raft: need 0.35 < min_timeout_s < max_timeout_s")
+    if not 0 <= config.raft.batch_adapt_max_ms <= 100:
+        raise ConfigError("raft.batch_adapt_max_ms: must be between 0 and 100")
+    if not 0 < config.raft.batch_adapt_fraction <= 1:
+        raise ConfigError("raft.batch_adapt_fraction: must be in (0, 1]")
     if config.log.level.upper() not in LOG_LEVELS:
         raise ConfigError(f"log.level: {config.log.level!r} is not one of {', '.join(LOG_LEVELS)}")
     if (config.tls.cert_file is None) != (config.tls.key_file is None):

@@ -109,6 +109,7 @@ def test_many_commands_are_batched_and_answered_in_order(started, tmp_path):
     assert status["batches_sent"] < count / 5  # batching happened
     assert status["log_entries"] < count / 5
     assert status["max_batch_items"] > 1
+    assert status["command_gap_ms"] >= 0 and status["batch_round_trip_ms"] > 0  # measured
     # The applied index stored in LMDB is the Raft index (raftLastApplied + 1 inside apply).
     wait_until(lambda: partition.status()["raft_applied_index"] == status["commit_index"], 5, "")
     assert partition.applied_index() == partition.status()["raft_applied_index"]

@@ -8,7 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
+from zennode.cluster.batcher import (
+    Batch,
+    Batcher,
+    BatchLimits,
+    NotCommitted,
+    OutcomeUnknown,
+    Pace,
+)
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, Unavailable
 
@@ -157,3 +164,39 @@ def test_a_send_that_raises_fails_its_batch_as_not_committed():
         assert isinstance(batcher.submit(b"x").exception(timeout=3), NotCommitted)
     finally:
         batcher.stop(Unavailable("done"))
+
+
+def test_pace_waits_only_while_commands_arrive_faster_than_the_wait():
+    limits = BatchLimits(adapt_max_ms=5.0, adapt_fraction=0.5)
+    pace = Pace()
+    assert pace.wait_s(limits) == 0.0  # nothing measured yet: send at once
+    pace.committed(0.004)
+    for at in (0.0, 0.001, 0.002):
+        pace.arrived(at)
+    assert pace.wait_s(limits) == pytest.approx(0.002)  # half a 4 ms round trip
+    pace.committed(0.100)  # a slow round trip: the wait stays bounded by adapt_max_ms
+    assert pace.wait_s(limits) == pytest.approx(0.005)
+    assert pace.wait_s(BatchLimits(adapt_max_ms=0.0)) == 0.0  # off
+    for at in (0.5, 1.0, 1.5, 2.0):  # a trickle: no command expected within the wait
+        pace.arrived(at)
+    assert pace.wait_s(limits) == 0.0
+
+
+def test_adaptive_batching_holds_a_small_batch_for_commands_that_follow(make):
+    batcher, rec = make(adapt_max_ms=1000.0, adapt_fraction=1.0, max_in_flight_batches=1)
+    batcher.submit(b"a")
+    [first] = rec.wait_for(1)
+    assert len(first.items) == 1  # nothing measured yet: no waiting
+    for _ in range(4):
+        batcher.submit(b"q")  # queued behind the batch in flight, arriving quickly
+    time.sleep(0.6)
+    answer(batcher, first)  # a 0.6 s round trip
+    second = rec.wait_for(2)[1]
+    assert len(second.items) == 4  # waited long enough already: sent at once
+    answer(batcher, second)
+    futures = [batcher.submit(b"n") for _ in range(3)]
+    third = rec.wait_for(3)[2]
+    # Without adapting, the first of these would go alone (nothing in flight); now it waits
+    # a part of the round trip (about 0.5 s) and the other two join it.
+    assert [p.future for p in third.items] == futures
+    answer(batcher, third)

@@ -65,9 +65,50 @@ class BatchLimits:
     max_items: int = 200
     max_bytes: int = 256 * 1024
     max_delay_ms: float = 2.0
+    # Adaptive batching (`Pace`): while commands arrive faster than `adapt_fraction` of a
+    # commit round trip, a small batch waits up to that long (at most `adapt_max_ms`) for
+    # more, so they share one Raft entry and one fsync. 0: off.
+    adapt_max_ms: float = 0.0
+    adapt_fraction: float = 0.5
+    adapt_small_items: int = 16  # a batch this large no longer waits beyond `max_delay_ms`
     queue_max: int = 10_000  # commands queued or in flight before submit raises Backpressure
     max_in_flight_batches: int = 8
     in_flight_timeout_s: float = 30.0  # a batch not answered by then fails with Unavailable
+
+
+class Pace:
+    """What adaptive batching goes by: moving averages of the gap between submitted commands
+    and of a batch's commit round trip (sent → answered), both on the leader's monotonic
+    clock. Guarded by the batcher's condition lock."""
+
+    _ALPHA = 0.2  # weight of the newest sample
+    _GAP_CAP_S = 1.0  # an idle pause counts as one long gap, not as hours
+
+    def __init__(self) -> None:
+        self.gap_s: float | None = None
+        self.rtt_s: float | None = None
+        self._last_arrival: float | None = None
+
+    def arrived(self, now: float) -> None:
+        if self._last_arrival is not None:
+            gap = min(now - self._last_arrival, self._GAP_CAP_S)
+            self.gap_s = self._average(self.gap_s, gap)
+        self._last_arrival = now
+
+    def committed(self, round_trip_s: float) -> None:
+        self.rtt_s = self._average(self.rtt_s, max(0.0, round_trip_s))
+
+    @classmethod
+    def _average(cls, mean: float | None, sample: float) -> float:
+        return sample if mean is None else mean + cls._ALPHA * (sample - mean)
+
+    def wait_s(self, limits: BatchLimits) -> float:
+        """How long a small batch may wait for more commands; 0 when adapting is off, nothing
+        was measured yet, or the next command is not expected within the wait."""
+        if limits.adapt_max_ms <= 0 or self.gap_s is None or self.rtt_s is None:
+            return 0.0
+        wait = min(limits.adapt_max_ms / 1000.0, limits.adapt_fraction * self.rtt_s)
+        return wait if self.gap_s < wait else 0.0
 
 
 def _resolve(future: Future[Outcome], outcome: Outcome | None, error: Exception | None) -> None:
@@ -106,6 +147,7 @@ class Batcher:
         self._in_flight: dict[tuple[bytes, int], Batch] = {}
         self._outstanding = 0  # queued + in flight, what queue_max bounds
         self._last_now_ms = 0
+        self._pace = Pace()
         self._running = False
         self._thread: threading.Thread | None = None
         # Observed batch sizes, for status and benchmarks (bounded counters only).
@@ -131,23 +173,28 @@ class Batcher:
                     f"partition {self.partition_id} has {self._outstanding} commands pending",
                     partition_id=self.partition_id,
                 )
-            self._queue.append(Pending(next(self._request_ids), payload, future))
+            pending = Pending(next(self._request_ids), payload, future)
+            self._pace.arrived(pending.queued_at)
+            self._queue.append(pending)
             self._queued_bytes += len(payload)
             self._outstanding += 1
             self._cond.notify()
         return future
 
-    def take(self, batch_id: tuple[bytes, int]) -> Batch | None:
-        """Remove a batch in flight (it was applied or failed); None if it is not ours."""
+    def take(self, batch_id: tuple[bytes, int], committed: bool = True) -> Batch | None:
+        """Remove a batch in flight (it was applied, or failed: `committed=False`); None if
+        it is not ours. An applied batch's round trip feeds adaptive batching."""
         with self._cond:
             batch = self._in_flight.pop(batch_id, None)
             if batch is not None:
+                if committed:
+                    self._pace.committed(time.monotonic() - batch.sent_at)
                 self._outstanding -= len(batch.items)
                 self._cond.notify()
             return batch
 
     def fail(self, batch_id: tuple[bytes, int], error: ZennodeError) -> None:
-        batch = self.take(batch_id)
+        batch = self.take(batch_id, committed=False)
         if batch is not None:
             for pending in batch.items:
                 _resolve(pending.future, None, error)
@@ -186,6 +233,15 @@ class Batcher:
         self.close(error)
         self.fail_in_flight(error)
 
+    def pace_ms(self) -> tuple[float | None, float | None]:
+        """(mean gap between submitted commands, mean commit round trip) in ms, for status."""
+        with self._cond:
+            gap, rtt = self._pace.gap_s, self._pace.rtt_s
+        return (
+            None if gap is None else round(gap * 1000, 2),
+            None if rtt is None else round(rtt * 1000, 2),
+        )
+
     def in_flight_count(self) -> int:
         return len(self._in_flight)  # a racy read is fine: used as a hint only
 
@@ -223,16 +279,20 @@ class Batcher:
                 self._cond.wait(_IDLE_WAIT_S)
                 return None, expired
             # With nothing in flight, send at once (lowest latency). Otherwise give a little
-            # time for more commands, so a trickle still forms batches.
+            # time for more commands, so a trickle still forms batches. While commands arrive
+            # quickly, a small batch may wait longer: a bounded part of a round trip (Pace).
             delay_s = limits.max_delay_ms / 1000.0 if self._in_flight else 0.0
-            deadline = self._queue[0].queued_at + delay_s
+            first_at = self._queue[0].queued_at
+            base_deadline = first_at + delay_s
+            adapt_deadline = first_at + max(delay_s, self._pace.wait_s(limits))
             while (
                 self._running
                 and self._queue
                 and len(self._queue) < limits.max_items
                 and self._queued_bytes < limits.max_bytes
             ):
-                remaining = deadline - time.monotonic()
+                small = len(self._queue) < limits.adapt_small_items
+                remaining = (adapt_deadline if small else base_deadline) - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)

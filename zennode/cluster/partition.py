@@ -136,6 +136,10 @@ class PartitionSettings:
     batch_max_items: int = 200
     batch_max_bytes: int = 256 * 1024
     batch_max_delay_ms: float = 2.0
+    # Adaptive batching (zennode.cluster.batcher.Pace): the most a small batch waits for
+    # more commands while they arrive quickly (0: off), as a fraction of a commit round trip.
+    batch_adapt_max_ms: float = 20.0
+    batch_adapt_fraction: float = 1.0
     max_in_flight_batches: int = 8
     in_flight_timeout_s: float = 30.0
     queue_max: int = 10_000
@@ -440,6 +444,8 @@ class Partition:
                 max_items=settings.batch_max_items,
                 max_bytes=settings.batch_max_bytes,
                 max_delay_ms=settings.batch_max_delay_ms,
+                adapt_max_ms=settings.batch_adapt_max_ms,
+                adapt_fraction=settings.batch_adapt_fraction,
                 queue_max=settings.queue_max,
                 max_in_flight_batches=settings.max_in_flight_batches,
                 in_flight_timeout_s=settings.in_flight_timeout_s,
@@ -602,7 +608,7 @@ class Partition:
             raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
         if outcomes is None:
             self._entries_skipped += 1
-            stale = self._batcher.take(batch_id)
+            stale = self._batcher.take(batch_id, committed=False)
             if stale is not None:  # e.g. our forwarded batch arrived inside a snapshot
                 error = OutcomeUnknown("applied via a snapshot, result lost", self.partition_id)
                 for pending in stale.items:
@@ -832,6 +838,7 @@ class Partition:
         group = self._group
         state = getattr(group, "_SyncObj__raftState", 0)  # private, pinned pysyncobj 0.3.17
         fsync_p50, fsync_p99 = self.journal.latency_percentiles_ms()
+        command_gap_ms, batch_round_trip_ms = self._batcher.pace_ms()
         return {
             "partition": self.partition_id,
             "role": _ROLE_NAMES.get(state, "follower"),
@@ -847,6 +854,8 @@ class Partition:
             "batches_sent": self._batcher.batches_sent,
             "commands_sent": self._batcher.commands_sent,
             "max_batch_items": self._batcher.max_batch_items,
+            "command_gap_ms": command_gap_ms,  # moving averages, adaptive batching's inputs
+            "batch_round_trip_ms": batch_round_trip_ms,
             "entries_applied": self._entries_applied,
             "entries_skipped": self._entries_skipped,
             "snapshots_written": self._codec.written,

@@ -47,15 +47,20 @@ def run(
     concurrency: int = 16,
     paced_rate: float | None = None,
     compare_unsynced: bool = False,
+    raft: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole cluster benchmark; the dict `scripts/bench cluster` prints.
+
+    `raft` adds settings to every node's `raft:` section (e.g. `batch_adapt_max_ms`), so
+    one tree can be measured with a setting on and off in interleaved runs.
 
     Any number of workers will do: a worker's subscriptions reach every partition leader
     through the job relay, whichever node it is connected to.
     """
     calibration = engine_per_second()  # before any node starts: the machine's speed now
     shape = (workers, seconds, nodes, partitions, replication, clients, concurrency, paced_rate)
-    durable = _run_once(*shape, fsync=True)
+    raft = dict(raft or {})
+    durable = _run_once(*shape, raft={**raft, "fsync": True})
     results: dict[str, Any] = {
         "benchmark": "cluster",
         "nodes": nodes,
@@ -64,11 +69,12 @@ def run(
         "workers": workers,
         "clients": clients,
         "fsync": True,
+        "raft": raft,
         "engine_per_second": calibration,
         **durable,
     }
     if compare_unsynced:
-        unsynced = _run_once(*shape, fsync=False)
+        unsynced = _run_once(*shape, raft={**raft, "fsync": False})
         unsynced.pop("fsync_ms", None)
         results["unsynced"] = unsynced
         base = unsynced["full"]["completed_per_second"]
@@ -105,11 +111,11 @@ def _run_once(
     clients: int,
     concurrency: int,
     paced_rate: float | None,
-    fsync: bool,
+    raft: dict[str, Any],
 ) -> dict[str, Any]:
     from zennode.tools import launcher
 
-    quiet = {"log": {"level": "WARNING", "format": "text"}, "raft": {"fsync": fsync}}
+    quiet = {"log": {"level": "WARNING", "format": "text"}, "raft": raft}
     with tempfile.TemporaryDirectory(prefix="zennode-bench-cluster-") as tmp:
         worker_proc = None
         samples_file = Path(tmp) / "push-samples.json"
