@@ -201,6 +201,62 @@ def test_open_incidents_on_two_partitions_resolved_with_new_retries(
     assert "HTTP 4" in refused.inner_text()
 
 
+def test_jobs_filtered_by_type_and_state_and_failed_with_variables(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    runner = start_node()
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    done, waiting = (start(api, {"bpmnProcessId": "review-order"}) for _ in range(2))
+    finished = job_of(api, done, "review")
+    assert api.post(f"/v1/jobs/{finished['key']}/complete", json={}).status_code == 204
+
+    def listed(job_type: str, state: str) -> list[str]:
+        form = page.locator("#job-filters")
+        form.locator("input[name=jobType]").fill(job_type)
+        form.locator("select[name=state]").select_option(state)
+        submitted(page, "jobs", form.get_by_role("button", name="Filter"))
+        return [r.inner_text() for r in page.locator("#jobs tbody tr").all()]
+
+    page.goto(f"{runner.url}/console/#/jobs")
+    page.locator("#jobs tbody tr").nth(1).wait_for()  # active: ship of one, review of the other
+    (ship,) = listed("ship", "active")
+    assert str(done) in ship
+    (review,) = listed("review", "completed")
+    assert str(done) in review and "completed" in review
+    assert len(listed("review", "")) == 2
+    (open_review,) = listed("review", "active")
+    assert str(waiting) in open_review
+
+    # fail it by hand: one retry left, a message and variables -> it is active again
+    def fail(retries: str, why: str, variables: str) -> None:
+        row = page.locator("#jobs tbody tr", has_text=str(waiting))
+        row.get_by_role("button", name="Fail…").click()
+        form = row.locator(".fail-form")
+        form.locator("input[name=retries]").fill(retries)
+        form.locator("input[name=message]").fill(why)
+        form.locator("textarea[name=variables]").fill(variables)
+        form.get_by_role("button", name="Fail job").click()
+
+    fail("1", "scanner jammed", '{"jammed": true}')
+    message(page, "ok", "failed").wait_for()
+    # (the list is read again in place after an action: same filter, same route)
+    again = page.locator("#jobs tbody tr", has_text="scanner jammed")
+    again.wait_for()
+    assert str(waiting) in again.inner_text()
+    job = job_of(api, waiting, "review")
+    assert job["state"] == "active" and job["retries"] == 1
+    assert job["variables"]["jammed"] is True  # the next worker gets them
+
+    # no retries left: failed, with an incident; the failed filter lists it
+    fail("0", "scanner broken", "{}")
+    message(page, "ok", "an incident is raised").wait_for()
+    (failed,) = listed("review", "failed")
+    assert "scanner broken" in failed and str(waiting) in failed
+    assert job_of(api, waiting, "review")["state"] == "failed"
+    shot(page, "jobs")
+
+
 def test_the_path_taken_is_drawn_on_the_diagram(
     start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
 ) -> None:
