@@ -26,10 +26,10 @@ TOKEN = "console-browser-token"
 PAGE = 20  # the console's page size
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, full_page: bool = False) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"))
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
 
 
 def visit(page: Any, url: str) -> None:
@@ -73,6 +73,20 @@ def complete_job(page: Any, job_type: str, instance_key: str, variables: str) ->
     row.locator(".complete-form textarea").fill(variables)
     row.get_by_role("button", name="Complete job").click()
     message(page, "ok", f"Job {job_key} completed").wait_for()
+
+
+def drop_file(page: Any, name: str, text: str) -> None:
+    """Drop a file on the deploy zone (a DataTransfer with a File, as a browser builds it from
+    a desktop drop)."""
+    page.evaluate(
+        """([name, text]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], name, { type: "text/xml" }));
+            document.getElementById("drop-zone")
+                .dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
+        }""",
+        [name, text],
+    )
 
 
 def instance_state(page: Any, base: str, instance_key: str) -> str:
@@ -120,7 +134,6 @@ def test_deploy_start_complete_fail_resolve(
     assert variables.locator(".var-name", has_text="amount").count() == 1
     assert "7" in variables.inner_text()
     page.locator("#instance-jobs tbody tr", has_text="review").wait_for()
-    shot(page, "instance")
 
     # the instances list shows both, active
     visit(page, f"{base}/console/#/instances")
@@ -128,11 +141,9 @@ def test_deploy_start_complete_fail_resolve(
         row = page.locator("#instances tbody tr", has=page.get_by_role("link", name=key))
         row.wait_for()
         assert "active" in row.inner_text()
-    shot(page, "instances")
 
     # the first: both jobs completed from the Jobs page -> the instance completes
     complete_job(page, "review", first, '{"approved": true}')
-    shot(page, "jobs")
     complete_job(page, "ship", first, "{}")
     assert instance_state(page, base, first) == "completed"
     assert "approved" in page.locator("#variables").inner_text()
@@ -153,7 +164,6 @@ def test_deploy_start_complete_fail_resolve(
     visit(page, f"{base}/console/#/incidents")
     incident = page.locator("#incidents tbody tr", has_text="warehouse system is down")
     incident.wait_for()
-    shot(page, "incidents")
     incident.locator("input[name=retries]").fill("2")
     incident.get_by_role("button", name="Resolve").click()
     message(page, "ok", "resolved").wait_for()
@@ -243,15 +253,7 @@ def test_a_dmn_dropped_on_the_page_is_deployed(
     runner = start_node()
     page.goto(f"{runner.url}/console/#/processes")
     page.locator("#decisions", has_text="No decisions deployed.").wait_for()
-    page.evaluate(
-        """([name, text]) => {
-            const data = new DataTransfer();
-            data.items.add(new File([text], name, { type: "text/xml" }));
-            document.getElementById("drop-zone")
-                .dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true }));
-        }""",
-        ["discount.dmn", discount_table()],
-    )
+    drop_file(page, "discount.dmn", discount_table())
     page.locator(".deployed", has_text="Deployed discount.dmn: discounts version 1").wait_for()
     row = page.locator("#decisions tbody tr", has_text="discount")
     row.wait_for()

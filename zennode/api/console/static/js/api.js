@@ -52,7 +52,7 @@ export async function api(method, path, { query, body } = {}) {
   if (!response.ok) {
     let code = "", message = response.statusText || "request refused";
     if (type.includes("json")) {
-      const error = await response.json().catch(() => ({}));
+      const error = await response.text().then(parseJson).catch(() => ({}));
       code = error.code || "";
       message = error.message || error.detail || message;
     } else {
@@ -61,7 +61,17 @@ export async function api(method, path, { query, body } = {}) {
     throw new ApiError(response.status, code, message);
   }
   if (response.status === 204) return null;
-  return type.includes("json") ? response.json() : response.text();
+  return type.includes("json") ? parseJson(await response.text()) : response.text();
+}
+
+/** JSON.parse that keeps keys beyond 2^53 exact, as strings: the keys of partition 4 and up
+ * (partition id << 51) do not fit a JavaScript number and would be rounded to another key.
+ * The API accepts a key as a string of digits wherever it takes one. Only fields named
+ * `...key`/`...Key` are kept as text, so a variable's value is shown as the number it is. */
+export function parseJson(text) {
+  return JSON.parse(text, (name, value, context) =>
+    (typeof value === "number" && !Number.isSafeInteger(value) && /key$/i.test(name) && /^\d+$/.test(context?.source ?? "")
+      ? context.source : value));
 }
 
 export const get = (path, query) => api("GET", path, { query });

@@ -38,6 +38,16 @@ export class Diagram {
     this.markers.push([elementId, cls]);
   }
 
+  /** Mark the sequence flows the tokens took, read from the history (which lists element
+   * instances, not flows): a flow from an element that completed to one that ran. Where two
+   * elements that both ran are joined by more than one path, each such flow is marked. */
+  markPath(completed, ran) {
+    const flows = this.viewer.get("elementRegistry").filter((e) => e.type === "bpmn:SequenceFlow");
+    for (const flow of flows) {
+      if (completed.has(flow.source?.id) && ran.has(flow.target?.id)) this.mark(flow.id, "zn-taken");
+    }
+  }
+
   clearMarks() {
     const canvas = this.viewer.get("canvas");
     for (const [id, cls] of this.markers) canvas.removeMarker(id, cls);

@@ -48,7 +48,7 @@ export async function render(main, key, _query, current) {
       instance.parentProcessInstanceKey ? [" · called by ", instanceLink(instance.parentProcessInstanceKey)] : ""),
     h("div", { class: "row" }, open ? cancel : "", h("button", { type: "button", onclick: rerender }, "Refresh")),
     h("h2", {}, "Diagram"), canvas,
-    h("div", { class: "legend" }, "Blue: active now · red: open incident · green outline: completed (from the history). Click an element to start a token there."),
+    h("div", { class: "legend" }, "Blue: active now · red: open incident · green: completed and the flows taken · grey dashed: terminated (from the history). Click an element to start a token there."),
     h("h2", {}, "Incidents"), incidentsEl,
     h("h2", {}, "Jobs"), jobsEl,
     h("h2", {}, "Variables"), variablesPanel(instance, open),
@@ -128,7 +128,10 @@ const HISTORY_PAGE = 100;
 function historySection(el, key, diagram, page = 1) {
   return section(el, "History", () => get(`/v1/process-instances/${key}/history`, { page, size: HISTORY_PAGE }), (answer) => {
     const rows = listOf(answer);
-    for (const step of rows) if (step.state === "completed") diagram.mark(step.elementId, "zn-done");
+    const completed = new Set(rows.filter((s) => s.state === "completed").map((s) => s.elementId));
+    for (const id of completed) diagram.mark(id, "zn-done");
+    for (const step of rows) if (step.state === "terminated" && !completed.has(step.elementId)) diagram.mark(step.elementId, "zn-terminated");
+    diagram.markPath(completed, new Set(rows.map((s) => s.elementId)));
     return [
       table([
         { title: "Element", render: (s) => s.elementId },
@@ -238,7 +241,7 @@ function addVariableForm(scopes, setVariable) {
 async function modifyPanel(instance, xml, picked) {
   if (!(await hasRoute("post", "/v1/modify/process-instance").catch(() => false))) return unavailable("Instance modification");
   const key = instance.processInstanceKey;
-  const send = (body, what, button) => act(button, what, () => post("/v1/modify/process-instance", { processInstanceKey: Number(key), ...body }).then(() => true), `${what}: done`)
+  const send = (body, what, button) => act(button, what, () => post("/v1/modify/process-instance", { processInstanceKey: key, ...body }).then(() => true), `${what}: done`)
     .then((ok) => ok && rerender());
   const elementIds = flowNodeIds(xml);
   const target = h("select", { id: "start-at-element", name: "elementId" }, elementIds.map((id) => h("option", { value: id, selected: id === picked() }, id)));
