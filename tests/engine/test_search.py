@@ -1,4 +1,4 @@
-"""Instance search and definition statistics (engine/search.py): every filter, sort and page,
+"""Instance search and definition statistics (engine/search/): every filter, sort and page,
 checked against the same answer computed by brute force over all instances."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _page(h: Harness, **args: Any) -> tuple[list[int], int | None]:
 
 def _all(h: Harness) -> list[dict[str, Any]]:
     """Every instance's view, the brute-force reference."""
-    keys = sorted(search.records.from_u64(k) for k in h.store.tables["instances"])
+    keys = sorted(records.from_u64(k) for k in h.store.tables["instances"])
     return [h.instance(k) for k in keys]
 
 
