@@ -157,7 +157,7 @@ class Service:
             "size": size,
             "count": sum(len(items) for items, _ in results),
             # None: a partition could not count without a scan (instance search, see
-            # engine/search.py)
+            # engine/search/)
             "totalCount": None if None in totals else sum(totals),
         }
 
@@ -444,7 +444,7 @@ class Service:
         created_to: int | None = None,
     ) -> dict[str, Any]:
         """Instances matching every given filter, paged per partition (like `list_jobs`), from
-        the search indexes (engine/search.py). Times in epoch ms (inclusive)."""
+        the search indexes (engine/search/). Times in epoch ms (inclusive)."""
         filters = {
             "state": state,
             "bpmn_process_id": bpmn_process_id,

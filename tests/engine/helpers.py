@@ -151,7 +151,7 @@ class Partitions:
 
 def check_search(tables: dict[str, dict[bytes, bytes]], instances: dict[int, Any]) -> None:
     """Search rows are exactly what the instances' summaries imply, and each summary tells the
-    instance's state and tokens as its record does now (engine/search.py)."""
+    instance's state and tokens as its record does now (engine/search/)."""
     summaries = {}
     for key, instance in instances.items():
         raw = tables["index"][search.SUMMARY + records.u64(key)]

@@ -51,6 +51,24 @@ def test_service_and_send_tasks_without_task_definition_make_jobs_of_the_documen
     assert h.instance(key)["state"] == "completed"
 
 
+def test_message_throw_events_without_task_definition_make_jobs_of_the_documented_type(
+    h: Harness,
+) -> None:
+    body = (
+        start() + '<bpmn:intermediateThrowEvent id="notify"><bpmn:messageEventDefinition/>'
+        "</bpmn:intermediateThrowEvent>"
+        + '<bpmn:endEvent id="reply"><bpmn:messageEventDefinition/></bpmn:endEvent>'
+        + chain("start", "notify", "reply")
+    )
+    key = h.start(bpmn(body))
+    job = h.job(key, "notify")
+    assert job["type"] == NO_TASK_DEFINITION_JOB_TYPE and job["retries"] == 3
+    h.complete(key, "notify")
+    assert h.job(key, "reply")["type"] == NO_TASK_DEFINITION_JOB_TYPE
+    h.complete(key, "reply")
+    assert h.instance(key)["state"] == "completed"
+
+
 def test_a_sequence_flow_without_source_and_target_is_ignored_with_a_warning(h: Harness) -> None:
     body = (
         start()

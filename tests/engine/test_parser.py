@@ -187,15 +187,6 @@ def test_many_inclusive_joins_are_analysed_in_bounded_time() -> None:
     assert time.monotonic() - began < 10.0
 
 
-def test_message_throw_without_task_definition_is_unsupported() -> None:
-    body = (
-        start()
-        + '<bpmn:endEvent id="m"><bpmn:messageEventDefinition/></bpmn:endEvent>'
-        + chain("start", "m")
-    )
-    assert "m (endEvent/message)" in rejected(bpmn(body))
-
-
 def test_names_that_become_table_keys_are_bounded() -> None:
     long_type = "x" * 300
     body = start() + service("t", long_type) + end() + chain("start", "t", "end")

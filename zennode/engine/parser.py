@@ -8,9 +8,10 @@ so a user fixes the whole model at once instead of one element per attempt.
 
 Leniencies ZenBPM has (docs/bpmn-support.md, "Leniencies"): well-known prefixes such as `zeebe:`
 used without their `xmlns` declaration are bound to their namespace; a `sequenceFlow` with
-neither source nor target is ignored with a deploy warning; service and send tasks without a
-task definition make jobs of type `NO_TASK_DEFINITION_JOB_TYPE`; an error end event without an
-error code throws an error only catch-all catchers catch; a mapping without a source sets null.
+neither source nor target is ignored with a deploy warning; service and send tasks and message
+throw events without a task definition make jobs of type `NO_TASK_DEFINITION_JOB_TYPE`; an
+error end event without an error code throws an error only catch-all catchers catch; a mapping
+without a source sets null.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ USER_TASK_JOB_TYPE = "user-task"
 # The job type of a service or send task without a task definition (ZenBPM runs those with
 # handlers registered by element id; zennode's `task_handler(element_id=...)` does the same).
 NO_TASK_DEFINITION_JOB_TYPE = "no-task-definition"
-UNTYPED_JOB_TASKS = frozenset({"serviceTask", "sendTask"})
+# Elements that are jobs even without a task definition (ZenBPM): service and send tasks and
+# message throw events (their `endEvent` / `intermediateThrowEvent` tag reaches `_task` only
+# with a message definition).
+UNTYPED_JOB_TASKS = frozenset({"serviceTask", "sendTask", "endEvent", "intermediateThrowEvent"})
 DEFAULT_RETRIES = "3"
 
 # Prefixes a model may use without declaring them (ZenBPM's XML reader does not check
@@ -322,10 +326,8 @@ class _Builder:
                 binding=binding,
             )
         elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["message"]:
-            # Zeebe: a message throw event with a task definition is a job, like a send task.
-            if "taskDefinition" not in ext:
-                self._unsupported_event(el_id, tag, definitions)
-                return
+            # Zeebe: a message throw event with a task definition is a job, like a send task;
+            # without one (ZenBPM: its type is empty) a job of NO_TASK_DEFINITION_JOB_TYPE.
             self._task(el_id, tag, info, ext)
         elif tag in ("endEvent", "intermediateThrowEvent") and definitions == ["escalation"]:
             info["kind"] = m.ESCALATION_THROW

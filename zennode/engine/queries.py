@@ -195,7 +195,7 @@ def list_instances(
     **filters: Any,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Instances matching `filters` (the fields of `search.Filters`) in the requested order,
-    from the search indexes (cost: see engine/search.py); returns (page, total count or None
+    from the search indexes (cost: see engine/search/); returns (page, total count or None
     when only a scan could count it)."""
     _page(offset, limit)
     try:

@@ -140,7 +140,7 @@ def delete_instance_rows(ctx: Context, instance_key: int) -> int:
     subscriptions (closed when it ended; closed here for safety), its jobs with their four
     indexes, its incidents with their index, its message-start correlation entry, its
     element history rows (`engine.history`), its rows listing the children it called, its
-    search index entries and its share of the statistics counters (`engine/search.py`).
+    search index entries and its share of the statistics counters (`engine/search/`).
     """
     db = ctx.db
     instance = state.get_instance(db, instance_key)

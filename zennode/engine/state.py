@@ -113,7 +113,7 @@ def instance_of_element(db: KVRead, element_instance_key: int) -> int | None:
 def put_instance(
     ctx: Context, instance: dict[str, Any], ended: dict[str, list[int]] | None = None
 ) -> None:
-    """Save an instance with its search index entries and statistics (`engine/search.py`);
+    """Save an instance with its search index entries and statistics (`engine/search/`);
     `ended`: element id -> [completed, terminated] element instances since the last save."""
     from zennode.engine import search
 

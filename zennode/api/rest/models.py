@@ -54,7 +54,10 @@ class FlatPage(_Response):
     page: int
     size: int
     count: int = Field(description="Items in this page")
-    totalCount: int = Field(description="Items in all pages")
+    totalCount: int = Field(
+        description="Items in all pages of this instance, always given (history: the element "
+        "instances recorded; recording stops at 20 000 starts and ends, see `truncated`)"
+    )
 
 
 class ErrorBody(_Response):
@@ -271,8 +274,14 @@ class ProcessInstancePage(_Response):
     count: int
     totalCount: int | None = Field(
         default=None,
-        description="Matches over all partitions, when the counters give it without a scan "
-        "(no filter, or only processDefinitionKey / bpmnProcessId and state); else absent",
+        description="Exact number of matching instances over all partitions, read from the "
+        "statistics counters (never a scan), so given only when every filter is `state`, "
+        "`processDefinitionKey` or `bpmnProcessId` (or there is none); absent as soon as "
+        "`businessKey`, `parentProcessInstanceKey`, `activityId`, `createdFrom` or `createdTo` "
+        "is given, since counting those would read every match. `sortBy`, `sortOrder`, `page` "
+        "and `size` do not change it. Each partition counts at the moment its page is read "
+        "(with consistency=linearizable: after every write acknowledged before the request); "
+        "instances deleted by history retention are not counted.",
     )
 
 
@@ -384,7 +393,10 @@ class JobPage(_Response):
     page: int
     size: int
     count: int = Field(description="Jobs in this response, over all partitions")
-    totalCount: int = Field(description="Jobs matching the filter, over all partitions")
+    totalCount: int = Field(
+        description="Jobs matching the filters over all partitions, always given (exact: each "
+        "partition walks its matching index entries to count them)"
+    )
 
 
 class InstanceJobPage(FlatPage):
@@ -505,7 +517,10 @@ class IncidentPage(_Response):
     page: int
     size: int
     count: int
-    totalCount: int
+    totalCount: int = Field(
+        description="Incidents matching the filters over all partitions, always given (exact: "
+        "each partition walks its matching incidents to count them)"
+    )
 
 
 # ----------------------------------------------------------------------- system

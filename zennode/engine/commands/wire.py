@@ -143,7 +143,7 @@ class CreateInstance(Command):
     version: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     history_ttl_ms: int | None = None  # None: the partition default (retention.history_ttl)
-    business_key: str | None = None  # searchable (engine/search.py), at most 256 characters
+    business_key: str | None = None  # searchable (engine/search/), at most 256 characters
     # Start at these elements instead of the none start event (Zeebe's start instructions):
     # start instructions as `ModifyInstance.activate` has them, without an ancestor.
     start_instructions: list[dict[str, Any]] | None = None

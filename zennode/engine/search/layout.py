@@ -1,0 +1,131 @@
+"""The rows of the search indexes and statistics counters, and what one instance contributes:
+the layout every other search module writes or reads (see the package docstring for the
+rows). One place, so maintenance (`maintenance.py`), the invariant tests (`implied_rows`) and
+the queries agree on every byte."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zennode.engine import records
+from zennode.engine import state as st
+
+STATE_ACTIVE = "active"
+STATE_COMPLETED = "completed"
+STATE_FAILED = "failed"
+STATE_TERMINATED = "terminated"
+STATES = (STATE_ACTIVE, STATE_COMPLETED, STATE_FAILED, STATE_TERMINATED)  # their key order
+BUSINESS_KEY_CHARS_MAX = 256
+
+SUMMARY = b"qs\0"
+BY_STATE = b"qS\0"
+BY_DEFINITION = b"qd\0"
+BY_PROCESS_ID = b"qp\0"
+BY_BUSINESS_KEY = b"qb\0"
+BY_PARENT = b"qr\0"
+BY_ELEMENT = b"qa\0"
+BY_CREATED = b"qc\0"
+DEFINITION_COUNTS = b"qn\0"
+ELEMENT_COUNTS = b"qe\0"
+SEARCH_PREFIXES = (
+    SUMMARY,
+    BY_STATE,
+    BY_DEFINITION,
+    BY_PROCESS_ID,
+    BY_BUSINESS_KEY,
+    BY_PARENT,
+    BY_ELEMENT,
+    BY_CREATED,
+    DEFINITION_COUNTS,
+    ELEMENT_COUNTS,
+)
+
+# Element instance records that are not a token at the element (a multi-instance activity's
+# body and iterations: the runs inside them are).
+NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
+
+KIND_ACTIVE = b"a"
+KIND_COMPLETED = b"c"
+KIND_TERMINATED = b"t"
+KIND_INCIDENTS = b"i"
+KIND_NAMES = {
+    KIND_ACTIVE: "active",
+    KIND_COMPLETED: "completed",
+    KIND_TERMINATED: "terminated",
+    KIND_INCIDENTS: "incidents",
+}
+
+# A summary, as stored: {"s": state, "d": definition key, "p": bpmnProcessId, "c": createdAt,
+# "b": businessKey?, "r": parent key?, "a": {elementId: active}, "i": {elementId: incidents},
+# "e": {elementId: [completed, terminated]}}.
+Summary = dict[str, Any]
+
+
+def display_state(instance: dict[str, Any]) -> str:
+    """The state an instance is searched and shown by (see the package docstring)."""
+    status: str = instance["state"]
+    if status == st.INSTANCE_ACTIVE and instance.get("incidents", 0) > 0:
+        return STATE_FAILED
+    return status
+
+
+def summary_row(key: int) -> bytes:
+    return SUMMARY + records.u64(key)
+
+
+def entries(summary: Summary, k: bytes) -> dict[str, bytes]:
+    """The index entries (value b"") an instance with this summary has, by what they index
+    (`a:<element id>` per element with a token); `k` is the instance key (8 bytes)."""
+    rows = {
+        "s": BY_STATE + records.text(summary["s"]) + k,
+        "d": BY_DEFINITION + records.u64(summary["d"]) + k,
+        "p": BY_PROCESS_ID + records.text(summary["p"]) + k,
+        "c": BY_CREATED + records.u64(summary["c"]) + k,
+    }
+    if "b" in summary:
+        rows["b"] = BY_BUSINESS_KEY + records.text(summary["b"]) + k
+    if "r" in summary:
+        rows["r"] = BY_PARENT + records.u64(summary["r"]) + k
+    for element_id in summary["a"]:
+        rows["a:" + element_id] = BY_ELEMENT + records.text(element_id) + k
+    return rows
+
+
+def counts(summary: Summary) -> dict[tuple[str, str], int]:
+    """The counters an instance contributes to, with its share of each: (kind, element id or
+    state) -> n; kind `n` is the definition's state counter."""
+    out = {("n", summary["s"]): 1}
+    for element_id, n in summary["a"].items():
+        out["a", element_id] = n
+    for element_id, n in summary["i"].items():
+        out["i", element_id] = n
+    for element_id, (completed, terminated) in summary["e"].items():
+        if completed:
+            out["c", element_id] = completed
+        if terminated:
+            out["t", element_id] = terminated
+    return out
+
+
+def counter_row(definition: int, counter: tuple[str, str]) -> bytes:
+    kind, name = counter
+    if kind == "n":
+        return DEFINITION_COUNTS + records.u64(definition) + records.text(name)
+    return ELEMENT_COUNTS + records.u64(definition) + records.text(name) + kind.encode()
+
+
+def implied_rows(summaries: dict[int, Summary]) -> dict[bytes, bytes]:
+    """Every search row (summaries, index entries, counters) that instances with these
+    summaries imply: what table "index" must hold under the search prefixes (invariant tests
+    compare the two)."""
+    rows: dict[bytes, bytes] = {}
+    totals: dict[bytes, int] = {}
+    for key, summary in summaries.items():
+        rows[summary_row(key)] = records.dumps(summary)
+        for row in entries(summary, records.u64(key)).values():
+            rows[row] = b""
+        for counter, n in counts(summary).items():
+            row = counter_row(summary["d"], counter)
+            totals[row] = totals.get(row, 0) + n
+    rows.update((row, records.u64(n)) for row, n in totals.items() if n)
+    return rows
