@@ -8,6 +8,7 @@ search rows, counters and history rows are replicated state like the rest."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from support import bpmn as b
 from support.cluster import LocalCluster
 
 from zennode.engine.keys import partition_of
+from zennode.service import key_partition
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -53,12 +55,20 @@ def _not_leader(cluster: LocalCluster, instance: int) -> int:
     return next(n for n in sorted(cluster.urls) if n != leader)
 
 
-def _create(cluster: LocalCluster, node: int, body: dict[str, Any]) -> int:
-    return int(
-        _ok(cluster.call("POST", node, "/v1/process-instances", json=body), 201)[
-            "processInstanceKey"
-        ]
-    )
+def _create(
+    cluster: LocalCluster, node: int, body: dict[str, Any], partition: int | None = None
+) -> int:
+    """Start an instance through `node`; with `partition`, on that partition (an
+    Idempotency-Key that `key_partition` sends there: without one a node creates on the
+    partitions it leads, docs/cluster.md)."""
+    headers = {}
+    if partition is not None:
+        keys = (f"ops-{uuid.uuid4().hex}" for _ in range(10_000))
+        headers["Idempotency-Key"] = next(
+            k for k in keys if key_partition(k, [1, 2, 3]) == partition
+        )
+    created = cluster.call("POST", node, "/v1/process-instances", json=body, headers=headers)
+    return int(_ok(created, 201)["processInstanceKey"])
 
 
 def _search(cluster: LocalCluster, node: int, **params: Any) -> dict[str, Any]:
@@ -91,7 +101,7 @@ def test_search_inspection_and_statistics_through_nodes_that_do_not_lead(
     cluster: LocalCluster,
 ) -> None:
     ops = int(cluster.deploy(_waiting_model())["processDefinitionKey"])
-    # Six instances through node 1: its round robin puts two on each partition.
+    # Six instances through node 1, two on each partition.
     keys = [
         _create(
             cluster,
@@ -101,6 +111,7 @@ def test_search_inspection_and_statistics_through_nodes_that_do_not_lead(
                 "businessKey": f"b-{i % 2}",
                 "variables": {"orderId": f"o-{i}", "drop": i},
             },
+            partition=i % 3 + 1,
         )
         for i in range(6)
     ]
@@ -245,7 +256,7 @@ def test_modification_and_start_at_elements_through_a_node_that_does_not_lead(
     cluster: LocalCluster,
 ) -> None:
     definition = int(cluster.deploy(MODIFIED)["processDefinitionKey"])
-    moved, kept = (_create(cluster, 2, {"bpmnProcessId": "ops-mod"}) for _ in range(2))
+    moved, kept = (_create(cluster, 2, {"bpmnProcessId": "ops-mod"}, partition=p) for p in (1, 2))
     assert partition_of(moved) != partition_of(kept)
     via = _not_leader(cluster, moved)
     view = _ok(cluster.call("GET", via, f"/v1/process-instances/{moved}"))
