@@ -97,6 +97,17 @@ def _follower_dump(tmp_path: Path) -> Path:
     return tmp_path / "follower" / "raft.dump"
 
 
+def _started(tmp_path: Path, snapshot: Path, ticks: int) -> tuple[Sender, Link]:
+    """A transfer to a fresh follower after `ticks` leader ticks, each delivered and acked
+    (the first is the probe)."""
+    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
+    link = Link(sender, _follower_dump(tmp_path))
+    for _ in range(ticks):
+        link.leader_tick()
+        link.deliver()
+    return sender, link
+
+
 def test_transfer_in_chunks_installs_an_identical_file(tmp_path: Path, snapshot: Path) -> None:
     sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
     link = Link(sender, _follower_dump(tmp_path))
@@ -134,12 +145,7 @@ def test_cut_connection_resumes_from_the_last_chunk_held(tmp_path: Path, snapsho
 
 def test_follower_restart_resumes_from_its_partial_file(tmp_path: Path, snapshot: Path) -> None:
     total = snapshot.stat().st_size
-    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
-    link = Link(sender, _follower_dump(tmp_path))
-    link.leader_tick()
-    link.deliver()
-    link.leader_tick()
-    link.deliver()
+    sender, link = _started(tmp_path, snapshot, ticks=2)
     held = link.receiver.stats()["partial_bytes"]
     assert 0 < held < total
     link.cut()
@@ -152,12 +158,7 @@ def test_follower_restart_resumes_from_its_partial_file(tmp_path: Path, snapshot
 
 def test_corrupt_partial_is_discarded_and_sent_again(tmp_path: Path, snapshot: Path) -> None:
     total = snapshot.stat().st_size
-    sender = Sender(str(snapshot), CHUNK, WINDOW, WINDOW)
-    link = Link(sender, _follower_dump(tmp_path))
-    link.leader_tick()
-    link.deliver()
-    link.leader_tick()
-    link.deliver()
+    sender, link = _started(tmp_path, snapshot, ticks=2)
     link.cut()
     partial = Path(str(link.follower_dump) + ".partial")
     with open(partial, "r+b") as f:  # a byte on disk went bad after it was received
