@@ -453,5 +453,9 @@ def _job_stream_metrics(streams: JobStreams) -> Iterator[Metric]:
 
 _STREAM_COUNTERS: dict[str, tuple[str, str]] = {
     "pushed": ("jobs_pushed", "Jobs activated and pushed to a worker stream"),
+    "pushed_remote": (
+        "jobs_pushed_remote",
+        "Of the pushed jobs, those sent to a worker on another node (through the job relay)",
+    ),
     "push_failed": ("jobs_push_failed", "Activated jobs that could not be pushed (released)"),
 }

@@ -1,7 +1,9 @@
 """The gRPC job stream on a real 3-node cluster (3 partitions, R=3) of `zennode` processes.
 
 Workers connect to DIFFERENT nodes; instances land on all partitions, whose leaders are spread
-over the nodes, so jobs travel over the node-to-node relay (`zennode.jobs.job_relay`). Every
+over the nodes. A leader pushes to the workers on its own node first; jobs of a leader without
+a worker of its own (or whose workers are full) travel over the node-to-node relay
+(`zennode.jobs.job_relay`). Every
 delivery is recorded as (job key, worker, when, lock deadline) and every hold ends when the
 worker sends its completion, its stream breaks or the lock runs out; no two holds of one job
 may overlap. One cluster for the module (the `cluster` fixture); the test that kills a leader
@@ -29,6 +31,7 @@ from zennode.api.proto import zenbpm_pb2_grpc as pb_grpc
 from zennode.config import default_config
 from zennode.engine.keys import make_key, partition_of
 from zennode.tools import launcher
+from zennode.tools.bench.node import Scrape
 from zennode.worker import JobError, Worker
 
 pytestmark = pytest.mark.timeout(120)
@@ -275,18 +278,32 @@ def deployed(cluster: LocalCluster) -> LocalCluster:
 # ------------------------------------------------------------------------------ tests
 
 
-def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
+def relayed_jobs(cluster: LocalCluster) -> float:
+    """Jobs the cluster's leaders pushed to a worker on another node (over the job relay)."""
+    return sum(
+        Scrape(cluster.call("GET", node, "/metrics").text).total("zennode_jobs_pushed_remote_total")
+        for node in sorted(cluster.urls)
+    )
+
+
+def test_workers_on_every_node_get_their_own_nodes_jobs_and_nothing_is_relayed(
     deployed: LocalCluster,
 ) -> None:
+    """A leader's manager prefers the workers connected to its own node: with a worker on
+    every node (each with room for all its jobs), partition n's jobs all go to the worker on
+    node n, its leader, so no job crosses the relay and no completion is forwarded."""
     cluster = deployed
     count = 90
 
     async def scenario() -> None:
         journal = Journal()
         workers = [
-            StreamWorker(f"w{node}", [grpc_address(cluster, node)], "rr", journal).start()
+            StreamWorker(
+                f"w{node}", [grpc_address(cluster, node)], "rr", journal, jobs_max=300
+            ).start()
             for node in sorted(cluster.urls)
         ]
+        relayed_before = await asyncio.to_thread(relayed_jobs, cluster)
         try:
             for worker in workers:
                 await asyncio.wait_for(worker.connected.wait(), 10)
@@ -298,15 +315,15 @@ def test_round_robin_over_workers_on_different_nodes_drains_every_partition(
             for worker in workers:
                 await worker.stop()
         shares = journal.by_worker()
-        print(f"\nround robin shares {dict(shares)}")
+        print(f"\nshares {dict(shares)}")
         p50, p99 = percentile(journal.latency_ms, 0.5), percentile(journal.latency_ms, 0.99)
         print(f"push latency (created -> delivered) p50 {p50:.1f} ms, p99 {p99:.1f} ms")
         assert len(journal.holds) == count, "a job was delivered twice"
-        fair = count / len(workers)
-        assert all(shares[w.name] >= 0.6 * fair for w in workers), shares
-        for worker in workers:
+        for node, worker in zip(sorted(cluster.urls), workers, strict=True):
             partitions = {partition_of(job.key) for job in worker.received}
-            assert partitions == {1, 2, 3}, (worker.name, partitions)
+            assert partitions == {node}, (worker.name, partitions)  # node n leads partition n
+        assert shares == Counter({w.name: count // len(workers) for w in workers}), shares
+        assert await asyncio.to_thread(relayed_jobs, cluster) == relayed_before
         assert not journal.errors, journal.errors
         assert not journal.overlaps()
         await eventually(
@@ -731,7 +748,9 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """3 nodes, 2 partitions, R = 1: node 3 hosts no replica and no job manager, so every job
-    its worker gets comes over a relay; round robin still includes it."""
+    its worker gets comes over a relay. Partition 1's leader (node 1) keeps its jobs for its
+    own worker p1; partition 2's leader (node 2) has no worker of its own and goes round robin
+    over the remote ones, p3 included."""
     directory = tmp_path_factory.mktemp("partial")
     with LocalCluster(directory, 3, 2, replication=1) as partial:
         partial.deploy(one_task(f"{PROCESS}-partial", "partial"), node=3)
@@ -753,8 +772,9 @@ def test_a_node_without_partitions_serves_workers_from_every_partition(
             finally:
                 for worker in workers:
                     await worker.stop()
-            assert journal.by_worker() == Counter({"p3": 10, "p1": 10}), journal.by_worker()
-            assert {partition_of(job.key) for job in workers[0].received} == {1, 2}
+            assert journal.by_worker() == Counter({"p3": 5, "p1": 15}), journal.by_worker()
+            assert {partition_of(job.key) for job in workers[0].received} == {2}
+            assert {partition_of(job.key) for job in workers[1].received} == {1, 2}
             assert not journal.overlaps() and not journal.errors
 
         run(scenario())

@@ -72,6 +72,24 @@ def recording_manager(
     return manager, commands
 
 
+def activating_manager(gate: asyncio.Event | None = None) -> JobManager:
+    """A manager whose `activate_jobs` activates every job it names (once `gate` is set)."""
+
+    async def submit(record: Command) -> Outcome:
+        command = to_wire(record)
+        if command["type"] == "activate_jobs":
+            if gate is not None:
+                await gate.wait()
+            jobs = [{"key": key, "type": "t"} for key in command["jobKeys"]]
+            return Outcome(result={"jobs": jobs})
+        return Outcome(result={"released": 0, "more": False})
+
+    async def nothing(*_: Any) -> list[Any]:
+        return []
+
+    return JobManager(1, submit=submit, load_activatable=nothing, load_activated=nothing)
+
+
 def releases(commands: list[dict[str, Any]]) -> list[str]:
     return [c["worker"] for c in commands if c["type"] == "release_jobs" and "jobKeys" not in c]
 
@@ -169,20 +187,8 @@ def test_an_activation_that_commits_after_losing_leadership_is_still_pushed() ->
     dropping them left the job with nobody for its whole 30 s lock (a flaky cluster test)."""
 
     async def scenario() -> None:
-        committed = asyncio.Event()
-
-        async def submit(record: Command) -> Outcome:
-            command = to_wire(record)
-            if command["type"] == "activate_jobs":
-                await committed.wait()  # the role changes while it is in flight
-                jobs = [{"key": key, "type": "t"} for key in command["jobKeys"]]
-                return Outcome(result={"jobs": jobs})
-            return Outcome(result={"released": 0, "more": False})
-
-        async def nothing(*_: Any) -> list[Any]:
-            return []
-
-        manager = JobManager(1, submit=submit, load_activatable=nothing, load_activated=nothing)
+        committed = asyncio.Event()  # the role changes while the activation is in flight
+        manager = activating_manager(committed)
         manager.start(is_leader=True)
         sink = Sink("w#1")
         try:
@@ -234,6 +240,36 @@ def test_an_earlier_leaders_activation_applied_after_the_new_leader_read_counts(
                 lambda: [c for c in commands if c["type"] == "activate_jobs"], 3, "job 9 goes out"
             )
             assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_local_workers_get_jobs_first_and_remote_ones_when_the_local_ones_are_full() -> None:
+    """A job for a worker on another node crosses the job relay and its completion is
+    forwarded back: the leader's manager fills its own node's workers first; the remote
+    worker gets only what they have no room for, and gets it again as soon as they are full."""
+
+    async def scenario() -> None:
+        manager = activating_manager()
+        manager.start(is_leader=True)
+        remote, local = Sink("remote#1"), Sink("local#1")
+        try:
+            manager.subscribe(remote, "t", 30_000, 10, local=False)  # first in the rotation
+            manager.subscribe(local, "t", 30_000, 2)
+            await asyncio.sleep(0.05)
+            created = [{"event": "job_created", "jobKey": k, "jobType": "t"} for k in (1, 2, 3)]
+            manager.on_events(created)
+            await eventually(lambda: len(local.jobs) + len(remote.jobs) == 3, 5, "3 pushes")
+            assert [j["key"] for j in local.jobs] == [1, 2]
+            assert [j["key"] for j in remote.jobs] == [3]
+            manager.on_events([{"event": "job_completed", "jobKey": 1, "jobType": "t"}])
+            manager.on_events([{"event": "job_created", "jobKey": 4, "jobType": "t"}])
+            await eventually(lambda: len(local.jobs) == 3, 5, "job 4 to the local worker")
+            assert [j["key"] for j in local.jobs] == [1, 2, 4]
+            stats = manager.snapshot()
+            assert (stats["pushed"], stats["pushed_remote"]) == (4, 1)
         finally:
             await manager.stop()
 

@@ -32,9 +32,13 @@ class FakeManager:
         self.partition_id = partition_id
         self.sinks: dict[str, Any] = {}
         self.calls: list[tuple[str, str, Any]] = []
+        self.remote: dict[str, bool] = {}  # worker id -> subscribed as not local
 
-    def subscribe(self, sink: Any, job_type: str, lock_ms: int, jobs_max: int) -> None:
+    def subscribe(
+        self, sink: Any, job_type: str, lock_ms: int, jobs_max: int, local: bool = True
+    ) -> None:
         self.sinks[sink.worker_id] = sink
+        self.remote[sink.worker_id] = not local
         self.calls.append(("subscribe", sink.worker_id, (job_type, lock_ms, jobs_max)))
 
     def unsubscribe(self, worker_id: str, job_type: str) -> None:
@@ -128,6 +132,7 @@ def test_subscriptions_go_up_jobs_come_down_and_a_remove_frees_the_worker() -> N
                 await eventually(lambda: "w1#a" in manager.sinks, 5, "the resync")
                 # the limit of 10 is split over the two partitions
                 assert manager.calls[0] == ("subscribe", "w1#a", ("pay", 5_000, 5))
+                assert manager.remote["w1#a"], "a relayed worker is not local to the manager"
                 link.subscribe("w2#b", "ship", 0, 0)
                 await eventually(lambda: "w2#b" in serving.managers[2].sinks, 5, "a subscribe")
                 sink = serving.managers[2].sinks["w2#b"]

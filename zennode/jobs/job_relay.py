@@ -149,7 +149,9 @@ class _IncomingRelay:
                 sink = sinks.get(pid)
                 if sink is None:
                     sink = sinks[pid] = _RemoteSink(self, sub.worker_id, pid)
-                manager.subscribe(sink, sub.job_type, lock, self.streams.share(limit, pid))
+                manager.subscribe(
+                    sink, sub.job_type, lock, self.streams.share(limit, pid), local=False
+                )
         elif kind == "unsubscribe":
             unsub = message.unsubscribe
             self.types.get(unsub.worker_id, set()).discard(unsub.job_type)

@@ -1,7 +1,8 @@
 """Job manager, server side: one per partition replica, active while that replica leads.
 
 It hands the partition's activatable jobs to the external workers subscribed to their type,
-round robin over the workers that have room (a per-worker limit of jobs in flight). Handing a
+round robin over the workers that have room (a per-worker limit of jobs in flight), those
+connected to this node first (`choice.py`: no job relay hop, no forwarded completion). Handing a
 job out is the replicated command `activate_jobs` with explicit `jobKeys` and a lock deadline,
 so no job goes to two workers inside its lock, even across a leader change; the manager only
 chooses *which* worker gets *which* job and pushes the activated job at once.
@@ -46,6 +47,7 @@ from typing import Any, Protocol
 
 from zennode.engine.commands import ActivateJobs, Command, ReleaseJobs
 from zennode.engine.outcome import Outcome
+from zennode.jobs.choice import RoundRobin, next_worker
 from zennode.jobs.expiry import LockExpiry
 
 log = logging.getLogger("zennode.jobs.manager")
@@ -130,12 +132,13 @@ class _Worker:
     jobs_max: int
     types: dict[str, int] = field(default_factory=dict)  # job type -> lock ms
     in_flight: set[int] = field(default_factory=set)  # reserved or activated job keys
+    local: bool = True  # connected to this node (False: through the job relay)
 
 
 @dataclass(slots=True)
 class _TypeQueue:
     workers: list[str] = field(default_factory=list)  # round-robin order
-    next_index: int = 0
+    cursor: RoundRobin = field(default_factory=RoundRobin)  # local first (`choice.py`)
     pending: OrderedDict[int, None] = field(default_factory=OrderedDict)  # oldest first
     overflow: bool = False  # jobs exist in state that are not in `pending`
     loading: bool = False
@@ -213,7 +216,14 @@ class JobManager:
         self._closed = False
         # Workers whose stream ended while this replica did not lead: worker id -> when (ms).
         self._removed: OrderedDict[str, int] = OrderedDict()
-        self.stats = {"activated": 0, "pushed": 0, "push_failed": 0, "released": 0}
+        # pushed_remote: of `pushed`, those to a worker on another node (via the job relay)
+        self.stats = {
+            "activated": 0,
+            "pushed": 0,
+            "pushed_remote": 0,
+            "push_failed": 0,
+            "released": 0,
+        }
 
     # ------------------------------------------------------------ lifecycle
 
@@ -319,8 +329,14 @@ class JobManager:
 
     # -------------------------------------------------------- subscriptions
 
-    def subscribe(self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int) -> None:
-        """Add (or update) a worker's subscription to `job_type`; deliver waiting jobs."""
+    def subscribe(
+        self, sink: WorkerSink, job_type: str, lock_ms: int, jobs_max: int, local: bool = True
+    ) -> None:
+        """Add (or update) a worker's subscription to `job_type`; deliver waiting jobs.
+
+        `local`: the worker is connected to this node. Local workers with room get jobs
+        before remote ones (`choice.next_worker`): no relay hop, no forwarded completion.
+        """
         self._removed.pop(sink.worker_id, None)  # back (a relay reconnected): do not free it
         worker = self._workers.get(sink.worker_id)
         if worker is None:
@@ -328,6 +344,7 @@ class JobManager:
             # Jobs it already holds (activated by an earlier leader) count against its limit.
             worker.in_flight.update(k for k, w in self._holder.items() if w == sink.worker_id)
         worker.sink = sink
+        worker.local = local
         worker.jobs_max = max(worker.jobs_max, jobs_max)
         worker.types[job_type] = lock_ms
         queue = self._types.get(job_type)
@@ -374,8 +391,8 @@ class JobManager:
         queue.workers.remove(worker_id)
         if not queue.workers:
             del self._types[job_type]  # nobody wants this type: stop tracking its jobs
-        elif queue.next_index >= len(queue.workers):
-            queue.next_index = 0
+        else:
+            queue.cursor.clamp(len(queue.workers))
 
     # --------------------------------------------------------------- events
 
@@ -469,16 +486,14 @@ class JobManager:
         if not self._leader or not self._ready or queue is None or not queue.workers:
             return
         batches: dict[str, list[int]] = {}
-        count = len(queue.workers)
+        workers = self._workers
         while queue.pending:
-            worker_id = None
-            for step in range(count):
-                candidate = queue.workers[(queue.next_index + step) % count]
-                worker = self._workers[candidate]
-                if len(worker.in_flight) < worker.jobs_max:
-                    worker_id = candidate
-                    queue.next_index = (queue.next_index + step + 1) % count
-                    break
+            worker_id = next_worker(
+                queue.workers,
+                queue.cursor,
+                has_room=lambda w: len(workers[w].in_flight) < workers[w].jobs_max,
+                is_local=lambda w: workers[w].local,
+            )
             if worker_id is None:
                 break  # every worker is full; completions will call us again
             key, _ = queue.pending.popitem(last=False)
@@ -538,7 +553,7 @@ class JobManager:
                 if self._holder.get(key) == worker_id:
                     self._unhold(key, touched)
             else:
-                self.stats["pushed"] += 1
+                self._count_pushed(worker)
         if undelivered:
             # The worker left (or its stream is full) while we activated: free the jobs now.
             self.stats["push_failed"] += len(undelivered)
@@ -546,6 +561,11 @@ class JobManager:
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
+
+    def _count_pushed(self, worker: _Worker) -> None:
+        self.stats["pushed"] += 1
+        if not worker.local:
+            self.stats["pushed_remote"] += 1
 
     def _push_committed(self, worker_id: str, outcome: Outcome) -> None:
         """Deliver an activation that committed after a role change (no reservations left to
@@ -555,7 +575,7 @@ class JobManager:
             return
         for job in (outcome.result or {}).get("jobs", []):
             if worker.sink.deliver(job):
-                self.stats["pushed"] += 1
+                self._count_pushed(worker)
             else:
                 self.stats["push_failed"] += 1
 

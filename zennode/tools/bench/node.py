@@ -199,6 +199,10 @@ class NodeBench:
                 after.total("zennode_forwarded_requests_total")
                 - before.total("zennode_forwarded_requests_total")
             ),
+            "relayed": int(
+                after.total("zennode_jobs_pushed_remote_total")
+                - before.total("zennode_jobs_pushed_remote_total")
+            ),
             "create_p50_ms": _ms(percentile(phase.create_ms, 50)),
             "create_p99_ms": _ms(percentile(phase.create_ms, 99)),
             "instance_p50_ms": _ms(histogram_quantile(0.5, durations) * 1000),
