@@ -1,9 +1,9 @@
 """Which asyncio event loop a node runs on (`event_loop` in the config).
 
 A node's asyncio thread carries uvicorn, the public and internal gRPC servers, the job
-streams and the forwarding client; a quarter of a busy node's CPU is that loop's own work
-(callbacks, transports, timers). uvloop (libuv, in C) does that work for less CPU than the
-pure-Python selector loop — docs/benchmarks.md, "Issue 19: uvloop and the REST hot
+streams and the forwarding client: about a quarter of a busy node's samples, part of it the
+loop's own work (callbacks, transports, timers). uvloop (libuv, in C) does that part for less
+CPU than the pure-Python selector loop — docs/benchmarks.md, "Issue 19: uvloop and the REST hot
 path", has the measurements. `asyncio` keeps the standard loop (a switch to rule uvloop out
 when something misbehaves on it).
 """

@@ -55,6 +55,9 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
         responses=_ERRORS,
         # operationId = the handler's name (deploy, list_jobs, ...): readable generated clients
         generate_unique_id_function=lambda route: route.name,
+        # No OpenTelemetry (metrics are Prometheus, /metrics): with it on, FastAPI asks the
+        # OTel API on every request whether a tracer, meter or logger provider was set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
