@@ -56,7 +56,7 @@ def test_a_node_on_either_loop_serves_rest_and_the_job_stream(
     try:
         assert isinstance(node.loop, uvloop.Loop) == (event_loop == "uvloop")
         assert node.call(_running_loop()) is node.loop
-        node.call(node.deploy(one_task("p", "pay")))
+        node.call(node.node.service.deploy(one_task("p", "pay").encode()))
         with httpx.Client(base_url=node.url, timeout=15.0) as client:
             created = client.post("/v1/process-instances", json={"bpmnProcessId": "p"})
             assert created.status_code == 201, created.text
