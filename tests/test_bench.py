@@ -163,3 +163,9 @@ def test_soak_bench_prints_a_line_per_sample_and_a_summary() -> None:
         assert all(n["rss_anon_bytes"] > 0 and n["rss_file_bytes"] > 0 for n in sample["nodes"])
     assert sum(s["completed"] for s in samples) > 0
     assert {"first_5min_per_s", "last_5min_per_s", "disk_growth_last_5min_bytes"} <= set(last)
+
+
+def test_rest_bench_times_the_hot_routes_through_the_app() -> None:
+    results = run_bench("rest", "--requests", "200")
+    assert results["benchmark"] == "rest" and results["requests"] == 200
+    assert results["create_instance_us"] > 0 and results["complete_job_us"] > 0

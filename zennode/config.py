@@ -25,6 +25,7 @@ import yaml
 
 from zennode.engine.keys import MAX_PARTITION_ID
 from zennode.errors import BadRequest, ConfigError
+from zennode.event_loop import EVENT_LOOPS
 
 # --port-base N: HTTP N, public gRPC N+1, internal gRPC N+2, Raft N+10+partition id.
 PORT_OFFSET_GRPC = 1
@@ -169,6 +170,8 @@ class Config:
     log: Log = field(default_factory=Log)
     auth: Auth = field(default_factory=Auth)
     tls: Tls = field(default_factory=Tls)
+    # The node's asyncio loop: uvloop (less CPU per request) or asyncio (the standard loop).
+    event_loop: str = "uvloop"
 
     @property
     def me(self) -> Member:
@@ -234,6 +237,7 @@ data_dir: ./data           # one LMDB environment and Raft journal per partition
 partitions: 1              # number of partitions (Raft groups) in the cluster
 replication_factor: 1      # replicas per partition (<= number of members)
 secret: null               # Raft password; required as soon as there is more than one member
+event_loop: uvloop         # the node's asyncio loop: uvloop, or asyncio (the standard one)
 members:
   - id: 1
     host: 127.0.0.1        # every port of this node binds here
@@ -446,5 +450,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"retention.history_ttl: {exc}") from exc
     if retention.purge_interval_ms <= 0 or retention.purge_chunk <= 0:
         raise ConfigError("retention: purge_interval_ms and purge_chunk must be positive")
+    if config.event_loop not in EVENT_LOOPS:
+        raise ConfigError(
+            f"event_loop: {config.event_loop!r} is not one of {', '.join(EVENT_LOOPS)}"
+        )
     if config.log.format not in LOG_FORMATS:
         raise ConfigError(f"log.format: {config.log.format!r} is not one of text, json")

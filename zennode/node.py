@@ -36,6 +36,7 @@ from zennode.drivers.partition_relay import PartitionRelay
 from zennode.drivers.retention import RetentionDriver
 from zennode.drivers.timers import TimerDriver
 from zennode.errors import ConfigError
+from zennode.event_loop import loop_factory
 from zennode.jobs.handlers import HandlerRunner
 from zennode.jobs.streams import JobStreams
 from zennode.metrics import NodeMetrics
@@ -182,8 +183,12 @@ class Node:
         await self.stop()
 
     def run(self) -> None:
-        """Start, serve until SIGINT or SIGTERM, stop cleanly. Blocks (library and CLI use)."""
-        asyncio.run(self.serve_forever())
+        """Start, serve until SIGINT or SIGTERM, stop cleanly. Blocks (library and CLI use).
+
+        Runs on the loop `config.event_loop` names (uvloop by default, `zennode/event_loop.py`).
+        """
+        with asyncio.Runner(loop_factory=loop_factory(self.config.event_loop)) as runner:
+            runner.run(self.serve_forever())
 
     async def serve_forever(self) -> None:
         stop = asyncio.Event()

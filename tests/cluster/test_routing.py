@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -445,3 +446,35 @@ def test_a_rest_creation_goes_to_a_led_partition_and_a_keyed_one_to_its_key() ->
         asyncio.run(service.create_instance(bpmn_process_id="p"))
     asyncio.run(service.create_instance(bpmn_process_id="p", idempotency_key="k-1"))
     assert submitted == [3, 3, key_partition("k-1", [1, 2, 3])]
+
+
+class LeadingReplica(FakeReplica):
+    """A local leader that commits at once and keeps what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(True, None)
+        self.submitted: list[dict[str, Any]] = []
+
+    def submit(self, command: dict[str, Any]) -> Future[Outcome]:
+        self.submitted.append(command)
+        done: Future[Outcome] = Future()
+        done.set_result(Outcome(result={"ok": 1}))
+        return done
+
+
+def test_a_command_committed_here_draws_no_node_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The `node` idempotency key is for forwarded commands only: made on the first forward,
+    # never for the (most common) command a local leader commits — it cost a uuid4 and a
+    # request digest per command on the node's loop.
+    node = routing_node(leader_wait_ms=2_000)
+    replica = LeadingReplica()
+    node.cluster.local_partitions[1] = replica
+
+    def no_uuid() -> None:
+        raise AssertionError("a node key was made for a local commit")
+
+    monkeypatch.setattr("zennode.cluster.client.uuid.uuid4", no_uuid)
+    outcome = asyncio.run(node.cluster.submit(1, TimeoutJobs()))
+    assert outcome.result == {"ok": 1}
+    (command,) = replica.submitted
+    assert "idempotency" not in command

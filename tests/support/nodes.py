@@ -24,6 +24,7 @@ import httpx
 from support.ports import reserve_node
 from support.waits import wait_until
 from zennode.config import Config, default_config
+from zennode.event_loop import loop_factory
 from zennode.node import Node
 
 READY_TIMEOUT_S = 30.0
@@ -53,7 +54,8 @@ class NodeThread:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.loop = asyncio.new_event_loop()
+        # The loop the node's config names (uvloop by default), as `Node.run` would use.
+        self.loop = loop_factory(node.config.event_loop)()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     @property

@@ -408,16 +408,19 @@ class Cluster:
         wire = to_wire(command)
         if idempotency is not None:
             wire = idempotency_attach(wire, idempotency)
-        forwarded = (
-            wire
-            if idempotency is not None
-            else idempotency_attach(
-                wire, Idempotency(uuid.uuid4().hex, request_digest("node", **wire), "node")
-            )
-        )
+        # The `node` key is made on the first forward only (then reused by every retry): most
+        # commands commit on this node, and a uuid4 (a getrandom call) plus a request digest
+        # per command was ~2 % of a busy node's samples (docs/benchmarks.md, issue 19).
+        forwarded: list[dict[str, Any]] = [wire] if idempotency is not None else []
+
+        def forwarded_wire() -> dict[str, Any]:
+            if not forwarded:
+                key = Idempotency(uuid.uuid4().hex, request_digest("node", **wire), "node")
+                forwarded.append(idempotency_attach(wire, key))
+            return forwarded[0]
 
         async def remote(node_id: int) -> Outcome:
-            call = self.peers.submit(node_id, partition_id, forwarded, timeout + 1.0)
+            call = self.peers.submit(node_id, partition_id, forwarded_wire(), timeout + 1.0)
             try:
                 outcome: Outcome = await self._follow_leadership(partition_id, node_id, call)
             except LeaderMoved as exc:

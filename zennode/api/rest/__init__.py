@@ -55,15 +55,27 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
         responses=_ERRORS,
         # operationId = the handler's name (deploy, list_jobs, ...): readable generated clients
         generate_unique_id_function=lambda route: route.name,
+        # No OpenTelemetry (metrics are Prometheus, /metrics): with it on, FastAPI asks the
+        # OTel API on every request whether a tracer, meter or logger provider was set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.request_bytes_max)
     install_rest_auth(app, config)  # outermost: refuse before reading a body
+    instances_router = instances.router(service, limits.page_size_max)
+    jobs_router = jobs.router(service, limits.page_size_max)
+    # The hot routes (start an instance, complete a job) are matched first: FastAPI tries the
+    # routes in order, and reaching the create route through those of the definition and
+    # decision routers was ~16 % of a create's time in the REST stack. Hidden from the
+    # document here; each router is documented in its place below, so the OpenAPI document
+    # (paths and tags in this order) stays as it was.
+    app.include_router(instances_router, include_in_schema=False)
+    app.include_router(jobs_router, include_in_schema=False)
     app.include_router(definitions.router(service, limits.page_size_max))
     app.include_router(decisions.router(service, limits.page_size_max))
-    app.include_router(instances.router(service, limits.page_size_max))
+    app.include_router(instances_router)
     app.include_router(modify.router(service))
-    app.include_router(jobs.router(service, limits.page_size_max))
+    app.include_router(jobs_router)
     app.include_router(incidents.router(service, limits.page_size_max))
     app.include_router(system.router(service))
     app.include_router(messages.router(service))
