@@ -57,6 +57,7 @@ def _definition_view(record: dict[str, Any], with_xml: bool) -> dict[str, Any]:
         "name": record.get("name", ""),
         "resourceName": record.get("resourceName", ""),
         "deployedAt": record.get("deployedAt"),
+        "deploymentKey": record.get("deploymentKey"),
     }
     if with_xml:
         view["xml"] = record["xml"]

@@ -17,6 +17,7 @@ from zennode.api.rest import (
     cluster,
     decisions,
     definitions,
+    deployments,
     incidents,
     instances,
     jobs,
@@ -61,6 +62,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
     install_rest_auth(app, config)  # outermost: refuse before reading a body
     app.include_router(definitions.router(service, limits.page_size_max))
     app.include_router(decisions.router(service, limits.page_size_max))
+    app.include_router(deployments.router(service))
     app.include_router(instances.router(service, limits.page_size_max))
     app.include_router(modify.router(service))
     app.include_router(jobs.router(service, limits.page_size_max))
