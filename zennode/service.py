@@ -50,6 +50,7 @@ from zennode.engine.commands import (
 from zennode.engine.commands.deploy import assigned_of, deployment_keys
 from zennode.engine.commands.deploy_decisions import parse_deployable
 from zennode.engine.engine import Engine
+from zennode.engine.queries import COUNT_MAX as COUNT_MAX  # the API describes the bound
 from zennode.engine.relay import message_partition
 from zennode.engine.retention import parse_ttl
 from zennode.errors import BadRequest, TooLarge

@@ -12,7 +12,7 @@ from fastapi import Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from zennode.engine.search import BUSINESS_KEY_CHARS_MAX
-from zennode.service import Consistency
+from zennode.service import COUNT_MAX, Consistency
 
 INT64_MAX = 2**63 - 1
 # A key in a request body: a positive int64 (partition id in the high bits).
@@ -440,9 +440,12 @@ class JobPage(_Response):
     page: int
     size: int
     count: int = Field(description="Jobs in this response, over all partitions")
-    totalCount: int = Field(
-        description="Jobs matching the filters over all partitions, always given (exact: each "
-        "partition walks its matching index entries to count them)"
+    totalCount: int | None = Field(
+        default=None,
+        description="Jobs matching the filters over all partitions, exact. A partition counts "
+        f"by walking its matches, so it stops at {COUNT_MAX} (or at the end of the page asked for, "
+        "if further): when any partition has more, totalCount is absent (use `count` and ask "
+        "for the next page while a partition's page is full).",
     )
 
 
@@ -564,9 +567,11 @@ class IncidentPage(_Response):
     page: int
     size: int
     count: int
-    totalCount: int = Field(
-        description="Incidents matching the filters over all partitions, always given (exact: "
-        "each partition walks its matching incidents to count them)"
+    totalCount: int | None = Field(
+        default=None,
+        description="Incidents matching the filters over all partitions, exact. A partition "
+        f"counts by walking its matches, so it stops at {COUNT_MAX} (or at the end of the page "
+        "asked for, if further): when any partition has more, totalCount is absent.",
     )
 
 
