@@ -23,7 +23,6 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from zennode import dmn
 from zennode.cluster.client import ClusterClient, Consistency
 from zennode.cluster.idempotency import KEY_BYTES_MAX, Idempotency, request_digest
 from zennode.config import Limits
@@ -49,7 +48,9 @@ from zennode.engine.commands import (
     to_wire,
 )
 from zennode.engine.commands.deploy import assigned_of, deployment_keys
+from zennode.engine.commands.deploy_decisions import parse_deployable
 from zennode.engine.engine import Engine
+from zennode.engine.queries import COUNT_MAX as COUNT_MAX  # the API describes the bound
 from zennode.engine.relay import message_partition
 from zennode.engine.retention import parse_ttl
 from zennode.errors import BadRequest, TooLarge
@@ -96,6 +97,14 @@ def key_partition(key: str, partition_ids: list[int]) -> int:
     """The partition that keeps a new instance's Idempotency-Key: a repeat of the request
     must reach the same partition (round robin would not)."""
     return partition_ids[zlib.crc32(key.encode()) % len(partition_ids)]
+
+
+def deployment_key_of(results: list[dict[str, Any]]) -> int | None:
+    """The deployment key of one deploy call from its per-resource results: `_deploy_call`
+    makes every resource of a call share one, so the first's is the call's (None only when
+    every resource is unchanged since a deployment made before keys were recorded)."""
+    key: int | None = results[0].get("deploymentKey")
+    return key
 
 
 class Service:
@@ -215,7 +224,7 @@ class Service:
     ) -> dict[str, Any]:
         """Deploy one DMN document: a deployment of its own (see `_deploy_call`)."""
         text = self._resource_text(xml, "DMN")
-        dmn.parse_dmn(xml)  # a bad document never reaches Raft
+        parse_deployable(xml)  # a bad document never reaches Raft
         command = DeployDecisions(xml=text, resource_name=resource_name)
         [result] = await self._deploy_call([command], idempotency_key)
         return result
@@ -238,7 +247,7 @@ class Service:
             try:
                 if lower.endswith(DMN_SUFFIXES):
                     text = self._resource_text(content, "DMN")
-                    dmn.parse_dmn(content)
+                    parse_deployable(content)
                     commands[index] = DeployDecisions(xml=text, resource_name=name)
                 else:
                     text = self._resource_text(content, "BPMN")

@@ -35,6 +35,19 @@ def start(api: Any, body: dict[str, Any]) -> int:
     return int(created.json()["processInstanceKey"])
 
 
+def review_on_two_partitions(api: Any) -> dict[int, int]:
+    """Start review-order instances until partitions 1 and 2 each hold one (creates are spread
+    over the partitions); returns partition -> instance key."""
+    by_partition: dict[int, int] = {}
+    for _ in range(8):
+        key = start(api, {"bpmnProcessId": "review-order"})
+        by_partition.setdefault(partition_of(key), key)
+        if len(by_partition) == 2:
+            break
+    assert sorted(by_partition) == [1, 2]
+    return by_partition
+
+
 def job_of(api: Any, instance: int, job_type: str) -> dict[str, Any]:
     jobs = api.get("/v1/jobs", params={"processInstanceKey": instance, "jobType": job_type})
     (job,) = items(jobs)
@@ -141,13 +154,7 @@ def test_open_incidents_on_two_partitions_resolved_with_new_retries(
     runner = start_node(partitions=2)
     api = client_for(runner)
     assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
-    by_partition: dict[int, int] = {}
-    for _ in range(8):  # instances are spread over the partitions
-        key = start(api, {"bpmnProcessId": "review-order"})
-        by_partition.setdefault(partition_of(key), key)
-        if len(by_partition) == 2:
-            break
-    assert sorted(by_partition) == [1, 2]
+    by_partition = review_on_two_partitions(api)
     jobs = {}
     for partition, key in by_partition.items():
         jobs[partition] = job_of(api, key, "review")
@@ -255,6 +262,59 @@ def test_jobs_filtered_by_type_and_state_and_failed_with_variables(
     assert "scanner broken" in failed and str(waiting) in failed
     assert job_of(api, waiting, "review")["state"] == "failed"
     shot(page, "jobs")
+
+
+def test_jobs_assigned_from_the_page_and_filtered_by_assignee(
+    start_node: Callable[..., NodeThread], page: Any, client_for: Callable[..., Any]
+) -> None:
+    """A job assigned through the Jobs page's form, another through the API on the other
+    partition: the Assignee filter lists exactly each user's job, with the column showing who;
+    re-assigning moves the job from one user's list to the other's."""
+    runner = start_node(partitions=2)
+    api = client_for(runner)
+    assert api.post("/v1/process-definitions", content=MODEL.read_bytes()).status_code == 201
+    by_partition = review_on_two_partitions(api)
+    mine, theirs = by_partition[1], by_partition[2]
+    theirs_job = job_of(api, theirs, "review")
+    assigned = api.post(f"/v1/jobs/{theirs_job['key']}/assign", json={"assignee": "bob"})
+    assert assigned.status_code == 204, assigned.text
+
+    def assign_in_page(instance: int, who: str) -> None:
+        row = page.locator("#jobs tbody tr", has_text=str(instance))
+        row.get_by_role("button", name="Assign…").click()
+        form = row.locator(".assign-form")
+        form.locator("input[name=assignee]").fill(who)
+        form.get_by_role("button", name="Assign job").click()
+        message(page, "ok", f"assigned to {who}").wait_for()
+
+    def listed(assignee: str) -> list[str]:
+        form = page.locator("#job-filters")
+        form.locator("input[name=jobType]").fill("review")
+        form.locator("select[name=state]").select_option("")
+        form.locator("input[name=assignee]").fill(assignee)
+        submitted(page, "jobs", form.get_by_role("button", name="Filter"))
+        return [r.inner_text() for r in page.locator("#jobs tbody tr").all()]
+
+    page.goto(f"{runner.url}/console/#/jobs?jobType=review&state=active")
+    page.locator("#jobs tbody tr", has_text=str(mine)).wait_for()
+    assign_in_page(mine, "alice")
+    assert job_of(api, mine, "review")["assignee"] == "alice"  # the page's form did it
+
+    (alice,) = listed("alice")
+    assert str(mine) in alice and "alice" in alice
+    (bob,) = listed("bob")
+    assert str(theirs) in bob and "bob" in bob
+    assert listed("carol") == []
+    assert page.locator("#jobs", has_text="No job matches.").count() == 1
+    everyone = listed("")
+    assert len(everyone) == 2
+    assert any("alice" in row for row in everyone) and any("bob" in row for row in everyone)
+    assert "assignee=" not in page.url  # an empty filter is no filter
+
+    # re-assign bob's job to alice from the page: it leaves bob's list for alice's
+    assign_in_page(theirs, "alice")
+    assert listed("bob") == []
+    assert sorted(str(mine) in row for row in listed("alice")) == [False, True]
 
 
 def test_the_path_taken_is_drawn_on_the_diagram(

@@ -103,6 +103,35 @@ def test_incident_views(h: Harness) -> None:
             queries.get_incident(txn, 5)
 
 
+def test_job_and_incident_counts_stop_at_the_bound(h: Harness) -> None:
+    """totalCount walks the matches only up to `count_max` (or the page's end, if further):
+    past it the count is None, not a walk of every match; at or under it, exact. The
+    per-instance lists always count exactly."""
+    keys = [h.start(ONE_TASK) for _ in range(5)]
+    for key in keys[:4]:
+        h.ok("fail_job", jobKey=h.job(key, "t")["key"], retries=0, message="broken")
+    with h.store.read() as txn:
+        for filters in ({}, {"job_type": "work"}, {"state": "failed"}):
+            wanted = 4 if filters.get("state") == "failed" else 5
+            page, total = queries.list_jobs(txn, limit=2, count_max=3, **filters)
+            assert len(page) == 2 and total is None, filters
+            assert queries.list_jobs(txn, limit=2, count_max=wanted, **filters)[1] == wanted
+        # a page reaching past the bound is counted to its end, and exact once all is walked
+        assert queries.list_jobs(txn, offset=2, limit=3, count_max=1)[1] == 5
+        page, total = queries.list_jobs(txn, offset=1, limit=2, count_max=2)
+        assert [j["processInstanceKey"] for j in page] == keys[1:3] and total is None
+
+        page, total = queries.list_incidents(txn, limit=1, count_max=3)
+        assert len(page) == 1 and total is None
+        assert queries.list_incidents(txn, limit=1, count_max=4)[1] == 4
+        page, total = queries.list_incidents(txn, incident_state="active", limit=3, count_max=2)
+        assert len(page) == 3 and total is None
+        assert queries.list_incidents(txn, incident_state="resolved", count_max=1) == ([], 0)
+
+        assert queries.instance_jobs(txn, keys[0], limit=1)[1] == 1
+        assert queries.instance_incidents(txn, keys[0], limit=1)[1] == 1
+
+
 def test_definition_views(h: Harness) -> None:
     h.deploy(ONE_TASK)
     h.deploy(OTHER)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from zennode.engine.commands import COMMANDS, from_wire
+from zennode.engine.commands.deploy import start_schedules
 from zennode.engine.context import Context
 from zennode.engine.expressions import reset_command_time, set_command_time
 from zennode.engine.model import Definitions, Deployed
@@ -65,6 +66,16 @@ class Engine:
         return Outcome(result=result, events=ctx.events)
 
     def validate_deploy(self, xml: bytes | str) -> Definitions:
-        """Parse and validate a deployment before it goes through Raft (raises BadRequest)."""
+        """Parse and validate a deployment before it goes through Raft (raises BadRequest):
+        everything the deploy command would refuse, so a deploy call of several resources is
+        refused before any of them is stored. Timer expressions are evaluated at time 0 (the
+        command evaluates them again at its own time)."""
         data = xml.encode() if isinstance(xml, str) else xml
-        return parse_definitions(data)
+        definitions = parse_definitions(data)
+        token = set_command_time(0)
+        try:
+            for process in definitions.processes:
+                start_schedules(process, 0)
+        finally:
+            reset_command_time(token)
+        return definitions

@@ -6,8 +6,8 @@ keys; unknown keys raise NotFound. Lists are bounded by `PAGE_SIZE_MAX` per call
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from zennode import dmn
 from zennode.engine import decisions as ds
@@ -17,6 +17,11 @@ from zennode.engine.storage import KVRead
 from zennode.errors import BadRequest, NotFound
 
 PAGE_SIZE_MAX = 1000
+# `GET /v1/jobs` and `/v1/incidents` count their matches up to this many (or the page's end):
+# past it totalCount is left out rather than paid for with a walk of every match.
+COUNT_MAX = 10_000
+
+T = TypeVar("T")
 
 _JOB_FIELDS = (
     "key",
@@ -46,6 +51,24 @@ def _page(offset: int, limit: int) -> None:
         raise BadRequest(f"offset must be >= 0 and limit between 0 and {PAGE_SIZE_MAX}")
 
 
+def _counted_page(
+    matches: Iterable[T], offset: int, limit: int, count_max: int | None
+) -> tuple[list[T], int | None]:
+    """The matches at [offset, offset + limit) and how many match in all. Counting walks every
+    match, so it stops after `count_max` (or the page's end, if further): then the count is
+    None, unknown. `count_max=None` counts all (lists bounded by one instance's size)."""
+    stop = None if count_max is None else max(offset + limit, count_max)
+    page: list[T] = []
+    total = 0
+    for match in matches:
+        if total == stop:
+            return page, None
+        if offset <= total < offset + limit:
+            page.append(match)
+        total += 1
+    return page, total
+
+
 # ---------------------------------------------------------------- definitions
 
 
@@ -57,6 +80,7 @@ def _definition_view(record: dict[str, Any], with_xml: bool) -> dict[str, Any]:
         "name": record.get("name", ""),
         "resourceName": record.get("resourceName", ""),
         "deployedAt": record.get("deployedAt"),
+        "deploymentKey": record.get("deploymentKey"),
     }
     if with_xml:
         view["xml"] = record["xml"]
@@ -246,7 +270,9 @@ def instance_jobs(
 ) -> tuple[list[dict[str, Any]], int]:
     """The jobs of one instance in key order (its `jobs_by_instance` rows)."""
     _known_instance(txn, key)
-    return list_jobs(txn, instance_key=key, offset=offset, limit=limit)
+    items, total = list_jobs(txn, instance_key=key, offset=offset, limit=limit, count_max=None)
+    assert total is not None
+    return items, total
 
 
 def instance_incidents(
@@ -258,9 +284,16 @@ def instance_incidents(
 ) -> tuple[list[dict[str, Any]], int]:
     """The incidents of one instance in key order (its `incidents_by_instance` rows)."""
     _known_instance(txn, key)
-    return list_incidents(
-        txn, instance_key=key, offset=offset, limit=limit, incident_state=incident_state
+    items, total = list_incidents(
+        txn,
+        instance_key=key,
+        offset=offset,
+        limit=limit,
+        incident_state=incident_state,
+        count_max=None,
     )
+    assert total is not None
+    return items, total
 
 
 def child_instances(
@@ -400,19 +433,15 @@ def _job_keys(
             yield records.from_u64(raw_key)
 
 
-def list_jobs(
+def _matching_jobs(
     txn: KVRead,
-    state: str | None = None,
-    job_type: str | None = None,
-    instance_key: int | None = None,
-    offset: int = 0,
-    limit: int = 100,
-    assignee: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Jobs matching every given filter, in key order per index; returns (page, total count)."""
-    _page(offset, limit)
-    items = []
-    total = 0
+    state: str | None,
+    job_type: str | None,
+    instance_key: int | None,
+    assignee: str | None,
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """(key, job) of every job matching all filters; the job is None where the index alone
+    decided the match (it is read only for the page)."""
     needs_record_filter = (
         instance_key is not None or assignee is not None or (state is None and job_type is not None)
     )
@@ -428,11 +457,29 @@ def list_jobs(
                 continue
             if assignee is not None and job.get("assignee") != assignee:
                 continue
-        if offset <= total < offset + limit:
-            job = job or st.get_job(txn, key)
-            if job is not None:
-                items.append(_job_view(job))
-        total += 1
+        yield key, job
+
+
+def list_jobs(
+    txn: KVRead,
+    state: str | None = None,
+    job_type: str | None = None,
+    instance_key: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+    assignee: str | None = None,
+    count_max: int | None = COUNT_MAX,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Jobs matching every given filter, in key order per index; returns (page, total count),
+    the count None past `count_max` matches (see `_counted_page`)."""
+    _page(offset, limit)
+    matches = _matching_jobs(txn, state, job_type, instance_key, assignee)
+    page, total = _counted_page(matches, offset, limit, count_max)
+    items = []
+    for key, job in page:
+        job = job or st.get_job(txn, key)
+        if job is not None:
+            items.append(_job_view(job))
     return items, total
 
 
@@ -472,8 +519,10 @@ def list_incidents(
     offset: int = 0,
     limit: int = 100,
     incident_state: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Incidents (optionally of one instance / in one state) in key order; (page, total)."""
+    count_max: int | None = COUNT_MAX,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Incidents (optionally of one instance / in one state) in key order; (page, total), the
+    total None past `count_max` matches (see `_counted_page`)."""
     _page(offset, limit)
     if instance_key is not None:
         keys: Iterator[int] = (
@@ -482,15 +531,11 @@ def list_incidents(
         )
     else:
         keys = (records.from_u64(k) for k, _ in txn.scan("incidents"))
-    items = []
-    total = 0
-    for key in keys:
-        incident = st.get_incident(txn, key)
-        if incident is None:
-            continue
-        if incident_state is not None and incident["state"] != incident_state:
-            continue
-        if offset <= total < offset + limit:
-            items.append(_incident_view(incident))
-        total += 1
-    return items, total
+    incidents = (st.get_incident(txn, key) for key in keys)
+    matches = (
+        incident
+        for incident in incidents
+        if incident is not None and (incident_state is None or incident["state"] == incident_state)
+    )
+    page, total = _counted_page(matches, offset, limit, count_max)
+    return [_incident_view(incident) for incident in page], total

@@ -17,6 +17,7 @@ from zennode.api.rest import (
     cluster,
     decisions,
     definitions,
+    deployments,
     incidents,
     instances,
     jobs,
@@ -73,6 +74,7 @@ def create_app(service: Service, config: Config, metrics: NodeMetrics | None = N
     app.include_router(jobs_router, include_in_schema=False)
     app.include_router(definitions.router(service, limits.page_size_max))
     app.include_router(decisions.router(service, limits.page_size_max))
+    app.include_router(deployments.router(service))
     app.include_router(instances_router)
     app.include_router(modify.router(service))
     app.include_router(jobs_router)

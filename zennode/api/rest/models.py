@@ -12,7 +12,7 @@ from fastapi import Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from zennode.engine.search import BUSINESS_KEY_CHARS_MAX
-from zennode.service import Consistency
+from zennode.service import COUNT_MAX, Consistency
 
 INT64_MAX = 2**63 - 1
 # A key in a request body: a positive int64 (partition id in the high bits).
@@ -68,10 +68,22 @@ class ErrorBody(_Response):
 # ------------------------------------------------------------------ definitions
 
 
+# Every deployed definition records the deployment it came in: one deploy call (a REST deploy,
+# `POST /v1/deployments`, or the Zeebe gateway's DeployResource, whose `key` it is).
+DeploymentKey = Annotated[
+    int | None,
+    Field(
+        description="The deployment (one deploy call) it came in; absent for definitions "
+        "deployed before zennode recorded deployments"
+    ),
+]
+
+
 class DeployResult(_Response):
     processDefinitionKey: int
     bpmnProcessId: str
     version: int
+    deploymentKey: DeploymentKey = None
     warnings: list[str] | None = Field(
         default=None, description="What the parser ignored (e.g. a flow without source/target)"
     )
@@ -84,6 +96,7 @@ class ProcessDefinition(_Response):
     name: str | None = None
     resourceName: str | None = None
     deployedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    deploymentKey: DeploymentKey = None
 
 
 class ProcessDefinitionDetail(ProcessDefinition):
@@ -111,6 +124,7 @@ class DecisionDefinition(_Response):
     decisionRequirementsId: str
     resourceName: str | None = None
     deployedAt: str | None = Field(default=None, description="ISO 8601 UTC")
+    deploymentKey: DeploymentKey = None
 
 
 class DecisionDefinitionDetail(DecisionDefinition):
@@ -125,14 +139,47 @@ class DecisionDefinitionPage(_Response):
     totalCount: int
 
 
-class DecisionDeployResult(_Response):
+class DecisionRequirements(_Response):
+    """One deployed DMN document (its decision requirements graph)."""
+
     decisionRequirementsKey: int
     decisionRequirementsId: str
     decisionRequirementsName: str
     version: int
     resourceName: str | None = None
+    deploymentKey: DeploymentKey = None
+
+
+class DecisionDeployResult(DecisionRequirements):
     duplicate: bool
     decisions: list[DecisionDefinition]
+
+
+# ------------------------------------------------------------------ deployments
+
+
+class DeployedProcess(_Response):
+    processDefinitionKey: int
+    bpmnProcessId: str
+    version: int
+    resourceName: str
+    deploymentKey: DeploymentKey = None
+
+
+class DeploymentResult(_Response):
+    """What one multi-resource deploy call deployed, as Zeebe's DeployResourceResponse lists
+    it: the deployment key, then every process, decision requirements graph and decision."""
+
+    deploymentKey: DeploymentKey = None  # the one deployment all the resources are in
+    duplicate: bool = Field(
+        description="Every resource was unchanged since one earlier deployment: its keys"
+    )
+    processes: list[DeployedProcess]
+    decisionRequirements: list[DecisionRequirements]
+    decisions: list[DecisionDefinition]
+    warnings: list[str] | None = Field(
+        default=None, description="What the parser ignored, prefixed with the resource name"
+    )
 
 
 class EvaluateDecisionRequest(_Request):
@@ -393,9 +440,12 @@ class JobPage(_Response):
     page: int
     size: int
     count: int = Field(description="Jobs in this response, over all partitions")
-    totalCount: int = Field(
-        description="Jobs matching the filters over all partitions, always given (exact: each "
-        "partition walks its matching index entries to count them)"
+    totalCount: int | None = Field(
+        default=None,
+        description="Jobs matching the filters over all partitions, exact. A partition counts "
+        f"by walking its matches, so it stops at {COUNT_MAX} (or at the end of the page asked for, "
+        "if further): when any partition has more, totalCount is absent (use `count` and ask "
+        "for the next page while a partition's page is full).",
     )
 
 
@@ -517,9 +567,11 @@ class IncidentPage(_Response):
     page: int
     size: int
     count: int
-    totalCount: int = Field(
-        description="Incidents matching the filters over all partitions, always given (exact: "
-        "each partition walks its matching incidents to count them)"
+    totalCount: int | None = Field(
+        default=None,
+        description="Incidents matching the filters over all partitions, exact. A partition "
+        f"counts by walking its matches, so it stops at {COUNT_MAX} (or at the end of the page "
+        "asked for, if further): when any partition has more, totalCount is absent.",
     )
 
 

@@ -26,7 +26,7 @@ from zennode.engine import keys
 from zennode.errors import AlreadyExists, BadRequest, InvalidState, NotFound, ZennodeError
 from zennode.jobs.activation import JobActivator
 from zennode.jobs.streams import JobStreams, PushedJob
-from zennode.service import DMN_SUFFIXES, Service
+from zennode.service import DMN_SUFFIXES, Service, deployment_key_of
 
 LONG_POLL_DEFAULT_S = 10.0  # ActivateJobs with requestTimeout 0 (Zeebe's default long poll)
 LONG_POLL_MAX_S = 3600.0  # a longer requestTimeout is cut to this
@@ -104,8 +104,8 @@ class GatewayService(gw_grpc.GatewayServicer):
                     gw.Deployment(process=mapping.process_metadata(process, name))
                     for process in mapping.deployed_processes(result)
                 )
-        first = results[0]  # its deployment key is the call's (they all share one)
-        key = first.get("deploymentKey") or first.get("decisionRequirementsKey")
+        first = results[0]
+        key = deployment_key_of(results) or first.get("decisionRequirementsKey")
         key = key or first["processDefinitionKey"]
         return gw.DeployResourceResponse(
             key=key, deployments=deployments, tenantId=mapping.DEFAULT_TENANT

@@ -43,6 +43,8 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
     deployment_key = cmd.deployment_key
     processes = []
     duplicates = []
+    # checked before any write; timers are armed on the deployment partition only
+    schedules = {p.bpmn_process_id: start_schedules(p, ctx.now_ms) for p in definitions.processes}
     for process in definitions.processes:
         pid = process.bpmn_process_id
         if assigned is not None:
@@ -72,7 +74,8 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
             state.put_definition(ctx, record)
             ctx.remember(Deployed(key, version, process))
             if state.latest_definition_key(ctx.db, pid) == key:
-                _replace_start_events(ctx, process, key, previous, timers_here=assigned is None)
+                timers_here = schedules[pid] if assigned is None else None
+                _replace_start_events(ctx, process, key, previous, timers_here)
         duplicates.append(duplicate)
         processes.append(
             {
@@ -91,14 +94,42 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
     return result
 
 
+def start_schedules(process: Process, now_ms: int) -> dict[str, timers.Schedule]:
+    """Each timer start event's schedule, after checking what a deploy refuses in start events
+    beyond the parser: message and signal start events need a literal name (an index finds
+    them by it), a timer's expression must give a valid timer without variables. Checked
+    before anything is stored, here and in `Engine.validate_deploy`, so a deploy call of
+    several resources is refused whole rather than half stored."""
+    for start_id in process.message_starts:
+        if _static_message_name(process, start_id) is None:
+            raise BadRequest(f"message start event {start_id} needs a literal message name")
+    for start_id in process.signal_starts:
+        if _static_signal_name(process, start_id) is None:
+            raise BadRequest(f"signal start event {start_id} needs a literal signal name")
+    schedules = {}
+    for start_id in process.timer_starts:
+        timer = process.elements[start_id].timer
+        assert timer is not None
+        try:
+            schedules[start_id] = timers.schedule(timer.kind, evaluate(timer.value, {}), now_ms)
+        except ExpressionFailed as exc:
+            raise BadRequest(f"timer start event {start_id}: {exc.message}") from None
+    return schedules
+
+
 def _replace_start_events(
-    ctx: Context, process: Process, key: int, previous: int | None, timers_here: bool
+    ctx: Context,
+    process: Process,
+    key: int,
+    previous: int | None,
+    timers_here: dict[str, timers.Schedule] | None,
 ) -> None:
     """The latest version's timer and message start events replace the previous version's.
 
     Timer start events are armed on the deployment partition only (so each fires once in the
-    cluster); message start events listen on every partition (a message starts an instance on
-    the partition that owns its correlation key).
+    cluster: `timers_here` are their schedules there, None elsewhere); message start events
+    listen on every partition (a message starts an instance on the partition that owns its
+    correlation key). Names and schedules were checked by `start_schedules`.
     """
     pid = process.bpmn_process_id
     if previous is not None and previous != key:
@@ -109,10 +140,9 @@ def _replace_start_events(
                 ctx.db.delete("index", records.message_start_key(name, pid))
     for start_id in process.message_starts:
         name = _static_message_name(process, start_id)
-        if name is None:
-            raise BadRequest(f"message start event {start_id} needs a literal message name")
+        assert name is not None, "checked by start_schedules"
         ctx.db.put("index", records.message_start_key(name, pid), records.u64(key))
-    if not timers_here:
+    if timers_here is None:
         return
     if previous is not None and previous != key:
         old = ctx.deployed(previous).process
@@ -122,20 +152,13 @@ def _replace_start_events(
                 ctx.db.delete("index", records.signal_start_key(name, pid))
     for start_id in process.signal_starts:
         name = _static_signal_name(process, start_id)
-        if name is None:
-            raise BadRequest(f"signal start event {start_id} needs a literal signal name")
+        assert name is not None, "checked by start_schedules"
         ctx.db.put("index", records.signal_start_key(name, pid), records.u64(key))
     prefix = records.TIMER_START_PREFIX + records.text(pid)
     for row, _ in list(ctx.db.scan("index", prefix)):
         delete_timer(ctx, records.from_u64(row[-8:]))
         ctx.db.delete("index", row)
-    for start_id in process.timer_starts:
-        timer = process.elements[start_id].timer
-        assert timer is not None
-        try:
-            schedule = timers.schedule(timer.kind, evaluate(timer.value, {}), ctx.now_ms)
-        except ExpressionFailed as exc:
-            raise BadRequest(f"timer start event {start_id}: {exc.message}") from None
+    for start_id, schedule in timers_here.items():
         open_start_timer(ctx, pid, key, start_id, schedule)
 
 

@@ -30,16 +30,24 @@ if TYPE_CHECKING:
     from zennode.engine.commands.wire import DeployDecisions
 
 
-def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
-    data = cmd.xml.encode()
+def parse_deployable(data: bytes) -> tuple[dmn.DecisionDefinitions, str]:
+    """The parsed DMN document and its requirements id, or BadRequest for anything a deploy
+    refuses. The service calls it before anything is stored, so a deploy call of several
+    resources is refused whole rather than half stored."""
     defs = dmn.parse_dmn(data)
-    found = defs.decisions
-    if not found:
+    if not defs.decisions:
         raise BadRequest("the DMN document has no decision")
-    checksum = hashlib.sha256(data).hexdigest()
     drg_id = defs.id or defs.name
     if not drg_id:
         raise BadRequest("the DMN definitions need an id or a name")
+    return defs, drg_id
+
+
+def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
+    data = cmd.xml.encode()
+    defs, drg_id = parse_deployable(data)
+    found = defs.decisions
+    checksum = hashlib.sha256(data).hexdigest()
     if cmd.assigned is None:
         drg_key, drg_version, keys, duplicate = _assign(ctx, drg_id, checksum, found, cmd.force_new)
         deployment_key = cmd.deployment_key

@@ -1,5 +1,5 @@
-// Job actions shared by the Jobs page and the Instance page: complete or fail a job by hand,
-// with variables (user tasks are done this way).
+// Job actions shared by the Jobs page and the Instance page: assign a job to a user, complete
+// or fail it by hand, with variables (user tasks are done this way).
 
 import { api, post } from "./api.js";
 import { act, h, parseObject } from "./ui.js";
@@ -17,9 +17,29 @@ export function jobActions(job, after) {
   box.append(
     h("div", { class: "row" },
       h("button", { type: "button", class: "primary", onclick: () => open(completeForm(job, after)) }, "Complete…"),
-      h("button", { type: "button", class: "danger", onclick: () => open(failForm(job, after)) }, "Fail…")),
+      h("button", { type: "button", class: "danger", onclick: () => open(failForm(job, after)) }, "Fail…"),
+      h("button", { type: "button", onclick: () => open(assignForm(job, after)) }, "Assign…")),
   );
   return box;
+}
+
+/** Assign (or re-assign) the job to a user; the Jobs page's Assignee filter then finds it. */
+function assignForm(job, after) {
+  const assignee = h("input", { name: "assignee", value: job.assignee || "", required: true, maxlength: 255, size: 20 });
+  const send = h("button", { type: "submit", class: "primary" }, "Assign job");
+  return h("form", {
+    class: "inline-form assign-form",
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const who = assignee.value.trim();
+      const ok = await act(send, `Assign job ${job.key}`, async () => {
+        await post(`/v1/jobs/${job.key}/assign`, { assignee: who });
+        return true;
+      }, `Job ${job.key} assigned to ${who}`);
+      if (ok) after();
+    },
+  }, h("label", { class: "field" }, "Assignee", assignee), h("div", { class: "row" }, send,
+    h("button", { type: "button", onclick: (e) => e.target.closest("form").remove() }, "Cancel")));
 }
 
 function completeForm(job, after) {
