@@ -30,7 +30,7 @@ import logging
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,23 +118,23 @@ class LmdbTxn:
         return self._txn.get(key, db=self._db(table))
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
-        self._stage(table, bytes(key), bytes(value))
+        self.write_rows(table, {bytes(key): bytes(value)})
 
     def delete(self, table: str, key: bytes) -> None:
-        self._stage(table, bytes(key), None)
+        self.write_rows(table, {bytes(key): None})
 
-    def _stage(self, table: str, key: bytes, value: bytes | None) -> None:
-        """Buffer a put (or a delete: None); refused at once, as LMDB would, when the
-        transaction is read-only or the key is empty or too long."""
+    def write_rows(self, table: str, rows: Mapping[bytes, bytes | None]) -> None:
+        """Buffer puts (and deletes: None); refused at once, as LMDB would refuse them, when
+        the transaction is read-only or a key is empty or too long."""
         _check_table(table)
         if not self._write:
             raise RuntimeError("read-only transaction")
-        if not 0 < len(key) <= KEY_BYTES_MAX:
-            raise lmdb.BadValsizeError(f"key of {len(key)} bytes: LMDB takes 1 to {KEY_BYTES_MAX}")
+        if rows and not (0 < min(map(len, rows)) and max(map(len, rows)) <= KEY_BYTES_MAX):
+            raise lmdb.BadValsizeError(f"keys must be 1 to {KEY_BYTES_MAX} bytes long")
         pending = self._pending.get(table)
         if pending is None:
             pending = self._pending[table] = {}
-        pending[key] = value
+        pending.update(rows)
         if len(pending) >= WRITE_BUFFER_ROWS_MAX:
             self._write_through(table)
 
