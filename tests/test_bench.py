@@ -36,6 +36,16 @@ def test_engine_bench_prints_one_json_line() -> None:
     assert "spiff" not in results
 
 
+def test_engine_bench_on_lmdb_with_cluster_sized_batches() -> None:
+    """`--store lmdb --batch 9`: the same run on an LmdbStore; every instance still ends (the
+    run checks it) and the setup is echoed in the JSON line."""
+    results = run_bench(
+        "engine", "--instances", "50", "--no-node", "--store", "lmdb", "--batch", "9"
+    )
+    assert results["engine_setup"] == {"batch": 9, "store": "lmdb"}
+    assert results["engine"]["instances"] == 50 and results["engine"]["per_second"] > 0
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("SpiffWorkflow") is None, reason="needs the [bench] extra"
 )

@@ -8,7 +8,7 @@ underlying transaction so a command sees its own writes.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from zennode.engine.storage import TABLES, KVWrite
 
@@ -70,14 +70,16 @@ class Overlay:
         if pending is not None and pending[2] is not None:
             yield pending[0], pending[2]
 
+    def write_rows(self, table: str, rows: Mapping[bytes, bytes | None]) -> None:
+        if table not in _TABLE_SET:
+            raise KeyError(f"unknown table {table!r}")
+        self._writes.setdefault(table, {}).update(rows)
+
     def flush(self) -> None:
+        """Write the command's rows into the transaction, one call per table."""
         txn = self._txn
         for table, writes in self._writes.items():
-            for key, value in writes.items():
-                if value is None:
-                    txn.delete(table, key)
-                else:
-                    txn.put(table, key, value)
+            txn.write_rows(table, writes)
         self._writes = {}
 
 

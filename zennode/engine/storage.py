@@ -9,7 +9,7 @@ and `MemoryStore` below implements them for fast, pure tests. Keys are compared 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -56,6 +56,11 @@ class KVWrite(KVRead, Protocol):
 
     def delete(self, table: str, key: bytes) -> None: ...
 
+    def write_rows(self, table: str, rows: Mapping[bytes, bytes | None]) -> None:
+        """Put every row of `rows` (delete it where the value is None), as `put` and `delete`
+        one by one would: how a command's overlay is written, one call per table."""
+        ...
+
 
 _TABLE_SET = frozenset(TABLES)
 
@@ -81,16 +86,16 @@ class MemoryTxn:
         return self._base[table].get(key)
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
-        _check_table(table)
-        if not self._write:
-            raise RuntimeError("read-only transaction")
-        self._puts.setdefault(table, {})[bytes(key)] = bytes(value)
+        self.write_rows(table, {bytes(key): bytes(value)})
 
     def delete(self, table: str, key: bytes) -> None:
+        self.write_rows(table, {bytes(key): None})
+
+    def write_rows(self, table: str, rows: Mapping[bytes, bytes | None]) -> None:
         _check_table(table)
         if not self._write:
             raise RuntimeError("read-only transaction")
-        self._puts.setdefault(table, {})[bytes(key)] = None
+        self._puts.setdefault(table, {}).update(rows)
 
     def scan(
         self,

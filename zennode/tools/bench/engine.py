@@ -36,19 +36,36 @@ NODE_IN_FLIGHT_MAX = 500  # create_instance calls awaiting their commit at once
 NODE_TIMEOUT_S = 600.0  # a node run that takes longer than this is reported as failed
 
 
-def run_engine(instances: int, batch: int = ENGINE_BATCH_COMMANDS) -> dict[str, Any]:
+def run_engine(
+    instances: int, batch: int = ENGINE_BATCH_COMMANDS, store_kind: str = "memory"
+) -> dict[str, Any]:
     """The pure engine path; returns {instances, seconds, per_second}.
 
     Commands are applied `batch` to a transaction, as a partition applies a Raft batch in one
     LMDB transaction: first the creations of `batch` instances, then the completions of the
     jobs they created (the handler runs in between, as the handler runner does).
+    `store_kind="lmdb"`: on an `LmdbStore` in a temporary directory, unsynced (what a replica
+    pays for LMDB and the running digest on every batch, without the disk's fsync).
     """
-    from zennode.engine import Engine
-    from zennode.engine.commands import Command, CompleteJob, CreateInstance, Deploy, to_wire
+    if store_kind == "lmdb":
+        from zennode.state.lmdb_store import LmdbStore
+
+        with tempfile.TemporaryDirectory(prefix="zennode-bench-") as tmp:
+            lmdb_store = LmdbStore(f"{tmp}/lmdb", sync=False)
+            try:
+                return _run_engine_on(lmdb_store, instances, batch)
+            finally:
+                lmdb_store.close()
     from zennode.engine.storage import MemoryStore
 
+    return _run_engine_on(MemoryStore(), instances, batch)
+
+
+def _run_engine_on(store: Any, instances: int, batch: int) -> dict[str, Any]:
+    from zennode.engine import Engine
+    from zennode.engine.commands import Command, CompleteJob, CreateInstance, Deploy, to_wire
+
     engine = Engine(1)
-    store = MemoryStore()
     clock = [1_000_000]
 
     def apply_batch(commands: list[Command]) -> list[Any]:
@@ -203,17 +220,26 @@ def _rate(instances: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def run(instances: int, vs_spiff: bool, node: bool = True, rounds: int = 3) -> dict[str, Any]:
+def run(
+    instances: int,
+    vs_spiff: bool,
+    node: bool = True,
+    rounds: int = 3,
+    batch: int = ENGINE_BATCH_COMMANDS,
+    store_kind: str = "memory",
+) -> dict[str, Any]:
     """Every engine run; the dict that `scripts/bench engine` prints.
 
     The engine and SpiffWorkflow run `rounds` times, interleaved, and the best round of each
     counts (as `timeit` does): on a shared machine the slow rounds measure the neighbours.
     """
     results: dict[str, Any] = {"benchmark": "engine", "instances": instances, "rounds": rounds}
+    if (batch, store_kind) != (ENGINE_BATCH_COMMANDS, "memory"):
+        results["engine_setup"] = {"batch": batch, "store": store_kind}
     engine_runs: list[dict[str, Any]] = []
     spiff_runs: list[dict[str, Any]] = []
     for _ in range(rounds):
-        engine_runs.append(run_engine(instances))
+        engine_runs.append(run_engine(instances, batch, store_kind))
         if vs_spiff:
             spiff_runs.append(run_spiff(instances))
     results["engine"] = _best(engine_runs)
