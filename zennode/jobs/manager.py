@@ -25,6 +25,11 @@ What it learns and from where:
   learns the commit index with its first commit): their `job_activated` events, applied while
   it leads, add them (`_hold_activated`).
 
+With push offers (`raft.activate_in_batch`, `zennode/jobs/offers.py`) a job created while a
+worker of its type waits is activated by the batch that creates it: the manager reserves room
+of waiting workers as offers the batches carry, and pushes the job when its batch is settled
+(`on_offers_settled`); jobs created without an offer take the way above.
+
 In a cluster every replica of every partition knows every worker (`zennode.jobs.job_relay` relays
 the subscriptions of workers connected to other nodes); only the leader's manager acts.
 
@@ -580,7 +585,9 @@ class JobManager:
             and not queue.overflow
         )
 
-    def on_offers_settled(self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]):
+    def on_offers_settled(
+        self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]
+    ) -> None:
         """A batch of ours is done with its offers (on the loop): push the jobs they
         activated, free the slots they did not use.
 
@@ -603,6 +610,7 @@ class JobManager:
             ours = self._offering.settle(offer) and self._leader
             worker = self._workers.get(offer.worker)
             self.stats["activated"] += 1
+            touched.add(offer.job_type)  # its slot is settled: the type may offer another
             if ours:
                 if worker is not None:
                     worker.offered -= 1
