@@ -106,6 +106,10 @@ class Raft:
     # (docs/benchmarks.md, "Issue 19: adaptive batching": −12 to −23 % CPU per instance.)
     batch_adapt_max_ms: int = 20
     batch_adapt_fraction: float = 1.0
+    # Push offers (zennode.engine.offers): the leader's job manager reserves room of waiting
+    # workers and its batches carry it, so a job is created already activated for a waiting
+    # worker: one commit per pushed job instead of two. false: create, then `activate_jobs`.
+    activate_in_batch: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +276,7 @@ raft:
   balance_leaders: true    # move each partition's leadership to its first replica
   batch_adapt_max_ms: 20   # adaptive batching: most a small batch waits for more (0 = off)
   batch_adapt_fraction: 1.0  # ... as a fraction of a commit round trip
+  activate_in_batch: true  # a job created while a worker waits is pushed after one commit
 retention:
   history_ttl: 7d          # ended instances are deleted after this (P7D, 7d, 12h, 0 = at once)
   purge_interval_ms: 1000  # how often the leader looks for ended instances that are due

@@ -93,6 +93,9 @@ class FakeNode:
     async def submit_here(self, partition_id: int, command: Command) -> Outcome:
         return await self.submit(partition_id, command)
 
+    def offer_book(self, partition_id: int) -> None:
+        return None  # activation in a second commit, as with `raft.activate_in_batch: false`
+
     def add_event_listener(self, fn: Any) -> None:
         self._event_listeners.append(fn)
 

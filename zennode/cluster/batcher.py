@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from zennode.cluster.offer_book import OfferBook
+from zennode.engine.offers import Offer
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, Unavailable, ZennodeError
 
@@ -54,6 +56,7 @@ class Batch:
     now_ms: int
     items: list[Pending]
     sent_at: float = 0.0
+    offers: tuple[Offer, ...] = ()  # push offers the job manager posted (zennode.engine.offers)
 
     @property
     def size_bytes(self) -> int:
@@ -133,8 +136,10 @@ class Batcher:
         limits: BatchLimits,
         send: Callable[[Batch], None],
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        offers: OfferBook | None = None,
     ) -> None:
         self.partition_id = partition_id
+        self._offers = offers  # push offers go into each batch when it closes
         self.limits = limits
         self._send = send
         self._clock_ms = clock_ms
@@ -183,7 +188,8 @@ class Batcher:
 
     def take(self, batch_id: tuple[bytes, int], committed: bool = True) -> Batch | None:
         """Remove a batch in flight (it was applied, or failed: `committed=False`); None if
-        it is not ours. An applied batch's round trip feeds adaptive batching."""
+        it is not ours. An applied batch's round trip feeds adaptive batching. The caller
+        settles an applied batch's offers; a failed batch's come back unused here."""
         with self._cond:
             batch = self._in_flight.pop(batch_id, None)
             if batch is not None:
@@ -191,7 +197,13 @@ class Batcher:
                     self._pace.committed(time.monotonic() - batch.sent_at)
                 self._outstanding -= len(batch.items)
                 self._cond.notify()
-            return batch
+        if batch is not None and not committed:
+            self._return_offers(batch)
+        return batch
+
+    def _return_offers(self, batch: Batch) -> None:
+        if self._offers is not None and batch.offers:
+            self._offers.settle([], list(batch.offers))
 
     def fail(self, batch_id: tuple[bytes, int], error: ZennodeError) -> None:
         batch = self.take(batch_id, committed=False)
@@ -311,7 +323,10 @@ class Batcher:
             # Leader wall clock, never going back within this batcher (apply clamps again).
             now_ms = max(self._clock_ms(), self._last_now_ms)
             self._last_now_ms = now_ms
-            batch = Batch((self._nonce, next(self._seq)), now_ms, items, time.monotonic())
+            # Taken under the batcher's lock: a command the manager submits after withdrawing
+            # an offer (a departed worker's release) lands in a later batch than that offer.
+            offers = self._offers.take(len(items)) if self._offers is not None else ()
+            batch = Batch((self._nonce, next(self._seq)), now_ms, items, time.monotonic(), offers)
             self._in_flight[batch.batch_id] = batch
             self.batches_sent += 1
             self.commands_sent += len(items)
@@ -331,6 +346,7 @@ class Batcher:
 
     def _fail_expired(self, expired: list[Batch]) -> None:
         for batch in expired:
+            self._return_offers(batch)
             error = OutcomeUnknown(
                 f"partition {self.partition_id}: no commit within "
                 f"{self.limits.in_flight_timeout_s} s, outcome unknown",

@@ -52,6 +52,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from zennode.cluster.batcher import NotCommitted, OutcomeUnknown
 from zennode.cluster.idempotency import Idempotency, request_digest
 from zennode.cluster.idempotency import attach as idempotency_attach
+from zennode.cluster.offer_book import OfferBook
 from zennode.cluster.reads import run_read
 from zennode.cluster.replicas import ReplicaFactory, build_replica
 from zennode.cluster.router import ReplicaReport, Router
@@ -159,6 +160,11 @@ class ClusterClient(Protocol):
 
     def add_role_listener(self, fn: RoleListener) -> None:
         """`fn(partition_id, is_leader)` on the loop when a local replica's role changes."""
+        ...
+
+    def offer_book(self, partition_id: int) -> OfferBook | None:
+        """Where the local replica's job manager posts push offers for its batches while it
+        leads (zennode.cluster.offer_book); None when `raft.activate_in_batch` is off."""
         ...
 
     def is_ready(self) -> bool:
@@ -321,6 +327,12 @@ class Cluster:
                 return led[turn % len(led)]
         ids = self.config.partition_ids
         return ids[turn % len(ids)]
+
+    def offer_book(self, partition_id: int) -> OfferBook | None:
+        partition = self.local_partitions.get(partition_id)
+        # Stand-in partitions of tests have none: their managers activate in a second commit.
+        book = getattr(partition, "offer_book", None)
+        return book if isinstance(book, OfferBook) else None
 
     def is_ready(self) -> bool:
         """Serving, and every local partition has a leader (the readiness probe)."""

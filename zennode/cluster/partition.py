@@ -50,11 +50,13 @@ from pysyncobj.syncobj import SyncObjException
 from zennode.cluster import idempotency
 from zennode.cluster.batcher import Batch, Batcher, BatchLimits, NotCommitted, OutcomeUnknown
 from zennode.cluster.journal import LOG_FILE, DurableRaft, RaftJournal
+from zennode.cluster.offer_book import OfferBook
 from zennode.cluster.raft_quorum import QuorumGuards
 from zennode.cluster.raft_transport import sealed_transport
 from zennode.cluster.snapshot_transfer import ACK_TYPE, Receiver, Sender
+from zennode.engine.offers import BatchOffers, Offer
 from zennode.engine.outcome import Outcome
-from zennode.engine.storage import KVRead, KVWrite
+from zennode.engine.storage import KVRead
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
 from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFailed, StoreFull
 from zennode.state.snapshot import SnapshotCodec
@@ -84,7 +86,9 @@ _PYSYNCOBJ_LOG = logging.getLogger("pysyncobj.syncobj")
 if not any(isinstance(f, _ResendNoise) for f in _PYSYNCOBJ_LOG.filters):
     _PYSYNCOBJ_LOG.addFilter(_ResendNoise())
 
-ApplyFn = Callable[[KVWrite, dict[str, Any]], Outcome]
+# apply_fn(txn, command) or, for a command of a batch with push offers, apply_fn(txn,
+# command, offers) (`Engine.apply`; zennode.engine.offers).
+ApplyFn = Callable[..., Outcome]
 EventsFn = Callable[[list[dict[str, Any]]], None]
 RoleFn = Callable[[bool], None]
 
@@ -142,6 +146,9 @@ class PartitionSettings:
     batch_adapt_fraction: float = 1.0
     max_in_flight_batches: int = 8
     in_flight_timeout_s: float = 30.0
+    # Push offers (`raft.activate_in_batch`): the leader's job manager may post offers
+    # (`offer_book`) that its batches carry, so a job is activated in the batch creating it.
+    push_offers: bool = False
     queue_max: int = 10_000
     command_max_bytes: int = 4 * 1024 * 1024
     compaction_bytes: int = 64 * 1024 * 1024  # journal bytes applied before a snapshot
@@ -438,6 +445,8 @@ class Partition:
             dump_file, settings.snapshot_chunk_bytes, settings.snapshot_window_bytes
         )
         self._snapshot_receiver = Receiver(dump_file, self._send_snapshot_ack)
+        # Where the leader's job manager posts push offers (None: the feature is off).
+        self.offer_book: OfferBook | None = OfferBook() if settings.push_offers else None
         self._batcher = Batcher(
             settings.partition_id,
             BatchLimits(
@@ -451,6 +460,7 @@ class Partition:
                 in_flight_timeout_s=settings.in_flight_timeout_s,
             ),
             send=self._send_batch,
+            offers=self.offer_book,
         )
         self._batcher.start()
         secret = settings.secret or secrets.token_urlsafe(32)
@@ -567,10 +577,14 @@ class Partition:
                 NotCommitted(f"partition {self.partition_id}: leadership lost", self.partition_id),
             )
             return
-        payload = pickle.dumps(
-            (batch.batch_id, batch.now_ms, [(p.request_id, p.payload) for p in batch.items]),
-            protocol=_PICKLE,
+        entry: tuple[Any, ...] = (
+            batch.batch_id,
+            batch.now_ms,
+            [(p.request_id, p.payload) for p in batch.items],
         )
+        if batch.offers:  # a fourth element only then: older entries (and journals) stay valid
+            entry += ([offer.to_wire() for offer in batch.offers],)
+        payload = pickle.dumps(entry, protocol=_PICKLE)
         batch_id = batch.batch_id
 
         def on_result(_result: Any, error: int) -> None:
@@ -590,11 +604,14 @@ class Partition:
     # Applying (every replica, on the Raft tick thread).
 
     def _apply_entry(self, payload: bytes, index: int) -> int:
-        batch_id, now_ms, items = pickle.loads(payload)
+        batch_id, now_ms, items, *rest = pickle.loads(payload)
+        offers_wire: list[Any] = rest[0] if rest else []
         started = time.perf_counter()
         for _attempt in range(_MAX_GROW_RETRIES):
+            # Fresh offers for each attempt: an aborted txn used none of them.
+            offers = BatchOffers(Offer.from_wire(raw) for raw in offers_wire)
             try:
-                outcomes = self._apply_in_txn(index, now_ms, items)
+                outcomes = self._apply_in_txn(index, now_ms, items, offers or None)
                 break
             except StoreFull:
                 self.store.grow()  # the txn was aborted; retry the whole batch
@@ -625,38 +642,48 @@ class Partition:
         if self._compaction_counter >= self._compaction_threshold:
             self._compaction_counter = 0
             self._group.forceLogCompaction()
-        self._answer(batch_id, items, outcomes)
+        self._answer(batch_id, items, outcomes, offers)
         return index
 
     def _apply_in_txn(
-        self, index: int, now_ms: int, items: list[tuple[int, bytes]]
+        self,
+        index: int,
+        now_ms: int,
+        items: list[tuple[int, bytes]],
+        offers: BatchOffers | None = None,
     ) -> list[Outcome] | None:
         with self.store.write() as txn:
             if index <= txn.applied_index():
                 return None  # replayed from the journal: already in LMDB
             raw_last = txn.raft_get(_LAST_NOW_MS)
             now = max(now_ms, _U64.unpack(raw_last)[0] if raw_last else 0)
-            outcomes = [self._apply_command(txn, payload, now) for _rid, payload in items]
+            outcomes = [self._apply_command(txn, payload, now, offers) for _rid, payload in items]
             self._idempotency.prune(txn, now)
             txn.raft_put(_LAST_NOW_MS, _U64.pack(now))
             txn.set_applied_index(index)
         return outcomes
 
-    def _apply_command(self, txn: LmdbTxn, payload: bytes, now_ms: int) -> Outcome:
+    def _apply_command(
+        self, txn: LmdbTxn, payload: bytes, now_ms: int, offers: BatchOffers | None
+    ) -> Outcome:
         command = pickle.loads(payload)
         command["now_ms"] = now_ms
         key = idempotency.detach(command)
         if key is None:
-            return self._apply_engine(txn, command)
+            return self._apply_engine(txn, command, offers)
         first = self._idempotency.lookup(txn, key)
         if first is not None:
             return first  # applied before (or a conflict): nothing is applied again
-        outcome = self._apply_engine(txn, command)
+        outcome = self._apply_engine(txn, command, offers)
         self._idempotency.record(txn, key, outcome, now_ms)
         return outcome
 
-    def _apply_engine(self, txn: LmdbTxn, command: dict[str, Any]) -> Outcome:
+    def _apply_engine(
+        self, txn: LmdbTxn, command: dict[str, Any], offers: BatchOffers | None
+    ) -> Outcome:
         try:
+            if offers is not None:
+                return self._apply_fn(txn, command, offers)
             return self._apply_fn(txn, command)
         except (StoreFull, StoreFailed, AssertionError):
             raise  # StoreFull: grow and retry the batch; the others halt (_apply_entry)
@@ -703,9 +730,20 @@ class Partition:
         self._batcher.fail_in_flight(OutcomeUnknown(error, self.partition_id))
         self._group.destroy()  # the tick thread ends after this tick (PySyncObj logs the raise)
 
-    def _answer(self, batch_id: Any, items: list[tuple[int, bytes]], outcomes: list[Outcome]):
-        """After commit: resolve our own futures, then (on the leader) hand out the events."""
+    def _answer(
+        self,
+        batch_id: Any,
+        items: list[tuple[int, bytes]],
+        outcomes: list[Outcome],
+        offers: BatchOffers,
+    ) -> None:
+        """After commit: settle our own offers (before the events, so the job manager knows
+        its pushed jobs when it sees them), resolve our own futures, then (on the leader) hand
+        out the events. Our batch's offers are settled even after leadership moved: its jobs
+        are locked to their workers, and only this replica knows to push them."""
         batch = self._batcher.take(batch_id)
+        if batch is not None and batch.offers and self.offer_book is not None:
+            self.offer_book.settle(offers.used, offers.unused())
         if batch is not None:
             for pending, (request_id, _payload), outcome in zip(
                 batch.items, items, outcomes, strict=True

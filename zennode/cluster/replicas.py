@@ -56,6 +56,7 @@ def partition_settings(config: Config, partition_id: int) -> PartitionSettings:
         batch_max_delay_ms=float(limits.batch_wait_ms),
         batch_adapt_max_ms=float(config.raft.batch_adapt_max_ms),
         batch_adapt_fraction=config.raft.batch_adapt_fraction,
+        push_offers=config.raft.activate_in_batch,
         queue_max=limits.command_queue_max,
         command_max_bytes=limits.request_bytes_max,
         compaction_bytes=config.raft.compaction_bytes,

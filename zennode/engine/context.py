@@ -15,6 +15,7 @@ from zennode.engine.storage import KVWrite
 
 if TYPE_CHECKING:
     from zennode.engine.model import Deployed
+    from zennode.engine.offers import BatchOffers
 
 
 class Context:
@@ -25,6 +26,7 @@ class Context:
         now_ms: int,
         models: dict[int, Deployed],
         activations_max: int,
+        offers: BatchOffers | None = None,
     ) -> None:
         self.partition_id = partition_id
         self.db = Overlay(txn)
@@ -35,6 +37,8 @@ class Context:
         self.new_models: dict[int, Deployed] = {}  # added to the cache on success
         self._counter: int | None = None
         self.runners: dict[int, Any] = {}  # process instance key -> its Runner in this command
+        # The batch's push offers (zennode.engine.offers): a new job may go to a waiting worker.
+        self.offers = offers
 
     # ------------------------------------------------------------ keys
 
@@ -74,3 +78,5 @@ class Context:
             self.db.put("meta", records.COUNTER_KEY, records.u64(self._counter))
         self.db.flush()
         self._models.update(self.new_models)
+        if self.offers is not None:
+            self.offers.commit()

@@ -22,6 +22,7 @@ from zennode.engine.commands.deploy import start_schedules
 from zennode.engine.context import Context
 from zennode.engine.expressions import reset_command_time, set_command_time
 from zennode.engine.model import Definitions, Deployed
+from zennode.engine.offers import BatchOffers
 from zennode.engine.outcome import Outcome
 from zennode.engine.parser import parse_definitions
 from zennode.engine.storage import KVWrite
@@ -39,15 +40,22 @@ class Engine:
         self.activations_max = activations_max
         self._models: dict[int, Deployed] = {}
 
-    def apply(self, txn: KVWrite, command: dict[str, Any]) -> Outcome:
+    def apply(
+        self, txn: KVWrite, command: dict[str, Any], offers: BatchOffers | None = None
+    ) -> Outcome:
         """Apply one command in its wire form (`commands.to_wire`, with the leader's `now_ms`);
-        never raises for bad input or execution problems."""
+        never raises for bad input or execution problems. `offers`: the push offers of the
+        batch the command is in (zennode.engine.offers), shared by its commands in order."""
+        if offers is not None:
+            offers.begin()  # a refused command before this one gives back what it took
         try:
             record = from_wire(command)  # BadRequest for an unknown type or a bad field
             now_ms = command.get("now_ms")
             if isinstance(now_ms, bool) or not isinstance(now_ms, int) or now_ms < 0:
                 raise BadRequest("now_ms must be a non-negative integer")
-            ctx = Context(self.partition_id, txn, now_ms, self._models, self.activations_max)
+            ctx = Context(
+                self.partition_id, txn, now_ms, self._models, self.activations_max, offers
+            )
             token = set_command_time(now_ms)
             try:
                 result = COMMANDS[type(record)](ctx, record)

@@ -26,6 +26,11 @@ What it learns and from where:
   learns the commit index with its first commit): their `job_activated` events, applied while
   it leads, add them (`_hold_activated`).
 
+With push offers (`raft.activate_in_batch`, `zennode/jobs/offers.py`) a job created while a
+worker of its type waits is activated by the batch that creates it: the manager reserves room
+of waiting workers as offers the batches carry, and pushes the job when its batch is settled
+(`on_offers_settled`); jobs created without an offer take the way above.
+
 In a cluster every replica of every partition knows every worker (`zennode.jobs.job_relay` relays
 the subscriptions of workers connected to other nodes); only the leader's manager acts.
 
@@ -45,10 +50,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from zennode.cluster.offer_book import OfferBook
 from zennode.engine.commands import ActivateJobs, Command, ReleaseJobs
+from zennode.engine.offers import Offer
 from zennode.engine.outcome import Outcome
 from zennode.jobs.choice import RoundRobin, next_worker
 from zennode.jobs.expiry import LockExpiry
+from zennode.jobs.offers import Offering
 
 log = logging.getLogger("zennode.jobs.manager")
 
@@ -82,6 +90,7 @@ class Settings:
     worker_streams_max: int = 10_000  # open worker streams on one node
     removed_workers_max: int = 1_000  # ended workers a follower remembers (freed when it leads)
     removed_release_max: int = 100  # of those, freed on becoming leader (most recent first)
+    offers_per_type_max: int = 16  # push offers (slots of waiting workers) reserved per type
 
     def lock_ms(self, requested: int) -> int:
         if requested <= 0:
@@ -133,6 +142,10 @@ class _Worker:
     types: dict[str, int] = field(default_factory=dict)  # job type -> lock ms
     in_flight: set[int] = field(default_factory=set)  # reserved or activated job keys
     local: bool = True  # connected to this node (False: through the job relay)
+    offered: int = 0  # slots reserved as push offers (zennode.jobs.offers), not yet settled
+
+    def room(self) -> int:
+        return self.jobs_max - len(self.in_flight) - self.offered
 
 
 @dataclass(slots=True)
@@ -187,9 +200,16 @@ class JobManager:
         settings: Settings | None = None,
         clock_ms: Callable[[], int] | None = None,
         load_activated: LoadActivated | None = None,
+        offer_book: OfferBook | None = None,
     ) -> None:
         self.partition_id = partition_id
         self.settings = settings or Settings()
+        # Push offers (`raft.activate_in_batch`): None activates every job in its own commit.
+        self._offering = (
+            Offering(offer_book, self.settings.offers_per_type_max)
+            if offer_book is not None
+            else None
+        )
         self._submit = submit
         self._load_activatable = load_activatable
         self._load_activated = load_activated
@@ -228,14 +248,21 @@ class JobManager:
     # ------------------------------------------------------------ lifecycle
 
     def start(self, is_leader: bool) -> None:
-        self._timer = asyncio.get_running_loop().create_task(
-            self._tick_loop(), name=f"job-manager-{self.partition_id}"
-        )
+        loop = asyncio.get_running_loop()
+        self._timer = loop.create_task(self._tick_loop(), name=f"job-manager-{self.partition_id}")
+        if self._offering is not None:
+            # Settled on the tick or batcher thread; queued before the batch's events.
+            self._offering.book.listen(
+                lambda used, unused: loop.call_soon_threadsafe(self.on_offers_settled, used, unused)
+            )
         self.on_role(is_leader)
 
     async def stop(self) -> None:
         self._closed = True
         self._leader = False
+        if self._offering is not None:
+            self._offering.book.listen(None)
+            self._offering.clear()
         tasks = [*self._tasks, *([self._timer] if self._timer else [])]
         for task in tasks:
             task.cancel()
@@ -258,8 +285,11 @@ class JobManager:
         self._holder.clear()
         self._expiry.clear()
         self._delayed.clear()
+        if self._offering is not None:
+            self._offering.clear()
         for worker in self._workers.values():
             worker.in_flight.clear()
+            worker.offered = 0
         for queue in self._types.values():
             queue.pending.clear()
             queue.overflow = False
@@ -353,6 +383,9 @@ class JobManager:
             queue = self._types[job_type] = _TypeQueue()
         if sink.worker_id not in queue.workers:
             queue.workers.append(sink.worker_id)
+            # Offers posted before it came went to the others only: post them anew, round
+            # robin over every worker of the type.
+            self._withdraw_offers(lambda o: o.job_type == job_type)
         if first and self._leader:
             self._schedule_load(job_type)
         self._dispatch(job_type)
@@ -363,10 +396,14 @@ class JobManager:
         if worker is None or job_type not in worker.types:
             return
         del worker.types[job_type]
+        self._withdraw_offers(lambda o: o.worker == worker_id and o.job_type == job_type)
         self._drop_from_queue(worker_id, job_type)
 
     def remove_worker(self, worker_id: str) -> None:
         """The worker's stream ended: forget it and free its jobs in state at once."""
+        # Before the release below is submitted: an offer out in a batch is then in an earlier
+        # batch than the release, which frees its job too.
+        self._withdraw_offers(lambda o: o.worker == worker_id)
         worker = self._workers.pop(worker_id, None)
         if worker is None:
             return
@@ -485,13 +522,18 @@ class JobManager:
         queue = self._types.get(job_type)
         if not self._leader or not self._ready or queue is None or not queue.workers:
             return
+        if queue.pending and self._offering is not None:
+            # Jobs wait: the room their workers' posted offers hold (of any type: a worker's
+            # offers for one type may fill its whole limit) is theirs now.
+            waiting_for = set(queue.workers)
+            self._withdraw_offers(lambda o: o.worker in waiting_for)
         batches: dict[str, list[int]] = {}
         workers = self._workers
         while queue.pending:
             worker_id = next_worker(
                 queue.workers,
                 queue.cursor,
-                has_room=lambda w: len(workers[w].in_flight) < workers[w].jobs_max,
+                has_room=lambda w: workers[w].room() > 0,
                 is_local=lambda w: workers[w].local,
             )
             if worker_id is None:
@@ -505,6 +547,101 @@ class JobManager:
             self._spawn(self._activate(job_type, worker_id, job_keys, lock_ms))
         if queue.overflow and len(queue.pending) < self.settings.pending_per_type_max // 4:
             self._schedule_load(job_type)
+        if self._offering is not None and not queue.pending and not queue.overflow:
+            self._post_offers(job_type, queue, self._offering)
+
+    # ----------------------------------------------------------- push offers
+
+    def _post_offers(self, job_type: str, queue: _TypeQueue, offering: Offering) -> None:
+        """No job of `job_type` waits: reserve room of its workers as offers for the next
+        batches (zennode.jobs.offers), up to the per-type bound, local workers first and round
+        robin, as `next_worker` picks them for jobs."""
+        fresh: list[Offer] = []
+        workers = self._workers
+        for _ in range(offering.room_for(job_type)):
+            worker_id = next_worker(
+                queue.workers,
+                queue.cursor,
+                has_room=lambda w: workers[w].room() > 0,
+                is_local=lambda w: workers[w].local,
+            )
+            if worker_id is None:
+                break  # every worker is full
+            worker = workers[worker_id]
+            lock_ms = worker.types.get(job_type, self.settings.lock_ms_default)
+            fresh.append(offering.reserve(job_type, worker_id, lock_ms))
+            worker.offered += 1
+        offering.post(fresh)
+
+    def _withdraw_offers(self, match: Callable[[Offer], bool]) -> None:
+        """Take back matching posted offers and give their workers the room again."""
+        if self._offering is None:
+            return
+        for offer in self._offering.withdraw(match):
+            worker = self._workers.get(offer.worker)
+            if worker is not None:
+                worker.offered -= 1
+
+    def _still_wanted(self, offer: Offer) -> bool:
+        """Whether an unused offer may be posted again: we lead, its worker still takes its
+        type, and no job of the type waits (those get the room instead)."""
+        worker = self._workers.get(offer.worker)
+        queue = self._types.get(offer.job_type)
+        return (
+            self._leader
+            and self._ready
+            and worker is not None
+            and offer.job_type in worker.types
+            and queue is not None
+            and not queue.pending
+            and not queue.overflow
+        )
+
+    def on_offers_settled(
+        self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]
+    ) -> None:
+        """A batch of ours is done with its offers (on the loop): push the jobs they
+        activated, free the slots they did not use.
+
+        Our own batch is settled even after leadership moved (like `_push_committed`): its
+        jobs are locked to their workers, and only this node knows to push them.
+        """
+        if self._offering is None or self._closed:
+            return
+        touched: set[str] = set()
+        for offer in unused:
+            if self._still_wanted(offer) and self._offering.repost(offer):
+                continue  # the worker still waits: the same slot, in its turn
+            worker = self._workers.get(offer.worker)
+            if self._offering.settle(offer) and worker is not None:
+                worker.offered -= 1
+            touched.add(offer.job_type)
+        undelivered: dict[str, list[int]] = {}
+        for offer, job in used:
+            key = int(job["key"])
+            ours = self._offering.settle(offer) and self._leader
+            worker = self._workers.get(offer.worker)
+            self.stats["activated"] += 1
+            touched.add(offer.job_type)  # its slot is settled: the type may offer another
+            if ours:
+                if worker is not None:
+                    worker.offered -= 1
+                    worker.in_flight.add(key)
+                self._holder[key] = offer.worker
+                deadline = job.get("deadline")
+                if isinstance(deadline, int):
+                    self._add_deadline(deadline)
+            if worker is not None and worker.sink.deliver(job):
+                self.stats["pushed"] += 1
+                continue
+            self.stats["push_failed"] += 1
+            if ours:  # the worker left (or its stream is full): free the job now
+                self._unhold(key, touched)
+                undelivered.setdefault(offer.worker, []).append(key)
+        for worker_id, keys in undelivered.items():
+            self._spawn(self._release(ReleaseJobs(worker=worker_id, job_keys=keys)))
+        for job_type in touched:
+            self._dispatch(job_type)
 
     async def _activate(
         self, job_type: str, worker_id: str, job_keys: list[int], lock_ms: int
@@ -701,5 +838,6 @@ class JobManager:
             "workers": len(self._workers),
             "types": {t: len(q.pending) for t, q in self._types.items()},
             "inFlight": len(self._holder),
+            "offered": self._offering.reserved_count() if self._offering is not None else 0,
             **self.stats,
         }

@@ -179,6 +179,7 @@ class JobStreams:
                 load_activatable=lambda job_type, limit, pid=pid: self._load(pid, job_type, limit),
                 settings=self.settings,
                 load_activated=lambda limit, pid=pid: self._load_activated(pid, limit),
+                offer_book=self.cluster.offer_book(pid),
             )
             self.managers[pid] = manager
             self._links[pid] = manager

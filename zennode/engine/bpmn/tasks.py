@@ -3,7 +3,7 @@ tasks that wait for a job."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zennode import dmn
 from zennode.dmn.evaluate import json_value
@@ -24,6 +24,9 @@ from zennode.engine.expressions import (
 )
 from zennode.engine.variables import assign_into, evaluate_mappings
 from zennode.errors import NotFound
+
+if TYPE_CHECKING:
+    from zennode.engine.context import Context
 
 
 def activate_pass(runner: Runner, element: m.Element, scope: int, flow: str | None) -> None:
@@ -154,6 +157,38 @@ def activate_job_task(runner: Runner, element: m.Element, scope: int, flow: str 
     }
     state.put_job(ctx, job)
     ctx.emit("job_created", jobKey=job_key, type=job_type, processInstanceKey=runner.key, job=job)
+    offers = ctx.offers
+    offer = offers.take(job_type) if offers is not None else None
+    if offers is not None and offer is not None:
+        # A worker waits (the leader put its offer in this batch): activate the job now, as
+        # `activate_jobs` would, instead of in a second commit. Its variables were just
+        # computed, so there is nothing to refresh.
+        activated = dict(job)
+        lock_job(ctx, activated, offer.worker, offer.lock_ms)
+        offers.activated(offer, activated)
+
+
+def lock_job(ctx: Context, job: dict[str, Any], worker: str, timeout_ms: int) -> None:
+    """Activate an activatable `job` (its stored form, changed in place) for `worker` until
+    `now + timeout_ms`; emits `job_activated`. The one place a job gets locked to a worker:
+    `activate_jobs`, and job creation with a push offer (zennode.engine.offers)."""
+    previous = dict(job)
+    now = ctx.now_ms
+    job["state"] = state.JOB_ACTIVATED
+    job["worker"] = worker
+    job["deadline"] = now + timeout_ms
+    job.pop("activatableAt", None)
+    state.put_job(ctx, job, previous)
+    ctx.emit(
+        "job_activated",
+        jobKey=job["key"],
+        type=job["type"],
+        processInstanceKey=job["processInstanceKey"],
+        worker=worker,
+        deadline=job["deadline"],
+        createdAt=job.get("createdAt"),
+        activatedAt=now,
+    )
 
 
 def complete_job_task(

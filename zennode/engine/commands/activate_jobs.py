@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records, scopes, state
-from zennode.engine.bpmn.tasks import job_variables
+from zennode.engine.bpmn.tasks import job_variables, lock_job
 from zennode.engine.context import Context
 from zennode.engine.expressions import ExpressionFailed
 
@@ -42,27 +42,11 @@ def activate_jobs(ctx: Context, cmd: ActivateJobs) -> dict[str, Any]:
             if job is not None and job["type"] == job_type and _activatable(job, now):
                 chosen.append(job)
     instances: dict[int, dict[str, Any] | None] = {}
-    activated = []
     for job in chosen:
-        previous = dict(job)
-        job["state"] = state.JOB_ACTIVATED
-        job["worker"] = worker
-        job["deadline"] = now + timeout_ms
-        job.pop("activatableAt", None)
+        # Refreshed first: `lock_job` stores the job with the variables the worker gets.
         _refresh_variables(ctx, job, instances)
-        state.put_job(ctx, job, previous)
-        activated.append(job)
-        ctx.emit(
-            "job_activated",
-            jobKey=job["key"],
-            type=job["type"],
-            processInstanceKey=job["processInstanceKey"],
-            worker=worker,
-            deadline=job["deadline"],
-            createdAt=job.get("createdAt"),
-            activatedAt=now,
-        )
-    return {"jobs": activated}
+        lock_job(ctx, job, worker, timeout_ms)
+    return {"jobs": chosen}
 
 
 def _activatable(job: dict[str, Any], now: int) -> bool:

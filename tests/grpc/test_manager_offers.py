@@ -1,0 +1,266 @@
+"""The job manager's push offers (zennode.jobs.offers) on the manager alone, with a real
+`OfferBook` standing in for the batcher: commands are recorded, batches are `take` + `settle`
+by hand (no Raft). In-flight limits, round robin, pending jobs first, departed workers and a
+leader change between offer and commit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from support.waits import eventually
+
+from zennode.cluster.offer_book import OfferBook
+from zennode.engine.commands import Command, to_wire
+from zennode.engine.offers import Offer
+from zennode.engine.outcome import Outcome
+from zennode.jobs.manager import JobManager, Settings
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class Sink:
+    def __init__(self, worker_id: str, accepts: bool = True) -> None:
+        self.worker_id = worker_id
+        self.accepts = accepts
+        self.jobs: list[dict[str, Any]] = []
+
+    def deliver(self, job: dict[str, Any]) -> bool:
+        if self.accepts:
+            self.jobs.append(job)
+        return self.accepts
+
+
+def manager_with_book(**settings: int) -> tuple[JobManager, OfferBook, list[dict[str, Any]]]:
+    commands: list[dict[str, Any]] = []
+
+    async def submit(record: Command) -> Outcome:
+        command = to_wire(record)
+        commands.append(command)
+        if command["type"] == "activate_jobs":
+            jobs = [{"key": k, "type": command["jobType"]} for k in command["jobKeys"]]
+            return Outcome(result={"jobs": jobs})
+        return Outcome(result={"released": 0, "more": False})
+
+    async def nothing(*_: Any) -> list[Any]:
+        return []
+
+    book = OfferBook()
+    manager = JobManager(
+        1,
+        submit=submit,
+        load_activatable=nothing,
+        settings=Settings(tick_ms=20, **settings),
+        load_activated=nothing,
+        offer_book=book,
+    )
+    return manager, book, commands
+
+
+def job_for(offer: Offer, key: int) -> dict[str, Any]:
+    return {"key": key, "type": offer.job_type, "worker": offer.worker, "deadline": 10**13}
+
+
+async def settle(book: OfferBook, used: list[tuple[Offer, int]], unused: list[Offer]) -> None:
+    """The partition settling a batch on its tick thread; the manager hears it on the loop."""
+    book.settle([(offer, job_for(offer, key)) for offer, key in used], unused)
+    await asyncio.sleep(0.02)
+
+
+def test_waiting_workers_are_offered_round_robin_within_their_limits() -> None:
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 2)
+            manager.subscribe(Sink("b"), "t", 7_000, 1)
+            await eventually(lambda: book.posted_count() == 3, 2, "offers posted")
+            offers = book.take(10)
+            assert [(o.worker, o.lock_ms) for o in offers] == [
+                ("a", 5_000),
+                ("b", 7_000),
+                ("a", 5_000),
+            ]
+            assert book.take(10) == ()  # all room is reserved: the limits hold
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_used_offer_is_pushed_and_held_and_an_unused_one_is_offered_again() -> None:
+    async def scenario() -> None:
+        manager, book, commands = manager_with_book()
+        manager.start(is_leader=True)
+        sink = Sink("a")
+        try:
+            manager.subscribe(sink, "t", 5_000, 2)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            first, second = book.take(1 + 1)
+            await settle(book, [(first, 41)], [second])
+            assert [j["key"] for j in sink.jobs] == [41]  # pushed after one commit
+            assert manager.snapshot()["inFlight"] == 1
+            assert book.posted_count() == 1  # the unused slot is free and offered again
+            # The batch's events follow: nothing is activated a second time.
+            manager.on_events(
+                [
+                    {"event": "job_created", "jobKey": 41, "type": "t"},
+                    {"event": "job_activated", "jobKey": 41, "type": "t", "worker": "a"},
+                ]
+            )
+            await asyncio.sleep(0.05)
+            assert [c for c in commands if c["type"] == "activate_jobs"] == []
+            assert manager.snapshot()["inFlight"] == 1
+            manager.on_events([{"event": "job_completed", "jobKey": 41}])
+            await eventually(lambda: book.posted_count() == 2, 2, "its room is offered again")
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_job_created_without_an_offer_takes_the_posted_room() -> None:
+    async def scenario() -> None:
+        manager, book, commands = manager_with_book()
+        manager.start(is_leader=True)
+        sink = Sink("a")
+        try:
+            manager.subscribe(sink, "t", 5_000, 1)
+            await eventually(lambda: book.posted_count() == 1, 2, "offer posted")
+            # A batch that carried no offer created a job: it goes the two-commit way.
+            manager.on_events([{"event": "job_created", "jobKey": 9, "type": "t"}])
+            await eventually(lambda: [j["key"] for j in sink.jobs] == [9], 2, "job 9 pushed")
+            assert book.posted_count() == 0
+            assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_offer_out_in_a_batch_keeps_its_room_until_it_settles() -> None:
+    async def scenario() -> None:
+        manager, book, commands = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 1)
+            await eventually(lambda: book.posted_count() == 1, 2, "offer posted")
+            (offer,) = book.take(1)
+            manager.on_events([{"event": "job_created", "jobKey": 9, "type": "t"}])
+            await asyncio.sleep(0.05)
+            assert [c for c in commands if c["type"] == "activate_jobs"] == [], "over the limit"
+            await settle(book, [], [offer])  # the batch created no job: job 9 gets the room
+            await eventually(
+                lambda: [c for c in commands if c["type"] == "activate_jobs"], 2, "job 9 out"
+            )
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_left_before_the_commit_gets_its_offered_job_released() -> None:
+    async def scenario() -> None:
+        manager, book, commands = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 2)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            (offer,) = book.take(1)
+            manager.remove_worker("a")
+            assert book.posted_count() == 0  # withdrawn before its release is submitted
+            await settle(book, [(offer, 77)], [])
+            await eventually(
+                lambda: [c for c in commands if c.get("jobKeys") == [77]], 2, "job 77 released"
+            )
+            (release,) = [c for c in commands if c.get("jobKeys") == [77]]
+            assert release["type"] == "release_jobs" and release["worker"] == "a"
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_offered_job_that_commits_after_losing_leadership_is_still_pushed() -> None:
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        sink = Sink("a")
+        try:
+            manager.subscribe(sink, "t", 5_000, 2)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            (offer,) = book.take(1)
+            manager.on_role(False)
+            assert book.posted_count() == 0  # a follower offers nothing
+            await settle(book, [(offer, 5)], [])
+            assert [j["key"] for j in sink.jobs] == [5]
+            assert manager.snapshot()["inFlight"] == 0  # the new leader counts it, not we
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_takes_at_most_one_offer_per_command_and_type() -> None:
+    book = OfferBook(per_batch_max=3)
+    offers = [Offer(i, t, "w", 1) for i, t in enumerate(["x", "x", "y", "x", "y", "z"])]
+    book.post(offers)
+    assert [o.slot for o in book.take(1)] == [0, 2, 5]  # one of each type
+    assert [o.slot for o in book.take(2)] == [1, 3, 4]  # the cap of 3 per batch
+    assert book.withdraw([0, 1]) == []  # taken: they settle, they cannot be withdrawn
+
+
+def test_offers_for_one_type_never_keep_a_job_of_another_type_waiting() -> None:
+    """A worker of two types: offers for the first may fill its whole limit; a job of the
+    second created without an offer must still get out (it once waited for ever)."""
+
+    async def scenario() -> None:
+        manager, book, commands = manager_with_book()
+        manager.start(is_leader=True)
+        sink = Sink("a")
+        try:
+            manager.subscribe(sink, "first", 5_000, 2)
+            manager.subscribe(sink, "second", 5_000, 2)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            manager.on_events([{"event": "job_created", "jobKey": 9, "type": "second"}])
+            await eventually(lambda: [j["key"] for j in sink.jobs] == [9], 2, "job 9 pushed")
+            assert [c["jobKeys"] for c in commands if c["type"] == "activate_jobs"] == [[9]]
+            assert book.posted_count() == 1  # the room left is offered again
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_unused_offer_keeps_its_turn_in_the_round_robin() -> None:
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 1)
+            manager.subscribe(Sink("b"), "t", 5_000, 1)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            (first,) = book.take(1)
+            await settle(book, [], [first])  # its batch created no job
+            assert [o.worker for o in book.take(2)] == [first.worker, "b"]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_subscribes_later_gets_its_turn_among_the_offers() -> None:
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book(offers_per_type_max=4)
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 10)
+            await eventually(lambda: book.posted_count() == 4, 2, "offers for a")
+            manager.subscribe(Sink("b"), "t", 5_000, 10)
+            await asyncio.sleep(0.02)
+            assert sorted(o.worker for o in book.take(4)) == ["a", "a", "b", "b"]
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())
