@@ -264,3 +264,35 @@ def test_a_worker_that_subscribes_later_gets_its_turn_among_the_offers() -> None
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_worker_that_reconnects_finds_its_offers_out_in_a_batch_in_its_limit() -> None:
+    """A worker's stream ends while two of its offers ride in a batch; it re-subscribes with
+    the same id (a new stream). Those slots become its jobs when the batch settles, so they
+    count against the new stream's limit: it never gets more than its limit in flight (it
+    once got 4 with a limit of 2)."""
+
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 2)
+            await eventually(lambda: book.posted_count() == 2, 2, "offers posted")
+            first, second = book.take(2)
+            manager.remove_worker("a")
+            again = Sink("a")
+            manager.subscribe(again, "t", 5_000, 2)
+            await asyncio.sleep(0.05)
+            assert book.take(10) == (), "the slots out in the batch are still its room"
+            await settle(book, [(first, 1), (second, 2)], [])
+            assert [j["key"] for j in again.jobs] == [1, 2]  # each job counted once
+            assert manager.snapshot()["inFlight"] == 2
+            assert book.take(10) == (), "its limit is full"
+            manager.on_events([{"event": "job_completed", "jobKey": 1}])
+            await eventually(lambda: book.posted_count() == 1, 2, "one slot free again")
+            assert book.take(10)[0].worker == "a"
+            assert book.take(10) == ()
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

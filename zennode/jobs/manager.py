@@ -142,10 +142,12 @@ class _Worker:
     types: dict[str, int] = field(default_factory=dict)  # job type -> lock ms
     in_flight: set[int] = field(default_factory=set)  # reserved or activated job keys
     local: bool = True  # connected to this node (False: through the job relay)
-    offered: int = 0  # slots reserved as push offers (zennode.jobs.offers), not yet settled
 
-    def room(self) -> int:
-        return self.jobs_max - len(self.in_flight) - self.offered
+    def room(self, offered: int = 0) -> int:
+        """Free room in its limit; `offered`: its slots reserved as push offers and not yet
+        settled (`Offering.reserved_for`, kept by worker id there, not here: a worker that
+        reconnects with the same id is a new object, but those slots still become its jobs)."""
+        return self.jobs_max - len(self.in_flight) - offered
 
 
 @dataclass(slots=True)
@@ -289,7 +291,6 @@ class JobManager:
             self._offering.clear()
         for worker in self._workers.values():
             worker.in_flight.clear()
-            worker.offered = 0
         for queue in self._types.values():
             queue.pending.clear()
             queue.overflow = False
@@ -533,7 +534,7 @@ class JobManager:
             worker_id = next_worker(
                 queue.workers,
                 queue.cursor,
-                has_room=lambda w: workers[w].room() > 0,
+                has_room=lambda w: self._room(w) > 0,
                 is_local=lambda w: workers[w].local,
             )
             if worker_id is None:
@@ -562,7 +563,7 @@ class JobManager:
             worker_id = next_worker(
                 queue.workers,
                 queue.cursor,
-                has_room=lambda w: workers[w].room() > 0,
+                has_room=lambda w: self._room(w) > 0,
                 is_local=lambda w: workers[w].local,
             )
             if worker_id is None:
@@ -570,17 +571,12 @@ class JobManager:
             worker = workers[worker_id]
             lock_ms = worker.types.get(job_type, self.settings.lock_ms_default)
             fresh.append(offering.reserve(job_type, worker_id, lock_ms))
-            worker.offered += 1
         offering.post(fresh)
 
     def _withdraw_offers(self, match: Callable[[Offer], bool]) -> None:
         """Take back matching posted offers and give their workers the room again."""
-        if self._offering is None:
-            return
-        for offer in self._offering.withdraw(match):
-            worker = self._workers.get(offer.worker)
-            if worker is not None:
-                worker.offered -= 1
+        if self._offering is not None:
+            self._offering.withdraw(match)
 
     def _still_wanted(self, offer: Offer) -> bool:
         """Whether an unused offer may be posted again: we lead, its worker still takes its
@@ -612,9 +608,7 @@ class JobManager:
         for offer in unused:
             if self._still_wanted(offer) and self._offering.repost(offer):
                 continue  # the worker still waits: the same slot, in its turn
-            worker = self._workers.get(offer.worker)
-            if self._offering.settle(offer) and worker is not None:
-                worker.offered -= 1
+            self._offering.settle(offer)
             touched.add(offer.job_type)
         undelivered: dict[str, list[int]] = {}
         for offer, job in used:
@@ -625,7 +619,6 @@ class JobManager:
             touched.add(offer.job_type)  # its slot is settled: the type may offer another
             if ours:
                 if worker is not None:
-                    worker.offered -= 1
                     worker.in_flight.add(key)
                 self._holder[key] = offer.worker
                 deadline = job.get("deadline")
@@ -698,6 +691,11 @@ class JobManager:
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
+
+    def _room(self, worker_id: str) -> int:
+        """Room left in a worker's limit: its jobs in flight and its unsettled offers out."""
+        offered = self._offering.reserved_for(worker_id) if self._offering is not None else 0
+        return self._workers[worker_id].room(offered)
 
     def _count_pushed(self, worker: _Worker) -> None:
         self.stats["pushed"] += 1

@@ -30,8 +30,15 @@ class Offering:
         self.per_type_max = per_type_max  # slots reserved per job type at most
         self._slots: dict[int, Offer] = {}  # posted in the book or out in a batch
         self._per_type: Counter[str] = Counter()
+        # Per worker id, counted from the slots: a worker that reconnects with the same id
+        # finds the slots still out in a batch counted against it (they become its jobs).
+        self._per_worker: Counter[str] = Counter()
         # Never reused, not even across terms: a slot settled after a role change is unknown.
         self._ids = itertools.count(1)
+
+    def reserved_for(self, worker: str) -> int:
+        """Slots reserved in `worker`'s limit (posted or out in a batch), not yet settled."""
+        return self._per_worker[worker]
 
     def room_for(self, job_type: str) -> int:
         """How many more slots `job_type` may reserve."""
@@ -42,6 +49,7 @@ class Offering:
         offer = Offer(next(self._ids), job_type, worker, lock_ms)
         self._slots[offer.slot] = offer
         self._per_type[job_type] += 1
+        self._per_worker[worker] += 1
         return offer
 
     def post(self, offers: list[Offer]) -> None:
@@ -74,6 +82,7 @@ class Offering:
         """Leadership changed: forget every slot (out ones settle as unknown)."""
         self._slots.clear()
         self._per_type.clear()
+        self._per_worker.clear()
         self.book.clear()
 
     def _forget(self, slot: int) -> Offer | None:
@@ -82,6 +91,9 @@ class Offering:
             self._per_type[offer.job_type] -= 1
             if self._per_type[offer.job_type] <= 0:
                 del self._per_type[offer.job_type]
+            self._per_worker[offer.worker] -= 1
+            if self._per_worker[offer.worker] <= 0:
+                del self._per_worker[offer.worker]
         return offer
 
     def reserved_count(self) -> int:
