@@ -296,3 +296,33 @@ def test_a_worker_that_reconnects_finds_its_offers_out_in_a_batch_in_its_limit()
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_offers_go_only_to_local_workers_while_the_type_has_any() -> None:
+    """The pool of offers is kept full: once the local worker's room was reserved, the rest
+    once went to the remote worker and jobs kept crossing the relay (44 local / 20 remote for
+    sequential jobs). Remote workers get offers only when no local worker takes the type."""
+
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("remote"), "t", 5_000, 11, local=False)
+            await eventually(lambda: book.posted_count() == 11, 2, "remote-only type: offered")
+            manager.subscribe(Sink("local"), "t", 5_000, 11)
+            await asyncio.sleep(0.05)
+            taken = book.take(16)
+            assert [o.worker for o in taken] == ["local"] * 11
+            # An unused offer of the remote worker (out before the local one came) is freed,
+            # not posted again.
+            stale = Offer(0, "t", "remote", 5_000)
+            await settle(book, [], [stale, taken[0]])
+            assert [o.worker for o in book.take(16)] == ["local"]
+            manager.remove_worker("local")
+            # 11 local slots are still out in batches: 5 more fit the bound of 16 per type.
+            await eventually(lambda: book.posted_count() == 5, 2, "the remote one is offered")
+            assert [o.worker for o in book.take(16)] == ["remote"] * 5
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

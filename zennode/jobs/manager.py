@@ -431,6 +431,7 @@ class JobManager:
             del self._types[job_type]  # nobody wants this type: stop tracking its jobs
         else:
             queue.cursor.clamp(len(queue.workers))
+            self._dispatch(job_type)  # the last local worker left: remote ones get offers
 
     # --------------------------------------------------------------- events
 
@@ -555,15 +556,21 @@ class JobManager:
 
     def _post_offers(self, job_type: str, queue: _TypeQueue, offering: Offering) -> None:
         """No job of `job_type` waits: reserve room of its workers as offers for the next
-        batches (zennode.jobs.offers), up to the per-type bound, local workers first and round
-        robin, as `next_worker` picks them for jobs."""
+        batches (zennode.jobs.offers), up to the per-type bound, round robin.
+
+        Only to local workers while the type has any: the pool is kept full, so offering the
+        remote ones whatever the local ones have reserved would hand them jobs a local worker
+        could take a moment later (local first, `choice.py`). A job that then finds no offer
+        waits as pending, and `_dispatch` gives it to a remote worker only when no local one
+        has room. A type with no local worker offers the remote ones."""
         fresh: list[Offer] = []
         workers = self._workers
+        local_only = self._has_local(queue)
         for _ in range(offering.room_for(job_type)):
             worker_id = next_worker(
                 queue.workers,
                 queue.cursor,
-                has_room=lambda w: self._room(w) > 0,
+                has_room=lambda w: self._room(w) > 0 and (workers[w].local or not local_only),
                 is_local=lambda w: workers[w].local,
             )
             if worker_id is None:
@@ -580,7 +587,8 @@ class JobManager:
 
     def _still_wanted(self, offer: Offer) -> bool:
         """Whether an unused offer may be posted again: we lead, its worker still takes its
-        type, and no job of the type waits (those get the room instead)."""
+        type, no job of the type waits (those get the room instead), and it is not a remote
+        worker's while a local one takes the type (`_post_offers`)."""
         worker = self._workers.get(offer.worker)
         queue = self._types.get(offer.job_type)
         return (
@@ -591,7 +599,13 @@ class JobManager:
             and queue is not None
             and not queue.pending
             and not queue.overflow
+            and (worker.local or not self._has_local(queue))
         )
+
+    def _has_local(self, queue: _TypeQueue) -> bool:
+        """Whether a worker connected to this node takes the queue's type (offers go only to
+        such workers then, `_post_offers`)."""
+        return any(self._workers[w].local for w in queue.workers)
 
     def on_offers_settled(
         self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]
