@@ -326,3 +326,22 @@ def test_offers_go_only_to_local_workers_while_the_type_has_any() -> None:
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_job_pushed_through_an_offer_to_a_remote_worker_counts_as_pushed_remote() -> None:
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        sink = Sink("remote")
+        try:
+            manager.subscribe(sink, "t", 5_000, 1, local=False)
+            await eventually(lambda: book.posted_count() == 1, 2, "offer posted")
+            (offer,) = book.take(1)
+            await settle(book, [(offer, 3)], [])
+            assert [j["key"] for j in sink.jobs] == [3]
+            stats = manager.snapshot()
+            assert (stats["pushed"], stats["pushed_remote"]) == (1, 1)
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

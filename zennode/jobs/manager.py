@@ -639,7 +639,7 @@ class JobManager:
                 if isinstance(deadline, int):
                     self._add_deadline(deadline)
             if worker is not None and worker.sink.deliver(job):
-                self.stats["pushed"] += 1
+                self._count_pushed(worker)
                 continue
             self.stats["push_failed"] += 1
             if ours:  # the worker left (or its stream is full): free the job now
