@@ -16,6 +16,8 @@ from zennode.cluster.batcher import (
     OutcomeUnknown,
     Pace,
 )
+from zennode.cluster.offer_book import OfferBook
+from zennode.engine.offers import Offer
 from zennode.engine.outcome import Outcome
 from zennode.errors import Backpressure, Unavailable
 
@@ -45,10 +47,10 @@ class Recorder:
 def make() -> Iterator:
     made: list[Batcher] = []
 
-    def build(clock=None, **limits) -> tuple[Batcher, Recorder]:
+    def build(clock=None, offers=None, **limits) -> tuple[Batcher, Recorder]:
         recorder = Recorder()
         kwargs = {"clock_ms": clock} if clock else {}
-        batcher = Batcher(1, BatchLimits(**limits), recorder, **kwargs)
+        batcher = Batcher(1, BatchLimits(**limits), recorder, offers=offers, **kwargs)
         batcher.start()
         made.append(batcher)
         return batcher, recorder
@@ -200,3 +202,57 @@ def test_adaptive_batching_holds_a_small_batch_for_commands_that_follow(make):
     # a part of the round trip (about 0.5 s) and the other two join it.
     assert [p.future for p in third.items] == futures
     answer(batcher, third)
+
+
+class Settled:
+    """An offer book listener: what each failed batch gave back, and how."""
+
+    def __init__(self) -> None:
+        self.unused: list[int] = []
+        self.lost: list[int] = []
+        self.done = threading.Event()
+
+    def __call__(self, used, unused, lost) -> None:
+        assert not used
+        self.unused += [o.slot for o in unused]
+        self.lost += [o.slot for o in lost]
+        self.done.set()
+
+
+@pytest.mark.parametrize(
+    ("error", "posted_again"),
+    [(NotCommitted("leadership lost", 1), True), (OutcomeUnknown("leader changed", 1), False)],
+)
+def test_a_failed_batchs_offers_are_posted_again_only_when_it_certainly_never_committed(
+    make, error, posted_again
+):
+    """A batch whose outcome is unknown may have committed: had its offers been posted again,
+    one slot could activate two jobs. They are freed (`lost`) instead."""
+    book, settled = OfferBook(), Settled()
+    book.listen(settled)
+    book.post([Offer(7, "t", "w", 1_000)])
+    batcher, rec = make(offers=book)
+    batcher.submit(b"x")
+    (batch,) = rec.wait_for(1)
+    assert [o.slot for o in batch.offers] == [7]
+    batcher.fail(batch.batch_id, error)
+    assert (settled.unused, settled.lost) == (([7], []) if posted_again else ([], [7]))
+
+
+def test_an_expired_or_skipped_batchs_offers_are_lost_not_posted_again(make):
+    book, settled = OfferBook(), Settled()
+    book.listen(settled)
+    book.post([Offer(1, "t", "w", 1_000)])
+    batcher, rec = make(offers=book, in_flight_timeout_s=0.2)
+    batcher.submit(b"e")
+    rec.wait_for(1)
+    assert settled.done.wait(3), "the expired batch's offers were never settled"
+    assert (settled.unused, settled.lost) == ([], [1])
+    # A batch applied inside a snapshot (the partition skips its entry): taken as not
+    # committed, but it was applied, so its offers may have been used.
+    book.post([Offer(2, "t", "w", 1_000)])
+    batcher, rec = make(offers=book)
+    batcher.submit(b"s")
+    (batch,) = rec.wait_for(1)
+    assert batcher.take(batch.batch_id, committed=False) is batch
+    assert (settled.unused, settled.lost) == ([], [1, 2])

@@ -345,3 +345,25 @@ def test_a_job_pushed_through_an_offer_to_a_remote_worker_counts_as_pushed_remot
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_lost_offer_is_freed_and_never_posted_again() -> None:
+    """Offers of a batch whose outcome is unknown (it may have committed and used them): the
+    slot is freed, and the worker's room is offered under a new slot."""
+
+    async def scenario() -> None:
+        manager, book, _ = manager_with_book()
+        manager.start(is_leader=True)
+        try:
+            manager.subscribe(Sink("a"), "t", 5_000, 1)
+            await eventually(lambda: book.posted_count() == 1, 2, "offer posted")
+            (offer,) = book.take(1)
+            book.settle([], [], lost=[offer])
+            await eventually(lambda: book.posted_count() == 1, 2, "the room offered again")
+            (fresh,) = book.take(1)
+            assert fresh.slot != offer.slot and fresh.worker == "a"
+            assert manager.snapshot()["offered"] == 1
+        finally:
+            await manager.stop()
+
+    asyncio.run(scenario())

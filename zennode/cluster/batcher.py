@@ -186,10 +186,15 @@ class Batcher:
             self._cond.notify()
         return future
 
-    def take(self, batch_id: tuple[bytes, int], committed: bool = True) -> Batch | None:
+    def take(
+        self, batch_id: tuple[bytes, int], committed: bool = True, reusable: bool = False
+    ) -> Batch | None:
         """Remove a batch in flight (it was applied, or failed: `committed=False`); None if
         it is not ours. An applied batch's round trip feeds adaptive batching. The caller
-        settles an applied batch's offers; a failed batch's come back unused here."""
+        settles an applied batch's offers; a failed batch's are settled here: as unused (posted
+        again) only when it certainly never committed (`reusable`, a `NotCommitted`), else as
+        lost (freed, never posted again: had the batch committed, a slot would activate two
+        jobs)."""
         with self._cond:
             batch = self._in_flight.pop(batch_id, None)
             if batch is not None:
@@ -198,15 +203,18 @@ class Batcher:
                 self._outstanding -= len(batch.items)
                 self._cond.notify()
         if batch is not None and not committed:
-            self._return_offers(batch)
+            self._return_offers(batch, reusable)
         return batch
 
-    def _return_offers(self, batch: Batch) -> None:
+    def _return_offers(self, batch: Batch, reusable: bool) -> None:
         if self._offers is not None and batch.offers:
-            self._offers.settle([], list(batch.offers))
+            if reusable:
+                self._offers.settle([], list(batch.offers))
+            else:
+                self._offers.settle([], [], lost=list(batch.offers))
 
     def fail(self, batch_id: tuple[bytes, int], error: ZennodeError) -> None:
-        batch = self.take(batch_id, committed=False)
+        batch = self.take(batch_id, committed=False, reusable=isinstance(error, NotCommitted))
         if batch is not None:
             for pending in batch.items:
                 _resolve(pending.future, None, error)
@@ -346,7 +354,7 @@ class Batcher:
 
     def _fail_expired(self, expired: list[Batch]) -> None:
         for batch in expired:
-            self._return_offers(batch)
+            self._return_offers(batch, reusable=False)  # it may still commit
             error = OutcomeUnknown(
                 f"partition {self.partition_id}: no commit within "
                 f"{self.limits.in_flight_timeout_s} s, outcome unknown",

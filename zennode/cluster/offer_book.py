@@ -16,9 +16,9 @@ from typing import Any
 
 from zennode.engine.offers import Offer
 
-# listener(used: [(offer, activated job)], unused: [offer]); called on the thread that settles
-# (a partition's tick thread or the batcher thread): it must not block.
-SettleListener = Callable[[list[tuple[Offer, dict[str, Any]]], list[Offer]], None]
+# listener(used: [(offer, activated job)], unused: [offer], lost: [offer]); called on the
+# thread that settles (a partition's tick thread or the batcher thread): it must not block.
+SettleListener = Callable[[list[tuple[Offer, dict[str, Any]]], list[Offer], list[Offer]], None]
 
 
 def _slot(offer: Offer) -> int:
@@ -75,15 +75,23 @@ class OfferBook:
                 del self._posted[offer.slot]
             return tuple(taken)
 
-    def settle(self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]) -> None:
+    def settle(
+        self,
+        used: list[tuple[Offer, dict[str, Any]]],
+        unused: list[Offer],
+        lost: list[Offer] | None = None,
+    ) -> None:
         """A batch's offers are done with: `used` activated jobs (apply order), `unused` did
-        not (or the batch never committed)."""
-        if not used and not unused:
+        not (or the batch certainly never committed: they may be posted again), `lost` belong
+        to a batch whose outcome is unknown (timed out, leader changed, applied inside a
+        snapshot): freed, never posted again, since they may have activated jobs."""
+        lost = lost or []
+        if not used and not unused and not lost:
             return
         with self._lock:
             listener = self._listener
         if listener is not None:
-            listener(used, unused)
+            listener(used, unused, lost)
 
     def posted_count(self) -> int:
         with self._lock:

@@ -625,7 +625,7 @@ class Partition:
             raise StoreFull(f"partition {self.partition_id}: LMDB map cannot grow enough")
         if outcomes is None:
             self._entries_skipped += 1
-            stale = self._batcher.take(batch_id, committed=False)
+            stale = self._batcher.take(batch_id, committed=False)  # its offers: lost
             if stale is not None:  # e.g. our forwarded batch arrived inside a snapshot
                 error = OutcomeUnknown("applied via a snapshot, result lost", self.partition_id)
                 for pending in stale.items:

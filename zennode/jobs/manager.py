@@ -255,7 +255,9 @@ class JobManager:
         if self._offering is not None:
             # Settled on the tick or batcher thread; queued before the batch's events.
             self._offering.book.listen(
-                lambda used, unused: loop.call_soon_threadsafe(self.on_offers_settled, used, unused)
+                lambda used, unused, lost: loop.call_soon_threadsafe(
+                    self.on_offers_settled, used, unused, lost
+                )
             )
         self.on_role(is_leader)
 
@@ -608,10 +610,15 @@ class JobManager:
         return any(self._workers[w].local for w in queue.workers)
 
     def on_offers_settled(
-        self, used: list[tuple[Offer, dict[str, Any]]], unused: list[Offer]
+        self,
+        used: list[tuple[Offer, dict[str, Any]]],
+        unused: list[Offer],
+        lost: list[Offer] | None = None,
     ) -> None:
         """A batch of ours is done with its offers (on the loop): push the jobs they
-        activated, free the slots they did not use.
+        activated, free the slots they did not use. `lost`: offers of a batch whose outcome is
+        unknown are freed, never posted again (had it committed, the slot would activate a
+        second job; a job it did activate is counted by its `job_activated` event).
 
         Our own batch is settled even after leadership moved (like `_push_committed`): its
         jobs are locked to their workers, and only this node knows to push them.
@@ -622,6 +629,9 @@ class JobManager:
         for offer in unused:
             if self._still_wanted(offer) and self._offering.repost(offer):
                 continue  # the worker still waits: the same slot, in its turn
+            self._offering.settle(offer)
+            touched.add(offer.job_type)
+        for offer in lost or []:
             self._offering.settle(offer)
             touched.add(offer.job_type)
         undelivered: dict[str, list[int]] = {}
