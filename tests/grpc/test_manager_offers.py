@@ -367,3 +367,19 @@ def test_a_lost_offer_is_freed_and_never_posted_again() -> None:
             await manager.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_listener_that_raises_does_not_break_settling() -> None:
+    """The manager's listener hops to its loop with `call_soon_threadsafe`, which raises once
+    that loop is closed (the node stopping): settling runs inside apply, before the batch's
+    futures are resolved and its events handed out, so it must not raise."""
+
+    def closed_loop(*_: Any) -> None:
+        raise RuntimeError("Event loop is closed")
+
+    book = OfferBook()
+    book.listen(closed_loop)
+    offer = Offer(1, "t", "w", 1_000)
+    book.settle([(offer, job_for(offer, 5))], [])
+    book.settle([], [offer])
+    book.settle([], [], lost=[offer])

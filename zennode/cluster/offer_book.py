@@ -10,11 +10,14 @@ jobs and free the rest. Thread-safe; every collection is bounded by what the man
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from zennode.engine.offers import Offer
+
+log = logging.getLogger(__name__)
 
 # listener(used: [(offer, activated job)], unused: [offer], lost: [offer]); called on the
 # thread that settles (a partition's tick thread or the batcher thread): it must not block.
@@ -84,14 +87,21 @@ class OfferBook:
         """A batch's offers are done with: `used` activated jobs (apply order), `unused` did
         not (or the batch certainly never committed: they may be posted again), `lost` belong
         to a batch whose outcome is unknown (timed out, leader changed, applied inside a
-        snapshot): freed, never posted again, since they may have activated jobs."""
+        snapshot): freed, never posted again, since they may have activated jobs.
+
+        A listener that raises (its loop closed while the node stops) is logged, never
+        raised: settling runs inside apply, before the batch's futures and events."""
         lost = lost or []
         if not used and not unused and not lost:
             return
         with self._lock:
             listener = self._listener
-        if listener is not None:
+        if listener is None:
+            return
+        try:
             listener(used, unused, lost)
+        except Exception:  # noqa: BLE001 - a listener must not break apply
+            log.exception("settling push offers failed")
 
     def posted_count(self) -> int:
         with self._lock:
