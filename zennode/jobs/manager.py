@@ -532,14 +532,8 @@ class JobManager:
             waiting_for = set(queue.workers)
             self._withdraw_offers(lambda o: o.worker in waiting_for)
         batches: dict[str, list[int]] = {}
-        workers = self._workers
         while queue.pending:
-            worker_id = next_worker(
-                queue.workers,
-                queue.cursor,
-                has_room=lambda w: self._room(w) > 0,
-                is_local=lambda w: workers[w].local,
-            )
+            worker_id = self._next_worker(queue)
             if worker_id is None:
                 break  # every worker is full; completions will call us again
             key, _ = queue.pending.popitem(last=False)
@@ -566,18 +560,12 @@ class JobManager:
         waits as pending, and `_dispatch` gives it to a remote worker only when no local one
         has room. A type with no local worker offers the remote ones."""
         fresh: list[Offer] = []
-        workers = self._workers
         local_only = self._has_local(queue)
         for _ in range(offering.room_for(job_type)):
-            worker_id = next_worker(
-                queue.workers,
-                queue.cursor,
-                has_room=lambda w: self._room(w) > 0 and (workers[w].local or not local_only),
-                is_local=lambda w: workers[w].local,
-            )
+            worker_id = self._next_worker(queue, local_only)
             if worker_id is None:
                 break  # every worker is full
-            worker = workers[worker_id]
+            worker = self._workers[worker_id]
             lock_ms = worker.types.get(job_type, self.settings.lock_ms_default)
             fresh.append(offering.reserve(job_type, worker_id, lock_ms))
         offering.post(fresh)
@@ -715,6 +703,17 @@ class JobManager:
             self._spawn(self._release(command))
         for other in touched:
             self._dispatch(other)
+
+    def _next_worker(self, queue: _TypeQueue, local_only: bool = False) -> str | None:
+        """The worker with room to get the queue's next job or offer (`choice.next_worker`:
+        local first, round robin); `local_only`: none of the remote ones."""
+        workers = self._workers
+        return next_worker(
+            queue.workers,
+            queue.cursor,
+            has_room=lambda w: self._room(w) > 0 and (workers[w].local or not local_only),
+            is_local=lambda w: workers[w].local,
+        )
 
     def _room(self, worker_id: str) -> int:
         """Room left in a worker's limit: its jobs in flight and its unsettled offers out."""
