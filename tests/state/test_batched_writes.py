@@ -16,7 +16,13 @@ from zennode.engine import Engine, queries
 from zennode.engine.outcome import Outcome
 from zennode.engine.search import DEFINITION_COUNTS, ELEMENT_COUNTS
 from zennode.engine.storage import TABLES, MemoryStore
-from zennode.state.lmdb_store import KEY_BYTES_MAX, WRITE_BUFFER_ROWS_MAX, LmdbStore, kv_digest
+from zennode.state.lmdb_store import (
+    KEY_BYTES_MAX,
+    WRITE_BUFFER_ROWS_MAX,
+    LmdbStore,
+    StoreFailed,
+    kv_digest,
+)
 
 PARALLEL = b.bpmn(
     b.start()
@@ -189,3 +195,40 @@ def test_a_key_lmdb_refuses_is_refused_when_it_is_put(stores):
     with pytest.raises(lmdb.BadValsizeError):
         with stores[0].write() as txn:
             txn.delete("index", b"")
+
+
+class _RefusingTxn(_CountingTxn):
+    """An lmdb.Transaction that refuses to write one key with a plain `lmdb.Error` (neither a
+    full map nor a disk error)."""
+
+    def __init__(self, raw: lmdb.Transaction, refused: bytes) -> None:
+        super().__init__(raw)
+        self.refused = refused
+
+    def replace(self, key: bytes, value: bytes, db: object) -> bytes | None:
+        if key == self.refused:
+            raise lmdb.Error("refused by the test")
+        return super().replace(key, value, db=db)
+
+
+@pytest.mark.parametrize("refused", [b"a-earlier", b"z-later"])
+def test_a_failed_write_of_buffered_rows_fails_the_whole_transaction(stores, refused):
+    """Command 1 buffers a row; command 2's scan writes the table through and LMDB refuses a
+    row. Refusing only command 2 (as the partition does with an ordinary exception) would
+    commit the batch without rows of command 1: the transaction must fail instead."""
+    store = stores[0]
+    digest = store.digest()
+    with pytest.raises(StoreFailed, match="refused by the test"):  # not committed
+        with store.write() as txn:
+            txn._txn = _RefusingTxn(txn._txn, refused)  # type: ignore[assignment]
+            txn.put("jobs", b"a-earlier", b"command 1")
+            txn.put("jobs", b"z-later", b"command 2")
+            with pytest.raises(StoreFailed, match="buffered rows of table 'jobs'"):
+                list(txn.scan("jobs"))  # command 2's scan, refused like a bad command
+            assert txn.store_failed is not None
+            with pytest.raises(StoreFailed):
+                txn.write_pending()  # the buffer is not dropped: it fails again
+            txn.put("index", b"command 3", b"v")  # a later command of the batch
+    with store.read() as view:
+        assert list(view.scan("jobs")) == [] and list(view.scan("index")) == []
+    assert store.digest() == digest

@@ -20,7 +20,8 @@ buffer reaches `WRITE_BUFFER_ROWS_MAX` rows). Why: a Raft batch rewrites the sam
 after command (the key counter, the statistics counters of one definition, a job activated and
 completed in one batch), and every LMDB write costs a B-tree update plus two row hashes for the
 digest; buffered, a batch pays them once per distinct row. The committed rows and the digest
-are exactly those of writing through (the digest is a sum over the final rows).
+are exactly those of writing through (the digest is a sum over the final rows). Any failure
+while writing buffered rows fails the whole transaction (it is never committed without them).
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ class StoreFull(Exception):
 
 
 class StoreFailed(Exception):
-    """The disk refused an LMDB write or sync (ENOSPC, EIO, ...): unlike a full map this is
-    not retried here; the partition stops its replica (`Partition.halt`)."""
+    """The disk refused an LMDB write or sync (ENOSPC, EIO, ...), or LMDB refused a buffered
+    row for another reason: unlike a full map this is not retried here; the transaction is
+    not committed and the partition stops its replica (`Partition.halt`)."""
 
 
 def _is_disk_error(exc: lmdb.Error) -> bool:
@@ -102,7 +104,7 @@ class LmdbTxn:
         # Set when LMDB runs out of map space, even if a caller swallowed the exception:
         # the whole transaction is then unusable and must be aborted and retried.
         self.store_error: BaseException | None = None
-        self.store_failed: BaseException | None = None  # the disk refused a write
+        self.store_failed: BaseException | None = None  # LMDB refused a buffered row
         self.digest_delta = 0  # this transaction's change to the running digest
         # Rows written but not yet in LMDB: table -> key -> value (None: deleted).
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
@@ -144,9 +146,17 @@ class LmdbTxn:
             self._write_through(table)
 
     def _write_through(self, table: str) -> None:
-        """Write the buffered rows of `table` to LMDB and add their change to the digest."""
-        pending = self._pending.pop(table, None)
+        """Write the buffered rows of `table` to LMDB and add their change to the digest.
+
+        The rows leave the buffer only once all are written. A failure marks the whole
+        transaction failed (`store_error` / `store_failed`, checked again before commit) even
+        if the command that triggered the write (a scan, a full buffer) swallows it or is
+        refused: the rows of earlier commands in the buffer must never be dropped from a
+        batch that then commits."""
+        self.raise_if_failed()
+        pending = self._pending.get(table)
         if not pending:
+            self._pending.pop(table, None)
             return
         db = self._dbs[table]
         txn = self._txn
@@ -164,19 +174,31 @@ class LmdbTxn:
                     if old is not None:
                         delta -= row_hash(table, key, old)
         except lmdb.Error as exc:
-            raise self._store_failure(exc) from exc
+            raise self._store_failure(exc, buffered=table) from exc
+        del self._pending[table]
         self.digest_delta += delta
 
-    def _store_failure(self, exc: lmdb.Error) -> Exception:
-        """Map a failed LMDB write: a full map poisons the txn, later calls then fail too;
-        a refusing disk (spilled dirty pages hit it) stops the replica."""
+    def raise_if_failed(self) -> None:
+        """Raise again the failure that made this transaction unusable, if one did."""
+        if self.store_error is not None:
+            raise StoreFull(str(self.store_error))
+        if self.store_failed is not None:
+            raise StoreFailed(str(self.store_failed))
+
+    def _store_failure(self, exc: lmdb.Error, buffered: str | None = None) -> Exception:
+        """Map a failed LMDB write. A full map poisons the txn (retried after
+        `LmdbStore.grow()`); a refusing disk (spilled dirty pages hit it) stops the replica.
+        A failure while writing the buffered rows of table `buffered` fails the whole
+        transaction whatever its cause: those rows may belong to earlier commands of the
+        batch, so no single command can be refused in its place."""
         if isinstance(exc, lmdb.MapFullError) or self.store_error is not None:
             if self.store_error is None:
                 self.store_error = exc
             return StoreFull(str(exc))
-        if _is_disk_error(exc):
+        if buffered is not None or _is_disk_error(exc):
             self.store_failed = exc
-            return StoreFailed(str(exc))
+            where = f"writing buffered rows of table {buffered!r}: " if buffered else ""
+            return StoreFailed(f"{where}{exc}")
         return exc
 
     def scan(
@@ -416,8 +438,7 @@ class LmdbStore:
             try:
                 yield txn
                 txn.write_pending()
-                if txn.store_error is not None:
-                    raise StoreFull(str(txn.store_error))
+                txn.raise_if_failed()
                 if txn.digest_delta:
                     raw_total = txn.raft_get(_DIGEST)
                     total = int.from_bytes(raw_total, "big") if raw_total else 0
