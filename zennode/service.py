@@ -60,6 +60,12 @@ BPMN_SUFFIXES = (".bpmn", ".xml")  # resource names deploy_resources deploys as 
 DMN_SUFFIXES = (".dmn",)  # ... and as DMN decisions
 
 
+def _clock_ms() -> int:
+    """Wall-clock milliseconds: the clock a Raft batch takes its time from (the leader's), so
+    what is checked here at this time matches what the command sees moments later."""
+    return time.time_ns() // 1_000_000
+
+
 def check_variables(variables: Any, limit_bytes: int, what: str = "variables") -> dict[str, Any]:
     """A JSON object of at most `limit_bytes` (compact JSON), or BadRequest / TooLarge."""
     if variables is None:
@@ -214,7 +220,8 @@ class Service:
     ) -> dict[str, Any]:
         """Deploy one BPMN document: a deployment of its own (see `_deploy_call`)."""
         text = self._resource_text(xml, "BPMN")
-        Engine(DEPLOYMENT_PARTITION).validate_deploy(xml)  # a bad document never reaches Raft
+        # a bad document never reaches Raft
+        Engine(DEPLOYMENT_PARTITION).validate_deploy(xml, _clock_ms())
         command = Deploy(xml=text, resource_name=resource_name)
         [result] = await self._deploy_call([command], idempotency_key)
         return result
@@ -235,7 +242,7 @@ class Service:
         `_deploy_call`; the `deploy` / `deploy_decisions` result of each, in the order given."""
         if not resources:
             raise BadRequest("the deployment has no resources")
-        checker = Engine(DEPLOYMENT_PARTITION)
+        checker, now_ms = Engine(DEPLOYMENT_PARTITION), _clock_ms()
         commands: dict[int, Deploy | DeployDecisions] = {}
         for index, (name, content) in enumerate(resources):
             lower = name.lower()
@@ -251,7 +258,7 @@ class Service:
                     commands[index] = DeployDecisions(xml=text, resource_name=name)
                 else:
                     text = self._resource_text(content, "BPMN")
-                    checker.validate_deploy(content)
+                    checker.validate_deploy(content, now_ms)
                     commands[index] = Deploy(xml=text, resource_name=name)
             except (BadRequest, TooLarge) as exc:
                 raise type(exc)(f"resource '{name}': {exc.message}") from exc
@@ -379,7 +386,7 @@ class Service:
         result: dict[str, Any] = await self.cluster.read(
             self.cluster.next_partition(),
             "evaluate_decision",
-            now_ms=int(time.time() * 1000),
+            now_ms=_clock_ms(),
             variables=checked,
             decision_id=decision_id,
             decision_key=decision_key,

@@ -164,10 +164,10 @@ def test_ignored_artifacts_do_not_block_deploy() -> None:
 
 
 def test_validate_deploy_parses_without_state() -> None:
-    definitions = Engine(1).validate_deploy(bpmn(start() + end() + chain("start", "end")))
+    definitions = Engine(1).validate_deploy(bpmn(start() + end() + chain("start", "end")), 0)
     assert definitions.processes[0].bpmn_process_id == "p"
     with pytest.raises(BadRequest):
-        Engine(1).validate_deploy(b"<nope/>")
+        Engine(1).validate_deploy(b"<nope/>", 0)
 
 
 def test_many_inclusive_joins_are_analysed_in_bounded_time() -> None:

@@ -6,7 +6,9 @@ import pytest
 from support.bpmn import boundary, bpmn, chain, end, flow, service, start, timer_catch, timer_def
 
 from zennode.engine import timers
+from zennode.engine.engine import Engine
 from zennode.engine.expressions import ExpressionFailed
+from zennode.errors import BadRequest
 
 from .helpers import Harness
 
@@ -236,3 +238,44 @@ def test_cron_timer_start_event_fires_on_schedule() -> None:
     assert tick(h, noon)["fired"] == 1
     assert tick(h, noon + 3600 * S)["fired"] == 0
     assert tick(h, noon + 24 * 3600 * S)["fired"] == 1
+
+
+# A timer start whose validity depends on the time it is evaluated at: before 2000 it is a
+# duration, after it a text no timer accepts.
+BY_THE_CLOCK = bpmn(
+    '<bpmn:startEvent id="start">'
+    + timer_def(
+        "duration", '=if now() < date and time("2000-01-01T00:00:00Z") then "PT1H" else "never"'
+    )
+    + "</bpmn:startEvent>"
+    + end()
+    + chain("start", "end")
+)
+IN_2026 = 1_796_000_000_000  # ms, December 2026
+
+
+@pytest.mark.parametrize("now_ms", [0, IN_2026])
+def test_the_deploy_check_agrees_with_the_deploy_command_at_the_same_time(now_ms) -> None:
+    """`Engine.validate_deploy` (the up-front check of a deploy call) evaluates timers at the
+    time it is given; it used to use time 0, accepting what the command, at its own time,
+    refuses (the call's earlier resources were then stored: a partial deployment)."""
+    outcome = Harness().apply("deploy", xml=BY_THE_CLOCK, now_ms=now_ms)
+    try:
+        Engine(1).validate_deploy(BY_THE_CLOCK, now_ms)
+        accepted = True
+    except BadRequest as exc:
+        assert outcome.error is not None and str(outcome.error) == str(exc)
+        accepted = False
+    assert accepted == (outcome.error is None) == (now_ms == 0)
+
+
+def test_a_copy_of_a_deployment_does_not_evaluate_its_timers_again() -> None:
+    """Partition 1 checked and armed the timer start at its time; the copy that another
+    partition applies later (`assigned`) stores the definition whatever its own time."""
+    h = Harness()
+    deployed = h.ok("deploy", xml=BY_THE_CLOCK, now_ms=0)
+    other = Harness(partition_id=2)
+    assigned = {"p": {"key": deployed["processDefinitionKey"], "version": 1}}
+    copy = other.ok("deploy", xml=BY_THE_CLOCK, assigned=assigned, now_ms=IN_2026)
+    assert copy["processDefinitionKey"] == deployed["processDefinitionKey"]
+    assert not other.store.tables["timers"]

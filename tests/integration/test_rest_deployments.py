@@ -39,6 +39,8 @@ NO_DECISION_DMN = (
     'name="empty" namespace="http://example.com/dmn"/>'
 )
 
+BEFORE_2000_ONLY = '=if now() < date and time("2000-01-01T00:00:00Z") then "PT1H" else "never"'
+
 
 def starting_on(event_definition: str, extra: str = "") -> str:
     """A process whose start event has `event_definition` (a message or timer start)."""
@@ -149,6 +151,12 @@ def test_bpmn_and_dmn_deployed_together_share_one_deployment_key(
             "needs a literal message name",
         ),
         ("zero.bpmn", starting_on(timer_def("cycle", "R0/PT1M")), "repeats zero times"),
+        # valid only before 2000: checked at the clock the command's time comes from, not at 0
+        (
+            "by-the-clock.bpmn",
+            starting_on(timer_def("duration", BEFORE_2000_ONLY)),
+            "is not an ISO 8601 duration",
+        ),
         ("empty.dmn", NO_DECISION_DMN, "has no decision"),
         ("notes.txt", "hello", "zennode deploys BPMN"),
     ],

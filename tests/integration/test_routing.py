@@ -61,7 +61,7 @@ class StandInPartition:
 
 
 class NoEngine:
-    def validate_deploy(self, xml: bytes) -> None:
+    def validate_deploy(self, xml: bytes, now_ms: int) -> None:
         return None
 
 

@@ -73,17 +73,19 @@ class Engine:
         ctx.commit()
         return Outcome(result=result, events=ctx.events)
 
-    def validate_deploy(self, xml: bytes | str) -> Definitions:
+    def validate_deploy(self, xml: bytes | str, now_ms: int) -> Definitions:
         """Parse and validate a deployment before it goes through Raft (raises BadRequest):
         everything the deploy command would refuse, so a deploy call of several resources is
-        refused before any of them is stored. Timer expressions are evaluated at time 0 (the
-        command evaluates them again at its own time)."""
+        refused before any of them is stored. Timer start expressions are evaluated at
+        `now_ms`, which the caller takes from the clock the command's batch time comes from:
+        a timer's validity can depend on the time (a calendar duration, a FEEL `now()`), so
+        checked at another time (it was 0) the check could accept what the command refuses."""
         data = xml.encode() if isinstance(xml, str) else xml
         definitions = parse_definitions(data)
-        token = set_command_time(0)
+        token = set_command_time(now_ms)
         try:
             for process in definitions.processes:
-                start_schedules(process, 0)
+                start_schedules(process, now_ms)
         finally:
             reset_command_time(token)
         return definitions

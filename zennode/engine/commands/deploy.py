@@ -43,8 +43,17 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
     deployment_key = cmd.deployment_key
     processes = []
     duplicates = []
-    # checked before any write; timers are armed on the deployment partition only
-    schedules = {p.bpmn_process_id: start_schedules(p, ctx.now_ms) for p in definitions.processes}
+    # checked before any write. Timers are armed on the deployment partition only, so only it
+    # evaluates them: a copy (`assigned`) must store what partition 1 stored, and a timer's
+    # validity can depend on the time (a calendar duration, FEEL `now()`).
+    if assigned is None:
+        schedules = {
+            p.bpmn_process_id: start_schedules(p, ctx.now_ms) for p in definitions.processes
+        }
+    else:
+        schedules = {}
+        for process in definitions.processes:
+            check_start_names(process)
     for process in definitions.processes:
         pid = process.bpmn_process_id
         if assigned is not None:
@@ -98,14 +107,10 @@ def start_schedules(process: Process, now_ms: int) -> dict[str, timers.Schedule]
     """Each timer start event's schedule, after checking what a deploy refuses in start events
     beyond the parser: message and signal start events need a literal name (an index finds
     them by it), a timer's expression must give a valid timer without variables. Checked
-    before anything is stored, here and in `Engine.validate_deploy`, so a deploy call of
-    several resources is refused whole rather than half stored."""
-    for start_id in process.message_starts:
-        if _static_message_name(process, start_id) is None:
-            raise BadRequest(f"message start event {start_id} needs a literal message name")
-    for start_id in process.signal_starts:
-        if _static_signal_name(process, start_id) is None:
-            raise BadRequest(f"signal start event {start_id} needs a literal signal name")
+    before anything is stored, here (at the command's time) and in `Engine.validate_deploy`
+    (at the gateway's clock, moments earlier), so a deploy call of several resources is
+    refused before any of it is stored."""
+    check_start_names(process)
     schedules = {}
     for start_id in process.timer_starts:
         timer = process.elements[start_id].timer
@@ -115,6 +120,16 @@ def start_schedules(process: Process, now_ms: int) -> dict[str, timers.Schedule]
         except ExpressionFailed as exc:
             raise BadRequest(f"timer start event {start_id}: {exc.message}") from None
     return schedules
+
+
+def check_start_names(process: Process) -> None:
+    """Message and signal start events need a literal name (an index finds them by it)."""
+    for start_id in process.message_starts:
+        if _static_message_name(process, start_id) is None:
+            raise BadRequest(f"message start event {start_id} needs a literal message name")
+    for start_id in process.signal_starts:
+        if _static_signal_name(process, start_id) is None:
+            raise BadRequest(f"signal start event {start_id} needs a literal signal name")
 
 
 def _replace_start_events(
