@@ -276,21 +276,25 @@ class Service:
         new, resources whose content is unchanged get a new version too (`forceNew`), so every
         definition of the call records the same deployment and `bindingType="deployment"`
         finds them all; a call of nothing but unchanged resources of one earlier deployment
-        is a duplicate. Every new definition is then stored on the other partitions with the
-        same keys (`assigned`), so any partition can run and evaluate them."""
+        is a duplicate. Every definition of the call is then stored on the other partitions
+        with the same keys (`assigned`), so any partition can run and evaluate them.
+
+        Not atomic: each resource, and each copy, is its own replicated command, so a call
+        cut off midway (a leader loss, a timeout) can leave part of it stored. The same call
+        again completes it: what partition 1 has become duplicates (or new versions, in the
+        new deployment, when something was missing there), and the copies are sent for
+        duplicates too (a partition that has the key answers duplicate), so partitions that
+        missed a copy get it."""
         deployment: int | None = None
         results: list[dict[str, Any]] = []
-        fresh: list[tuple[Deploy | DeployDecisions, dict[str, Any]]] = []
         for index, command in enumerate(commands):
             command = dataclasses.replace(command, deployment_key=deployment)
             result = await self._run(
                 DEPLOYMENT_PARTITION, command, idempotency_key if index == 0 else None
             )
             results.append(result)
-            if not result["duplicate"]:
-                fresh.append((command, result))
-                if deployment is None:
-                    deployment = result["deploymentKey"]
+            if not result["duplicate"] and deployment is None:
+                deployment = result["deploymentKey"]
         if len(set().union(*(deployment_keys(r) for r in results))) > 1:
             for index, command in enumerate(commands):
                 if deployment_keys(results[index]) == {deployment}:
@@ -298,11 +302,10 @@ class Service:
                 command = dataclasses.replace(command, deployment_key=deployment, force_new=True)
                 result = await self._run(DEPLOYMENT_PARTITION, command)
                 results[index] = result
-                fresh.append((command, result))
                 if deployment is None:
                     deployment = result["deploymentKey"]
         others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
-        for command, result in fresh:
+        for command, result in zip(commands, results, strict=True):
             copy = dataclasses.replace(command, assigned=assigned_of(result), force_new=False)
             await asyncio.gather(*(self._run(p, copy) for p in others))
         return results

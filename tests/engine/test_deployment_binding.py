@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from support.bpmn import bpmn, business_rule, call_activity, chain, definitions, end, process
 from support.bpmn import start as start_event
 from support.dmn import discount_table
 
 from zennode.config import Limits
 from zennode.engine import decisions, queries
+from zennode.engine.commands import Deploy
 from zennode.engine.commands.wire import to_wire
 from zennode.engine.outcome import Outcome
+from zennode.errors import Unavailable
 from zennode.service import Service
 
 from .helpers import Harness, Partitions
@@ -229,3 +232,47 @@ def test_unchanged_resources_from_different_deployments_become_one_deployment() 
     assert together[0]["deploymentKey"] == together[1]["deploymentKey"]
     for pid in (1, 2):
         assert run_result(cluster.parts[pid], together[1]["processDefinitionKey"]) == 0.1
+
+
+class CutOffCluster(InProcessCluster):
+    """An InProcessCluster whose leader is lost (503) for the first `fail` submits that
+    `cut(partition_id, command)` selects, as if the call was cut off there."""
+
+    def __init__(self, count: int, cut: Any, fail: int = 1) -> None:
+        super().__init__(count)
+        self.cut, self.fail = cut, fail
+
+    async def submit(self, partition_id: int, command: Any) -> Outcome:
+        if self.fail and self.cut(partition_id, command):
+            self.fail -= 1
+            raise Unavailable("leader lost", partition_id)
+        return await super().submit(partition_id, command)
+
+
+def test_a_deploy_call_cut_off_midway_is_completed_by_the_same_call_again() -> None:
+    """Not atomic: each resource and each copy is its own command. Cut off after partition 1
+    stored everything but before partition 2 got the copies, the same call again sends the
+    copies too (they were skipped for duplicates, leaving partition 2 without them)."""
+    cluster = CutOffCluster(2, lambda pid, command: pid == 2)
+    resources = (("d.dmn", discount_table()), ("p.bpmn", rule_process()))
+    with pytest.raises(Unavailable):
+        deploy_call(cluster, *resources)
+    again = deploy_call(cluster, *resources)
+    assert [r["duplicate"] for r in again] == [True, True]
+    for pid in (1, 2):
+        h = cluster.parts[pid]
+        assert run_result(h, again[1]["processDefinitionKey"]) == 0.1
+
+
+def test_a_deploy_call_cut_off_on_partition_1_is_one_deployment_after_the_retry() -> None:
+    """Cut off after the decision was stored on partition 1 (and copied) but before the
+    process: the retry stores the process and the unchanged decision again, as new versions
+    of one new deployment, on every partition."""
+    cluster = CutOffCluster(2, lambda pid, command: pid == 1 and isinstance(command, Deploy))
+    resources = (("d.dmn", discount_table()), ("p.bpmn", rule_process()))
+    with pytest.raises(Unavailable):
+        deploy_call(cluster, *resources)
+    dmn_result, bpmn_result = deploy_call(cluster, *resources)
+    assert dmn_result["deploymentKey"] == bpmn_result["deploymentKey"]
+    for pid in (1, 2):
+        assert run_result(cluster.parts[pid], bpmn_result["processDefinitionKey"]) == 0.1

@@ -1,6 +1,6 @@
 """`POST /v1/deployments` on a real node with two partitions: BPMN and DMN resources in one
 deployment with one deployment key (which `bindingType="deployment"` binds to), shown on every
-definition and decision the REST API returns; a repeated call deploys nothing; all or nothing
+definition and decision the REST API returns; a repeated call deploys nothing; nothing deployed
 when one resource is refused, including refusals the deploy command itself makes; clear 400s
 for bodies that are not a deployment."""
 

@@ -3,7 +3,9 @@
 The REST form of the Zeebe gateway's DeployResource (and Camunda's `POST /v2/deployments`):
 multipart parts named `resources`, each a file whose name says what it is (`.bpmn`/`.xml`,
 `.dmn`). All are checked before anything is stored, so one bad resource deploys nothing; all
-that are stored share one deployment key, which `bindingType="deployment"` binds to.
+that are stored share one deployment key, which `bindingType="deployment"` binds to. Storing
+is one replicated command per resource (`Service.deploy_resources`), so a call cut off midway
+can leave part of it stored; the same call again completes it.
 """
 
 from typing import Any
@@ -95,8 +97,10 @@ def router(service: Service) -> APIRouter:
         response_model_exclude_none=True,
         summary="Deploy several BPMN and DMN resources as one deployment",
         description=f"Multipart parts named `{FIELD}` (at most {RESOURCES_MAX}), each a file "
-        "named `.bpmn`/`.xml` or `.dmn`. All or nothing: every resource is checked first and "
-        "a bad one is a 400 naming it, with nothing deployed. Every definition deployed "
+        "named `.bpmn`/`.xml` or `.dmn`. Every resource is checked first: a bad one is a 400 "
+        "naming it, with nothing deployed. Then each resource is stored by its own replicated "
+        "command, so a call cut off midway (a 503: leader lost, outcome unknown) can leave part "
+        "of it deployed; send the same call again to complete it. Every definition deployed "
         'records the one `deploymentKey` (what `bindingType="deployment"` binds to), as the '
         "Zeebe gateway's DeployResource does. 201 when anything is new (then unchanged "
         "resources get a new version too, as in Zeebe); 200 with the earlier keys when every "

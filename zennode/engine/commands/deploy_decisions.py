@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def parse_deployable(data: bytes) -> tuple[dmn.DecisionDefinitions, str]:
     """The parsed DMN document and its requirements id, or BadRequest for anything a deploy
     refuses. The service calls it before anything is stored, so a deploy call of several
-    resources is refused whole rather than half stored."""
+    resources with a bad one is refused before any of it is stored."""
     defs = dmn.parse_dmn(data)
     if not defs.decisions:
         raise BadRequest("the DMN document has no decision")
