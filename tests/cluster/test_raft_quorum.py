@@ -102,6 +102,40 @@ def test_reads_on_the_leader_are_confirmed_and_followers_refuse_them(group) -> N
         barrier(follower).result(timeout=BARRIER_S)
 
 
+def isolate_calm(cuts: Cuts, replica: Partition, attempts: int = 5) -> None:
+    """Cut `replica` off at a moment when no pre-vote of its own runs and it heard the leader
+    within the last 0.2 s (its minimum election timeout is 0.45 s).
+
+    Why: on a loaded machine (the three replicas share this process's GIL with the suite) a
+    heartbeat can come late enough for the follower's election timer to fire, and for the
+    other follower to grant, just *before* the cut. A grant sent before the cut then arrives
+    after it and wins that round (seen once in the full suite: `pre_votes_won` 1, term
+    unchanged because the leader's next heartbeat cancelled the election). That is a correct
+    pre-vote of a connected follower, not what the test is about: rounds started while cut off.
+    A round that starts between the check and the cut is seen by its counter; then heal and
+    try again (bounded).
+    """
+    raft = replica._group  # the PySyncObj subclass (zennode/cluster/raft_quorum.py)
+    for _ in range(attempts):
+        wait_until(
+            lambda: (
+                raft._pre_vote_term == 0
+                and raft._pre_vote_won_term == 0
+                and time.monotonic() - raft._leader_heard_at < 0.2
+            ),
+            10,
+            "a moment with no pre-vote running and a recent heartbeat",
+        )
+        started = replica.status()["pre_votes_started"]
+        cuts.isolate(replica)
+        if replica.status()["pre_votes_started"] == started and raft._pre_vote_won_term == 0:
+            return
+        cuts.heal()
+    raise AssertionError(
+        f"no calm moment to cut {replica.settings.self_address} off in {attempts} tries"
+    )
+
+
 def test_a_cut_off_follower_keeps_its_term_and_deposes_nobody_on_return(group) -> None:
     group, cuts = group
     group.run([{"type": "inc"}] * 20)
@@ -111,7 +145,7 @@ def test_a_cut_off_follower_keeps_its_term_and_deposes_nobody_on_return(group) -
     # A majority committed the batch; under load this follower may not have heard from the
     # leader yet (term 0), and the test is about keeping the term it follows.
     wait_until(lambda: term(follower) == before, 10, "the follower to follow the leader's term")
-    cuts.isolate(follower)
+    isolate_calm(cuts, follower)
     # Several maximum election timeouts (1.3 s): stock PySyncObj would call an election at each.
     wait_until(lambda: follower.status()["pre_votes_started"] >= 2, 10, "pre-votes")
     assert term(follower) == before
