@@ -352,10 +352,7 @@ class JobManager:
                 self._add_deadline(deadline)
                 if key in changed or key in self._holder:
                     continue  # finished or re-handed meanwhile: the read is stale for it
-                self._holder[key] = worker_id
-                worker = self._workers.get(worker_id)
-                if worker is not None:
-                    worker.in_flight.add(key)
+                self._hold(key, worker_id)
         finally:
             if epoch == self._epoch:
                 self._changed_during_load = None
@@ -502,13 +499,20 @@ class JobManager:
         if self._holder.get(key) == worker_id:
             return
         self._unhold(key, touched)  # reserved here for another worker: the log decided
-        self._holder[key] = worker_id
-        worker = self._workers.get(worker_id)
-        if worker is not None:
-            worker.in_flight.add(key)
+        if self._hold(key, worker_id):
             deadline = event.get("deadline")
             if isinstance(deadline, int):
                 self._add_deadline(deadline)  # an earlier leader's lock: expire it on time
+
+    def _hold(self, key: int, worker_id: str) -> bool:
+        """Count `key` as `worker_id`'s job in flight (undone by `_unhold`); whether that
+        worker is subscribed here."""
+        self._holder[key] = worker_id
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return False
+        worker.in_flight.add(key)
+        return True
 
     def _unhold(self, key: int, touched: set[str]) -> None:
         worker_id = self._holder.pop(key, None)
@@ -537,8 +541,7 @@ class JobManager:
             if worker_id is None:
                 break  # every worker is full; completions will call us again
             key, _ = queue.pending.popitem(last=False)
-            self._workers[worker_id].in_flight.add(key)
-            self._holder[key] = worker_id
+            self._hold(key, worker_id)
             batches.setdefault(worker_id, []).append(key)
         for worker_id, job_keys in batches.items():
             lock_ms = self._workers[worker_id].types.get(job_type, self.settings.lock_ms_default)
@@ -630,9 +633,7 @@ class JobManager:
             self.stats["activated"] += 1
             touched.add(offer.job_type)  # its slot is settled: the type may offer another
             if ours:
-                if worker is not None:
-                    worker.in_flight.add(key)
-                self._holder[key] = offer.worker
+                self._hold(key, offer.worker)
                 deadline = job.get("deadline")
                 if isinstance(deadline, int):
                     self._add_deadline(deadline)
