@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from support.sinks import Sink
 from support.waits import eventually
 
 from zennode.engine.commands import Command, to_wire
@@ -28,16 +29,6 @@ def test_the_limit_is_split_over_partitions_and_never_below_one(
     assert all(share >= 1 for share in shares)
     assert sum(shares) == max(limit, partitions)
     assert max(shares) - min(shares) <= 1
-
-
-class Sink:
-    def __init__(self, worker_id: str) -> None:
-        self.worker_id = worker_id
-        self.jobs: list[dict[str, Any]] = []
-
-    def deliver(self, job: dict[str, Any]) -> bool:
-        self.jobs.append(job)
-        return True
 
 
 def recording_manager(

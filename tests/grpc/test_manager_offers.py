@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from support.sinks import Sink
 from support.waits import eventually
 
 from zennode.cluster.offer_book import OfferBook
@@ -18,18 +19,6 @@ from zennode.engine.outcome import Outcome
 from zennode.jobs.manager import JobManager, Settings
 
 pytestmark = pytest.mark.timeout(20)
-
-
-class Sink:
-    def __init__(self, worker_id: str, accepts: bool = True) -> None:
-        self.worker_id = worker_id
-        self.accepts = accepts
-        self.jobs: list[dict[str, Any]] = []
-
-    def deliver(self, job: dict[str, Any]) -> bool:
-        if self.accepts:
-            self.jobs.append(job)
-        return self.accepts
 
 
 def manager_with_book(**settings: int) -> tuple[JobManager, OfferBook, list[dict[str, Any]]]:
