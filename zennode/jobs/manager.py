@@ -143,7 +143,7 @@ class _Worker:
     in_flight: set[int] = field(default_factory=set)  # reserved or activated job keys
     local: bool = True  # connected to this node (False: through the job relay)
 
-    def room(self, offered: int = 0) -> int:
+    def room(self, offered: int) -> int:
         """Free room in its limit; `offered`: its slots reserved as push offers and not yet
         settled (`Offering.reserved_for`, kept by worker id there, not here: a worker that
         reconnects with the same id is a new object, but those slots still become its jobs)."""
