@@ -57,7 +57,6 @@ _CONFIRM = b"zennode raft: peer holds the cluster secret"
 _KDF_INFO = b"zennode raft transport v1"
 _MASTER_SALT = b"zennode raft cluster key v1"
 _MASTER_ITERATIONS = 100_000  # as PySyncObj's: a weak secret still costs an attacker per guess
-_PENDING_MAX_BYTES = 16 << 20  # sends queued before the peer's hello arrived
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
@@ -161,8 +160,6 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]  # untyped PySyncOb
         self._nonce = os.urandom(NONCE_BYTES)
         self._codec: FrameCodec | None = None
         self._authenticated = False
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
 
     # Connecting (PySyncObj calls these).
 
@@ -185,15 +182,17 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]  # untyped PySyncOb
     # Sending.
 
     def send(self, message: Any) -> None:
-        payload = pickle.dumps(message, protocol=_PICKLE)
-        if self._codec is None:  # the peer's hello has not arrived: seal once it has
-            self._pending_bytes += len(payload)
-            if self._pending_bytes > _PENDING_MAX_BYTES:
-                self._reject("too much queued before the peer's hello")
-                return
-            self._pending.append(payload)
+        """Seal and write `message`; before the handshake is done, drop it.
+
+        Why drop: PySyncObj's `TCPTransport.send` lets messages through once the TCP
+        connection is up, but the outgoing side's first message must be its address, sent
+        when the peer is authenticated (`_onOutgoingConnected`). A heartbeat or pre-vote
+        queued in between went ahead of it, and the peer's transport, expecting an address,
+        failed its whole tick on the dict. Raft resends what is dropped, as it does for a peer
+        that is not connected."""
+        if self._codec is None or not self._authenticated:
             return
-        self._write_raw(self._codec.seal(payload))
+        self._write_raw(self._codec.seal(pickle.dumps(message, protocol=_PICKLE)))
 
     def _write_raw(self, data: bytes) -> None:
         self._TcpConnection__writeBuffer += data
@@ -233,7 +232,7 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]  # untyped PySyncOb
             return None
 
     def _start(self, peer_hello: bytes) -> None:
-        """Keys from both nonces; confirm, then flush what was queued before."""
+        """Keys from both nonces, then the confirmation that we hold the secret."""
         if peer_hello[: len(MAGIC)] != MAGIC:
             raise FrameRejected("not a zennode raft hello")
         peer_nonce = peer_hello[len(MAGIC) :]
@@ -242,10 +241,7 @@ class SealedConnection(TcpConnection):  # type: ignore[misc]  # untyped PySyncOb
         else:
             recv_key, send_key = connection_keys(self._key, peer_nonce, self._nonce)
         self._codec = FrameCodec(send_key, recv_key, self._max_frame_bytes)
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        data = [self._codec.seal(_CONFIRM)]
-        data.extend(self._codec.seal(payload) for payload in pending)
-        self._write_raw(b"".join(data))
+        self._write_raw(self._codec.seal(_CONFIRM))
 
     def _reject(self, why: str) -> None:
         sock = self._TcpConnection__socket
@@ -331,6 +327,18 @@ class SealedTransport(TCPTransport):  # type: ignore[misc]  # untyped PySyncObj
             connectionTimeout=conf.connectionTimeout,
             connection=self._connection,
         )
+
+    def _onIncomingMessageReceived(self, conn: SealedConnection, message: Any) -> None:  # noqa: N802
+        """An accepted connection's first message names the peer (its address, or
+        "readonly"; lists are PySyncObj's utility messages). Anything else is dropped with the
+        connection here: PySyncObj looks it up in a dict, and an unhashable message (a Raft
+        message of a peer that skipped its address) raised out of the tick thread's poll."""
+        if not isinstance(message, str | list):
+            log.warning("raft connection dropped: first message is not a peer's address")
+            self._unknownConnections.discard(conn)
+            conn.disconnect()
+            return
+        super()._onIncomingMessageReceived(conn, message)
 
     def addNode(self, raft_node: Any) -> None:  # noqa: N802
         """`TCPTransport.addNode` (pinned 0.3.17) with our connection class."""
