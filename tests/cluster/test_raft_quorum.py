@@ -20,6 +20,7 @@ from test_partition import Group, read_counter
 
 from zennode.cluster import NotCommitted
 from zennode.cluster.partition import Partition
+from zennode.cluster.raft_quorum import PRE_VOTE_REPLY, QuorumGuards
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -102,9 +103,11 @@ def test_reads_on_the_leader_are_confirmed_and_followers_refuse_them(group) -> N
         barrier(follower).result(timeout=BARRIER_S)
 
 
-def isolate_calm(cuts: Cuts, replica: Partition, attempts: int = 5) -> None:
+def isolate_calm(cuts: Cuts, replica: Partition, attempts: int = 5) -> int:
     """Cut `replica` off at a moment when no pre-vote of its own runs and it heard the leader
-    within the last 0.2 s (its minimum election timeout is 0.45 s).
+    within the last 0.2 s (its minimum election timeout is 0.45 s); returns how many pre-votes
+    it had won by then. Not necessarily 0: at start, two replicas can both win a pre-vote
+    (a grant changes nothing) and the one that then loses the election follows.
 
     Why: on a loaded machine (the three replicas share this process's GIL with the suite) a
     heartbeat can come late enough for the follower's election timer to fire, and for the
@@ -129,7 +132,7 @@ def isolate_calm(cuts: Cuts, replica: Partition, attempts: int = 5) -> None:
         started = replica.status()["pre_votes_started"]
         cuts.isolate(replica)
         if replica.status()["pre_votes_started"] == started and raft._pre_vote_won_term == 0:
-            return
+            return int(replica.status()["pre_votes_won"])
         cuts.heal()
     raise AssertionError(
         f"no calm moment to cut {replica.settings.self_address} off in {attempts} tries"
@@ -145,11 +148,12 @@ def test_a_cut_off_follower_keeps_its_term_and_deposes_nobody_on_return(group) -
     # A majority committed the batch; under load this follower may not have heard from the
     # leader yet (term 0), and the test is about keeping the term it follows.
     wait_until(lambda: term(follower) == before, 10, "the follower to follow the leader's term")
-    isolate_calm(cuts, follower)
+    won = isolate_calm(cuts, follower)
+    started = follower.status()["pre_votes_started"]
     # Several maximum election timeouts (1.3 s): stock PySyncObj would call an election at each.
-    wait_until(lambda: follower.status()["pre_votes_started"] >= 2, 10, "pre-votes")
+    wait_until(lambda: follower.status()["pre_votes_started"] >= started + 2, 10, "pre-votes")
     assert term(follower) == before
-    assert follower.status()["pre_votes_won"] == 0
+    assert follower.status()["pre_votes_won"] == won
     assert leader.is_leader  # the other follower still answers its heartbeats
     cuts.heal()
     time.sleep(2.0)  # more than an election timeout after the return
@@ -212,3 +216,26 @@ def test_leadership_transfer_skips_the_pre_vote(group) -> None:
     wait_until(lambda: target.is_leader, 10, "the transfer")
     assert target.status()["pre_votes_started"] == started_before
     assert term(target) == before + 1
+
+
+# The pre-vote's counting alone (no replicas): the mixin on a bare object.
+
+
+def test_a_grant_for_an_earlier_round_of_the_same_term_does_not_count() -> None:
+    """Rounds of one term differ only by their round number: a grant delivered late, after a
+    heartbeat ended its round, must not win a later round that nobody granted (say, of a
+    follower cut off since), or that follower would call the very election pre-vote avoids."""
+    guards = QuorumGuards()
+    guards._init_guards(min_timeout_s=0.45, read_timeout_s=1.3)
+    guards._SyncObj__raftCurrentTerm = 4
+    guards._SyncObj__otherNodes = {"peer-a", "peer-b"}  # type: ignore[assignment]
+    guards._SyncObj__raftElectionDeadline = 1e9
+    guards._pre_vote_term, guards._pre_vote_round = 5, 2  # our second round for term 5 runs
+
+    def reply(round_: int) -> dict[str, Any]:
+        return {"type": PRE_VOTE_REPLY, "term": 5, "granted": True, "round": round_}
+
+    guards._on_pre_vote_reply("peer-a", reply(1))  # type: ignore[arg-type]
+    assert guards.pre_votes_won == 0 and guards._SyncObj__raftElectionDeadline == 1e9
+    guards._on_pre_vote_reply("peer-a", reply(2))  # type: ignore[arg-type]
+    assert guards.pre_votes_won == 1 and guards._SyncObj__raftElectionDeadline == 0.0

@@ -86,6 +86,7 @@ class QuorumGuards:
         self._read_acked: dict[RaftPeer, int] = {}  # peer -> highest round it confirmed
         self._leader_heard_at = 0.0  # monotonic time of the last append_entries from a leader
         self._pre_vote_term = 0  # the term a running pre-vote asks for (0: none)
+        self._pre_vote_round = 0  # which of our rounds runs: replies to older ones are stale
         self._pre_vote_grants: set[RaftPeer] = set()
         self._pre_vote_won_term = 0  # the term a won pre-vote allows the election for
         self.pre_votes_started = 0
@@ -160,9 +161,11 @@ class QuorumGuards:
         self._pre_vote_term = next_term
         self._pre_vote_grants = set()
         self.pre_votes_started += 1
+        self._pre_vote_round = self.pre_votes_started
         message = {
             "type": PRE_VOTE,
             "term": next_term,
+            "round": self._pre_vote_round,
             "last_log_index": self._SyncObj__getCurrentLogIndex(),  # type: ignore[attr-defined]
             "last_log_term": self._SyncObj__getCurrentLogTerm(),  # type: ignore[attr-defined]
         }
@@ -180,11 +183,25 @@ class QuorumGuards:
             and time.monotonic() - self._leader_heard_at >= self._min_timeout_s
         )
         self._SyncObj__transport.send(
-            peer, {"type": PRE_VOTE_REPLY, "term": message["term"], "granted": granted}
+            peer,
+            {
+                "type": PRE_VOTE_REPLY,
+                "term": message["term"],
+                "granted": granted,
+                "round": message.get("round"),
+            },
         )
 
     def _on_pre_vote_reply(self, peer: RaftPeer, message: dict[str, Any]) -> None:
-        if message.get("granted") and message["term"] == self._pre_vote_term:
+        """Count a grant only for the round that runs. Rounds for the same term look alike
+        otherwise: a grant of an earlier round, delivered late (after a heartbeat ended that
+        round), would count toward a later one that nobody granted, e.g. of a node cut off
+        since."""
+        if (
+            message.get("granted")
+            and message["term"] == self._pre_vote_term
+            and message.get("round") == self._pre_vote_round
+        ):
             self._pre_vote_grants.add(peer)
             self._count_pre_votes()
 
