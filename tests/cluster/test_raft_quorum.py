@@ -111,12 +111,10 @@ def isolate_calm(cuts: Cuts, replica: Partition, attempts: int = 5) -> int:
 
     Why: on a loaded machine (the three replicas share this process's GIL with the suite) a
     heartbeat can come late enough for the follower's election timer to fire, and for the
-    other follower to grant, just *before* the cut. A grant sent before the cut then arrives
-    after it and wins that round (seen once in the full suite: `pre_votes_won` 1, term
-    unchanged because the leader's next heartbeat cancelled the election). That is a correct
-    pre-vote of a connected follower, not what the test is about: rounds started while cut off.
-    A round that starts between the check and the cut is seen by its counter; then heal and
-    try again (bounded).
+    other follower to grant, just *before* the cut; that grant, arriving after the cut, rightly
+    wins its round. That is a pre-vote of a connected follower, not what the test is about:
+    rounds started while cut off. A round that starts between the check and the cut is seen by
+    its counter; then heal and try again (bounded).
     """
     raft = replica._group  # the PySyncObj subclass (zennode/cluster/raft_quorum.py)
     for _ in range(attempts):
