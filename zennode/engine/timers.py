@@ -47,7 +47,7 @@ def _to_ms(value: dt.datetime) -> int:
     included: they are a date in 2000..2399 plus 400-year cycles (see `temporal.split`), which
     `datetime.timestamp` silently dropped, wrapping a year 10016 round to 2016."""
     base, cycles = temporal.split(temporal.as_datetime(value, dt.UTC))
-    delta = base - _EPOCH  # type: ignore[operator]
+    delta: dt.timedelta = base - _EPOCH  # type: ignore[operator]
     ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
     return ms + cycles * temporal.CYCLE_DAYS * 86_400_000
 
