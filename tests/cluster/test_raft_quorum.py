@@ -33,6 +33,7 @@ class Cuts:
     def __init__(self, group: Group) -> None:
         self.group = group
         self.cut: set[str] = set()  # Raft addresses cut off from everybody else
+        self.deaf: set[str] = set()  # Raft addresses that hear nobody (but are heard)
         self._patched: list[Any] = []
 
     def _hook(self, replica: Partition) -> None:
@@ -43,7 +44,8 @@ class Cuts:
         send = transport.send
 
         def filtered(node: Any, message: Any) -> Any:
-            if own in self.cut or getattr(node, "address", None) in self.cut:
+            to = getattr(node, "address", None)
+            if own in self.cut or to in self.cut or to in self.deaf:
                 return None  # dropped on the wire
             return send(node, message)
 
@@ -55,8 +57,16 @@ class Cuts:
             self._hook(each)
         self.cut.add(replica.settings.self_address)
 
+    def deafen(self, replica: Partition) -> None:
+        """Drop only what the others send `replica`: its own messages still arrive (a leader
+        whose entries reach the followers but whose acks never come back)."""
+        for each in self.group.replicas.values():
+            self._hook(each)
+        self.deaf.add(replica.settings.self_address)
+
     def heal(self) -> None:
         self.cut.clear()
+        self.deaf.clear()
         for transport in self._patched:
             del transport.send  # the class's method again
         self._patched.clear()

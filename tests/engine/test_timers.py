@@ -279,3 +279,83 @@ def test_a_copy_of_a_deployment_does_not_evaluate_its_timers_again() -> None:
     copy = other.ok("deploy", xml=BY_THE_CLOCK, assigned=assigned, now_ms=IN_2026)
     assert copy["processDefinitionKey"] == deployed["processDefinitionKey"]
     assert not other.store.tables["timers"]
+
+
+# ------------------------------------------------------------------ the edges of the calendar
+
+DEC_2026 = timers.parse_date("2026-12-05T00:00:00Z")
+
+
+def test_a_years_duration_up_to_the_year_9999_is_exact() -> None:
+    assert timers.duration_ms("P7972Y", DEC_2026) == (
+        timers.parse_date("9998-12-05T00:00:00Z") - DEC_2026
+    )
+    assert timers.parse_date("9999-12-31T23:59:59.999Z") == timers.DUE_MS_MAX
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("duration", "P7990Y"),  # year 10016: was "negative" (the year wrapped round to 2016)
+        ("duration", "P8000Y"),  # year 10026: was a due time in 2026, firing at once
+        ("duration", "P999999999Y"),
+        ("duration", "PT99999999999999999H"),  # was a due time no 8-byte key can hold
+        ("duration", "P9999999999999999D"),
+        ("cycle", "R5/P8000Y"),
+        ("cycle", "R5/PT99999999999999999H"),
+        ("date", "10000-01-01T00:00:00Z"),  # was a due time in 2000
+        ("date", "999999999-01-01T00:00:00Z"),
+        ("cycle", "R2/10000-01-01T00:00:00Z/PT1H"),
+    ],
+)
+def test_a_timer_due_after_the_year_9999_leaves_the_calendar(kind: str, text: str) -> None:
+    with pytest.raises(ExpressionFailed, match="leaves the calendar"):
+        timers.schedule(kind, text, DEC_2026)
+
+
+def test_a_feel_date_past_the_year_9999_is_an_incident_not_a_wrong_time() -> None:
+    h = Harness()
+    later = '=date and time("2026-12-05T00:00:00Z") + duration("P7990Y")'
+    key = h.start(
+        bpmn(start() + timer_catch("wait", "date", later) + end() + chain("start", "wait", "end"))
+    )
+    [incident] = h.open_incidents(key)
+    assert "'10016-12-05T00:00:00Z' leaves the calendar" in incident["message"]
+    assert tick(h, h.now_ms + 1)["nextDue"] is None
+
+
+def test_a_date_before_1970_is_due_at_once() -> None:
+    """Its due time was negative: the 8-byte key of the timer could not hold it and the
+    command failed (an exception in the replicated state machine)."""
+    h = Harness()
+    key = h.start(
+        bpmn(
+            start()
+            + timer_catch("wait", "date", "1960-01-01T00:00:00Z")
+            + end()
+            + chain("start", "wait", "end")
+        )
+    )
+    assert tick(h, h.now_ms)["fired"] == 1
+    assert h.instance(key)["state"] == "completed"
+
+
+def test_a_cycle_ends_when_its_next_firing_leaves_the_calendar() -> None:
+    last = timers.DUE_MS_MAX - 1000
+    assert timers.next_after(last, timers.REPEAT_FOREVER, 1000) == timers.Schedule(
+        timers.DUE_MS_MAX, timers.REPEAT_FOREVER, 1000
+    )
+    assert timers.next_after(timers.DUE_MS_MAX, timers.REPEAT_FOREVER, 1000) is None
+
+
+def test_a_timer_start_that_leaves_the_calendar_is_refused_at_deploy() -> None:
+    xml = bpmn(
+        '<bpmn:startEvent id="start">'
+        + timer_def("duration", "P7990Y")
+        + "</bpmn:startEvent>"
+        + end()
+        + chain("start", "end")
+    )
+    outcome = Harness().apply("deploy", xml=xml, now_ms=DEC_2026)
+    assert isinstance(outcome.error, BadRequest)
+    assert "leaves the calendar" in str(outcome.error)

@@ -201,7 +201,7 @@ def parse_ttl(text: str) -> int:
     ZenBPM's short form (`30d`, also `12h`, `15m`, `90s`) or `0` (delete once it ended).
     BadRequest for anything else."""
     from zennode.engine.expressions import ExpressionFailed
-    from zennode.engine.timers import duration_ms
+    from zennode.engine.timers import DUE_MS_MAX, duration_ms
     from zennode.errors import BadRequest
 
     value = text.strip() if isinstance(text, str) else ""
@@ -211,7 +211,10 @@ def parse_ttl(text: str) -> int:
         return 0
     unit = _UNIT_MS.get(value[-1].lower())
     if unit is not None and value[:-1].isdigit():
-        return int(value[:-1]) * unit
+        ms = int(value[:-1]) * unit
+        if ms > DUE_MS_MAX:  # as an ISO duration it would leave the calendar, see timers.py
+            raise BadRequest(f"historyTimeToLive {text!r} is longer than the calendar")
+        return ms
     if value[0] in "Pp":
         try:
             return duration_ms(value.upper(), 0)

@@ -7,6 +7,11 @@ Supported forms, as in Zeebe:
 - cycle: `R3/PT10S` (three times, every ten seconds), `R/PT1M` (forever),
   `R2/2025-01-01T10:00:00Z/PT1H` (start date, then every hour), or a cron expression
   (`0 0 9 * * MON-FRI`, see `cron.py`), which repeats forever.
+
+Every due time lies in 1970..9999 (`DUE_MS_MAX`): it is kept as an 8-byte unsigned key and
+shown as an ISO date, and Python's dates end with year 9999. A date, duration or cycle that
+would be due later "leaves the calendar" (ExpressionFailed: an incident, or a 400 at deploy)
+rather than wrapping around to a wrong time; a date before 1970 is already due (0).
 """
 
 from __future__ import annotations
@@ -33,10 +38,24 @@ class Schedule:
     cron: str | None = None  # a cron cycle: the next due time comes from the expression
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+DUE_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last due time a timer can have
+
+
 def _to_ms(value: dt.datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return int(value.timestamp() * 1000)
+    """Ms since 1970 of any FEEL date and time (no offset: UTC), years outside 1..9999
+    included: they are a date in 2000..2399 plus 400-year cycles (see `temporal.split`), which
+    `datetime.timestamp` silently dropped, wrapping a year 10016 round to 2016."""
+    base, cycles = temporal.split(temporal.as_datetime(value, dt.UTC))
+    delta: dt.timedelta = base - _EPOCH  # type: ignore[operator]
+    ms = (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return ms + cycles * temporal.CYCLE_DAYS * 86_400_000
+
+
+def _within_calendar(due_ms: int, text: str) -> int:
+    if due_ms > DUE_MS_MAX:
+        raise ExpressionFailed(f"'{text}' leaves the calendar (it ends after the year 9999)")
+    return due_ms
 
 
 def _from_ms(now_ms: int) -> dt.datetime:
@@ -47,11 +66,12 @@ def parse_date(text: str) -> int:
     value = temporal.parse_datetime(text.strip())
     if value is None:
         raise ExpressionFailed(f"'{text}' is not an ISO 8601 date and time")
-    return _to_ms(value)
+    return max(0, _within_calendar(_to_ms(value), text))
 
 
 def duration_ms(text: str, start_ms: int) -> int:
-    """Length of an ISO 8601 duration in ms when it starts at `start_ms` (months vary)."""
+    """Length of an ISO 8601 duration in ms when it starts at `start_ms` (months vary); it must
+    end within the calendar (`DUE_MS_MAX`)."""
     value = temporal.parse_duration(text.strip())
     if isinstance(value, temporal.DayTime):
         ms = int(value.seconds * 1000)
@@ -65,6 +85,7 @@ def duration_ms(text: str, start_ms: int) -> int:
         raise ExpressionFailed(f"'{text}' is not an ISO 8601 duration")
     if ms < 0:
         raise ExpressionFailed(f"duration '{text}' is negative")
+    _within_calendar(start_ms + ms, text)
     return ms
 
 
@@ -124,11 +145,14 @@ def next_after(
     """The next firing of a cycle that was due at `due_ms` and fired at `now_ms`, or None when
     it is done. On time, cycles keep their rhythm (`due + interval`, no drift); a cycle that
     fell behind (no leader for a while) fires once and continues from now, instead of firing
-    every missed repetition in a burst (Zeebe does the same)."""
+    every missed repetition in a burst (Zeebe does the same). A cycle whose next firing would
+    leave the calendar (`DUE_MS_MAX`) is done."""
     if repetitions_left == 0 or interval_ms <= 0:
         return None
     left = repetitions_left if repetitions_left == REPEAT_FOREVER else repetitions_left - 1
     following = due_ms + interval_ms
     if now_ms is not None and following <= now_ms:
         following = now_ms + interval_ms
+    if following > DUE_MS_MAX:
+        return None
     return Schedule(following, left, interval_ms)

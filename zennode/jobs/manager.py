@@ -612,7 +612,8 @@ class JobManager:
         second job; a job it did activate is counted by its `job_activated` event).
 
         Our own batch is settled even after leadership moved (like `_push_committed`): its
-        jobs are locked to their workers, and only this node knows to push them.
+        jobs are locked to their workers, and only this node knows to push them, while their
+        locks last (a job whose lock ran out is the lock expiry's to hand out again).
         """
         if self._offering is None or self._closed:
             return
@@ -632,11 +633,16 @@ class JobManager:
             worker = self._workers.get(offer.worker)
             self.stats["activated"] += 1
             touched.add(offer.job_type)  # its slot is settled: the type may offer another
+            deadline = job.get("deadline")
             if ours:
                 self._hold(key, offer.worker)
-                deadline = job.get("deadline")
                 if isinstance(deadline, int):
                     self._add_deadline(deadline)
+            if isinstance(deadline, int) and deadline <= self._clock_ms():
+                # Its lock ran out before we learned of the commit (we were cut off and the
+                # next leader committed our batch): that leader has expired the lock and may
+                # have handed the job out again. Pushing it now would hand it out twice.
+                continue
             if worker is not None and worker.sink.deliver(job):
                 self._count_pushed(worker)
                 continue
