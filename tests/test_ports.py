@@ -22,13 +22,14 @@ from zennode.tools.ports import is_reserved_elsewhere
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD_TIMEOUT_S = 30
+PICKER = "import zennode.tools.ports as ports\n"
 
 
 def _child(code: str) -> subprocess.Popen[str]:
     """A Python process running `code` with the picker imported as `ports`."""
-    prelude = "import json, time\nimport zennode.tools.ports as ports\n"
+    prelude = "import json, time\n"
     return subprocess.Popen(
-        [sys.executable, "-c", prelude + code],
+        [sys.executable, "-c", prelude + PICKER + code],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -94,6 +95,37 @@ def test_a_port_held_by_another_process_is_never_picked_and_is_free_once_it_dies
     # The kernel dropped the child's lock with the child: nothing stale.
     wait_until(lambda: not is_reserved_elsewhere(port), 5, f"port {port} to be free")
     assert ports.reserve_port().port == port
+
+
+def test_a_held_port_stays_reserved_when_tmp_is_wiped() -> None:
+    """Reservations once were lock files in /tmp/zennode-ports: a /tmp cleaner (or a `rm -rf`)
+    removing that directory while ports were held let the next picker lock a new file of the
+    same name and hand out a held port. A picker whose /tmp is empty — its own mount namespace
+    with a fresh tmpfs on /tmp, so the machine's /tmp is left alone — must still refuse it."""
+    held = reserve_port()
+    code = (
+        f"ports._pick_range = lambda span: ({held.port}, {held.port + 1})\n"
+        "ports.ATTEMPTS = 20\n"
+        "tmp = os.listdir('/tmp')\n"
+        "try:\n"
+        "    outcome = ports.reserve_port().port\n"
+        "except RuntimeError:\n"
+        "    outcome = 'refused'\n"
+        "print(json.dumps({'tmp': tmp, 'outcome': outcome}))\n"
+    )
+    wiped_tmp = ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+    wiped_tmp += ['mount -t tmpfs zennode-test /tmp && exec "$@"', "sh"]
+    result = subprocess.run(
+        [*wiped_tmp, sys.executable, "-c", "import json, os\n" + PICKER + code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=CHILD_TIMEOUT_S,
+    )
+    assert result.returncode == 0, f"needs root (unshare, mount): {result.stderr}"
+    assert json.loads(result.stdout) == {"tmp": [], "outcome": "refused"}
+    assert held.held
 
 
 def test_concurrent_pickers_in_two_processes_never_share_a_port() -> None:

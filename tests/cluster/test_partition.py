@@ -333,6 +333,23 @@ def test_raft_port_in_use_is_a_config_error(tmp_path):
     assert threads == []
 
 
+def test_each_election_won_opens_a_new_leader_epoch(started, tmp_path):
+    """The node's role watcher compares epochs: a replica that loses leadership and wins it
+    back between two of its polls must show a different epoch, not just `is_leader` again."""
+    partition = start_single(started, tmp_path)
+    # Its tick thread sets the epoch just after the state that `is_leader` reads.
+    wait_until(lambda: partition.leader_epoch == 1, 5, "the first leader epoch")
+    # What the tick thread reports when leadership is lost and the next election won (a lone
+    # replica stays leader, so nothing else calls this meanwhile).
+    partition._on_state_changed(2, 0)  # leader -> follower
+    assert partition.leader_epoch is None
+    partition._on_state_changed(0, 1)  # follower -> candidate: still not leading
+    partition._on_state_changed(1, 2)  # candidate -> leader: a new term
+    assert partition.leader_epoch == 2
+    partition.stop()
+    assert partition.leader_epoch is None  # a stopped replica leads nothing
+
+
 def test_raft_port_binds_only_the_configured_host(started, tmp_path):
     partition = start_single(started, tmp_path)
     port = partition.status()["raft_port"]
@@ -450,6 +467,7 @@ def test_three_replicas_converge_and_followers_refuse_commands(started, tmp_path
     assert all(read_counter(p) == 2000 for p in group.replicas.values())
     follower = group.followers()[0]
     assert follower.leader_address == leader.settings.self_address
+    assert follower.leader_epoch is None and leader.leader_epoch is not None
     with pytest.raises(Unavailable) as info:
         follower.submit({"type": "inc"})
     assert info.value.partition_id == 1

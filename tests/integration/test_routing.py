@@ -39,6 +39,11 @@ class StandInPartition:
     def leader_address(self) -> str | None:
         return "127.0.0.1:1" if self.is_leader else None
 
+    @property
+    def leader_epoch(self) -> int | None:
+        """What the node's role watcher reads: one term of leadership while it leads."""
+        return 1 if self.is_leader else None
+
     def submit(self, command: dict[str, Any]) -> Future[Outcome]:
         if self.full:
             raise Backpressure("queue full", partition_id=self.partition_id)

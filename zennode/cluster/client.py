@@ -159,7 +159,9 @@ class ClusterClient(Protocol):
         ...
 
     def add_role_listener(self, fn: RoleListener) -> None:
-        """`fn(partition_id, is_leader)` on the loop when a local replica's role changes."""
+        """`fn(partition_id, is_leader)` on the loop when a local replica's role changes: once
+        per replica at start, then False when a term of leadership ends and True when one
+        starts (False then True when leadership was lost and regained between two looks)."""
         ...
 
     def offer_book(self, partition_id: int) -> OfferBook | None:
@@ -197,7 +199,7 @@ class Cluster:
         self._event_listeners: list[EventListener] = []
         self._role_listeners: list[RoleListener] = []
         self._listeners_lock = threading.Lock()
-        self._roles: dict[int, bool] = {}
+        self._roles: dict[int, int | None] = {}  # pid -> leadership epoch last reported
         self._spread = itertools.count()  # next_partition's round robin
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
@@ -279,20 +281,44 @@ class Cluster:
                 log.exception("event listener %r failed", fn)
 
     async def _watch_roles(self) -> None:
-        """Tell role listeners when a local replica gains or loses leadership."""
+        """Tell role listeners of every leadership term a local replica starts or ends.
+
+        It polls each replica's `leader_epoch` every `ROLE_POLL_S` rather than being pushed
+        each change from the tick thread: a poll also sees what no Raft state change
+        announces (a replica halted or stopped stops leading without one), and listeners
+        always run on the loop, in order, one report per look. Comparing epochs, not the
+        bare `is_leader`, is what makes the poll miss nothing: a replica that lost and won
+        back leadership between two looks has a new epoch and is reported as losing it
+        (False) and gaining it (True), so listeners drop what the earlier term left them
+        (offers, in-flight jobs, drivers). The price is up to `ROLE_POLL_S` of delay, which
+        is safe: until a listener hears of a change, Raft itself fences the stale side (a
+        former leader's submits fail NotCommitted; a new leader's drivers start late)."""
         while True:
             for pid, partition in list(self.local_partitions.items()):
-                leader = bool(partition.is_leader)
-                if self._roles.get(pid) != leader:
-                    self._roles[pid] = leader
-                    # DEBUG: the partition itself logs each role change at INFO (one line each)
-                    log.debug("partition %s: %s", pid, "leader" if leader else "follower")
-                    for fn in self._role_listeners:
-                        try:
-                            fn(pid, leader)
-                        except Exception:
-                            log.exception("role listener %r failed", fn)
+                self._report_role(pid, partition.leader_epoch)
             await asyncio.sleep(ROLE_POLL_S)
+
+    def _report_role(self, pid: int, epoch: int | None) -> None:
+        """Report a replica's leadership epoch (None: not leading) if it changed since the
+        last look; the first look reports the role as it is."""
+        known = pid in self._roles
+        was = self._roles.get(pid)
+        if known and was == epoch:
+            return
+        self._roles[pid] = epoch
+        # DEBUG: the partition itself logs each role change at INFO (one line each)
+        log.debug("partition %s: leadership epoch %s -> %s", pid, was, epoch)
+        if was is not None or epoch is None:
+            self._notify_role(pid, False)
+        if epoch is not None:
+            self._notify_role(pid, True)
+
+    def _notify_role(self, pid: int, leader: bool) -> None:
+        for fn in self._role_listeners:
+            try:
+                fn(pid, leader)
+            except Exception:
+                log.exception("role listener %r failed", fn)
 
     # ------------------------------------------------------------ lookups
 

@@ -413,7 +413,11 @@ class Partition:
         self._apply_fn = apply_fn
         self._on_events = on_events
         self._on_role_change = on_role_change
-        self._is_leader_flag = False
+        # Elections this replica won since it started, and the one it leads in now (None: not
+        # leading), as the tick thread saw them: one attribute, so a reader on another thread
+        # never sees a leadership without its epoch (`leader_epoch`).
+        self._elections_won = 0
+        self._leadership: int | None = None
         self._stopped = False
         # Why this replica stopped applying (a violated engine invariant), or None.
         self.halted: str | None = None
@@ -804,11 +808,17 @@ class Partition:
             notifier.notify()
 
     def _on_state_changed(self, _old: int, new: int) -> None:
+        """Tick thread, on every Raft state change: each election won opens a new leadership
+        epoch, so a replica that loses and wins back leadership between two looks of an
+        observer (the node's role watcher) is still seen to have changed term."""
         is_leader = new == _RAFT_LEADER_STATE
-        if is_leader == self._is_leader_flag:
+        if is_leader == (self._leadership is not None):
             return
-        self._is_leader_flag = is_leader
-        if not is_leader:
+        if is_leader:
+            self._elections_won += 1
+            self._leadership = self._elections_won
+        else:
+            self._leadership = None
             self._batcher.fail_queued(
                 NotCommitted(f"partition {self.partition_id}: leadership lost", self.partition_id)
             )
@@ -845,6 +855,16 @@ class Partition:
     @property
     def is_leader(self) -> bool:
         return not self._stopped and self.halted is None and self._group._isLeader()
+
+    @property
+    def leader_epoch(self) -> int | None:
+        """Which leadership of this replica is current: the count of elections it had won when
+        it won this one (1, 2, ...), or None when it does not lead (follower, candidate,
+        halted, stopped). Two equal values mean the same term of leadership; a leader whose
+        epoch changed lost and regained leadership in between, and anything it kept from the
+        earlier term (offers, in-flight jobs, drivers) may be stale. Any thread."""
+        epoch = self._leadership
+        return epoch if epoch is not None and self.is_leader else None
 
     @property
     def leader_address(self) -> str | None:
@@ -983,8 +1003,8 @@ class Partition:
             )
             self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
             return
-        if self._is_leader_flag:
-            self._is_leader_flag = False
+        if self._leadership is not None:
+            self._leadership = None
             self._notify_role(False)
         self._batcher.fail_in_flight(OutcomeUnknown(message, self.partition_id))
         self._group._durable_close()

@@ -6,12 +6,19 @@ once. A port found free is bound only later — a node process first spends a se
 Python; a test picks all three Raft addresses of a group and starts the third replica seconds
 after the first two — and in between another process that found the same port free may bind
 it; one of the two then fails with "address in use". So every port handed out here is
-*reserved*: this process holds an exclusive `flock` on `<lock dir>/<port>.lock` until it
-releases the reservation or exits (the kernel drops the lock with the process, so a crash
-leaves nothing stale). Every picker on the machine takes the same locks, so no two reserve one
-port; a port that some other program uses is skipped by a bind test. Releasing is for the
-owner of the servers, once they are stopped: a node that restarts on its own ports keeps them
-reserved while it is down.
+*reserved*: this process holds a Unix socket bound to the abstract name `zennode-port-<port>`
+until it releases the reservation or exits (the kernel unbinds it with the process, so a crash
+leaves nothing stale). Every picker on the machine binds the same names, and the kernel lets
+only one socket hold a name, so no two reserve one port; a port that some other program uses
+is skipped by a bind test. Releasing is for the owner of the servers, once they are stopped: a
+node that restarts on its own ports keeps them reserved while it is down.
+
+Why abstract sockets and not lock files: a name in the abstract namespace is no file, so
+nothing can delete it while it is held. Reservations were `flock`s on files in
+/tmp/zennode-ports; removing that directory (a /tmp cleaner, a `rm -rf` by hand) while ports
+were held let the next picker create a new file of the same name, lock it and hand out a held
+port. The abstract namespace belongs to the network namespace, as TCP ports do: reservations
+are shared exactly by the processes that share a port space.
 
 Ports come from below the kernel's ephemeral range: a port in that range may be handed to an
 outgoing connection's local end (a Raft peer dialling a replica that is not up yet) and taken
@@ -22,20 +29,16 @@ starts it, also between a reservation and its bind.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
+import errno
 import random
 import socket
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 from zennode.config import PORT_OFFSET_GRPC, PORT_OFFSET_INTERNAL, PORT_OFFSET_RAFT_BASE
 from zennode.tools.launcher import DEFAULT_BASE_PORT, NODE_PORT_STRIDE
 
-LOCK_DIR_ENV = "ZENNODE_PORT_LOCK_DIR"
-DEFAULT_LOCK_DIR = "/tmp/zennode-ports"
+NAME_PREFIX = "zennode-port-"  # abstract Unix socket name of a port's reservation
 SPAN = 12_000  # how far below the ephemeral range the picks go
 ATTEMPTS = 500
 # Bound without any reservation by nodes started by hand on the shared machine: `zennode
@@ -52,10 +55,10 @@ class Reservation:
     `ports` every reserved port; `port` the only one of a single-port reservation.
     """
 
-    def __init__(self, base: int, ports: tuple[int, ...], fds: list[int]) -> None:
+    def __init__(self, base: int, ports: tuple[int, ...], holds: list[socket.socket]) -> None:
         self.base = base
         self.ports = ports
-        self._fds = fds
+        self._holds = holds
 
     @property
     def port(self) -> int:
@@ -68,14 +71,13 @@ class Reservation:
 
     @property
     def held(self) -> bool:
-        return bool(self._fds)
+        return bool(self._holds)
 
     def release(self) -> None:
         with _LOCK:
-            fds, self._fds = self._fds, []
+            holds, self._holds = self._holds, []
             _HELD.discard(self)
-        for fd in fds:
-            os.close(fd)  # closing the descriptor drops its flock
+        _close(holds)  # closing a socket frees its name
 
     def __enter__(self) -> Reservation:
         return self
@@ -130,16 +132,15 @@ def reserve(offsets: Sequence[int], host: str = "127.0.0.1") -> Reservation:
         ports = tuple(base + offset for offset in offsets)
         if any(port in BY_HAND for port in ports):
             continue
-        fds = _lock_all(ports)
-        if fds is None:
+        holds = _hold_all(ports)
+        if holds is None:
             continue
         if all(_bindable(host, port) for port in ports):
-            reservation = Reservation(base, ports, fds)
+            reservation = Reservation(base, ports, holds)
             with _LOCK:
                 _HELD.add(reservation)
             return reservation
-        for fd in fds:
-            os.close(fd)
+        _close(holds)
     raise RuntimeError(f"no free port layout {list(offsets)} on {host} after {ATTEMPTS} tries")
 
 
@@ -149,18 +150,13 @@ def held_reservations() -> set[Reservation]:
         return set(_HELD)
 
 
-def lock_dir() -> Path:
-    """Where the per-port lock files live (shared by every process on the machine)."""
-    return Path(os.environ.get(LOCK_DIR_ENV, DEFAULT_LOCK_DIR))
-
-
 def is_reserved_elsewhere(port: int) -> bool:
     """Whether another process (or another reservation of this one) holds `port` (diagnostics,
     tests of this module)."""
-    fds = _lock_all((port,))
-    if fds is None:
+    holds = _hold_all((port,))
+    if holds is None:
         return True
-    os.close(fds[0])
+    _close(holds)
     return False
 
 
@@ -173,27 +169,29 @@ def _pick_range(span: int) -> tuple[int, int]:
     return low, high
 
 
-def _lock_all(ports: Sequence[int]) -> list[int] | None:
-    """Exclusive, non-blocking flocks on every port's lock file, or None (and none held)."""
-    directory = lock_dir()
-    if not directory.is_dir():
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(parents=True)
-        with contextlib.suppress(PermissionError):
-            directory.chmod(0o1777)  # every user's test runs share it; sticky: no deleting
-    fds: list[int] = []
+def _hold_all(ports: Sequence[int]) -> list[socket.socket] | None:
+    """Every port's reservation name bound by a socket of this process, or None (and none
+    held) when another socket holds one of them."""
+    holds: list[socket.socket] = []
     for port in ports:
-        # O_RDONLY is enough for flock, so a file another user created works too.
-        fd = os.open(directory / f"{port}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        # Not inherited by child processes (Python's default): a node process started by the
+        # owner must not keep the owner's reservation alive after the owner released it.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            for held in fds:
-                os.close(held)
-            return None
-        fds.append(fd)
-    return fds
+            sock.bind(f"\0{NAME_PREFIX}{port}")
+        except OSError as exc:
+            sock.close()
+            _close(holds)
+            if exc.errno == errno.EADDRINUSE:
+                return None
+            raise
+        holds.append(sock)
+    return holds
+
+
+def _close(holds: list[socket.socket]) -> None:
+    for sock in holds:
+        sock.close()
 
 
 def _bindable(host: str, port: int) -> bool:
