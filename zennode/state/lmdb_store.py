@@ -110,14 +110,19 @@ class LmdbTxn:
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
 
     def _db(self, table: str) -> object:
-        _check_table(table)
-        return self._dbs[table]
+        db = self._dbs.get(table)
+        if db is None:
+            _check_table(table)  # raises: `_dbs` holds exactly the engine tables
+        return db
 
     def get(self, table: str, key: bytes) -> bytes | None:
         pending = self._pending.get(table)
         if pending is not None and key in pending:
             return pending[key]
-        return self._txn.get(key, db=self._db(table))
+        db = self._dbs.get(table)  # (`_db` inlined: every read of an apply comes here)
+        if db is None:
+            _check_table(table)
+        return self._txn.get(key, db=db)
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.write_rows(table, {bytes(key): bytes(value)})

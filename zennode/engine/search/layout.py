@@ -73,21 +73,37 @@ def summary_row(key: int) -> bytes:
     return SUMMARY + records.u64(key)
 
 
+# The index of each scalar summary field: field -> (row prefix, how its value is encoded).
+_SCALAR_INDEXES: dict[str, tuple[bytes, Any]] = {
+    "s": (BY_STATE, records.text),
+    "d": (BY_DEFINITION, records.u64),
+    "p": (BY_PROCESS_ID, records.text),
+    "c": (BY_CREATED, records.u64),
+    "b": (BY_BUSINESS_KEY, records.text),
+    "r": (BY_PARENT, records.u64),
+}
+SCALAR_FIELDS = tuple(_SCALAR_INDEXES)  # the summary fields with an index entry each
+
+
+def scalar_entry(field: str, value: Any, k: bytes) -> bytes:
+    """The index entry of summary field `field` (one of `SCALAR_FIELDS`) = `value`."""
+    prefix, encode = _SCALAR_INDEXES[field]
+    return prefix + encode(value) + k  # type: ignore[no-any-return]
+
+
+def element_entry(element_id: str, k: bytes) -> bytes:
+    """The index entry of an instance with a token at `element_id`."""
+    return BY_ELEMENT + records.text(element_id) + k
+
+
 def entries(summary: Summary, k: bytes) -> dict[str, bytes]:
     """The index entries (value b"") an instance with this summary has, by what they index
     (`a:<element id>` per element with a token); `k` is the instance key (8 bytes)."""
     rows = {
-        "s": BY_STATE + records.text(summary["s"]) + k,
-        "d": BY_DEFINITION + records.u64(summary["d"]) + k,
-        "p": BY_PROCESS_ID + records.text(summary["p"]) + k,
-        "c": BY_CREATED + records.u64(summary["c"]) + k,
+        field: scalar_entry(field, summary[field], k) for field in SCALAR_FIELDS if field in summary
     }
-    if "b" in summary:
-        rows["b"] = BY_BUSINESS_KEY + records.text(summary["b"]) + k
-    if "r" in summary:
-        rows["r"] = BY_PARENT + records.u64(summary["r"]) + k
     for element_id in summary["a"]:
-        rows["a:" + element_id] = BY_ELEMENT + records.text(element_id) + k
+        rows["a:" + element_id] = element_entry(element_id, k)
     return rows
 
 
