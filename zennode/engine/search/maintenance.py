@@ -70,11 +70,7 @@ def _summarize(
             incidents[element_id] = incidents.get(element_id, 0) + 1
         if record["elementType"] not in NOT_TOKENS:
             active[element_id] = active.get(element_id, 0) + 1
-    tallies = {k: list(v) for k, v in (previous or {}).get("e", {}).items()}
-    for element_id, (completed, terminated) in ended.items():
-        tally = tallies.setdefault(element_id, [0, 0])
-        tally[0] += completed
-        tally[1] += terminated
+    tallies = _tallied(previous["e"] if previous else {}, ended)
     summary: Summary = {
         "s": display_state(instance),
         "d": instance["processDefinitionKey"],
@@ -82,7 +78,7 @@ def _summarize(
         "c": instance["createdAt"],
         "a": dict(sorted(active.items())),
         "i": dict(sorted(incidents.items())),
-        "e": dict(sorted(tallies.items())),
+        "e": tallies,
     }
     if instance.get("businessKey") is not None:
         summary["b"] = instance["businessKey"]
@@ -90,6 +86,23 @@ def _summarize(
     if parent:
         summary["r"] = parent["processInstanceKey"]
     return summary
+
+
+def _tallied(tallies: dict[str, list[int]], ended: dict[str, list[int]]) -> dict[str, list[int]]:
+    """`tallies` (sorted by element id) plus `ended`, sorted by element id; `tallies` is left
+    as it is (it is the old summary). Why not copy and sort every time: a save usually ends
+    elements that ended before, so the old order holds and only those tallies are new lists."""
+    if not ended:
+        return tallies
+    out = dict(tallies)
+    for element_id, (completed, terminated) in ended.items():
+        was = out.get(element_id)
+        out[element_id] = (
+            [was[0] + completed, was[1] + terminated] if was else [completed, terminated]
+        )
+    if len(out) > len(tallies):  # an element's first end: its tally must go in its place
+        out = dict(sorted(out.items()))
+    return out
 
 
 def _add(db: KVWrite, row: bytes, delta: int) -> None:
