@@ -5,6 +5,7 @@ the queries agree on every byte."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from zennode.engine import records
@@ -43,6 +44,8 @@ SEARCH_PREFIXES = (
 # Element instance records that are not a token at the element (a multi-instance activity's
 # body and iterations: the runs inside them are).
 NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
+
+COUNTER_ROWS_CACHED = 4096  # counter rows kept built: a few per element of the hot definitions
 
 KIND_ACTIVE = b"a"
 KIND_COMPLETED = b"c"
@@ -123,7 +126,10 @@ def counts(summary: Summary) -> dict[tuple[str, str], int]:
     return out
 
 
+@functools.lru_cache(maxsize=COUNTER_ROWS_CACHED)
 def counter_row(definition: int, counter: tuple[str, str]) -> bytes:
+    """The counter's row. Cached: every save adds to a few counters of the same definition
+    (a pure function of its arguments, so the cache cannot change a result)."""
     kind, name = counter
     if kind == "n":
         return DEFINITION_COUNTS + records.u64(definition) + records.text(name)

@@ -41,12 +41,14 @@ def record_instance(
 
     `ended`: element id -> [completed, terminated] element instances since the last save."""
     key = instance["processInstanceKey"]
-    old = get_summary(ctx.db, key)
+    row = summary_row(key)
+    raw = ctx.db.get("index", row)
+    old = records.loads(raw) if raw else None
     new = _summarize(instance, old, ended or {})
     if new == old:
         return
     _apply(ctx.db, key, old, new)
-    ctx.db.put("index", summary_row(key), records.dumps(new))
+    ctx.db.put("index", row, records.dumps(new))
 
 
 def forget_instance(db: KVWrite, key: int) -> int:
