@@ -110,10 +110,8 @@ class LmdbTxn:
         self._pending: dict[str, dict[bytes, bytes | None]] = {}
 
     def _db(self, table: str) -> object:
-        db = self._dbs.get(table)
-        if db is None:
-            _check_table(table)  # raises: `_dbs` holds exactly the engine tables
-        return db
+        _check_table(table)
+        return self._dbs[table]
 
     def get(self, table: str, key: bytes) -> bytes | None:
         pending = self._pending.get(table)
@@ -121,7 +119,7 @@ class LmdbTxn:
             return pending[key]
         db = self._dbs.get(table)  # (`_db` inlined: every read of an apply comes here)
         if db is None:
-            _check_table(table)
+            _check_table(table)  # raises: `_dbs` holds exactly the engine tables
         return self._txn.get(key, db=db)
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
