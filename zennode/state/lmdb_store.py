@@ -117,7 +117,10 @@ class LmdbTxn:
         pending = self._pending.get(table)
         if pending is not None and key in pending:
             return pending[key]
-        return self._txn.get(key, db=self._db(table))
+        db = self._dbs.get(table)  # (`_db` inlined: every read of an apply comes here)
+        if db is None:
+            _check_table(table)  # raises: `_dbs` holds exactly the engine tables
+        return self._txn.get(key, db=db)
 
     def put(self, table: str, key: bytes, value: bytes) -> None:
         self.write_rows(table, {bytes(key): bytes(value)})

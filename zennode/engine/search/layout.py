@@ -5,6 +5,7 @@ the queries agree on every byte."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from zennode.engine import records
@@ -44,6 +45,8 @@ SEARCH_PREFIXES = (
 # body and iterations: the runs inside them are).
 NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
 
+COUNTER_ROWS_CACHED = 4096  # counter rows kept built: a few per element of the hot definitions
+
 KIND_ACTIVE = b"a"
 KIND_COMPLETED = b"c"
 KIND_TERMINATED = b"t"
@@ -73,21 +76,37 @@ def summary_row(key: int) -> bytes:
     return SUMMARY + records.u64(key)
 
 
+# The index of each scalar summary field: field -> (row prefix, how its value is encoded).
+_SCALAR_INDEXES: dict[str, tuple[bytes, Any]] = {
+    "s": (BY_STATE, records.text),
+    "d": (BY_DEFINITION, records.u64),
+    "p": (BY_PROCESS_ID, records.text),
+    "c": (BY_CREATED, records.u64),
+    "b": (BY_BUSINESS_KEY, records.text),
+    "r": (BY_PARENT, records.u64),
+}
+SCALAR_FIELDS = tuple(_SCALAR_INDEXES)  # the summary fields with an index entry each
+
+
+def scalar_entry(field: str, value: Any, k: bytes) -> bytes:
+    """The index entry of summary field `field` (one of `SCALAR_FIELDS`) = `value`."""
+    prefix, encode = _SCALAR_INDEXES[field]
+    return prefix + encode(value) + k  # type: ignore[no-any-return]
+
+
+def element_entry(element_id: str, k: bytes) -> bytes:
+    """The index entry of an instance with a token at `element_id`."""
+    return BY_ELEMENT + records.text(element_id) + k
+
+
 def entries(summary: Summary, k: bytes) -> dict[str, bytes]:
     """The index entries (value b"") an instance with this summary has, by what they index
     (`a:<element id>` per element with a token); `k` is the instance key (8 bytes)."""
     rows = {
-        "s": BY_STATE + records.text(summary["s"]) + k,
-        "d": BY_DEFINITION + records.u64(summary["d"]) + k,
-        "p": BY_PROCESS_ID + records.text(summary["p"]) + k,
-        "c": BY_CREATED + records.u64(summary["c"]) + k,
+        field: scalar_entry(field, summary[field], k) for field in SCALAR_FIELDS if field in summary
     }
-    if "b" in summary:
-        rows["b"] = BY_BUSINESS_KEY + records.text(summary["b"]) + k
-    if "r" in summary:
-        rows["r"] = BY_PARENT + records.u64(summary["r"]) + k
     for element_id in summary["a"]:
-        rows["a:" + element_id] = BY_ELEMENT + records.text(element_id) + k
+        rows["a:" + element_id] = element_entry(element_id, k)
     return rows
 
 
@@ -107,7 +126,10 @@ def counts(summary: Summary) -> dict[tuple[str, str], int]:
     return out
 
 
+@functools.lru_cache(maxsize=COUNTER_ROWS_CACHED)
 def counter_row(definition: int, counter: tuple[str, str]) -> bytes:
+    """The counter's row. Cached: every save adds to a few counters of the same definition
+    (a pure function of its arguments, so the cache cannot change a result)."""
     kind, name = counter
     if kind == "n":
         return DEFINITION_COUNTS + records.u64(definition) + records.text(name)

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 from zennode.engine import records
 from zennode.engine.search.layout import (
     NOT_TOKENS,
+    SCALAR_FIELDS,
     Summary,
     counter_row,
-    counts,
     display_state,
+    element_entry,
     entries,
+    scalar_entry,
     summary_row,
 )
 from zennode.engine.storage import KVRead, KVWrite
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from zennode.engine.context import Context
 
 _INCIDENT = "incident"  # runner.EI_INCIDENT (the runner imports this module's users)
+_NOTHING: Summary = {"a": {}, "i": {}, "e": {}}  # what no summary writes: no rows, no counts
+_NO_TALLY = [0, 0]  # an element's [completed, terminated] before its first end
 
 
 def get_summary(db: KVRead, key: int) -> Summary | None:
@@ -37,12 +41,14 @@ def record_instance(
 
     `ended`: element id -> [completed, terminated] element instances since the last save."""
     key = instance["processInstanceKey"]
-    old = get_summary(ctx.db, key)
+    row = summary_row(key)
+    raw = ctx.db.get("index", row)
+    old = records.loads(raw) if raw else None
     new = _summarize(instance, old, ended or {})
     if new == old:
         return
     _apply(ctx.db, key, old, new)
-    ctx.db.put("index", summary_row(key), records.dumps(new))
+    ctx.db.put("index", row, records.dumps(new))
 
 
 def forget_instance(db: KVWrite, key: int) -> int:
@@ -66,11 +72,7 @@ def _summarize(
             incidents[element_id] = incidents.get(element_id, 0) + 1
         if record["elementType"] not in NOT_TOKENS:
             active[element_id] = active.get(element_id, 0) + 1
-    tallies = {k: list(v) for k, v in (previous or {}).get("e", {}).items()}
-    for element_id, (completed, terminated) in ended.items():
-        tally = tallies.setdefault(element_id, [0, 0])
-        tally[0] += completed
-        tally[1] += terminated
+    tallies = _tallied(previous["e"] if previous else {}, ended)
     summary: Summary = {
         "s": display_state(instance),
         "d": instance["processDefinitionKey"],
@@ -78,7 +80,7 @@ def _summarize(
         "c": instance["createdAt"],
         "a": dict(sorted(active.items())),
         "i": dict(sorted(incidents.items())),
-        "e": dict(sorted(tallies.items())),
+        "e": tallies,
     }
     if instance.get("businessKey") is not None:
         summary["b"] = instance["businessKey"]
@@ -86,6 +88,23 @@ def _summarize(
     if parent:
         summary["r"] = parent["processInstanceKey"]
     return summary
+
+
+def _tallied(tallies: dict[str, list[int]], ended: dict[str, list[int]]) -> dict[str, list[int]]:
+    """`tallies` (sorted by element id) plus `ended`, sorted by element id; `tallies` is left
+    as it is (it is the old summary). Why not copy and sort every time: a save usually ends
+    elements that ended before, so the old order holds and only those tallies are new lists."""
+    if not ended:
+        return tallies
+    out = dict(tallies)
+    for element_id, (completed, terminated) in ended.items():
+        was = out.get(element_id)
+        out[element_id] = (
+            [was[0] + completed, was[1] + terminated] if was else [completed, terminated]
+        )
+    if len(out) > len(tallies):  # an element's first end: its tally must go in its place
+        out = dict(sorted(out.items()))
+    return out
 
 
 def _add(db: KVWrite, row: bytes, delta: int) -> None:
@@ -99,26 +118,72 @@ def _add(db: KVWrite, row: bytes, delta: int) -> None:
 
 
 def _apply(db: KVWrite, key: int, old: Summary | None, new: Summary | None) -> None:
-    """Move index entries and counters from what `old` wrote to what `new` needs (only the
-    rows that differ are touched)."""
-    k = records.u64(key)
-    old_rows = entries(old, k) if old else {}
-    new_rows = entries(new, k) if new else {}
-    for name, row in old_rows.items():
-        if new_rows.get(name) != row:
-            db.delete("index", row)
-    for name, row in new_rows.items():
-        if old_rows.get(name) != row:
-            db.put("index", row, b"")
+    """Move index entries and counters from what `old` wrote to what `new` needs.
+
+    Why field by field: this runs on every save, and a save changes few fields (the state,
+    the elements with a token, a tally); comparing the fields first builds and writes only
+    the rows of those that changed, where building every row of both summaries to compare
+    them cost more than the writes. No summary (`None`) writes nothing."""
     if old and new and old["d"] != new["d"]:  # (an instance never changes its definition)
         raise AssertionError(f"instance {key} changed its definition")
-    definition = (new or old or {})["d"]
-    old_counts = counts(old) if old else {}
-    new_counts = counts(new) if new else {}
-    for counter, n in old_counts.items():
-        delta = new_counts.get(counter, 0) - n
+    definition: int = (new or old or {"d": 0})["d"]
+    k = records.u64(key)
+    before = old or _NOTHING
+    after = new or _NOTHING
+    for field in SCALAR_FIELDS:
+        was, now = before.get(field), after.get(field)
+        if was != now:
+            if was is not None:
+                db.delete("index", scalar_entry(field, was, k))
+            if now is not None:
+                db.put("index", scalar_entry(field, now, k), b"")
+    tokens_before, tokens_after = before["a"], after["a"]
+    if tokens_before.keys() != tokens_after.keys():
+        for element_id in tokens_before:  # (dict order, not a set's: the same on every replica)
+            if element_id not in tokens_after:
+                db.delete("index", element_entry(element_id, k))
+        for element_id in tokens_after:
+            if element_id not in tokens_before:
+                db.put("index", element_entry(element_id, k), b"")
+    state_before, state_after = before.get("s"), after.get("s")
+    if state_before != state_after:
+        if state_before is not None:
+            _add(db, counter_row(definition, ("n", state_before)), -1)
+        if state_after is not None:
+            _add(db, counter_row(definition, ("n", state_after)), 1)
+    _move(db, definition, "a", tokens_before, tokens_after)
+    _move(db, definition, "i", before["i"], after["i"])
+    tallies_before, tallies_after = before["e"], after["e"]
+    if tallies_before != tallies_after:
+        for element_id, tally in tallies_after.items():
+            _move_tally(
+                db, definition, element_id, tallies_before.get(element_id, _NO_TALLY), tally
+            )
+        for element_id, tally in tallies_before.items():
+            if element_id not in tallies_after:
+                _move_tally(db, definition, element_id, tally, _NO_TALLY)
+
+
+def _move_tally(
+    db: KVWrite, definition: int, element_id: str, was: list[int], now: list[int]
+) -> None:
+    """Change the element's completed and terminated counters by `now` - `was`."""
+    if now[0] != was[0]:
+        _add(db, counter_row(definition, ("c", element_id)), now[0] - was[0])
+    if now[1] != was[1]:
+        _add(db, counter_row(definition, ("t", element_id)), now[1] - was[1])
+
+
+def _move(
+    db: KVWrite, definition: int, kind: str, was: dict[str, int], now: dict[str, int]
+) -> None:
+    """Change the `kind` counters of the definition's elements by `now` - `was` (per element)."""
+    if was == now:
+        return
+    for element_id, n in was.items():
+        delta = now.get(element_id, 0) - n
         if delta:
-            _add(db, counter_row(definition, counter), delta)
-    for counter, n in new_counts.items():
-        if counter not in old_counts:
-            _add(db, counter_row(definition, counter), n)
+            _add(db, counter_row(definition, (kind, element_id)), delta)
+    for element_id, n in now.items():
+        if n and element_id not in was:
+            _add(db, counter_row(definition, (kind, element_id)), n)
