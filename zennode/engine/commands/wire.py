@@ -47,6 +47,8 @@ TRIGGER_LIMIT_MAX = 10_000
 HISTORY_TTL_MS_MAX = 100 * 366 * 24 * 3600 * 1000  # an instance's history is kept at most 100 years
 PURGE_LIMIT_DEFAULT = 100  # ended root instances one purge_history deletes (a bounded chunk)
 PURGE_LIMIT_MAX = 1000
+BACKFILL_LIMIT_DEFAULT = 500  # instances one backfill_search scans (a bounded chunk)
+BACKFILL_LIMIT_MAX = 10_000
 ACK_KINDS = ("open", "close", "delivery", "signal")
 ASSIGNEE_CHARS_MAX = 255  # a job's assignee (it is part of an index key)
 VARIABLE_NAME_CHARS_MAX = 1000  # the name delete_variable takes
@@ -542,6 +544,20 @@ class PurgeHistory(Command):
         return cls(default_ttl_ms=default, limit=min(limit, PURGE_LIMIT_MAX))
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillSearch(Command):
+    """Write the search rows of instances saved before they existed (`search.backfill`): the
+    next `limit` instances from the partition's cursor."""
+
+    TYPE: ClassVar[str] = "backfill_search"
+    limit: int = BACKFILL_LIMIT_DEFAULT
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        limit = int_field(wire, "limit", minimum=1, default=BACKFILL_LIMIT_DEFAULT)
+        return cls(limit=min(limit, BACKFILL_LIMIT_MAX))
+
+
 # ------------------------------------------------------------------------ messages
 
 
@@ -725,6 +741,7 @@ RECORDS: dict[str, type[Command]] = {
         ResolveIncident,
         TriggerTimers,
         PurgeHistory,
+        BackfillSearch,
         PublishMessage,
         OpenMessageSubscription,
         CloseMessageSubscription,

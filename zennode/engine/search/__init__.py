@@ -68,6 +68,7 @@ from zennode.engine.search.layout import (
     SUMMARY,
     display_state,
     implied_rows,
+    rows_complete,
 )
 from zennode.engine.search.maintenance import forget_instance, record_instance
 from zennode.engine.search.planner import SORT_FIELDS, SORT_ORDERS, search
@@ -89,5 +90,6 @@ __all__ = [
     "forget_instance",
     "implied_rows",
     "record_instance",
+    "rows_complete",
     "search",
 ]
