@@ -512,6 +512,11 @@ class ResolveIncident(Command):
 # -------------------------------------------------------------------------- timers
 
 
+def _limit(wire: dict[str, Any], default: int, maximum: int) -> int:
+    """A bounded chunk's `limit`: at least 1, `default` when not given, cut to `maximum`."""
+    return min(int_field(wire, "limit", minimum=1, default=default), maximum)
+
+
 @dataclass(frozen=True, slots=True)
 class TriggerTimers(Command):
     """Fire the timers due at the command's time (at most `limit`), expire old messages."""
@@ -521,8 +526,7 @@ class TriggerTimers(Command):
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
-        limit = int_field(wire, "limit", minimum=1, default=TRIGGER_LIMIT_DEFAULT)
-        return cls(limit=min(limit, TRIGGER_LIMIT_MAX))
+        return cls(limit=_limit(wire, TRIGGER_LIMIT_DEFAULT, TRIGGER_LIMIT_MAX))
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,11 +541,11 @@ class PurgeHistory(Command):
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
-        limit = int_field(wire, "limit", minimum=1, default=PURGE_LIMIT_DEFAULT)
+        limit = _limit(wire, PURGE_LIMIT_DEFAULT, PURGE_LIMIT_MAX)
         default = optional_int(wire, "defaultTtlMs")
         if default is not None and default > HISTORY_TTL_MS_MAX:
             raise BadRequest(f"defaultTtlMs must be at most {HISTORY_TTL_MS_MAX}")
-        return cls(default_ttl_ms=default, limit=min(limit, PURGE_LIMIT_MAX))
+        return cls(default_ttl_ms=default, limit=limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,8 +558,7 @@ class BackfillSearch(Command):
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
-        limit = int_field(wire, "limit", minimum=1, default=BACKFILL_LIMIT_DEFAULT)
-        return cls(limit=min(limit, BACKFILL_LIMIT_MAX))
+        return cls(limit=_limit(wire, BACKFILL_LIMIT_DEFAULT, BACKFILL_LIMIT_MAX))
 
 
 # ------------------------------------------------------------------------ messages
