@@ -98,6 +98,8 @@ def test_a_restarted_node_backfills_the_search_rows_of_old_instances_once(
         normal = _answers(api)
         assert normal[str({"size": 100})]["totalCount"] == 9
         digests = _digests(first)
+        everything = set(range(1, PARTITIONS + 1))
+        wait_until(lambda: first.node.backfill.done == everything, WAIT_S, "the drivers' check")
         assert first.node.backfill.commands == {}  # a new data dir: nothing to backfill
     finally:
         first.stop()
@@ -107,9 +109,7 @@ def test_a_restarted_node_backfills_the_search_rows_of_old_instances_once(
     try:
         api = RestClient(base_url=second.url)
         driver = second.node.backfill
-        wait_until(
-            lambda: driver.done == set(range(1, PARTITIONS + 1)), WAIT_S, "the backfill to finish"
-        )
+        wait_until(lambda: driver.done == everything, WAIT_S, "the backfill to finish")
         assert sum(driver.migrated.values()) == len(keys)
         assert _answers(api) == normal
         assert _digests(second) == digests
