@@ -105,12 +105,15 @@ def test_a_restarted_node_backfills_the_search_rows_of_old_instances_once(
         first.stop()
     _make_old(config)
 
-    second = NodeThread(Node(config)).start()
+    node = Node(config)
+    node.backfill.chunk = 2  # several chunks per partition
+    second = NodeThread(node).start()
     try:
         api = RestClient(base_url=second.url)
         driver = second.node.backfill
         wait_until(lambda: driver.done == everything, WAIT_S, "the backfill to finish")
         assert sum(driver.migrated.values()) == len(keys)
+        assert sum(driver.commands.values()) >= len(keys) // 2
         assert _answers(api) == normal
         assert _digests(second) == digests
         assert _backfilled_metric(api) == len(keys)
