@@ -53,7 +53,8 @@ otherwise it is not counted (None) — counting would read every match.
 Modules, one job each: `layout` (the rows and what one instance contributes to them),
 `maintenance` (writing them with the instance), `filters` (what a search asks for),
 `planner` (one partition's page), `counters` (reading the counters: statistics, totals and
-the planner's estimates). The names callers use are exported here.
+the planner's estimates), `backfill` (the rows of instances an older version saved without
+them: a one-time migration). The names callers use are exported here.
 """
 
 from zennode.engine.search.counters import definition_statistics, element_statistics
