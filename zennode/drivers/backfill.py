@@ -23,7 +23,7 @@ from zennode.engine.commands import BackfillSearch
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # a partition not done whose round failed is tried again after this
-CHUNK = 500  # instances one command scans
+CHUNK = 200  # instances one command scans: ~46 ms of apply (500 took ~190 ms, 2 cores)
 
 
 class SearchBackfillDriver(LeaderDriver):
