@@ -177,6 +177,13 @@ class NodeMetrics:
             ["partition"],
             registry=reg,
         )
+        self.search_backfilled = Counter(
+            "zennode_search_backfilled_instances",
+            "Instances saved by an older version that this node's partition leaders gave their "
+            "search rows (a one-time migration, zennode/engine/search/backfill.py)",
+            ["partition"],
+            registry=reg,
+        )
         self._lock = threading.Lock()  # guards the label caches below (tick threads race)
         self._job_children: dict[tuple[int, str, str], Any] = {}
         self._job_types: set[str] = set()
@@ -197,6 +204,9 @@ class NodeMetrics:
 
     def count_forwarded(self, partition_id: int) -> None:
         self.forwarded_requests.labels(str(partition_id)).inc()
+
+    def count_backfilled(self, partition_id: int, instances: int) -> None:
+        self.search_backfilled.labels(str(partition_id)).inc(instances)
 
     def count_rejected(self, partition_id: int, reason: str = "backpressure") -> None:
         self.commands_rejected.labels(str(partition_id), reason).inc()

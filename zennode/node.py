@@ -7,6 +7,7 @@ stops them; each part does one job:
     job_streams `jobs.streams.JobStreams`     job managers (per partition) + worker streams
     timers     `drivers.timers.TimerDriver`   fires due BPMN timers on the partitions it leads
     retention  `drivers.retention`            deletes ended instances whose TTL passed (leaders)
+    backfill   `drivers.backfill`             gives old instances their search rows, once (leaders)
     relay      `drivers.partition_relay`      cross-partition command relay, sent by leaders
     metrics    `metrics.NodeMetrics`          this node's Prometheus registry
     servers    HTTP (REST, /metrics), public gRPC (JobStream, Zeebe gateway), internal gRPC
@@ -32,6 +33,7 @@ from typing import Any
 from zennode.cluster.client import Cluster
 from zennode.cluster.replicas import ReplicaFactory
 from zennode.config import Config, default_config
+from zennode.drivers.backfill import SearchBackfillDriver
 from zennode.drivers.partition_relay import PartitionRelay
 from zennode.drivers.retention import RetentionDriver
 from zennode.drivers.timers import TimerDriver
@@ -94,6 +96,9 @@ class Node:
             chunk=retention.purge_chunk,
         )
         self.metrics.retention_stats = self.retention.stats
+        self.backfill = SearchBackfillDriver(
+            self.cluster, on_migrated=self.metrics.count_backfilled
+        )
         self.relay = PartitionRelay(self.cluster)
         self._servers: list[tuple[str, Callable[[], Any]]] = []  # (name, async stop) in order
         self._lock_file: Any = None
@@ -164,6 +169,7 @@ class Node:
         self._servers.clear()
         await self.timers.stop()
         await self.retention.stop()
+        await self.backfill.stop()
         await self.relay.stop()
         await self.job_streams.stop()
         await asyncio.to_thread(self.handlers.stop)

@@ -13,6 +13,7 @@ from zennode.engine.commands import (
     AckRelay,
     ActivateJobs,
     AssignJob,
+    BackfillSearch,
     BroadcastSignal,
     CancelInstance,
     CloseMessageSubscription,
@@ -84,6 +85,8 @@ SAMPLES: list[Command] = [
     TriggerTimers(limit=10),
     PurgeHistory(default_ttl_ms=0, limit=50),
     PurgeHistory(),
+    BackfillSearch(limit=7),
+    BackfillSearch(),
     PublishMessage(message_name="m", correlation_key="k", time_to_live=10, message_id="id"),
     OpenMessageSubscription(
         sub_key=1,

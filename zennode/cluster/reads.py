@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zennode.engine import queries, retention
+from zennode.engine import queries, retention, search
 from zennode.engine.commands.trigger_timers import next_wakeup
 from zennode.engine.relay import pending_relays
 from zennode.engine.storage import KVRead
@@ -55,10 +55,11 @@ READS: dict[str, ReadFn] = {
     "instance_incidents": queries.instance_incidents,
     "child_instances": queries.child_instances,
     "event_subscriptions": queries.event_subscriptions,
-    # for the job manager and the leader-side drivers (timers, retention, cross-partition relay)
+    # for the job manager and the leader-side drivers (timers, retention, search backfill, relay)
     "activatable_jobs": activatable_jobs,
     "next_wakeup": next_wakeup,
     "next_purge_due": retention.next_due,
+    "search_backfill_done": search.rows_complete,
     "pending_relays": pending_relays,
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zennode.engine import records
-from zennode.engine.keys import make_key
+from zennode.engine.keys import counter_of, make_key, partition_of
 from zennode.engine.overlay import Overlay
 from zennode.engine.storage import KVWrite
 
@@ -36,6 +36,7 @@ class Context:
         self._models = models  # the engine's cache, read-only here
         self.new_models: dict[int, Deployed] = {}  # added to the cache on success
         self._counter: int | None = None
+        self._counter_before = 0  # the key counter when this command made its first key
         self.runners: dict[int, Any] = {}  # process instance key -> its Runner in this command
         # The batch's push offers (zennode.engine.offers): a new job may go to a waiting worker.
         self.offers = offers
@@ -45,9 +46,17 @@ class Context:
     def next_key(self) -> int:
         if self._counter is None:
             raw = self.db.get("meta", records.COUNTER_KEY)
-            self._counter = records.from_u64(raw) if raw else 0
+            self._counter = self._counter_before = records.from_u64(raw) if raw else 0
         self._counter += 1
         return make_key(self.partition_id, self._counter)
+
+    def made_key(self, key: int) -> bool:
+        """Whether this command made `key` (e.g. an instance it created)."""
+        return (
+            self._counter is not None
+            and partition_of(key) == self.partition_id
+            and counter_of(key) > self._counter_before
+        )
 
     # ------------------------------------------------------------ events
 

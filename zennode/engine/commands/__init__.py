@@ -12,6 +12,7 @@ from typing import Any
 
 from zennode.engine.commands.activate_jobs import activate_jobs
 from zennode.engine.commands.assign_job import assign_job
+from zennode.engine.commands.backfill_search import backfill_search
 from zennode.engine.commands.cancel_instance import cancel_instance
 from zennode.engine.commands.complete_job import complete_job
 from zennode.engine.commands.create_instance import create_instance
@@ -39,6 +40,7 @@ from zennode.engine.commands.wire import (
     AckRelay,
     ActivateJobs,
     AssignJob,
+    BackfillSearch,
     BroadcastSignal,
     CancelInstance,
     CloseMessageSubscription,
@@ -89,6 +91,7 @@ COMMANDS: dict[type[Command], CommandFn] = {
     AssignJob: assign_job,
     TriggerTimers: trigger_timers,
     PurgeHistory: purge_history,
+    BackfillSearch: backfill_search,
     PublishMessage: publish_message,
     OpenMessageSubscription: open_message_subscription,
     CloseMessageSubscription: close_message_subscription,
@@ -102,6 +105,7 @@ __all__ = [
     "AckRelay",
     "ActivateJobs",
     "AssignJob",
+    "BackfillSearch",
     "BroadcastSignal",
     "CancelInstance",
     "CloseMessageSubscription",

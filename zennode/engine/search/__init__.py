@@ -53,7 +53,8 @@ otherwise it is not counted (None) — counting would read every match.
 Modules, one job each: `layout` (the rows and what one instance contributes to them),
 `maintenance` (writing them with the instance), `filters` (what a search asks for),
 `planner` (one partition's page), `counters` (reading the counters: statistics, totals and
-the planner's estimates). The names callers use are exported here.
+the planner's estimates), `backfill` (the rows of instances an older version saved without
+them: a one-time migration). The names callers use are exported here.
 """
 
 from zennode.engine.search.counters import definition_statistics, element_statistics
@@ -68,6 +69,7 @@ from zennode.engine.search.layout import (
     SUMMARY,
     display_state,
     implied_rows,
+    rows_complete,
 )
 from zennode.engine.search.maintenance import forget_instance, record_instance
 from zennode.engine.search.planner import SORT_FIELDS, SORT_ORDERS, search
@@ -89,5 +91,6 @@ __all__ = [
     "forget_instance",
     "implied_rows",
     "record_instance",
+    "rows_complete",
     "search",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 from zennode.engine import records
 from zennode.engine import state as st
+from zennode.engine.storage import KVRead
 
 STATE_ACTIVE = "active"
 STATE_COMPLETED = "completed"
@@ -41,6 +42,11 @@ SEARCH_PREFIXES = (
     ELEMENT_COUNTS,
 )
 
+# Table "meta": the format of the search rows every instance of the partition has (absent: some
+# were saved by a version from before them and lack them, see `backfill.py`).
+FORMAT_KEY = b"search_rows"
+FORMAT = 1
+
 # Element instance records that are not a token at the element (a multi-instance activity's
 # body and iterations: the runs inside them are).
 NOT_TOKENS = ("multiInstanceBody", "multiInstanceIteration")
@@ -70,6 +76,11 @@ def display_state(instance: dict[str, Any]) -> str:
     if status == st.INSTANCE_ACTIVE and instance.get("incidents", 0) > 0:
         return STATE_FAILED
     return status
+
+
+def rows_complete(db: KVRead) -> bool:
+    """Whether every instance of the partition has its search rows (one `get`)."""
+    return db.get("meta", FORMAT_KEY) is not None
 
 
 def summary_row(key: int) -> bytes:

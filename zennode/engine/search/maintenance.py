@@ -1,13 +1,19 @@
 """Keeping the search rows up to date: `record_instance` when an instance is saved (called by
 `state.put_instance`, in the same write transaction as the record) and `forget_instance` when
 it is deleted (called by `retention.delete_instance_rows`). Each writes only the rows that
-differ from what the instance's previous summary wrote: this runs on every save."""
+differ from what the instance's previous summary wrote: this runs on every save.
+
+An instance without a summary that this command did not create, on a partition whose rows are
+not complete yet, was saved by an older version (`backfill.py`): the backfill, or a command
+that moves it before the backfill reached it. Its completed / terminated tallies are then
+counted from its element history rows (`ended_tallies`, which include this step's), not from
+what this step ended alone, so it gets the same rows either way."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zennode.engine import records
+from zennode.engine import history, records
 from zennode.engine.search.layout import (
     NOT_TOKENS,
     SCALAR_FIELDS,
@@ -16,6 +22,7 @@ from zennode.engine.search.layout import (
     display_state,
     element_entry,
     entries,
+    rows_complete,
     scalar_entry,
     summary_row,
 )
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
 _INCIDENT = "incident"  # runner.EI_INCIDENT (the runner imports this module's users)
 _NOTHING: Summary = {"a": {}, "i": {}, "e": {}}  # what no summary writes: no rows, no counts
 _NO_TALLY = [0, 0]  # an element's [completed, terminated] before its first end
+_TALLY_SLOTS = {history.COMPLETED: 0, history.TERMINATED: 1}
 
 
 def get_summary(db: KVRead, key: int) -> Summary | None:
@@ -44,11 +52,27 @@ def record_instance(
     row = summary_row(key)
     raw = ctx.db.get("index", row)
     old = records.loads(raw) if raw else None
+    if old is None and not ctx.made_key(key) and not rows_complete(ctx.db):
+        ended = ended_tallies(ctx.db, key)  # saved by an older version (see above)
     new = _summarize(instance, old, ended or {})
     if new == old:
         return
     _apply(ctx.db, key, old, new)
     ctx.db.put("index", row, records.dumps(new))
+
+
+def ended_tallies(db: KVRead, instance_key: int) -> dict[str, list[int]]:
+    """Element id -> [completed, terminated] element instances the instance ended so far, from
+    its history rows: the best account of what its saves would have passed as `ended` when
+    those were not counted. Close, not always equal: the history records element instances,
+    the saves count tokens leaving an element, and a few paths do one without the other (see
+    `backfill.py`)."""
+    tallies: dict[str, list[int]] = {}
+    for item in history.view(db, instance_key):
+        slot = _TALLY_SLOTS.get(item["state"])
+        if slot is not None and item["elementType"] not in NOT_TOKENS:
+            tallies.setdefault(item["elementId"], [0, 0])[slot] += 1
+    return tallies
 
 
 def forget_instance(db: KVWrite, key: int) -> int:
