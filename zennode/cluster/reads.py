@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import queries, retention
+from zennode.engine.commands.deploy_resources import distributed
 from zennode.engine.commands.trigger_timers import next_wakeup
 from zennode.engine.relay import pending_relays
 from zennode.engine.storage import KVRead
@@ -60,6 +61,7 @@ READS: dict[str, ReadFn] = {
     "next_wakeup": next_wakeup,
     "next_purge_due": retention.next_due,
     "pending_relays": pending_relays,
+    "deployment_distributed": distributed,  # for the service's deploy answer
 }
 
 
