@@ -43,7 +43,7 @@ from zennode.engine.commands.wire import (
 from zennode.engine.context import Context
 from zennode.engine.relay import OTHERS, make_relay, send
 from zennode.engine.storage import KVRead
-from zennode.errors import BadRequest
+from zennode.errors import BadRequest, InvalidState
 
 
 def deploy_resources(ctx: Context, cmd: DeployResources) -> dict[str, Any]:
@@ -74,9 +74,15 @@ def deploy_resources(ctx: Context, cmd: DeployResources) -> dict[str, Any]:
 
 
 def _deploy_one(ctx: Context, resource: Deploy | DeployDecisions) -> dict[str, Any]:
-    if isinstance(resource, Deploy):
-        return deploy(ctx, resource)
-    return deploy_decisions(ctx, resource)
+    """Deploy one resource; a refusal names it (it refuses the whole command)."""
+    try:
+        if isinstance(resource, Deploy):
+            return deploy(ctx, resource)
+        return deploy_decisions(ctx, resource)
+    except (BadRequest, InvalidState) as exc:
+        if not resource.resource_name:
+            raise
+        raise type(exc)(f"resource '{resource.resource_name}': {exc.message}") from exc
 
 
 def _duplicate_of(
