@@ -62,6 +62,9 @@ DMN_SUFFIXES = (".dmn",)  # ... and as DMN decisions
 # being relayed after): normally a few Raft rounds; bounded so a partition without a leader
 # does not hold the answer of a deployment that is stored.
 DISTRIBUTION_WAIT_S = 5.0
+# Room a deployment's command (and its copy: keys, versions, resource names) needs beyond its
+# documents' bytes within one command (`limits.request_bytes_max`).
+DEPLOYMENT_MARGIN_BYTES = 64 * 1024
 
 
 def _clock_ms() -> int:
@@ -290,6 +293,12 @@ class Service:
         The answer comes once the deployment partition has stored it and, normally, once the
         copies are in too (`_await_distribution`), so an instance created right after the
         answer finds its definition on any partition. Each resource's result, in order."""
+        size = sum(len(r.xml.encode()) for r in resources)
+        fits = self.limits.request_bytes_max - DEPLOYMENT_MARGIN_BYTES
+        if size > fits:
+            # checked here, not by the partition: the copy (the same resources plus their keys)
+            # must fit in one command too, or it could never be relayed
+            raise TooLarge(f"the deployment's resources are {size} bytes, at most {fits} fit")
         command = DeployResources(tuple(resources))
         result = await self._run(DEPLOYMENT_PARTITION, command, idempotency_key)
         if not result["duplicate"] and len(self.cluster.partition_ids) > 1:

@@ -22,9 +22,10 @@ from zennode.config import Limits
 from zennode.engine import decisions, queries
 from zennode.engine.commands import DeployResources
 from zennode.engine.commands.wire import to_wire
+from zennode.engine.keys import partition_of
 from zennode.engine.outcome import Outcome
-from zennode.errors import Unavailable
-from zennode.service import Service
+from zennode.errors import NotFound, TooLarge, Unavailable
+from zennode.service import DEPLOYMENT_MARGIN_BYTES, Service, key_partition
 
 from .helpers import Harness, Partitions
 
@@ -149,9 +150,12 @@ class InProcessCluster:
         self.parts = Partitions(count)
         self.partition_ids = list(range(1, count + 1))
 
-    async def submit(self, partition_id: int, command: Any) -> Outcome:
-        wire = to_wire(command)
+    async def submit(self, partition_id: int, command: Any, idempotency: Any = None) -> Outcome:
+        wire = to_wire(command)  # an idempotency key is not kept here: each call is applied
         return self.parts.apply(partition_id, wire.pop("type"), **wire)
+
+    def partition_of(self, key: int, what: str) -> int:
+        return partition_of(key)
 
     async def read(self, partition_id: int, name: str, **args: Any) -> Any:
         with self.parts[partition_id].store.read() as txn:
@@ -297,3 +301,40 @@ def test_a_deploy_call_whose_answer_was_lost_is_stored_everywhere_and_repeats_as
     assert [r["duplicate"] for r in again] == [True, True]
     for pid in (1, 2):
         assert run_result(cluster.parts[pid], again[1]["processDefinitionKey"]) == 0.1
+
+
+def test_a_deployment_larger_than_one_command_is_refused_before_anything_is_stored() -> None:
+    """Its copy must fit in one command too, or it could never be relayed: a 413 up front."""
+    cluster = InProcessCluster(2)
+    resources = [("d.dmn", discount_table()), ("p.bpmn", rule_process())]
+    size = sum(len(text.encode()) for _name, text in resources)
+    limits = Limits(request_bytes_max=DEPLOYMENT_MARGIN_BYTES + size - 1)
+    service = Service(cluster, limits)  # type: ignore[arg-type]
+    named = [(name, text.encode()) for name, text in resources]
+    with pytest.raises(TooLarge, match="at most"):
+        asyncio.run(service.deploy_resources(named))
+    with cluster.parts[1].store.read() as txn:
+        assert queries.list_decisions(txn) == ([], 0)
+    [alone] = asyncio.run(service.deploy_resources(named[:1]))  # a smaller one fits
+    assert alone["version"] == 1
+
+
+def test_a_create_on_a_partition_its_copy_has_not_reached_yet_is_retryable() -> None:
+    """A deploy answers at the latest `DISTRIBUTION_WAIT_S` after partition 1 stored it; a
+    create on a partition still without the copy is a 503 (retry), not a 404."""
+    cluster = InProcessCluster(2)
+    service = Service(cluster, Limits())  # type: ignore[arg-type]
+    resources = [{"type": "deploy", "xml": rule_process()}]
+    stored = cluster.parts[1].ok("deploy_resources", resources=resources)
+    key = stored["resources"][0]["processDefinitionKey"]  # on partition 1, its copy not sent
+    on_two = next(f"k{n}" for n in range(100) if key_partition(f"k{n}", [1, 2]) == 2)
+    with pytest.raises(Unavailable, match="still being copied"):
+        asyncio.run(service.create_instance(process_definition_key=key, idempotency_key=on_two))
+    with pytest.raises(Unavailable, match="still being copied"):
+        asyncio.run(service.create_instance(bpmn_process_id="rules", idempotency_key=on_two))
+    with pytest.raises(NotFound):  # what partition 1 does not have either is not found
+        asyncio.run(service.create_instance(bpmn_process_id="other", idempotency_key=on_two))
+    with pytest.raises(NotFound):
+        asyncio.run(
+            service.create_instance(bpmn_process_id="rules", version=2, idempotency_key=on_two)
+        )
