@@ -73,6 +73,10 @@ def test_nothing_is_stored_when_one_resource_fails_inside_the_apply() -> None:
     assert outcome.error is not None and "resource 'bad.bpmn'" in outcome.error.message
     assert h.snapshot() == before  # not a, b or the decision, no key taken, no relay pending
     assert relays(outcome.events) == []
+    # refused as well while deciding whether the call is a duplicate (all before it unchanged)
+    outcome = h.apply("deploy_resources", resources=[CALL[0], broken])
+    assert outcome.error is not None and "resource 'bad.bpmn'" in outcome.error.message
+    assert h.snapshot() == before
 
 
 def test_an_unchanged_call_is_a_duplicate_that_stores_and_relays_nothing() -> None:

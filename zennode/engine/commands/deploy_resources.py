@@ -26,6 +26,8 @@ applied twice is a duplicate.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from zennode.engine import records
@@ -74,11 +76,17 @@ def deploy_resources(ctx: Context, cmd: DeployResources) -> dict[str, Any]:
 
 
 def _deploy_one(ctx: Context, resource: Deploy | DeployDecisions) -> dict[str, Any]:
-    """Deploy one resource; a refusal names it (it refuses the whole command)."""
-    try:
+    with _naming(resource):
         if isinstance(resource, Deploy):
             return deploy(ctx, resource)
         return deploy_decisions(ctx, resource)
+
+
+@contextmanager
+def _naming(resource: Deploy | DeployDecisions) -> Iterator[None]:
+    """A refusal names the resource (it refuses the whole command)."""
+    try:
+        yield
     except (BadRequest, InvalidState) as exc:
         if not resource.resource_name:
             raise
@@ -92,10 +100,11 @@ def _duplicate_of(
     defines and those all came in one deployment; (False, None) otherwise."""
     found: set[int | None] = set()
     for resource in resources:
-        if isinstance(resource, Deploy):
-            stored = bpmn_stored(ctx, resource)
-        else:
-            stored = dmn_stored(ctx, resource)
+        with _naming(resource):
+            if isinstance(resource, Deploy):
+                stored = bpmn_stored(ctx, resource)
+            else:
+                stored = dmn_stored(ctx, resource)
         if stored is None:
             return False, None
         found |= stored
