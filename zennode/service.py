@@ -62,6 +62,7 @@ DMN_SUFFIXES = (".dmn",)  # ... and as DMN decisions
 # being relayed after): normally a few Raft rounds; bounded so a partition without a leader
 # does not hold the answer of a deployment that is stored.
 DISTRIBUTION_WAIT_S = 5.0
+DISTRIBUTION_POLL_MAX_S = 0.02  # between asks whether the copies are in (each is a read)
 # Room a deployment's command (and its copy: keys, versions, resource names) needs beyond its
 # documents' bytes within one command (`limits.request_bytes_max`).
 DEPLOYMENT_MARGIN_BYTES = 64 * 1024
@@ -311,7 +312,7 @@ class Service:
         stored and its copies keep being relayed (a create on a partition still without it is
         a retryable 503, see `create_instance`)."""
         deadline = time.monotonic() + DISTRIBUTION_WAIT_S
-        pause_s = 0.005
+        pause_s = 0.002
         while time.monotonic() < deadline:
             try:
                 if await self.cluster.read(
@@ -321,7 +322,7 @@ class Service:
             except Unavailable:
                 return
             await asyncio.sleep(pause_s)
-            pause_s = min(2 * pause_s, 0.1)
+            pause_s = min(2 * pause_s, DISTRIBUTION_POLL_MAX_S)
 
     async def list_definitions(
         self,
