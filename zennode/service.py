@@ -16,7 +16,6 @@ the method.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 import zlib
@@ -37,6 +36,7 @@ from zennode.engine.commands import (
     DeleteVariable,
     Deploy,
     DeployDecisions,
+    DeployResources,
     FailJob,
     ModifyInstance,
     PublishMessage,
@@ -47,17 +47,25 @@ from zennode.engine.commands import (
     UpdateJobTimeout,
     to_wire,
 )
-from zennode.engine.commands.deploy import assigned_of, deployment_keys
 from zennode.engine.commands.deploy_decisions import parse_deployable
+from zennode.engine.commands.wire import RESOURCES_PER_DEPLOYMENT_MAX
 from zennode.engine.engine import Engine
 from zennode.engine.queries import COUNT_MAX as COUNT_MAX  # the API describes the bound
 from zennode.engine.relay import message_partition
 from zennode.engine.retention import parse_ttl
-from zennode.errors import BadRequest, TooLarge
+from zennode.errors import BadRequest, NotFound, TooLarge, Unavailable
 
 DEPLOYMENT_PARTITION = 1  # assigns definition keys and versions; answers definition reads
 BPMN_SUFFIXES = (".bpmn", ".xml")  # resource names deploy_resources deploys as BPMN
 DMN_SUFFIXES = (".dmn",)  # ... and as DMN decisions
+# How long a deploy's answer waits for its copies to reach the other partitions (they keep
+# being relayed after): normally a few Raft rounds; bounded so a partition without a leader
+# does not hold the answer of a deployment that is stored.
+DISTRIBUTION_WAIT_S = 5.0
+DISTRIBUTION_POLL_MAX_S = 0.02  # between asks whether the copies are in (each is a read)
+# Room a deployment's command (and its copy: keys, versions, resource names) needs beyond its
+# documents' bytes within one command (`limits.request_bytes_max`).
+DEPLOYMENT_MARGIN_BYTES = 64 * 1024
 
 
 def _clock_ms() -> int:
@@ -222,8 +230,8 @@ class Service:
         text = self._resource_text(xml, "BPMN")
         # a bad document never reaches Raft
         Engine(DEPLOYMENT_PARTITION).validate_deploy(xml, _clock_ms())
-        command = Deploy(xml=text, resource_name=resource_name)
-        [result] = await self._deploy_call([command], idempotency_key)
+        resource = Deploy(xml=text, resource_name=resource_name)
+        [result] = await self._deploy_call([resource], idempotency_key)
         return result
 
     async def deploy_decisions(
@@ -232,16 +240,22 @@ class Service:
         """Deploy one DMN document: a deployment of its own (see `_deploy_call`)."""
         text = self._resource_text(xml, "DMN")
         parse_deployable(xml)  # a bad document never reaches Raft
-        command = DeployDecisions(xml=text, resource_name=resource_name)
-        [result] = await self._deploy_call([command], idempotency_key)
+        resource = DeployDecisions(xml=text, resource_name=resource_name)
+        [result] = await self._deploy_call([resource], idempotency_key)
         return result
 
     async def deploy_resources(self, resources: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         """Deploy several named resources as one deployment: all are checked first (a bad one
         deploys nothing), then the DMN documents, then the BPMN documents go out as one
-        `_deploy_call`; the `deploy` / `deploy_decisions` result of each, in the order given."""
+        `_deploy_call` (one command); the `deploy` / `deploy_decisions` result of each, in the
+        order given."""
         if not resources:
             raise BadRequest("the deployment has no resources")
+        if len(resources) > RESOURCES_PER_DEPLOYMENT_MAX:
+            raise BadRequest(
+                f"a deployment has at most {RESOURCES_PER_DEPLOYMENT_MAX} resources, "
+                f"got {len(resources)}"
+            )
         checker, now_ms = Engine(DEPLOYMENT_PARTITION), _clock_ms()
         commands: dict[int, Deploy | DeployDecisions] = {}
         for index, (name, content) in enumerate(resources):
@@ -268,47 +282,47 @@ class Service:
         return [by_index[i] for i in range(len(resources))]
 
     async def _deploy_call(
-        self, commands: list[Deploy | DeployDecisions], idempotency_key: str | None
+        self, resources: list[Deploy | DeployDecisions], idempotency_key: str | None
     ) -> list[dict[str, Any]]:
-        """One deployment (Zeebe's: the resources of one deploy call), each resource its own
-        command. Partition 1 assigns keys and versions; the first new resource opens the
-        deployment (a deployment key) and the others join it. As in Zeebe, when anything is
-        new, resources whose content is unchanged get a new version too (`forceNew`), so every
-        definition of the call records the same deployment and `bindingType="deployment"`
-        finds them all; a call of nothing but unchanged resources of one earlier deployment
-        is a duplicate. Every definition of the call is then stored on the other partitions
-        with the same keys (`assigned`), so any partition can run and evaluate them.
+        """One deployment (Zeebe's: the resources of one deploy call) as one replicated
+        command on the deployment partition, stored all or nothing: keys, versions, the
+        deployment key and the `forceNew` rule are decided in one apply
+        (engine/commands/deploy_resources.py). The same apply writes the copy for the other
+        partitions as a pending relay, which that partition's leader delivers until every
+        partition applied it (drivers/partition_relay.py), so a copy is never lost.
 
-        Not atomic: each resource, and each copy, is its own replicated command, so a call
-        cut off midway (a leader loss, a timeout) can leave part of it stored. The same call
-        again completes it: what partition 1 has become duplicates (or new versions, in the
-        new deployment, when something was missing there), and the copies are sent for
-        duplicates too (a partition that has the key answers duplicate), so partitions that
-        missed a copy get it."""
-        deployment: int | None = None
-        results: list[dict[str, Any]] = []
-        for index, command in enumerate(commands):
-            command = dataclasses.replace(command, deployment_key=deployment)
-            result = await self._run(
-                DEPLOYMENT_PARTITION, command, idempotency_key if index == 0 else None
-            )
-            results.append(result)
-            if not result["duplicate"] and deployment is None:
-                deployment = result["deploymentKey"]
-        if len(set().union(*(deployment_keys(r) for r in results))) > 1:
-            for index, command in enumerate(commands):
-                if deployment_keys(results[index]) == {deployment}:
-                    continue
-                command = dataclasses.replace(command, deployment_key=deployment, force_new=True)
-                result = await self._run(DEPLOYMENT_PARTITION, command)
-                results[index] = result
-                if deployment is None:
-                    deployment = result["deploymentKey"]
-        others = [p for p in self.cluster.partition_ids if p != DEPLOYMENT_PARTITION]
-        for command, result in zip(commands, results, strict=True):
-            copy = dataclasses.replace(command, assigned=assigned_of(result), force_new=False)
-            await asyncio.gather(*(self._run(p, copy) for p in others))
-        return results
+        The answer comes once the deployment partition has stored it and, normally, once the
+        copies are in too (`_await_distribution`), so an instance created right after the
+        answer finds its definition on any partition. Each resource's result, in order."""
+        size = sum(len(r.xml.encode()) for r in resources)
+        fits = self.limits.request_bytes_max - DEPLOYMENT_MARGIN_BYTES
+        if size > fits:
+            # checked here, not by the partition: the copy (the same resources plus their keys)
+            # must fit in one command too, or it could never be relayed
+            raise TooLarge(f"the deployment's resources are {size} bytes, at most {fits} fit")
+        command = DeployResources(tuple(resources))
+        result = await self._run(DEPLOYMENT_PARTITION, command, idempotency_key)
+        if not result["duplicate"] and len(self.cluster.partition_ids) > 1:
+            await self._await_distribution(result["deploymentKey"])
+        return list(result["resources"])
+
+    async def _await_distribution(self, deployment_key: int) -> None:
+        """Wait (at most `DISTRIBUTION_WAIT_S`) until the deployment partition saw every copy
+        acknowledged. Past that, or when it cannot be asked, answer anyway: the deployment is
+        stored and its copies keep being relayed (a create on a partition still without it is
+        a retryable 503, see `create_instance`)."""
+        deadline = time.monotonic() + DISTRIBUTION_WAIT_S
+        pause_s = 0.002
+        while time.monotonic() < deadline:
+            try:
+                if await self.cluster.read(
+                    DEPLOYMENT_PARTITION, "deployment_distributed", deployment_key=deployment_key
+                ):
+                    return
+            except Unavailable:
+                return
+            await asyncio.sleep(pause_s)
+            pause_s = min(2 * pause_s, DISTRIBUTION_POLL_MAX_S)
 
     async def list_definitions(
         self,
@@ -433,9 +447,47 @@ class Service:
             start_instructions=self._start_instructions(start_instructions),
         )
         if idempotency_key is None:
-            return await self._run(self.cluster.next_partition(local_first), command)
+            return await self._create(self.cluster.next_partition(local_first), command)
         partition_id = key_partition(idempotency_key, self.cluster.partition_ids)
-        return await self._run(partition_id, command, idempotency_key)
+        return await self._create(partition_id, command, idempotency_key)
+
+    async def _create(
+        self, partition_id: int, command: CreateInstance, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Submit a create. A definition the deployment partition has but this partition not
+        yet (its copy is still being relayed: a deploy answers after `DISTRIBUTION_WAIT_S` even
+        when a partition lags) is a retryable 503, not a 404."""
+        try:
+            return await self._run(partition_id, command, idempotency_key)
+        except NotFound as exc:
+            if partition_id == DEPLOYMENT_PARTITION or not await self._deployed(command):
+                raise
+            raise Unavailable(
+                f"{exc.message} on partition {partition_id} yet: its deployment is still being "
+                "copied there; retry",
+                partition_id=partition_id,
+            ) from exc
+
+    async def _deployed(self, command: CreateInstance) -> bool:
+        """Whether the deployment partition has the definition `command` names."""
+        try:
+            if command.process_definition_key is not None:
+                await self.cluster.read(
+                    DEPLOYMENT_PARTITION, "get_definition", key=command.process_definition_key
+                )
+                return True
+            _items, total = await self.cluster.read(
+                DEPLOYMENT_PARTITION,
+                "list_definitions",
+                bpmn_process_id=command.bpmn_process_id,
+                offset=0,
+                limit=1,
+            )
+        except NotFound:
+            return False
+        # versions of one process are 1..total on the deployment partition
+        wanted = command.version if command.version not in (None, -1) else 1
+        return bool(total) and wanted <= total
 
     async def get_instance(
         self, key: int, consistency: Consistency = "linearizable"

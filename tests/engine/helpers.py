@@ -111,7 +111,7 @@ class Partitions:
             steps += 1
             assert steps < 10_000, "relays do not settle"
             origin, relay = queue.pop(0)
-            for target in target_partitions(relay, len(self.parts)):
+            for target in target_partitions(relay, len(self.parts), origin):
                 out = self.parts[target].apply(
                     relay["command"]["type"],
                     **{k: v for k, v in relay["command"].items() if k != "type"},

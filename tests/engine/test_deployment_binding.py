@@ -4,8 +4,8 @@ Zeebe; one that is only in another deployment is an incident naming it.
 
 The engine half (each definition records its deployment key; resolution by that key) runs on
 one partition; the deploy-call half (one deployment key per call, unchanged resources of a
-changed call get new versions, every partition stores the same) runs `Service` against
-in-process partitions."""
+changed call get new versions, all or nothing, every partition stores the same) runs `Service`
+against in-process partitions."""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ from support.bpmn import bpmn, business_rule, call_activity, chain, definitions,
 from support.bpmn import start as start_event
 from support.dmn import discount_table
 
+from zennode.cluster.reads import run_read
 from zennode.config import Limits
 from zennode.engine import decisions, queries
-from zennode.engine.commands import Deploy
+from zennode.engine.commands import DeployResources
 from zennode.engine.commands.wire import to_wire
+from zennode.engine.keys import partition_of
 from zennode.engine.outcome import Outcome
-from zennode.errors import Unavailable
-from zennode.service import Service
+from zennode.errors import NotFound, TooLarge, Unavailable
+from zennode.service import DEPLOYMENT_MARGIN_BYTES, Service, key_partition
 
 from .helpers import Harness, Partitions
 
@@ -148,9 +150,16 @@ class InProcessCluster:
         self.parts = Partitions(count)
         self.partition_ids = list(range(1, count + 1))
 
-    async def submit(self, partition_id: int, command: Any) -> Outcome:
-        wire = to_wire(command)
+    async def submit(self, partition_id: int, command: Any, idempotency: Any = None) -> Outcome:
+        wire = to_wire(command)  # an idempotency key is not kept here: each call is applied
         return self.parts.apply(partition_id, wire.pop("type"), **wire)
+
+    def partition_of(self, key: int, what: str) -> int:
+        return partition_of(key)
+
+    async def read(self, partition_id: int, name: str, **args: Any) -> Any:
+        with self.parts[partition_id].store.read() as txn:
+            return run_read(txn, name, args)
 
 
 def deploy_call(cluster: InProcessCluster, *resources: tuple[str, str]) -> list[dict[str, Any]]:
@@ -236,43 +245,96 @@ def test_unchanged_resources_from_different_deployments_become_one_deployment() 
 
 class CutOffCluster(InProcessCluster):
     """An InProcessCluster whose leader is lost (503) for the first `fail` submits that
-    `cut(partition_id, command)` selects, as if the call was cut off there."""
+    `cut(partition_id, command)` selects, as if the call was cut off there: before the command
+    is applied, or (`applied`) after it was applied but before the answer came back."""
 
-    def __init__(self, count: int, cut: Any, fail: int = 1) -> None:
+    def __init__(self, count: int, cut: Any, fail: int = 1, applied: bool = False) -> None:
         super().__init__(count)
-        self.cut, self.fail = cut, fail
+        self.cut, self.fail, self.applied = cut, fail, applied
 
     async def submit(self, partition_id: int, command: Any) -> Outcome:
         if self.fail and self.cut(partition_id, command):
             self.fail -= 1
+            if self.applied:
+                await super().submit(partition_id, command)
             raise Unavailable("leader lost", partition_id)
         return await super().submit(partition_id, command)
 
 
-def test_a_deploy_call_cut_off_midway_is_completed_by_the_same_call_again() -> None:
-    """Not atomic: each resource and each copy is its own command. Cut off after partition 1
-    stored everything but before partition 2 got the copies, the same call again sends the
-    copies too (they were skipped for duplicates, leaving partition 2 without them)."""
-    cluster = CutOffCluster(2, lambda pid, command: pid == 2)
+def is_deployment(partition_id: int, command: Any) -> bool:
+    return partition_id == 1 and isinstance(command, DeployResources)
+
+
+def test_a_deploy_call_cut_off_before_partition_1_applied_it_stores_nothing() -> None:
+    """All or nothing: the whole call is one command, so a call lost on its way stored none of
+    its resources; the same call again deploys them all as one deployment, version 1."""
+    cluster = CutOffCluster(2, is_deployment)
     resources = (("d.dmn", discount_table()), ("p.bpmn", rule_process()))
     with pytest.raises(Unavailable):
         deploy_call(cluster, *resources)
-    again = deploy_call(cluster, *resources)
-    assert [r["duplicate"] for r in again] == [True, True]
     for pid in (1, 2):
-        h = cluster.parts[pid]
-        assert run_result(h, again[1]["processDefinitionKey"]) == 0.1
-
-
-def test_a_deploy_call_cut_off_on_partition_1_is_one_deployment_after_the_retry() -> None:
-    """Cut off after the decision was stored on partition 1 (and copied) but before the
-    process: the retry stores the process and the unchanged decision again, as new versions
-    of one new deployment, on every partition."""
-    cluster = CutOffCluster(2, lambda pid, command: pid == 1 and isinstance(command, Deploy))
-    resources = (("d.dmn", discount_table()), ("p.bpmn", rule_process()))
-    with pytest.raises(Unavailable):
-        deploy_call(cluster, *resources)
+        with cluster.parts[pid].store.read() as txn:
+            assert queries.list_definitions(txn) == ([], 0)
+            assert queries.list_decisions(txn) == ([], 0)
     dmn_result, bpmn_result = deploy_call(cluster, *resources)
+    assert [dmn_result["version"], bpmn_result["version"]] == [1, 1]
     assert dmn_result["deploymentKey"] == bpmn_result["deploymentKey"]
     for pid in (1, 2):
         assert run_result(cluster.parts[pid], bpmn_result["processDefinitionKey"]) == 0.1
+
+
+def test_a_deploy_call_whose_answer_was_lost_is_stored_everywhere_and_repeats_as_duplicate() -> (
+    None
+):
+    """Cut off after partition 1 applied the call: the copies were relayed by partition 1
+    itself (not by the caller), so every partition has the deployment; the same call again is
+    a duplicate of it."""
+    cluster = CutOffCluster(2, is_deployment, applied=True)
+    resources = (("d.dmn", discount_table()), ("p.bpmn", rule_process()))
+    with pytest.raises(Unavailable):
+        deploy_call(cluster, *resources)
+    for pid in (1, 2):
+        with cluster.parts[pid].store.read() as txn:
+            assert queries.list_definitions(txn)[1] == 1
+            assert queries.list_decisions(txn)[1] == 1
+    again = deploy_call(cluster, *resources)
+    assert [r["duplicate"] for r in again] == [True, True]
+    for pid in (1, 2):
+        assert run_result(cluster.parts[pid], again[1]["processDefinitionKey"]) == 0.1
+
+
+def test_a_deployment_larger_than_one_command_is_refused_before_anything_is_stored() -> None:
+    """Its copy must fit in one command too, or it could never be relayed: a 413 up front."""
+    cluster = InProcessCluster(2)
+    resources = [("d.dmn", discount_table()), ("p.bpmn", rule_process())]
+    size = sum(len(text.encode()) for _name, text in resources)
+    limits = Limits(request_bytes_max=DEPLOYMENT_MARGIN_BYTES + size - 1)
+    service = Service(cluster, limits)  # type: ignore[arg-type]
+    named = [(name, text.encode()) for name, text in resources]
+    with pytest.raises(TooLarge, match="at most"):
+        asyncio.run(service.deploy_resources(named))
+    with cluster.parts[1].store.read() as txn:
+        assert queries.list_decisions(txn) == ([], 0)
+    [alone] = asyncio.run(service.deploy_resources(named[:1]))  # a smaller one fits
+    assert alone["version"] == 1
+
+
+def test_a_create_on_a_partition_its_copy_has_not_reached_yet_is_retryable() -> None:
+    """A deploy answers at the latest `DISTRIBUTION_WAIT_S` after partition 1 stored it; a
+    create on a partition still without the copy is a 503 (retry), not a 404."""
+    cluster = InProcessCluster(2)
+    service = Service(cluster, Limits())  # type: ignore[arg-type]
+    resources = [{"type": "deploy", "xml": rule_process()}]
+    stored = cluster.parts[1].ok("deploy_resources", resources=resources)
+    key = stored["resources"][0]["processDefinitionKey"]  # on partition 1, its copy not sent
+    on_two = next(f"k{n}" for n in range(100) if key_partition(f"k{n}", [1, 2]) == 2)
+    with pytest.raises(Unavailable, match="still being copied"):
+        asyncio.run(service.create_instance(process_definition_key=key, idempotency_key=on_two))
+    with pytest.raises(Unavailable, match="still being copied"):
+        asyncio.run(service.create_instance(bpmn_process_id="rules", idempotency_key=on_two))
+    with pytest.raises(NotFound):  # what partition 1 does not have either is not found
+        asyncio.run(service.create_instance(bpmn_process_id="other", idempotency_key=on_two))
+    with pytest.raises(NotFound):
+        asyncio.run(
+            service.create_instance(bpmn_process_id="rules", version=2, idempotency_key=on_two)
+        )

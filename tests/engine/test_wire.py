@@ -24,6 +24,7 @@ from zennode.engine.commands import (
     DeleteVariable,
     Deploy,
     DeployDecisions,
+    DeployResources,
     FailJob,
     ModifyInstance,
     OpenMessageSubscription,
@@ -49,6 +50,10 @@ SAMPLES: list[Command] = [
         xml="<x/>",
         resource_name="a.dmn",
         assigned={"requirements": {"key": 6, "version": 1}, "decisions": {"d": {"key": 7}}},
+    ),
+    DeployResources((Deploy(xml="<x/>", resource_name="a.bpmn"), DeployDecisions(xml="<y/>"))),
+    DeployResources(
+        (Deploy(xml="<x/>", assigned={"p": {"key": 5, "version": 2, "deploymentKey": 4}}),)
     ),
     CreateInstance(process_definition_key=7, variables={"a": 1}),
     CreateInstance(bpmn_process_id="p", version=-1),
@@ -104,6 +109,7 @@ SAMPLES: list[Command] = [
     ),
     AckRelay(kind="delivery", sub_key=1, message_key=4),
     AckRelay(kind="signal", signal_key=8),
+    AckRelay(kind="deployment", deployment_key=9),
     BroadcastSignal(signal_name="s", variables={"v": 1}, signal_key=6),
 ]
 
@@ -196,6 +202,25 @@ def test_dicts_written_by_earlier_versions_decode() -> None:
         {"type": "ack_relay", "kind": "other", "subKey": 1},
         {"type": "deploy", "xml": ""},
         {"type": "deploy", "xml": "<x/>", "assigned": []},
+        {"type": "deploy_resources", "resources": []},
+        {"type": "deploy_resources", "resources": [{"type": "deploy", "xml": "<x/>"}] * 101},
+        {"type": "deploy_resources", "resources": [{"type": "create_instance"}]},
+        {
+            "type": "deploy_resources",
+            "resources": [{"type": "deploy", "xml": "<x/>", "forceNew": True}],
+        },
+        {
+            "type": "deploy_resources",
+            "resources": [{"type": "deploy", "xml": "<x/>", "deploymentKey": 3}],
+        },
+        {
+            "type": "deploy_resources",
+            "resources": [
+                {"type": "deploy", "xml": "<x/>"},
+                {"type": "deploy", "xml": "<x/>", "assigned": {"p": {"key": 1, "version": 1}}},
+            ],
+        },
+        {"type": "ack_relay", "kind": "deployment"},
         {"type": "set_variables", "processInstanceKey": 1, "local": "yes"},
         {"type": "set_variables", "local": True},
     ],

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from zennode.engine import queries, retention, search
+from zennode.engine.commands.deploy_resources import distributed
 from zennode.engine.commands.trigger_timers import next_wakeup
 from zennode.engine.relay import pending_relays
 from zennode.engine.storage import KVRead
@@ -61,6 +62,7 @@ READS: dict[str, ReadFn] = {
     "next_purge_due": retention.next_due,
     "search_backfill_done": search.rows_complete,
     "pending_relays": pending_relays,
+    "deployment_distributed": distributed,  # for the service's deploy answer
 }
 
 

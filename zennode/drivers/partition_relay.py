@@ -1,5 +1,6 @@
 """The cross-partition command relay: commands one partition sends another (message
-subscriptions and correlations, signal broadcasts), driven by the sending partition's leader.
+subscriptions and correlations, signal broadcasts, a deployment's copy), driven by the sending
+partition's leader.
 
 Not to be confused with the node-to-node job relay (`zennode.jobs.job_relay`, worker jobs
 between nodes) or with forwarding (`zennode.cluster.client`, a request sent to its
@@ -11,7 +12,8 @@ its target partition (through `ClusterClient.submit`, which forwards to the targ
 wherever it is), then submits the `ack` back to the sender, which deletes the pending row. A
 leader that takes over re-sends every pending row, and a periodic sweep re-sends rows older
 than a sweep period (their relay failed); the target commands are idempotent, so a relay sent
-twice does no harm.
+twice does no harm. A relay to several partitions (a signal, a deployment's copy) goes to all
+of them at once; the ack follows once every one applied it.
 
 Relays for one subscription stay in order (open before close): each goes to one of a few
 worker queues chosen by its subscription key.
@@ -127,8 +129,9 @@ class PartitionRelay:
         except BadRequest as exc:  # every target would refuse it: a final answer, as below
             log.warning("relay from partition %s refused: %s", source, exc)
         else:
-            for target in target_partitions(relay, self.partitions):
-                outcome = await self.cluster.submit(target, command)
+            targets = target_partitions(relay, self.partitions, source)
+            outcomes = await asyncio.gather(*(self.cluster.submit(t, command) for t in targets))
+            for target, outcome in zip(targets, outcomes, strict=True):
                 if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
                     raise outcome.error
                 if outcome.error is not None:

@@ -86,9 +86,14 @@ def decision_key_in_deployment(db: KVRead, deployment_key: int, decision_id: str
 
 
 def put_drg(db: KVWrite, record: dict[str, Any]) -> None:
-    key = record["decisionRequirementsKey"]
+    """Store a DRG version; it becomes the latest of its id unless a higher version is already
+    stored (copies of two deployments can reach a partition in either order)."""
+    key, drg_id = record["decisionRequirementsKey"], record["decisionRequirementsId"]
     db.put(TABLE, DRG + records.u64(key), records.dumps(record))
-    db.put(TABLE, LATEST_DRG + records.text(record["decisionRequirementsId"]), records.u64(key))
+    latest_key = latest_drg_key(db, drg_id)
+    latest = None if latest_key is None else get_drg(db, latest_key)
+    if latest is None or record["version"] >= latest["version"]:
+        db.put(TABLE, LATEST_DRG + records.text(drg_id), records.u64(key))
 
 
 def put_decision(db: KVWrite, record: dict[str, Any]) -> None:

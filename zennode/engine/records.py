@@ -132,6 +132,7 @@ SUB_ROW_OF = b"k\0"
 SUB_PENDING_DELIVERY = b"d\0"
 SUB_SIGNAL = b"g\0"  # signal name\0 sub(8B) -> instance key (signals are local subscriptions)
 SIGNAL_PENDING = b"s\0"  # sig(8B) -> pending broadcast relay of a thrown signal
+DEPLOY_PENDING = b"D\0"  # deployment(8B) -> pending relay of its copy to the other partitions
 SIGNALS_SEEN_KEY = b"signals_seen"  # table "meta": keys of recently applied broadcasts
 MESSAGE_STARTED_PREFIX = b"mi\0"  # table "index": bpmnProcessId + correlation key -> instance
 SIGNAL_START_PREFIX = b"ss\0"  # table "index": signal name + bpmnProcessId -> definition key

@@ -1,4 +1,5 @@
-"""Commands one partition asks another to apply (message subscriptions and correlations).
+"""Commands one partition asks another to apply (message subscriptions and correlations,
+signal broadcasts, a deployment's copy for the other partitions).
 
 The engine is pure and knows neither how many partitions exist nor who leads them, so a
 cross-partition step is written twice: as a pending row in the sending partition's state
@@ -10,7 +11,8 @@ commands are written to be idempotent.
 
 A relay is `{"to": <partition id> | None, "correlationKey": str | None, "command": {...},
 "ack": {...} | None}`: `to` None means "the partition that owns `correlationKey`", `to`
-"all" means every partition (a signal broadcast; the ack follows once all applied it).
+"all" means every partition (a signal broadcast; the ack follows once all applied it), `to`
+"others" every partition but the sender (a deployment's copy).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 RELAY_EVENT = "relay"
 PENDING_SCAN_MAX = 10_000
+ALL = "all"
+OTHERS = "others"
 
 
 def message_partition(correlation_key: str, partitions: int) -> int:
@@ -35,16 +39,16 @@ def message_partition(correlation_key: str, partitions: int) -> int:
     return zlib.crc32(correlation_key.encode("utf-8")) % partitions + 1
 
 
-def target_partitions(relay: dict[str, Any], partitions: int) -> list[int]:
+def target_partitions(relay: dict[str, Any], partitions: int, source: int) -> list[int]:
+    """The partitions a relay sent by partition `source` goes to."""
     to = relay.get("to")
-    if to == "all":
+    if to == ALL:
         return list(range(1, partitions + 1))
+    if to == OTHERS:
+        return [p for p in range(1, partitions + 1) if p != source]
     if isinstance(to, int):
         return [to]
     return [message_partition(relay.get("correlationKey") or "", partitions)]
-
-
-ALL = "all"
 
 
 def make_relay(
@@ -75,6 +79,7 @@ def pending_relays(
         records.SUB_PENDING_CLOSE,
         records.SUB_PENDING_DELIVERY,
         records.SIGNAL_PENDING,
+        records.DEPLOY_PENDING,
     ):
         for _, raw in db.scan("subscriptions", prefix):
             if len(found) >= limit:

@@ -3,9 +3,9 @@
 The REST form of the Zeebe gateway's DeployResource (and Camunda's `POST /v2/deployments`):
 multipart parts named `resources`, each a file whose name says what it is (`.bpmn`/`.xml`,
 `.dmn`). All are checked before anything is stored, so one bad resource deploys nothing; all
-that are stored share one deployment key, which `bindingType="deployment"` binds to. Storing
-is one replicated command per resource (`Service.deploy_resources`), so a call cut off midway
-can leave part of it stored; the same call again completes it.
+share one deployment key, which `bindingType="deployment"` binds to. The deployment is one
+replicated command (`Service.deploy_resources`): stored all or nothing, and copied to every
+partition by a relay that retries until each has it.
 """
 
 from typing import Any
@@ -15,9 +15,9 @@ from starlette.datastructures import UploadFile
 
 from zennode.api.rest.models import DeploymentResult
 from zennode.errors import BadRequest
-from zennode.service import Service, deployment_key_of
+from zennode.service import RESOURCES_PER_DEPLOYMENT_MAX, Service, deployment_key_of
 
-RESOURCES_MAX = 100  # parts of one deploy call: each is parsed and checked before any is stored
+RESOURCES_MAX = RESOURCES_PER_DEPLOYMENT_MAX  # parts of one call: one replicated command
 FIELD = "resources"
 
 _DEPLOY_BODY = {
@@ -98,9 +98,12 @@ def router(service: Service) -> APIRouter:
         summary="Deploy several BPMN and DMN resources as one deployment",
         description=f"Multipart parts named `{FIELD}` (at most {RESOURCES_MAX}), each a file "
         "named `.bpmn`/`.xml` or `.dmn`. Every resource is checked first: a bad one is a 400 "
-        "naming it, with nothing deployed. Then each resource is stored by its own replicated "
-        "command, so a call cut off midway (a 503: leader lost, outcome unknown) can leave part "
-        "of it deployed; send the same call again to complete it. Every definition deployed "
+        "naming it, with nothing deployed. Then the whole deployment is one replicated "
+        "command: stored all or nothing (a 503 — leader lost, outcome unknown — means either "
+        "all of it or none is stored; sending the same call again is safe). The answer comes "
+        "once it is stored and normally once every partition has its copy (copies are relayed "
+        "until each partition has one). A larger deployment than one command may carry "
+        "(`limits.request_bytes_max`) is a 413. Every definition deployed "
         'records the one `deploymentKey` (what `bindingType="deployment"` binds to), as the '
         "Zeebe gateway's DeployResource does. 201 when anything is new (then unchanged "
         "resources get a new version too, as in Zeebe); 200 with the earlier keys when every "

@@ -91,7 +91,8 @@ class GatewayService(gw_grpc.GatewayServicer):
         self, request: gw.DeployResourceRequest, context: Any
     ) -> gw.DeployResourceResponse:
         """BPMN and DMN resources in one deployment: all are checked first (a bad one deploys
-        nothing); each process, decision requirements graph and decision is listed."""
+        nothing), then stored all or nothing as one command; each process, decision
+        requirements graph and decision is listed."""
         mapping.check_tenant(request.tenantId)
         resources = [(r.name, r.content) for r in request.resources]
         results = await self.service.deploy_resources(resources)

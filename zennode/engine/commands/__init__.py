@@ -19,6 +19,7 @@ from zennode.engine.commands.create_instance import create_instance
 from zennode.engine.commands.delete_variable import delete_variable
 from zennode.engine.commands.deploy import deploy
 from zennode.engine.commands.deploy_decisions import deploy_decisions
+from zennode.engine.commands.deploy_resources import deploy_resources
 from zennode.engine.commands.fail_job import fail_job
 from zennode.engine.commands.messages import (
     ack_relay,
@@ -51,6 +52,7 @@ from zennode.engine.commands.wire import (
     DeleteVariable,
     Deploy,
     DeployDecisions,
+    DeployResources,
     FailJob,
     ModifyInstance,
     OpenMessageSubscription,
@@ -74,6 +76,7 @@ CommandFn = Callable[[Context, Any], dict[str, Any]]
 COMMANDS: dict[type[Command], CommandFn] = {
     Deploy: deploy,
     DeployDecisions: deploy_decisions,
+    DeployResources: deploy_resources,
     CreateInstance: create_instance,
     CancelInstance: cancel_instance,
     ModifyInstance: modify_instance,
@@ -116,6 +119,7 @@ __all__ = [
     "DeleteVariable",
     "Deploy",
     "DeployDecisions",
+    "DeployResources",
     "FailJob",
     "ModifyInstance",
     "OpenMessageSubscription",

@@ -59,7 +59,7 @@ def deploy(ctx: Context, cmd: Deploy) -> dict[str, Any]:
         if assigned is not None:
             key, version, duplicate, deployment_key = _assigned(ctx, assigned, pid, checksum)
         else:
-            key, version, duplicate = _assign(ctx, pid, checksum, cmd.force_new)
+            key, version, duplicate = _assign(ctx, pid, checksum, cmd.force_new, deployment_key)
             if not duplicate and deployment_key is None:
                 deployment_key = ctx.next_key()  # the first new resource opens the deployment
         if duplicate:
@@ -191,15 +191,40 @@ def _static_message_name(process: Process, start_id: str) -> str | None:
     return message.name.source
 
 
-def _assign(ctx: Context, pid: str, checksum: str, force_new: bool) -> tuple[int, int, bool]:
+def _assign(
+    ctx: Context, pid: str, checksum: str, force_new: bool, deployment_key: int | None
+) -> tuple[int, int, bool]:
     latest_key = state.latest_definition_key(ctx.db, pid)
     if latest_key is None:
         return ctx.next_key(), 1, False
     latest = state.get_definition(ctx.db, latest_key)
     assert latest is not None, "latest index points to a missing definition"
-    if latest["checksum"] == checksum and not force_new:
+    if latest["checksum"] == checksum and not _forced(force_new, latest, deployment_key):
         return latest_key, latest["version"], True
     return ctx.next_key(), latest["version"] + 1, False
+
+
+def _forced(force_new: bool, latest: dict[str, Any], deployment_key: int | None) -> bool:
+    """`forceNew` makes a new version of unchanged content, except when the latest version is
+    already in this deployment (the same document twice in one call is stored once)."""
+    in_this = deployment_key is not None and latest.get("deploymentKey") == deployment_key
+    return force_new and not in_this
+
+
+def stored_deployments(ctx: Context, cmd: Deploy) -> set[int | None] | None:
+    """The deployment keys of the latest versions of the document's processes when the
+    document equals them all (deployed alone it would be a duplicate); None when anything in
+    it is new. Reads only, so a deploy call can decide before storing anything."""
+    data = cmd.xml.encode()
+    checksum = hashlib.sha256(data).hexdigest()
+    found: set[int | None] = set()
+    for process in parse_definitions(data).processes:
+        latest_key = state.latest_definition_key(ctx.db, process.bpmn_process_id)
+        latest = None if latest_key is None else state.get_definition(ctx.db, latest_key)
+        if latest is None or latest["checksum"] != checksum:
+            return None
+        found.add(latest.get("deploymentKey"))
+    return found
 
 
 def _assigned(

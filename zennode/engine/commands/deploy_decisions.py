@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from zennode import dmn
 from zennode.engine import decisions as ds
-from zennode.engine.commands.deploy import _positive, assigned_deployment_key
+from zennode.engine.commands.deploy import _forced, _positive, assigned_deployment_key
 from zennode.engine.context import Context
 from zennode.errors import BadRequest, InvalidState
 
@@ -49,8 +49,10 @@ def deploy_decisions(ctx: Context, cmd: DeployDecisions) -> dict[str, Any]:
     found = defs.decisions
     checksum = hashlib.sha256(data).hexdigest()
     if cmd.assigned is None:
-        drg_key, drg_version, keys, duplicate = _assign(ctx, drg_id, checksum, found, cmd.force_new)
         deployment_key = cmd.deployment_key
+        drg_key, drg_version, keys, duplicate = _assign(
+            ctx, drg_id, checksum, found, cmd.force_new, deployment_key
+        )
         if not duplicate and deployment_key is None:
             deployment_key = ctx.next_key()  # the first new resource opens the deployment
     else:
@@ -112,15 +114,32 @@ def _result(ctx: Context, drg: dict[str, Any], duplicate: bool) -> dict[str, Any
     }
 
 
+def stored_deployments(ctx: Context, cmd: DeployDecisions) -> set[int | None] | None:
+    """As `deploy.stored_deployments` for a DMN document: {the deployment key of the latest
+    version of its DRG} when the document equals it, None when it is new."""
+    data = cmd.xml.encode()
+    _defs, drg_id = parse_deployable(data)
+    latest = ds.latest_drg_key(ctx.db, drg_id)
+    drg = None if latest is None else ds.get_drg(ctx.db, latest)
+    if drg is None or drg["checksum"] != hashlib.sha256(data).hexdigest():
+        return None
+    return {drg.get("deploymentKey")}
+
+
 def _assign(
-    ctx: Context, drg_id: str, checksum: str, found: list[Any], force_new: bool
+    ctx: Context,
+    drg_id: str,
+    checksum: str,
+    found: list[Any],
+    force_new: bool,
+    deployment_key: int | None,
 ) -> tuple[int, int, dict[str, list[int]], bool]:
     latest = ds.latest_drg_key(ctx.db, drg_id)
     version = 1
     if latest is not None:
         drg = ds.get_drg(ctx.db, latest)
         assert drg is not None, "latest DRG index points to a missing DRG"
-        if drg["checksum"] == checksum and not force_new:
+        if drg["checksum"] == checksum and not _forced(force_new, drg, deployment_key):
             return latest, drg["version"], drg["decisionKeys"], True
         version = drg["version"] + 1
     drg_key = ctx.next_key()

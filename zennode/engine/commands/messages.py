@@ -13,9 +13,10 @@
   -> {accepted}: hands the message to the element that waits (accepted false when it waits no
   more: the message partition just forgets the delivery).
 
-`ack_relay {kind: open|close|delivery|signal, subKey | signalKey, messageKey?}` deletes the
-pending row of a relay that the other side applied. A non-repeating subscription is removed on
-the message partition the moment it correlates, so one message wakes one waiting element once.
+`ack_relay {kind: open|close|delivery|signal|deployment, subKey | signalKey | deploymentKey,
+messageKey?}` deletes the pending row of a relay that the other side applied. A non-repeating
+subscription is removed on the message partition the moment it correlates, so one message wakes
+one waiting element once.
 """
 
 from __future__ import annotations
@@ -273,6 +274,8 @@ def ack_relay(ctx: Context, cmd: AckRelay) -> dict[str, Any]:
         row = records.SUB_PENDING_CLOSE + records.u64(sub_key)
     elif kind == "signal":
         row = records.SIGNAL_PENDING + records.u64(cmd.signal_key or 0)
+    elif kind == "deployment":
+        row = records.DEPLOY_PENDING + records.u64(cmd.deployment_key or 0)
     else:  # "delivery" (decode accepts no other kind)
         row = records.SUB_PENDING_DELIVERY + records.pair_key(sub_key, cmd.message_key or 0)
     found = ctx.db.get("subscriptions", row) is not None

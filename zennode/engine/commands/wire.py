@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from zennode.engine.bpmn.waits import correlation_text
 from zennode.engine.commands._fields import (
@@ -49,7 +49,7 @@ PURGE_LIMIT_DEFAULT = 100  # ended root instances one purge_history deletes (a b
 PURGE_LIMIT_MAX = 1000
 BACKFILL_LIMIT_DEFAULT = 200  # instances one backfill_search scans (~46 ms on LMDB, 2 cores)
 BACKFILL_LIMIT_MAX = 10_000
-ACK_KINDS = ("open", "close", "delivery", "signal")
+ACK_KINDS = ("open", "close", "delivery", "signal", "deployment")
 ASSIGNEE_CHARS_MAX = 255  # a job's assignee (it is part of an index key)
 VARIABLE_NAME_CHARS_MAX = 1000  # the name delete_variable takes
 MODIFY_INSTRUCTIONS_MAX = 1000  # start / terminate instructions of one modification
@@ -129,6 +129,51 @@ def _deploy_fields(wire: dict[str, Any]) -> tuple[str, str, Any, int | None, boo
         raise BadRequest("forceNew must be a boolean")
     deployment_key = optional_int(wire, "deploymentKey", minimum=1)
     return xml, resource_name, wire.get("assigned"), deployment_key, force_new
+
+
+RESOURCES_PER_DEPLOYMENT_MAX = 100  # resources of one deploy_resources (the REST/gRPC call's limit)
+
+
+@dataclass(frozen=True, slots=True)
+class DeployResources(Command):
+    """One deployment (Zeebe's: the resources of one deploy call) as one command, so it is
+    stored all or nothing in one apply (see deploy_resources.py). The resources are `Deploy` /
+    `DeployDecisions` records without `deployment_key` and `force_new` (the command decides
+    them); a copy for another partition gives every resource its `assigned` keys.
+
+    The standalone `Deploy` / `DeployDecisions` commands stay appliable for logs written before
+    this command existed; the service sends only this one."""
+
+    TYPE: ClassVar[str] = "deploy_resources"
+    resources: tuple[Deploy | DeployDecisions, ...]
+
+    @property
+    def is_copy(self) -> bool:
+        """A copy partition 1 relays (every resource `assigned`), not a new deployment."""
+        return self.resources[0].assigned is not None
+
+    @classmethod
+    def decode(cls, wire: dict[str, Any]) -> Self:
+        items = wire.get("resources")
+        if not isinstance(items, list) or not 1 <= len(items) <= RESOURCES_PER_DEPLOYMENT_MAX:
+            raise BadRequest(
+                f"resources must be a list of 1 to {RESOURCES_PER_DEPLOYMENT_MAX} deploy commands"
+            )
+        resources: list[Deploy | DeployDecisions] = []
+        for item in items:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind not in (Deploy.TYPE, DeployDecisions.TYPE):
+                raise BadRequest("each resource must be a deploy or deploy_decisions command")
+            decoder = Deploy if kind == Deploy.TYPE else DeployDecisions
+            resource: Deploy | DeployDecisions = decoder.decode(item)
+            if resource.deployment_key is not None or resource.force_new:
+                raise BadRequest(
+                    "a resource of deploy_resources takes no deploymentKey or forceNew"
+                )
+            resources.append(resource)
+        if len({r.assigned is None for r in resources}) > 1:
+            raise BadRequest("either every resource is assigned (a copy) or none")
+        return cls(tuple(resources))
 
 
 # ----------------------------------------------------------------------- instances
@@ -679,26 +724,31 @@ class CorrelateMessage(Command):
 @dataclass(frozen=True, slots=True)
 class AckRelay(Command):
     """The other side applied a relayed command: delete its pending row. `kind` says which
-    row: open/close (`sub_key`), delivery (`sub_key` + `message_key`), signal (`signal_key`)."""
+    row: open/close (`sub_key`), delivery (`sub_key` + `message_key`), signal (`signal_key`),
+    deployment (`deployment_key`: every other partition stored the deployment's copy)."""
 
     TYPE: ClassVar[str] = "ack_relay"
     kind: str
     sub_key: int | None = None
     message_key: int | None = None
     signal_key: int | None = None
+    deployment_key: int | None = None
 
     @classmethod
     def decode(cls, wire: dict[str, Any]) -> Self:
         kind = wire.get("kind")
         if kind == "signal":
             return cls(kind="signal", signal_key=int_field(wire, "signalKey", minimum=1))
+        if kind == "deployment":
+            key = int_field(wire, "deploymentKey", minimum=1)
+            return cls(kind="deployment", deployment_key=key)
         sub_key = int_field(wire, "subKey", minimum=1)
         if kind in ("open", "close"):
             return cls(kind=str(kind), sub_key=sub_key)
         if kind == "delivery":
             message_key = int_field(wire, "messageKey", minimum=1)
             return cls(kind="delivery", sub_key=sub_key, message_key=message_key)
-        raise BadRequest("kind must be open, close or delivery")
+        raise BadRequest("kind must be open, close, delivery, signal or deployment")
 
 
 # ------------------------------------------------------------------------- signals
@@ -727,6 +777,7 @@ RECORDS: dict[str, type[Command]] = {
     for cls in (
         Deploy,
         DeployDecisions,
+        DeployResources,
         CreateInstance,
         CancelInstance,
         ModifyInstance,
@@ -755,6 +806,15 @@ RECORDS: dict[str, type[Command]] = {
 }
 
 _ENCODERS: dict[type[Command], Callable[[Command], dict[str, Any]]] = {}
+
+
+def _encode_deploy_resources(command: Command) -> dict[str, Any]:
+    """The one record with records inside: each resource travels in its own wire form."""
+    resources = cast(DeployResources, command).resources
+    return {"type": DeployResources.TYPE, "resources": [to_wire(r) for r in resources]}
+
+
+_ENCODERS[DeployResources] = _encode_deploy_resources
 
 
 def _camel(name: str) -> str:
