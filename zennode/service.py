@@ -302,7 +302,8 @@ class Service:
             raise TooLarge(f"the deployment's resources are {size} bytes, at most {fits} fit")
         command = DeployResources(tuple(resources))
         result = await self._run(DEPLOYMENT_PARTITION, command, idempotency_key)
-        if not result["duplicate"] and len(self.cluster.partition_ids) > 1:
+        # a duplicate too: it sent the copy again (its first call may have timed out)
+        if result["deploymentKey"] is not None and len(self.cluster.partition_ids) > 1:
             await self._await_distribution(result["deploymentKey"])
         return list(result["resources"])
 

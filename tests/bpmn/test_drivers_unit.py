@@ -6,21 +6,31 @@ driver submits `trigger_timers` only while its partition leads and something is 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from engine.helpers import Partitions
-from support.bpmn import bpmn, chain, end, start, timer_catch
+from support.bpmn import bpmn, chain, end, one_task, start, timer_catch
 from support.waits import eventually
 
 from zennode.cluster.reads import run_read
 from zennode.drivers.partition_relay import PartitionRelay
 from zennode.drivers.timers import TimerDriver
-from zennode.engine.commands import Command, CreateInstance, PublishMessage, to_wire
-from zennode.errors import Unavailable
+from zennode.engine.commands import (
+    Command,
+    CreateInstance,
+    Deploy,
+    DeployResources,
+    PublishMessage,
+    to_wire,
+)
+from zennode.engine.outcome import Outcome
+from zennode.errors import InvalidState, Unavailable
 
 
 class FakePartition:
@@ -139,6 +149,49 @@ def test_a_new_leader_resends_pending_relays() -> None:
         await relay.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_refused_deployment_copy_stays_pending_and_is_re_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A copy refused with a final error is not acknowledged (the deployment would read as
+    distributed while partition 2 lacks it): the sweep re-sends it until it is applied, and
+    the refusal is logged at ERROR once, not once per re-send."""
+
+    async def scenario() -> None:
+        node = FakeNode(2)
+        node.loop = asyncio.get_running_loop()
+        refusals = 3
+        pending_when_refused: list[bool] = []
+        applied = node.submit
+
+        def distributed() -> bool:
+            return bool(node.read_replica(1, "deployment_distributed", deployment_key=key))
+
+        async def submit(partition_id: int, command: Command) -> Any:
+            nonlocal refusals
+            if partition_id == 2 and command.TYPE == "deploy_resources" and refusals:
+                refusals -= 1
+                pending_when_refused.append(not distributed())
+                return Outcome(error=InvalidState("refused"))
+            return await applied(partition_id, command)
+
+        node.submit = submit  # type: ignore[method-assign]
+        relay = PartitionRelay(node, sweep_s=0.1)  # type: ignore[arg-type]
+        for p in node.ps.parts:
+            relay.on_role(p, True)
+        call = DeployResources((Deploy(xml=one_task("p", "work"), resource_name="p.bpmn"),))
+        key = (await node.submit(1, call)).unwrap()["deploymentKey"]
+        await eventually(distributed, 5.0, "the copy acknowledged")
+        # re-sent after each refusal (none acknowledged it), then applied
+        assert refusals == 0 and pending_when_refused == [True] * 3
+        assert node.read_replica(2, "list_definitions", offset=0, limit=10)[1] == 1
+        await relay.stop()
+
+    with caplog.at_level(logging.DEBUG, logger="zennode.drivers.partition_relay"):
+        asyncio.run(scenario())
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "refused" in errors[0].getMessage()
 
 
 def test_timer_driver_fires_due_timers_only_while_leading() -> None:

@@ -79,15 +79,28 @@ def test_nothing_is_stored_when_one_resource_fails_inside_the_apply() -> None:
     assert h.snapshot() == before
 
 
-def test_an_unchanged_call_is_a_duplicate_that_stores_and_relays_nothing() -> None:
+def test_an_unchanged_call_is_a_duplicate_that_stores_nothing_but_sends_the_copy_again() -> None:
+    """A retry after an unknown outcome, or the same call sent again to repair a deployment a
+    partition lacks: no new definition or key, but the copy of the earlier deployment (its
+    stored keys) is pending again, so the call waits for it and the relay re-delivers it."""
     h = Harness()
     first = h.ok("deploy_resources", resources=CALL)
-    before = h.snapshot()
+    with h.store.read() as txn:
+        [first_copy] = pending_relays(txn)
+    ack = {k: v for k, v in first_copy["ack"].items() if k != "type"}
+    h.ok("ack_relay", **ack)
+    with h.store.read() as txn:
+        definitions = queries.list_definitions(txn)
+        assert distributed(txn, first["deploymentKey"])
     outcome = h.apply("deploy_resources", resources=CALL)
     again = outcome.unwrap()
     assert again["duplicate"] is True and again["deploymentKey"] == first["deploymentKey"]
     assert [r["duplicate"] for r in again["resources"]] == [True, True, True]
-    assert relays(outcome.events) == [] and h.snapshot() == before
+    [relay] = relays(outcome.events)
+    assert relay["command"] == first_copy["command"] and relay["ack"] == first_copy["ack"]
+    with h.store.read() as txn:
+        assert queries.list_definitions(txn) == definitions
+        assert not distributed(txn, first["deploymentKey"])
 
 
 def test_a_changed_resource_gives_the_unchanged_ones_new_versions_in_its_deployment() -> None:

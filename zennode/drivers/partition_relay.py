@@ -17,6 +17,13 @@ of them at once; the ack follows once every one applied it.
 
 Relays for one subscription stay in order (open before close): each goes to one of a few
 worker queues chosen by its subscription key.
+
+A target's final refusal (BadRequest, NotFound, InvalidState) of a message or signal relay is
+logged and acknowledged: retrying would not change the answer. A deployment's copy is never
+acknowledged on a refusal: the ack would mark the deployment distributed while that partition
+lacks it (every create routed there would be a 503 for ever), so its row stays, the sweep
+re-sends it each period and the refusal is logged at ERROR once per row. A relay that keeps
+failing otherwise (unavailable) is logged at WARNING once it was sent `WARN_AFTER_SENDS` times.
 """
 
 from __future__ import annotations
@@ -37,6 +44,18 @@ WORKERS = 4
 QUEUE_MAX = 100_000  # per worker; beyond it relays wait for the sweep (their rows persist)
 SWEEP_S = 5.0
 FINAL_ERRORS = (BadRequest, NotFound, InvalidState)  # retrying would not change the answer
+WARN_AFTER_SENDS = 5  # a relay failing this often is logged at WARNING (once per row)
+DEPLOYMENT_COPY = "deploy_resources"
+
+
+class CopyRefused(Exception):
+    """A deployment's copy refused by a target: left pending, never acknowledged."""
+
+
+def _row_id(source: int, relay: dict[str, Any]) -> tuple[int, str]:
+    """One pending row's identity across re-sends (its command and ack, as the engine wrote
+    them)."""
+    return source, repr((relay.get("command"), relay.get("ack")))
 
 
 class PartitionRelay:
@@ -52,6 +71,7 @@ class PartitionRelay:
         self._leading: set[int] = set()
         self.sent = 0
         self.dropped = 0
+        self._sends: dict[tuple[int, str], int] = {}  # failed sends of each row still pending
         cluster.add_event_listener(self.on_events)
         cluster.add_role_listener(self.on_role)
 
@@ -80,6 +100,8 @@ class PartitionRelay:
             self._resend(partition_id)
         else:
             self._leading.discard(partition_id)
+            for row in [r for r in self._sends if r[0] == partition_id]:
+                del self._sends[row]  # its new leader counts from here
 
     def _enqueue_all(self, partition_id: int, relays: list[dict[str, Any]]) -> None:
         self._ensure_started()
@@ -115,28 +137,64 @@ class PartitionRelay:
     async def _work(self, queue: asyncio.Queue[tuple[int, dict[str, Any]]]) -> None:
         while True:
             source, relay = await queue.get()
+            row = _row_id(source, relay)
             try:
                 await self._send(source, relay)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - unavailable: the sweep re-sends it
-                log.debug("relay from partition %s failed: %s", source, exc)
+                self._failed(row, source, relay, exc)
+            else:
+                self._sends.pop(row, None)
+
+    def _failed(
+        self, row: tuple[int, str], source: int, relay: dict[str, Any], exc: Exception
+    ) -> None:
+        """Count the row's failed sends (the sweep re-sends it); log the first refusal of a
+        deployment copy at ERROR and a row that keeps failing at WARNING, once each."""
+        sends = self._sends[row] = self._sends.get(row, 0) + 1
+        if isinstance(exc, CopyRefused) and sends == 1:
+            log.error(
+                "relay from partition %s: %s; kept pending, re-sent every %ss",
+                source,
+                exc,
+                self.sweep_s,
+            )
+        elif sends == WARN_AFTER_SENDS:
+            log.warning(
+                "relay %s from partition %s failed %d times, still re-sent every %ss: %s",
+                relay.get("command", {}).get("type"),
+                source,
+                sends,
+                self.sweep_s,
+                exc,
+            )
+        else:
+            log.debug("relay from partition %s failed: %s", source, exc)
 
     async def _send(self, source: int, relay: dict[str, Any]) -> None:
         """The relay's command and ack are stored in wire form (the engine wrote them)."""
         try:
             command = from_wire(relay["command"])
         except BadRequest as exc:  # every target would refuse it: a final answer, as below
+            if relay["command"].get("type") == DEPLOYMENT_COPY:
+                raise CopyRefused(f"deployment copy unreadable: {exc}") from exc
             log.warning("relay from partition %s refused: %s", source, exc)
         else:
             targets = target_partitions(relay, self.partitions, source)
             outcomes = await asyncio.gather(*(self.cluster.submit(t, command) for t in targets))
+            refused: list[str] = []
             for target, outcome in zip(targets, outcomes, strict=True):
                 if outcome.error is not None and not isinstance(outcome.error, FINAL_ERRORS):
                     raise outcome.error
+                if outcome.error is not None and command.TYPE == DEPLOYMENT_COPY:
+                    refused.append(f"partition {target}: {outcome.error}")
+                    continue
                 if outcome.error is not None:
                     log.warning("relay %s refused by %s: %s", command.TYPE, target, outcome.error)
                 self.sent += 1
+            if refused:
+                raise CopyRefused(f"deployment copy refused by {'; '.join(refused)}")
         if relay.get("ack"):
             try:
                 ack_command = from_wire(relay["ack"])

@@ -259,14 +259,7 @@ def _positive(value: Any, what: str) -> int:
 
 
 # ------------------------------------------------------------------ one deploy call, several
-# resources: what the service (which sends each resource as its own command) needs to know
-
-
-def deployment_keys(result: dict[str, Any]) -> set[int | None]:
-    """The deployment keys a `deploy` or `deploy_decisions` result's definitions carry."""
-    if "decisionRequirementsKey" in result:
-        return {result.get("deploymentKey")}
-    return {p.get("deploymentKey") for p in result["processes"]}
+# resources: what `deploy_resources` (one command for the whole call) needs to know
 
 
 def assigned_of(result: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,10 @@ stored once). It then writes the copy for the other partitions — the same reso
 the keys and versions assigned here — as a pending relay in the same transaction
 (zennode.engine.relay, target "others"): the partition's leader sends it until every other
 partition applied it and the `ack_relay {kind: deployment}` deletes the row, so a copy is never
-lost, even when the caller went away. A duplicate call stores nothing and relays nothing.
+lost, even when the caller went away. A duplicate call stores no definition but writes the
+copy again under the earlier deployment key (the stored keys and versions): a retry after an
+unknown outcome waits for the copies like the first call, and sending the same call again
+repairs a deployment that some partition lacks (a partition that has it answers duplicate).
 
 With every resource `assigned` (a copy) each is stored with exactly those keys; a copy
 applied twice is a duplicate.
@@ -57,22 +60,35 @@ def deploy_resources(ctx: Context, cmd: DeployResources) -> dict[str, Any]:
     duplicate, earlier = _duplicate_of(ctx, cmd.resources)
     if duplicate:
         results = [_deploy_one(ctx, r) for r in cmd.resources]
+        if earlier is not None:
+            _send_copy(ctx, cmd.resources, results, earlier)
         return {"deploymentKey": earlier, "duplicate": True, "resources": results}
     deployment_key = ctx.next_key()
     results = [
         _deploy_one(ctx, dataclasses.replace(r, deployment_key=deployment_key, force_new=True))
         for r in cmd.resources
     ]
+    _send_copy(ctx, cmd.resources, results, deployment_key)
+    return {"deploymentKey": deployment_key, "duplicate": False, "resources": results}
+
+
+def _send_copy(
+    ctx: Context,
+    resources: tuple[Deploy | DeployDecisions, ...],
+    results: list[dict[str, Any]],
+    deployment_key: int,
+) -> None:
+    """Write the deployment's copy for the other partitions as a pending relay: the resources,
+    each with the keys and versions stored here."""
     copy = DeployResources(
         tuple(
             dataclasses.replace(r, assigned=assigned_of(result))
-            for r, result in zip(cmd.resources, results, strict=True)
+            for r, result in zip(resources, results, strict=True)
         )
     )
     ack = AckRelay(kind="deployment", deployment_key=deployment_key)
     relay = make_relay(to_wire(copy), to_wire(ack), to=OTHERS)
     send(ctx, records.DEPLOY_PENDING + records.u64(deployment_key), relay)
-    return {"deploymentKey": deployment_key, "duplicate": False, "resources": results}
 
 
 def _deploy_one(ctx: Context, resource: Deploy | DeployDecisions) -> dict[str, Any]:
@@ -115,7 +131,7 @@ def _duplicate_of(
 
 def distributed(db: KVRead, deployment_key: int) -> bool:
     """True once every other partition applied the deployment's copy (the ack deleted its
-    pending relay row), and for a deployment that had no copy to send (a duplicate)."""
+    pending relay row), and for a deployment that had no copy to send."""
     if isinstance(deployment_key, bool) or not isinstance(deployment_key, int):
         raise BadRequest("deployment_key must be an integer")
     return db.get("subscriptions", records.DEPLOY_PENDING + records.u64(deployment_key)) is None
