@@ -19,7 +19,7 @@ from support.bpmn import bpmn, chain, end, one_task, start, timer_catch
 from support.waits import eventually
 
 from zennode.cluster.reads import run_read
-from zennode.drivers.partition_relay import PartitionRelay
+from zennode.drivers.partition_relay import WARN_AFTER_SENDS, PartitionRelay
 from zennode.drivers.timers import TimerDriver
 from zennode.engine.commands import (
     Command,
@@ -192,6 +192,27 @@ def test_a_refused_deployment_copy_stays_pending_and_is_re_sent(
         asyncio.run(scenario())
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "refused" in errors[0].getMessage()
+
+
+def test_a_relay_that_keeps_failing_is_logged_at_warning_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario() -> None:
+        node = FakeNode(2)
+        node.loop = asyncio.get_running_loop()
+        relay = PartitionRelay(node, sweep_s=0.05)  # type: ignore[arg-type]
+        for p in node.ps.parts:
+            relay.on_role(p, True)
+        node.ps.deploy(MESSAGE_MODEL)
+        await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
+        node.fail_next = WARN_AFTER_SENDS + 2  # the subscription's relay: unavailable 7 times
+        await eventually(lambda: "ack_relay" in [c for _, c in node.submitted], 5.0, "an ack")
+        await relay.stop()
+
+    with caplog.at_level(logging.DEBUG, logger="zennode.drivers.partition_relay"):
+        asyncio.run(scenario())
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"failed {WARN_AFTER_SENDS} times" in warnings[0].getMessage()
 
 
 def test_timer_driver_fires_due_timers_only_while_leading() -> None:
