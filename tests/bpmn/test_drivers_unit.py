@@ -102,13 +102,19 @@ MESSAGE_MODEL = """<?xml version="1.0"?>
 </bpmn:definitions>"""
 
 
+def leading_relay(node: FakeNode, sweep_s: float) -> PartitionRelay:
+    """A relay on the running loop, its node leading every partition."""
+    node.loop = asyncio.get_running_loop()
+    relay = PartitionRelay(node, sweep_s=sweep_s)  # type: ignore[arg-type]
+    for p in node.ps.parts:
+        relay.on_role(p, True)
+    return relay
+
+
 def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None:
     async def scenario() -> None:
         node = FakeNode(3)
-        node.loop = asyncio.get_running_loop()
-        relay = PartitionRelay(node, sweep_s=0.2)  # type: ignore[arg-type]
-        for p in node.ps.parts:
-            relay.on_role(p, True)
+        relay = leading_relay(node, 0.2)
         node.ps.deploy(MESSAGE_MODEL)
         created = await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
         key = created.unwrap()["processInstanceKey"]
@@ -160,7 +166,6 @@ def test_a_refused_deployment_copy_stays_pending_and_is_re_sent(
 
     async def scenario() -> None:
         node = FakeNode(2)
-        node.loop = asyncio.get_running_loop()
         refusals = 3
         pending_when_refused: list[bool] = []
         applied = node.submit
@@ -177,9 +182,7 @@ def test_a_refused_deployment_copy_stays_pending_and_is_re_sent(
             return await applied(partition_id, command)
 
         node.submit = submit  # type: ignore[method-assign]
-        relay = PartitionRelay(node, sweep_s=0.1)  # type: ignore[arg-type]
-        for p in node.ps.parts:
-            relay.on_role(p, True)
+        relay = leading_relay(node, 0.1)
         call = DeployResources((Deploy(xml=one_task("p", "work"), resource_name="p.bpmn"),))
         key = (await node.submit(1, call)).unwrap()["deploymentKey"]
         await eventually(distributed, 5.0, "the copy acknowledged")
@@ -199,10 +202,7 @@ def test_a_relay_that_keeps_failing_is_logged_at_warning_once(
 ) -> None:
     async def scenario() -> None:
         node = FakeNode(2)
-        node.loop = asyncio.get_running_loop()
-        relay = PartitionRelay(node, sweep_s=0.05)  # type: ignore[arg-type]
-        for p in node.ps.parts:
-            relay.on_role(p, True)
+        relay = leading_relay(node, 0.05)
         node.ps.deploy(MESSAGE_MODEL)
         await node.submit(1, CreateInstance(bpmn_process_id="p", variables={"k": "abc"}))
         node.fail_next = WARN_AFTER_SENDS + 2  # the subscription's relay: unavailable 7 times
