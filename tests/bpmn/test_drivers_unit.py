@@ -19,6 +19,7 @@ from support.bpmn import bpmn, chain, end, one_task, start, timer_catch
 from support.waits import eventually
 
 from zennode.cluster.reads import run_read
+from zennode.config import Limits
 from zennode.drivers.partition_relay import WARN_AFTER_SENDS, PartitionRelay
 from zennode.drivers.timers import TimerDriver
 from zennode.engine.commands import (
@@ -30,7 +31,9 @@ from zennode.engine.commands import (
     to_wire,
 )
 from zennode.engine.outcome import Outcome
+from zennode.engine.relay import pending_relays
 from zennode.errors import InvalidState, Unavailable
+from zennode.service import Service
 
 
 class FakePartition:
@@ -120,7 +123,7 @@ def test_relay_opens_correlates_acknowledges_and_resends_after_failure() -> None
         key = created.unwrap()["processInstanceKey"]
         await eventually(lambda: "ack_relay" in [c for _, c in node.submitted], 5.0, "an ack")
         assert [c for _, c in node.submitted][1:3] == ["open_message_subscription", "ack_relay"]
-        from zennode.engine.relay import message_partition, pending_relays
+        from zennode.engine.relay import message_partition
 
         target = message_partition("abc", 3)
         await node.submit(target, PublishMessage(message_name="go", correlation_key="abc"))
@@ -195,6 +198,38 @@ def test_a_refused_deployment_copy_stays_pending_and_is_re_sent(
         asyncio.run(scenario())
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "refused" in errors[0].getMessage()
+
+
+def test_a_duplicate_deploy_call_sends_the_copy_again_and_waits_for_it() -> None:
+    """A deployment partition 1 stored while partition 2 never got its copy (the old
+    non-atomic path, or a first call whose outcome the client never saw): sending the same call
+    again is a duplicate that repairs it, and answers once partition 2 has the copy."""
+
+    async def scenario() -> None:
+        node = FakeNode(2)
+
+        async def read(partition_id: int, query: str, **args: Any) -> Any:
+            return node.read_replica(partition_id, query, **args)
+
+        node.read = read  # type: ignore[attr-defined]
+        service = Service(node, Limits())  # type: ignore[arg-type]
+        resources = [("p.bpmn", one_task("p", "work").encode())]
+        first = node.ps[1].ok(
+            "deploy_resources",
+            resources=[to_wire(Deploy(xml=one_task("p", "work"), resource_name="p.bpmn"))],
+        )  # no relay ran
+        with node.ps[1].store.read() as txn:
+            [copy] = pending_relays(txn)
+        # acknowledged though partition 2 never applied it, as the old code could leave it
+        node.ps[1].ok("ack_relay", **{k: v for k, v in copy["ack"].items() if k != "type"})
+        relay = leading_relay(node, 60)  # no sweep: only the duplicate call's relay delivers
+        [again] = await service.deploy_resources(resources)
+        assert again["duplicate"] is True
+        assert again["processes"][0]["deploymentKey"] == first["deploymentKey"]
+        assert node.read_replica(2, "list_definitions", offset=0, limit=10)[1] == 1
+        await relay.stop()
+
+    asyncio.run(scenario())
 
 
 def test_a_relay_that_keeps_failing_is_logged_at_warning_once(
