@@ -11,14 +11,14 @@ from zennode.engine.storage import MemoryStore
 
 
 class Harness:
-    """One engine on one MemoryStore, started like a new partition's replica
-    (`Engine.init_state`); `now_ms` advances by 1 per command unless given."""
+    """One engine on one MemoryStore; `now_ms` advances by 1 per command unless given.
+
+    Like a new partition before its leader's first `backfill_search`, the store has no search
+    format marker: harmless, an instance made by a command gets its rows the normal way."""
 
     def __init__(self, partition_id: int = 1, **engine_options: Any) -> None:
         self.store = MemoryStore()
         self.engine = Engine(partition_id, **engine_options)
-        with self.store.write() as txn:
-            self.engine.init_state(txn)
         self.now_ms = 1_000
         self.events: list[dict[str, Any]] = []
 

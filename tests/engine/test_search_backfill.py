@@ -34,6 +34,7 @@ def _world() -> Harness:
     incident), with business keys, a call-activity parent and its child, a multi-instance
     activity with runs done and runs waiting."""
     h = Harness()
+    h.ok("backfill_search")  # a new partition: its leader's first command marks it complete
     two = start() + service("a", "a") + service("b", "b") + end()
     alpha = h.deploy(bpmn(two + chain("start", "a", "b", "end"), "alpha"))["processDefinitionKey"]
     beta = h.deploy(one_task("beta", "beta-work", retries=1))["processDefinitionKey"]
@@ -68,13 +69,13 @@ def _world() -> Harness:
 def _old_copy(h: Harness) -> Harness:
     """The same state as a version from before the search rows left it: no search rows and no
     format marker (the element history rows it had already)."""
-    old = Harness()
+    old = Harness(partition_id=h.engine.partition_id)
     old.store.tables = copy.deepcopy(h.store.tables)
     old.now_ms = h.now_ms
     index = old.store.tables["index"]
     for row in [r for r in index if r.startswith(search.SEARCH_PREFIXES)]:
         del index[row]
-    del old.store.tables["meta"][FORMAT_KEY]
+    old.store.tables["meta"].pop(FORMAT_KEY, None)
     return old
 
 
@@ -151,7 +152,7 @@ def test_the_cursor_resumes_where_the_last_chunk_stopped() -> None:
     old = _old_copy(_world())
     first = old.ok("backfill_search", limit=4)
     assert first == {"scanned": 4, "migrated": 4, "more": True}
-    cursor = records.from_u64(old.store.tables["meta"][backfill.CURSOR_KEY])
+    cursor, _ = records.loads(old.store.tables["meta"][backfill.CURSOR_KEY])
     assert cursor == sorted(records.from_u64(k) for k in old.store.tables["instances"])[3]
     with old.store.read() as txn:
         assert not search.rows_complete(txn)
@@ -162,15 +163,50 @@ def test_the_cursor_resumes_where_the_last_chunk_stopped() -> None:
         assert search.rows_complete(txn)
 
 
-def test_a_new_partition_is_complete_from_the_start_and_never_scans() -> None:
+def test_a_new_partitions_first_command_finds_nothing_and_marks_it_complete() -> None:
+    """Only the replicated command writes the marker (never the replica beside the log), so a
+    new partition's first `backfill_search` scans what its instances are by then, gives none
+    rows (each has its own), and marks it complete; after that it never looks again."""
     h = Harness()
-    assert FORMAT_KEY in h.store.tables["meta"]
+    assert FORMAT_KEY not in h.store.tables["meta"]
     h.deploy(one_task("p", "work"))
+    made = h.ok("create_instance", bpmnProcessId="p")["processInstanceKey"]
+    before = h.snapshot()
+    assert h.ok("backfill_search") == {"scanned": 1, "migrated": 0, "more": False}
+    after = h.snapshot()
+    assert after["meta"].pop(FORMAT_KEY) is not None
+    assert after == before  # the marker is the one row it wrote
+    with h.store.read() as txn:
+        assert search.rows_complete(txn)
+        assert txn.get("index", search.SUMMARY + records.u64(made)) is not None
     h.ok("create_instance", bpmnProcessId="p")
     index = h.store.tables["index"]
     for row in [r for r in index if r.startswith(search.SUMMARY)]:
         del index[row]  # a summary gone: a complete partition does not even look
     assert h.ok("backfill_search") == {"scanned": 0, "migrated": 0, "more": False}
+
+
+def test_instances_created_between_chunks_do_not_extend_the_scan() -> None:
+    """The first chunk fixes where the scan ends (the last key the partition had made), so
+    instances created after it, which have their rows already, never use up a chunk's slots:
+    under any load the backfill ends."""
+    old = _old_copy(_world())
+    existing = len(old.store.tables["instances"])
+    with old.store.read() as txn:
+        last = max(records.from_u64(k) for k, _ in txn.scan("instances"))
+    results = [old.ok("backfill_search", limit=2)]
+    assert results[0]["more"]
+    assert records.loads(old.store.tables["meta"][backfill.CURSOR_KEY])[1] >= last
+    while results[-1]["more"]:
+        assert len(results) < existing  # it ends: each chunk moves past 2 old instances
+        for _ in range(3):  # more new instances per round than the chunk takes
+            old.ok("create_instance", bpmnProcessId="alpha")
+        results.append(old.ok("backfill_search", limit=2))
+    assert sum(r["scanned"] for r in results) == existing
+    assert sum(r["migrated"] for r in results) == existing
+    assert backfill.CURSOR_KEY not in old.store.tables["meta"]
+    with old.store.read() as txn:
+        assert search.rows_complete(txn)
 
 
 def _without_tallies(tables: dict[str, dict[bytes, bytes]]) -> dict[str, dict[bytes, bytes]]:
@@ -209,6 +245,7 @@ def test_random_worlds_get_the_normal_rows_but_for_tallies_the_history_counts_ot
         ps, _ = test_invariants_events.run(11)
         harnesses = list(ps.parts.values())
     for h in harnesses:
+        _run_backfill(h, limit=7)  # as its leader would: nothing to do, marks it complete
         old = _old_copy(h)
         _run_backfill(old, limit=7)
         assert _without_tallies(old.snapshot()) == _without_tallies(h.snapshot())

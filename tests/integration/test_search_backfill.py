@@ -1,7 +1,8 @@
 """The search backfill on a real node: a data dir whose instances an older version saved (no
 search rows, no format marker) becomes searchable after a restart, through the partition
 leaders' `backfill_search` commands, with the rows and digest the normal write path gives;
-a new data dir is complete from the start and never submits one."""
+on a new data dir each partition's first command finds nothing to give rows to and marks it
+complete (the marker is replicated state, never written beside the log)."""
 
 from __future__ import annotations
 
@@ -97,10 +98,12 @@ def test_a_restarted_node_backfills_the_search_rows_of_old_instances_once(
             assert done.status_code in (200, 204), done.text
         normal = _answers(api)
         assert normal[str({"size": 100})]["totalCount"] == 9
-        digests = _digests(first)
         everything = set(range(1, PARTITIONS + 1))
         wait_until(lambda: first.node.backfill.done == everything, WAIT_S, "the drivers' check")
-        assert first.node.backfill.commands == {}  # a new data dir: nothing to backfill
+        # A new data dir: one command per partition, which gives no instance rows and marks it.
+        assert first.node.backfill.commands == {pid: 1 for pid in everything}
+        assert first.node.backfill.migrated == {}
+        digests = _digests(first)  # with the marker, as the backfill below must leave them
     finally:
         first.stop()
     _make_old(config)

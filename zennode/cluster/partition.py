@@ -56,7 +56,7 @@ from zennode.cluster.raft_transport import sealed_transport
 from zennode.cluster.snapshot_transfer import ACK_TYPE, Receiver, Sender
 from zennode.engine.offers import BatchOffers, Offer
 from zennode.engine.outcome import Outcome
-from zennode.engine.storage import KVRead, KVWrite
+from zennode.engine.storage import KVRead
 from zennode.errors import ConfigError, TooLarge, Unavailable, ZennodeError
 from zennode.state.lmdb_store import LmdbStore, LmdbTxn, StoreFailed, StoreFull
 from zennode.state.snapshot import SnapshotCodec
@@ -384,13 +384,8 @@ class Partition:
         apply_fn: ApplyFn | None = None,
         on_events: EventsFn | None = None,
         on_role_change: RoleFn | None = None,
-        init_fn: Callable[[KVWrite], None] | None = None,
     ) -> None:
         """`Partition(settings, apply_fn, on_events=None, on_role_change=None)`.
-
-        `init_fn(txn)` writes the rows of a new state (`Engine.init_state`): called before Raft
-        starts while the store has applied nothing, so every replica of a new partition holds
-        them from the start and one that receives a snapshot gets the leader's instead.
 
         The form `Partition(partition_id, settings, apply_fn=..., on_events=...)` of
         docs/architecture.md is accepted too.
@@ -441,9 +436,6 @@ class Partition:
         self.store = LmdbStore(
             data_dir / "lmdb", map_size_bytes=settings.map_size_bytes, sync=settings.fsync
         )
-        if init_fn is not None and self.store.applied_index() == 0:
-            with self.store.write() as txn:
-                init_fn(txn)
         self.journal = RaftJournal(
             data_dir,
             durable=settings.fsync,

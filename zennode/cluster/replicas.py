@@ -27,10 +27,7 @@ def build_replica(config: Config, partition_id: int, on_events: OnEvents) -> tup
 
     engine = Engine(partition_id, activations_max=config.limits.loop_iterations_max)
     partition = Partition(
-        partition_settings(config, partition_id),
-        apply_fn=engine.apply,
-        on_events=on_events,
-        init_fn=engine.init_state,
+        partition_settings(config, partition_id), apply_fn=engine.apply, on_events=on_events
     )
     return engine, partition
 

@@ -5,9 +5,11 @@ them for its instances (`zennode.engine.search.backfill`). On every partition th
 one task reads whether the partition is done (one `get` on the local replica) and, while it is
 not, submits `backfill_search` commands of `chunk` instances each until one says nothing more
 is left, so the migration never becomes one huge batch and clients' commands are batched in
-between. Where it stopped is a replicated cursor: a new leader goes on from there. Once a
-partition is done (or was new: marked at creation), the task only remembers that and the
-partition is never read for it again by this node.
+between. Where it stopped is a replicated cursor: a new leader goes on from there. A new
+partition is not marked done at creation (the marker is replicated state, written only by the
+command): its first command finds nothing to do and marks it, one empty command per partition.
+Once a partition is done, the task only remembers that and the partition is never read for it
+again by this node.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from collections.abc import Callable
 from zennode.cluster.client import ClusterClient
 from zennode.drivers.leader import LeaderDriver
 from zennode.engine.commands import BackfillSearch
+from zennode.engine.commands.wire import BACKFILL_LIMIT_DEFAULT
 
 log = logging.getLogger(__name__)
 
 POLL_S = 5.0  # a partition not done whose round failed is tried again after this
-CHUNK = 200  # instances one command scans: ~46 ms of apply (500 took ~190 ms, 2 cores)
 
 
 class SearchBackfillDriver(LeaderDriver):
@@ -33,7 +35,7 @@ class SearchBackfillDriver(LeaderDriver):
         self,
         cluster: ClusterClient,
         poll_s: float = POLL_S,
-        chunk: int = CHUNK,
+        chunk: int = BACKFILL_LIMIT_DEFAULT,
         on_migrated: Callable[[int, int], None] | None = None,
     ) -> None:
         """`on_migrated(partition_id, instances)` after each chunk that gave instances rows."""

@@ -45,10 +45,18 @@ class Context:
 
     def next_key(self) -> int:
         if self._counter is None:
-            raw = self.db.get("meta", records.COUNTER_KEY)
-            self._counter = self._counter_before = records.from_u64(raw) if raw else 0
+            self._counter = self._counter_before = self._stored_counter()
         self._counter += 1
         return make_key(self.partition_id, self._counter)
+
+    def last_key(self) -> int:
+        """The last key the partition made (counter 0 when none yet): keys above it are new."""
+        counter = self._counter if self._counter is not None else self._stored_counter()
+        return make_key(self.partition_id, counter)
+
+    def _stored_counter(self) -> int:
+        raw = self.db.get("meta", records.COUNTER_KEY)
+        return records.from_u64(raw) if raw else 0
 
     def made_key(self, key: int) -> bool:
         """Whether this command made `key` (e.g. an instance it created)."""

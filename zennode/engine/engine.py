@@ -25,7 +25,6 @@ from zennode.engine.model import Definitions, Deployed
 from zennode.engine.offers import BatchOffers
 from zennode.engine.outcome import Outcome
 from zennode.engine.parser import parse_definitions
-from zennode.engine.search import backfill
 from zennode.engine.storage import KVWrite
 from zennode.errors import BadRequest, ZennodeError
 
@@ -73,13 +72,6 @@ class Engine:
             self._models.clear()
         ctx.commit()
         return Outcome(result=result, events=ctx.events)
-
-    def init_state(self, txn: KVWrite) -> None:
-        """Write the rows a new partition starts with; called by the replica on a store that
-        has applied nothing yet (every replica of a new partition writes the same). They say
-        the state is of this version's format, so no migration of older data ever runs on it
-        (`search.backfill`)."""
-        backfill.mark_current(txn)
 
     def validate_deploy(self, xml: bytes | str, now_ms: int) -> Definitions:
         """Parse and validate a deployment before it goes through Raft (raises BadRequest):

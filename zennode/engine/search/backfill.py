@@ -6,15 +6,19 @@ before them has none for those instances: search does not find them and the stat
 them out. The backfill writes them, once, for every instance that has no summary row.
 
 How a partition tells old data from new: the `meta` row `layout.FORMAT_KEY` says every instance
-it holds has its search rows. A replica whose store is new (nothing applied yet) writes it
-before its first command (`mark_current`, through `Engine.init_state`), so a new partition never
-scans; a store written by an older version lacks it. While it is missing, the partition
-leader's driver (`zennode.drivers.backfill`) submits `backfill_search` commands; each scans at
-most `limit` instances in key order from the cursor row `CURSOR_KEY`, gives each one without a
-summary the rows `maintenance.record_instance` writes when an instance is saved, and moves the
-cursor. The last chunk deletes the cursor and writes the marker. Cursor and marker are
-replicated rows (in the digest like any other), so the work goes on where it stopped after a
-restart or a leader change, and every replica writes exactly the same rows.
+it holds has its search rows. Only the replicated `backfill_search` command writes it (a row
+written beside the Raft log would be missing on a replica that replays the log from its start,
+and the replicas would then answer the same command differently). While it is missing, the
+partition leader's driver (`zennode.drivers.backfill`) submits `backfill_search` commands; each
+scans at most `limit` instances in key order from the cursor row `CURSOR_KEY`, gives each one
+without a summary the rows `maintenance.record_instance` writes when an instance is saved, and
+moves the cursor. The scan ends at the last key the partition had made when the first chunk
+ran (kept in the cursor row): every instance created after that was saved by this code with
+its rows, so new instances never extend the scan and it ends under any load. The last chunk
+deletes the cursor and writes the marker; on a new partition that is the first, which finds
+nothing. Cursor and marker are replicated rows (in the digest like any other), so the work goes
+on where it stopped after a restart or a leader change, and every replica writes exactly the
+same rows.
 
 The rows are the normal write path's (`record_instance` itself), from the instance's current
 record: state, tokens, open incidents, business key, parent, so search, totals and the instance
@@ -37,43 +41,44 @@ from typing import TYPE_CHECKING, Any
 from zennode.engine import records
 from zennode.engine.search.layout import FORMAT, FORMAT_KEY, rows_complete
 from zennode.engine.search.maintenance import get_summary, record_instance
-from zennode.engine.storage import KVWrite
 
 if TYPE_CHECKING:
     from zennode.engine.context import Context
 
-CURSOR_KEY = b"search_backfill_cursor"  # table "meta": the last instance key the backfill did
-
-
-def mark_current(db: KVWrite) -> None:
-    """A new store: every instance it will hold is saved with its search rows."""
-    db.put("meta", FORMAT_KEY, records.u64(FORMAT))
+# Table "meta": [the last instance key the backfill did (None: none yet), the last key it does].
+CURSOR_KEY = b"search_backfill_cursor"
 
 
 def backfill(ctx: Context, limit: int) -> dict[str, Any]:
-    """Give the next `limit` instances (key order, from the cursor) that lack them their search
-    rows: `{scanned, migrated, more}`. Nothing to do once the partition's rows are complete."""
+    """Give the next `limit` instances (key order, from the cursor, up to the end key) that lack
+    them their search rows: `{scanned, migrated, more}`. Nothing to do once the partition's rows
+    are complete."""
     db = ctx.db
     if rows_complete(db):
         return {"scanned": 0, "migrated": 0, "more": False}
     raw = db.get("meta", CURSOR_KEY)
-    start = records.u64(records.from_u64(raw) + 1) if raw else None
+    if raw:
+        done, end = records.loads(raw)
+    else:  # the first chunk: the instances there are now, every later one has its rows
+        done, end = None, ctx.last_key()
+    start = records.u64(done + 1) if done is not None else None
     scanned = migrated = 0
-    last: bytes | None = None
     more = False
     for key_bytes, value in db.scan("instances", start=start):
+        key = records.from_u64(key_bytes)
+        if key > end:
+            break
         if scanned == limit:
             more = True
             break
         scanned += 1
-        last = key_bytes
-        if get_summary(db, records.from_u64(key_bytes)) is None:
+        done = key
+        if get_summary(db, key) is None:
             record_instance(ctx, records.loads(value))  # tallies from history (not complete)
             migrated += 1
     if more:
-        assert last is not None
-        db.put("meta", CURSOR_KEY, last)
+        db.put("meta", CURSOR_KEY, records.dumps([done, end]))
     else:
         db.delete("meta", CURSOR_KEY)
-        mark_current(db)
+        db.put("meta", FORMAT_KEY, records.u64(FORMAT))
     return {"scanned": scanned, "migrated": migrated, "more": more}

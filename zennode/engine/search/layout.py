@@ -43,7 +43,8 @@ SEARCH_PREFIXES = (
 )
 
 # Table "meta": the format of the search rows every instance of the partition has (absent: some
-# were saved by a version from before them and lack them, see `backfill.py`).
+# may have been saved by a version from before them and lack them, until `backfill.py` has
+# looked; a new partition lacks it until its first `backfill_search` command).
 FORMAT_KEY = b"search_rows"
 FORMAT = 1
 
