@@ -302,8 +302,9 @@ class Service:
             raise TooLarge(f"the deployment's resources are {size} bytes, at most {fits} fit")
         command = DeployResources(tuple(resources))
         result = await self._run(DEPLOYMENT_PARTITION, command, idempotency_key)
-        # a duplicate too: it sent the copy again (its first call may have timed out)
-        if result["deploymentKey"] is not None and len(self.cluster.partition_ids) > 1:
+        # a duplicate too: it sent the copy again (its first call may have timed out); with one
+        # partition too, so the relay's ack is not left running beside the caller's next commands
+        if result["deploymentKey"] is not None:
             await self._await_distribution(result["deploymentKey"])
         return list(result["resources"])
 

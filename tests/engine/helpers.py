@@ -13,8 +13,8 @@ from zennode.engine.storage import MemoryStore
 class Harness:
     """One engine on one MemoryStore; `now_ms` advances by 1 per command unless given.
 
-    Like a new partition before its leader's first `backfill_search`, the store has no search
-    format marker: harmless, an instance made by a command gets its rows the normal way."""
+    Like a new partition, the store starts without the search format marker; its first command
+    writes it (`search.backfill.mark_if_new`)."""
 
     def __init__(self, partition_id: int = 1, **engine_options: Any) -> None:
         self.store = MemoryStore()

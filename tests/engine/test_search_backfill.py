@@ -163,27 +163,33 @@ def test_the_cursor_resumes_where_the_last_chunk_stopped() -> None:
         assert search.rows_complete(txn)
 
 
-def test_a_new_partitions_first_command_finds_nothing_and_marks_it_complete() -> None:
-    """Only the replicated command writes the marker (never the replica beside the log), so a
-    new partition's first `backfill_search` scans what its instances are by then, gives none
-    rows (each has its own), and marks it complete; after that it never looks again."""
+def test_a_new_partitions_first_command_marks_it_complete_so_no_backfill_runs() -> None:
+    """A partition without instances has nothing to backfill: the first command it applies,
+    whatever it is, writes the marker in its own transaction (replicated, so every replica has
+    it at the same index), and the leader's driver never submits a `backfill_search` there."""
     h = Harness()
-    assert FORMAT_KEY not in h.store.tables["meta"]
-    h.deploy(one_task("p", "work"))
-    made = h.ok("create_instance", bpmnProcessId="p")["processInstanceKey"]
-    before = h.snapshot()
-    assert h.ok("backfill_search") == {"scanned": 1, "migrated": 0, "more": False}
-    after = h.snapshot()
-    assert after["meta"].pop(FORMAT_KEY) is not None
-    assert after == before  # the marker is the one row it wrote
     with h.store.read() as txn:
-        assert search.rows_complete(txn)
-        assert txn.get("index", search.SUMMARY + records.u64(made)) is not None
+        assert backfill.status(txn) == "new"
+    before = h.snapshot()
+    h.deploy(one_task("p", "work"))
+    after = h.snapshot()
+    assert FORMAT_KEY not in before["meta"] and after["meta"][FORMAT_KEY] is not None
+    with h.store.read() as txn:
+        assert backfill.status(txn) == "done"
     h.ok("create_instance", bpmnProcessId="p")
     index = h.store.tables["index"]
     for row in [r for r in index if r.startswith(search.SUMMARY)]:
         del index[row]  # a summary gone: a complete partition does not even look
     assert h.ok("backfill_search") == {"scanned": 0, "migrated": 0, "more": False}
+
+
+def test_a_partition_holding_instances_without_the_marker_is_due_not_marked() -> None:
+    """Old data: commands applied before the backfill ran never mark it complete."""
+    old = _old_copy(_world())
+    with old.store.read() as txn:
+        assert backfill.status(txn) == "due"
+    old.deploy(one_task("q", "work"))
+    assert FORMAT_KEY not in old.store.tables["meta"]
 
 
 def test_instances_created_between_chunks_do_not_extend_the_scan() -> None:

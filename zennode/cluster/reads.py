@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from zennode.engine import queries, retention, search
+from zennode.engine import queries, retention
 from zennode.engine.commands.deploy_resources import distributed
 from zennode.engine.commands.trigger_timers import next_wakeup
 from zennode.engine.relay import pending_relays
+from zennode.engine.search import backfill
 from zennode.engine.storage import KVRead
 from zennode.errors import BadRequest
 
@@ -60,7 +61,7 @@ READS: dict[str, ReadFn] = {
     "activatable_jobs": activatable_jobs,
     "next_wakeup": next_wakeup,
     "next_purge_due": retention.next_due,
-    "search_backfill_done": search.rows_complete,
+    "search_backfill_status": backfill.status,
     "pending_relays": pending_relays,
     "deployment_distributed": distributed,  # for the service's deploy answer
 }

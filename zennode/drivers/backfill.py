@@ -5,10 +5,10 @@ them for its instances (`zennode.engine.search.backfill`). On every partition th
 one task reads whether the partition is done (one `get` on the local replica) and, while it is
 not, submits `backfill_search` commands of `chunk` instances each until one says nothing more
 is left, so the migration never becomes one huge batch and clients' commands are batched in
-between. Where it stopped is a replicated cursor: a new leader goes on from there. A new
-partition is not marked done at creation (the marker is replicated state, written only by the
-command): its first command finds nothing to do and marks it, one empty command per partition.
-Once a partition is done, the task only remembers that and the partition is never read for it
+between. Where it stopped is a replicated cursor: a new leader goes on from there. A partition
+without instances (a new one) gets no command from here: the first command it applies marks it
+(`backfill.mark_if_new`), and until then the task only looks every `poll_s`. Once a partition is
+done, the task only remembers that and the partition is never read for it
 again by this node.
 """
 
@@ -49,9 +49,12 @@ class SearchBackfillDriver(LeaderDriver):
     async def round(self, partition_id: int) -> None:
         if partition_id in self.done or not self.cluster.leads(partition_id):
             return
-        if self.cluster.read_replica(partition_id, "search_backfill_done"):
+        status = self.cluster.read_replica(partition_id, "search_backfill_status")
+        if status == "done":
             self.done.add(partition_id)
             return
+        if status == "new":
+            return  # no instance yet: the partition's next command marks it, look again later
         log.info(
             "partition %s: search backfill of instances saved before search started", partition_id
         )

@@ -25,6 +25,7 @@ from zennode.engine.model import Definitions, Deployed
 from zennode.engine.offers import BatchOffers
 from zennode.engine.outcome import Outcome
 from zennode.engine.parser import parse_definitions
+from zennode.engine.search import backfill
 from zennode.engine.storage import KVWrite
 from zennode.errors import BadRequest, ZennodeError
 
@@ -58,6 +59,7 @@ class Engine:
             )
             token = set_command_time(now_ms)
             try:
+                backfill.mark_if_new(ctx.db)  # a partition without instances needs no backfill
                 result = COMMANDS[type(record)](ctx, record)
             finally:
                 reset_command_time(token)

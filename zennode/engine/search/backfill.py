@@ -6,19 +6,22 @@ before them has none for those instances: search does not find them and the stat
 them out. The backfill writes them, once, for every instance that has no summary row.
 
 How a partition tells old data from new: the `meta` row `layout.FORMAT_KEY` says every instance
-it holds has its search rows. Only the replicated `backfill_search` command writes it (a row
-written beside the Raft log would be missing on a replica that replays the log from its start,
-and the replicas would then answer the same command differently). While it is missing, the
-partition leader's driver (`zennode.drivers.backfill`) submits `backfill_search` commands; each
-scans at most `limit` instances in key order from the cursor row `CURSOR_KEY`, gives each one
-without a summary the rows `maintenance.record_instance` writes when an instance is saved, and
-moves the cursor. The scan ends at the last key the partition had made when the first chunk
-ran (kept in the cursor row): every instance created after that was saved by this code with
-its rows, so new instances never extend the scan and it ends under any load. The last chunk
-deletes the cursor and writes the marker; on a new partition that is the first, which finds
-nothing. Cursor and marker are replicated rows (in the digest like any other), so the work goes
-on where it stopped after a restart or a leader change, and every replica writes exactly the
-same rows.
+it holds has its search rows. It is written only inside replicated commands (a row written
+beside the Raft log would be missing on a replica that replays the log from its start, and the
+replicas would then answer the same command differently): by any command applied while the
+partition holds no instance at all (`mark_if_new`, from `Engine.apply`: nothing to backfill, so
+a new partition never needs a `backfill_search` command, which the leader would otherwise submit
+at start, beside the first clients' commands), or by the backfill's last chunk. While it is
+missing on a partition that holds instances, the partition leader's driver
+(`zennode.drivers.backfill`) submits `backfill_search` commands; each scans at most `limit`
+instances in key order from the cursor row `CURSOR_KEY`, gives each one without a summary the
+rows `maintenance.record_instance` writes when an instance is saved, and moves the cursor. The
+scan ends at the last key the partition had made when the first chunk ran (kept in the cursor
+row): every instance created after that was saved by this code with its rows, so new instances
+never extend the scan and it ends under any load. The last chunk deletes the cursor and writes
+the marker. Cursor and marker are replicated rows (in the digest like any other), so the work
+goes on where it stopped after a restart or a leader change, and every replica writes exactly
+the same rows.
 
 The rows are the normal write path's (`record_instance` itself), from the instance's current
 record: state, tokens, open incidents, business key, parent, so search, totals and the instance
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from zennode.engine import records
 from zennode.engine.search.layout import FORMAT, FORMAT_KEY, rows_complete
 from zennode.engine.search.maintenance import get_summary, record_instance
+from zennode.engine.storage import KVRead, KVWrite
 
 if TYPE_CHECKING:
     from zennode.engine.context import Context
@@ -82,3 +86,19 @@ def backfill(ctx: Context, limit: int) -> dict[str, Any]:
         db.delete("meta", CURSOR_KEY)
         db.put("meta", FORMAT_KEY, records.u64(FORMAT))
     return {"scanned": scanned, "migrated": migrated, "more": more}
+
+
+def mark_if_new(db: KVWrite) -> None:
+    """Mark a partition that holds no instance as complete (in the command being applied): every
+    instance it will hold is saved by this code, with its rows. One `get` per command once
+    marked."""
+    if not rows_complete(db) and next(db.scan("instances"), None) is None:
+        db.put("meta", FORMAT_KEY, records.u64(FORMAT))
+
+
+def status(db: KVRead) -> str:
+    """For the leader's driver: "done" (marked), "due" (instances wait for the backfill) or
+    "new" (no instance yet: the next command of any kind marks it, no backfill command needed)."""
+    if rows_complete(db):
+        return "done"
+    return "due" if next(db.scan("instances"), None) is not None else "new"

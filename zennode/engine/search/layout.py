@@ -44,7 +44,7 @@ SEARCH_PREFIXES = (
 
 # Table "meta": the format of the search rows every instance of the partition has (absent: some
 # may have been saved by a version from before them and lack them, until `backfill.py` has
-# looked; a new partition lacks it until its first `backfill_search` command).
+# looked; a new partition lacks it until its first command, see `backfill.mark_if_new`).
 FORMAT_KEY = b"search_rows"
 FORMAT = 1
 
