@@ -137,21 +137,20 @@ class PartitionRelay:
     async def _work(self, queue: asyncio.Queue[tuple[int, dict[str, Any]]]) -> None:
         while True:
             source, relay = await queue.get()
-            row = _row_id(source, relay)
             try:
                 await self._send(source, relay)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - unavailable: the sweep re-sends it
-                self._failed(row, source, relay, exc)
+                self._failed(source, relay, exc)
             else:
-                self._sends.pop(row, None)
+                if self._sends:  # a row's identity costs a repr of it: only when rows failed
+                    self._sends.pop(_row_id(source, relay), None)
 
-    def _failed(
-        self, row: tuple[int, str], source: int, relay: dict[str, Any], exc: Exception
-    ) -> None:
+    def _failed(self, source: int, relay: dict[str, Any], exc: Exception) -> None:
         """Count the row's failed sends (the sweep re-sends it); log the first refusal of a
         deployment copy at ERROR and a row that keeps failing at WARNING, once each."""
+        row = _row_id(source, relay)
         sends = self._sends[row] = self._sends.get(row, 0) + 1
         if isinstance(exc, CopyRefused) and sends == 1:
             log.error(

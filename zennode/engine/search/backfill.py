@@ -92,7 +92,7 @@ def mark_if_new(db: KVWrite) -> None:
     """Mark a partition that holds no instance as complete (in the command being applied): every
     instance it will hold is saved by this code, with its rows. One `get` per command once
     marked."""
-    if not rows_complete(db) and next(db.scan("instances"), None) is None:
+    if not rows_complete(db) and not _holds_instances(db):
         db.put("meta", FORMAT_KEY, records.u64(FORMAT))
 
 
@@ -101,4 +101,8 @@ def status(db: KVRead) -> str:
     "new" (no instance yet: the next command of any kind marks it, no backfill command needed)."""
     if rows_complete(db):
         return "done"
-    return "due" if next(db.scan("instances"), None) is not None else "new"
+    return "due" if _holds_instances(db) else "new"
+
+
+def _holds_instances(db: KVRead) -> bool:
+    return next(db.scan("instances"), None) is not None
